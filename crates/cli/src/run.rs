@@ -1,0 +1,280 @@
+//! `warden run`: one command in a fresh sandbox.
+//!
+//! Exit status: the command's own; 128+N when a signal N killed it; 124 on
+//! timeout; 126/127 when the command cannot be executed / found; 125 for
+//! Warden's own errors. Every non-command failure prints one line on stderr.
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::{Args, ValueEnum};
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::io::AsyncReadExt;
+use warden_protocol::{Client, ErrorKind, ExecRequest, ExitStatus, Request, Response, CHUNK};
+use warden_runtime::{Runtime, Sandbox};
+use warden_spec::{parse_duration, parse_size, Image, Isolation, SandboxSpec, SandboxUser};
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum IsolationArg {
+    Native,
+    Gvisor,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum UserArg {
+    Sandbox,
+    Root,
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// `host` (the host's /usr, read-only) or a root-filesystem directory.
+    #[arg(long, default_value = "host")]
+    image: String,
+    /// Isolation tier.
+    #[arg(long, value_enum, default_value = "native")]
+    isolation: IsolationArg,
+    /// Memory limit, e.g. 256M (swap is off).
+    #[arg(long)]
+    memory: Option<String>,
+    /// CPU share, e.g. 0.5.
+    #[arg(long)]
+    cpus: Option<f64>,
+    /// Most processes at once.
+    #[arg(long)]
+    pids: Option<u64>,
+    /// Wall-clock limit, e.g. 30s, 5m.
+    #[arg(long)]
+    timeout: Option<String>,
+    /// Size of /output, /scratch and /tmp each, and of any single file.
+    #[arg(long)]
+    disk: Option<String>,
+    /// Host directory shown read-only at /input.
+    #[arg(long)]
+    input: Option<PathBuf>,
+    /// Host directory that receives /output when the command ends.
+    #[arg(long)]
+    output: Option<PathBuf>,
+    /// Environment variable for the command (repeatable).
+    #[arg(long = "env", short = 'e', value_name = "K=V")]
+    env: Vec<String>,
+    /// Working directory inside the sandbox.
+    #[arg(long, default_value = "/scratch")]
+    workdir: String,
+    /// Run as the unprivileged `sandbox` user (default) or as root of the
+    /// sandbox's user namespace (still without capabilities).
+    #[arg(long, value_enum, default_value = "sandbox")]
+    user: UserArg,
+    /// Forward this process's stdin to the command.
+    #[arg(short = 'i', long)]
+    interactive: bool,
+    /// The command and its arguments.
+    #[arg(trailing_var_arg = true, required = true, value_name = "COMMAND")]
+    command: Vec<String>,
+}
+
+/// Outcome codes of `warden run` itself.
+const TIMEOUT: i32 = 124;
+const WARDEN_ERROR: i32 = 125;
+
+pub fn build_spec(a: &RunArgs) -> Result<SandboxSpec> {
+    let mut spec = SandboxSpec {
+        image: if a.image == "host" {
+            Image::Host
+        } else {
+            let dir = std::fs::canonicalize(&a.image)
+                .with_context(|| format!("image directory {}", a.image))?;
+            Image::Dir(dir.to_string_lossy().into_owned())
+        },
+        isolation: match a.isolation {
+            IsolationArg::Native => Isolation::Native,
+            IsolationArg::Gvisor => Isolation::Gvisor,
+        },
+        workdir: a.workdir.clone(),
+        user: match a.user {
+            UserArg::Sandbox => SandboxUser::Sandbox,
+            UserArg::Root => SandboxUser::Root,
+        },
+        ..SandboxSpec::default()
+    };
+    if let Some(m) = &a.memory {
+        spec.limits.memory_bytes = Some(parse_size(m)?);
+    }
+    if let Some(c) = a.cpus {
+        if !(c > 0.0 && c.is_finite()) {
+            bail!("--cpus must be a positive number");
+        }
+        spec.limits.cpu_millicores = Some((c * 1000.0).round() as u64);
+    }
+    if let Some(p) = a.pids {
+        spec.limits.pids = Some(p);
+    }
+    if let Some(t) = &a.timeout {
+        spec.limits.timeout = Some(parse_duration(t)?);
+    }
+    if let Some(d) = &a.disk {
+        spec.limits.disk_bytes = parse_size(d)?;
+    }
+    if let Some(i) = &a.input {
+        let dir = std::fs::canonicalize(i).with_context(|| format!("--input {}", i.display()))?;
+        if !dir.is_dir() {
+            bail!("--input {} is not a directory", i.display());
+        }
+        spec.input_dir = Some(dir.to_string_lossy().into_owned());
+    }
+    for kv in &a.env {
+        let (k, v) = kv
+            .split_once('=')
+            .ok_or_else(|| anyhow!("--env {kv:?} is not K=V"))?;
+        spec.env.push((k.into(), v.into()));
+    }
+    spec.validate()?;
+    Ok(spec)
+}
+
+pub fn main(args: RunArgs) -> i32 {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fail(anyhow!(e)),
+    };
+    match rt.block_on(run(args)) {
+        Ok(code) => code,
+        Err(e) => fail(e),
+    }
+}
+
+fn fail(e: anyhow::Error) -> i32 {
+    eprintln!("warden: {e:#}");
+    WARDEN_ERROR
+}
+
+async fn run(args: RunArgs) -> Result<i32> {
+    let spec = build_spec(&args)?;
+    if spec.isolation != Isolation::Native {
+        bail!(
+            "isolation tier {:?} is not available on this build",
+            spec.isolation
+        );
+    }
+    let runtime = crate::runtime::native()?;
+    let mut sandbox = runtime.start(&spec).context("cannot start the sandbox")?;
+    let result = drive(&args, &spec, sandbox.as_mut()).await;
+    let destroyed = tokio::task::spawn_blocking(move || sandbox.destroy()).await;
+    let code = result?;
+    destroyed
+        .context("sandbox teardown panicked")?
+        .context("sandbox teardown")?;
+    Ok(code)
+}
+
+async fn drive(args: &RunArgs, spec: &SandboxSpec, sandbox: &mut dyn Sandbox) -> Result<i32> {
+    let control = sandbox
+        .take_control()
+        .context("sandbox has no control channel")?;
+    control.set_nonblocking(true)?;
+    let client = Client::connect(tokio::net::UnixStream::from_std(control)?)
+        .await
+        .context("sandbox did not come up")?;
+    let mut exec = ExecRequest::argv(args.command.clone());
+    exec.stdin = args.interactive;
+    let mut stream = client.stream(Request::Exec(exec))?;
+    let deadline = spec.limits.timeout.map(|t| tokio::time::Instant::now() + t);
+    let mut pid = None;
+    let status = loop {
+        let next = async {
+            match deadline {
+                Some(d) => tokio::time::timeout_at(d, stream.next()).await.ok(),
+                None => Some(stream.next().await),
+            }
+        };
+        match next.await {
+            None => break None,
+            Some(Ok(Some(Response::Started { pid: p }))) => {
+                pid = Some(p);
+                if args.interactive {
+                    tokio::spawn(forward_stdin(client.clone(), p));
+                }
+            }
+            Some(Ok(Some(Response::Stdout(d)))) => write_out(&mut std::io::stdout(), &d)?,
+            Some(Ok(Some(Response::Stderr(d)))) => write_out(&mut std::io::stderr(), &d)?,
+            Some(Ok(Some(Response::Exited(st)))) => break Some(st),
+            Some(Ok(other)) => bail!("unexpected reply from the sandbox: {other:?}"),
+            Some(Err(e)) => {
+                return Ok(match e.remote_kind() {
+                    Some(ErrorKind::NotFound) => {
+                        eprintln!("warden: {}: command not found ({e})", args.command[0]);
+                        127
+                    }
+                    Some(ErrorKind::PermissionDenied) => {
+                        eprintln!("warden: {}: cannot execute ({e})", args.command[0]);
+                        126
+                    }
+                    _ => return Err(e).context("running the command"),
+                })
+            }
+        }
+    };
+    let code = match status {
+        Some(st) => exit_code(st),
+        None => {
+            // Timed out: stop the command, keep the sandbox for the export.
+            if let Some(p) = pid {
+                let _ = client.signal(p, libc::SIGKILL).await;
+                let _ = tokio::time::timeout(Duration::from_secs(2), client.wait(p)).await;
+            }
+            let t = spec.limits.timeout.unwrap_or_default();
+            eprintln!("warden: timed out after {}", humanize(t));
+            TIMEOUT
+        }
+    };
+    if let Some(out) = &args.output {
+        let report =
+            warden_runtime::export::export(&client, "/output", out, spec.limits.disk_bytes)
+                .await
+                .context("exporting /output")?;
+        for s in &report.skipped {
+            eprintln!("warden: not exported: {}: {}", s.path, s.reason);
+        }
+    }
+    Ok(code)
+}
+
+fn exit_code(st: ExitStatus) -> i32 {
+    if st.timed_out {
+        return TIMEOUT;
+    }
+    st.shell_code()
+}
+
+fn write_out(w: &mut dyn Write, d: &[u8]) -> Result<()> {
+    match w.write_all(d).and_then(|_| w.flush()) {
+        Ok(()) => Ok(()),
+        // A closed pipe on our side (e.g. `| head`) is not the sandbox's fault.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn forward_stdin(client: Client, pid: u32) {
+    let mut stdin = tokio::io::stdin();
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        match stdin.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                if client.stdin(pid, &buf[..n]).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+    let _ = client.close_stdin(pid).await;
+}
+
+fn humanize(d: Duration) -> String {
+    humantime::format_duration(d).to_string()
+}

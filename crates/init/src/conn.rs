@@ -1,0 +1,101 @@
+//! The init's side of the control channel: one writer, per-stream credit.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use tokio::sync::{mpsc, Semaphore};
+use warden_protocol::{codec, ErrorKind, Frame, Response, WINDOW};
+
+/// What the writer task is asked to do.
+pub enum Out {
+    Frame(Vec<u8>),
+    /// Write everything queued before this, then end the init.
+    Exit,
+}
+
+pub struct Conn {
+    out: mpsc::Sender<Out>,
+    credits: RefCell<HashMap<u32, Rc<Semaphore>>>,
+}
+
+impl Conn {
+    pub fn new(out: mpsc::Sender<Out>) -> Self {
+        Conn {
+            out,
+            credits: RefCell::default(),
+        }
+    }
+
+    /// Queues one response; a vanished host is not an error here (the main
+    /// loop notices the closed socket and shuts the sandbox down).
+    pub async fn send(&self, id: u32, body: Response) {
+        match codec::encode(&Frame { id, body }) {
+            Ok(buf) => {
+                let _ = self.out.send(Out::Frame(buf)).await;
+            }
+            Err(e) => {
+                // Only an oversized frame can fail to encode; say so instead.
+                let msg = Response::error(ErrorKind::TooLarge, e.to_string());
+                if let Ok(buf) = codec::encode(&Frame { id, body: msg }) {
+                    let _ = self.out.send(Out::Frame(buf)).await;
+                }
+            }
+        }
+    }
+
+    pub async fn exit(&self) {
+        let _ = self.out.send(Out::Exit).await;
+    }
+
+    /// Registers a stream that sends payload under flow control.
+    pub fn open_stream(&self, id: u32) -> Rc<Semaphore> {
+        let sem = Rc::new(Semaphore::new(WINDOW as usize));
+        self.credits.borrow_mut().insert(id, sem.clone());
+        sem
+    }
+
+    pub fn close_stream(&self, id: u32) {
+        self.credits.borrow_mut().remove(&id);
+    }
+
+    /// Sends payload once the stream has credit for it.
+    pub async fn send_payload(&self, id: u32, credit: &Semaphore, body: Response) {
+        let n = body.payload_len() as u32;
+        if n > 0 {
+            // A closed semaphore means "unlimited": the host stopped reading
+            // and asked us to drain freely.
+            if let Ok(permit) = credit.acquire_many(n).await {
+                permit.forget();
+            }
+        }
+        self.send(id, body).await;
+    }
+
+    pub fn credit(&self, stream: u32, bytes: u32) {
+        if let Some(sem) = self.credits.borrow().get(&stream) {
+            if bytes == u32::MAX {
+                sem.close();
+            } else if sem.available_permits() < (WINDOW as usize) * 4 {
+                sem.add_permits(bytes as usize);
+            }
+        }
+    }
+}
+
+/// Maps an OS error to the protocol's kinds, keeping the message.
+pub fn io_error(context: &str, e: &std::io::Error) -> Response {
+    let kind = match e.raw_os_error() {
+        Some(libc::ENOENT) => ErrorKind::NotFound,
+        Some(libc::EACCES) | Some(libc::EPERM) | Some(libc::EROFS) => ErrorKind::PermissionDenied,
+        Some(libc::EEXIST) => ErrorKind::AlreadyExists,
+        Some(libc::ENOTDIR) => ErrorKind::NotADirectory,
+        Some(libc::EISDIR) => ErrorKind::IsADirectory,
+        Some(libc::ENOTEMPTY) => ErrorKind::DirectoryNotEmpty,
+        Some(libc::ENOSPC) | Some(libc::EDQUOT) => ErrorKind::NoSpace,
+        Some(libc::EFBIG) => ErrorKind::TooLarge,
+        Some(libc::ELOOP) => ErrorKind::PermissionDenied,
+        _ if e.kind() == std::io::ErrorKind::InvalidInput => ErrorKind::BadRequest,
+        _ => ErrorKind::Io,
+    };
+    Response::error(kind, format!("{context}: {e}"))
+}

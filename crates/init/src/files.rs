@@ -1,0 +1,361 @@
+//! File operations, executed by the init inside the sandbox: every path is
+//! resolved in the sandbox's own mount namespace and root, with the sandbox
+//! user's permissions, so no symlink can lead to anything the sandbox could
+//! not reach itself.
+
+use crate::conn::io_error;
+use crate::State;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::fs::Metadata;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::PathBuf;
+use std::rc::Rc;
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use warden_protocol::{DirEntry, ErrorKind, FileKind, FileStat, Response, CHUNK};
+
+struct PendingWrite {
+    file: tokio::fs::File,
+    tmp: PathBuf,
+    dest: PathBuf,
+}
+
+#[derive(Default)]
+pub struct Files {
+    writes: RefCell<HashMap<u32, PendingWrite>>,
+    next_handle: std::cell::Cell<u32>,
+}
+
+/// Resolves a request path: absolute, or relative to the sandbox workdir.
+fn resolve(state: &State, path: &str) -> Result<PathBuf, Response> {
+    if path.is_empty() || path.contains('\0') {
+        return Err(Response::error(
+            ErrorKind::BadRequest,
+            "path is empty or contains NUL",
+        ));
+    }
+    let p = PathBuf::from(path);
+    Ok(if p.is_absolute() {
+        p
+    } else {
+        PathBuf::from(&state.cfg.workdir).join(p)
+    })
+}
+
+pub fn stat_of(md: &Metadata, link_target: Option<Vec<u8>>) -> FileStat {
+    let ft = md.file_type();
+    use std::os::unix::fs::FileTypeExt;
+    let kind = if ft.is_file() {
+        FileKind::File
+    } else if ft.is_dir() {
+        FileKind::Dir
+    } else if ft.is_symlink() {
+        FileKind::Symlink
+    } else if ft.is_fifo() {
+        FileKind::Fifo
+    } else if ft.is_socket() {
+        FileKind::Socket
+    } else if ft.is_char_device() {
+        FileKind::CharDevice
+    } else if ft.is_block_device() {
+        FileKind::BlockDevice
+    } else {
+        FileKind::Other
+    };
+    FileStat {
+        kind,
+        size: md.size(),
+        mode: md.mode() & 0o7777,
+        uid: md.uid(),
+        gid: md.gid(),
+        nlink: md.nlink(),
+        mtime: md.mtime(),
+        link_target,
+    }
+}
+
+fn lstat(path: &std::path::Path) -> std::io::Result<FileStat> {
+    let md = std::fs::symlink_metadata(path)?;
+    let target = if md.file_type().is_symlink() {
+        Some(std::fs::read_link(path)?.as_os_str().as_bytes().to_vec())
+    } else {
+        None
+    };
+    Ok(stat_of(&md, target))
+}
+
+/// Runs a blocking filesystem operation off the protocol loop.
+async fn blocking<F>(f: F) -> Response
+where
+    F: FnOnce() -> Response + Send + 'static,
+{
+    tokio::task::spawn_blocking(f)
+        .await
+        .unwrap_or_else(|e| Response::error(ErrorKind::Io, format!("file operation failed: {e}")))
+}
+
+pub async fn stat(state: &State, path: &str) -> Response {
+    let p = match resolve(state, path) {
+        Ok(p) => p,
+        Err(e) => return e,
+    };
+    blocking(move || match lstat(&p) {
+        Ok(st) => Response::Stat(st),
+        Err(e) => io_error(&p.display().to_string(), &e),
+    })
+    .await
+}
+
+pub async fn list_dir(state: &State, path: &str) -> Response {
+    let p = match resolve(state, path) {
+        Ok(p) => p,
+        Err(e) => return e,
+    };
+    blocking(move || {
+        let rd = match std::fs::read_dir(&p) {
+            Ok(rd) => rd,
+            Err(e) => return io_error(&p.display().to_string(), &e),
+        };
+        let mut out = Vec::new();
+        for ent in rd {
+            let ent = match ent {
+                Ok(e) => e,
+                Err(e) => return io_error(&p.display().to_string(), &e),
+            };
+            // An entry that vanished between readdir and lstat is skipped.
+            if let Ok(st) = lstat(&ent.path()) {
+                out.push(DirEntry {
+                    name: ent.file_name().as_bytes().to_vec(),
+                    stat: st,
+                });
+            }
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Response::Entries(out)
+    })
+    .await
+}
+
+pub async fn mkdir(state: &State, path: &str, parents: bool) -> Response {
+    let p = match resolve(state, path) {
+        Ok(p) => p,
+        Err(e) => return e,
+    };
+    blocking(move || {
+        let r = if parents {
+            std::fs::create_dir_all(&p)
+        } else {
+            std::fs::create_dir(&p)
+        };
+        match r {
+            Ok(()) => Response::Done,
+            Err(e) => io_error(&p.display().to_string(), &e),
+        }
+    })
+    .await
+}
+
+pub async fn remove(state: &State, path: &str, recursive: bool) -> Response {
+    let p = match resolve(state, path) {
+        Ok(p) => p,
+        Err(e) => return e,
+    };
+    blocking(move || {
+        let r = match std::fs::symlink_metadata(&p) {
+            // remove_dir_all never follows symlinks inside the tree.
+            Ok(md) if md.is_dir() && recursive => std::fs::remove_dir_all(&p),
+            Ok(md) if md.is_dir() => std::fs::remove_dir(&p),
+            Ok(_) => std::fs::remove_file(&p),
+            Err(e) => Err(e),
+        };
+        match r {
+            Ok(()) => Response::Done,
+            Err(e) => io_error(&p.display().to_string(), &e),
+        }
+    })
+    .await
+}
+
+pub async fn rename(state: &State, from: &str, to: &str) -> Response {
+    let (f, t) = match (resolve(state, from), resolve(state, to)) {
+        (Ok(f), Ok(t)) => (f, t),
+        (Err(e), _) | (_, Err(e)) => return e,
+    };
+    blocking(move || match std::fs::rename(&f, &t) {
+        Ok(()) => Response::Done,
+        Err(e) => io_error(&format!("{} -> {}", f.display(), t.display()), &e),
+    })
+    .await
+}
+
+/// Streams a regular file's bytes under flow control.
+pub async fn read(
+    state: Rc<State>,
+    id: u32,
+    path: String,
+    offset: u64,
+    limit: Option<u64>,
+    strict: bool,
+) {
+    let p = match resolve(&state, &path) {
+        Ok(p) => p,
+        Err(e) => return state.conn.send(id, e).await,
+    };
+    let opened = if strict {
+        open_strict(&p)
+    } else {
+        std::fs::File::open(&p)
+    };
+    let mut file = match opened {
+        Ok(f) => tokio::fs::File::from_std(f),
+        Err(e) => return state.conn.send(id, io_error(&path, &e)).await,
+    };
+    // Only regular files: a FIFO or device would block or never end.
+    match file.metadata().await {
+        Ok(md) if strict && md.is_file() && md.nlink() != 1 => {
+            let e = Response::error(
+                ErrorKind::PermissionDenied,
+                format!("{path} has {} links", md.nlink()),
+            );
+            return state.conn.send(id, e).await;
+        }
+        Ok(md) if md.is_file() => {}
+        Ok(md) if md.is_dir() => {
+            let e = Response::error(ErrorKind::IsADirectory, format!("{path} is a directory"));
+            return state.conn.send(id, e).await;
+        }
+        Ok(_) => {
+            let e = Response::error(
+                ErrorKind::Unsupported,
+                format!("{path} is not a regular file"),
+            );
+            return state.conn.send(id, e).await;
+        }
+        Err(e) => return state.conn.send(id, io_error(&path, &e)).await,
+    }
+    if offset > 0 {
+        if let Err(e) = file.seek(std::io::SeekFrom::Start(offset)).await {
+            return state.conn.send(id, io_error(&path, &e)).await;
+        }
+    }
+    let credit = state.conn.open_stream(id);
+    let mut left = limit.unwrap_or(u64::MAX);
+    let mut buf = vec![0u8; CHUNK];
+    let end = loop {
+        if left == 0 {
+            break Response::Done;
+        }
+        let want = (left.min(CHUNK as u64)) as usize;
+        match file.read(&mut buf[..want]).await {
+            Ok(0) => break Response::Done,
+            Ok(n) => {
+                left -= n as u64;
+                state
+                    .conn
+                    .send_payload(id, &credit, Response::Data(buf[..n].to_vec()))
+                    .await;
+            }
+            Err(e) => break io_error(&path, &e),
+        }
+    };
+    state.conn.close_stream(id);
+    state.conn.send(id, end).await;
+}
+
+/// Opens without following any symlink on the way, and without blocking
+/// on a FIFO planted at the path.
+fn open_strict(p: &std::path::Path) -> std::io::Result<std::fs::File> {
+    use rustix::fs::{Mode, OFlags, ResolveFlags};
+    let fd = rustix::fs::openat2(
+        rustix::fs::CWD,
+        p,
+        OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY,
+        Mode::empty(),
+        ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS,
+    )?;
+    Ok(std::fs::File::from(fd))
+}
+
+pub async fn write_open(state: &State, path: &str, mode: u32) -> Response {
+    let dest = match resolve(state, path) {
+        Ok(p) => p,
+        Err(e) => return e,
+    };
+    let (Some(dir), Some(name)) = (dest.parent(), dest.file_name()) else {
+        return Response::error(ErrorKind::BadRequest, format!("{path} names no file"));
+    };
+    let handle = state.files.next_handle.get().wrapping_add(1);
+    state.files.next_handle.set(handle);
+    let tmp = dir.join(format!(
+        ".{}.warden-{}-{handle}.tmp",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let mut opts = tokio::fs::OpenOptions::new();
+    opts.write(true)
+        .create_new(true)
+        .mode(mode & 0o777)
+        .custom_flags(libc::O_NOFOLLOW);
+    match opts.open(&tmp).await {
+        Ok(file) => {
+            // Make the final mode exact whatever the umask.
+            let _ = file
+                .set_permissions(std::fs::Permissions::from_mode(mode & 0o777))
+                .await;
+            state
+                .files
+                .writes
+                .borrow_mut()
+                .insert(handle, PendingWrite { file, tmp, dest });
+            Response::Opened { handle }
+        }
+        Err(e) => io_error(path, &e),
+    }
+}
+
+fn no_handle(handle: u32) -> Response {
+    Response::error(ErrorKind::NotFound, format!("no open write {handle}"))
+}
+
+pub async fn write_chunk(state: &State, handle: u32, data: Vec<u8>) -> Response {
+    // Take the write out while awaiting, so no RefCell borrow spans an await.
+    let Some(mut w) = state.files.writes.borrow_mut().remove(&handle) else {
+        return no_handle(handle);
+    };
+    match w.file.write_all(&data).await {
+        Ok(()) => {
+            state.files.writes.borrow_mut().insert(handle, w);
+            Response::Done
+        }
+        Err(e) => {
+            let _ = tokio::fs::remove_file(&w.tmp).await;
+            io_error(&w.dest.display().to_string(), &e)
+        }
+    }
+}
+
+pub async fn write_finish(state: &State, handle: u32, commit: bool) -> Response {
+    let Some(mut w) = state.files.writes.borrow_mut().remove(&handle) else {
+        return no_handle(handle);
+    };
+    if !commit {
+        let _ = tokio::fs::remove_file(&w.tmp).await;
+        return Response::Done;
+    }
+    if let Err(e) = w.file.flush().await {
+        let _ = tokio::fs::remove_file(&w.tmp).await;
+        return io_error(&w.dest.display().to_string(), &e);
+    }
+    drop(w.file);
+    if let Err(e) = tokio::fs::rename(&w.tmp, &w.dest).await {
+        let _ = tokio::fs::remove_file(&w.tmp).await;
+        return io_error(&w.dest.display().to_string(), &e);
+    }
+    let dest = w.dest;
+    blocking(move || match lstat(&dest) {
+        Ok(st) => Response::Stat(st),
+        Err(e) => io_error(&dest.display().to_string(), &e),
+    })
+    .await
+}

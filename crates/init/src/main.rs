@@ -1,0 +1,108 @@
+//! `warden-init`: PID 1 inside every sandbox, whatever the isolation tier.
+//!
+//! ```text
+//! warden-init --control-fd N --setup-fd M    # native tier: set the sandbox up first
+//! warden-init --control-fd N --config JSON   # already isolated (e.g. gVisor), or tests
+//! ```
+//! On a setup failure the init writes `WERR<reason>` to the control channel
+//! instead of the protocol preamble, so the host can say what went wrong.
+
+mod conn;
+mod files;
+mod process;
+mod server;
+mod session;
+
+use std::io::Write;
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use warden_protocol::{codec, InitConfig};
+
+pub struct State {
+    pub conn: conn::Conn,
+    pub procs: process::Procs,
+    pub files: files::Files,
+    pub sessions: session::Sessions,
+    pub cfg: InitConfig,
+}
+
+struct Args {
+    control_fd: RawFd,
+    setup_fd: Option<RawFd>,
+    config: Option<String>,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = std::env::args().skip(1);
+    let (mut control_fd, mut setup_fd, mut config) = (None, None, None);
+    while let Some(a) = args.next() {
+        let mut value = || args.next().ok_or(format!("{a} needs a value"));
+        match a.as_str() {
+            "--control-fd" => control_fd = Some(value()?.parse().map_err(|_| "bad fd")?),
+            "--setup-fd" => setup_fd = Some(value()?.parse().map_err(|_| "bad fd")?),
+            "--config" => config = Some(value()?),
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    Ok(Args {
+        control_fd: control_fd.ok_or("--control-fd is required")?,
+        setup_fd,
+        config,
+    })
+}
+
+fn fail(control: &mut std::fs::File, why: &str) -> ! {
+    let _ = control.write_all(&codec::SETUP_FAILED);
+    let _ = control.write_all(why.as_bytes());
+    std::process::exit(125)
+}
+
+fn main() {
+    // Nothing the init inherited or opens may leak into the commands it
+    // starts: every descriptor above stdio becomes close-on-exec.
+    unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            3u32,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        );
+    }
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("warden-init: {e}");
+            std::process::exit(125)
+        }
+    };
+    // SAFETY: the fd was handed to us by our launcher and is ours alone.
+    let control = unsafe { OwnedFd::from_raw_fd(args.control_fd) };
+    let mut control = std::fs::File::from(control);
+    let cfg = match (args.setup_fd, args.config) {
+        (Some(fd), _) => match warden_runtime::native::inside::setup(fd) {
+            Ok(cfg) => cfg,
+            Err(e) => fail(&mut control, &e.to_string()),
+        },
+        (None, Some(json)) => match serde_json::from_str::<InitConfig>(&json) {
+            Ok(cfg) => cfg,
+            Err(e) => fail(&mut control, &format!("bad --config: {e}")),
+        },
+        (None, None) => fail(&mut control, "neither --setup-fd nor --config given"),
+    };
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .max_blocking_threads(4)
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => fail(&mut control, &format!("cannot start runtime: {e}")),
+    };
+    let local = tokio::task::LocalSet::new();
+    local.block_on(&rt, async move {
+        let std_sock = std::os::unix::net::UnixStream::from(OwnedFd::from(control));
+        let _ = std_sock.set_nonblocking(true);
+        match tokio::net::UnixStream::from_std(std_sock) {
+            Ok(s) => server::serve(s, cfg).await,
+            Err(_) => std::process::exit(125),
+        }
+    })
+}

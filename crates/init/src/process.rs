@@ -1,0 +1,522 @@
+//! Processes started in the sandbox: spawning, output pumps, exit, attach.
+//!
+//! The init is PID 1, so it reaps *every* child itself (`waitpid(-1)` on each
+//! SIGCHLD) rather than through `std`'s per-child wait: orphans re-parented to
+//! it must be reaped too, and a per-child wait would race the global one.
+
+use crate::conn::io_error;
+use crate::session::{self, Capture};
+use crate::State;
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, VecDeque};
+use std::os::fd::OwnedFd;
+use std::os::unix::process::CommandExt;
+use std::process::Stdio;
+use std::rc::Rc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::unix::pipe;
+use tokio::sync::{mpsc, watch};
+use warden_protocol::{Command, ErrorKind, ExecRequest, ExitStatus, ProcessInfo, Response, CHUNK};
+
+/// Output kept per background process for a later `Attach { replay }`.
+const BACKLOG_BYTES: usize = 1 << 20;
+/// Finished background processes remembered for `ListProcesses`/`Wait`.
+const KEEP_FINISHED: usize = 256;
+/// After a process exits, what is already in its pipes is still read, but no
+/// more than this: an orphan that keeps writing cannot hold the exit back.
+const DRAIN_AFTER_EXIT: usize = 4 << 20;
+
+/// Output for one subscriber. The subscription's channel closing means the
+/// process finished; its status is then in `Proc::done`.
+struct Event {
+    stderr: bool,
+    data: Vec<u8>,
+}
+
+#[derive(Default)]
+struct Backlog {
+    chunks: VecDeque<(bool, Vec<u8>)>,
+    bytes: usize,
+}
+
+impl Backlog {
+    fn push(&mut self, stderr: bool, data: &[u8]) {
+        self.bytes += data.len();
+        self.chunks.push_back((stderr, data.to_vec()));
+        while self.bytes > BACKLOG_BYTES {
+            match self.chunks.pop_front() {
+                Some((_, d)) => self.bytes -= d.len(),
+                None => break,
+            }
+        }
+    }
+}
+
+pub struct Proc {
+    pid: u32,
+    command: Command,
+    background: bool,
+    session: Option<String>,
+    stdin: tokio::sync::Mutex<Option<pipe::Sender>>,
+    raw_exit: Cell<Option<ExitStatus>>,
+    timed_out: Cell<bool>,
+    exited: watch::Sender<bool>,
+    done: watch::Sender<Option<ExitStatus>>,
+    open_pumps: Cell<u8>,
+    backlog: RefCell<Backlog>,
+    subs: RefCell<Vec<mpsc::Sender<Event>>>,
+    capture: RefCell<Option<Vec<u8>>>,
+}
+
+#[derive(Default)]
+pub struct Procs {
+    table: RefCell<HashMap<u32, Rc<Proc>>>,
+    finished: RefCell<VecDeque<u32>>,
+}
+
+fn decode_status(status: libc::c_int) -> ExitStatus {
+    if libc::WIFEXITED(status) {
+        ExitStatus {
+            code: Some(libc::WEXITSTATUS(status)),
+            signal: None,
+            timed_out: false,
+        }
+    } else {
+        ExitStatus {
+            code: None,
+            signal: Some(libc::WTERMSIG(status)),
+            timed_out: false,
+        }
+    }
+}
+
+impl Procs {
+    fn get(&self, pid: u32) -> Option<Rc<Proc>> {
+        self.table.borrow().get(&pid).cloned()
+    }
+
+    /// Reaps every exited child; statuses of processes we did not start
+    /// (orphans) are discarded.
+    pub fn reap(&self, state: &Rc<State>) {
+        loop {
+            let mut status = 0;
+            let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+            if pid <= 0 {
+                return;
+            }
+            if let Some(p) = self.get(pid as u32) {
+                p.raw_exit.set(Some(decode_status(status)));
+                p.exited.send_replace(true);
+                p.maybe_finish(state);
+            }
+        }
+    }
+
+    /// Kills every process in the sandbox. As PID 1 that is `kill(-1)`,
+    /// which spares only the init; run outside a PID namespace (tests), only
+    /// the process groups it started.
+    pub fn kill_all(&self) {
+        if std::process::id() == 1 {
+            unsafe { libc::kill(-1, libc::SIGKILL) };
+            return;
+        }
+        for p in self.table.borrow().values() {
+            if p.raw_exit.get().is_none() {
+                kill_group(p.pid, libc::SIGKILL);
+            }
+        }
+    }
+
+    pub fn list(&self) -> Vec<ProcessInfo> {
+        let mut v: Vec<ProcessInfo> = self
+            .table
+            .borrow()
+            .values()
+            .map(|p| ProcessInfo {
+                pid: p.pid,
+                command: p.command.clone(),
+                background: p.background,
+                session: p.session.clone(),
+                exit: *p.done.borrow(),
+            })
+            .collect();
+        v.sort_by_key(|p| p.pid);
+        v
+    }
+
+    fn forget_finished(&self, p: &Proc) {
+        if !p.background {
+            self.table.borrow_mut().remove(&p.pid);
+            return;
+        }
+        let mut fin = self.finished.borrow_mut();
+        fin.push_back(p.pid);
+        while fin.len() > KEEP_FINISHED {
+            if let Some(old) = fin.pop_front() {
+                self.table.borrow_mut().remove(&old);
+            }
+        }
+    }
+}
+
+impl Proc {
+    async fn emit(&self, stderr: bool, data: &[u8]) {
+        if self.background {
+            self.backlog.borrow_mut().push(stderr, data);
+        }
+        let subs: Vec<_> = self.subs.borrow().clone();
+        for s in subs {
+            let _ = s
+                .send(Event {
+                    stderr,
+                    data: data.to_vec(),
+                })
+                .await;
+        }
+    }
+
+    fn maybe_finish(&self, state: &Rc<State>) {
+        let Some(mut st) = self.raw_exit.get() else {
+            return;
+        };
+        if self.open_pumps.get() > 0 || self.done.borrow().is_some() {
+            return;
+        }
+        st.timed_out = self.timed_out.get();
+        if let (Some(name), Some(bytes)) = (&self.session, self.capture.borrow_mut().take()) {
+            session::apply_capture(&state.sessions, name, &bytes);
+        }
+        // Publish the status first, then close every subscription: a
+        // subscriber that sees its channel close finds the status set.
+        self.done.send_replace(Some(st));
+        self.subs.borrow_mut().clear();
+        state.procs.forget_finished(self);
+    }
+
+    fn subscribe(&self, replay: bool) -> (mpsc::Receiver<Event>, Vec<(bool, Vec<u8>)>) {
+        let (tx, rx) = mpsc::channel(8);
+        let backlog = if replay {
+            self.backlog.borrow().chunks.iter().cloned().collect()
+        } else {
+            Vec::new()
+        };
+        self.subs.borrow_mut().push(tx);
+        (rx, backlog)
+    }
+}
+
+async fn pump(state: Rc<State>, p: Rc<Proc>, fd: OwnedFd, which: Pump) {
+    let mut exited = p.exited.subscribe();
+    if let Ok(mut rx) = pipe::Receiver::from_owned_fd(fd) {
+        let mut buf = vec![0u8; CHUNK];
+        loop {
+            tokio::select! {
+                biased;
+                r = rx.read(&mut buf) => match r {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => which.deliver(&p, &buf[..n]).await,
+                },
+                _ = exited.wait_for(|e| *e) => {
+                    let mut drained = 0;
+                    while drained < DRAIN_AFTER_EXIT {
+                        match rx.try_read(&mut buf) {
+                            Ok(n) if n > 0 => {
+                                drained += n;
+                                which.deliver(&p, &buf[..n]).await;
+                            }
+                            _ => break,
+                        }
+                    }
+                    break;
+                }
+            }
+        }
+    }
+    p.open_pumps.set(p.open_pumps.get() - 1);
+    p.maybe_finish(&state);
+}
+
+#[derive(Clone, Copy)]
+enum Pump {
+    Stdout,
+    Stderr,
+    Capture,
+}
+
+impl Pump {
+    async fn deliver(self, p: &Proc, data: &[u8]) {
+        match self {
+            Pump::Stdout => p.emit(false, data).await,
+            Pump::Stderr => p.emit(true, data).await,
+            Pump::Capture => {
+                let mut c = p.capture.borrow_mut();
+                let buf = c.get_or_insert_with(Vec::new);
+                if buf.len() < session::MAX_CAPTURE {
+                    buf.extend_from_slice(data);
+                }
+            }
+        }
+    }
+}
+
+/// Streams a subscription's events to the host under flow control.
+async fn forward(
+    state: Rc<State>,
+    id: u32,
+    p: Rc<Proc>,
+    mut rx: mpsc::Receiver<Event>,
+    backlog: Vec<(bool, Vec<u8>)>,
+) {
+    let credit = state.conn.open_stream(id);
+    let mut backlog = backlog.into_iter();
+    loop {
+        let ev = match backlog.next() {
+            Some((stderr, data)) => Event { stderr, data },
+            None => match rx.recv().await {
+                Some(ev) => ev,
+                None => break,
+            },
+        };
+        let body = if ev.stderr {
+            Response::Stderr(ev.data)
+        } else {
+            Response::Stdout(ev.data)
+        };
+        state.conn.send_payload(id, &credit, body).await;
+    }
+    let st = *p.done.borrow();
+    let body = match st {
+        Some(st) => Response::Exited(st),
+        None => Response::error(ErrorKind::Io, "process output ended without an exit status"),
+    };
+    state.conn.send(id, body).await;
+    state.conn.close_stream(id);
+}
+
+fn build_command(state: &State, req: &ExecRequest) -> Result<std::process::Command, Response> {
+    let sess = req
+        .session
+        .as_deref()
+        .map(|name| session::snapshot(&state.sessions, name));
+    let mut cmd = match &req.command {
+        Command::Argv(argv) => {
+            let Some(prog) = argv.first() else {
+                return Err(Response::error(ErrorKind::BadRequest, "empty argv"));
+            };
+            let mut c = std::process::Command::new(prog);
+            c.args(&argv[1..]);
+            c
+        }
+        Command::Shell(line) if req.session.is_some() => session::shell_command(line),
+        Command::Shell(line) => {
+            let mut c = std::process::Command::new("/bin/sh");
+            c.arg("-c").arg(line);
+            c
+        }
+    };
+    cmd.env_clear();
+    let base = sess
+        .as_ref()
+        .and_then(|s| s.env.clone())
+        .unwrap_or_else(|| state.cfg.env.clone());
+    cmd.envs(base);
+    for (k, v) in &req.env {
+        if k.is_empty() || k.contains('=') || k.contains('\0') || v.contains('\0') {
+            return Err(Response::error(
+                ErrorKind::BadRequest,
+                format!("invalid environment variable {k:?}"),
+            ));
+        }
+        cmd.env(k, v);
+    }
+    let cwd = req
+        .cwd
+        .clone()
+        .or_else(|| sess.and_then(|s| s.cwd))
+        .unwrap_or_else(|| state.cfg.workdir.clone());
+    cmd.current_dir(cwd);
+    Ok(cmd)
+}
+
+/// Handles `Exec`: starts the process and, unless it runs in the background,
+/// streams its output and exit to request `id`.
+pub async fn exec(state: Rc<State>, id: u32, req: ExecRequest) {
+    let mut cmd = match build_command(&state, &req) {
+        Ok(c) => c,
+        Err(e) => return state.conn.send(id, e).await,
+    };
+    let capture = if req.session.is_some() && matches!(req.command, Command::Shell(_)) {
+        match Capture::new() {
+            Ok(c) => Some(c),
+            Err(e) => return state.conn.send(id, io_error("session pipe", &e)).await,
+        }
+    } else {
+        None
+    };
+    let capture_fd = capture.as_ref().map(|c| c.child_fd());
+    cmd.stdin(if req.stdin {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            // Own process group, so signals and timeouts reach the command's
+            // children; own session, so it has no controlling terminal to
+            // push keystrokes into (TIOCSTI).
+            if libc::setsid() < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if let Some(fd) = capture_fd {
+                if libc::dup2(fd, 3) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            return state
+                .conn
+                .send(id, io_error("cannot start command", &e))
+                .await
+        }
+    };
+    let pid = child.id();
+    let stdin = child
+        .stdin
+        .take()
+        .and_then(|s| pipe::Sender::from_owned_fd(OwnedFd::from(s)).ok());
+    let p = Rc::new(Proc {
+        pid,
+        command: req.command.clone(),
+        background: req.background,
+        session: req.session.clone(),
+        stdin: tokio::sync::Mutex::new(stdin),
+        raw_exit: Cell::new(None),
+        timed_out: Cell::new(false),
+        exited: watch::channel(false).0,
+        done: watch::channel(None).0,
+        open_pumps: Cell::new(0),
+        backlog: RefCell::default(),
+        subs: RefCell::default(),
+        capture: RefCell::new(None),
+    });
+    state.procs.table.borrow_mut().insert(pid, p.clone());
+    let sub = (!req.background).then(|| p.subscribe(false));
+    let mut pumps: Vec<(OwnedFd, Pump)> = Vec::new();
+    if let Some(out) = child.stdout.take() {
+        pumps.push((out.into(), Pump::Stdout));
+    }
+    if let Some(err) = child.stderr.take() {
+        pumps.push((err.into(), Pump::Stderr));
+    }
+    if let Some(c) = capture {
+        pumps.push((c.into_reader(), Pump::Capture));
+    }
+    p.open_pumps.set(pumps.len() as u8);
+    for (fd, which) in pumps {
+        tokio::task::spawn_local(pump(state.clone(), p.clone(), fd, which));
+    }
+    if let Some(ms) = req.timeout_ms {
+        let p = p.clone();
+        tokio::task::spawn_local(async move {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            if p.raw_exit.get().is_none() {
+                p.timed_out.set(true);
+                kill_group(p.pid, libc::SIGKILL);
+            }
+        });
+    }
+    state.conn.send(id, Response::Started { pid }).await;
+    match sub {
+        Some((rx, backlog)) => forward(state, id, p, rx, backlog).await,
+        None => state.conn.send(id, Response::Done).await,
+    }
+}
+
+fn kill_group(pid: u32, sig: i32) -> bool {
+    // The command leads its own process group (setsid); fall back to the
+    // single process if the group is gone.
+    unsafe { libc::kill(-(pid as i32), sig) == 0 || libc::kill(pid as i32, sig) == 0 }
+}
+
+fn not_found(pid: u32) -> Response {
+    Response::error(ErrorKind::NotFound, format!("no process {pid}"))
+}
+
+pub async fn attach(state: Rc<State>, id: u32, pid: u32, replay: bool) {
+    let Some(p) = state.procs.get(pid) else {
+        return state.conn.send(id, not_found(pid)).await;
+    };
+    if p.done.borrow().is_some() {
+        let backlog: Vec<_> = if replay {
+            p.backlog.borrow().chunks.iter().cloned().collect()
+        } else {
+            Vec::new()
+        };
+        // A closed channel: forward sends the backlog, then the status.
+        let (_, rx) = mpsc::channel(1);
+        return forward(state, id, p, rx, backlog).await;
+    }
+    let (rx, backlog) = p.subscribe(replay);
+    forward(state, id, p, rx, backlog).await
+}
+
+pub async fn wait(state: Rc<State>, id: u32, pid: u32) {
+    let Some(p) = state.procs.get(pid) else {
+        return state.conn.send(id, not_found(pid)).await;
+    };
+    let mut rx = p.done.subscribe();
+    drop(p);
+    let st = match rx.wait_for(|s| s.is_some()).await {
+        Ok(s) => *s,
+        Err(_) => None,
+    };
+    let body = match st {
+        Some(st) => Response::Exited(st),
+        None => Response::error(ErrorKind::Io, "process record vanished"),
+    };
+    state.conn.send(id, body).await;
+}
+
+pub async fn stdin(state: &State, pid: u32, data: Option<Vec<u8>>) -> Response {
+    let Some(p) = state.procs.get(pid) else {
+        return not_found(pid);
+    };
+    let mut guard = p.stdin.lock().await;
+    match (data, guard.as_mut()) {
+        (None, _) => {
+            guard.take();
+            Response::Done
+        }
+        (Some(_), None) => Response::error(
+            ErrorKind::BadRequest,
+            format!("process {pid} has no open stdin (start it with stdin: true)"),
+        ),
+        (Some(d), Some(w)) => match w.write_all(&d).await {
+            Ok(()) => Response::Done,
+            Err(e) => io_error("stdin", &e),
+        },
+    }
+}
+
+pub fn signal(state: &State, pid: u32, sig: i32) -> Response {
+    if !(1..=64).contains(&sig) {
+        return Response::error(ErrorKind::BadRequest, format!("invalid signal {sig}"));
+    }
+    match state.procs.get(pid) {
+        Some(p) if p.raw_exit.get().is_none() => {
+            kill_group(pid, sig);
+            Response::Done
+        }
+        Some(_) => Response::error(ErrorKind::NotFound, format!("process {pid} has exited")),
+        None => not_found(pid),
+    }
+}

@@ -1,0 +1,119 @@
+//! The protocol loop: read requests, run each as its own task, answer on the
+//! shared writer.
+
+use crate::conn::{Conn, Out};
+use crate::{files, process, State};
+use std::rc::Rc;
+use tokio::io::AsyncWriteExt;
+use tokio::net::UnixStream;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::mpsc;
+use warden_protocol::{codec, InitConfig, Request, Response};
+
+/// Serves the control channel until the host says `Shutdown` or goes away;
+/// either way every process in the sandbox is killed and the init exits.
+pub async fn serve(mut stream: UnixStream, cfg: InitConfig) -> ! {
+    // Registered before any child exists, so no SIGCHLD is missed.
+    let mut sigchld = match signal(SignalKind::child()) {
+        Ok(s) => s,
+        Err(_) => exit_now(),
+    };
+    if codec::handshake(&mut stream).await.is_err() {
+        exit_now();
+    }
+    let (mut rd, mut wr) = stream.into_split();
+    let (tx, mut rx) = mpsc::channel::<Out>(64);
+    let state = Rc::new(State {
+        conn: Conn::new(tx),
+        procs: Default::default(),
+        files: Default::default(),
+        sessions: Default::default(),
+        cfg,
+    });
+
+    let st = state.clone();
+    tokio::task::spawn_local(async move {
+        while let Some(out) = rx.recv().await {
+            match out {
+                Out::Frame(buf) => {
+                    if wr.write_all(&buf).await.is_err() {
+                        break;
+                    }
+                }
+                Out::Exit => {
+                    let _ = wr.flush().await;
+                    break;
+                }
+            }
+        }
+        st.procs.kill_all();
+        exit_now();
+    });
+
+    let st = state.clone();
+    tokio::task::spawn_local(async move {
+        loop {
+            st.procs.reap(&st);
+            if sigchld.recv().await.is_none() {
+                break;
+            }
+        }
+    });
+
+    loop {
+        let frame = match codec::read_frame::<_, Request>(&mut rd).await {
+            Ok(Some(f)) => f,
+            // The host went away or sent garbage: nobody can control this
+            // sandbox any more, so it ends.
+            Ok(None) | Err(_) => break,
+        };
+        match frame.body {
+            Request::Credit { stream, bytes } => state.conn.credit(stream, bytes),
+            Request::Shutdown => {
+                state.procs.kill_all();
+                state.conn.send(frame.id, Response::Done).await;
+                state.conn.exit().await;
+                // The writer exits the process once the reply is out.
+                std::future::pending::<()>().await;
+            }
+            req => {
+                tokio::task::spawn_local(handle(state.clone(), frame.id, req));
+            }
+        }
+    }
+    state.procs.kill_all();
+    exit_now()
+}
+
+fn exit_now() -> ! {
+    std::process::exit(0)
+}
+
+async fn handle(state: Rc<State>, id: u32, req: Request) {
+    let resp = match req {
+        Request::Exec(r) => return process::exec(state, id, r).await,
+        Request::Attach { pid, replay } => return process::attach(state, id, pid, replay).await,
+        Request::Wait { pid } => return process::wait(state, id, pid).await,
+        Request::ReadFile {
+            path,
+            offset,
+            limit,
+            strict,
+        } => return files::read(state, id, path, offset, limit, strict).await,
+        Request::Stdin { pid, data } => process::stdin(&state, pid, Some(data)).await,
+        Request::CloseStdin { pid } => process::stdin(&state, pid, None).await,
+        Request::Signal { pid, signal } => process::signal(&state, pid, signal),
+        Request::ListProcesses => Response::Processes(state.procs.list()),
+        Request::WriteOpen { path, mode } => files::write_open(&state, &path, mode).await,
+        Request::WriteChunk { handle, data } => files::write_chunk(&state, handle, data).await,
+        Request::WriteCommit { handle } => files::write_finish(&state, handle, true).await,
+        Request::WriteAbort { handle } => files::write_finish(&state, handle, false).await,
+        Request::ListDir { path } => files::list_dir(&state, &path).await,
+        Request::Stat { path } => files::stat(&state, &path).await,
+        Request::Mkdir { path, parents } => files::mkdir(&state, &path, parents).await,
+        Request::Remove { path, recursive } => files::remove(&state, &path, recursive).await,
+        Request::Rename { from, to } => files::rename(&state, &from, &to).await,
+        Request::Ping | Request::Credit { .. } | Request::Shutdown => Response::Done,
+    };
+    state.conn.send(id, resp).await;
+}

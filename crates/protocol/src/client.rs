@@ -1,0 +1,432 @@
+//! The host side of the control channel: many concurrent requests over one
+//! socket, each answered on its own channel.
+//!
+//! Flow control: the init may send each stream at most [`WINDOW`] bytes of
+//! output or file data ahead of what the host has consumed; [`ResponseStream`]
+//! returns credit as the caller takes data, so a sandbox printing faster than
+//! the host reads is slowed down instead of filling the host's memory.
+
+use crate::codec::{self, CodecError, Frame, CHUNK};
+use crate::messages::*;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
+
+/// Bytes a stream may have in flight before the init waits for credit.
+pub const WINDOW: u32 = 1 << 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+    #[error("the sandbox's init closed the control channel")]
+    Disconnected,
+    #[error("{}: {}", kind_name(.0.kind), .0.message)]
+    Remote(ErrorReply),
+    #[error("unexpected response from init: {0}")]
+    Unexpected(String),
+}
+
+fn kind_name(k: ErrorKind) -> &'static str {
+    match k {
+        ErrorKind::BadRequest => "bad request",
+        ErrorKind::NotFound => "not found",
+        ErrorKind::PermissionDenied => "permission denied",
+        ErrorKind::AlreadyExists => "already exists",
+        ErrorKind::NotADirectory => "not a directory",
+        ErrorKind::IsADirectory => "is a directory",
+        ErrorKind::DirectoryNotEmpty => "directory not empty",
+        ErrorKind::NoSpace => "no space left",
+        ErrorKind::TooLarge => "too large",
+        ErrorKind::Unsupported => "unsupported",
+        ErrorKind::Io => "i/o error",
+    }
+}
+
+impl ClientError {
+    /// The init's error kind, when the init refused the request.
+    pub fn remote_kind(&self) -> Option<ErrorKind> {
+        match self {
+            ClientError::Remote(r) => Some(r.kind),
+            _ => None,
+        }
+    }
+}
+
+type Pending = Arc<Mutex<HashMap<u32, mpsc::UnboundedSender<Response>>>>;
+
+struct Inner {
+    out: mpsc::UnboundedSender<Vec<u8>>,
+    pending: Pending,
+    next_id: AtomicU32,
+}
+
+/// A cheap-to-clone handle on one sandbox's control channel.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+/// Everything a finished command printed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecOutput {
+    pub pid: u32,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    pub status: ExitStatus,
+}
+
+impl Client {
+    /// Performs the handshake and starts the reader and writer tasks on the
+    /// current tokio runtime.
+    pub async fn connect<S>(mut stream: S) -> Result<Client, ClientError>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        codec::handshake(&mut stream).await?;
+        let (mut rd, mut wr) = tokio::io::split(stream);
+        let (out, mut out_rx) = mpsc::unbounded_channel::<Vec<u8>>();
+        let pending: Pending = Arc::default();
+        tokio::spawn(async move {
+            while let Some(buf) = out_rx.recv().await {
+                if wr.write_all(&buf).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let reader_pending = pending.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(Frame { id, body })) = codec::read_frame::<_, Response>(&mut rd).await
+            {
+                let mut map = reader_pending.lock().unwrap_or_else(|e| e.into_inner());
+                let terminal = body.is_terminal();
+                if let Some(tx) = map.get(&id) {
+                    let _ = tx.send(body);
+                }
+                if terminal {
+                    map.remove(&id);
+                }
+            }
+            // Dropping every sender wakes every waiter with `Disconnected`.
+            reader_pending
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clear();
+        });
+        Ok(Client {
+            inner: Arc::new(Inner {
+                out,
+                pending,
+                next_id: AtomicU32::new(1),
+            }),
+        })
+    }
+
+    fn send_raw(&self, id: u32, req: &Request) -> Result<(), ClientError> {
+        let buf = codec::encode(&Frame { id, body: req })?;
+        self.inner
+            .out
+            .send(buf)
+            .map_err(|_| ClientError::Disconnected)
+    }
+
+    /// Sends a request and returns the stream of its responses.
+    pub fn stream(&self, req: Request) -> Result<ResponseStream, ClientError> {
+        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.inner
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id, tx);
+        if let Err(e) = self.send_raw(id, &req) {
+            self.inner
+                .pending
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&id);
+            return Err(e);
+        }
+        Ok(ResponseStream {
+            id,
+            rx,
+            client: self.clone(),
+            unacked: 0,
+            done: false,
+        })
+    }
+
+    /// Sends a request and waits for its terminal response; an `Error`
+    /// reply becomes `ClientError::Remote`.
+    pub async fn call(&self, req: Request) -> Result<Response, ClientError> {
+        let mut s = self.stream(req)?;
+        loop {
+            match s.next().await? {
+                Some(r) if r.is_terminal() => return Ok(r),
+                Some(_) => continue,
+                None => return Err(ClientError::Disconnected),
+            }
+        }
+    }
+
+    async fn call_done(&self, req: Request) -> Result<(), ClientError> {
+        match self.call(req).await? {
+            Response::Done => Ok(()),
+            other => Err(ClientError::Unexpected(format!("{other:?}"))),
+        }
+    }
+
+    /// Runs a command to completion and collects its output.
+    pub async fn exec_collect(&self, req: ExecRequest) -> Result<ExecOutput, ClientError> {
+        let mut s = self.stream(Request::Exec(req))?;
+        let mut out = ExecOutput {
+            pid: 0,
+            stdout: Vec::new(),
+            stderr: Vec::new(),
+            status: ExitStatus {
+                code: None,
+                signal: None,
+                timed_out: false,
+            },
+        };
+        while let Some(r) = s.next().await? {
+            match r {
+                Response::Started { pid } => out.pid = pid,
+                Response::Stdout(d) => out.stdout.extend_from_slice(&d),
+                Response::Stderr(d) => out.stderr.extend_from_slice(&d),
+                Response::Exited(st) => {
+                    out.status = st;
+                    return Ok(out);
+                }
+                other => return Err(ClientError::Unexpected(format!("{other:?}"))),
+            }
+        }
+        Err(ClientError::Disconnected)
+    }
+
+    /// Starts a background process and returns its pid.
+    pub async fn spawn(&self, mut req: ExecRequest) -> Result<u32, ClientError> {
+        req.background = true;
+        let mut s = self.stream(Request::Exec(req))?;
+        match s.next().await? {
+            Some(Response::Started { pid }) => Ok(pid),
+            Some(other) => Err(ClientError::Unexpected(format!("{other:?}"))),
+            None => Err(ClientError::Disconnected),
+        }
+    }
+
+    pub async fn wait(&self, pid: u32) -> Result<ExitStatus, ClientError> {
+        match self.call(Request::Wait { pid }).await? {
+            Response::Exited(st) => Ok(st),
+            other => Err(ClientError::Unexpected(format!("{other:?}"))),
+        }
+    }
+
+    pub async fn stdin(&self, pid: u32, data: &[u8]) -> Result<(), ClientError> {
+        for chunk in data.chunks(CHUNK) {
+            self.call_done(Request::Stdin {
+                pid,
+                data: chunk.to_vec(),
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
+    pub async fn close_stdin(&self, pid: u32) -> Result<(), ClientError> {
+        self.call_done(Request::CloseStdin { pid }).await
+    }
+
+    pub async fn signal(&self, pid: u32, signal: i32) -> Result<(), ClientError> {
+        self.call_done(Request::Signal { pid, signal }).await
+    }
+
+    pub async fn list_processes(&self) -> Result<Vec<ProcessInfo>, ClientError> {
+        match self.call(Request::ListProcesses).await? {
+            Response::Processes(p) => Ok(p),
+            other => Err(ClientError::Unexpected(format!("{other:?}"))),
+        }
+    }
+
+    /// Reads a whole file (for small files; stream `ReadFile` for large ones).
+    pub async fn read_file(&self, path: &str) -> Result<Vec<u8>, ClientError> {
+        let mut s = self.stream(Request::ReadFile {
+            path: path.into(),
+            offset: 0,
+            limit: None,
+            strict: false,
+        })?;
+        let mut buf = Vec::new();
+        while let Some(r) = s.next().await? {
+            match r {
+                Response::Data(d) => buf.extend_from_slice(&d),
+                Response::Done => return Ok(buf),
+                other => return Err(ClientError::Unexpected(format!("{other:?}"))),
+            }
+        }
+        Err(ClientError::Disconnected)
+    }
+
+    /// Writes a file atomically (temp file + rename inside the sandbox).
+    pub async fn write_file(
+        &self,
+        path: &str,
+        mode: u32,
+        data: &[u8],
+    ) -> Result<FileStat, ClientError> {
+        let handle = match self
+            .call(Request::WriteOpen {
+                path: path.into(),
+                mode,
+            })
+            .await?
+        {
+            Response::Opened { handle } => handle,
+            other => return Err(ClientError::Unexpected(format!("{other:?}"))),
+        };
+        for chunk in data.chunks(CHUNK) {
+            if let Err(e) = self
+                .call_done(Request::WriteChunk {
+                    handle,
+                    data: chunk.to_vec(),
+                })
+                .await
+            {
+                let _ = self.call_done(Request::WriteAbort { handle }).await;
+                return Err(e);
+            }
+        }
+        match self.call(Request::WriteCommit { handle }).await? {
+            Response::Stat(st) => Ok(st),
+            other => Err(ClientError::Unexpected(format!("{other:?}"))),
+        }
+    }
+
+    pub async fn stat(&self, path: &str) -> Result<FileStat, ClientError> {
+        match self.call(Request::Stat { path: path.into() }).await? {
+            Response::Stat(st) => Ok(st),
+            other => Err(ClientError::Unexpected(format!("{other:?}"))),
+        }
+    }
+
+    pub async fn list_dir(&self, path: &str) -> Result<Vec<DirEntry>, ClientError> {
+        match self.call(Request::ListDir { path: path.into() }).await? {
+            Response::Entries(e) => Ok(e),
+            other => Err(ClientError::Unexpected(format!("{other:?}"))),
+        }
+    }
+
+    pub async fn mkdir(&self, path: &str, parents: bool) -> Result<(), ClientError> {
+        self.call_done(Request::Mkdir {
+            path: path.into(),
+            parents,
+        })
+        .await
+    }
+
+    pub async fn remove(&self, path: &str, recursive: bool) -> Result<(), ClientError> {
+        self.call_done(Request::Remove {
+            path: path.into(),
+            recursive,
+        })
+        .await
+    }
+
+    pub async fn rename(&self, from: &str, to: &str) -> Result<(), ClientError> {
+        self.call_done(Request::Rename {
+            from: from.into(),
+            to: to.into(),
+        })
+        .await
+    }
+
+    pub async fn ping(&self) -> Result<(), ClientError> {
+        self.call_done(Request::Ping).await
+    }
+
+    /// Asks the init to kill everything and exit.
+    pub async fn shutdown(&self) -> Result<(), ClientError> {
+        self.call_done(Request::Shutdown).await
+    }
+}
+
+/// The responses to one request, in order, with credit returned as they are
+/// consumed.
+pub struct ResponseStream {
+    id: u32,
+    rx: mpsc::UnboundedReceiver<Response>,
+    client: Client,
+    unacked: u32,
+    done: bool,
+}
+
+impl ResponseStream {
+    /// The request id (what `Credit` and the init's logs refer to).
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+
+    /// The next response; `Ok(None)` after the terminal one. An `Error`
+    /// reply is returned as `Err(ClientError::Remote)`.
+    pub async fn next(&mut self) -> Result<Option<Response>, ClientError> {
+        if self.done {
+            return Ok(None);
+        }
+        let r = match self.rx.recv().await {
+            Some(r) => r,
+            None => {
+                self.done = true;
+                return Err(ClientError::Disconnected);
+            }
+        };
+        if r.is_terminal() {
+            self.done = true;
+        }
+        let n = r.payload_len() as u32;
+        if n > 0 && !self.done {
+            self.unacked += n;
+            // Return credit in batches: half a window keeps the pipe full
+            // without a Credit frame per chunk.
+            if self.unacked >= WINDOW / 2 {
+                let bytes = std::mem::take(&mut self.unacked);
+                let _ = self.client.send_raw(
+                    0,
+                    &Request::Credit {
+                        stream: self.id,
+                        bytes,
+                    },
+                );
+            }
+        }
+        match r {
+            Response::Error(e) => Err(ClientError::Remote(e)),
+            r => Ok(Some(r)),
+        }
+    }
+}
+
+impl Drop for ResponseStream {
+    fn drop(&mut self) {
+        if !self.done {
+            // Nobody will read the rest: forget the stream so the reader
+            // task does not queue its data for no one.
+            self.client
+                .inner
+                .pending
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&self.id);
+            // ...and let the init drain it freely instead of stalling the
+            // process behind an exhausted window.
+            let _ = self.client.send_raw(
+                0,
+                &Request::Credit {
+                    stream: self.id,
+                    bytes: u32::MAX,
+                },
+            );
+        }
+    }
+}

@@ -1,0 +1,252 @@
+//! The messages exchanged between the host and the in-sandbox init.
+//!
+//! Every request carries an id chosen by the host; every response carries the id
+//! of the request it answers. A request gets zero or more *intermediate*
+//! responses (process output, file data) and exactly one *terminal* response
+//! (see [`Response::is_terminal`]). Requests that only adjust a running stream
+//! (`Credit`) get no response at all.
+
+use serde::{Deserialize, Serialize};
+
+/// What to run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Command {
+    /// `execve` of argv[0] (looked up on `PATH` when it has no `/`).
+    Argv(Vec<String>),
+    /// A line for `/bin/sh -c`.
+    Shell(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecRequest {
+    pub command: Command,
+    /// Working directory; defaults to the session's, then the sandbox's.
+    pub cwd: Option<String>,
+    /// Variables added to (or replacing) the inherited environment.
+    pub env: Vec<(String, String)>,
+    /// Keep a pipe open for `Stdin` requests; otherwise stdin is /dev/null.
+    pub stdin: bool,
+    /// Kill the command's whole process group after this long.
+    pub timeout_ms: Option<u64>,
+    /// Return after `Started`; output is kept for a later `Attach`.
+    pub background: bool,
+    /// Run in a named session: start from the cwd/env the session's previous
+    /// shell command ended with, and (for shell commands) record where this one
+    /// ends. Sessions are created on first use.
+    pub session: Option<String>,
+}
+
+impl ExecRequest {
+    pub fn argv<I: IntoIterator<Item = S>, S: Into<String>>(argv: I) -> Self {
+        ExecRequest {
+            command: Command::Argv(argv.into_iter().map(Into::into).collect()),
+            cwd: None,
+            env: Vec::new(),
+            stdin: false,
+            timeout_ms: None,
+            background: false,
+            session: None,
+        }
+    }
+
+    pub fn shell(line: impl Into<String>) -> Self {
+        ExecRequest {
+            command: Command::Shell(line.into()),
+            ..ExecRequest::argv(Vec::<String>::new())
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FileKind {
+    File,
+    Dir,
+    Symlink,
+    Fifo,
+    Socket,
+    CharDevice,
+    BlockDevice,
+    Other,
+}
+
+/// `lstat` of one path, as seen inside the sandbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileStat {
+    pub kind: FileKind,
+    pub size: u64,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub nlink: u64,
+    /// Modification time, seconds since the epoch.
+    pub mtime: i64,
+    /// For symlinks, the raw target (never followed).
+    pub link_target: Option<Vec<u8>>,
+}
+
+/// One directory entry. The name is raw bytes: it came from the sandbox and
+/// may be anything but `/` and NUL.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DirEntry {
+    pub name: Vec<u8>,
+    pub stat: FileStat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExitStatus {
+    /// Exit code when the process exited normally.
+    pub code: Option<i32>,
+    /// Signal number when it was killed by one.
+    pub signal: Option<i32>,
+    /// True when the per-command timeout killed it.
+    pub timed_out: bool,
+}
+
+impl ExitStatus {
+    /// Shell convention: the code, or 128+signal.
+    pub fn shell_code(&self) -> i32 {
+        match (self.code, self.signal) {
+            (Some(c), _) => c,
+            (None, Some(s)) => 128 + s,
+            (None, None) => 255,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessInfo {
+    pub pid: u32,
+    pub command: Command,
+    pub background: bool,
+    pub session: Option<String>,
+    /// `None` while it runs.
+    pub exit: Option<ExitStatus>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ErrorKind {
+    BadRequest,
+    NotFound,
+    PermissionDenied,
+    AlreadyExists,
+    NotADirectory,
+    IsADirectory,
+    DirectoryNotEmpty,
+    NoSpace,
+    TooLarge,
+    Unsupported,
+    Io,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorReply {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+/// Host -> init.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Request {
+    /// -> `Started`, then (unless background) `Stdout`/`Stderr`..., `Exited`.
+    Exec(ExecRequest),
+    /// Stream a process's output from now on (with `replay`, first what it
+    /// printed before, as far as the backlog holds) -> output..., `Exited`.
+    Attach { pid: u32, replay: bool },
+    /// -> `Exited` once the process has ended.
+    Wait { pid: u32 },
+    /// -> `Done` once the bytes were written to the process's stdin.
+    Stdin { pid: u32, data: Vec<u8> },
+    /// -> `Done`.
+    CloseStdin { pid: u32 },
+    /// Signal the process's whole process group -> `Done`.
+    Signal { pid: u32, signal: i32 },
+    /// -> `Processes`.
+    ListProcesses,
+    /// Lets a stream (`Exec`, `Attach`, `ReadFile` with this request id) send
+    /// `bytes` more. No response.
+    Credit { stream: u32, bytes: u32 },
+    /// -> `Data`..., `Done`. With `strict`, the path may not contain any
+    /// symlink and the file must have exactly one link (for exports, where
+    /// the sandbox may be swapping things under the reader).
+    ReadFile {
+        path: String,
+        offset: u64,
+        limit: Option<u64>,
+        strict: bool,
+    },
+    /// Start an atomic write (temp file, renamed over `path` on commit)
+    /// -> `Opened`.
+    WriteOpen { path: String, mode: u32 },
+    /// -> `Done`.
+    WriteChunk { handle: u32, data: Vec<u8> },
+    /// -> `Stat` of the file now at its path.
+    WriteCommit { handle: u32 },
+    /// -> `Done`; the temp file is removed.
+    WriteAbort { handle: u32 },
+    /// -> `Entries`.
+    ListDir { path: String },
+    /// `lstat` -> `Stat`.
+    Stat { path: String },
+    /// -> `Done`.
+    Mkdir { path: String, parents: bool },
+    /// -> `Done`.
+    Remove { path: String, recursive: bool },
+    /// -> `Done`.
+    Rename { from: String, to: String },
+    /// -> `Done`.
+    Ping,
+    /// Kill every process in the sandbox -> `Done`; then the init exits.
+    Shutdown,
+}
+
+/// Init -> host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Response {
+    Started { pid: u32 },
+    Stdout(Vec<u8>),
+    Stderr(Vec<u8>),
+    Exited(ExitStatus),
+    Data(Vec<u8>),
+    Opened { handle: u32 },
+    Stat(FileStat),
+    Entries(Vec<DirEntry>),
+    Processes(Vec<ProcessInfo>),
+    Done,
+    Error(ErrorReply),
+}
+
+impl Response {
+    /// Whether this response ends its request.
+    pub fn is_terminal(&self) -> bool {
+        !matches!(
+            self,
+            Response::Started { .. }
+                | Response::Stdout(_)
+                | Response::Stderr(_)
+                | Response::Data(_)
+        )
+    }
+
+    /// Bytes that count against a stream's credit window.
+    pub fn payload_len(&self) -> usize {
+        match self {
+            Response::Stdout(d) | Response::Stderr(d) | Response::Data(d) => d.len(),
+            _ => 0,
+        }
+    }
+
+    pub fn error(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Response::Error(ErrorReply {
+            kind,
+            message: message.into(),
+        })
+    }
+}
+
+/// What every backend tells the init at start: the defaults each command
+/// starts from. (The backend's own setup, e.g. mounts, happens before.)
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct InitConfig {
+    pub env: Vec<(String, String)>,
+    pub workdir: String,
+}

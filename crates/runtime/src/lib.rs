@@ -1,0 +1,64 @@
+//! Warden's runtime: "start this sandbox spec and give me a control channel".
+//!
+//! This is the only layer that calls Linux isolation APIs (with its helper
+//! crates `warden-cgroups` and `warden-confine`). Every backend starts the
+//! same in-sandbox init and hands back a socket that speaks
+//! `warden-protocol`, so everything above is written once for all tiers.
+
+pub mod export;
+pub mod native;
+
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use warden_spec::{SandboxSpec, SpecError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("invalid sandbox spec: {0}")]
+    Spec(#[from] SpecError),
+    #[error("{0}")]
+    Unsupported(String),
+    #[error("the native runtime must run as root (it maps uid ranges and manages cgroups)")]
+    NotRoot,
+    #[error("init binary: {0}")]
+    Init(String),
+    #[error("state directory {path}: {source}")]
+    State {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Slot(#[from] native::slots::SlotError),
+    #[error("cgroup: {0}")]
+    Cgroup(#[from] warden_cgroups::CgroupError),
+    #[error("starting the sandbox: {0}")]
+    Spawn(#[from] native::spawn::SpawnError),
+}
+
+/// Resource usage of a sandbox, from its cgroup.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SandboxStats {
+    pub memory_peak_bytes: u64,
+    pub cpu_usage_ns: u64,
+    pub pids: u64,
+    pub oom_kills: u64,
+}
+
+/// A running sandbox. Dropping it destroys it.
+pub trait Sandbox: Send {
+    fn id(&self) -> &str;
+    /// The host end of the control channel (once).
+    fn take_control(&mut self) -> Option<UnixStream>;
+    fn stats(&self) -> Result<SandboxStats, RuntimeError>;
+    /// Kills every process in the sandbox at once (idempotent); `destroy`
+    /// still has to be called to release its resources.
+    fn kill(&self);
+    /// Kills everything, waits, removes the cgroup and releases the slot;
+    /// returns the final resource usage.
+    fn destroy(self: Box<Self>) -> Result<SandboxStats, RuntimeError>;
+}
+
+/// An isolation backend.
+pub trait Runtime: Send + Sync {
+    fn start(&self, spec: &SandboxSpec) -> Result<Box<dyn Sandbox>, RuntimeError>;
+}

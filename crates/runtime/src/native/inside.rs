@@ -1,0 +1,165 @@
+//! The native sandbox's set-up, run by the init as PID 1 of its new
+//! namespaces, before it serves the protocol.
+//!
+//! Order (bubblewrap, nsjail and youki agree): private mount propagation,
+//! tmpfs root, binds, /proc while the old root is still visible, pivot_root,
+//! detach the old root, hostname and loopback, rlimits, drop groups and ids,
+//! capabilities, no_new_privs, Landlock, and seccomp last.
+
+use super::rootfs::{self, MountError};
+use super::setup::NativeSetup;
+use rustix::mount::{mount_change, mount_remount, unmount, MountFlags, MountPropagationFlags};
+use std::io::Read;
+use std::os::fd::{FromRawFd, RawFd};
+use std::path::Path;
+use warden_protocol::InitConfig;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("reading the setup description: {0}")]
+    Read(#[source] std::io::Error),
+    #[error("bad setup description: {0}")]
+    Parse(#[from] serde_json::Error),
+    #[error(transparent)]
+    Mount(#[from] MountError),
+    #[error("{what}: {source}")]
+    Sys {
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("confinement: {0}")]
+    Confine(#[from] warden_confine::ConfineError),
+}
+
+fn sys(what: &'static str) -> impl FnOnce(rustix::io::Errno) -> SetupError {
+    move |e| SetupError::Sys {
+        what,
+        source: e.into(),
+    }
+}
+
+fn check(what: &'static str, r: libc::c_int) -> Result<(), SetupError> {
+    if r < 0 {
+        Err(SetupError::Sys {
+            what,
+            source: std::io::Error::last_os_error(),
+        })
+    } else {
+        Ok(())
+    }
+}
+
+/// Reads the setup from `fd`, builds the sandbox, and returns what the
+/// protocol server needs. On return the process is fully confined.
+pub fn setup(fd: RawFd) -> Result<InitConfig, SetupError> {
+    // SAFETY: the launcher handed us this fd; we own and close it.
+    let mut pipe = unsafe { std::fs::File::from_raw_fd(fd) };
+    let mut buf = Vec::new();
+    pipe.read_to_end(&mut buf).map_err(SetupError::Read)?;
+    drop(pipe);
+    let setup: NativeSetup = serde_json::from_slice(&buf)?;
+
+    // SAFETY: plain system calls on no memory of ours.
+    mount_change(
+        "/",
+        MountPropagationFlags::PRIVATE | MountPropagationFlags::REC,
+    )
+    .map_err(sys("make mounts private"))?;
+
+    let root = Path::new(&setup.staging_dir);
+    rootfs::tmpfs(
+        root,
+        MountFlags::NOSUID | MountFlags::NODEV,
+        "mode=0755,size=4m,nr_inodes=4096",
+    )?;
+    rootfs::image(root, &setup.image)?;
+    rootfs::etc(root, &setup)?;
+    rootfs::dev(root, setup.disk_bytes)?;
+    rootfs::proc(root)?;
+    rootfs::layout(root, &setup)?;
+
+    rustix::system::sethostname(setup.hostname.as_bytes()).map_err(sys("sethostname"))?;
+    loopback_up()?;
+
+    // pivot_root(".", ".") stacks the old root under the new one; detaching
+    // it leaves only the sandbox's tree (no put_old directory needed).
+    rustix::process::chdir(root).map_err(sys("chdir to new root"))?;
+    rustix::process::pivot_root(".", ".").map_err(sys("pivot_root"))?;
+    unmount(".", rustix::mount::UnmountFlags::DETACH).map_err(sys("detach old root"))?;
+    rustix::process::chdir("/").map_err(sys("chdir /"))?;
+    mount_remount(
+        "/",
+        MountFlags::RDONLY | MountFlags::NOSUID | MountFlags::NODEV,
+        c"",
+    )
+    .map_err(sys("remount / read-only"))?;
+
+    confine(&setup)?;
+    Ok(setup.init)
+}
+
+/// Brings up `lo` in the sandbox's network namespace: one ioctl, so no
+/// netlink library is needed for it.
+fn loopback_up() -> Result<(), SetupError> {
+    unsafe {
+        let s = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
+        check("socket for lo", s)?;
+        let mut req: libc::ifreq = std::mem::zeroed();
+        for (i, b) in b"lo\0".iter().enumerate() {
+            req.ifr_name[i] = *b as libc::c_char;
+        }
+        let r = libc::ioctl(s, libc::SIOCGIFFLAGS, &mut req);
+        if r == 0 {
+            req.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
+        }
+        let r = if r == 0 {
+            libc::ioctl(s, libc::SIOCSIFFLAGS, &req)
+        } else {
+            r
+        };
+        libc::close(s);
+        check("bring lo up", r)
+    }
+}
+
+fn confine(setup: &NativeSetup) -> Result<(), SetupError> {
+    use warden_confine as c;
+    c::apply_rlimits(&c::Rlimits {
+        nofile: setup.nofile,
+        nproc: None,
+        fsize_bytes: Some(setup.disk_bytes),
+        core: 0,
+        memlock: 64 << 10,
+        stack: None,
+    })?;
+    // The bounding set needs CAP_SETPCAP to clear, so before the id change.
+    c::drop_bounding_and_ambient()?;
+    let id = setup.uid;
+    check("setresgid", unsafe { libc::setresgid(id, id, id) })?;
+    check("setresuid", unsafe { libc::setresuid(id, id, id) })?;
+    c::drop_all_capabilities()?;
+    // Not dumpable: /proc/1 belongs to root, so the sandbox's processes
+    // cannot ptrace the init, read its memory or steal its channel.
+    check("PR_SET_DUMPABLE", unsafe {
+        libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0)
+    })?;
+    c::set_no_new_privs()?;
+    let mut rw: Vec<std::path::PathBuf> = ["/output", "/scratch", "/tmp", "/dev/shm", "/dev/pts"]
+        .iter()
+        .map(Into::into)
+        .collect();
+    for d in ["null", "zero", "full", "random", "urandom", "tty"] {
+        rw.push(Path::new("/dev").join(d));
+    }
+    for m in setup.mounts.iter().filter(|m| !m.read_only) {
+        rw.push(m.target.clone().into());
+    }
+    c::apply_landlock(&c::LandlockPaths {
+        read_exec: vec!["/".into()],
+        read_write: rw,
+    })?;
+    let filter = c::load_seccomp_filter()?;
+    c::apply_seccomp(&filter)?;
+    Ok(())
+}

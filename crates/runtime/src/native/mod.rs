@@ -1,0 +1,248 @@
+//! The native backend: Linux namespaces, cgroups, Landlock and seccomp on the
+//! host kernel. The host side lives here (`spawn`, `slots`); the sandbox side
+//! (`inside`, `rootfs`) runs in the init before it serves the protocol.
+
+pub mod inside;
+pub mod rootfs;
+pub mod setup;
+pub mod slots;
+pub mod spawn;
+
+use crate::{RuntimeError, Sandbox, SandboxStats};
+use setup::NativeSetup;
+use slots::{Slot, Slots};
+use spawn::{Prepare, SpawnError, Started};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use warden_cgroups::{Cgroup, Manager};
+use warden_spec::{Isolation, SandboxSpec};
+
+/// Where the native runtime keeps its state and finds its init.
+#[derive(Debug, Clone)]
+pub struct NativeConfig {
+    /// The `warden-init` binary (executed before the sandbox's root exists,
+    /// so it is read from the host's filesystem).
+    pub init_path: PathBuf,
+    /// Slot locks and the (always empty) staging directory.
+    pub state_dir: PathBuf,
+    /// Name of the parent group under each cgroup hierarchy.
+    pub cgroup_parent: String,
+}
+
+impl Default for NativeConfig {
+    fn default() -> Self {
+        NativeConfig {
+            init_path: PathBuf::from("warden-init"),
+            state_dir: PathBuf::from("/run/warden"),
+            cgroup_parent: "warden".into(),
+        }
+    }
+}
+
+pub struct NativeRuntime {
+    init_path: String,
+    staging: String,
+    slots: Slots,
+    cgroups: Manager,
+}
+
+impl NativeRuntime {
+    /// Checks privileges, prepares the state directory, and reaps whatever a
+    /// crashed earlier process left behind.
+    pub fn new(cfg: NativeConfig) -> Result<NativeRuntime, RuntimeError> {
+        if !rustix::process::geteuid().is_root() {
+            return Err(RuntimeError::NotRoot);
+        }
+        let init_path = cfg
+            .init_path
+            .canonicalize()
+            .map_err(|e| RuntimeError::Init(format!("{}: {e}", cfg.init_path.display())))?;
+        let staging = cfg.state_dir.join("root");
+        std::fs::create_dir_all(&staging).map_err(|e| RuntimeError::State {
+            path: staging.clone(),
+            source: e,
+        })?;
+        let rt = NativeRuntime {
+            init_path: init_path.to_string_lossy().into_owned(),
+            staging: staging.to_string_lossy().into_owned(),
+            slots: Slots::open(&cfg.state_dir)?,
+            cgroups: Manager::detect(&cfg.cgroup_parent)?,
+        };
+        rt.reap_leftovers()?;
+        Ok(rt)
+    }
+
+    pub fn cgroup_mode(&self) -> warden_cgroups::Mode {
+        self.cgroups.mode()
+    }
+
+    /// Destroys the cgroup (and so every process) of each slot whose owner
+    /// is gone. Returns how many were reaped.
+    pub fn reap_leftovers(&self) -> Result<usize, RuntimeError> {
+        let mut reaped = 0;
+        for name in self.cgroups.list()? {
+            let Some(index) = slots::parse_cgroup_name(&name) else {
+                continue;
+            };
+            // Holding the slot proves no live process owns the cgroup.
+            if let Some(_slot) = self.slots.try_acquire(index)? {
+                if let Some(cg) = self.cgroups.open(&name)? {
+                    cg.destroy()?;
+                    reaped += 1;
+                }
+            }
+        }
+        Ok(reaped)
+    }
+
+    fn fresh_cgroup(&self, slot: &Slot, spec: &SandboxSpec) -> Result<Cgroup, RuntimeError> {
+        let name = slot.cgroup_name();
+        if let Some(stale) = self.cgroups.open(&name)? {
+            stale.destroy()?;
+        }
+        let l = &spec.limits;
+        let limits = warden_cgroups::Limits {
+            memory_bytes: l.memory_bytes,
+            memory_swap_bytes: l.swap_bytes,
+            cpu_millicores: l.cpu_millicores,
+            // One more than asked: the init itself is a process.
+            pids_max: l.pids.map(|p| p + 1),
+        };
+        Ok(self.cgroups.create(&name, &limits)?)
+    }
+}
+
+struct Prep<'a> {
+    host_base: u32,
+    cgroup: &'a Cgroup,
+}
+
+impl Prepare for Prep<'_> {
+    fn prepare(&self, pid: i32) -> Result<(), SpawnError> {
+        spawn::write_id_maps(pid, self.host_base, slots::IDS_PER_SLOT)?;
+        self.cgroup.add_pid(pid).map_err(|e| SpawnError::Sys {
+            what: "join cgroup",
+            source: std::io::Error::other(e.to_string()),
+        })
+    }
+}
+
+impl crate::Runtime for NativeRuntime {
+    fn start(&self, spec: &SandboxSpec) -> Result<Box<dyn Sandbox>, RuntimeError> {
+        spec.validate()?;
+        if spec.isolation != Isolation::Native {
+            return Err(RuntimeError::Unsupported(format!(
+                "the native runtime cannot run isolation {:?}",
+                spec.isolation
+            )));
+        }
+        let slot = self.slots.acquire()?;
+        let cgroup = self.fresh_cgroup(&slot, spec)?;
+        let setup = NativeSetup::from_spec(spec, &self.staging);
+        let json = serde_json::to_vec(&setup).map_err(|e| RuntimeError::Init(e.to_string()))?;
+        let prep = Prep {
+            host_base: slot.host_base(),
+            cgroup: &cgroup,
+        };
+        let started = match spawn::spawn(&self.init_path, &json, &prep) {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = cgroup.destroy();
+                return Err(e.into());
+            }
+        };
+        let id = format!("{:016x}", rand::random::<u64>());
+        Ok(Box::new(NativeSandbox {
+            id,
+            control: Some(
+                started
+                    .control
+                    .try_clone()
+                    .map_err(|e| RuntimeError::Init(format!("control channel: {e}")))?,
+            ),
+            started: Some(started),
+            cgroup: Some(cgroup),
+            slot: Some(slot),
+        }))
+    }
+}
+
+pub struct NativeSandbox {
+    id: String,
+    control: Option<UnixStream>,
+    started: Option<Started>,
+    cgroup: Option<Cgroup>,
+    slot: Option<Slot>,
+}
+
+impl NativeSandbox {
+    fn teardown(&mut self) -> Result<SandboxStats, RuntimeError> {
+        self.control.take();
+        if let Some(s) = self.started.take() {
+            // Killing PID 1 ends its whole PID namespace; the kernel waits
+            // for every member before the init's exit is reported.
+            spawn::kill_and_reap(&s);
+        }
+        let mut stats = SandboxStats::default();
+        if let Some(cg) = self.cgroup.take() {
+            if let Ok(s) = cg.stats() {
+                stats = s.into();
+            }
+            cg.destroy()?;
+        }
+        self.slot.take();
+        Ok(stats)
+    }
+}
+
+impl Sandbox for NativeSandbox {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn take_control(&mut self) -> Option<UnixStream> {
+        self.control.take()
+    }
+
+    fn stats(&self) -> Result<SandboxStats, RuntimeError> {
+        match &self.cgroup {
+            Some(cg) => Ok(cg.stats()?.into()),
+            None => Ok(SandboxStats::default()),
+        }
+    }
+
+    fn kill(&self) {
+        if let Some(s) = &self.started {
+            unsafe {
+                libc::syscall(
+                    libc::SYS_pidfd_send_signal,
+                    std::os::fd::AsRawFd::as_raw_fd(&s.pidfd),
+                    libc::SIGKILL,
+                    std::ptr::null::<libc::siginfo_t>(),
+                    0,
+                );
+            }
+        }
+    }
+
+    fn destroy(mut self: Box<Self>) -> Result<SandboxStats, RuntimeError> {
+        self.teardown()
+    }
+}
+
+impl Drop for NativeSandbox {
+    fn drop(&mut self) {
+        let _ = self.teardown();
+    }
+}
+
+impl From<warden_cgroups::Stats> for SandboxStats {
+    fn from(s: warden_cgroups::Stats) -> Self {
+        SandboxStats {
+            memory_peak_bytes: s.memory_peak.unwrap_or(0),
+            cpu_usage_ns: s.cpu_usage_ns.unwrap_or(0),
+            pids: s.pids_current.unwrap_or(0),
+            oom_kills: s.oom_kills.unwrap_or(0),
+        }
+    }
+}

@@ -1,0 +1,380 @@
+//! Building the sandbox's root filesystem, inside its own mount namespace.
+//!
+//! Everything here runs in the init (PID 1 of the sandbox, root of its user
+//! namespace) before `pivot_root`, while the host's tree is still visible as
+//! the source of binds. Nothing is mounted in the host's namespace.
+
+use super::setup::NativeSetup;
+use rustix::mount::{mount, mount_bind, mount_remount, MountFlags};
+use std::fs;
+use std::io;
+use std::os::unix::fs::{symlink, PermissionsExt};
+use std::path::{Path, PathBuf};
+use warden_spec::Image;
+
+#[derive(Debug, thiserror::Error)]
+#[error("{what} {path}: {source}")]
+pub struct MountError {
+    pub what: &'static str,
+    pub path: PathBuf,
+    #[source]
+    pub source: io::Error,
+}
+
+pub type Result<T> = std::result::Result<T, MountError>;
+
+fn err<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> MountError + 'a {
+    move |source| MountError {
+        what,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn rerr<'a>(
+    what: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(rustix::io::Errno) -> MountError + 'a {
+    move |e| MountError {
+        what,
+        path: path.to_path_buf(),
+        source: e.into(),
+    }
+}
+
+/// Flags of the mount holding `path` that a bind remount in a user namespace
+/// must keep (the kernel refuses to clear "locked" flags).
+fn locked_flags(path: &Path) -> MountFlags {
+    let Ok(st) = rustix::fs::statvfs(path) else {
+        return MountFlags::empty();
+    };
+    use rustix::fs::StatVfsMountFlags as F;
+    let mut f = MountFlags::empty();
+    for (from, to) in [
+        (F::NOSUID, MountFlags::NOSUID),
+        (F::NODEV, MountFlags::NODEV),
+        (F::NOEXEC, MountFlags::NOEXEC),
+        (F::NOATIME, MountFlags::NOATIME),
+        (F::NODIRATIME, MountFlags::NODIRATIME),
+        (F::RELATIME, MountFlags::RELATIME),
+    ] {
+        if st.f_flag.contains(from) {
+            f |= to;
+        }
+    }
+    f
+}
+
+/// Binds `src` (a host path) onto `dst`, creating the mount point, then
+/// remounts it nosuid, nodev and (if `ro`) read-only.
+pub fn bind(src: &Path, dst: &Path, ro: bool) -> Result<()> {
+    let md = fs::metadata(src).map_err(err("bind source", src))?;
+    if md.is_dir() {
+        fs::create_dir_all(dst).map_err(err("mkdir", dst))?;
+    } else {
+        if let Some(p) = dst.parent() {
+            fs::create_dir_all(p).map_err(err("mkdir", p))?;
+        }
+        fs::File::create(dst).map_err(err("create mount point", dst))?;
+    }
+    mount_bind(src, dst).map_err(rerr("bind", dst))?;
+    let mut flags = MountFlags::BIND | MountFlags::NOSUID | locked_flags(src);
+    if md.is_dir() || md.is_file() {
+        flags |= MountFlags::NODEV;
+    }
+    if ro {
+        flags |= MountFlags::RDONLY;
+    }
+    mount_remount(dst, flags, c"").map_err(rerr("remount", dst))
+}
+
+/// A tmpfs with the given options.
+pub fn tmpfs(dst: &Path, flags: MountFlags, opts: &str) -> Result<()> {
+    fs::create_dir_all(dst).map_err(err("mkdir", dst))?;
+    let data = std::ffi::CString::new(opts).map_err(|_| MountError {
+        what: "tmpfs options",
+        path: dst.into(),
+        source: io::ErrorKind::InvalidInput.into(),
+    })?;
+    mount("tmpfs", dst, "tmpfs", flags, data.as_c_str()).map_err(rerr("mount tmpfs", dst))
+}
+
+/// Copies a symlink (never following it).
+fn copy_link(src: &Path, dst: &Path) -> Result<()> {
+    let target = fs::read_link(src).map_err(err("readlink", src))?;
+    symlink(&target, dst).map_err(err("symlink", dst))
+}
+
+/// Re-creates `src` at `dst`: a symlink as a symlink, anything else as a
+/// read-only bind.
+fn pass_through(src: &Path, dst: &Path) -> Result<()> {
+    let md = fs::symlink_metadata(src).map_err(err("stat", src))?;
+    if md.file_type().is_symlink() {
+        copy_link(src, dst)
+    } else if md.is_dir() || md.is_file() {
+        bind(src, dst, true)
+    } else {
+        Ok(())
+    }
+}
+
+/// Top-level names the standard layout provides itself.
+const OWN_TOP: &[&str] = &[
+    "proc", "dev", "sys", "etc", "tmp", "input", "output", "scratch", "run", "home", "root",
+];
+
+/// The image: the host's /usr, or a root-filesystem directory.
+pub fn image(root: &Path, image: &Image) -> Result<()> {
+    match image {
+        Image::Host => {
+            bind(Path::new("/usr"), &root.join("usr"), true)?;
+            // Merged-/usr symlinks, or the real directories on older hosts.
+            for name in ["bin", "sbin", "lib", "lib32", "lib64", "libx32"] {
+                let src = Path::new("/").join(name);
+                if fs::symlink_metadata(&src).is_ok() {
+                    pass_through(&src, &root.join(name))?;
+                }
+            }
+            Ok(())
+        }
+        Image::Dir(dir) => {
+            let dir = Path::new(dir);
+            let rd = fs::read_dir(dir).map_err(err("read image", dir))?;
+            for ent in rd {
+                let ent = ent.map_err(err("read image", dir))?;
+                let name = ent.file_name();
+                if OWN_TOP.iter().any(|o| name == *o) {
+                    continue;
+                }
+                pass_through(&ent.path(), &root.join(&name))?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Harmless, read-only pieces of the host's /etc that programs expect.
+const HOST_ETC: &[&str] = &[
+    "alternatives",
+    "ca-certificates",
+    "ca-certificates.conf",
+    "debian_version",
+    "fonts",
+    "gai.conf",
+    "ld.so.cache",
+    "ld.so.conf",
+    "ld.so.conf.d",
+    "localtime",
+    "mime.types",
+    "os-release",
+    "protocols",
+    "services",
+    "ssl",
+    "timezone",
+];
+
+/// Files Warden writes itself, whatever the image has.
+const OWN_ETC: &[&str] = &[
+    "passwd",
+    "group",
+    "shadow",
+    "gshadow",
+    "hosts",
+    "hostname",
+    "nsswitch.conf",
+    "resolv.conf",
+    "mtab",
+];
+
+fn write(path: &Path, content: &str) -> Result<()> {
+    fs::write(path, content).map_err(err("write", path))
+}
+
+/// A synthesised /etc: Warden's own account and name files, plus pieces of
+/// the image's /etc (all of it for a directory image; a short list of
+/// harmless entries for the host image, never the host's secrets).
+pub fn etc(root: &Path, setup: &NativeSetup) -> Result<()> {
+    let etc = root.join("etc");
+    fs::create_dir_all(&etc).map_err(err("mkdir", &etc))?;
+    write(
+        &etc.join("passwd"),
+        "root:x:0:0:root:/root:/bin/sh\n\
+         sandbox:x:1000:1000:sandbox:/scratch:/bin/sh\n\
+         nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
+    )?;
+    write(
+        &etc.join("group"),
+        "root:x:0:\nsandbox:x:1000:\nnogroup:x:65534:\n",
+    )?;
+    write(
+        &etc.join("hosts"),
+        &format!(
+            "127.0.0.1\tlocalhost {h}\n::1\tlocalhost ip6-localhost ip6-loopback {h}\n",
+            h = setup.hostname
+        ),
+    )?;
+    write(&etc.join("hostname"), &format!("{}\n", setup.hostname))?;
+    write(
+        &etc.join("nsswitch.conf"),
+        "passwd: files\ngroup: files\nshadow: files\nhosts: files dns\nnetworks: files\n\
+         protocols: files\nservices: files\n",
+    )?;
+    write(
+        &etc.join("resolv.conf"),
+        "# Warden: this sandbox has no network beyond loopback.\n",
+    )?;
+    copy_link_to(&etc.join("mtab"), "../proc/self/mounts")?;
+    let (src, names): (PathBuf, Vec<String>) = match &setup.image {
+        Image::Host => (
+            PathBuf::from("/etc"),
+            HOST_ETC.iter().map(|s| s.to_string()).collect(),
+        ),
+        Image::Dir(d) => {
+            let src = Path::new(d).join("etc");
+            let names = match fs::read_dir(&src) {
+                Ok(rd) => rd
+                    .filter_map(|e| e.ok())
+                    .filter_map(|e| e.file_name().into_string().ok())
+                    .collect(),
+                Err(_) => Vec::new(),
+            };
+            (src, names)
+        }
+    };
+    for name in names {
+        if OWN_ETC.contains(&name.as_str()) {
+            continue;
+        }
+        let s = src.join(&name);
+        if fs::symlink_metadata(&s).is_ok() {
+            pass_through(&s, &etc.join(&name))?;
+        }
+    }
+    Ok(())
+}
+
+fn copy_link_to(dst: &Path, target: &str) -> Result<()> {
+    symlink(target, dst).map_err(err("symlink", dst))
+}
+
+/// A minimal /dev: the harmless character devices (bound from the host, as
+/// mknod is impossible in a user namespace), a private devpts, /dev/shm.
+pub fn dev(root: &Path, shm_bytes: u64) -> Result<()> {
+    let dev = root.join("dev");
+    tmpfs(
+        &dev,
+        MountFlags::NOSUID | MountFlags::NOEXEC,
+        "mode=0755,size=64k,nr_inodes=64",
+    )?;
+    for name in ["null", "zero", "full", "random", "urandom", "tty"] {
+        let src = Path::new("/dev").join(name);
+        let dst = dev.join(name);
+        fs::File::create(&dst).map_err(err("create", &dst))?;
+        mount_bind(&src, &dst).map_err(rerr("bind", &dst))?;
+    }
+    let pts = dev.join("pts");
+    fs::create_dir(&pts).map_err(err("mkdir", &pts))?;
+    mount(
+        "devpts",
+        &pts,
+        "devpts",
+        MountFlags::NOSUID | MountFlags::NOEXEC,
+        c"newinstance,ptmxmode=0666,mode=0620",
+    )
+    .map_err(rerr("mount devpts", &pts))?;
+    copy_link_to(&dev.join("ptmx"), "pts/ptmx")?;
+    tmpfs(
+        &dev.join("shm"),
+        MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC,
+        &format!(
+            "mode=1777,size={shm_bytes},nr_inodes={}",
+            inodes_for(shm_bytes)
+        ),
+    )?;
+    for (name, target) in [
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+    ] {
+        copy_link_to(&dev.join(name), target)?;
+    }
+    mount_remount(
+        &dev,
+        MountFlags::RDONLY | MountFlags::NOSUID | MountFlags::NOEXEC,
+        c"",
+    )
+    .map_err(rerr("remount /dev read-only", &dev))
+}
+
+/// Inodes a writable tmpfs of `bytes` may hold: enough for real work, few
+/// enough that creating empty files cannot eat kernel memory without bound.
+pub fn inodes_for(bytes: u64) -> u64 {
+    (bytes / 4096).clamp(1024, 1 << 20)
+}
+
+/// A fresh /proc for the sandbox's PID namespace, with the parts that could
+/// reconfigure the kernel made read-only on top of their permission checks.
+pub fn proc(root: &Path) -> Result<()> {
+    let p = root.join("proc");
+    fs::create_dir_all(&p).map_err(err("mkdir", &p))?;
+    mount(
+        "proc",
+        &p,
+        "proc",
+        MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC,
+        None,
+    )
+    .map_err(rerr("mount proc", &p))?;
+    for sub in ["sys", "sysrq-trigger", "irq", "bus"] {
+        let s = p.join(sub);
+        if s.exists() {
+            mount_bind(&s, &s).map_err(rerr("bind", &s))?;
+            mount_remount(
+                &s,
+                MountFlags::BIND
+                    | MountFlags::RDONLY
+                    | MountFlags::NOSUID
+                    | MountFlags::NODEV
+                    | MountFlags::NOEXEC,
+                c"",
+            )
+            .map_err(rerr("remount read-only", &s))?;
+        }
+    }
+    Ok(())
+}
+
+/// /output, /scratch and /tmp: private tmpfs of `bytes` each, owned by the
+/// sandbox user; /input read-only when given; then the spec's extra mounts.
+pub fn layout(root: &Path, setup: &NativeSetup) -> Result<()> {
+    let uid = setup.uid;
+    let size = setup.disk_bytes;
+    let flags = MountFlags::NOSUID | MountFlags::NODEV;
+    let inodes = inodes_for(size);
+    for (dir, mode) in [("output", "0755"), ("scratch", "0755"), ("tmp", "1777")] {
+        tmpfs(
+            &root.join(dir),
+            flags,
+            &format!("mode={mode},size={size},nr_inodes={inodes},uid={uid},gid={uid}"),
+        )?;
+    }
+    match &setup.input_dir {
+        Some(input) => bind(Path::new(input), &root.join("input"), true)?,
+        None => {
+            let p = root.join("input");
+            fs::create_dir(&p).map_err(err("mkdir", &p))?;
+        }
+    }
+    for m in &setup.mounts {
+        let target = root.join(m.target.trim_start_matches('/'));
+        bind(Path::new(&m.source), &target, m.read_only)?;
+    }
+    for empty in ["sys", "root", "home", "run"] {
+        let p = root.join(empty);
+        fs::create_dir_all(&p).map_err(err("mkdir", &p))?;
+    }
+    // Root's home is private to root-mode sandboxes, as on any system.
+    let _ = fs::set_permissions(root.join("root"), fs::Permissions::from_mode(0o700));
+    Ok(())
+}

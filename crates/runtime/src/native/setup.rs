@@ -1,0 +1,77 @@
+//! What the host tells a native sandbox's init to build, before the init
+//! builds it (see `inside.rs`). Sent once over the setup pipe as JSON.
+
+use serde::{Deserialize, Serialize};
+use warden_protocol::InitConfig;
+use warden_spec::{Image, Mount, SandboxSpec};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NativeSetup {
+    pub image: Image,
+    pub input_dir: Option<String>,
+    pub mounts: Vec<Mount>,
+    pub hostname: String,
+    /// Size of each writable tmpfs.
+    pub disk_bytes: u64,
+    pub nofile: u64,
+    /// uid/gid inside the sandbox that processes run as.
+    pub uid: u32,
+    /// An empty host directory the new root is built on (in the sandbox's
+    /// own mount namespace: nothing is mounted on the host).
+    pub staging_dir: String,
+    pub init: InitConfig,
+}
+
+/// The environment every command starts from.
+pub fn base_env(spec: &SandboxSpec) -> Vec<(String, String)> {
+    let home = if spec.user.uid() == 0 {
+        "/root"
+    } else {
+        "/scratch"
+    };
+    let mut env: Vec<(String, String)> = vec![
+        (
+            "PATH".into(),
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+        ),
+        ("HOME".into(), home.into()),
+        ("USER".into(), user_name(spec.user.uid()).into()),
+        ("LOGNAME".into(), user_name(spec.user.uid()).into()),
+        ("HOSTNAME".into(), spec.hostname.clone()),
+        ("LANG".into(), "C.UTF-8".into()),
+        ("TMPDIR".into(), "/tmp".into()),
+        ("SHELL".into(), "/bin/sh".into()),
+    ];
+    for (k, v) in &spec.env {
+        env.retain(|(ek, _)| ek != k);
+        env.push((k.clone(), v.clone()));
+    }
+    env
+}
+
+pub fn user_name(uid: u32) -> &'static str {
+    if uid == 0 {
+        "root"
+    } else {
+        "sandbox"
+    }
+}
+
+impl NativeSetup {
+    pub fn from_spec(spec: &SandboxSpec, staging_dir: &str) -> NativeSetup {
+        NativeSetup {
+            image: spec.image.clone(),
+            input_dir: spec.input_dir.clone(),
+            mounts: spec.mounts.clone(),
+            hostname: spec.hostname.clone(),
+            disk_bytes: spec.limits.disk_bytes,
+            nofile: spec.limits.nofile,
+            uid: spec.user.uid(),
+            staging_dir: staging_dir.to_string(),
+            init: InitConfig {
+                env: base_env(spec),
+                workdir: spec.workdir.clone(),
+            },
+        }
+    }
+}

@@ -1,0 +1,259 @@
+//! Starting the init in fresh namespaces: `clone3`, id maps, cgroup, go.
+//!
+//! The order follows bubblewrap, nsjail and youki: clone with every namespace
+//! flag; the child blocks on a pipe; the parent writes the uid/gid maps and
+//! puts the child in its cgroup; then it sends "go" plus the setup, and the
+//! child execs the init. The child must wait for the maps *before* exec: an
+//! exec with an unmapped uid would drop the capabilities the init needs to
+//! build its mounts.
+//!
+//! Between `clone3` and `execve` the child is a copy of one thread of a
+//! multi-threaded process, so it only makes raw system calls on memory that
+//! was prepared before the clone (no allocation, no locks).
+
+use std::ffi::{CStr, CString};
+use std::io::Write;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixStream;
+
+/// The fds the init finds its channels on.
+pub const CONTROL_FD: RawFd = 3;
+pub const SETUP_FD: RawFd = 4;
+
+/// Largest setup message (the pipe is enlarged to hold it whole, so the host
+/// never blocks writing it).
+const MAX_SETUP: usize = 1 << 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SpawnError {
+    #[error("{what}: {source}")]
+    Sys {
+        what: &'static str,
+        source: std::io::Error,
+    },
+    #[error("sandbox setup description too large ({0} bytes)")]
+    SetupTooLarge(usize),
+    #[error("invalid init path {0:?}")]
+    InitPath(String),
+}
+
+fn sys(what: &'static str) -> impl FnOnce(std::io::Error) -> SpawnError {
+    move |source| SpawnError::Sys { what, source }
+}
+
+fn last(what: &'static str) -> SpawnError {
+    SpawnError::Sys {
+        what,
+        source: std::io::Error::last_os_error(),
+    }
+}
+
+/// `struct clone_args` from linux/sched.h (v2 layout, 88 bytes).
+#[repr(C, align(8))]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+pub const NAMESPACE_FLAGS: u64 = (libc::CLONE_NEWUSER
+    | libc::CLONE_NEWPID
+    | libc::CLONE_NEWNS
+    | libc::CLONE_NEWNET
+    | libc::CLONE_NEWIPC
+    | libc::CLONE_NEWUTS
+    | libc::CLONE_NEWCGROUP) as u64;
+
+pub struct Started {
+    pub pid: i32,
+    pub pidfd: OwnedFd,
+    pub control: UnixStream,
+}
+
+/// What the parent does between the clone and "go": write the id maps and
+/// move the child into its cgroup.
+pub trait Prepare {
+    fn prepare(&self, pid: i32) -> Result<(), SpawnError>;
+}
+
+/// Writes uid_map and gid_map: sandbox ids 0..65536 onto the slot's range.
+pub fn write_id_maps(pid: i32, host_base: u32, count: u32) -> Result<(), SpawnError> {
+    let map = format!("0 {host_base} {count}\n");
+    std::fs::write(format!("/proc/{pid}/uid_map"), &map).map_err(sys("write uid_map"))?;
+    std::fs::write(format!("/proc/{pid}/gid_map"), &map).map_err(sys("write gid_map"))?;
+    Ok(())
+}
+
+/// Starts `init` as PID 1 of new namespaces and hands it `setup`.
+pub fn spawn(init: &str, setup: &[u8], prepare: &dyn Prepare) -> Result<Started, SpawnError> {
+    if setup.len() + 1 > MAX_SETUP {
+        return Err(SpawnError::SetupTooLarge(setup.len()));
+    }
+    let init_c = CString::new(init).map_err(|_| SpawnError::InitPath(init.into()))?;
+    let argv_c: Vec<CString> = [
+        init,
+        "--control-fd",
+        &CONTROL_FD.to_string(),
+        "--setup-fd",
+        &SETUP_FD.to_string(),
+    ]
+    .iter()
+    .map(|s| CString::new(*s).map_err(|_| SpawnError::InitPath(init.into())))
+    .collect::<Result<_, _>>()?;
+    let mut argv: Vec<*const libc::c_char> = argv_c.iter().map(|c| c.as_ptr()).collect();
+    argv.push(std::ptr::null());
+    let envp: [*const libc::c_char; 1] = [std::ptr::null()];
+    let devnull: &CStr = c"/dev/null";
+
+    let (host_sock, child_sock) = UnixStream::pair().map_err(sys("socketpair"))?;
+    let (setup_r, setup_w) =
+        rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| SpawnError::Sys {
+            what: "pipe",
+            source: e.into(),
+        })?;
+    if setup.len() + 1 > 65536 {
+        rustix::pipe::fcntl_setpipe_size(&setup_w, MAX_SETUP).map_err(|e| SpawnError::Sys {
+            what: "enlarge setup pipe",
+            source: e.into(),
+        })?;
+    }
+    let child_sock_fd = child_sock.as_raw_fd();
+    let setup_r_fd = setup_r.as_raw_fd();
+
+    let mut pidfd: RawFd = -1;
+    let args = CloneArgs {
+        flags: NAMESPACE_FLAGS | libc::CLONE_PIDFD as u64,
+        pidfd: &mut pidfd as *mut RawFd as u64,
+        exit_signal: libc::SIGCHLD as u64,
+        ..Default::default()
+    };
+    // SAFETY: no CLONE_VM, so this behaves like fork(); the child branch
+    // below only makes raw system calls and never returns.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &args as *const CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    if ret < 0 {
+        return Err(last("clone3 with new namespaces"));
+    }
+    if ret == 0 {
+        unsafe { child(child_sock_fd, setup_r_fd, devnull, &init_c, &argv, &envp) }
+    }
+    let pid = ret as i32;
+    // SAFETY: the kernel gave us this pidfd and nobody else owns it.
+    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
+    drop(child_sock);
+    drop(setup_r);
+
+    let started = Started {
+        pid,
+        pidfd,
+        control: host_sock,
+    };
+    let go = (|| {
+        prepare.prepare(pid)?;
+        let mut w = std::fs::File::from(setup_w);
+        let mut msg = Vec::with_capacity(setup.len() + 1);
+        msg.push(b'G');
+        msg.extend_from_slice(setup);
+        w.write_all(&msg).map_err(sys("send setup"))
+    })();
+    if let Err(e) = go {
+        // The child sees EOF instead of "go" and exits; make sure of it.
+        kill_and_reap(&started);
+        return Err(e);
+    }
+    Ok(started)
+}
+
+/// SIGKILLs the init (which takes its whole PID namespace with it) and
+/// waits for it.
+pub fn kill_and_reap(s: &Started) {
+    unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            s.pidfd.as_raw_fd(),
+            libc::SIGKILL,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        );
+    }
+    reap(s.pid);
+}
+
+/// Waits for the init to exit (retrying on EINTR).
+pub fn reap(pid: i32) -> Option<i32> {
+    loop {
+        let mut status = 0;
+        let r = unsafe { libc::waitpid(pid, &mut status, libc::__WALL) };
+        if r == pid {
+            return Some(status);
+        }
+        if r < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+            continue;
+        }
+        return None;
+    }
+}
+
+/// The child between clone and exec: raw system calls only.
+unsafe fn child(
+    sock: RawFd,
+    setup: RawFd,
+    devnull: &CStr,
+    init: &CStr,
+    argv: &[*const libc::c_char],
+    envp: &[*const libc::c_char; 1],
+) -> ! {
+    // Move the two channels above the range we are about to fill, then onto
+    // their fixed numbers (dup2 clears close-on-exec on the copies).
+    let s = libc::fcntl(sock, libc::F_DUPFD_CLOEXEC, 10);
+    let p = libc::fcntl(setup, libc::F_DUPFD_CLOEXEC, 10);
+    if s < 0 || p < 0 || libc::dup2(s, CONTROL_FD) < 0 || libc::dup2(p, SETUP_FD) < 0 {
+        libc::_exit(120);
+    }
+    // The init's own stdio goes nowhere: it reports through the channel.
+    let null = libc::open(devnull.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC);
+    if null < 0 || libc::dup2(null, 0) < 0 || libc::dup2(null, 1) < 0 || libc::dup2(null, 2) < 0 {
+        libc::_exit(121);
+    }
+    // Nothing else the host process had open may reach the sandbox.
+    libc::syscall(libc::SYS_close_range, SETUP_FD as u32 + 1, u32::MAX, 0u32);
+    // Wait for the id maps and cgroup; EOF means the parent gave up.
+    let mut go = 0u8;
+    loop {
+        let r = libc::read(SETUP_FD, &mut go as *mut u8 as *mut libc::c_void, 1);
+        if r == 1 && go == b'G' {
+            break;
+        }
+        if r < 0 && *libc::__errno_location() == libc::EINTR {
+            continue;
+        }
+        libc::_exit(122);
+    }
+    // We still hold our host uid, which the new namespace does not map.
+    // Become its root (host uid = the slot's base) and drop the host's
+    // supplementary groups, so the exec keeps a full set of capabilities
+    // *in the sandbox's namespace* for the init's set-up. Raw syscalls:
+    // glibc's wrappers would try to signal threads this copy does not have.
+    if libc::syscall(libc::SYS_setgroups, 0usize, std::ptr::null::<libc::gid_t>()) < 0
+        || libc::syscall(libc::SYS_setresgid, 0u32, 0u32, 0u32) < 0
+        || libc::syscall(libc::SYS_setresuid, 0u32, 0u32, 0u32) < 0
+    {
+        libc::_exit(123);
+    }
+    libc::execve(init.as_ptr(), argv.as_ptr(), envp.as_ptr());
+    libc::_exit(127)
+}
