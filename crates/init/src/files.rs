@@ -9,7 +9,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fs::Metadata;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::PathBuf;
 use std::rc::Rc;
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
@@ -205,7 +205,12 @@ pub async fn read(
     let opened = if strict {
         open_strict(&p)
     } else {
-        std::fs::File::open(&p)
+        // Non-blocking, so a FIFO planted at the path cannot hang the open
+        // (and with it every other request); the type is checked next.
+        std::fs::File::options()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+            .open(&p)
     };
     let mut file = match opened {
         Ok(f) => tokio::fs::File::from_std(f),

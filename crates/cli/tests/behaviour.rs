@@ -1,0 +1,314 @@
+//! Behaviour of real sandboxes through the real protocol: exec semantics,
+//! streaming, stdin, background processes, sessions, file operations,
+//! /input and limits.
+
+mod common;
+
+use common::{text, Sb};
+use sha2::{Digest, Sha256};
+use std::time::{Duration, Instant};
+use warden_protocol::{ErrorKind, ExecRequest, FileKind, Request, Response};
+use warden_spec::SandboxSpec;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exit_codes_and_signals() {
+    let sb = Sb::default().await;
+    let out = sb.sh("echo out; echo err >&2; exit 7").await;
+    assert_eq!(out.status.code, Some(7));
+    assert_eq!(text(&out.stdout), "out\n");
+    assert_eq!(text(&out.stderr), "err\n");
+    let out = sb.sh("kill -TERM $$").await;
+    assert_eq!((out.status.code, out.status.signal), (None, Some(15)));
+    assert_eq!(out.status.shell_code(), 143);
+    let argv = sb
+        .client
+        .exec_collect(ExecRequest::argv(["/bin/echo", "a b", "$HOME"]))
+        .await
+        .unwrap();
+    assert_eq!(text(&argv.stdout), "a b $HOME\n", "argv is not re-parsed");
+    let missing = sb
+        .client
+        .exec_collect(ExecRequest::argv(["no-such-command"]))
+        .await;
+    assert_eq!(
+        missing.unwrap_err().remote_kind(),
+        Some(ErrorKind::NotFound)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_command_timeout_kills_the_whole_group() {
+    let sb = Sb::default().await;
+    let mut req = ExecRequest::shell("sleep 30 & sleep 30; echo never");
+    req.timeout_ms = Some(300);
+    let t = Instant::now();
+    let out = sb.client.exec_collect(req).await.unwrap();
+    assert!(out.status.timed_out, "{out:?}");
+    assert_eq!(out.status.signal, Some(9));
+    assert!(t.elapsed() < Duration::from_secs(10));
+    assert!(!text(&out.stdout).contains("never"));
+    // The background sleep was in the same process group: gone too.
+    let ps = sb.ok("ps -eo comm= | grep -c '^sleep$' || true").await;
+    assert_eq!(ps.trim(), "0", "a sleep survived the timeout");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn output_streams_before_the_command_ends() {
+    let sb = Sb::default().await;
+    let t = Instant::now();
+    let mut s = sb
+        .client
+        .stream(Request::Exec(ExecRequest::shell(
+            "echo first; sleep 2; echo second",
+        )))
+        .unwrap();
+    let mut first_at = None;
+    let mut second_at = None;
+    while let Some(r) = s.next().await.unwrap() {
+        match r {
+            Response::Stdout(d) if text(&d).contains("first") => first_at = Some(t.elapsed()),
+            Response::Stdout(d) if text(&d).contains("second") => second_at = Some(t.elapsed()),
+            Response::Exited(st) => assert_eq!(st.code, Some(0)),
+            _ => {}
+        }
+    }
+    let (first, second) = (first_at.unwrap(), second_at.unwrap());
+    assert!(
+        first + Duration::from_millis(1500) < second,
+        "first line at {first:?} was not streamed before the sleep ended ({second:?})"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stdin_is_streamed_and_closable() {
+    let sb = Sb::default().await;
+    let mut req = ExecRequest::shell("tr a-z A-Z; echo done");
+    req.stdin = true;
+    let mut s = sb.client.stream(Request::Exec(req)).unwrap();
+    let pid = match s.next().await.unwrap() {
+        Some(Response::Started { pid }) => pid,
+        other => panic!("{other:?}"),
+    };
+    sb.client.stdin(pid, b"hello ").await.unwrap();
+    sb.client.stdin(pid, b"sandbox\n").await.unwrap();
+    sb.client.close_stdin(pid).await.unwrap();
+    let mut out = Vec::new();
+    while let Some(r) = s.next().await.unwrap() {
+        match r {
+            Response::Stdout(d) => out.extend(d),
+            Response::Exited(st) => assert_eq!(st.code, Some(0)),
+            _ => {}
+        }
+    }
+    assert_eq!(text(&out), "HELLO SANDBOX\ndone\n");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_megabytes_of_stdout_arrive_intact() {
+    let sb = Sb::default().await;
+    // The sandbox hashes what it prints; the host hashes what it receives.
+    let line =
+        "head -c 104857600 /dev/urandom > /tmp/blob && cat /tmp/blob && sha256sum /tmp/blob >&2";
+    let mut s = sb
+        .client
+        .stream(Request::Exec(ExecRequest::shell(line)))
+        .unwrap();
+    let (mut n, mut h, mut err) = (0u64, Sha256::new(), Vec::new());
+    while let Some(r) = s.next().await.unwrap() {
+        match r {
+            Response::Stdout(d) => {
+                n += d.len() as u64;
+                h.update(&d);
+            }
+            Response::Stderr(d) => err.extend(d),
+            Response::Exited(st) => assert_eq!(st.code, Some(0), "{}", text(&err)),
+            _ => {}
+        }
+    }
+    assert_eq!(n, 100 << 20);
+    let ours = format!("{:x}", h.finalize());
+    let theirs = text(&err);
+    assert!(theirs.starts_with(&ours), "sandbox {theirs:?} host {ours}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn background_processes_outlive_execs_and_can_be_attached() {
+    let sb = Sb::default().await;
+    let sleeper = sb
+        .client
+        .spawn(ExecRequest::shell("sleep 100"))
+        .await
+        .unwrap();
+    // Other commands run meanwhile.
+    assert_eq!(sb.ok("echo other").await, "other\n");
+    let list = sb.client.list_processes().await.unwrap();
+    let me = list.iter().find(|p| p.pid == sleeper).expect("listed");
+    assert!(me.background && me.exit.is_none(), "{me:?}");
+    // Background processes have no stdin pipe unless asked for one.
+    let err = sb.client.stdin(sleeper, b"x").await.unwrap_err();
+    assert_eq!(err.remote_kind(), Some(ErrorKind::BadRequest));
+    // Signals reach a background process group.
+    sb.client.signal(sleeper, libc::SIGTERM).await.unwrap();
+    assert_eq!(sb.client.wait(sleeper).await.unwrap().signal, Some(15));
+    let mut req = ExecRequest::shell("echo started; read x; echo got $x; exit 3");
+    req.stdin = true;
+    let pid = sb.client.spawn(req).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    sb.client.stdin(pid, b"ping\n").await.unwrap();
+    let mut s = sb
+        .client
+        .stream(Request::Attach { pid, replay: true })
+        .unwrap();
+    let mut out = Vec::new();
+    let status = loop {
+        match s.next().await.unwrap() {
+            Some(Response::Stdout(d)) => out.extend(d),
+            Some(Response::Exited(st)) => break st,
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(text(&out), "started\ngot ping\n");
+    assert_eq!(status.code, Some(3));
+    assert_eq!(sb.client.wait(pid).await.unwrap().code, Some(3));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_carry_cwd_and_env() {
+    let sb = Sb::default().await;
+    let in_session = |line: &str| {
+        let mut r = ExecRequest::shell(line);
+        r.session = Some("s1".into());
+        r
+    };
+    let first = sb
+        .client
+        .exec_collect(in_session("mkdir -p /tmp/w && cd /tmp/w && export FOO=bar"))
+        .await
+        .unwrap();
+    assert_eq!(first.status.code, Some(0));
+    let second = sb
+        .client
+        .exec_collect(in_session("pwd; echo \"$FOO\"; ls /proc/self/fd | wc -l"))
+        .await
+        .unwrap();
+    // Only 0, 1, 2 and ls's own directory fd: the state pipe is not leaked.
+    assert_eq!(text(&second.stdout), "/tmp/w\nbar\n4\n");
+    // Outside the session nothing carried over.
+    assert_eq!(sb.ok("pwd; echo \"$FOO\"").await, "/scratch\n\n");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_operations() {
+    let sb = Sb::default().await;
+    let c = &sb.client;
+    let big: Vec<u8> = (0..(20u32 << 20)).map(|i| (i % 251) as u8).collect();
+    let st = c.write_file("/scratch/big.bin", 0o640, &big).await.unwrap();
+    assert_eq!(
+        (st.kind, st.size, st.mode),
+        (FileKind::File, big.len() as u64, 0o640)
+    );
+    assert_eq!(c.read_file("/scratch/big.bin").await.unwrap(), big);
+    // The sandbox's own processes see the same file, owned by the sandbox user.
+    assert_eq!(
+        sb.ok("stat -c '%s %U' /scratch/big.bin").await,
+        format!("{} sandbox\n", big.len())
+    );
+    c.mkdir("/scratch/a/b/c", true).await.unwrap();
+    assert_eq!(
+        c.mkdir("/scratch/x/y", false)
+            .await
+            .unwrap_err()
+            .remote_kind(),
+        Some(ErrorKind::NotFound)
+    );
+    c.write_file("a/b/c/note.txt", 0o644, b"relative to the workdir")
+        .await
+        .unwrap();
+    let names: Vec<_> = c
+        .list_dir("/scratch/a/b/c")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| text(&e.name))
+        .collect();
+    assert_eq!(names, ["note.txt"]);
+    c.rename("/scratch/a/b/c/note.txt", "/scratch/moved.txt")
+        .await
+        .unwrap();
+    assert_eq!(
+        c.read_file("/scratch/moved.txt").await.unwrap(),
+        b"relative to the workdir"
+    );
+    assert_eq!(
+        c.remove("/scratch/a", false)
+            .await
+            .unwrap_err()
+            .remote_kind(),
+        Some(ErrorKind::DirectoryNotEmpty)
+    );
+    c.remove("/scratch/a", true).await.unwrap();
+    assert_eq!(
+        c.stat("/scratch/a").await.unwrap_err().remote_kind(),
+        Some(ErrorKind::NotFound)
+    );
+    sb.ok("ln -s /etc/passwd /scratch/link; mkfifo /scratch/fifo")
+        .await;
+    let link = c.stat("/scratch/link").await.unwrap();
+    assert_eq!(link.kind, FileKind::Symlink);
+    assert_eq!(link.link_target.as_deref(), Some(&b"/etc/passwd"[..]));
+    // A FIFO is refused instead of blocking the reader forever.
+    assert_eq!(
+        c.read_file("/scratch/fifo")
+            .await
+            .unwrap_err()
+            .remote_kind(),
+        Some(ErrorKind::Unsupported)
+    );
+    // The image is read-only, whoever asks.
+    assert_eq!(
+        c.write_file("/usr/evil", 0o644, b"x")
+            .await
+            .unwrap_err()
+            .remote_kind(),
+        Some(ErrorKind::PermissionDenied)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn input_is_read_only_and_output_is_writable() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("data.csv"), "a,b\n1,2\n").unwrap();
+    let spec = SandboxSpec {
+        input_dir: Some(dir.path().to_string_lossy().into_owned()),
+        ..Default::default()
+    };
+    let sb = Sb::start(spec).await;
+    assert_eq!(sb.ok("cat /input/data.csv").await, "a,b\n1,2\n");
+    let w = sb.sh("echo x > /input/new").await;
+    assert_ne!(w.status.code, Some(0));
+    assert!(text(&w.stderr).contains("Read-only file system"), "{w:?}");
+    sb.ok("echo result > /output/r.txt").await;
+    assert!(!dir.path().join("new").exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cpu_limit_throttles() {
+    let spec = SandboxSpec {
+        limits: warden_spec::Limits {
+            cpu_millicores: Some(250),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let sb = Sb::start(spec).await;
+    let t = Instant::now();
+    sb.ok("timeout 2 sh -c 'while :; do :; done' || true").await;
+    let wall = t.elapsed().as_secs_f64();
+    let cpu = sb.sandbox.as_ref().unwrap().stats().unwrap().cpu_usage_ns as f64 / 1e9;
+    // A quarter of a CPU over ~2 s is ~0.5 s; unthrottled it would be ~2 s.
+    assert!(
+        cpu < wall * 0.5,
+        "used {cpu:.2}s of CPU in {wall:.2}s under a 0.25 CPU limit"
+    );
+    assert!(cpu > 0.1, "the loop did not run ({cpu:.2}s)");
+}

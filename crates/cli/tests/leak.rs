@@ -1,0 +1,103 @@
+//! 1,000 create -> exec -> destroy cycles leave nothing behind: no process
+//! in a sandbox uid range, no mount, no cgroup, no directory.
+//!
+//! A single test in its own binary, so no other sandbox runs while it counts.
+
+mod common;
+
+use common::{Sb, CGROUP_PARENT, STATE_DIR};
+use std::collections::BTreeSet;
+use warden_runtime::native::slots::{IDS_PER_SLOT, MAX_SLOTS, UID_BASE};
+
+#[derive(Debug, PartialEq, Eq)]
+struct Census {
+    sandbox_processes: Vec<(u32, u32)>,
+    mounts: usize,
+    cgroups: BTreeSet<String>,
+    state_entries: BTreeSet<String>,
+    staging_entries: usize,
+}
+
+fn census() -> Census {
+    let mut procs = Vec::new();
+    for ent in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = ent.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(status) = std::fs::read_to_string(ent.path().join("status")) else {
+            continue;
+        };
+        let uid = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Uid:"))
+            .and_then(|l| l.split_whitespace().next())
+            .and_then(|u| u.parse::<u32>().ok());
+        if let Some(uid) = uid {
+            if (UID_BASE..UID_BASE + MAX_SLOTS * IDS_PER_SLOT).contains(&uid) {
+                procs.push((pid, uid));
+            }
+        }
+    }
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .count();
+    let mut cgroups = BTreeSet::new();
+    for ctrl in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+        if let Ok(rd) = std::fs::read_dir(ctrl.path().join(CGROUP_PARENT)) {
+            for g in rd.flatten() {
+                if g.file_type().map(|t| t.is_dir()).unwrap_or(false) {
+                    cgroups.insert(format!(
+                        "{}/{}",
+                        ctrl.file_name().to_string_lossy(),
+                        g.file_name().to_string_lossy()
+                    ));
+                }
+            }
+        }
+    }
+    let list = |p: &str| -> BTreeSet<String> {
+        std::fs::read_dir(p)
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    Census {
+        sandbox_processes: procs,
+        mounts,
+        cgroups,
+        state_entries: list(STATE_DIR),
+        staging_entries: list(&format!("{STATE_DIR}/root")).len(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_cycles_leave_nothing_behind() {
+    // One cycle first, so the runtime's own one-time state (slot files, the
+    // cgroup parent, the staging directory) exists before counting.
+    Sb::default().await.destroy();
+    let before = census();
+    assert!(before.sandbox_processes.is_empty(), "{before:?}");
+    for i in 0..1000 {
+        let sb = Sb::default().await;
+        // Something that leaves work behind if teardown were sloppy: a
+        // daemon in its own session, a file in each writable tmpfs.
+        let line = if i % 100 == 0 {
+            "setsid sh -c 'sleep 600 &' ; echo x > /scratch/f; echo y > /output/g; true"
+        } else {
+            "true"
+        };
+        let out = sb.sh(line).await;
+        assert_eq!(out.status.code, Some(0), "cycle {i}: {out:?}");
+        sb.destroy();
+    }
+    let after = census();
+    assert_eq!(before, after, "state changed across 1,000 cycles");
+    assert_eq!(
+        after.staging_entries, 0,
+        "the staging directory is not empty"
+    );
+}
