@@ -8,12 +8,14 @@
 
 mod error;
 mod fsutil;
+mod tuning;
 mod v1;
 mod v2;
 
 use std::path::{Path, PathBuf};
 
 pub use error::{CgroupError, Op};
+pub use tuning::favor_dynamic_mods;
 
 /// Resource limits applied at creation. `None` leaves the kernel default
 /// (unlimited) and does not require the controller to exist.

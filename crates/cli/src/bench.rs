@@ -1,22 +1,224 @@
-//! `warden bench`: start-up figures against baselines (filled in below).
+//! `warden bench run`: sandbox create -> `/bin/true` -> destroy, timed in
+//! this process, next to the baselines it must beat, run in the same process:
+//! `unshare` of the same namespaces (the floor) and `bwrap` with the same
+//! binds. Prints p50/p99 and the ratios; never asserts anything.
 
+use anyhow::{bail, Context, Result};
 use clap::Subcommand;
+use indicatif::{ProgressBar, ProgressStyle};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use warden_protocol::{Client, ExecRequest};
+use warden_runtime::Runtime;
+use warden_spec::SandboxSpec;
 
 #[derive(Subcommand, Debug)]
 pub enum BenchCommand {
     /// Sandbox create -> /bin/true -> destroy, next to unshare and bwrap.
     Run {
         /// Cycles per contender.
-        #[arg(long, default_value_t = 200)]
+        #[arg(long, default_value_t = 300)]
         iterations: usize,
+        /// Warm-up cycles per contender, not counted.
+        #[arg(long, default_value_t = 20)]
+        warmup: usize,
     },
 }
 
 pub fn main(cmd: BenchCommand) -> i32 {
-    match cmd {
-        BenchCommand::Run { iterations } => {
-            eprintln!("bench: {iterations} iterations (not yet implemented)");
+    let BenchCommand::Run { iterations, warmup } = cmd;
+    match run(iterations, warmup) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("warden: bench: {e:#}");
             125
         }
     }
+}
+
+struct Phases {
+    start: Vec<Duration>,
+    ready: Vec<Duration>,
+    exec: Vec<Duration>,
+    destroy: Vec<Duration>,
+}
+
+fn percentile(v: &[Duration], p: f64) -> Duration {
+    let mut s = v.to_vec();
+    s.sort();
+    if s.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((s.len() - 1) as f64 * p).round() as usize;
+    s[i]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn bar(name: &str, n: usize) -> ProgressBar {
+    let pb = ProgressBar::new(n as u64);
+    pb.set_style(
+        ProgressStyle::with_template("{prefix:>8} [{bar:30}] {pos}/{len}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    pb.set_prefix(name.to_string());
+    pb
+}
+
+/// Times `n` runs of an external command (after `warmup` untimed ones).
+fn time_command(name: &str, argv: &[&str], n: usize, warmup: usize) -> Result<Vec<Duration>> {
+    let mut out = Vec::with_capacity(n);
+    let pb = bar(name, n + warmup);
+    for i in 0..n + warmup {
+        let t = Instant::now();
+        let st = Command::new(argv[0])
+            .args(&argv[1..])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .output()
+            .with_context(|| format!("running {}", argv[0]))?;
+        let d = t.elapsed();
+        if !st.status.success() {
+            bail!(
+                "{name} baseline failed: {}",
+                String::from_utf8_lossy(&st.stderr).trim()
+            );
+        }
+        if i >= warmup {
+            out.push(d);
+        }
+        pb.inc(1);
+    }
+    pb.finish_and_clear();
+    Ok(out)
+}
+
+async fn time_warden(n: usize, warmup: usize) -> Result<(Vec<Duration>, Phases)> {
+    let rt = crate::runtime::native()?;
+    let spec = SandboxSpec::default();
+    let mut total = Vec::with_capacity(n);
+    let mut ph = Phases {
+        start: vec![],
+        ready: vec![],
+        exec: vec![],
+        destroy: vec![],
+    };
+    let pb = bar("warden", n + warmup);
+    for i in 0..n + warmup {
+        let t0 = Instant::now();
+        let mut sb = rt.start(&spec)?;
+        let t1 = Instant::now();
+        let control = sb.take_control().context("no control channel")?;
+        control.set_nonblocking(true)?;
+        let client = Client::connect(tokio::net::UnixStream::from_std(control)?).await?;
+        let t2 = Instant::now();
+        let out = client
+            .exec_collect(ExecRequest::argv(["/bin/true"]))
+            .await?;
+        if out.status.code != Some(0) {
+            bail!("/bin/true failed in the sandbox: {:?}", out.status);
+        }
+        let t3 = Instant::now();
+        drop(client);
+        sb.destroy()?;
+        let t4 = Instant::now();
+        if i >= warmup {
+            total.push(t4 - t0);
+            ph.start.push(t1 - t0);
+            ph.ready.push(t2 - t1);
+            ph.exec.push(t3 - t2);
+            ph.destroy.push(t4 - t3);
+        }
+        pb.inc(1);
+    }
+    pb.finish_and_clear();
+    Ok((total, ph))
+}
+
+fn row(name: &str, v: &[Duration]) {
+    println!(
+        "{name:<34} p50 {:>7.2} ms   p99 {:>7.2} ms",
+        ms(percentile(v, 0.5)),
+        ms(percentile(v, 0.99))
+    );
+}
+
+fn run(n: usize, warmup: usize) -> Result<()> {
+    if n == 0 {
+        bail!("--iterations must be at least 1");
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let (warden, phases) = rt.block_on(time_warden(n, warmup))?;
+    let unshare = time_command(
+        "unshare",
+        &[
+            "unshare",
+            "-U",
+            "-r",
+            "-p",
+            "-f",
+            "-m",
+            "-i",
+            "-u",
+            "-n",
+            "--cgroup",
+            "/bin/true",
+        ],
+        n,
+        warmup,
+    )?;
+    let bwrap = time_command(
+        "bwrap",
+        &[
+            "bwrap",
+            "--unshare-all",
+            "--die-with-parent",
+            "--ro-bind",
+            "/usr",
+            "/usr",
+            "--symlink",
+            "usr/bin",
+            "/bin",
+            "--symlink",
+            "usr/lib",
+            "/lib",
+            "--symlink",
+            "usr/lib64",
+            "/lib64",
+            "--proc",
+            "/proc",
+            "--dev",
+            "/dev",
+            "--tmpfs",
+            "/tmp",
+            "--tmpfs",
+            "/scratch",
+            "--tmpfs",
+            "/output",
+            "--dir",
+            "/input",
+            "/bin/true",
+        ],
+        n,
+        warmup,
+    )?;
+    println!("sandbox create -> /bin/true -> destroy, {n} cycles each (after {warmup} warm-up)");
+    row("warden (native, full confinement)", &warden);
+    row("  start (clone, maps, cgroup)", &phases.start);
+    row("  ready (init set-up, handshake)", &phases.ready);
+    row("  exec /bin/true", &phases.exec);
+    row("  destroy", &phases.destroy);
+    row("unshare -U -r -p -f -m -i -u -n", &unshare);
+    row("bwrap --unshare-all (same binds)", &bwrap);
+    let w = ms(percentile(&warden, 0.5));
+    let u = ms(percentile(&unshare, 0.5));
+    let b = ms(percentile(&bwrap, 0.5));
+    println!("ratio warden/unshare p50: {:.2}x (target <= 1.5x)", w / u);
+    println!("ratio bwrap/warden p50:   {:.2}x (target >= 1.5x)", b / w);
+    Ok(())
 }

@@ -22,6 +22,7 @@ pub fn native() -> Result<NativeRuntime> {
         init_path: init_path()?,
         state_dir,
         cgroup_parent: std::env::var("WARDEN_CGROUP_PARENT").unwrap_or_else(|_| "warden".into()),
+        favor_dynmods: std::env::var("WARDEN_CGROUP_FAVOR_DYNMODS").as_deref() != Ok("0"),
     };
     NativeRuntime::new(cfg).context("cannot start the native runtime")
 }

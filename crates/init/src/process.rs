@@ -362,22 +362,21 @@ pub async fn exec(state: Rc<State>, id: u32, req: ExecRequest) {
     })
     .stdout(Stdio::piped())
     .stderr(Stdio::piped());
-    // SAFETY: only async-signal-safe calls between fork and exec.
-    unsafe {
-        cmd.pre_exec(move || {
-            // Own process group, so signals and timeouts reach the command's
-            // children; own session, so it has no controlling terminal to
-            // push keystrokes into (TIOCSTI).
-            if libc::setsid() < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            if let Some(fd) = capture_fd {
+    // Each command leads its own process group, so signals and timeouts
+    // reach its children too. (The init has no controlling terminal, so
+    // neither do they.) Without a pre-exec hook std can use posix_spawn,
+    // which is much cheaper than forking the init.
+    cmd.process_group(0);
+    if let Some(fd) = capture_fd {
+        // SAFETY: only async-signal-safe calls between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
                 if libc::dup2(fd, 3) < 0 {
                     return Err(std::io::Error::last_os_error());
                 }
-            }
-            Ok(())
-        });
+                Ok(())
+            });
+        }
     }
     let mut child = match cmd.spawn() {
         Ok(c) => c,
@@ -442,7 +441,7 @@ pub async fn exec(state: Rc<State>, id: u32, req: ExecRequest) {
 }
 
 fn kill_group(pid: u32, sig: i32) -> bool {
-    // The command leads its own process group (setsid); fall back to the
+    // The command leads its own process group; fall back to the
     // single process if the group is gone.
     unsafe { libc::kill(-(pid as i32), sig) == 0 || libc::kill(pid as i32, sig) == 0 }
 }

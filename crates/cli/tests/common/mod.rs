@@ -32,6 +32,7 @@ pub fn runtime() -> &'static NativeRuntime {
             init_path: init_bin(),
             state_dir: STATE_DIR.into(),
             cgroup_parent: CGROUP_PARENT.into(),
+            favor_dynmods: true,
         })
         .expect("native runtime (tests must run as root)")
     })

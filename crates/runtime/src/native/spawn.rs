@@ -229,6 +229,11 @@ unsafe fn child(
     if null < 0 || libc::dup2(null, 0) < 0 || libc::dup2(null, 1) < 0 || libc::dup2(null, 2) < 0 {
         libc::_exit(121);
     }
+    // A session of its own: the init must not share the caller's session,
+    // whose controlling terminal /dev/tty would otherwise reach.
+    if libc::setsid() < 0 {
+        libc::_exit(124);
+    }
     // Nothing else the host process had open may reach the sandbox.
     libc::syscall(libc::SYS_close_range, SETUP_FD as u32 + 1, u32::MAX, 0u32);
     // Wait for the id maps and cgroup; EOF means the parent gave up.
