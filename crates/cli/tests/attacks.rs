@@ -45,9 +45,9 @@
 //! | `/output` symlinks, hard links, FIFO, socket, 10 GB sparse file, `..`/newline/invalid-UTF-8 names, deep nesting | export: strict `openat2` reads (no symlinks, nlink 1, regular files only), name checks, byte budget, depth limit, `cap_std` on the host |
 //! | symlink swapped in during export (TOCTOU) | export: `openat2(RESOLVE_NO_SYMLINKS)` at read time |
 //!
-//! Known findings (see the `#[ignore = "HOLE: ..."]` test below):
-//! - cgroup namespace created before the init joins its cgroups, so
-//!   `/proc/self/cgroup` shows the host's cgroup paths (low: information only).
+//! Fixed finding: the cgroup namespace used to be created before the init
+//! joined its cgroups, so `/proc/self/cgroup` showed host paths; the init now
+//! unshares a fresh cgroup namespace once inside its cgroup.
 //!
 //! Accepted, documented behaviour (asserted as such below):
 //! - root of the sandbox can *list* `/proc/1/fd` (it owns the non-dumpable
@@ -556,10 +556,6 @@ async fn network_is_loopback_only() {
 /// leak the host's cgroup layout (`/warden/slot-N`, and for the memory
 /// controller the launcher's own cgroup as `/../../...`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "HOLE (low, info leak): cgroup namespace is created before the init joins its \
-            cgroups, so /proc/self/cgroup shows host paths like /warden/slot-0 and \
-            /../../warden/slot-0; fix: unshare(CLONE_NEWCGROUP) at the start of \
-            native::inside::setup"]
 async fn cgroup_namespace_hides_host_cgroup_paths() {
     let sb = Sb::default().await;
     let cg = sb.ok("cat /proc/self/cgroup").await;

@@ -123,7 +123,7 @@ impl Procs {
         }
         for p in self.table.borrow().values() {
             if p.raw_exit.get().is_none() {
-                kill_group(p.pid, libc::SIGKILL);
+                kill_group(p, libc::SIGKILL);
             }
         }
     }
@@ -427,9 +427,12 @@ pub async fn exec(state: Rc<State>, id: u32, req: ExecRequest) {
         let p = p.clone();
         tokio::task::spawn_local(async move {
             tokio::time::sleep(Duration::from_millis(ms)).await;
-            if p.raw_exit.get().is_none() {
+            // Until the command has finished (exited *and* its output is
+            // closed), its group is killed, even if its first process has
+            // already gone and left children behind.
+            if p.done.borrow().is_none() {
                 p.timed_out.set(true);
-                kill_group(p.pid, libc::SIGKILL);
+                kill_group(&p, libc::SIGKILL);
             }
         });
     }
@@ -440,10 +443,14 @@ pub async fn exec(state: Rc<State>, id: u32, req: ExecRequest) {
     }
 }
 
-fn kill_group(pid: u32, sig: i32) -> bool {
-    // The command leads its own process group; fall back to the
-    // single process if the group is gone.
-    unsafe { libc::kill(-(pid as i32), sig) == 0 || libc::kill(pid as i32, sig) == 0 }
+fn kill_group(p: &Proc, sig: i32) {
+    // The command leads its own process group. Fall back to the process
+    // itself (it may have moved to another group) only while it has not been
+    // reaped: afterwards its pid may belong to someone else.
+    let pid = p.pid as i32;
+    if unsafe { libc::kill(-pid, sig) } != 0 && p.raw_exit.get().is_none() {
+        unsafe { libc::kill(pid, sig) };
+    }
 }
 
 fn not_found(pid: u32) -> Response {
@@ -512,7 +519,7 @@ pub fn signal(state: &State, pid: u32, sig: i32) -> Response {
     }
     match state.procs.get(pid) {
         Some(p) if p.raw_exit.get().is_none() => {
-            kill_group(pid, sig);
+            kill_group(&p, sig);
             Response::Done
         }
         Some(_) => Response::error(ErrorKind::NotFound, format!("process {pid} has exited")),

@@ -130,6 +130,7 @@ pub async fn export(
                     }
                     Err(e) => skip(format!("cannot create directory: {e}")),
                 },
+                FileKind::File if ent.stat.nlink == 0 => skip("removed during export".into()),
                 FileKind::File if ent.stat.nlink != 1 => {
                     skip(format!("hard link ({} links)", ent.stat.nlink))
                 }

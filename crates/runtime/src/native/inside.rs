@@ -60,6 +60,13 @@ pub fn setup(fd: RawFd) -> Result<InitConfig, SetupError> {
     drop(pipe);
     let setup: NativeSetup = serde_json::from_slice(&buf)?;
 
+    // The host moved us into our cgroup after clone3 made the cgroup
+    // namespace, whose root is therefore the host's; a fresh one is rooted
+    // at our own cgroup, so /proc/self/cgroup shows no host paths.
+    // SAFETY: single-threaded, and nothing here depends on the old view.
+    unsafe { rustix::thread::unshare_unsafe(rustix::thread::UnshareFlags::NEWCGROUP) }
+        .map_err(sys("unshare cgroup namespace"))?;
+
     // SAFETY: plain system calls on no memory of ours.
     mount_change(
         "/",
@@ -75,7 +82,7 @@ pub fn setup(fd: RawFd) -> Result<InitConfig, SetupError> {
     )?;
     rootfs::image(root, &setup.image)?;
     rootfs::etc(root, &setup)?;
-    rootfs::dev(root, setup.disk_bytes)?;
+    rootfs::dev(root, Path::new(&setup.dev_template), setup.disk_bytes)?;
     rootfs::proc(root)?;
     rootfs::layout(root, &setup)?;
 

@@ -7,6 +7,7 @@ pub mod rootfs;
 pub mod setup;
 pub mod slots;
 pub mod spawn;
+pub mod templates;
 
 use crate::{RuntimeError, Sandbox, SandboxStats};
 use setup::NativeSetup;
@@ -47,6 +48,7 @@ impl Default for NativeConfig {
 pub struct NativeRuntime {
     init_path: String,
     staging: String,
+    templates: templates::Templates,
     slots: Slots,
     cgroups: Manager,
 }
@@ -74,9 +76,14 @@ impl NativeRuntime {
                 );
             }
         }
+        let templates = templates::prepare(&cfg.state_dir).map_err(|e| RuntimeError::State {
+            path: cfg.state_dir.join("templates"),
+            source: e,
+        })?;
         let rt = NativeRuntime {
             init_path: init_path.to_string_lossy().into_owned(),
             staging: staging.to_string_lossy().into_owned(),
+            templates,
             slots: Slots::open(&cfg.state_dir)?,
             cgroups: Manager::detect(&cfg.cgroup_parent)?,
         };
@@ -124,6 +131,12 @@ impl NativeRuntime {
     }
 }
 
+impl Drop for NativeRuntime {
+    fn drop(&mut self) {
+        templates::remove(&self.templates);
+    }
+}
+
 struct Prep<'a> {
     host_base: u32,
     cgroup: &'a Cgroup,
@@ -150,7 +163,7 @@ impl crate::Runtime for NativeRuntime {
         }
         let slot = self.slots.acquire()?;
         let cgroup = self.fresh_cgroup(&slot, spec)?;
-        let setup = NativeSetup::from_spec(spec, &self.staging);
+        let setup = NativeSetup::from_spec(spec, &self.staging, &self.templates);
         let json = serde_json::to_vec(&setup).map_err(|e| RuntimeError::Init(e.to_string()))?;
         let prep = Prep {
             host_base: slot.host_base(),

@@ -5,6 +5,7 @@
 //! the source of binds. Nothing is mounted in the host's namespace.
 
 use super::setup::NativeSetup;
+use super::templates::{is_own_etc, OWN_ETC};
 use rustix::mount::{mount, mount_bind, mount_remount, MountFlags};
 use std::fs;
 use std::io;
@@ -75,7 +76,10 @@ pub fn bind(src: &Path, dst: &Path, ro: bool) -> Result<()> {
         if let Some(p) = dst.parent() {
             fs::create_dir_all(p).map_err(err("mkdir", p))?;
         }
-        fs::File::create(dst).map_err(err("create mount point", dst))?;
+        // An existing file (e.g. a template's placeholder) is the mount point.
+        if fs::symlink_metadata(dst).is_err() {
+            fs::File::create(dst).map_err(err("create mount point", dst))?;
+        }
     }
     mount_bind(src, dst).map_err(rerr("bind", dst))?;
     let mut flags = MountFlags::BIND | MountFlags::NOSUID | locked_flags(src);
@@ -153,127 +157,73 @@ pub fn image(root: &Path, image: &Image) -> Result<()> {
     }
 }
 
-/// Harmless, read-only pieces of the host's /etc that programs expect.
-const HOST_ETC: &[&str] = &[
-    "alternatives",
-    "ca-certificates",
-    "ca-certificates.conf",
-    "debian_version",
-    "fonts",
-    "gai.conf",
-    "ld.so.cache",
-    "ld.so.conf",
-    "ld.so.conf.d",
-    "localtime",
-    "mime.types",
-    "os-release",
-    "protocols",
-    "services",
-    "ssl",
-    "timezone",
-];
-
-/// Files Warden writes itself, whatever the image has.
-const OWN_ETC: &[&str] = &[
-    "passwd",
-    "group",
-    "shadow",
-    "gshadow",
-    "hosts",
-    "hostname",
-    "nsswitch.conf",
-    "resolv.conf",
-    "mtab",
-];
-
 fn write(path: &Path, content: &str) -> Result<()> {
     fs::write(path, content).map_err(err("write", path))
 }
 
-/// A synthesised /etc: Warden's own account and name files, plus pieces of
-/// the image's /etc (all of it for a directory image; a short list of
-/// harmless entries for the host image, never the host's secrets).
+/// Binds a file Warden wrote on the root tmpfs over `dst` (read-only).
+fn bind_own_file(root: &Path, name: &str, content: &str, dst: &Path) -> Result<()> {
+    let own = root.join(".warden");
+    fs::create_dir_all(&own).map_err(err("mkdir", &own))?;
+    let src = own.join(name);
+    write(&src, content)?;
+    bind(&src, dst, true)
+}
+
+/// /etc: for the host image, the prepared template (Warden's account and
+/// name files plus harmless pieces of the host's /etc, never its secrets)
+/// bound read-only in one go; for a directory image, every entry of the
+/// image's own /etc except the files Warden always provides. Either way
+/// `hosts` and `hostname` carry this sandbox's hostname.
 pub fn etc(root: &Path, setup: &NativeSetup) -> Result<()> {
     let etc = root.join("etc");
-    fs::create_dir_all(&etc).map_err(err("mkdir", &etc))?;
-    write(
-        &etc.join("passwd"),
-        "root:x:0:0:root:/root:/bin/sh\n\
-         sandbox:x:1000:1000:sandbox:/scratch:/bin/sh\n\
-         nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
-    )?;
-    write(
-        &etc.join("group"),
-        "root:x:0:\nsandbox:x:1000:\nnogroup:x:65534:\n",
-    )?;
-    write(
-        &etc.join("hosts"),
-        &format!(
-            "127.0.0.1\tlocalhost {h}\n::1\tlocalhost ip6-localhost ip6-loopback {h}\n",
-            h = setup.hostname
-        ),
-    )?;
-    write(&etc.join("hostname"), &format!("{}\n", setup.hostname))?;
-    write(
-        &etc.join("nsswitch.conf"),
-        "passwd: files\ngroup: files\nshadow: files\nhosts: files dns\nnetworks: files\n\
-         protocols: files\nservices: files\n",
-    )?;
-    write(
-        &etc.join("resolv.conf"),
-        "# Warden: this sandbox has no network beyond loopback.\n",
-    )?;
-    copy_link_to(&etc.join("mtab"), "../proc/self/mounts")?;
-    let (src, names): (PathBuf, Vec<String>) = match &setup.image {
-        Image::Host => (
-            PathBuf::from("/etc"),
-            HOST_ETC.iter().map(|s| s.to_string()).collect(),
-        ),
+    let hosts = format!(
+        "127.0.0.1\tlocalhost {h}\n::1\tlocalhost ip6-localhost ip6-loopback {h}\n",
+        h = setup.hostname
+    );
+    let hostname = format!("{}\n", setup.hostname);
+    match &setup.image {
+        Image::Host => {
+            bind(Path::new(&setup.etc_template), &etc, true)?;
+            bind_own_file(root, "hosts", &hosts, &etc.join("hosts"))?;
+            bind_own_file(root, "hostname", &hostname, &etc.join("hostname"))
+        }
         Image::Dir(d) => {
+            fs::create_dir_all(&etc).map_err(err("mkdir", &etc))?;
+            for (name, content) in OWN_ETC {
+                write(&etc.join(name), content)?;
+            }
+            write(&etc.join("hosts"), &hosts)?;
+            write(&etc.join("hostname"), &hostname)?;
+            copy_link_to(&etc.join("mtab"), "../proc/self/mounts")?;
             let src = Path::new(d).join("etc");
-            let names = match fs::read_dir(&src) {
-                Ok(rd) => rd
-                    .filter_map(|e| e.ok())
-                    .filter_map(|e| e.file_name().into_string().ok())
-                    .collect(),
-                Err(_) => Vec::new(),
+            let Ok(rd) = fs::read_dir(&src) else {
+                return Ok(());
             };
-            (src, names)
-        }
-    };
-    for name in names {
-        if OWN_ETC.contains(&name.as_str()) {
-            continue;
-        }
-        let s = src.join(&name);
-        if fs::symlink_metadata(&s).is_ok() {
-            pass_through(&s, &etc.join(&name))?;
+            for ent in rd.flatten() {
+                let name = ent.file_name();
+                match name.to_str() {
+                    Some(n) if !is_own_etc(n) => pass_through(&ent.path(), &etc.join(n))?,
+                    _ => {}
+                }
+            }
+            Ok(())
         }
     }
-    Ok(())
 }
 
 fn copy_link_to(dst: &Path, target: &str) -> Result<()> {
     symlink(target, dst).map_err(err("symlink", dst))
 }
 
-/// A minimal /dev: the harmless character devices (bound from the host, as
-/// mknod is impossible in a user namespace), a private devpts, /dev/shm.
-pub fn dev(root: &Path, shm_bytes: u64) -> Result<()> {
+/// A minimal /dev: the prepared template (null, zero, full, random,
+/// urandom, tty and the usual symlinks; made on the host, since mknod is
+/// impossible in a user namespace) with a private devpts and /dev/shm.
+pub fn dev(root: &Path, template: &Path, shm_bytes: u64) -> Result<()> {
     let dev = root.join("dev");
-    tmpfs(
-        &dev,
-        MountFlags::NOSUID | MountFlags::NOEXEC,
-        "mode=0755,size=64k,nr_inodes=64",
-    )?;
-    for name in ["null", "zero", "full", "random", "urandom", "tty"] {
-        let src = Path::new("/dev").join(name);
-        let dst = dev.join(name);
-        fs::File::create(&dst).map_err(err("create", &dst))?;
-        mount_bind(&src, &dst).map_err(rerr("bind", &dst))?;
-    }
+    fs::create_dir(&dev).map_err(err("mkdir", &dev))?;
+    mount_bind(template, &dev).map_err(rerr("bind", &dev))?;
     let pts = dev.join("pts");
-    fs::create_dir(&pts).map_err(err("mkdir", &pts))?;
     mount(
         "devpts",
         &pts,
@@ -282,7 +232,6 @@ pub fn dev(root: &Path, shm_bytes: u64) -> Result<()> {
         c"newinstance,ptmxmode=0666,mode=0620",
     )
     .map_err(rerr("mount devpts", &pts))?;
-    copy_link_to(&dev.join("ptmx"), "pts/ptmx")?;
     tmpfs(
         &dev.join("shm"),
         MountFlags::NOSUID | MountFlags::NODEV | MountFlags::NOEXEC,
@@ -291,20 +240,13 @@ pub fn dev(root: &Path, shm_bytes: u64) -> Result<()> {
             inodes_for(shm_bytes)
         ),
     )?;
-    for (name, target) in [
-        ("fd", "/proc/self/fd"),
-        ("stdin", "/proc/self/fd/0"),
-        ("stdout", "/proc/self/fd/1"),
-        ("stderr", "/proc/self/fd/2"),
-    ] {
-        copy_link_to(&dev.join(name), target)?;
-    }
-    mount_remount(
-        &dev,
-        MountFlags::RDONLY | MountFlags::NOSUID | MountFlags::NOEXEC,
-        c"",
-    )
-    .map_err(rerr("remount /dev read-only", &dev))
+    // Read-only, but not nodev: the device nodes must open.
+    let flags = MountFlags::BIND
+        | MountFlags::RDONLY
+        | MountFlags::NOSUID
+        | MountFlags::NOEXEC
+        | locked_flags(template);
+    mount_remount(&dev, flags, c"").map_err(rerr("remount /dev read-only", &dev))
 }
 
 /// Inodes a writable tmpfs of `bytes` may hold: enough for real work, few

@@ -19,6 +19,9 @@ pub struct NativeSetup {
     /// An empty host directory the new root is built on (in the sandbox's
     /// own mount namespace: nothing is mounted on the host).
     pub staging_dir: String,
+    /// Host templates for /etc (host image) and /dev (see `templates.rs`).
+    pub etc_template: String,
+    pub dev_template: String,
     pub init: InitConfig,
 }
 
@@ -58,7 +61,11 @@ pub fn user_name(uid: u32) -> &'static str {
 }
 
 impl NativeSetup {
-    pub fn from_spec(spec: &SandboxSpec, staging_dir: &str) -> NativeSetup {
+    pub fn from_spec(
+        spec: &SandboxSpec,
+        staging_dir: &str,
+        templates: &super::templates::Templates,
+    ) -> NativeSetup {
         NativeSetup {
             image: spec.image.clone(),
             input_dir: spec.input_dir.clone(),
@@ -68,6 +75,8 @@ impl NativeSetup {
             nofile: spec.limits.nofile,
             uid: spec.user.uid(),
             staging_dir: staging_dir.to_string(),
+            etc_template: templates.etc.to_string_lossy().into_owned(),
+            dev_template: templates.dev.to_string_lossy().into_owned(),
             init: InitConfig {
                 env: base_env(spec),
                 workdir: spec.workdir.clone(),
