@@ -4,13 +4,19 @@ use anyhow::{Context, Result};
 use std::path::PathBuf;
 use warden_runtime::native::{NativeConfig, NativeRuntime};
 
-/// `WARDEN_INIT`, else `warden-init` next to this binary.
+/// `WARDEN_INIT`, else the statically linked `warden-init-static` next to
+/// this binary (what `make build` installs; it starts faster), else
+/// `warden-init` next to it.
 pub fn init_path() -> Result<PathBuf> {
     if let Some(p) = std::env::var_os("WARDEN_INIT") {
         return Ok(PathBuf::from(p));
     }
     let exe = std::env::current_exe().context("cannot locate the warden binary")?;
     let dir = exe.parent().context("warden binary has no directory")?;
+    let fast = dir.join("warden-init-static");
+    if fast.is_file() {
+        return Ok(fast);
+    }
     Ok(dir.join("warden-init"))
 }
 

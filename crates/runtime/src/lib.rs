@@ -31,6 +31,8 @@ pub enum RuntimeError {
     Slot(#[from] native::slots::SlotError),
     #[error("cgroup: {0}")]
     Cgroup(#[from] warden_cgroups::CgroupError),
+    #[error("seccomp policy: {0}")]
+    Confine(#[from] warden_confine::ConfineError),
     #[error("starting the sandbox: {0}")]
     Spawn(#[from] native::spawn::SpawnError),
 }

@@ -15,9 +15,13 @@ pub fn warden_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_warden"))
 }
 
-/// `warden-init`, built next to `warden` (the Makefile builds every binary
-/// before the tests run).
+/// `warden-init` next to `warden`, preferring the static build `make build`
+/// installs (as `warden run` does).
 pub fn init_bin() -> PathBuf {
+    let fast = warden_bin().with_file_name("warden-init-static");
+    if fast.is_file() {
+        return fast;
+    }
     warden_bin().with_file_name("warden-init")
 }
 

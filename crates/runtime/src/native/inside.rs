@@ -58,7 +58,10 @@ pub fn setup(fd: RawFd) -> Result<InitConfig, SetupError> {
     let mut buf = Vec::new();
     pipe.read_to_end(&mut buf).map_err(SetupError::Read)?;
     drop(pipe);
-    let setup: NativeSetup = serde_json::from_slice(&buf)?;
+    let (json, filter) = super::setup::decode_message(&buf)
+        .ok_or_else(|| SetupError::Read(std::io::Error::other("truncated setup message")))?;
+    let setup: NativeSetup = serde_json::from_slice(json)?;
+    let filter = warden_confine::CompiledFilter::from_bytes(filter)?;
 
     // The host moved us into our cgroup after clone3 made the cgroup
     // namespace, whose root is therefore the host's; a fresh one is rooted
@@ -102,7 +105,7 @@ pub fn setup(fd: RawFd) -> Result<InitConfig, SetupError> {
     )
     .map_err(sys("remount / read-only"))?;
 
-    confine(&setup)?;
+    confine(&setup, &filter)?;
     Ok(setup.init)
 }
 
@@ -130,7 +133,7 @@ fn loopback_up() -> Result<(), SetupError> {
     }
 }
 
-fn confine(setup: &NativeSetup) -> Result<(), SetupError> {
+fn confine(setup: &NativeSetup, filter: &warden_confine::CompiledFilter) -> Result<(), SetupError> {
     use warden_confine as c;
     c::apply_rlimits(&c::Rlimits {
         nofile: setup.nofile,
@@ -166,7 +169,6 @@ fn confine(setup: &NativeSetup) -> Result<(), SetupError> {
         read_exec: vec!["/".into()],
         read_write: rw,
     })?;
-    let filter = c::load_seccomp_filter()?;
-    c::apply_seccomp(&filter)?;
+    c::apply_seccomp(filter)?;
     Ok(())
 }

@@ -49,6 +49,8 @@ pub struct NativeRuntime {
     init_path: String,
     staging: String,
     templates: templates::Templates,
+    /// The seccomp policy, compiled once here rather than in every init.
+    seccomp: Vec<u8>,
     slots: Slots,
     cgroups: Manager,
 }
@@ -84,6 +86,7 @@ impl NativeRuntime {
             init_path: init_path.to_string_lossy().into_owned(),
             staging: staging.to_string_lossy().into_owned(),
             templates,
+            seccomp: warden_confine::load_seccomp_filter()?.to_bytes(),
             slots: Slots::open(&cfg.state_dir)?,
             cgroups: Manager::detect(&cfg.cgroup_parent)?,
         };
@@ -165,11 +168,12 @@ impl crate::Runtime for NativeRuntime {
         let cgroup = self.fresh_cgroup(&slot, spec)?;
         let setup = NativeSetup::from_spec(spec, &self.staging, &self.templates);
         let json = serde_json::to_vec(&setup).map_err(|e| RuntimeError::Init(e.to_string()))?;
+        let message = setup::encode_message(&json, &self.seccomp);
         let prep = Prep {
             host_base: slot.host_base(),
             cgroup: &cgroup,
         };
-        let started = match spawn::spawn(&self.init_path, &json, &prep) {
+        let started = match spawn::spawn(&self.init_path, &message, &prep) {
             Ok(s) => s,
             Err(e) => {
                 let _ = cgroup.destroy();

@@ -84,3 +84,36 @@ impl NativeSetup {
         }
     }
 }
+
+/// The setup message: `u32` LE length of the JSON, the JSON, then the
+/// compiled seccomp filter (`warden_confine::CompiledFilter::to_bytes`).
+pub fn encode_message(json: &[u8], seccomp: &[u8]) -> Vec<u8> {
+    let mut m = Vec::with_capacity(4 + json.len() + seccomp.len());
+    m.extend_from_slice(&(json.len() as u32).to_le_bytes());
+    m.extend_from_slice(json);
+    m.extend_from_slice(seccomp);
+    m
+}
+
+/// Splits a setup message into its JSON and filter parts.
+pub fn decode_message(m: &[u8]) -> Option<(&[u8], &[u8])> {
+    let len = u32::from_le_bytes(m.get(..4)?.try_into().ok()?) as usize;
+    let json = m.get(4..4 + len)?;
+    Some((json, &m[4 + len..]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn setup_messages_round_trip_and_reject_truncation() {
+        let m = encode_message(b"{\"a\":1}", &[1, 2, 3]);
+        assert_eq!(
+            decode_message(&m),
+            Some((&b"{\"a\":1}"[..], &[1u8, 2, 3][..]))
+        );
+        assert_eq!(decode_message(&m[..6]), None);
+        assert_eq!(decode_message(&[1, 0]), None);
+    }
+}
