@@ -66,6 +66,8 @@ fn main() {
             u32::MAX,
             libc::CLOSE_RANGE_CLOEXEC,
         );
+        // One name in `ps`, whichever build (e.g. warden-init-static) runs.
+        libc::prctl(libc::PR_SET_NAME, c"warden-init".as_ptr(), 0, 0, 0);
     }
     let args = match parse_args() {
         Ok(a) => a,
