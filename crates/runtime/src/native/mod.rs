@@ -12,7 +12,7 @@ pub mod templates;
 use crate::{RuntimeError, Sandbox, SandboxStats};
 use setup::NativeSetup;
 use slots::{Slot, Slots};
-use spawn::{Prepare, SpawnError, Started};
+use spawn::{InitProcess, Prepare, SpawnError};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use warden_cgroups::{Cgroup, Manager};
@@ -183,13 +183,8 @@ impl crate::Runtime for NativeRuntime {
         let id = format!("{:016x}", rand::random::<u64>());
         Ok(Box::new(NativeSandbox {
             id,
-            control: Some(
-                started
-                    .control
-                    .try_clone()
-                    .map_err(|e| RuntimeError::Init(format!("control channel: {e}")))?,
-            ),
-            started: Some(started),
+            control: Some(started.control),
+            init: Some(started.init),
             cgroup: Some(cgroup),
             slot: Some(slot),
         }))
@@ -199,7 +194,7 @@ impl crate::Runtime for NativeRuntime {
 pub struct NativeSandbox {
     id: String,
     control: Option<UnixStream>,
-    started: Option<Started>,
+    init: Option<InitProcess>,
     cgroup: Option<Cgroup>,
     slot: Option<Slot>,
 }
@@ -207,10 +202,8 @@ pub struct NativeSandbox {
 impl NativeSandbox {
     fn teardown(&mut self) -> Result<SandboxStats, RuntimeError> {
         self.control.take();
-        if let Some(s) = self.started.take() {
-            // Killing PID 1 ends its whole PID namespace; the kernel waits
-            // for every member before the init's exit is reported.
-            spawn::kill_and_reap(&s);
+        if let Some(init) = self.init.take() {
+            init.kill_and_reap();
         }
         let mut stats = SandboxStats::default();
         if let Some(cg) = self.cgroup.take() {
@@ -241,16 +234,8 @@ impl Sandbox for NativeSandbox {
     }
 
     fn kill(&self) {
-        if let Some(s) = &self.started {
-            unsafe {
-                libc::syscall(
-                    libc::SYS_pidfd_send_signal,
-                    std::os::fd::AsRawFd::as_raw_fd(&s.pidfd),
-                    libc::SIGKILL,
-                    std::ptr::null::<libc::siginfo_t>(),
-                    0,
-                );
-            }
+        if let Some(init) = &self.init {
+            init.kill();
         }
     }
 

@@ -73,9 +73,38 @@ pub const NAMESPACE_FLAGS: u64 = (libc::CLONE_NEWUSER
     | libc::CLONE_NEWUTS
     | libc::CLONE_NEWCGROUP) as u64;
 
-pub struct Started {
+/// The init as seen from the host.
+pub struct InitProcess {
     pub pid: i32,
     pub pidfd: OwnedFd,
+}
+
+impl InitProcess {
+    /// SIGKILLs the init, which takes its whole PID namespace with it.
+    /// Through the pidfd, so a recycled pid can never be hit.
+    pub fn kill(&self) {
+        // SAFETY: a plain system call on a pidfd we own.
+        unsafe {
+            libc::syscall(
+                libc::SYS_pidfd_send_signal,
+                self.pidfd.as_raw_fd(),
+                libc::SIGKILL,
+                std::ptr::null::<libc::siginfo_t>(),
+                0,
+            );
+        }
+    }
+
+    /// Kills the init and waits for it: the kernel reports its exit only
+    /// once every other member of its PID namespace is gone.
+    pub fn kill_and_reap(self) {
+        self.kill();
+        reap(self.pid);
+    }
+}
+
+pub struct Started {
+    pub init: InitProcess,
     pub control: UnixStream,
 }
 
@@ -157,11 +186,7 @@ pub fn spawn(init: &str, setup: &[u8], prepare: &dyn Prepare) -> Result<Started,
     drop(child_sock);
     drop(setup_r);
 
-    let started = Started {
-        pid,
-        pidfd,
-        control: host_sock,
-    };
+    let init = InitProcess { pid, pidfd };
     let go = (|| {
         prepare.prepare(pid)?;
         let mut w = std::fs::File::from(setup_w);
@@ -172,25 +197,13 @@ pub fn spawn(init: &str, setup: &[u8], prepare: &dyn Prepare) -> Result<Started,
     })();
     if let Err(e) = go {
         // The child sees EOF instead of "go" and exits; make sure of it.
-        kill_and_reap(&started);
+        init.kill_and_reap();
         return Err(e);
     }
-    Ok(started)
-}
-
-/// SIGKILLs the init (which takes its whole PID namespace with it) and
-/// waits for it.
-pub fn kill_and_reap(s: &Started) {
-    unsafe {
-        libc::syscall(
-            libc::SYS_pidfd_send_signal,
-            s.pidfd.as_raw_fd(),
-            libc::SIGKILL,
-            std::ptr::null::<libc::siginfo_t>(),
-            0,
-        );
-    }
-    reap(s.pid);
+    Ok(Started {
+        init,
+        control: host_sock,
+    })
 }
 
 /// Waits for the init to exit (retrying on EINTR).
