@@ -10,6 +10,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio::io::AsyncReadExt;
+use tokio::signal::unix::{signal, SignalKind};
 use warden_protocol::{Client, ErrorKind, ExecRequest, ExitStatus, Request, Response, CHUNK};
 use warden_runtime::{Runtime, Sandbox};
 use warden_spec::{parse_duration, parse_size, Image, Isolation, SandboxSpec, SandboxUser};
@@ -183,16 +184,25 @@ async fn drive(args: &RunArgs, spec: &SandboxSpec, sandbox: &mut dyn Sandbox) ->
     exec.stdin = args.interactive;
     let mut stream = client.stream(Request::Exec(exec))?;
     let deadline = spec.limits.timeout.map(|t| tokio::time::Instant::now() + t);
+    // Ctrl-C or a TERM stops the command the same way a timeout does: the
+    // sandbox stays up long enough to export what /output holds.
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let mut sigterm = signal(SignalKind::terminate())?;
     let mut pid = None;
-    let status = loop {
+    let ended = loop {
         let next = async {
             match deadline {
                 Some(d) => tokio::time::timeout_at(d, stream.next()).await.ok(),
                 None => Some(stream.next().await),
             }
         };
-        match next.await {
-            None => break None,
+        let next = tokio::select! {
+            r = next => r,
+            _ = sigint.recv() => break Ended::Signal(libc::SIGINT),
+            _ = sigterm.recv() => break Ended::Signal(libc::SIGTERM),
+        };
+        match next {
+            None => break Ended::Timeout,
             Some(Ok(Some(Response::Started { pid: p }))) => {
                 pid = Some(p);
                 if args.interactive {
@@ -201,7 +211,7 @@ async fn drive(args: &RunArgs, spec: &SandboxSpec, sandbox: &mut dyn Sandbox) ->
             }
             Some(Ok(Some(Response::Stdout(d)))) => write_out(&mut std::io::stdout(), &d)?,
             Some(Ok(Some(Response::Stderr(d)))) => write_out(&mut std::io::stderr(), &d)?,
-            Some(Ok(Some(Response::Exited(st)))) => break Some(st),
+            Some(Ok(Some(Response::Exited(st)))) => break Ended::Exited(st),
             Some(Ok(other)) => bail!("unexpected reply from the sandbox: {other:?}"),
             Some(Err(e)) => {
                 return Ok(match e.remote_kind() {
@@ -218,17 +228,22 @@ async fn drive(args: &RunArgs, spec: &SandboxSpec, sandbox: &mut dyn Sandbox) ->
             }
         }
     };
-    let code = match status {
-        Some(st) => exit_code(st),
-        None => {
-            // Timed out: stop the command, keep the sandbox for the export.
-            if let Some(p) = pid {
-                let _ = client.signal(p, libc::SIGKILL).await;
-                let _ = tokio::time::timeout(Duration::from_secs(2), client.wait(p)).await;
-            }
+    if !matches!(ended, Ended::Exited(_)) {
+        if let Some(p) = pid {
+            let _ = client.signal(p, libc::SIGKILL).await;
+            let _ = tokio::time::timeout(Duration::from_secs(2), client.wait(p)).await;
+        }
+    }
+    let code = match ended {
+        Ended::Exited(st) => exit_code(st),
+        Ended::Timeout => {
             let t = spec.limits.timeout.unwrap_or_default();
             eprintln!("warden: timed out after {}", humanize(t));
             TIMEOUT
+        }
+        Ended::Signal(sig) => {
+            eprintln!("warden: interrupted by signal {sig}; the command was stopped");
+            128 + sig
         }
     };
     if let Some(out) = &args.output {
@@ -241,6 +256,15 @@ async fn drive(args: &RunArgs, spec: &SandboxSpec, sandbox: &mut dyn Sandbox) ->
         }
     }
     Ok(code)
+}
+
+/// How the command's run ended.
+enum Ended {
+    Exited(ExitStatus),
+    /// The sandbox's wall-clock limit passed.
+    Timeout,
+    /// `warden run` itself was asked to stop.
+    Signal(i32),
 }
 
 fn exit_code(st: ExitStatus) -> i32 {

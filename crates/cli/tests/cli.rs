@@ -240,3 +240,30 @@ fn a_killed_warden_leaves_nothing_running_and_the_next_start_reaps_it() {
         let _ = std::fs::remove_dir(&dir);
     }
 }
+
+#[test]
+fn ctrl_c_stops_the_command_exports_and_cleans_up() {
+    let out_dir = tempfile::tempdir().unwrap();
+    let dest = out_dir.path().join("out");
+    let mut child = Command::new(warden_bin())
+        .args(["run", "--output", dest.to_str().unwrap(), "--"])
+        .args(["sh", "-c", "echo partial > /output/p; echo up; sleep 600"])
+        .env("WARDEN_STATE_DIR", common::STATE_DIR)
+        .env("WARDEN_CGROUP_PARENT", common::CGROUP_PARENT)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "up");
+    let t = Instant::now();
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{out:?}");
+    assert!(t.elapsed() < Duration::from_secs(10));
+    assert!(s(&out.stderr).contains("interrupted"), "{out:?}");
+    assert_eq!(
+        std::fs::read_to_string(dest.join("p")).unwrap(),
+        "partial\n"
+    );
+}
