@@ -1,0 +1,537 @@
+//! Attacks stopped by: Filesystem.
+
+use super::helpers::*;
+
+// ===========================================================================
+// Layer: filesystem (mount namespace, read-only binds, Landlock, non-dumpable init)
+// ===========================================================================
+
+/// The host's secrets are simply not in the sandbox's tree.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_secrets_are_absent() {
+    // Control: the host has them.
+    assert!(Path::new("/etc/shadow").is_file());
+    assert!(
+        std::fs::read_dir("/root").unwrap().count() > 0,
+        "host /root is empty"
+    );
+    let host_users: BTreeSet<String> = std::fs::read_to_string("/etc/passwd")
+        .unwrap()
+        .lines()
+        .map(|l| l.split(':').next().unwrap().to_string())
+        .collect();
+    for user in USERS {
+        let sb = Sb::start(as_user(user)).await;
+        let r = probe(
+            &sb,
+            r#"
+            out('shadow', tryf(lambda: open('/etc/shadow').read()))
+            out('gshadow', tryf(lambda: open('/etc/gshadow').read()))
+            out('sudoers', tryf(lambda: open('/etc/sudoers').read()))
+            out('ssh', tryf(lambda: os.listdir('/etc/ssh')))
+            try:
+                out('root', len(os.listdir('/root')))
+            except OSError as e:
+                out('root', ename(e.errno))
+            out('users', ','.join(sorted(l.split(':')[0] for l in open('/etc/passwd'))))
+            out('proc1root', tryf(lambda: os.listdir('/proc/1/root/')))
+            out('run', len(os.listdir('/run')))
+            out('var', tryf(lambda: os.listdir('/var')))
+            "#,
+        )
+        .await;
+        for f in ["shadow", "gshadow", "sudoers", "ssh"] {
+            assert_eq!(get(&r, f), "ENOENT", "{user:?}: {r:?}");
+        }
+        let want_root = if user == SandboxUser::Root {
+            "0"
+        } else {
+            "EACCES"
+        };
+        assert_eq!(get(&r, "root"), want_root, "{user:?}: {r:?}");
+        assert_eq!(get(&r, "users"), "nobody,root,sandbox", "{user:?}: {r:?}");
+        assert_eq!(get(&r, "proc1root"), "EACCES", "{user:?}: {r:?}");
+        // No host sockets (an API socket under /run or /var/run) to talk to.
+        assert_eq!(get(&r, "run"), "0", "{user:?}: {r:?}");
+        assert_eq!(get(&r, "var"), "ENOENT", "{user:?}: {r:?}");
+        assert!(
+            host_users.len() > 3,
+            "control: host /etc/passwd has more accounts"
+        );
+        assert!(
+            std::fs::read_dir("/run").unwrap().count() > 0,
+            "control: host /run"
+        );
+    }
+}
+
+/// PID 1 (the init, which holds the control channel) cannot be traced,
+/// read or have its descriptors stolen, whichever user the sandbox runs as.
+#[cfg(target_arch = "x86_64")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn init_process_is_opaque() {
+    for user in USERS {
+        let sb = Sb::start(as_user(user)).await;
+        let r = probe(
+            &sb,
+            r#"
+            for k in ['mem', 'environ', 'maps', 'auxv', 'exe', 'fd/0', 'fd/3', 'cwd/', 'root/etc/passwd']:
+                out('open_' + k, tryf(lambda: open('/proc/1/' + k, 'rb').read(1)))
+            out('readlink_exe', tryf(lambda: os.readlink('/proc/1/exe')))
+            out('readlink_fd3', tryf(lambda: os.readlink('/proc/1/fd/3')))
+            out('readlink_root', tryf(lambda: os.readlink('/proc/1/root')))
+            out('list_fd', tryf(lambda: os.listdir('/proc/1/fd')))
+            out('write_mem', tryf(lambda: os.open('/proc/1/mem', os.O_RDWR)))
+            out('ptrace_attach', sc(101, 16, 1, 0, 0))
+            out('ptrace_seize', sc(101, 0x4206, 1, 0, 0))
+            out('vm_readv', vm(310, 1, 0x400000))
+            pidfd = libc.syscall(ctypes.c_long(434), ctypes.c_long(1), ctypes.c_long(0))
+            out('pidfd_open', 'OK' if pidfd >= 0 else 'ERR')
+            out('pidfd_getfd', sc(438, pidfd, 3, 0))
+            # Control: our own /proc entries are readable.
+            out('own_environ', tryf(lambda: open('/proc/self/environ', 'rb').read(1)))
+            out('own_mem', tryf(lambda: open('/proc/self/mem', 'rb')))
+            "#,
+        )
+        .await;
+        for k in [
+            "open_mem",
+            "open_environ",
+            "open_maps",
+            "open_auxv",
+            "open_exe",
+            "open_fd/0",
+            "open_fd/3",
+            "open_cwd/",
+            "open_root/etc/passwd",
+            "readlink_exe",
+            "readlink_fd3",
+            "readlink_root",
+            "write_mem",
+        ] {
+            assert_eq!(get(&r, k), "EACCES", "{user:?} {k}: {r:?}");
+        }
+        // The sandbox user cannot even list the init's descriptors. Root of
+        // the sandbox owns the (non-dumpable) init's /proc entries, so it
+        // sees the fd *numbers*, but none of them can be followed (above).
+        let list = if user == SandboxUser::Root {
+            "OK"
+        } else {
+            "EACCES"
+        };
+        assert_eq!(get(&r, "list_fd"), list, "{user:?}: {r:?}");
+        for k in ["ptrace_attach", "ptrace_seize", "vm_readv", "pidfd_getfd"] {
+            assert_eq!(get(&r, k), "EPERM", "{user:?} {k}: {r:?}");
+        }
+        assert_eq!(get(&r, "pidfd_open"), "OK", "{r:?}");
+        assert_eq!(get(&r, "own_environ"), "OK", "{r:?}");
+        assert_eq!(get(&r, "own_mem"), "OK", "{r:?}");
+    }
+}
+
+/// CVE-2019-5736 style: overwrite the binary behind `/proc/1/exe` (the
+/// init, a host file) or `/proc/<pid>/exe` of a running command (a host
+/// `/usr` file). Every open for writing fails and the host files are
+/// byte-for-byte unchanged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exe_overwrite_is_refused() {
+    let init = init_bin().canonicalize().unwrap();
+    let dash = Path::new("/usr/bin/dash");
+    let before = (sha256(&init), sha256(dash));
+    for user in USERS {
+        let sb = Sb::start(as_user(user)).await;
+        let r = probe_args(
+            &sb,
+            r#"
+            for p in ['/proc/1/exe', '/proc/self/exe', '/usr/bin/dash']:
+                out(p, tryf(lambda: os.open(p, os.O_WRONLY)))
+            out('opath_exe', tryf(lambda: os.open('/proc/1/exe', os.O_PATH)))
+            q = subprocess.Popen(['/bin/sh', '-c', 'sleep 5'])
+            time.sleep(0.1)
+            out('sibling_exe', tryf(lambda: os.open(f'/proc/{q.pid}/exe', os.O_WRONLY | os.O_TRUNC)))
+            q.kill()
+            out('init_path', tryf(lambda: os.stat(sys.argv[1])))
+            "#,
+            &[init.to_str().unwrap()],
+        )
+        .await;
+        assert_eq!(get(&r, "/proc/1/exe"), "EACCES", "{user:?}: {r:?}");
+        assert_eq!(get(&r, "opath_exe"), "EACCES", "{user:?}: {r:?}");
+        // The commands' own binaries come from the read-only host /usr.
+        for k in ["/proc/self/exe", "/usr/bin/dash", "sibling_exe"] {
+            assert!(
+                ["EACCES", "EROFS", "ETXTBSY"].contains(&get(&r, k)),
+                "{user:?} {k}: {r:?}"
+            );
+        }
+        assert_eq!(
+            get(&r, "init_path"),
+            "ENOENT",
+            "the init binary is visible: {r:?}"
+        );
+    }
+    assert_eq!(before, (sha256(&init), sha256(dash)), "host binary changed");
+}
+
+/// Nothing outside the writable tmpfs mounts can be created or changed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn system_directories_are_read_only() {
+    let tok = token();
+    for user in USERS {
+        let sb = Sb::start(as_user(user)).await;
+        let r = probe_args(
+            &sb,
+            r#"
+            t = sys.argv[1]
+            for d in ['/', '/usr/', '/usr/bin/', '/bin/', '/etc/', '/dev/', '/sys/', '/input/', '/run/', '/home/', '/root/']:
+                out('new' + d, tryf(lambda: os.close(os.open(d + 'pwned-' + t, os.O_CREAT | os.O_WRONLY, 0o644))))
+            out('mkdir_sys', tryf(lambda: os.mkdir('/sys/fs')))
+            out('passwd', tryf(lambda: os.open('/etc/passwd', os.O_WRONLY)))
+            out('rename_etc', tryf(lambda: os.rename('/etc/hosts', '/etc/hosts2')))
+            out('chmod_root', tryf(lambda: os.chmod('/', 0o777)))
+            for d in ['/scratch/', '/tmp/', '/output/', '/dev/shm/']:
+                out('ok' + d, tryf(lambda: os.close(os.open(d + 'ok', os.O_CREAT | os.O_WRONLY, 0o644))))
+            "#,
+            &[&tok],
+        )
+        .await;
+        for d in [
+            "/",
+            "/usr/",
+            "/usr/bin/",
+            "/bin/",
+            "/etc/",
+            "/dev/",
+            "/sys/",
+            "/input/",
+            "/run/",
+            "/home/",
+        ] {
+            assert_eq!(get(&r, &format!("new{d}")), "EROFS", "{user:?} {d}: {r:?}");
+        }
+        // /root is 0700: the sandbox user is stopped at the lookup already.
+        let want = if user == SandboxUser::Root {
+            "EROFS"
+        } else {
+            "EACCES"
+        };
+        assert_eq!(get(&r, "new/root/"), want, "{user:?}: {r:?}");
+        assert_eq!(get(&r, "mkdir_sys"), "EROFS", "{user:?}: {r:?}");
+        assert!(
+            ["EROFS", "EACCES"].contains(&get(&r, "passwd")),
+            "{user:?}: {r:?}"
+        );
+        assert_eq!(get(&r, "rename_etc"), "EROFS", "{user:?}: {r:?}");
+        assert!(
+            ["EROFS", "EPERM"].contains(&get(&r, "chmod_root")),
+            "{user:?}: {r:?}"
+        );
+        for d in ["/scratch/", "/tmp/", "/output/", "/dev/shm/"] {
+            assert_eq!(
+                get(&r, &format!("ok{d}")),
+                "OK",
+                "control {user:?} {d}: {r:?}"
+            );
+        }
+    }
+    // The host's /usr did not grow a file.
+    assert!(!Path::new(&format!("/usr/pwned-{tok}")).exists());
+    assert!(!Path::new(&format!("/usr/bin/pwned-{tok}")).exists());
+}
+
+/// `/input` is a read-only bind even where the host's permissions would let
+/// anyone write (mode 0777 directory, 0666 file), and a symlink planted in
+/// the input resolves inside the sandbox, not on the host.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn input_is_read_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let input = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(input.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let file = input.path().join("data.txt");
+    std::fs::write(&file, "original").unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o666)).unwrap();
+    std::os::unix::fs::symlink("/etc/shadow", input.path().join("shadow-link")).unwrap();
+    for user in USERS {
+        let sb = Sb::start(spec(|s| {
+            s.user = user;
+            s.input_dir = Some(input.path().to_string_lossy().into_owned());
+        }))
+        .await;
+        let r = probe(
+            &sb,
+            r#"
+            out('read', open('/input/data.txt').read())
+            out('write', tryf(lambda: os.open('/input/data.txt', os.O_WRONLY)))
+            out('create', tryf(lambda: os.open('/input/new', os.O_CREAT | os.O_WRONLY, 0o644)))
+            out('unlink', tryf(lambda: os.unlink('/input/data.txt')))
+            out('rename', tryf(lambda: os.rename('/input/data.txt', '/input/moved')))
+            out('chmod', tryf(lambda: os.chmod('/input/data.txt', 0o600)))
+            out('utime', tryf(lambda: os.utime('/input/data.txt', (0, 0))))
+            out('link_out', tryf(lambda: os.link('/input/data.txt', '/scratch/hard')))
+            out('shadow_link', tryf(lambda: open('/input/shadow-link').read()))
+            "#,
+        )
+        .await;
+        assert_eq!(get(&r, "read"), "original", "control: {r:?}");
+        for k in ["write", "create", "unlink", "rename", "chmod", "utime"] {
+            assert_eq!(get(&r, k), "EROFS", "{user:?} {k}: {r:?}");
+        }
+        assert_eq!(get(&r, "link_out"), "EXDEV", "{user:?}: {r:?}");
+        // The sandbox's /etc has no shadow: the link cannot reach the host's.
+        assert_eq!(get(&r, "shadow_link"), "ENOENT", "{user:?}: {r:?}");
+    }
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "original");
+    let names: BTreeSet<String> = std::fs::read_dir(input.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["data.txt", "shadow-link"].map(String::from).into());
+}
+
+/// Kernel knobs in /proc/sys, sysrq, cgroup v1 release_agent (CVE-2022-0492)
+/// and the hostname are out of reach, even for the sandbox's root.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kernel_knobs_are_read_only() {
+    let host_hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let host_core = std::fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap();
+    assert!(
+        Path::new("/sys/fs/cgroup").is_dir(),
+        "control: host has cgroupfs"
+    );
+    let host_sysrq = Path::new("/proc/sysrq-trigger").exists();
+    for user in USERS {
+        let sb = Sb::start(as_user(user)).await;
+        let r = probe(
+            &sb,
+            r#"
+            for p in ['/proc/sys/kernel/hostname', '/proc/sys/kernel/core_pattern',
+                      '/proc/sys/kernel/modprobe', '/proc/sys/vm/drop_caches',
+                      '/proc/sysrq-trigger', '/proc/sys/fs/binfmt_misc/register',
+                      '/proc/self/oom_score_adj']:
+                def w():
+                    with open(p, 'w') as f:
+                        f.write('|/tmp/pwn\n')
+                out(p, tryf(w))
+            out('sethostname', 'OK' if libc.sethostname(b'pwned', 5) == 0 else ename(ctypes.get_errno()))
+            out('hostname', open('/proc/sys/kernel/hostname').read().strip())
+            out('sys', len(os.listdir('/sys')))
+            out('cgroupfs', tryf(lambda: os.listdir('/sys/fs/cgroup')))
+            out('release_agent', tryf(lambda: open('/sys/fs/cgroup/memory/release_agent', 'w')))
+            out('mount_cgroup', sc(165, b'cgroup', b'/tmp', b'cgroup', 0, b'memory'))
+            out('mount_sysfs', sc(165, b'sysfs', b'/tmp', b'sysfs', 0, 0))
+            out('mount_proc', sc(165, b'proc', b'/tmp', b'proc', 0, 0))
+            "#,
+        )
+        .await;
+        for p in [
+            "/proc/sys/kernel/hostname",
+            "/proc/sys/kernel/core_pattern",
+            "/proc/sys/kernel/modprobe",
+            "/proc/sys/vm/drop_caches",
+        ] {
+            // modprobe only exists on kernels with module support.
+            let want = if Path::new(p).exists() {
+                "EROFS"
+            } else {
+                "ENOENT"
+            };
+            assert_eq!(get(&r, p), want, "{user:?} {p}: {r:?}");
+        }
+        // binfmt_misc is not mounted in the sandbox's /proc; sysrq-trigger
+        // does not exist on every kernel (this one has none).
+        assert_eq!(
+            get(&r, "/proc/sys/fs/binfmt_misc/register"),
+            "ENOENT",
+            "{r:?}"
+        );
+        let sysrq = get(&r, "/proc/sysrq-trigger");
+        if host_sysrq {
+            assert!(["EROFS", "EACCES"].contains(&sysrq), "{user:?}: {r:?}");
+        } else {
+            assert_eq!(sysrq, "ENOENT", "{r:?}");
+        }
+        // Landlock: /proc is not among the writable paths.
+        assert_eq!(
+            get(&r, "/proc/self/oom_score_adj"),
+            "EACCES",
+            "{user:?}: {r:?}"
+        );
+        assert_eq!(get(&r, "sethostname"), "EPERM", "{user:?}: {r:?}");
+        assert_eq!(get(&r, "hostname"), "sandbox", "{r:?}");
+        assert_eq!(get(&r, "sys"), "0", "{r:?}");
+        assert_eq!(get(&r, "cgroupfs"), "ENOENT", "{r:?}");
+        assert_eq!(get(&r, "release_agent"), "ENOENT", "{r:?}");
+        for m in ["mount_cgroup", "mount_sysfs", "mount_proc"] {
+            assert_eq!(get(&r, m), "EPERM", "{user:?} {m}: {r:?}");
+        }
+    }
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap(),
+        host_hostname
+    );
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/kernel/core_pattern").unwrap(),
+        host_core
+    );
+}
+
+/// Host devices are not in the sandbox's /dev, and cannot be made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_devices_are_absent() {
+    // Control: the host has the block device and kvm.
+    let vda = std::fs::metadata("/dev/vda").expect("host /dev/vda");
+    assert!(vda.file_type().is_block_device());
+    assert!(Path::new("/dev/kvm").exists());
+    for user in USERS {
+        let sb = Sb::start(as_user(user)).await;
+        let r = probe(
+            &sb,
+            r#"
+            import stat
+            for d in ['kvm', 'vda', 'mem', 'kmem', 'port', 'sda', 'nvme0n1', 'loop0', 'fuse', 'net/tun', 'console', 'tty0', 'vsock', 'vhost-vsock']:
+                out(d, tryf(lambda: os.close(os.open('/dev/' + d, os.O_RDWR))))
+            out('mknod_blk', tryf(lambda: os.mknod('/tmp/vda', stat.S_IFBLK | 0o600, os.makedev(254, 0))))
+            out('mknod_chr', tryf(lambda: os.mknod('/tmp/mem', stat.S_IFCHR | 0o600, os.makedev(1, 1))))
+            out('tty', tryf(lambda: os.open('/dev/tty', os.O_RDWR)))
+            out('null', tryf(lambda: os.close(os.open('/dev/null', os.O_RDWR))))
+            out('urandom', len(open('/dev/urandom', 'rb').read(16)))
+            "#,
+        )
+        .await;
+        for d in [
+            "kvm",
+            "vda",
+            "mem",
+            "kmem",
+            "port",
+            "sda",
+            "nvme0n1",
+            "loop0",
+            "fuse",
+            "net/tun",
+            "console",
+            "tty0",
+            "vsock",
+            "vhost-vsock",
+        ] {
+            assert_eq!(get(&r, d), "ENOENT", "{user:?} /dev/{d}: {r:?}");
+        }
+        assert_eq!(get(&r, "mknod_blk"), "EPERM", "{user:?}: {r:?}");
+        assert_eq!(get(&r, "mknod_chr"), "EPERM", "{user:?}: {r:?}");
+        // No controlling terminal (every command runs in its own session).
+        assert_eq!(get(&r, "tty"), "ENXIO", "{r:?}");
+        assert_eq!(get(&r, "null"), "OK", "control: {r:?}");
+        assert_eq!(get(&r, "urandom"), "16", "control: {r:?}");
+    }
+}
+
+/// setuid-root binaries run without privilege. glibc ignores `LD_DEBUG` in
+/// a privileged (AT_SECURE) exec: its debug output proves the kernel gave
+/// `su` no privilege. Control: on the host, as an unprivileged user, the
+/// same `su` does run privileged and prints nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn setuid_binaries_gain_nothing() {
+    let host = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .args(["env", "LD_DEBUG=libs", "/usr/bin/su", "--version"])
+        .output()
+        .expect("setpriv");
+    assert!(host.status.success(), "{host:?}");
+    assert!(
+        !text(&host.stderr).contains("find library"),
+        "control: host su should be a secure exec"
+    );
+    for user in USERS {
+        let sb = Sb::start(as_user(user)).await;
+        for bin in ["/usr/bin/su", "/usr/bin/passwd", "/usr/bin/mount"] {
+            assert_eq!(sb.ok(&format!("stat -c %a {bin}")).await, "4755\n", "{bin}");
+            let out = sb.sh(&format!("LD_DEBUG=libs {bin} --version")).await;
+            assert!(
+                text(&out.stderr).contains("find library"),
+                "{user:?} {bin} ran as a secure (privileged) exec: {}",
+                text(&out.stderr)
+            );
+        }
+        if user == SandboxUser::Sandbox {
+            let out = sb.sh("su root -c id </dev/null").await;
+            assert_ne!(out.status.code, Some(0), "{out:?}");
+            assert!(!text(&out.stdout).contains("uid=0"));
+        }
+        let out = sb
+            .sh("newgrp root </dev/null; mount -t tmpfs none /tmp")
+            .await;
+        assert_ne!(out.status.code, Some(0), "{out:?}");
+        let r = probe(
+            &sb,
+            r#"
+            out('setuid', tryf(lambda: os.setuid(0)))
+            out('setresuid', tryf(lambda: os.setresuid(0, 0, 0)))
+            out('setgid', tryf(lambda: os.setgid(0)))
+            out('setgroups', tryf(lambda: os.setgroups([0])))
+            st = dict(l.split(':\t', 1) for l in open('/proc/self/status').read().splitlines() if ':\t' in l)
+            for k in ['NoNewPrivs', 'CapEff', 'CapPrm', 'CapBnd', 'CapAmb', 'Seccomp']:
+                out(k, st[k].strip())
+            "#,
+        )
+        .await;
+        // Root of the sandbox "becomes" root trivially; nobody gets more.
+        if user == SandboxUser::Sandbox {
+            for k in ["setuid", "setresuid", "setgid"] {
+                assert_eq!(get(&r, k), "EPERM", "{k}: {r:?}");
+            }
+        }
+        assert_eq!(get(&r, "setgroups"), "EPERM", "{user:?}: {r:?}");
+        assert_eq!(get(&r, "NoNewPrivs"), "1");
+        for k in ["CapEff", "CapPrm", "CapBnd", "CapAmb"] {
+            assert_eq!(get(&r, k), "0000000000000000", "{user:?} {k}");
+        }
+        assert_eq!(get(&r, "Seccomp"), "2");
+    }
+}
+
+/// A command starts with stdin, stdout and stderr only: nothing of the
+/// host's or the init's descriptors leaks in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_descriptors_leak_into_commands() {
+    // The directory fd of the listing itself is closed again by the time
+    // the links are read.
+    let lister = "import os\n\
+                  def link(f):\n    try:\n        return os.readlink('/proc/self/fd/' + f)\n    except OSError:\n        return 'closed'\n\
+                  fds = sorted(os.listdir('/proc/self/fd'), key=int)\n\
+                  print(' '.join(f + '>' + link(f) for f in fds))";
+    for user in USERS {
+        let sb = Sb::start(as_user(user)).await;
+        let out = sb
+            .client
+            .exec_collect(ExecRequest::argv(["/usr/bin/python3", "-c", lister]))
+            .await
+            .unwrap();
+        let line = text(&out.stdout);
+        let fds: Vec<&str> = line.split_whitespace().collect();
+        // 0..2 plus the directory fd of the listing itself.
+        assert_eq!(fds.len(), 4, "{user:?}: {line}");
+        assert_eq!(fds[0], "0>/dev/null", "{line}");
+        assert!(fds[1].starts_with("1>pipe:"), "{line}");
+        assert!(fds[2].starts_with("2>pipe:"), "{line}");
+        assert_eq!(fds[3], "3>closed", "{line}");
+        // A shell and a background process see the same.
+        let ls = sb.ok("ls /proc/self/fd | tr '\\n' ' '").await;
+        assert_eq!(ls.trim(), "0 1 2 3", "{user:?}");
+        let pid = sb
+            .client
+            .spawn(ExecRequest::shell("ls /proc/self/fd > /tmp/bgfds"))
+            .await
+            .unwrap();
+        sb.client.wait(pid).await.unwrap();
+        let bg = text(&sb.client.read_file("/tmp/bgfds").await.unwrap());
+        assert_eq!(
+            bg.split_whitespace().collect::<Vec<_>>(),
+            ["0", "1", "2", "3"]
+        );
+        // Control: the listing does see a descriptor that is open.
+        let out = sb
+            .ok("exec 7</dev/null; ls /proc/self/fd | tr '\\n' ' '")
+            .await;
+        assert_eq!(out.trim(), "0 1 2 3 7");
+    }
+}

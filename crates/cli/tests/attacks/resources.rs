@@ -1,0 +1,383 @@
+//! Attacks stopped by: cgroups and rlimits.
+
+use super::helpers::*;
+
+// ===========================================================================
+// Layer: cgroups and rlimits (resource exhaustion)
+// ===========================================================================
+
+/// A fork bomb under a pids limit of 64 hits EAGAIN inside; the host stays
+/// responsive meanwhile; the sandbox is controllable afterwards and its
+/// destruction is quick.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fork_bomb_is_contained() {
+    let sb = Sb::start(spec(|s| s.limits.pids = Some(64))).await;
+    let r = probe(
+        &sb,
+        r#"
+        r, w = os.pipe()
+        n, err = 0, 'none'
+        while n < 10000:
+            try:
+                pid = os.fork()
+            except OSError as e:
+                err = ename(e.errno)
+                break
+            if pid == 0:
+                os.close(w)
+                os.read(r, 1)
+                os._exit(0)
+            n += 1
+        out('forks', n)
+        out('errno', err)
+        "#,
+    )
+    .await;
+    assert_eq!(get(&r, "errno"), "EAGAIN", "{r:?}");
+    let forks: u64 = get(&r, "forks").parse().unwrap();
+    assert!(
+        forks < 64 && forks > 32,
+        "{forks} forks under a limit of 64"
+    );
+
+    // Let the probe's children finish exiting, so the bomb's leader gets
+    // its first fork.
+    for _ in 0..100 {
+        if stats(&sb).pids <= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The classic shell bomb, killed by its timeout. The leader forks once,
+    // before the bomb exists, then outlives it with builtins only: were it
+    // to die of a failed fork, the timeout (which kills the group only
+    // while the leader runs) would not fire.
+    let mut req = ExecRequest::shell("b(){ b|b& }; (b); while :; do :; done");
+    req.timeout_ms = Some(3000);
+    let pid = sb.client.spawn(req).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut worst = Duration::ZERO;
+    for _ in 0..10 {
+        let t = Instant::now();
+        assert!(Command::new("/bin/true").status().unwrap().success());
+        worst = worst.max(t.elapsed());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        worst < Duration::from_secs(1),
+        "host stalled {worst:?} during the fork bomb"
+    );
+    let st = stats(&sb);
+    assert!(st.pids <= 65, "pids {} above the limit", st.pids);
+    let exit = sb.client.wait(pid).await.unwrap();
+    assert!(exit.timed_out, "{exit:?}");
+    // The sandbox answers again once the bomb is gone.
+    let mut alive = false;
+    for _ in 0..30 {
+        if let Ok(out) = sb
+            .client
+            .exec_collect(ExecRequest::shell("echo alive"))
+            .await
+        {
+            if text(&out.stdout) == "alive\n" {
+                alive = true;
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(alive, "sandbox unusable after the fork bomb");
+    // Start another bomb and destroy the sandbox in the middle of it.
+    sb.client
+        .spawn(ExecRequest::shell("b(){ b|b& }; b"))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let t = Instant::now();
+    sb.destroy();
+    assert!(
+        t.elapsed() < Duration::from_secs(10),
+        "destroy took {:?}",
+        t.elapsed()
+    );
+}
+
+/// Allocating 512 MiB under a 64 MiB limit gets the process OOM-killed
+/// inside the sandbox; the cgroup counts it; the sandbox survives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_bomb_is_oom_killed() {
+    let sb = Sb::start(spec(|s| {
+        s.limits.memory_bytes = Some(64 << 20);
+        s.limits.swap_bytes = Some(0);
+    }))
+    .await;
+    // Control: a modest allocation is fine.
+    let out = py_args(&sb, "x = b'\\x01' * (16 << 20)\nout('ok', len(x))", &[]).await;
+    assert_eq!(out.status.code, Some(0), "{out:?}");
+    let out = py_args(
+        &sb,
+        "x = b'\\x01' * (512 << 20)\nout('survived', len(x))",
+        &[],
+    )
+    .await;
+    assert_eq!(out.status.signal, Some(9), "not OOM-killed: {out:?}");
+    assert!(!text(&out.stdout).contains("survived"));
+    let st = stats(&sb);
+    assert!(st.oom_kills >= 1, "{st:?}");
+    assert!(st.memory_peak_bytes <= 64 << 20, "{st:?}");
+    assert_eq!(sb.ok("echo alive").await, "alive\n");
+}
+
+/// A CPU burner in two processes gets no more than its quota (0.5 CPU).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cpu_burn_is_throttled() {
+    let sb = Sb::start(spec(|s| s.limits.cpu_millicores = Some(500))).await;
+    let before = stats(&sb).cpu_usage_ns;
+    let t = Instant::now();
+    let mut req = ExecRequest::shell("while :; do :; done & while :; do :; done");
+    req.timeout_ms = Some(1500);
+    let out = sb.client.exec_collect(req).await.unwrap();
+    assert!(out.status.timed_out);
+    let wall = t.elapsed().as_nanos() as u64;
+    let used = stats(&sb).cpu_usage_ns - before;
+    // 0.5 CPU, with slack for the CFS period granularity.
+    assert!(
+        used < wall * 7 / 10,
+        "used {used} ns of CPU in {wall} ns of wall time under a 0.5 CPU limit"
+    );
+    assert!(used > wall / 10, "control: the burner did run ({used} ns)");
+}
+
+/// Each writable tmpfs (and /dev/shm) stops at the disk limit with ENOSPC.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disk_fill_hits_enospc() {
+    let sb = Sb::start(spec(|s| s.limits.disk_bytes = 8 << 20)).await;
+    let r = probe(
+        &sb,
+        r#"
+        chunk = b'\0' * (1 << 20)
+        for d in ['/scratch', '/tmp', '/output', '/dev/shm']:
+            total, err = 0, 'none'
+            try:
+                for i in range(10):
+                    with open(f'{d}/f{i}', 'wb') as f:
+                        for _ in range(3):
+                            f.write(chunk)
+                            f.flush()
+                            total += len(chunk)
+            except OSError as e:
+                err = ename(e.errno)
+            st = os.statvfs(d)
+            out(d, f'{err}:{total}:{st.f_blocks * st.f_frsize}')
+        "#,
+    )
+    .await;
+    for d in ["/scratch", "/tmp", "/output", "/dev/shm"] {
+        let v: Vec<&str> = get(&r, d).split(':').collect();
+        assert_eq!(v[0], "ENOSPC", "{d}: {r:?}");
+        let total: u64 = v[1].parse().unwrap();
+        assert!(
+            (6 << 20..=8 << 20).contains(&total),
+            "{d}: {total} bytes written under an 8 MiB limit"
+        );
+        assert_eq!(v[2], (8u64 << 20).to_string(), "{d} size");
+    }
+}
+
+/// One file larger than the disk limit fails with EFBIG (RLIMIT_FSIZE),
+/// even sparse, where the tmpfs size would never be reached.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_size_limit_is_enforced() {
+    let sb = Sb::start(spec(|s| s.limits.disk_bytes = 8 << 20)).await;
+    let r = probe(
+        &sb,
+        r#"
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        fd = os.open('/scratch/big', os.O_CREAT | os.O_WRONLY)
+        out('trunc_7m', tryf(lambda: os.ftruncate(fd, 7 << 20)))
+        out('trunc_9m', tryf(lambda: os.ftruncate(fd, 9 << 20)))
+        out('trunc_10g', tryf(lambda: os.ftruncate(fd, 10 << 30)))
+        out('pwrite_7m', tryf(lambda: os.pwrite(fd, b'x', 7 << 20)))
+        out('pwrite_past', tryf(lambda: os.pwrite(fd, b'x', (8 << 20) + 1)))
+        "#,
+    )
+    .await;
+    assert_eq!(get(&r, "trunc_7m"), "OK", "control: {r:?}");
+    assert_eq!(get(&r, "pwrite_7m"), "OK", "control: {r:?}");
+    for k in ["trunc_9m", "trunc_10g", "pwrite_past"] {
+        assert_eq!(get(&r, k), "EFBIG", "{k}: {r:?}");
+    }
+    // The shell way: dd dies of SIGXFSZ ("File size limit exceeded") at 8 MiB.
+    let out = sb
+        .sh("dd if=/dev/zero of=/output/one bs=1M count=16 2>/dev/null; echo rc=$?; stat -c %s /output/one")
+        .await;
+    assert_eq!(
+        text(&out.stdout),
+        format!("rc={}\n{}\n", 128 + libc::SIGXFSZ, 8 << 20)
+    );
+}
+
+/// Creating empty files stops with ENOSPC at the tmpfs inode cap, far
+/// below what would hurt the host.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inode_exhaustion_is_capped() {
+    let sb = Sb::start(spec(|s| s.limits.disk_bytes = 8 << 20)).await;
+    let r = probe(
+        &sb,
+        r#"
+        for d in ['/tmp', '/dev/shm']:
+            n, err = 0, 'none'
+            try:
+                while n < 2000000:
+                    os.close(os.open(f'{d}/i{n}', os.O_CREAT | os.O_WRONLY))
+                    n += 1
+            except OSError as e:
+                err = ename(e.errno)
+            out(d, f'{err}:{n}')
+        "#,
+    )
+    .await;
+    for d in ["/tmp", "/dev/shm"] {
+        let (err, n) = get(&r, d).split_once(':').unwrap();
+        let n: u64 = n.parse().unwrap();
+        assert_eq!(err, "ENOSPC", "{d}: {r:?}");
+        assert!((1000..5000).contains(&n), "{d}: {n} files before ENOSPC");
+    }
+}
+
+/// Opening descriptors stops at RLIMIT_NOFILE.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn descriptor_exhaustion_is_capped() {
+    let sb = Sb::default().await;
+    let r = probe(
+        &sb,
+        r#"
+        fds, err = [], 'none'
+        try:
+            while len(fds) < 1000000:
+                fds.append(os.open('/dev/null', os.O_RDONLY))
+        except OSError as e:
+            err = ename(e.errno)
+        out('err', err)
+        out('n', len(fds))
+        "#,
+    )
+    .await;
+    assert_eq!(get(&r, "err"), "EMFILE", "{r:?}");
+    let n: u64 = get(&r, "n").parse().unwrap();
+    assert!((900..1024).contains(&n), "{n} descriptors");
+}
+
+/// A double-forked, setsid'd daemon that closed its stdio lives on after
+/// its command, but dies with the sandbox. Checked on the host: the process
+/// (found by a unique argv) runs under the sandbox's uid range before and
+/// is gone after destroy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daemon_dies_with_its_sandbox() {
+    let sb = Sb::default().await;
+    let base = host_base(&sb).await;
+    let secs = format!(
+        "{}",
+        3_000_000_000u64 + u64::from_str_radix(&token()[..8], 16).unwrap()
+    );
+    let out = py_args(
+        &sb,
+        r#"
+        if os.fork():
+            os._exit(0)
+        os.setsid()
+        if os.fork():
+            os._exit(0)
+        n = os.open('/dev/null', os.O_RDWR)
+        for fd in (0, 1, 2):
+            os.dup2(n, fd)
+        os.execv('/usr/bin/sleep', ['sleep', sys.argv[1]])
+        "#,
+        &[&secs],
+    )
+    .await;
+    assert_eq!(out.status.code, Some(0), "{out:?}");
+    let mut pids = Vec::new();
+    for _ in 0..100 {
+        pids = host_pids_with_cmdline(&["sleep", &secs]);
+        if !pids.is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(30));
+    }
+    assert_eq!(pids.len(), 1, "daemon not found on the host");
+    let hp = pids[0];
+    let uid = host_uid_of(hp).unwrap();
+    assert_eq!(uid, base + 1000, "daemon runs as host uid {uid}");
+    // The host sees the sandbox's processes (init + daemon) in its uid range.
+    let ps = text(
+        &Command::new("ps")
+            .args(["-eo", "uid="])
+            .output()
+            .unwrap()
+            .stdout,
+    );
+    let in_range = ps
+        .split_whitespace()
+        .filter_map(|u| u.parse::<u64>().ok())
+        .filter(|u| (u64::from(base)..u64::from(base) + 65536).contains(u))
+        .count();
+    assert!(
+        in_range >= 2,
+        "{in_range} host processes in the sandbox's uid range"
+    );
+    // Still alive after its command ended: a real daemon.
+    assert!(sb.ok("ps -eo comm=").await.contains("sleep"));
+    sb.destroy();
+    assert!(
+        host_pids_with_cmdline(&["sleep", &secs]).is_empty(),
+        "daemon {hp} outlived its sandbox"
+    );
+    assert!(
+        host_uid_of(hp) != Some(uid),
+        "host pid {hp} still runs under the sandbox's uid"
+    );
+}
+
+/// Code inside can cripple its own init (same uid: prlimit on PID 1, stop
+/// signals are ignored but sent), but the host still destroys the sandbox
+/// promptly and takes every process with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crippled_sandbox_is_still_destroyed() {
+    let sb = Sb::default().await;
+    let secs = format!(
+        "{}",
+        3_100_000_000u64 + u64::from_str_radix(&token()[..8], 16).unwrap()
+    );
+    sb.client
+        .spawn(ExecRequest::argv([
+            "/usr/bin/sleep".to_string(),
+            secs.clone(),
+        ]))
+        .await
+        .unwrap();
+    let out = sb
+        .sh("prlimit --pid 1 --nofile=3:3 --nproc=1:1; kill -STOP 1; echo done")
+        .await;
+    assert!(text(&out.stdout).contains("done"), "{out:?}");
+    // The init can no longer start commands (self-inflicted) ...
+    let r = tokio::time::timeout(
+        Duration::from_secs(5),
+        sb.client.exec_collect(ExecRequest::shell("echo hi")),
+    )
+    .await;
+    assert!(
+        !matches!(&r, Ok(Ok(o)) if o.stdout == b"hi\n"),
+        "init unaffected by its own rlimits? {r:?}"
+    );
+    assert_eq!(host_pids_with_cmdline(&["/usr/bin/sleep", &secs]).len(), 1);
+    // ... but the host is not at its mercy.
+    let t = Instant::now();
+    sb.destroy();
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "destroy took {:?}",
+        t.elapsed()
+    );
+    assert!(host_pids_with_cmdline(&["/usr/bin/sleep", &secs]).is_empty());
+}
