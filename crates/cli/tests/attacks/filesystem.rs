@@ -418,7 +418,7 @@ async fn host_devices_are_absent() {
         }
         assert_eq!(get(&r, "mknod_blk"), "EPERM", "{user:?}: {r:?}");
         assert_eq!(get(&r, "mknod_chr"), "EPERM", "{user:?}: {r:?}");
-        // No controlling terminal (every command runs in its own session).
+        // No controlling terminal (the init leads a session that has none).
         assert_eq!(get(&r, "tty"), "ENXIO", "{r:?}");
         assert_eq!(get(&r, "null"), "OK", "control: {r:?}");
         assert_eq!(get(&r, "urandom"), "16", "control: {r:?}");
