@@ -13,11 +13,7 @@ pub fn init_path() -> Result<PathBuf> {
     }
     let exe = std::env::current_exe().context("cannot locate the warden binary")?;
     let dir = exe.parent().context("warden binary has no directory")?;
-    let fast = dir.join("warden-init-static");
-    if fast.is_file() {
-        return Ok(fast);
-    }
-    Ok(dir.join("warden-init"))
+    Ok(warden_runtime::native::init_in(dir))
 }
 
 pub fn native() -> Result<NativeRuntime> {

@@ -18,11 +18,8 @@ pub fn warden_bin() -> PathBuf {
 /// `warden-init` next to `warden`, preferring the static build `make build`
 /// installs (as `warden run` does).
 pub fn init_bin() -> PathBuf {
-    let fast = warden_bin().with_file_name("warden-init-static");
-    if fast.is_file() {
-        return fast;
-    }
-    warden_bin().with_file_name("warden-init")
+    let bin = warden_bin();
+    warden_runtime::native::init_in(bin.parent().expect("binary directory"))
 }
 
 /// State kept apart from a real installation's.

@@ -159,7 +159,7 @@ fn confine(setup: &NativeSetup, filter: &warden_confine::CompiledFilter) -> Resu
         .iter()
         .map(Into::into)
         .collect();
-    for d in ["null", "zero", "full", "random", "urandom", "tty"] {
+    for (d, _, _) in super::templates::DEVICES {
         rw.push(Path::new("/dev").join(d));
     }
     for m in setup.mounts.iter().filter(|m| !m.read_only) {

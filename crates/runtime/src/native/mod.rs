@@ -18,6 +18,17 @@ use std::path::PathBuf;
 use warden_cgroups::{Cgroup, Manager};
 use warden_spec::{Isolation, SandboxSpec};
 
+/// The init binary installed in `dir`: the statically linked
+/// `warden-init-static` that `make build` installs (it starts faster), else
+/// `warden-init`.
+pub fn init_in(dir: &std::path::Path) -> PathBuf {
+    let fast = dir.join("warden-init-static");
+    if fast.is_file() {
+        return fast;
+    }
+    dir.join("warden-init")
+}
+
 /// Where the native runtime keeps its state and finds its init.
 #[derive(Debug, Clone)]
 pub struct NativeConfig {

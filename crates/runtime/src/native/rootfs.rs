@@ -5,7 +5,7 @@
 //! the source of binds. Nothing is mounted in the host's namespace.
 
 use super::setup::NativeSetup;
-use super::templates::{is_own_etc, OWN_ETC};
+use super::templates::{is_own_etc, write_own_etc};
 use rustix::mount::{mount, mount_bind, mount_remount, MountFlags};
 use std::fs;
 use std::io;
@@ -190,12 +190,9 @@ pub fn etc(root: &Path, setup: &NativeSetup) -> Result<()> {
         }
         Image::Dir(d) => {
             fs::create_dir_all(&etc).map_err(err("mkdir", &etc))?;
-            for (name, content) in OWN_ETC {
-                write(&etc.join(name), content)?;
-            }
+            write_own_etc(&etc).map_err(err("write", &etc))?;
             write(&etc.join("hosts"), &hosts)?;
             write(&etc.join("hostname"), &hostname)?;
-            copy_link_to(&etc.join("mtab"), "../proc/self/mounts")?;
             let src = Path::new(d).join("etc");
             let Ok(rd) = fs::read_dir(&src) else {
                 return Ok(());
@@ -210,10 +207,6 @@ pub fn etc(root: &Path, setup: &NativeSetup) -> Result<()> {
             Ok(())
         }
     }
-}
-
-fn copy_link_to(dst: &Path, target: &str) -> Result<()> {
-    symlink(target, dst).map_err(err("symlink", dst))
 }
 
 /// A minimal /dev: the prepared template (null, zero, full, random,

@@ -62,7 +62,7 @@ pub fn is_own_etc(name: &str) -> bool {
 }
 
 /// Character devices every sandbox gets: (name, major, minor).
-const DEVICES: &[(&str, u32, u32)] = &[
+pub const DEVICES: &[(&str, u32, u32)] = &[
     ("null", 1, 3),
     ("zero", 1, 5),
     ("full", 1, 7),
@@ -120,12 +120,18 @@ fn build_etc(dir: &Path) -> io::Result<()> {
             copy_tree(&src, &dir.join(name))?;
         }
     }
+    for name in PER_SANDBOX_ETC {
+        fs::write(dir.join(name), "")?;
+    }
+    write_own_etc(dir)
+}
+
+/// Writes the /etc files every sandbox gets (accounts, name service,
+/// resolver) and the `mtab` link into `dir`.
+pub fn write_own_etc(dir: &Path) -> io::Result<()> {
     for (name, content) in OWN_ETC {
         fs::write(dir.join(name), content)?;
         fs::set_permissions(dir.join(name), fs::Permissions::from_mode(0o644))?;
-    }
-    for name in PER_SANDBOX_ETC {
-        fs::write(dir.join(name), "")?;
     }
     symlink("../proc/self/mounts", dir.join("mtab"))
 }
