@@ -3,6 +3,7 @@
 //! ```text
 //! warden-init --control-fd N --setup-fd M    # native tier: set the sandbox up first
 //! warden-init --control-fd N --config JSON   # already isolated (e.g. gVisor), or tests
+//! warden-init --zygote N                     # native tier: clone sandboxes' inits on request
 //! ```
 //! On a setup failure the init writes `WERR<reason>` to the control channel
 //! instead of the protocol preamble, so the host can say what went wrong.
@@ -29,25 +30,49 @@ struct Args {
     control_fd: RawFd,
     setup_fd: Option<RawFd>,
     config: Option<String>,
+    zygote_fd: Option<RawFd>,
 }
 
 fn parse_args() -> Result<Args, String> {
     let mut args = std::env::args().skip(1);
-    let (mut control_fd, mut setup_fd, mut config) = (None, None, None);
+    let (mut control_fd, mut setup_fd, mut config, mut zygote_fd) = (None, None, None, None);
     while let Some(a) = args.next() {
         let mut value = || args.next().ok_or(format!("{a} needs a value"));
         match a.as_str() {
             "--control-fd" => control_fd = Some(value()?.parse().map_err(|_| "bad fd")?),
             "--setup-fd" => setup_fd = Some(value()?.parse().map_err(|_| "bad fd")?),
             "--config" => config = Some(value()?),
+            "--zygote" => zygote_fd = Some(value()?.parse().map_err(|_| "bad fd")?),
             other => return Err(format!("unknown argument {other:?}")),
         }
+    }
+    if zygote_fd.is_some() {
+        return Ok(Args {
+            control_fd: -1,
+            setup_fd: None,
+            config: None,
+            zygote_fd,
+        });
     }
     Ok(Args {
         control_fd: control_fd.ok_or("--control-fd is required")?,
         setup_fd,
         config,
+        zygote_fd,
     })
+}
+
+/// Nothing the init inherited or opens may leak into the commands it
+/// starts: every descriptor above stdio becomes close-on-exec.
+fn cloexec_above_stdio() {
+    unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            3u32,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        );
+    }
 }
 
 fn fail(control: &mut std::fs::File, why: &str) -> ! {
@@ -57,24 +82,30 @@ fn fail(control: &mut std::fs::File, why: &str) -> ! {
 }
 
 fn main() {
-    // Nothing the init inherited or opens may leak into the commands it
-    // starts: every descriptor above stdio becomes close-on-exec.
-    unsafe {
-        libc::syscall(
-            libc::SYS_close_range,
-            3u32,
-            u32::MAX,
-            libc::CLOSE_RANGE_CLOEXEC,
-        );
-        // One name in `ps`, whichever build (e.g. warden-init-static) runs.
-        libc::prctl(libc::PR_SET_NAME, c"warden-init".as_ptr(), 0, 0, 0);
-    }
+    cloexec_above_stdio();
+    // One name in `ps`, whichever build (e.g. warden-init-static) runs.
+    unsafe { libc::prctl(libc::PR_SET_NAME, c"warden-init".as_ptr(), 0, 0, 0) };
     let args = match parse_args() {
         Ok(a) => a,
         Err(e) => {
             eprintln!("warden-init: {e}");
             std::process::exit(125)
         }
+    };
+    let args = match args.zygote_fd {
+        Some(fd) => {
+            // Returns only in a new sandbox's init, with its channels on the
+            // native backend's fixed fds.
+            warden_runtime::native::zygote::serve(fd);
+            cloexec_above_stdio();
+            Args {
+                control_fd: warden_runtime::native::spawn::CONTROL_FD,
+                setup_fd: Some(warden_runtime::native::spawn::SETUP_FD),
+                config: None,
+                zygote_fd: None,
+            }
+        }
+        None => args,
     };
     // SAFETY: the fd was handed to us by our launcher and is ours alone.
     let control = unsafe { OwnedFd::from_raw_fd(args.control_fd) };

@@ -50,8 +50,6 @@
 //! unshares a fresh cgroup namespace once inside its cgroup.
 //!
 //! Accepted, documented behaviour (asserted as such below):
-//! - root of the sandbox can *list* `/proc/1/fd` (it owns the non-dumpable
-//!   init's entries) but cannot follow or open any of them;
 //! - code inside runs under the init's uid, so it can lower the init's
 //!   rlimits and cripple its own sandbox; the host still destroys it.
 

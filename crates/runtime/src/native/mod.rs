@@ -8,6 +8,7 @@ pub mod setup;
 pub mod slots;
 pub mod spawn;
 pub mod templates;
+pub mod zygote;
 
 use crate::{RuntimeError, Sandbox, SandboxStats};
 use setup::NativeSetup;
@@ -57,7 +58,7 @@ impl Default for NativeConfig {
 }
 
 pub struct NativeRuntime {
-    init_path: String,
+    zygote: zygote::Zygote,
     staging: String,
     templates: templates::Templates,
     /// The seccomp policy, compiled once here rather than in every init.
@@ -94,7 +95,7 @@ impl NativeRuntime {
             source: e,
         })?;
         let rt = NativeRuntime {
-            init_path: init_path.to_string_lossy().into_owned(),
+            zygote: zygote::Zygote::start(&init_path)?,
             staging: staging.to_string_lossy().into_owned(),
             templates,
             seccomp: warden_confine::load_seccomp_filter()?.to_bytes(),
@@ -184,7 +185,7 @@ impl crate::Runtime for NativeRuntime {
             host_base: slot.host_base(),
             cgroup: &cgroup,
         };
-        let started = match spawn::spawn(&self.init_path, &message, &prep) {
+        let started = match spawn::spawn(&self.zygote, &message, &prep) {
             Ok(s) => s,
             Err(e) => {
                 let _ = cgroup.destroy();

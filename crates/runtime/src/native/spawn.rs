@@ -1,17 +1,12 @@
-//! Starting the init in fresh namespaces: `clone3`, id maps, cgroup, go.
+//! Starting an init in fresh namespaces: `clone3`, id maps, cgroup, go.
 //!
 //! The order follows bubblewrap, nsjail and youki: clone with every namespace
-//! flag; the child blocks on a pipe; the parent writes the uid/gid maps and
-//! puts the child in its cgroup; then it sends "go" plus the setup, and the
-//! child execs the init. The child must wait for the maps *before* exec: an
-//! exec with an unmapped uid would drop the capabilities the init needs to
-//! build its mounts.
-//!
-//! Between `clone3` and `execve` the child is a copy of one thread of a
-//! multi-threaded process, so it only makes raw system calls on memory that
-//! was prepared before the clone (no allocation, no locks).
+//! flag (done by the zygote, see `zygote.rs`); the child blocks on a pipe;
+//! the host writes the uid/gid maps and puts the child in its cgroup; then it
+//! sends "go" plus the setup, and the child becomes root of its user
+//! namespace and builds the sandbox. The child must wait for the maps: until
+//! they exist it has no uid it could become.
 
-use std::ffi::{CStr, CString};
 use std::io::Write;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
@@ -99,7 +94,7 @@ impl InitProcess {
     /// once every other member of its PID namespace is gone.
     pub fn kill_and_reap(self) {
         self.kill();
-        reap(self.pid);
+        wait_exit(&self.pidfd);
     }
 }
 
@@ -122,27 +117,16 @@ pub fn write_id_maps(pid: i32, host_base: u32, count: u32) -> Result<(), SpawnEr
     Ok(())
 }
 
-/// Starts `init` as PID 1 of new namespaces and hands it `setup`.
-pub fn spawn(init: &str, setup: &[u8], prepare: &dyn Prepare) -> Result<Started, SpawnError> {
+/// Starts an init as PID 1 of new namespaces (through the zygote) and hands
+/// it `setup`.
+pub fn spawn(
+    zygote: &super::zygote::Zygote,
+    setup: &[u8],
+    prepare: &dyn Prepare,
+) -> Result<Started, SpawnError> {
     if setup.len() + 1 > MAX_SETUP {
         return Err(SpawnError::SetupTooLarge(setup.len()));
     }
-    let init_c = CString::new(init).map_err(|_| SpawnError::InitPath(init.into()))?;
-    let argv_c: Vec<CString> = [
-        init,
-        "--control-fd",
-        &CONTROL_FD.to_string(),
-        "--setup-fd",
-        &SETUP_FD.to_string(),
-    ]
-    .iter()
-    .map(|s| CString::new(*s).map_err(|_| SpawnError::InitPath(init.into())))
-    .collect::<Result<_, _>>()?;
-    let mut argv: Vec<*const libc::c_char> = argv_c.iter().map(|c| c.as_ptr()).collect();
-    argv.push(std::ptr::null());
-    let envp: [*const libc::c_char; 1] = [std::ptr::null()];
-    let devnull: &CStr = c"/dev/null";
-
     let (host_sock, child_sock) = UnixStream::pair().map_err(sys("socketpair"))?;
     let (setup_r, setup_w) =
         rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| SpawnError::Sys {
@@ -155,37 +139,8 @@ pub fn spawn(init: &str, setup: &[u8], prepare: &dyn Prepare) -> Result<Started,
             source: e.into(),
         })?;
     }
-    let child_sock_fd = child_sock.as_raw_fd();
-    let setup_r_fd = setup_r.as_raw_fd();
-
-    let mut pidfd: RawFd = -1;
-    let args = CloneArgs {
-        flags: NAMESPACE_FLAGS | libc::CLONE_PIDFD as u64,
-        pidfd: &mut pidfd as *mut RawFd as u64,
-        exit_signal: libc::SIGCHLD as u64,
-        ..Default::default()
-    };
-    // SAFETY: no CLONE_VM, so this behaves like fork(); the child branch
-    // below only makes raw system calls and never returns.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_clone3,
-            &args as *const CloneArgs,
-            std::mem::size_of::<CloneArgs>(),
-        )
-    };
-    if ret < 0 {
-        return Err(last("clone3 with new namespaces"));
-    }
-    if ret == 0 {
-        unsafe { child(child_sock_fd, setup_r_fd, devnull, &init_c, &argv, &envp) }
-    }
-    let pid = ret as i32;
-    // SAFETY: the kernel gave us this pidfd and nobody else owns it.
-    let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
-    drop(child_sock);
+    let (pid, pidfd) = zygote.launch(&OwnedFd::from(child_sock), &setup_r)?;
     drop(setup_r);
-
     let init = InitProcess { pid, pidfd };
     let go = (|| {
         prepare.prepare(pid)?;
@@ -206,50 +161,82 @@ pub fn spawn(init: &str, setup: &[u8], prepare: &dyn Prepare) -> Result<Started,
     })
 }
 
-/// Waits for the init to exit (retrying on EINTR).
-pub fn reap(pid: i32) -> Option<i32> {
+/// `clone3` into fresh namespaces. Returns the child's pid and pidfd in the
+/// parent, `None` in the child.
+pub fn clone_into_namespaces() -> Result<Option<(i32, OwnedFd)>, SpawnError> {
+    let mut pidfd: RawFd = -1;
+    let args = CloneArgs {
+        flags: NAMESPACE_FLAGS | libc::CLONE_PIDFD as u64,
+        pidfd: &mut pidfd as *mut RawFd as u64,
+        exit_signal: libc::SIGCHLD as u64,
+        ..Default::default()
+    };
+    // SAFETY: no CLONE_VM, so this behaves like fork(); the caller (the
+    // single-threaded zygote) continues in both processes.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &args as *const CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    if ret < 0 {
+        return Err(last("clone3 with new namespaces"));
+    }
+    if ret == 0 {
+        return Ok(None);
+    }
+    // SAFETY: the kernel gave us this pidfd and nobody else owns it.
+    Ok(Some((ret as i32, unsafe { OwnedFd::from_raw_fd(pidfd) })))
+}
+
+/// Waits until the process behind `pidfd` has exited (retrying on EINTR).
+/// For a PID namespace's init that is after every member is gone.
+pub fn wait_exit(pidfd: &OwnedFd) {
+    let mut pfd = libc::pollfd {
+        fd: pidfd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
     loop {
-        let mut status = 0;
-        let r = unsafe { libc::waitpid(pid, &mut status, libc::__WALL) };
-        if r == pid {
-            return Some(status);
-        }
+        // SAFETY: one valid pollfd.
+        let r = unsafe { libc::poll(&mut pfd, 1, -1) };
         if r < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
             continue;
         }
-        return None;
+        return;
     }
 }
 
-/// The child between clone and exec: raw system calls only.
-unsafe fn child(
-    sock: RawFd,
-    setup: RawFd,
-    devnull: &CStr,
-    init: &CStr,
-    argv: &[*const libc::c_char],
-    envp: &[*const libc::c_char; 1],
-) -> ! {
+/// The new child, in the namespaces `clone_into_namespaces` made: moves its
+/// channels onto fds 3 and 4, points stdio at /dev/null, starts its own
+/// session, closes everything else, waits for the host's "go" (sent once
+/// the id maps and cgroup are in place), and becomes root of its user
+/// namespace with no supplementary groups. Returns an exit code on failure.
+///
+/// # Safety
+/// Must run in a freshly cloned, single-threaded child.
+pub unsafe fn enter_child(sock: RawFd, setup: RawFd) -> Result<(), i32> {
     // Move the two channels above the range we are about to fill, then onto
     // their fixed numbers (dup2 clears close-on-exec on the copies).
     let s = libc::fcntl(sock, libc::F_DUPFD_CLOEXEC, 10);
     let p = libc::fcntl(setup, libc::F_DUPFD_CLOEXEC, 10);
     if s < 0 || p < 0 || libc::dup2(s, CONTROL_FD) < 0 || libc::dup2(p, SETUP_FD) < 0 {
-        libc::_exit(120);
+        return Err(120);
     }
     // The init's own stdio goes nowhere: it reports through the channel.
-    let null = libc::open(devnull.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC);
+    let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC);
     if null < 0 || libc::dup2(null, 0) < 0 || libc::dup2(null, 1) < 0 || libc::dup2(null, 2) < 0 {
-        libc::_exit(121);
+        return Err(121);
     }
     // A session of its own: the init must not share the caller's session,
     // whose controlling terminal /dev/tty would otherwise reach.
     if libc::setsid() < 0 {
-        libc::_exit(124);
+        return Err(124);
     }
-    // Nothing else the host process had open may reach the sandbox.
+    // Nothing else the launcher had open may reach the sandbox.
     libc::syscall(libc::SYS_close_range, SETUP_FD as u32 + 1, u32::MAX, 0u32);
-    // Wait for the id maps and cgroup; EOF means the parent gave up.
+    // Wait for the id maps and cgroup; EOF means the host gave up.
     let mut go = 0u8;
     loop {
         let r = libc::read(SETUP_FD, &mut go as *mut u8 as *mut libc::c_void, 1);
@@ -259,19 +246,17 @@ unsafe fn child(
         if r < 0 && *libc::__errno_location() == libc::EINTR {
             continue;
         }
-        libc::_exit(122);
+        return Err(122);
     }
-    // We still hold our host uid, which the new namespace does not map.
-    // Become its root (host uid = the slot's base) and drop the host's
-    // supplementary groups, so the exec keeps a full set of capabilities
-    // *in the sandbox's namespace* for the init's set-up. Raw syscalls:
-    // glibc's wrappers would try to signal threads this copy does not have.
+    // We still hold the launcher's host uid, which the new namespace does
+    // not map. Become its root (host uid = the slot's base) and drop the
+    // host's supplementary groups, keeping a full set of capabilities *in
+    // the sandbox's namespace* for the set-up.
     if libc::syscall(libc::SYS_setgroups, 0usize, std::ptr::null::<libc::gid_t>()) < 0
         || libc::syscall(libc::SYS_setresgid, 0u32, 0u32, 0u32) < 0
         || libc::syscall(libc::SYS_setresuid, 0u32, 0u32, 0u32) < 0
     {
-        libc::_exit(123);
+        return Err(123);
     }
-    libc::execve(init.as_ptr(), argv.as_ptr(), envp.as_ptr());
-    libc::_exit(127)
+    Ok(())
 }

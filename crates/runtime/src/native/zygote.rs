@@ -1,0 +1,192 @@
+//! The zygote: one long-lived, single-threaded `warden-init --zygote`
+//! process per runtime that clones every sandbox's init.
+//!
+//! Cloning from the zygote instead of from the (large, multi-threaded)
+//! Warden process means the new init needs no `execve`: it is already the
+//! init binary, fully loaded and initialised, so it goes straight to its
+//! set-up. The zygote runs as host root with nothing but a socket to the
+//! runtime; it exits when that socket closes, and the kernel reaps its
+//! children itself (SIGCHLD ignored), so no zombie outlives a sandbox.
+//!
+//! Protocol on the socket, one exchange per sandbox:
+//! runtime -> zygote: one byte, with two fds (the init's control socket and
+//! the read end of its setup pipe); zygote -> runtime: the pid as `i32` LE
+//! (or a negated errno) with the pidfd.
+
+use super::spawn::{self, SpawnError};
+use rustix::net::{
+    recvmsg, sendmsg, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer,
+    SendAncillaryMessage, SendFlags,
+};
+use std::io::{IoSlice, IoSliceMut};
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+
+fn sys_err(what: &'static str) -> impl FnOnce(std::io::Error) -> SpawnError {
+    move |source| SpawnError::Sys { what, source }
+}
+
+/// Sends `data` with `fds` attached.
+fn send_with_fds(
+    sock: impl AsFd,
+    data: &[u8],
+    fds: &[std::os::fd::BorrowedFd<'_>],
+) -> std::io::Result<()> {
+    let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(2))];
+    let mut cmsg = SendAncillaryBuffer::new(&mut space);
+    if !fds.is_empty() && !cmsg.push(SendAncillaryMessage::ScmRights(fds)) {
+        return Err(std::io::Error::other("control message buffer too small"));
+    }
+    sendmsg(sock, &[IoSlice::new(data)], &mut cmsg, SendFlags::NOSIGNAL)?;
+    Ok(())
+}
+
+/// Receives up to `buf.len()` bytes and the fds attached (close-on-exec).
+fn recv_with_fds(sock: impl AsFd, buf: &mut [u8]) -> std::io::Result<(usize, Vec<OwnedFd>)> {
+    let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(2))];
+    let mut cmsg = RecvAncillaryBuffer::new(&mut space);
+    let r = recvmsg(
+        sock,
+        &mut [IoSliceMut::new(buf)],
+        &mut cmsg,
+        RecvFlags::CMSG_CLOEXEC,
+    )?;
+    let mut fds = Vec::new();
+    for msg in cmsg.drain() {
+        if let RecvAncillaryMessage::ScmRights(rights) = msg {
+            fds.extend(rights);
+        }
+    }
+    Ok((r.bytes, fds))
+}
+
+/// The runtime's handle on its zygote.
+pub struct Zygote {
+    sock: Mutex<UnixStream>,
+    child: Mutex<Child>,
+}
+
+impl Zygote {
+    /// Starts `warden-init --zygote` in its own session (so a terminal's
+    /// Ctrl-C aimed at Warden does not reach it).
+    pub fn start(init: &Path) -> Result<Zygote, SpawnError> {
+        let (ours, theirs) = UnixStream::pair().map_err(sys_err("socketpair"))?;
+        let fd = theirs.as_raw_fd();
+        let mut cmd = Command::new(init);
+        cmd.args(["--zygote", "3"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        // SAFETY: only async-signal-safe calls between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::setsid() < 0 || libc::dup2(fd, 3) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().map_err(sys_err("start the zygote"))?;
+        drop(theirs);
+        Ok(Zygote {
+            sock: Mutex::new(ours),
+            child: Mutex::new(child),
+        })
+    }
+
+    /// Clones a new init holding `control` and `setup` as fds 3 and 4.
+    pub fn launch(&self, control: &OwnedFd, setup: &OwnedFd) -> Result<(i32, OwnedFd), SpawnError> {
+        let sock = self.sock.lock().unwrap_or_else(|e| e.into_inner());
+        send_with_fds(&*sock, &[1], &[control.as_fd(), setup.as_fd()])
+            .map_err(sys_err("hand the sandbox to the zygote"))?;
+        let mut buf = [0u8; 4];
+        let (n, mut fds) =
+            recv_with_fds(&*sock, &mut buf).map_err(sys_err("hear back from the zygote"))?;
+        if n != 4 {
+            return Err(SpawnError::Sys {
+                what: "hear back from the zygote",
+                source: std::io::Error::other("the zygote has exited"),
+            });
+        }
+        let pid = i32::from_le_bytes(buf);
+        match (pid, fds.pop()) {
+            (pid, Some(pidfd)) if pid > 0 => Ok((pid, pidfd)),
+            (e, _) => Err(SpawnError::Sys {
+                what: "clone3 with new namespaces",
+                source: std::io::Error::from_raw_os_error(-e),
+            }),
+        }
+    }
+}
+
+impl Drop for Zygote {
+    fn drop(&mut self) {
+        // Closing our end makes the zygote exit; then collect it.
+        let sock = self.sock.get_mut().unwrap_or_else(|e| e.into_inner());
+        let _ = sock.shutdown(std::net::Shutdown::Both);
+        let child = self.child.get_mut().unwrap_or_else(|e| e.into_inner());
+        let _ = child.wait();
+    }
+}
+
+/// The zygote's loop (in `warden-init --zygote FD`). Returns only in a newly
+/// cloned child, which then continues as a sandbox's init with its control
+/// channel on fd 3 and its setup pipe on fd 4.
+pub fn serve(fd: RawFd) {
+    // SAFETY: our launcher passed us this fd and nothing else uses it.
+    let sock = unsafe { OwnedFd::from_raw_fd(fd) };
+    // The kernel reaps our children: a sandbox's init never lingers as a
+    // zombie once its pidfd has reported the exit.
+    unsafe { libc::signal(libc::SIGCHLD, libc::SIG_IGN) };
+    loop {
+        let mut buf = [0u8; 1];
+        let (n, fds) = match recv_with_fds(&sock, &mut buf) {
+            Ok(r) => r,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => std::process::exit(0),
+        };
+        if n == 0 {
+            // The runtime went away.
+            std::process::exit(0);
+        }
+        let [control, setup] = match <[OwnedFd; 2]>::try_from(fds) {
+            Ok(f) => f,
+            Err(_) => {
+                let _ = send_with_fds(&sock, &(-libc::EINVAL).to_le_bytes(), &[]);
+                continue;
+            }
+        };
+        match spawn::clone_into_namespaces() {
+            Ok(None) => {
+                // The new init: our children are its own business again.
+                unsafe { libc::signal(libc::SIGCHLD, libc::SIG_DFL) };
+                // SAFETY: a fresh single-threaded child.
+                if let Err(code) =
+                    unsafe { spawn::enter_child(control.as_raw_fd(), setup.as_raw_fd()) }
+                {
+                    std::process::exit(code);
+                }
+                // enter_child closed every other fd, our socket included.
+                std::mem::forget(sock);
+                std::mem::forget(control);
+                std::mem::forget(setup);
+                return;
+            }
+            Ok(Some((pid, pidfd))) => {
+                let _ = send_with_fds(&sock, &pid.to_le_bytes(), &[pidfd.as_fd()]);
+            }
+            Err(SpawnError::Sys { source, .. }) => {
+                let errno = source.raw_os_error().unwrap_or(libc::EIO);
+                let _ = send_with_fds(&sock, &(-errno).to_le_bytes(), &[]);
+            }
+            Err(_) => {
+                let _ = send_with_fds(&sock, &(-libc::EIO).to_le_bytes(), &[]);
+            }
+        }
+    }
+}
