@@ -23,11 +23,34 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 20)]
         warmup: usize,
     },
+    /// Create -> exec /bin/true -> destroy over the HTTP API (in-process
+    /// server on loopback), sequential and concurrent.
+    Api {
+        /// Cycles, sequentially and again spread over the clients.
+        #[arg(long, default_value_t = 1000)]
+        rounds: usize,
+        /// Concurrent clients for the throughput run.
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+        #[arg(long, default_value_t = 20)]
+        warmup: usize,
+    },
 }
 
 pub fn main(cmd: BenchCommand) -> i32 {
-    let BenchCommand::Run { iterations, warmup } = cmd;
-    match run(iterations, warmup) {
+    let result = match cmd {
+        BenchCommand::Run { iterations, warmup } => run(iterations, warmup),
+        BenchCommand::Api {
+            rounds,
+            concurrency,
+            warmup,
+        } => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(Into::into)
+            .and_then(|rt| rt.block_on(crate::bench_api::run(rounds, concurrency, warmup))),
+    };
+    match result {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("warden: bench: {e:#}");
@@ -45,7 +68,7 @@ struct Phases {
     exec_again: Vec<Duration>,
 }
 
-fn percentile(v: &[Duration], p: f64) -> Duration {
+pub fn percentile(v: &[Duration], p: f64) -> Duration {
     let mut s = v.to_vec();
     s.sort();
     if s.is_empty() {
@@ -55,11 +78,11 @@ fn percentile(v: &[Duration], p: f64) -> Duration {
     s[i]
 }
 
-fn ms(d: Duration) -> f64 {
+pub fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-fn bar(name: &str, n: usize) -> ProgressBar {
+pub fn bar(name: &str, n: usize) -> ProgressBar {
     let pb = ProgressBar::new(n as u64);
     pb.set_style(
         ProgressStyle::with_template("{prefix:>8} [{bar:30}] {pos}/{len}")

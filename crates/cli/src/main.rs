@@ -1,9 +1,13 @@
 //! `warden`: the command-line front end.
 
 mod bench;
+mod bench_api;
+mod client;
 mod run;
 mod runtime;
+mod serve;
 
+use clap::error::ErrorKind;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -21,11 +25,56 @@ struct Cli {
 enum Command {
     /// Run one command in a fresh sandbox, stream its output, export /output.
     Run(Box<run::RunArgs>),
+    /// Serve the multi-tenant HTTP API (see docs/api.md).
+    Serve(serve::ServeArgs),
     /// Measure sandbox start-up against baselines.
     Bench {
         #[command(subcommand)]
         what: bench::BenchCommand,
     },
+    /// Manage tenants on a Warden server (admin token).
+    Tenant(client::tenant::TenantArgs),
+    /// Manage a tenant's API keys (admin token).
+    Key(client::key::KeyArgs),
+    /// Upload, list, download and delete stored files.
+    File(client::file::FileArgs),
+    /// Create, list, inspect and destroy sandboxes on a Warden server.
+    Sandbox(client::sandbox::SandboxArgs),
+    /// Run a command in a sandbox on a Warden server, streaming its output.
+    Exec(Box<client::exec::ExecArgs>),
+    /// Read the tenant's audit log.
+    Audit(client::audit::AuditArgs),
+    /// Show what the tenant's sandboxes used.
+    Usage(client::usage::UsageArgs),
+}
+
+/// Parses the command line. Help and version print as usual; any other
+/// usage error is Warden's own error: one line `warden: …`, status 125.
+fn parse() -> Cli {
+    match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => match e.kind() {
+            ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => e.exit(),
+            ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+                let _ = e.print();
+                std::process::exit(client::WARDEN_ERROR)
+            }
+            _ => std::process::exit(client::fail(anyhow::anyhow!(usage_line(&e.to_string())))),
+        },
+    }
+}
+
+/// The gist of a clap error on one line: its text up to the usage summary,
+/// without the `error:` prefix.
+fn usage_line(text: &str) -> String {
+    let gist: Vec<&str> = text
+        .lines()
+        .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let line = gist.join(" ");
+    line.strip_prefix("error: ").unwrap_or(&line).to_string()
 }
 
 fn main() {
@@ -36,10 +85,73 @@ fn main() {
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
+    let cli = parse();
     let code = match cli.command {
         Command::Run(args) => run::main(*args),
+        Command::Serve(a) => serve::main(a),
         Command::Bench { what } => bench::main(what),
+        Command::Tenant(a) => client::main(client::tenant::run(a)),
+        Command::Key(a) => client::main(client::key::run(a)),
+        Command::File(a) => client::main(client::file::run(a)),
+        Command::Sandbox(a) => client::main(client::sandbox::run(a)),
+        Command::Exec(a) => client::main(client::exec::run(*a)),
+        Command::Audit(a) => client::main(client::audit::run(a)),
+        Command::Usage(a) => client::main(client::usage::run(a)),
     };
     std::process::exit(code);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn usage_errors_fit_on_one_line() {
+        let e = Cli::try_parse_from(["warden", "key", "create"])
+            .err()
+            .expect("--tenant is required");
+        let line = usage_line(&e.to_string());
+        assert!(line.contains("--tenant"), "{line}");
+        assert!(!line.contains('\n') && !line.starts_with("error"), "{line}");
+        let e = Cli::try_parse_from(["warden", "audit", "list", "--limit", "0"])
+            .err()
+            .expect("--limit 0 is out of range");
+        assert!(usage_line(&e.to_string()).contains("--limit"));
+    }
+
+    #[test]
+    fn shared_flags_go_anywhere_after_the_group() {
+        let cli = Cli::try_parse_from([
+            "warden",
+            "tenant",
+            "create",
+            "acme",
+            "--json",
+            "--url",
+            "http://h:1",
+            "--admin-token",
+            "t",
+            "--max-memory",
+            "8G",
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert!(matches!(cli.command, Command::Tenant(_)));
+        let cli = Cli::try_parse_from([
+            "warden", "exec", "sbx_1", "--shell", "--", "ls", "-l", "--json",
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+        match cli.command {
+            Command::Exec(a) => {
+                assert_eq!(a.command, ["ls", "-l", "--json"]);
+                assert!(a.shell);
+            }
+            _ => panic!("not exec"),
+        }
+    }
 }

@@ -1,0 +1,290 @@
+//! `warden sandbox …`: create, list, inspect, extend and destroy sandboxes
+//! (tenant key).
+
+use super::http::Api;
+use super::output::{self, field, pairs, Table};
+use super::{parse, Page, Server, TenantAuth};
+use anyhow::Result;
+use clap::{Args, Subcommand};
+use serde_json::{json, Map, Value};
+
+#[derive(Args, Debug)]
+pub struct SandboxArgs {
+    #[command(flatten)]
+    server: Server,
+    #[command(flatten)]
+    auth: TenantAuth,
+    #[command(subcommand)]
+    command: SandboxCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SandboxCommand {
+    /// Create a sandbox; prints its id.
+    Create(CreateArgs),
+    /// List sandboxes.
+    List {
+        /// Only sandboxes in this state.
+        #[arg(long, value_parser = ["running", "stopped", "timed_out", "lost", "failed"])]
+        state: Option<String>,
+        /// Only sandboxes with this label (repeatable; all must match).
+        #[arg(long = "label", value_name = "K=V")]
+        labels: Vec<String>,
+        #[command(flatten)]
+        page: Page,
+    },
+    /// Show one sandbox.
+    Get { id: String },
+    /// Destroy a sandbox.
+    Delete { id: String },
+    /// Set a sandbox to expire DURATION from now (e.g. 10m).
+    Timeout { id: String, duration: String },
+}
+
+#[derive(Args, Debug, Default)]
+pub struct CreateArgs {
+    /// `host` (the server's /usr, read-only) or an image the server knows
+    /// (server default: host).
+    #[arg(long)]
+    pub image: Option<String>,
+    /// Lifetime before the sandbox is destroyed, e.g. 5m (server default 5m).
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<String>,
+    /// Memory limit, e.g. 512M (sent in whole MiB).
+    #[arg(long, value_name = "SIZE")]
+    pub memory: Option<String>,
+    /// CPU share, e.g. 0.5.
+    #[arg(long)]
+    pub cpus: Option<f64>,
+    /// Most processes at once.
+    #[arg(long, value_name = "N")]
+    pub pids: Option<u64>,
+    /// Size of the writable areas, e.g. 256M (sent in whole MiB).
+    #[arg(long, value_name = "SIZE")]
+    pub disk: Option<String>,
+    /// Environment variable for every command (repeatable).
+    #[arg(long = "env", short = 'e', value_name = "K=V")]
+    pub env: Vec<String>,
+    /// A stored file to show read-only at /input/<name> (repeatable).
+    #[arg(long = "file", value_name = "FILE_ID")]
+    pub files: Vec<String>,
+    /// A label (repeatable).
+    #[arg(long = "label", value_name = "K=V")]
+    pub labels: Vec<String>,
+    /// Working directory inside the sandbox (server default /scratch).
+    #[arg(long, value_name = "DIR")]
+    pub workdir: Option<String>,
+}
+
+/// The `CreateSandbox` body: only what was given, so the server's defaults
+/// apply to the rest.
+pub fn create_body(a: &CreateArgs) -> Result<Value> {
+    let mut body = Map::new();
+    if let Some(i) = &a.image {
+        body.insert("image".into(), i.clone().into());
+    }
+    if let Some(t) = &a.timeout {
+        body.insert(
+            "timeout_secs".into(),
+            parse::duration_secs("--timeout", t)?.into(),
+        );
+    }
+    if !a.env.is_empty() {
+        body.insert("env".into(), json!(parse::env(&a.env)?));
+    }
+    if !a.files.is_empty() {
+        body.insert("files".into(), json!(a.files));
+    }
+    if !a.labels.is_empty() {
+        body.insert("labels".into(), json!(parse::labels(&a.labels)?));
+    }
+    let mut limits = Map::new();
+    if let Some(m) = &a.memory {
+        limits.insert("memory_mb".into(), parse::size_mib("--memory", m)?.into());
+    }
+    if let Some(c) = a.cpus {
+        limits.insert("cpus".into(), parse::cpus(c)?.into());
+    }
+    if let Some(p) = a.pids {
+        limits.insert("pids".into(), p.into());
+    }
+    if let Some(d) = &a.disk {
+        limits.insert("disk_mb".into(), parse::size_mib("--disk", d)?.into());
+    }
+    if !limits.is_empty() {
+        body.insert("limits".into(), Value::Object(limits));
+    }
+    if let Some(w) = &a.workdir {
+        body.insert("workdir".into(), w.clone().into());
+    }
+    Ok(Value::Object(body))
+}
+
+pub async fn run(a: SandboxArgs) -> Result<i32> {
+    let as_json = a.server.json;
+    // Check the flags before needing a key or a server.
+    let create = match &a.command {
+        SandboxCommand::Create(c) => Some(create_body(c)?),
+        _ => None,
+    };
+    let api = Api::tenant(&a.server, &a.auth)?;
+    match a.command {
+        SandboxCommand::Create(_) => {
+            let body = create.unwrap_or_default();
+            let s = api.post(&["v1", "sandboxes"], &body).await?;
+            if as_json {
+                output::json(&s)?;
+            } else {
+                output::out(&format!("{}\n", field(&s, "id")))?;
+            }
+        }
+        SandboxCommand::List {
+            state,
+            labels,
+            page,
+        } => {
+            let mut query = Vec::new();
+            if let Some(s) = state {
+                query.push(("state", s));
+            }
+            for l in parse::label_filters(&labels)? {
+                query.push(("label", l));
+            }
+            query.extend(page.query());
+            let v = api.get(&["v1", "sandboxes"], &query).await?;
+            if as_json {
+                return output::json(&v).map(|_| 0);
+            }
+            let mut t = Table::new(&["ID", "STATE", "IMAGE", "CREATED", "EXPIRES", "LABELS"]);
+            for s in output::items(&v)? {
+                t.row(vec![
+                    field(s, "id"),
+                    field(s, "state"),
+                    field(s, "image"),
+                    field(s, "created_at"),
+                    field(s, "expires_at"),
+                    pairs(s, "labels"),
+                ]);
+            }
+            t.print()?;
+            output::next_page_hint(&v, "--cursor");
+        }
+        SandboxCommand::Get { id } => {
+            let s = api.get(&["v1", "sandboxes", &id], &[]).await?;
+            show(&s, as_json)?;
+        }
+        SandboxCommand::Delete { id } => {
+            let v = api.delete(&["v1", "sandboxes", &id], &[]).await?;
+            if as_json {
+                output::json(&v)?;
+            } else {
+                output::out(&format!("deleted {id}\n"))?;
+            }
+        }
+        SandboxCommand::Timeout { id, duration } => {
+            let secs = parse::duration_secs("DURATION", &duration)?;
+            let s = api
+                .post(
+                    &["v1", "sandboxes", &id, "timeout"],
+                    &json!({ "timeout_secs": secs }),
+                )
+                .await?;
+            if as_json {
+                output::json(&s)?;
+            } else {
+                output::out(&format!("{} expires at {}\n", id, field(&s, "expires_at")))?;
+            }
+        }
+    }
+    Ok(0)
+}
+
+/// One sandbox, as JSON or as `field: value` lines.
+fn show(s: &Value, as_json: bool) -> Result<()> {
+    if as_json {
+        return output::json(s);
+    }
+    let mut end = field(s, "end_reason");
+    if end == "-" {
+        end = field(s, "ended_at");
+    } else if s.get("ended_at").is_some_and(|v| !v.is_null()) {
+        end = format!("{} ({end})", field(s, "ended_at"));
+    }
+    output::fields(&[
+        ("id", field(s, "id")),
+        ("state", field(s, "state")),
+        ("image", field(s, "image")),
+        ("labels", pairs(s, "labels")),
+        ("limits", field(s, "limits")),
+        ("created", field(s, "created_at")),
+        ("expires", field(s, "expires_at")),
+        ("ended", end),
+        ("usage", field(s, "usage")),
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_create_leaves_everything_to_the_server() {
+        assert_eq!(create_body(&CreateArgs::default()).unwrap(), json!({}));
+    }
+
+    #[test]
+    fn create_carries_every_flag() {
+        let a = CreateArgs {
+            image: Some("host".into()),
+            timeout: Some("5m".into()),
+            memory: Some("512M".into()),
+            cpus: Some(1.5),
+            pids: Some(64),
+            disk: Some("1G".into()),
+            env: vec!["A=1".into(), "B=x=y".into()],
+            files: vec!["file_1".into(), "file_2".into()],
+            labels: vec!["team=ml".into()],
+            workdir: Some("/scratch/w".into()),
+        };
+        assert_eq!(
+            create_body(&a).unwrap(),
+            json!({
+                "image": "host",
+                "timeout_secs": 300,
+                "env": {"A": "1", "B": "x=y"},
+                "files": ["file_1", "file_2"],
+                "labels": {"team": "ml"},
+                "limits": {"memory_mb": 512, "cpus": 1.5, "pids": 64, "disk_mb": 1024},
+                "workdir": "/scratch/w",
+            })
+        );
+    }
+
+    #[test]
+    fn bad_create_flags_are_refused() {
+        for a in [
+            CreateArgs {
+                memory: Some("lots".into()),
+                ..Default::default()
+            },
+            CreateArgs {
+                cpus: Some(0.0),
+                ..Default::default()
+            },
+            CreateArgs {
+                env: vec!["NOEQUALS".into()],
+                ..Default::default()
+            },
+            CreateArgs {
+                labels: vec!["=v".into()],
+                ..Default::default()
+            },
+            CreateArgs {
+                timeout: Some("0s".into()),
+                ..Default::default()
+            },
+        ] {
+            assert!(create_body(&a).is_err(), "{a:?}");
+        }
+    }
+}

@@ -1,0 +1,10 @@
+//! The HTTP API against a real `warden serve` on loopback: real sandboxes,
+//! a real SQLite database and object store in a temporary data directory.
+
+mod harness;
+
+mod bad_input;
+mod cli;
+mod flows;
+mod isolation;
+mod lifecycle;

@@ -1,0 +1,303 @@
+//! The API's JSON shapes (what the OpenAPI document describes), and their
+//! conversion from store records.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::time::{Duration, UNIX_EPOCH};
+use utoipa::{IntoParams, ToSchema};
+use warden_store as store;
+
+/// RFC 3339 in UTC with milliseconds.
+pub fn time(ms: store::Millis) -> String {
+    let t = UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64);
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+pub fn parse_time(s: &str) -> Option<store::Millis> {
+    let t = humantime::parse_rfc3339_weak(s).ok()?;
+    Some(t.duration_since(UNIX_EPOCH).ok()?.as_millis() as i64)
+}
+
+#[derive(Serialize, ToSchema, Clone, Copy)]
+pub struct Quotas {
+    pub max_sandboxes: u32,
+    pub max_memory_bytes: u64,
+    pub max_storage_bytes: u64,
+    pub max_file_bytes: u64,
+}
+
+impl From<store::Quotas> for Quotas {
+    fn from(q: store::Quotas) -> Self {
+        Quotas {
+            max_sandboxes: q.max_sandboxes,
+            max_memory_bytes: q.max_memory_bytes,
+            max_storage_bytes: q.max_storage_bytes,
+            max_file_bytes: q.max_file_bytes,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Tenant {
+    pub id: String,
+    pub name: String,
+    pub disabled: bool,
+    pub created_at: String,
+    pub quotas: Quotas,
+}
+
+impl From<store::Tenant> for Tenant {
+    fn from(t: store::Tenant) -> Self {
+        Tenant {
+            id: t.id.to_string(),
+            name: t.name,
+            disabled: t.disabled,
+            created_at: time(t.created_at),
+            quotas: t.quotas.into(),
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTenant {
+    pub name: String,
+    /// Missing fields take the server's configured defaults.
+    pub quotas: Option<QuotaOverrides>,
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct QuotaOverrides {
+    pub max_sandboxes: Option<u32>,
+    pub max_memory_bytes: Option<u64>,
+    pub max_storage_bytes: Option<u64>,
+    pub max_file_bytes: Option<u64>,
+}
+
+impl QuotaOverrides {
+    pub fn over(&self, d: store::Quotas) -> store::Quotas {
+        store::Quotas {
+            max_sandboxes: self.max_sandboxes.unwrap_or(d.max_sandboxes),
+            max_memory_bytes: self.max_memory_bytes.unwrap_or(d.max_memory_bytes),
+            max_storage_bytes: self.max_storage_bytes.unwrap_or(d.max_storage_bytes),
+            max_file_bytes: self.max_file_bytes.unwrap_or(d.max_file_bytes),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ApiKey {
+    pub id: String,
+    pub name: String,
+    pub created_at: String,
+    pub revoked_at: Option<String>,
+}
+
+impl From<store::ApiKey> for ApiKey {
+    fn from(k: store::ApiKey) -> Self {
+        ApiKey {
+            id: k.id.to_string(),
+            name: k.name,
+            created_at: time(k.created_at),
+            revoked_at: k.revoked_at.map(time),
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct CreateKey {
+    pub name: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct NewKey {
+    pub id: String,
+    pub name: String,
+    /// The key itself: shown only in this answer.
+    pub key: String,
+    pub created_at: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct File {
+    pub id: String,
+    pub name: String,
+    pub size: u64,
+    pub sha256: String,
+    pub content_type: String,
+    pub created_at: String,
+}
+
+impl From<store::FileMeta> for File {
+    fn from(f: store::FileMeta) -> Self {
+        File {
+            id: f.id.to_string(),
+            name: f.name,
+            size: f.size,
+            sha256: f.sha256,
+            content_type: f.content_type,
+            created_at: time(f.created_at),
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UploadUrlRequest {
+    pub name: String,
+    /// 1 to 86400; default 900.
+    pub expires_in_secs: Option<u64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct UploadUrl {
+    pub url: String,
+    pub method: String,
+    pub expires_at: String,
+}
+
+#[derive(Serialize, Deserialize, ToSchema, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct SandboxLimits {
+    pub memory_mb: Option<u64>,
+    pub cpus: Option<f64>,
+    pub pids: Option<u64>,
+    pub disk_mb: Option<u64>,
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct CreateSandbox {
+    /// `host` (default).
+    pub image: Option<String>,
+    /// Lifetime; default 300, at most 86400.
+    pub timeout_secs: Option<u64>,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// File ids, shown read-only at `/input/<name>`.
+    #[serde(default)]
+    pub files: Vec<String>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    pub limits: Option<SandboxLimits>,
+    pub workdir: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Usage {
+    pub cpu_seconds: f64,
+    pub peak_memory_bytes: u64,
+    pub wall_seconds: f64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Sandbox {
+    pub id: String,
+    /// running | stopped | timed_out | lost | failed
+    pub state: String,
+    pub image: String,
+    pub labels: BTreeMap<String, String>,
+    pub limits: SandboxLimits,
+    pub files: Vec<String>,
+    pub created_at: String,
+    pub expires_at: String,
+    pub ended_at: Option<String>,
+    pub end_reason: Option<String>,
+    pub usage: Option<Usage>,
+}
+
+/// What the server keeps of a create request in the sandbox record.
+#[derive(Serialize, Deserialize, Default)]
+pub struct StoredSpec {
+    pub image: String,
+    pub limits: SandboxLimits,
+    pub files: Vec<String>,
+    pub env_names: Vec<String>,
+    pub workdir: String,
+}
+
+impl From<store::SandboxRecord> for Sandbox {
+    fn from(r: store::SandboxRecord) -> Self {
+        let spec: StoredSpec = serde_json::from_value(r.spec).unwrap_or_default();
+        Sandbox {
+            id: r.id.to_string(),
+            state: r.state.as_str().into(),
+            image: spec.image,
+            labels: r.labels,
+            limits: spec.limits,
+            files: spec.files,
+            created_at: time(r.created_at),
+            expires_at: time(r.expires_at),
+            ended_at: r.ended_at.map(time),
+            end_reason: r.end_reason,
+            usage: r.usage.map(|u| Usage {
+                cpu_seconds: u.cpu_seconds,
+                peak_memory_bytes: u.peak_memory_bytes,
+                wall_seconds: u.wall_seconds,
+            }),
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetTimeout {
+    pub timeout_secs: u64,
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct PageParams {
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+impl PageParams {
+    pub fn limit(&self) -> u32 {
+        self.limit.unwrap_or(100).clamp(1, 1000)
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AuditEntry {
+    pub seq: i64,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub outcome: String,
+    pub at: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+impl From<store::AuditEntry> for AuditEntry {
+    fn from(e: store::AuditEntry) -> Self {
+        AuditEntry {
+            seq: e.seq,
+            actor: e.actor,
+            action: e.action,
+            target: e.target,
+            outcome: e.outcome,
+            at: time(e.at),
+            prev_hash: e.prev_hash,
+            hash: e.hash,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct UsageSum {
+    pub from: String,
+    pub to: String,
+    pub sandboxes: u64,
+    pub cpu_seconds: f64,
+    pub wall_seconds: f64,
+    pub max_peak_memory_bytes: u64,
+}

@@ -1,0 +1,215 @@
+//! Server configuration: embedded defaults, then a TOML file, then
+//! `WARDEN_*` environment variables, then command-line flags.
+
+use anyhow::{Context, Result};
+use serde::Deserialize;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use warden_store::Quotas;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// SQLite database and object store live here.
+    pub data_dir: PathBuf,
+    /// Admin token; when absent one is generated and printed once, and only
+    /// its hash is kept.
+    pub admin_token: Option<String>,
+    /// Key for signed upload URLs; when absent one is generated and kept in
+    /// the database.
+    pub signing_key: Option<String>,
+    /// Base URL clients reach this server at (for signed upload URLs).
+    pub public_url: Option<String>,
+    /// Largest JSON request body.
+    pub max_json_bytes: usize,
+    /// Quotas given to new tenants.
+    pub quotas: QuotaConfig,
+    pub runtime: RuntimeConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QuotaConfig {
+    pub max_sandboxes: u32,
+    pub max_memory_bytes: u64,
+    pub max_storage_bytes: u64,
+    pub max_file_bytes: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RuntimeConfig {
+    /// The init binary; default: next to the `warden` binary.
+    pub init: Option<PathBuf>,
+    pub state_dir: PathBuf,
+    pub cgroup_parent: String,
+    pub favor_dynmods: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 7300)),
+            data_dir: PathBuf::from("./warden-data"),
+            admin_token: None,
+            signing_key: None,
+            public_url: None,
+            max_json_bytes: 1 << 20,
+            quotas: QuotaConfig::default(),
+            runtime: RuntimeConfig::default(),
+        }
+    }
+}
+
+impl Default for QuotaConfig {
+    fn default() -> Self {
+        let q = Quotas::default();
+        QuotaConfig {
+            max_sandboxes: q.max_sandboxes,
+            max_memory_bytes: q.max_memory_bytes,
+            max_storage_bytes: q.max_storage_bytes,
+            max_file_bytes: q.max_file_bytes,
+        }
+    }
+}
+
+impl QuotaConfig {
+    pub fn quotas(&self) -> Quotas {
+        Quotas {
+            max_sandboxes: self.max_sandboxes,
+            max_memory_bytes: self.max_memory_bytes,
+            max_storage_bytes: self.max_storage_bytes,
+            max_file_bytes: self.max_file_bytes,
+        }
+    }
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            init: None,
+            state_dir: PathBuf::from("/run/warden"),
+            cgroup_parent: "warden".into(),
+            favor_dynmods: true,
+        }
+    }
+}
+
+impl Config {
+    /// Defaults, overlaid by `file` (if given) and the environment.
+    pub fn load(file: Option<&Path>) -> Result<Config> {
+        let mut cfg = match file {
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .with_context(|| format!("reading config file {}", p.display()))?;
+                toml::from_str(&text)
+                    .with_context(|| format!("parsing config file {}", p.display()))?
+            }
+            None => Config::default(),
+        };
+        cfg.apply_env(|k| std::env::var(k).ok())?;
+        Ok(cfg)
+    }
+
+    fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<()> {
+        if let Some(v) = get("WARDEN_LISTEN") {
+            self.listen = v.parse().with_context(|| format!("WARDEN_LISTEN={v:?}"))?;
+        }
+        if let Some(v) = get("WARDEN_DATA_DIR") {
+            self.data_dir = v.into();
+        }
+        if let Some(v) = get("WARDEN_ADMIN_TOKEN").filter(|v| !v.is_empty()) {
+            self.admin_token = Some(v);
+        }
+        if let Some(v) = get("WARDEN_SIGNING_KEY").filter(|v| !v.is_empty()) {
+            self.signing_key = Some(v);
+        }
+        if let Some(v) = get("WARDEN_PUBLIC_URL") {
+            self.public_url = Some(v);
+        }
+        if let Some(v) = get("WARDEN_INIT") {
+            self.runtime.init = Some(v.into());
+        }
+        if let Some(v) = get("WARDEN_STATE_DIR") {
+            self.runtime.state_dir = v.into();
+        }
+        if let Some(v) = get("WARDEN_CGROUP_PARENT") {
+            self.runtime.cgroup_parent = v;
+        }
+        if let Some(v) = get("WARDEN_CGROUP_FAVOR_DYNMODS") {
+            self.runtime.favor_dynmods = v != "0";
+        }
+        Ok(())
+    }
+
+    /// What signed URLs start with.
+    pub fn base_url(&self) -> String {
+        match &self.public_url {
+            Some(u) => u.trim_end_matches('/').to_string(),
+            None => format!("http://{}", self.listen),
+        }
+    }
+}
+
+fn mask(v: &Option<String>) -> &'static str {
+    if v.is_some() {
+        "\"****\" (set)"
+    } else {
+        "(generated)"
+    }
+}
+
+/// The effective configuration as TOML, secrets masked.
+impl fmt::Display for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "listen = \"{}\"", self.listen)?;
+        writeln!(f, "data_dir = {:?}", self.data_dir.display().to_string())?;
+        writeln!(f, "admin_token = {}", mask(&self.admin_token))?;
+        writeln!(f, "signing_key = {}", mask(&self.signing_key))?;
+        writeln!(f, "public_url = \"{}\"", self.base_url())?;
+        writeln!(f, "max_json_bytes = {}", self.max_json_bytes)?;
+        let q = &self.quotas;
+        writeln!(f, "[quotas]")?;
+        writeln!(f, "max_sandboxes = {}", q.max_sandboxes)?;
+        writeln!(f, "max_memory_bytes = {}", q.max_memory_bytes)?;
+        writeln!(f, "max_storage_bytes = {}", q.max_storage_bytes)?;
+        writeln!(f, "max_file_bytes = {}", q.max_file_bytes)?;
+        let r = &self.runtime;
+        writeln!(f, "[runtime]")?;
+        match &r.init {
+            Some(p) => writeln!(f, "init = {:?}", p.display().to_string())?,
+            None => writeln!(f, "init = (next to the warden binary)")?,
+        }
+        writeln!(f, "state_dir = {:?}", r.state_dir.display().to_string())?;
+        writeln!(f, "cgroup_parent = {:?}", r.cgroup_parent)?;
+        write!(f, "favor_dynmods = {}", r.favor_dynmods)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_then_env_and_secrets_masked() {
+        let mut cfg: Config = toml::from_str(
+            "listen = \"127.0.0.1:9000\"\nadmin_token = \"hunter2\"\n[quotas]\nmax_sandboxes = 3\n",
+        )
+        .unwrap();
+        assert_eq!(cfg.quotas.max_sandboxes, 3);
+        cfg.apply_env(|k| (k == "WARDEN_LISTEN").then(|| "127.0.0.1:9001".to_string()))
+            .unwrap();
+        assert_eq!(cfg.listen.port(), 9001);
+        let shown = cfg.to_string();
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("admin_token = \"****\""), "{shown}");
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        assert!(toml::from_str::<Config>("lisen = \"x\"").is_err());
+    }
+}

@@ -1,0 +1,203 @@
+//! The one error shape of the API: `{"error": {"code", "message"}}`.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+use warden_store::StoreError;
+
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDetail {
+    /// Stable, machine-readable: `bad_request`, `unauthorized`, `forbidden`,
+    /// `not_found`, `conflict`, `payload_too_large`, `quota_exceeded`, ...
+    pub code: String,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn bad_request(m: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, "bad_request", m)
+    }
+
+    pub fn unauthorized(m: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", m)
+    }
+
+    pub fn forbidden(m: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::FORBIDDEN, "forbidden", m)
+    }
+
+    /// Also what another tenant's resource looks like: ids cannot be probed.
+    pub fn not_found(what: &str) -> ApiError {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} not found"),
+        )
+    }
+
+    pub fn conflict(m: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::CONFLICT, "conflict", m)
+    }
+
+    pub fn too_large(m: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", m)
+    }
+
+    pub fn quota(m: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::TOO_MANY_REQUESTS, "quota_exceeded", m)
+    }
+
+    pub fn unavailable(m: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", m)
+    }
+
+    /// A failure of Warden's own: logged in full, answered without detail
+    /// beyond one line.
+    pub fn internal(context: &str, e: impl std::fmt::Display) -> ApiError {
+        tracing::error!("{context}: {e}");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("{context} failed"),
+        )
+    }
+
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
+            error: ErrorDetail {
+                code: self.code.into(),
+                message: self.message.clone(),
+            },
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        crate::metrics::error(self.code);
+        (self.status, axum::Json(self.body())).into_response()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> ApiError {
+        match e {
+            StoreError::TooLarge { limit } => {
+                ApiError::too_large(format!("the body is larger than {limit} bytes"))
+            }
+            StoreError::Upload(m) => ApiError::bad_request(format!("upload interrupted: {m}")),
+            StoreError::Conflict(m) => ApiError::conflict(format!("{m} already exists")),
+            other => ApiError::internal("storage", other),
+        }
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+/// Turns axum's own rejections (bad JSON, wrong content type, body limit)
+/// into the API's error shape.
+pub async fn json_errors(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let resp = next.run(req).await;
+    let status = resp.status();
+    let is_json = resp
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json") || v.starts_with("text/event-stream"));
+    if is_json || !(status.is_client_error() || status.is_server_error()) {
+        return resp;
+    }
+    let (code, fallback) = match status {
+        StatusCode::BAD_REQUEST => ("bad_request", "bad request"),
+        StatusCode::NOT_FOUND => ("not_found", "no such route"),
+        StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "method not allowed"),
+        StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "request body too large"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (
+            "unsupported_media_type",
+            "expected Content-Type: application/json",
+        ),
+        StatusCode::UNPROCESSABLE_ENTITY => ("bad_request", "invalid request body"),
+        s if s.is_server_error() => ("internal", "internal error"),
+        _ => ("bad_request", "bad request"),
+    };
+    // axum's rejection text says what was wrong with the body; keep it.
+    let bytes = axum::body::to_bytes(resp.into_body(), 64 << 10)
+        .await
+        .unwrap_or_default();
+    let text = String::from_utf8_lossy(&bytes).trim().to_string();
+    let message = if text.is_empty() {
+        fallback.to_string()
+    } else {
+        text
+    };
+    let status = if status == StatusCode::UNPROCESSABLE_ENTITY {
+        StatusCode::BAD_REQUEST
+    } else {
+        status
+    };
+    let err = ApiError::new(status, code, message);
+    (status, axum::Json(err.body())).into_response()
+}
+
+/// Most of an oversized body read and thrown away before answering 413, so
+/// the client, still sending, reads the answer instead of a reset.
+const DRAIN_CAP: u64 = 64 << 20;
+
+/// Refuses a body whose declared length is over `limit` with a clean 413
+/// (for the JSON routes; the streaming routes check as they go).
+pub async fn refuse_oversized(
+    axum::extract::State(limit): axum::extract::State<usize>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let declared = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    match declared {
+        Some(n) if n > limit as u64 => {
+            if n <= DRAIN_CAP {
+                drain(req.into_body()).await;
+            }
+            ApiError::too_large(format!("the request body is larger than {limit} bytes"))
+                .into_response()
+        }
+        _ => next.run(req).await,
+    }
+}
+
+/// Reads and discards a body (up to [`DRAIN_CAP`]).
+pub async fn drain(body: axum::body::Body) {
+    use futures::StreamExt;
+    let mut s = body.into_data_stream();
+    let mut seen = 0u64;
+    while let Some(Ok(chunk)) = s.next().await {
+        seen += chunk.len() as u64;
+        if seen > DRAIN_CAP {
+            break;
+        }
+    }
+}

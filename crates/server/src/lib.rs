@@ -1,0 +1,250 @@
+//! `warden serve`: the multi-tenant HTTP API over the runtime.
+//!
+//! API (axum handlers in `routes`) -> service (`manager`, the store's
+//! `TenantStore`) -> runtime. Handlers never hold another tenant's store:
+//! the only way to get one is the [`auth::Caller`] extractor.
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod manager;
+pub mod metrics;
+pub mod openapi;
+pub mod routes;
+pub mod signed;
+pub mod sniff;
+pub mod state;
+
+use anyhow::{Context, Result};
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post, put};
+use axum::Router;
+use config::Config;
+use sha2::{Digest, Sha256};
+use state::{AppState, Shared};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use warden_runtime::native::{NativeConfig, NativeRuntime};
+use warden_runtime::Runtime;
+use warden_store::{MetaStore, Objects, SandboxState};
+
+pub fn router(state: Shared) -> Router {
+    use routes::*;
+    let limit = state.cfg.max_json_bytes;
+    // Routes whose bodies are JSON (or small): a declared length over the
+    // limit is refused up front.
+    let json = Router::new()
+        .route("/v1/tenants", post(tenants::create).get(tenants::list))
+        .route(
+            "/v1/tenants/{id}",
+            get(tenants::get).delete(tenants::delete),
+        )
+        .route("/v1/tenants/{id}/disable", post(tenants::disable))
+        .route("/v1/tenants/{id}/enable", post(tenants::enable))
+        .route(
+            "/v1/tenants/{id}/keys",
+            post(tenants::create_key).get(tenants::list_keys),
+        )
+        .route(
+            "/v1/tenants/{id}/keys/{key_id}",
+            axum::routing::delete(tenants::revoke_key),
+        )
+        .route("/v1/files/upload-url", post(files::upload_url))
+        .route("/v1/files/{id}", get(files::get).delete(files::delete))
+        .route("/v1/files/{id}/content", get(files::content))
+        .route(
+            "/v1/sandboxes",
+            post(sandboxes::create).get(sandboxes::list),
+        )
+        .route(
+            "/v1/sandboxes/{id}",
+            get(sandboxes::get).delete(sandboxes::delete),
+        )
+        .route("/v1/sandboxes/{id}/timeout", post(sandboxes::set_timeout))
+        .route("/v1/sandboxes/{id}/exec", post(exec::exec))
+        .route("/v1/sandboxes/{id}/processes", get(exec::processes))
+        .route(
+            "/v1/sandboxes/{id}/processes/{pid}/output",
+            get(exec::attach),
+        )
+        .route(
+            "/v1/sandboxes/{id}/processes/{pid}/stdin",
+            post(exec::stdin),
+        )
+        .route(
+            "/v1/sandboxes/{id}/processes/{pid}/signal",
+            post(exec::signal),
+        )
+        .route("/v1/sandboxes/{id}/processes/{pid}/wait", post(exec::wait))
+        .route("/v1/sandboxes/{id}/files/list", get(sbfiles::list))
+        .route("/v1/sandboxes/{id}/files/stat", get(sbfiles::stat))
+        .route("/v1/sandboxes/{id}/files/mkdir", post(sbfiles::mkdir))
+        .route("/v1/audit", get(audit::audit))
+        .route("/v1/usage", get(audit::usage))
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn_with_state(
+            limit,
+            error::refuse_oversized,
+        ));
+    // Streamed bodies: limited by quotas and the sandbox's own disk limit.
+    let streamed = Router::new()
+        .route("/v1/files", post(files::upload).get(files::list))
+        .route("/v1/uploads/{token}", put(files::signed_upload))
+        .route(
+            "/v1/sandboxes/{id}/files",
+            get(sbfiles::read)
+                .put(sbfiles::write)
+                .delete(sbfiles::remove),
+        )
+        .layer(DefaultBodyLimit::disable());
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .route("/openapi.json", get(health::openapi))
+        .merge(json)
+        .merge(streamed)
+        .layer(axum::middleware::from_fn(error::json_errors))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// The admin token's hash: from the configuration, else the one generated
+/// at first start (printed once, only its hash kept).
+async fn admin_hash(cfg: &Config, meta: &dyn MetaStore) -> Result<[u8; 32]> {
+    if let Some(t) = &cfg.admin_token {
+        return Ok(Sha256::digest(t.as_bytes()).into());
+    }
+    if let Some(h) = meta.get_setting("admin_token_sha256").await? {
+        let bytes = hex::decode(&h).context("stored admin token hash")?;
+        return bytes
+            .try_into()
+            .map_err(|_| anyhow::anyhow!("stored admin token hash has the wrong length"));
+    }
+    let token = format!("wa_{}", auth::new_secret());
+    let hash: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+    meta.set_setting("admin_token_sha256", &hex::encode(hash))
+        .await?;
+    eprintln!(
+        "warden: generated an admin token (shown only this once; set WARDEN_ADMIN_TOKEN to choose your own):\n  {token}"
+    );
+    Ok(hash)
+}
+
+async fn signing_key(cfg: &Config, meta: &dyn MetaStore) -> Result<Vec<u8>> {
+    if let Some(k) = &cfg.signing_key {
+        return Ok(k.as_bytes().to_vec());
+    }
+    if let Some(k) = meta.get_setting("signing_key").await? {
+        return hex::decode(k).context("stored signing key");
+    }
+    let key: [u8; 32] = rand::random();
+    meta.set_setting("signing_key", &hex::encode(key)).await?;
+    Ok(key.to_vec())
+}
+
+/// Opens the store and the runtime, reaps what a dead predecessor left, and
+/// serves until `stop` completes (for `warden serve`: [`wait_for_signal`]);
+/// then stops taking work, destroys its sandboxes and returns. `on_listen`
+/// is told the bound address.
+pub async fn serve(
+    mut cfg: Config,
+    default_init: PathBuf,
+    on_listen: impl FnOnce(SocketAddr),
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    std::fs::create_dir_all(&cfg.data_dir)
+        .with_context(|| format!("creating data directory {}", cfg.data_dir.display()))?;
+    cfg.data_dir = cfg.data_dir.canonicalize()?;
+    let meta: Arc<dyn MetaStore> = Arc::new(
+        warden_store::sqlite::open(&cfg.data_dir.join("warden.db"))
+            .await
+            .context("opening the database")?,
+    );
+    let objects =
+        Objects::local(&cfg.data_dir.join("objects")).context("opening the object store")?;
+    let admin_hash = admin_hash(&cfg, meta.as_ref()).await?;
+    let signing_key = signing_key(&cfg, meta.as_ref()).await?;
+    let rc = cfg.runtime.clone();
+    let native = NativeConfig {
+        init_path: rc.init.unwrap_or(default_init),
+        state_dir: rc.state_dir,
+        cgroup_parent: rc.cgroup_parent,
+        favor_dynmods: rc.favor_dynmods,
+    };
+    let runtime: Arc<dyn Runtime> = Arc::new(
+        tokio::task::spawn_blocking(move || NativeRuntime::new(native))
+            .await?
+            .context("starting the native runtime")?,
+    );
+    let work_dir = cfg.data_dir.join("sandboxes");
+    std::fs::create_dir_all(&work_dir)?;
+    let manager = Arc::new(manager::Manager::new(runtime, meta.clone(), work_dir));
+    let lost = manager.reap_predecessors().await?;
+    if lost > 0 {
+        tracing::warn!("{lost} sandbox(es) of a previous server process were marked lost");
+    }
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .with_context(|| format!("listening on {}", cfg.listen))?;
+    let addr = listener.local_addr()?;
+    if cfg.public_url.is_none() {
+        cfg.listen = addr;
+    }
+    eprintln!("warden: configuration\n{cfg}");
+    let state = Arc::new(AppState {
+        cfg,
+        meta,
+        objects,
+        admin_hash,
+        signing_key,
+        sandboxes: manager.clone(),
+        draining: AtomicBool::new(false),
+    });
+    tokio::spawn(manager.clone().expire_loop());
+    let app = router(state.clone());
+    on_listen(addr);
+    let drain_state = state.clone();
+    let shutdown = async move {
+        stop.await;
+        eprintln!("warden: shutting down: destroying sandboxes");
+        drain_state.draining.store(true, Ordering::Relaxed);
+        drain_state
+            .sandboxes
+            .destroy_all(SandboxState::Stopped, "server shutdown")
+            .await;
+    };
+    let server = axum::serve(listener, app).with_graceful_shutdown(shutdown);
+    let server = std::future::IntoFuture::into_future(server);
+    tokio::pin!(server);
+    // In-flight requests get a bounded time to finish once draining began.
+    tokio::select! {
+        r = &mut server => r.context("serving")?,
+        _ = async {
+            while !state.draining() { tokio::time::sleep(Duration::from_millis(100)).await; }
+            tokio::time::sleep(Duration::from_secs(10)).await;
+        } => tracing::warn!("requests still open 10 s after shutdown began; exiting anyway"),
+    }
+    eprintln!("warden: stopped");
+    Ok(())
+}
+
+/// SIGINT or SIGTERM.
+pub async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        std::future::pending::<()>().await;
+        return;
+    };
+    tokio::select! {
+        _ = int.recv() => {},
+        _ = term.recv() => {},
+    }
+}

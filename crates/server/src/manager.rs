@@ -1,0 +1,340 @@
+//! Live sandboxes: start (with /input hydrated), look up (tenant-scoped),
+//! destroy (usage recorded), expire, and reap a dead predecessor's.
+
+use crate::error::{ApiError, ApiResult};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use warden_protocol::Client;
+use warden_runtime::{Runtime, Sandbox};
+use warden_spec::SandboxSpec;
+use warden_store::{
+    now_ms, FileMeta, MetaStore, Millis, ObjectKind, SandboxId, SandboxRecord, SandboxState,
+    TenantId, TenantStore, Usage,
+};
+
+/// One running sandbox.
+pub struct Live {
+    pub id: SandboxId,
+    pub tenant: TenantId,
+    pub client: Client,
+    sandbox: Mutex<Option<Box<dyn Sandbox>>>,
+    expires_at: AtomicI64,
+    started: Instant,
+    dir: PathBuf,
+}
+
+impl Live {
+    pub fn expires_at(&self) -> Millis {
+        self.expires_at.load(Ordering::Relaxed)
+    }
+}
+
+/// What the API layer asks for.
+pub struct NewSandbox {
+    pub spec: SandboxSpec,
+    pub files: Vec<FileMeta>,
+    pub record: SandboxRecord,
+}
+
+pub struct Manager {
+    runtime: Arc<dyn Runtime>,
+    meta: Arc<dyn MetaStore>,
+    live: Mutex<HashMap<SandboxId, Arc<Live>>>,
+    /// Per-sandbox host directories (`<data>/sandboxes/<id>/input`).
+    work_dir: PathBuf,
+    /// This process's identity in sandbox records.
+    pub owner: String,
+    /// Quota check and insert happen under this lock so two concurrent
+    /// creates cannot both squeeze under a limit.
+    admit: tokio::sync::Mutex<()>,
+}
+
+impl Manager {
+    pub fn new(runtime: Arc<dyn Runtime>, meta: Arc<dyn MetaStore>, work_dir: PathBuf) -> Manager {
+        Manager {
+            runtime,
+            meta,
+            live: Mutex::default(),
+            work_dir,
+            owner: format!("srv-{:016x}", rand::random::<u64>()),
+            admit: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<SandboxId, Arc<Live>>> {
+        self.live.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A live sandbox of this tenant; another tenant's id is "not there".
+    pub fn get(&self, tenant: &TenantId, id: &SandboxId) -> Option<Arc<Live>> {
+        self.map().get(id).filter(|l| &l.tenant == tenant).cloned()
+    }
+
+    pub fn running_count(&self) -> usize {
+        self.map().len()
+    }
+
+    pub fn running_of(&self, tenant: &TenantId) -> Vec<SandboxId> {
+        self.map()
+            .values()
+            .filter(|l| &l.tenant == tenant)
+            .map(|l| l.id.clone())
+            .collect()
+    }
+
+    /// Marks the previous process's sandboxes lost and clears their
+    /// directories (the runtime reaped their cgroups when it started).
+    pub async fn reap_predecessors(&self) -> anyhow::Result<usize> {
+        let lost = self.meta.reap_foreign(&self.owner).await?;
+        for sb in &lost {
+            self.audit(
+                &sb.tenant_id,
+                "system",
+                "sandbox.lost",
+                sb.id.as_str(),
+                "server restarted",
+            )
+            .await;
+        }
+        if let Ok(entries) = std::fs::read_dir(&self.work_dir) {
+            for e in entries.flatten() {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+        Ok(lost.len())
+    }
+
+    async fn audit(
+        &self,
+        tenant: &TenantId,
+        actor: &str,
+        action: &str,
+        target: &str,
+        outcome: &str,
+    ) {
+        crate::state::append_audit(self.meta.as_ref(), tenant, actor, action, target, outcome).await
+    }
+
+    /// Checks quotas, hydrates /input, starts the sandbox, records it.
+    pub async fn create(&self, store: &TenantStore, new: NewSandbox) -> ApiResult<SandboxRecord> {
+        let t0 = Instant::now();
+        let tenant = store
+            .tenant()
+            .await?
+            .ok_or_else(|| ApiError::not_found("tenant"))?;
+        let _admit = self.admit.lock().await;
+        let (running, memory) = store.running_totals().await?;
+        let q = tenant.quotas;
+        if running >= q.max_sandboxes {
+            return Err(ApiError::quota(format!(
+                "max_sandboxes: {running} of {} sandboxes are running",
+                q.max_sandboxes
+            )));
+        }
+        if memory + new.record.memory_bytes > q.max_memory_bytes {
+            return Err(ApiError::quota(format!(
+                "max_memory_bytes: {memory} bytes in use, {} more asked, limit {}",
+                new.record.memory_bytes, q.max_memory_bytes
+            )));
+        }
+        let id = new.record.id.clone();
+        let dir = self.work_dir.join(id.as_str());
+        let mut spec = new.spec;
+        if !new.files.is_empty() {
+            let input = dir.join("input");
+            hydrate(store, &new.files, &input).await.inspect_err(|_| {
+                let _ = std::fs::remove_dir_all(&dir);
+            })?;
+            spec.input_dir = Some(input.to_string_lossy().into_owned());
+        }
+        let started = self.start(spec).await;
+        let (sandbox, client) = match started {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&dir);
+                return Err(e);
+            }
+        };
+        let mut record = new.record;
+        record.owner = self.owner.clone();
+        record.state = SandboxState::Running;
+        if let Err(e) = store.insert_sandbox(&record).await {
+            let _ = tokio::task::spawn_blocking(move || sandbox.destroy()).await;
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(e.into());
+        }
+        let live = Arc::new(Live {
+            id: id.clone(),
+            tenant: store.tenant_id().clone(),
+            client,
+            sandbox: Mutex::new(Some(sandbox)),
+            expires_at: AtomicI64::new(record.expires_at),
+            started: Instant::now(),
+            dir,
+        });
+        self.map().insert(id, live);
+        crate::metrics::sandbox_started(t0.elapsed().as_secs_f64());
+        Ok(record)
+    }
+
+    async fn start(&self, spec: SandboxSpec) -> ApiResult<(Box<dyn Sandbox>, Client)> {
+        let rt = self.runtime.clone();
+        let mut sandbox = tokio::task::spawn_blocking(move || rt.start(&spec))
+            .await
+            .map_err(|e| ApiError::internal("starting a sandbox", e))?
+            .map_err(|e| match e {
+                warden_runtime::RuntimeError::Spec(e) => ApiError::bad_request(e.to_string()),
+                warden_runtime::RuntimeError::Unsupported(m) => ApiError::bad_request(m),
+                e => ApiError::internal("starting a sandbox", e),
+            })?;
+        let connect = async {
+            let control = sandbox
+                .take_control()
+                .ok_or_else(|| anyhow::anyhow!("no control channel"))?;
+            control.set_nonblocking(true)?;
+            let stream = tokio::net::UnixStream::from_std(control)?;
+            Ok::<_, anyhow::Error>(Client::connect(stream).await?)
+        };
+        match connect.await {
+            Ok(client) => Ok((sandbox, client)),
+            Err(e) => {
+                let _ = tokio::task::spawn_blocking(move || sandbox.destroy()).await;
+                Err(ApiError::internal("starting a sandbox", e))
+            }
+        }
+    }
+
+    pub fn extend(&self, live: &Live, expires_at: Millis) {
+        live.expires_at.store(expires_at, Ordering::Relaxed);
+    }
+
+    /// Destroys a live sandbox and records its end; false if it was not
+    /// live here (already gone).
+    pub async fn destroy(
+        &self,
+        tenant: &TenantId,
+        id: &SandboxId,
+        state: SandboxState,
+        reason: &str,
+        actor: &str,
+    ) -> bool {
+        let Some(live) = ({
+            let mut map = self.map();
+            match map.get(id) {
+                Some(l) if &l.tenant == tenant => map.remove(id),
+                _ => None,
+            }
+        }) else {
+            return false;
+        };
+        let sandbox = live
+            .sandbox
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        let wall = live.started.elapsed().as_secs_f64();
+        let stats = match sandbox {
+            Some(sb) => tokio::task::spawn_blocking(move || sb.destroy())
+                .await
+                .ok()
+                .and_then(|r| r.map_err(|e| tracing::error!(%id, "teardown: {e}")).ok()),
+            None => None,
+        };
+        let usage = Usage {
+            cpu_seconds: stats.map(|s| s.cpu_usage_ns as f64 / 1e9).unwrap_or(0.0),
+            peak_memory_bytes: stats.map(|s| s.memory_peak_bytes).unwrap_or(0),
+            wall_seconds: wall,
+        };
+        let dir = live.dir.clone();
+        let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(dir)).await;
+        if let Err(e) = self
+            .meta
+            .end_sandbox(tenant, id, state, reason, Some(usage))
+            .await
+        {
+            tracing::error!(%id, "recording the end of a sandbox: {e}");
+        }
+        let action = match state {
+            SandboxState::TimedOut => "sandbox.timeout",
+            SandboxState::Failed => "sandbox.fail",
+            _ => "sandbox.delete",
+        };
+        self.audit(tenant, actor, action, id.as_str(), reason).await;
+        crate::metrics::sandbox_ended();
+        true
+    }
+
+    /// Destroys every sandbox past its expiry; runs until the process ends.
+    pub async fn expire_loop(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(Duration::from_millis(250));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let now = now_ms();
+            let due: Vec<(TenantId, SandboxId)> = self
+                .map()
+                .values()
+                .filter(|l| l.expires_at() <= now)
+                .map(|l| (l.tenant.clone(), l.id.clone()))
+                .collect();
+            for (t, id) in due {
+                let me = self.clone();
+                tokio::spawn(async move {
+                    me.destroy(&t, &id, SandboxState::TimedOut, "timeout", "system")
+                        .await;
+                });
+            }
+        }
+    }
+
+    /// Destroys every live sandbox (graceful shutdown).
+    pub async fn destroy_all(&self, state: SandboxState, reason: &str) {
+        let all: Vec<(TenantId, SandboxId)> = self
+            .map()
+            .values()
+            .map(|l| (l.tenant.clone(), l.id.clone()))
+            .collect();
+        let jobs = all
+            .iter()
+            .map(|(t, id)| self.destroy(t, id, state, reason, "system"));
+        futures::future::join_all(jobs).await;
+    }
+}
+
+/// Puts each file at `<input>/<name>`: a hard link to the stored object
+/// when the store is a local directory (no copy), else a streamed copy.
+async fn hydrate(store: &TenantStore, files: &[FileMeta], input: &Path) -> ApiResult<()> {
+    tokio::fs::create_dir_all(input)
+        .await
+        .map_err(|e| ApiError::internal("preparing /input", e))?;
+    for f in files {
+        let target = input.join(&f.name);
+        if let Some(src) = store.objects().local_path(ObjectKind::Files, f.id.as_str()) {
+            if std::fs::hard_link(&src, &target).is_ok() {
+                continue;
+            }
+        }
+        let mut stream = store
+            .objects()
+            .get_stream(ObjectKind::Files, f.id.as_str())
+            .await?;
+        let mut out = tokio::fs::File::create(&target)
+            .await
+            .map_err(|e| ApiError::internal("preparing /input", e))?;
+        use futures::StreamExt;
+        use tokio::io::AsyncWriteExt;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk?;
+            out.write_all(&chunk)
+                .await
+                .map_err(|e| ApiError::internal("preparing /input", e))?;
+        }
+        out.flush()
+            .await
+            .map_err(|e| ApiError::internal("preparing /input", e))?;
+    }
+    Ok(())
+}

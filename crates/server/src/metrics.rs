@@ -1,0 +1,80 @@
+//! Prometheus metrics: sandboxes running, create latency, execs, errors.
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
+};
+use std::sync::OnceLock;
+
+struct Metrics {
+    registry: Registry,
+    running: IntGauge,
+    create_seconds: Histogram,
+    execs: IntCounter,
+    errors: IntCounterVec,
+}
+
+fn metrics() -> &'static Metrics {
+    static M: OnceLock<Metrics> = OnceLock::new();
+    M.get_or_init(|| {
+        let registry = Registry::new();
+        let running = IntGauge::new("warden_sandboxes_running", "Sandboxes running now")
+            .expect("static metric definition");
+        let create_seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                "warden_sandbox_create_seconds",
+                "Time to create a sandbox, request to ready",
+            )
+            .buckets(vec![
+                0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+            ]),
+        )
+        .expect("static metric definition");
+        let execs = IntCounter::new("warden_execs_total", "Commands started in sandboxes")
+            .expect("static metric definition");
+        let errors = IntCounterVec::new(
+            Opts::new("warden_api_errors_total", "Error answers by code"),
+            &["code"],
+        )
+        .expect("static metric definition");
+        for c in [
+            Box::new(running.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(create_seconds.clone()),
+            Box::new(execs.clone()),
+            Box::new(errors.clone()),
+        ] {
+            registry.register(c).expect("metric names are unique");
+        }
+        Metrics {
+            registry,
+            running,
+            create_seconds,
+            execs,
+            errors,
+        }
+    })
+}
+
+pub fn sandbox_started(seconds: f64) {
+    let m = metrics();
+    m.running.inc();
+    m.create_seconds.observe(seconds);
+}
+
+pub fn sandbox_ended() {
+    metrics().running.dec();
+}
+
+pub fn exec() {
+    metrics().execs.inc();
+}
+
+pub fn error(code: &str) {
+    metrics().errors.with_label_values(&[code]).inc();
+}
+
+pub fn render() -> String {
+    let mut buf = Vec::new();
+    let _ = TextEncoder::new().encode(&metrics().registry.gather(), &mut buf);
+    String::from_utf8_lossy(&buf).into_owned()
+}

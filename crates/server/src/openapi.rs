@@ -1,0 +1,71 @@
+//! The OpenAPI document, generated from the handlers' annotations.
+
+use crate::routes::*;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Warden API", description = "Self-hosted, multi-tenant sandboxes for AI agents. See docs/api.md."),
+    paths(
+        tenants::create, tenants::list, tenants::get, tenants::disable, tenants::enable,
+        tenants::delete, tenants::create_key, tenants::list_keys, tenants::revoke_key,
+        files::upload, files::list, files::get, files::content, files::delete,
+        files::upload_url, files::signed_upload,
+        sandboxes::create, sandboxes::list, sandboxes::get, sandboxes::delete,
+        sandboxes::set_timeout,
+        exec::exec, exec::processes, exec::attach, exec::stdin, exec::signal, exec::wait,
+        sbfiles::read, sbfiles::write, sbfiles::remove, sbfiles::list, sbfiles::stat,
+        sbfiles::mkdir,
+        audit::audit, audit::usage,
+    ),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+    tags(
+        (name = "admin", description = "Tenants and API keys (admin token)"),
+        (name = "files", description = "A tenant's uploads"),
+        (name = "sandboxes", description = "Interactive sandboxes"),
+        (name = "sandbox files", description = "Files inside a sandbox, through its init"),
+        (name = "audit", description = "Audit chain and usage"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
+        let components = api.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The document as pretty JSON (what `/openapi.json` serves and
+/// `docs/openapi.json` holds).
+pub fn document() -> String {
+    let mut doc = ApiDoc::openapi();
+    doc.info.version = env!("CARGO_PKG_VERSION").to_string();
+    doc.to_pretty_json().unwrap_or_default() + "\n"
+}
+
+#[cfg(test)]
+mod tests {
+    /// The checked-in document is the generated one (regenerate with
+    /// `UPDATE_OPENAPI=1 cargo test -p warden-server openapi`).
+    #[test]
+    fn checked_in_document_matches() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/openapi.json");
+        let generated = super::document();
+        if std::env::var_os("UPDATE_OPENAPI").is_some() {
+            std::fs::write(path, &generated).unwrap();
+        }
+        let on_disk = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            on_disk == generated,
+            "docs/openapi.json is stale: run UPDATE_OPENAPI=1 cargo test -p warden-server openapi"
+        );
+    }
+}

@@ -1,0 +1,505 @@
+//! Commands in a sandbox: exec (SSE or JSON), background processes, stdin,
+//! signals, attach and wait.
+
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::routes::sandboxes::live;
+use crate::state::Shared;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use futures::Stream;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use utoipa::{IntoParams, ToSchema};
+use warden_protocol::{
+    Client, ClientError, Command, ErrorKind, ExecRequest, ExitStatus, Request, Response as R,
+    ResponseStream,
+};
+
+/// Most output kept per stream in JSON mode.
+const JSON_OUTPUT_CAP: usize = 16 << 20;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExecBody {
+    /// argv; give this or `shell`.
+    pub command: Option<Vec<String>>,
+    /// A line for `/bin/sh -c`.
+    pub shell: Option<String>,
+    pub cwd: Option<String>,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Kills the command's process group after this long.
+    pub timeout_secs: Option<f64>,
+    /// Written to the command's stdin, which is then closed.
+    pub stdin: Option<String>,
+    /// Carry cwd and env between calls naming the same session.
+    pub session: Option<String>,
+    #[serde(default)]
+    pub background: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ExecResult {
+    pub pid: u32,
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    pub timed_out: bool,
+    pub stdout: String,
+    pub stderr: String,
+    /// True when output beyond 16 MiB per stream was dropped.
+    pub truncated: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Exit {
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    pub timed_out: bool,
+}
+
+impl From<ExitStatus> for Exit {
+    fn from(s: ExitStatus) -> Exit {
+        Exit {
+            exit_code: s.code,
+            signal: s.signal,
+            timed_out: s.timed_out,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Pid {
+    pub pid: u32,
+}
+
+fn to_request(b: ExecBody) -> ApiResult<(ExecRequest, Option<String>)> {
+    let command = match (b.command, b.shell) {
+        (Some(argv), None) if !argv.is_empty() => Command::Argv(argv),
+        (None, Some(line)) => Command::Shell(line),
+        _ => {
+            return Err(ApiError::bad_request(
+                "give exactly one of `command` (a non-empty argv) or `shell`",
+            ))
+        }
+    };
+    let timeout_ms = match b.timeout_secs {
+        None => None,
+        Some(t) if t.is_finite() && t > 0.0 && t <= 86_400.0 => Some((t * 1000.0) as u64),
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "timeout_secs must be > 0 and ≤ 86400",
+            ))
+        }
+    };
+    for k in b.env.keys() {
+        warden_spec::check_env_name(k).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    }
+    let req = ExecRequest {
+        command,
+        cwd: b.cwd,
+        env: b.env.into_iter().collect(),
+        stdin: b.stdin.is_some(),
+        timeout_ms,
+        background: b.background,
+        session: b.session,
+    };
+    Ok((req, b.stdin))
+}
+
+/// What an init error means for an HTTP client.
+pub fn init_error(e: ClientError) -> ApiError {
+    match e {
+        ClientError::Remote(r) => {
+            let (status, code) = match r.kind {
+                ErrorKind::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+                ErrorKind::PermissionDenied => (StatusCode::FORBIDDEN, "permission_denied"),
+                ErrorKind::AlreadyExists => (StatusCode::CONFLICT, "already_exists"),
+                ErrorKind::DirectoryNotEmpty => (StatusCode::CONFLICT, "directory_not_empty"),
+                ErrorKind::NotADirectory => (StatusCode::BAD_REQUEST, "not_a_directory"),
+                ErrorKind::IsADirectory => (StatusCode::BAD_REQUEST, "is_a_directory"),
+                ErrorKind::NoSpace => (StatusCode::INSUFFICIENT_STORAGE, "no_space"),
+                ErrorKind::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+                ErrorKind::BadRequest | ErrorKind::Unsupported => {
+                    (StatusCode::BAD_REQUEST, "bad_request")
+                }
+                ErrorKind::Io => (StatusCode::INTERNAL_SERVER_ERROR, "io_error"),
+            };
+            ApiError::new(status, code, r.message)
+        }
+        ClientError::Disconnected => {
+            ApiError::conflict("the sandbox ended while the request was in flight")
+        }
+        e => ApiError::internal("talking to the sandbox", e),
+    }
+}
+
+fn wants_sse(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/event-stream"))
+}
+
+#[utoipa::path(post, path = "/v1/sandboxes/{id}/exec", tag = "sandboxes", request_body = ExecBody,
+    responses((status = 200, body = ExecResult, description = "JSON mode; with `Accept: text/event-stream`, SSE events started/stdout/stderr/exit/error"),
+              (status = 202, body = Pid, description = "background"),
+              (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn exec(
+    caller: Caller,
+    State(st): State<Shared>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Json(body): Json<ExecBody>,
+) -> ApiResult<Response> {
+    let live = live(&st, &caller, &id).await?;
+    let (req, stdin) = to_request(body)?;
+    crate::metrics::exec();
+    let client = live.client.clone();
+    if req.background {
+        let pid = client.spawn(req).await.map_err(init_error)?;
+        if let Some(text) = stdin {
+            feed_stdin(&client, pid, text.into_bytes()).await?;
+        }
+        return Ok((StatusCode::ACCEPTED, Json(Pid { pid })).into_response());
+    }
+    let stream = client.stream(Request::Exec(req)).map_err(init_error)?;
+    if wants_sse(&headers) {
+        return Ok(sse(client, stream, stdin.map(String::into_bytes), true).into_response());
+    }
+    collect(client, stream, stdin.map(String::into_bytes))
+        .await
+        .map(|r| Json(r).into_response())
+}
+
+async fn feed_stdin(client: &Client, pid: u32, data: Vec<u8>) -> ApiResult<()> {
+    client.stdin(pid, &data).await.map_err(init_error)?;
+    client.close_stdin(pid).await.map_err(init_error)
+}
+
+/// JSON mode: run to the end, keep up to the cap of each stream.
+async fn collect(
+    client: Client,
+    mut stream: ResponseStream,
+    mut stdin: Option<Vec<u8>>,
+) -> ApiResult<ExecResult> {
+    let mut out = ExecResult {
+        pid: 0,
+        exit_code: None,
+        signal: None,
+        timed_out: false,
+        stdout: String::new(),
+        stderr: String::new(),
+        truncated: false,
+    };
+    let (mut so, mut se) = (Vec::new(), Vec::new());
+    let keep = |buf: &mut Vec<u8>, d: &[u8], truncated: &mut bool| {
+        let room = JSON_OUTPUT_CAP.saturating_sub(buf.len());
+        if d.len() > room {
+            *truncated = true;
+        }
+        buf.extend_from_slice(&d[..d.len().min(room)]);
+    };
+    loop {
+        match stream.next().await {
+            Ok(Some(R::Started { pid })) => {
+                out.pid = pid;
+                if let Some(data) = stdin.take() {
+                    let c = client.clone();
+                    tokio::spawn(async move {
+                        let _ = c.stdin(pid, &data).await;
+                        let _ = c.close_stdin(pid).await;
+                    });
+                }
+            }
+            Ok(Some(R::Stdout(d))) => keep(&mut so, &d, &mut out.truncated),
+            Ok(Some(R::Stderr(d))) => keep(&mut se, &d, &mut out.truncated),
+            Ok(Some(R::Exited(s))) => {
+                out.exit_code = s.code;
+                out.signal = s.signal;
+                out.timed_out = s.timed_out;
+                break;
+            }
+            Ok(Some(other)) => {
+                return Err(ApiError::internal("exec", format!("unexpected {other:?}")))
+            }
+            Ok(None) => break,
+            // The shell convention: 127 not found, 126 cannot execute.
+            Err(ClientError::Remote(r)) if r.kind == ErrorKind::NotFound => {
+                out.exit_code = Some(127);
+                se.extend_from_slice(r.message.as_bytes());
+                break;
+            }
+            Err(ClientError::Remote(r)) if r.kind == ErrorKind::PermissionDenied => {
+                out.exit_code = Some(126);
+                se.extend_from_slice(r.message.as_bytes());
+                break;
+            }
+            Err(e) => return Err(init_error(e)),
+        }
+    }
+    out.stdout = String::from_utf8_lossy(&so).into_owned();
+    out.stderr = String::from_utf8_lossy(&se).into_owned();
+    Ok(out)
+}
+
+/// Kills a foreground command whose HTTP client went away.
+struct KillOnDrop {
+    client: Client,
+    pid: Option<u32>,
+    armed: bool,
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let (true, Some(pid)) = (self.armed, self.pid) {
+            let c = self.client.clone();
+            tokio::spawn(async move {
+                let _ = c.signal(pid, libc::SIGKILL).await;
+            });
+        }
+    }
+}
+
+struct SseState {
+    stream: ResponseStream,
+    stdin: Option<Vec<u8>>,
+    guard: KillOnDrop,
+    done: bool,
+}
+
+fn event(name: &str, data: serde_json::Value) -> Event {
+    Event::default().event(name).data(data.to_string())
+}
+
+/// SSE mode: one event per protocol message, as they arrive.
+pub fn sse(
+    client: Client,
+    stream: ResponseStream,
+    stdin: Option<Vec<u8>>,
+    kill_on_disconnect: bool,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let state = SseState {
+        stream,
+        stdin,
+        guard: KillOnDrop {
+            client,
+            pid: None,
+            armed: kill_on_disconnect,
+        },
+        done: false,
+    };
+    let events = futures::stream::unfold(state, |mut s| async move {
+        if s.done {
+            return None;
+        }
+        let ev = match s.stream.next().await {
+            Ok(Some(R::Started { pid })) => {
+                s.guard.pid = Some(pid);
+                if let Some(data) = s.stdin.take() {
+                    let c = s.guard.client.clone();
+                    tokio::spawn(async move {
+                        let _ = c.stdin(pid, &data).await;
+                        let _ = c.close_stdin(pid).await;
+                    });
+                }
+                event("started", serde_json::json!({ "pid": pid }))
+            }
+            Ok(Some(R::Stdout(d))) => event("stdout", serde_json::json!({ "data": B64.encode(d) })),
+            Ok(Some(R::Stderr(d))) => event("stderr", serde_json::json!({ "data": B64.encode(d) })),
+            Ok(Some(R::Exited(st))) => {
+                s.done = true;
+                s.guard.armed = false;
+                event(
+                    "exit",
+                    serde_json::to_value(Exit::from(st)).unwrap_or_default(),
+                )
+            }
+            Ok(Some(other)) => {
+                s.done = true;
+                event(
+                    "error",
+                    serde_json::json!({"code": "internal", "message": format!("unexpected {other:?}")}),
+                )
+            }
+            Ok(None) => return None,
+            Err(e) => {
+                s.done = true;
+                s.guard.armed = false;
+                let api = init_error(e);
+                event(
+                    "error",
+                    serde_json::json!({"code": api.code, "message": api.message}),
+                )
+            }
+        };
+        Some((Ok(ev), s))
+    });
+    Sse::new(events).keep_alive(KeepAlive::default())
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ProcessItem {
+    pub pid: u32,
+    pub command: Vec<String>,
+    pub shell: Option<String>,
+    pub background: bool,
+    pub session: Option<String>,
+    pub exit: Option<Exit>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ProcessList {
+    pub items: Vec<ProcessItem>,
+}
+
+#[utoipa::path(get, path = "/v1/sandboxes/{id}/processes", tag = "sandboxes",
+    responses((status = 200, body = ProcessList), (status = 404, body = ErrorBody)))]
+pub async fn processes(
+    caller: Caller,
+    State(st): State<Shared>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ProcessList>> {
+    let live = live(&st, &caller, &id).await?;
+    let list = live.client.list_processes().await.map_err(init_error)?;
+    Ok(Json(ProcessList {
+        items: list
+            .into_iter()
+            .map(|p| {
+                let (command, shell) = match p.command {
+                    Command::Argv(a) => (a, None),
+                    Command::Shell(s) => (Vec::new(), Some(s)),
+                };
+                ProcessItem {
+                    pid: p.pid,
+                    command,
+                    shell,
+                    background: p.background,
+                    session: p.session,
+                    exit: p.exit.map(Into::into),
+                }
+            })
+            .collect(),
+    }))
+}
+
+#[utoipa::path(get, path = "/v1/sandboxes/{id}/processes/{pid}/output", tag = "sandboxes",
+    responses((status = 200, description = "SSE: what the process printed so far, then as it prints"), (status = 404, body = ErrorBody)))]
+pub async fn attach(
+    caller: Caller,
+    State(st): State<Shared>,
+    Path((id, pid)): Path<(String, u32)>,
+) -> ApiResult<Response> {
+    let live = live(&st, &caller, &id).await?;
+    let client = live.client.clone();
+    let stream = client
+        .stream(Request::Attach { pid, replay: true })
+        .map_err(init_error)?;
+    Ok(sse(client, stream, None, false).into_response())
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct StdinParams {
+    /// Close stdin after writing the body.
+    pub close: Option<bool>,
+}
+
+#[utoipa::path(post, path = "/v1/sandboxes/{id}/processes/{pid}/stdin", tag = "sandboxes", params(StdinParams),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    responses((status = 204), (status = 404, body = ErrorBody)))]
+pub async fn stdin(
+    caller: Caller,
+    State(st): State<Shared>,
+    Path((id, pid)): Path<(String, u32)>,
+    Query(p): Query<StdinParams>,
+    body: Bytes,
+) -> ApiResult<StatusCode> {
+    let live = live(&st, &caller, &id).await?;
+    if !body.is_empty() {
+        live.client.stdin(pid, &body).await.map_err(init_error)?;
+    }
+    if p.close.unwrap_or(false) {
+        live.client.close_stdin(pid).await.map_err(init_error)?;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct SignalBody {
+    /// A name (`TERM`, `SIGKILL`, ...) or a number.
+    pub signal: serde_json::Value,
+}
+
+fn signal_number(v: &serde_json::Value) -> Option<i32> {
+    if let Some(n) = v.as_i64() {
+        return (1..=64).contains(&n).then_some(n as i32);
+    }
+    let name = v.as_str()?.to_ascii_uppercase();
+    let name = name.strip_prefix("SIG").unwrap_or(&name);
+    Some(match name {
+        "HUP" => libc::SIGHUP,
+        "INT" => libc::SIGINT,
+        "QUIT" => libc::SIGQUIT,
+        "KILL" => libc::SIGKILL,
+        "USR1" => libc::SIGUSR1,
+        "USR2" => libc::SIGUSR2,
+        "TERM" => libc::SIGTERM,
+        "CONT" => libc::SIGCONT,
+        "STOP" => libc::SIGSTOP,
+        _ => return None,
+    })
+}
+
+#[utoipa::path(post, path = "/v1/sandboxes/{id}/processes/{pid}/signal", tag = "sandboxes", request_body = SignalBody,
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn signal(
+    caller: Caller,
+    State(st): State<Shared>,
+    Path((id, pid)): Path<(String, u32)>,
+    Json(body): Json<SignalBody>,
+) -> ApiResult<StatusCode> {
+    let sig = signal_number(&body.signal)
+        .ok_or_else(|| ApiError::bad_request(format!("unknown signal {}", body.signal)))?;
+    let live = live(&st, &caller, &id).await?;
+    live.client.signal(pid, sig).await.map_err(init_error)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/v1/sandboxes/{id}/processes/{pid}/wait", tag = "sandboxes",
+    responses((status = 200, body = Exit), (status = 404, body = ErrorBody)))]
+pub async fn wait(
+    caller: Caller,
+    State(st): State<Shared>,
+    Path((id, pid)): Path<(String, u32)>,
+) -> ApiResult<Json<Exit>> {
+    let live = live(&st, &caller, &id).await?;
+    let status = live.client.wait(pid).await.map_err(init_error)?;
+    Ok(Json(status.into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals() {
+        assert_eq!(
+            signal_number(&serde_json::json!("TERM")),
+            Some(libc::SIGTERM)
+        );
+        assert_eq!(
+            signal_number(&serde_json::json!("sigkill")),
+            Some(libc::SIGKILL)
+        );
+        assert_eq!(signal_number(&serde_json::json!(9)), Some(9));
+        assert_eq!(signal_number(&serde_json::json!(0)), None);
+        assert_eq!(signal_number(&serde_json::json!("NOPE")), None);
+    }
+}

@@ -1,0 +1,9 @@
+//! HTTP handlers, one module per resource.
+
+pub mod audit;
+pub mod exec;
+pub mod files;
+pub mod health;
+pub mod sandboxes;
+pub mod sbfiles;
+pub mod tenants;

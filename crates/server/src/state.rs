@@ -1,0 +1,65 @@
+//! What every handler shares.
+
+use crate::config::Config;
+use crate::manager::Manager;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use warden_store::{AuditEvent, MetaStore, Objects, TenantId, TenantStore};
+
+pub struct AppState {
+    pub cfg: Config,
+    pub meta: Arc<dyn MetaStore>,
+    pub objects: Objects,
+    /// sha256 of the admin token.
+    pub admin_hash: [u8; 32],
+    /// Key for signed upload URLs.
+    pub signing_key: Vec<u8>,
+    pub sandboxes: Arc<Manager>,
+    pub draining: AtomicBool,
+}
+
+pub type Shared = Arc<AppState>;
+
+impl AppState {
+    pub fn tenant_store(&self, id: TenantId) -> TenantStore {
+        TenantStore::new(id, self.meta.clone(), &self.objects)
+    }
+
+    /// Appends to the tenant's audit chain. A failure is logged, not
+    /// returned: the request's effect has already happened.
+    pub async fn audit(
+        &self,
+        tenant: &TenantId,
+        actor: &str,
+        action: &str,
+        target: &str,
+        outcome: &str,
+    ) {
+        append_audit(self.meta.as_ref(), tenant, actor, action, target, outcome).await
+    }
+
+    pub fn draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
+    }
+}
+
+/// Appends to a tenant's audit chain. A failure is logged, not returned:
+/// the effect being recorded has already happened.
+pub async fn append_audit(
+    meta: &dyn MetaStore,
+    tenant: &TenantId,
+    actor: &str,
+    action: &str,
+    target: &str,
+    outcome: &str,
+) {
+    let event = AuditEvent {
+        actor: actor.into(),
+        action: action.into(),
+        target: target.into(),
+        outcome: outcome.into(),
+    };
+    if let Err(e) = meta.append_audit(tenant, &event).await {
+        tracing::error!(%tenant, action, target, "audit append failed: {e}");
+    }
+}

@@ -1,0 +1,318 @@
+//! Warden's storage: metadata (tenants, keys, files, sandboxes, audit, usage)
+//! behind [`MetaStore`], and objects (uploaded bytes) behind [`Objects`].
+//!
+//! Tenant scoping is in the types: the server's tenant-facing handlers only
+//! ever hold a [`TenantStore`], made from an authenticated [`TenantId`], and
+//! every query and object key it can produce carries that tenant's id. There
+//! is no method on it that takes another tenant's id.
+//!
+//! The embedded defaults are SQLite (`sqlite::SqliteMeta`) and a local
+//! directory (`Objects::local`); PostgreSQL and S3 are further
+//! implementations of the same trait and of `object_store::ObjectStore`.
+
+pub mod audit;
+pub mod ids;
+pub mod objects;
+pub mod sqlite;
+mod tenant;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+pub use ids::{FileId, KeyId, SandboxId, TenantId};
+pub use objects::{ObjectKind, Objects, PutResult, TenantObjects};
+pub use tenant::TenantStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("database migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("object store: {0}")]
+    Object(#[from] object_store::Error),
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("the object is larger than {limit} bytes")]
+    TooLarge { limit: u64 },
+    #[error("upload stream: {0}")]
+    Upload(String),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("{0} already exists")]
+    Conflict(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Milliseconds since the Unix epoch (every timestamp in the store).
+pub type Millis = i64;
+
+pub fn now_ms() -> Millis {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Per-tenant limits; the server refuses work beyond them with 429/413.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Quotas {
+    pub max_sandboxes: u32,
+    pub max_memory_bytes: u64,
+    pub max_storage_bytes: u64,
+    pub max_file_bytes: u64,
+}
+
+impl Default for Quotas {
+    fn default() -> Self {
+        Quotas {
+            max_sandboxes: 20,
+            max_memory_bytes: 8 << 30,
+            max_storage_bytes: 10 << 30,
+            max_file_bytes: 1 << 30,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tenant {
+    pub id: TenantId,
+    pub name: String,
+    pub disabled: bool,
+    pub created_at: Millis,
+    pub quotas: Quotas,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiKey {
+    pub id: KeyId,
+    pub tenant_id: TenantId,
+    pub name: String,
+    pub created_at: Millis,
+    pub revoked_at: Option<Millis>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileMeta {
+    pub id: FileId,
+    pub tenant_id: TenantId,
+    pub name: String,
+    pub size: u64,
+    /// Lower-case hex.
+    pub sha256: String,
+    /// Sniffed from the bytes (never from the name).
+    pub content_type: String,
+    pub created_at: Millis,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SandboxState {
+    Running,
+    /// Deleted by its tenant (or by a tenant delete with force).
+    Stopped,
+    /// Destroyed because it passed its timeout.
+    TimedOut,
+    /// Lost: the server that ran it died; reaped at the next start.
+    Lost,
+    /// Could not be started or died on its own.
+    Failed,
+}
+
+impl SandboxState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SandboxState::Running => "running",
+            SandboxState::Stopped => "stopped",
+            SandboxState::TimedOut => "timed_out",
+            SandboxState::Lost => "lost",
+            SandboxState::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<SandboxState> {
+        Some(match s {
+            "running" => SandboxState::Running,
+            "stopped" => SandboxState::Stopped,
+            "timed_out" => SandboxState::TimedOut,
+            "lost" => SandboxState::Lost,
+            "failed" => SandboxState::Failed,
+            _ => return None,
+        })
+    }
+}
+
+/// Resource usage of one sandbox, read from its cgroup at the end.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct Usage {
+    pub cpu_seconds: f64,
+    pub peak_memory_bytes: u64,
+    pub wall_seconds: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SandboxRecord {
+    pub id: SandboxId,
+    pub tenant_id: TenantId,
+    pub state: SandboxState,
+    /// The request as the server accepted it (image, limits, env names...),
+    /// as JSON. Never holds secret values.
+    pub spec: serde_json::Value,
+    pub labels: BTreeMap<String, String>,
+    /// Memory limit, counted against the tenant's memory quota while running.
+    pub memory_bytes: u64,
+    /// Which server process runs it (so a restarted server can tell its
+    /// predecessor's sandboxes from its own).
+    pub owner: String,
+    pub created_at: Millis,
+    pub expires_at: Millis,
+    pub ended_at: Option<Millis>,
+    pub end_reason: Option<String>,
+    pub usage: Option<Usage>,
+}
+
+/// Filters for listing sandboxes.
+#[derive(Debug, Clone, Default)]
+pub struct SandboxFilter {
+    pub state: Option<SandboxState>,
+    /// Every pair must match.
+    pub labels: BTreeMap<String, String>,
+}
+
+/// One audit entry. `hash = sha256(prev_hash || canonical fields)`; see
+/// [`audit`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// Position in the tenant's chain, from 1.
+    pub seq: i64,
+    pub tenant_id: TenantId,
+    /// `admin`, or the id of the API key that made the request, or `system`.
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    /// `ok`, or a short reason it failed.
+    pub outcome: String,
+    pub at: Millis,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// What an audit entry says before it is chained.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEvent {
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub outcome: String,
+}
+
+/// Sums over sandboxes that ended within a time window.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct UsageSum {
+    pub sandboxes: u64,
+    pub cpu_seconds: f64,
+    pub wall_seconds: f64,
+    /// The largest peak of any one sandbox.
+    pub max_peak_memory_bytes: u64,
+}
+
+/// One page of a listing; `next` is the cursor for the following page.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next: Option<String>,
+}
+
+/// Metadata storage. Tenant-owned rows are always addressed with their
+/// tenant's id, and every implementation must include it in the query (a
+/// row of another tenant is "not found", never an error that says more).
+/// Listings are ordered by creation (ids are unique; cursor = last id seen).
+#[async_trait]
+pub trait MetaStore: Send + Sync {
+    // --- operator settings (e.g. the admin token's hash) ---
+    async fn get_setting(&self, key: &str) -> Result<Option<String>>;
+    async fn set_setting(&self, key: &str, value: &str) -> Result<()>;
+
+    // --- tenants (admin) ---
+    async fn create_tenant(&self, name: &str, quotas: Quotas) -> Result<Tenant>;
+    async fn get_tenant(&self, id: &TenantId) -> Result<Option<Tenant>>;
+    async fn list_tenants(&self, after: Option<&str>, limit: u32) -> Result<Page<Tenant>>;
+    /// Returns false when no such tenant.
+    async fn set_tenant_disabled(&self, id: &TenantId, disabled: bool) -> Result<bool>;
+    async fn set_tenant_quotas(&self, id: &TenantId, quotas: Quotas) -> Result<bool>;
+    /// Removes the tenant, its keys, file rows and sandbox rows; its audit
+    /// chain is kept. Returns false when no such tenant.
+    async fn delete_tenant(&self, id: &TenantId) -> Result<bool>;
+
+    // --- API keys ---
+    /// `secret_hash` is the lower-case hex sha256 of the key's secret part.
+    async fn create_key(&self, tenant: &TenantId, name: &str, secret_hash: &str) -> Result<ApiKey>;
+    async fn list_keys(&self, tenant: &TenantId) -> Result<Vec<ApiKey>>;
+    async fn revoke_key(&self, tenant: &TenantId, key: &KeyId) -> Result<bool>;
+    /// The key and its secret hash, for authentication.
+    async fn find_key(&self, key: &KeyId) -> Result<Option<(ApiKey, String)>>;
+
+    // --- files ---
+    async fn insert_file(&self, file: &FileMeta) -> Result<()>;
+    async fn get_file(&self, tenant: &TenantId, id: &FileId) -> Result<Option<FileMeta>>;
+    async fn list_files(
+        &self,
+        tenant: &TenantId,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Page<FileMeta>>;
+    async fn delete_file(&self, tenant: &TenantId, id: &FileId) -> Result<bool>;
+    /// Sum of the sizes of the tenant's files.
+    async fn storage_bytes(&self, tenant: &TenantId) -> Result<u64>;
+    /// Records a signed upload URL's nonce as used; false if it already was
+    /// (each URL accepts one upload).
+    async fn use_upload_nonce(&self, nonce: &str, expires_at: Millis) -> Result<bool>;
+
+    // --- sandboxes ---
+    async fn insert_sandbox(&self, sb: &SandboxRecord) -> Result<()>;
+    async fn get_sandbox(&self, tenant: &TenantId, id: &SandboxId)
+        -> Result<Option<SandboxRecord>>;
+    async fn list_sandboxes(
+        &self,
+        tenant: &TenantId,
+        filter: &SandboxFilter,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Page<SandboxRecord>>;
+    async fn set_sandbox_expiry(
+        &self,
+        tenant: &TenantId,
+        id: &SandboxId,
+        expires_at: Millis,
+    ) -> Result<bool>;
+    /// Moves a running sandbox to a final state; false if it was not running.
+    async fn end_sandbox(
+        &self,
+        tenant: &TenantId,
+        id: &SandboxId,
+        state: SandboxState,
+        reason: &str,
+        usage: Option<Usage>,
+    ) -> Result<bool>;
+    /// Running sandboxes and the sum of their memory limits.
+    async fn running_totals(&self, tenant: &TenantId) -> Result<(u32, u64)>;
+    /// Marks every running sandbox whose owner is not `owner` as `Lost`
+    /// and returns them (a restarted server's predecessor's sandboxes).
+    async fn reap_foreign(&self, owner: &str) -> Result<Vec<SandboxRecord>>;
+    async fn usage_between(&self, tenant: &TenantId, from: Millis, to: Millis) -> Result<UsageSum>;
+
+    // --- audit ---
+    /// Appends to the tenant's chain atomically (seq and prev_hash taken in
+    /// the same transaction as the insert).
+    async fn append_audit(&self, tenant: &TenantId, event: &AuditEvent) -> Result<AuditEntry>;
+    async fn list_audit(
+        &self,
+        tenant: &TenantId,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>>;
+    /// Every tenant that has an audit chain (including deleted tenants).
+    async fn audit_tenants(&self) -> Result<Vec<TenantId>>;
+}

@@ -1,0 +1,106 @@
+//! The audit chains.
+
+use super::{BEGIN_WRITE, MAX_PAGE};
+use crate::audit::{entry_hash, GENESIS};
+use crate::*;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, SqlitePool};
+
+const AUDIT_COLS: &str = "tenant_id, seq, actor, action, target, outcome, at, prev_hash, hash";
+
+fn entry_from_row(row: &SqliteRow) -> Result<AuditEntry> {
+    Ok(AuditEntry {
+        seq: row.try_get("seq")?,
+        tenant_id: TenantId::from_stored(row.try_get("tenant_id")?),
+        actor: row.try_get("actor")?,
+        action: row.try_get("action")?,
+        target: row.try_get("target")?,
+        outcome: row.try_get("outcome")?,
+        at: row.try_get("at")?,
+        prev_hash: row.try_get("prev_hash")?,
+        hash: row.try_get("hash")?,
+    })
+}
+
+pub(super) async fn append(
+    pool: &SqlitePool,
+    tenant: &TenantId,
+    event: &AuditEvent,
+) -> Result<AuditEntry> {
+    // Reading the chain's head and inserting after it must not interleave
+    // with another append: the write lock, taken at BEGIN, serializes them
+    // (the primary key on (tenant_id, seq) would reject a duplicate anyway).
+    let mut tx = pool.begin_with(BEGIN_WRITE).await?;
+    let head: Option<(i64, String)> =
+        sqlx::query_as("SELECT seq, hash FROM audit WHERE tenant_id = ? ORDER BY seq DESC LIMIT 1")
+            .bind(tenant.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+    let (seq, prev_hash) = match head {
+        Some((seq, hash)) => (seq + 1, hash),
+        None => (1, GENESIS.to_owned()),
+    };
+    let at = now_ms();
+    let hash = entry_hash(
+        &prev_hash,
+        tenant,
+        seq,
+        &event.actor,
+        &event.action,
+        &event.target,
+        &event.outcome,
+        at,
+    );
+    let entry = AuditEntry {
+        seq,
+        tenant_id: tenant.clone(),
+        actor: event.actor.clone(),
+        action: event.action.clone(),
+        target: event.target.clone(),
+        outcome: event.outcome.clone(),
+        at,
+        prev_hash,
+        hash,
+    };
+    sqlx::query(&format!(
+        "INSERT INTO audit ({AUDIT_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    ))
+    .bind(entry.tenant_id.as_str())
+    .bind(entry.seq)
+    .bind(&entry.actor)
+    .bind(&entry.action)
+    .bind(&entry.target)
+    .bind(&entry.outcome)
+    .bind(entry.at)
+    .bind(&entry.prev_hash)
+    .bind(&entry.hash)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(entry)
+}
+
+pub(super) async fn list(
+    pool: &SqlitePool,
+    tenant: &TenantId,
+    after_seq: i64,
+    limit: u32,
+) -> Result<Vec<AuditEntry>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {AUDIT_COLS} FROM audit WHERE tenant_id = ? AND seq > ? ORDER BY seq LIMIT ?"
+    ))
+    .bind(tenant.as_str())
+    .bind(after_seq)
+    .bind(i64::from(limit.clamp(1, MAX_PAGE)))
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(entry_from_row).collect()
+}
+
+pub(super) async fn tenants(pool: &SqlitePool) -> Result<Vec<TenantId>> {
+    let ids: Vec<String> =
+        sqlx::query_scalar("SELECT DISTINCT tenant_id FROM audit ORDER BY tenant_id")
+            .fetch_all(pool)
+            .await?;
+    Ok(ids.into_iter().map(TenantId::from_stored).collect())
+}

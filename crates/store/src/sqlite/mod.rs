@@ -1,0 +1,234 @@
+//! [`MetaStore`] on SQLite (the embedded default), with sqlx.
+//!
+//! One database file in WAL mode (readers never block the writer), a small
+//! connection pool, and a busy timeout so writers queue for the lock instead
+//! of failing. Transactions that write start with `BEGIN IMMEDIATE`: they
+//! take the write lock up front, because a deferred transaction that reads
+//! and then writes can fail with `SQLITE_BUSY` without waiting when another
+//! connection wrote in between.
+//!
+//! Every query on a tenant-owned row has `tenant_id = ?` in it. The queries
+//! live in one submodule per area; this module holds the connection setup,
+//! shared conversions, and the trait impl, which only delegates.
+
+mod audit;
+mod files;
+mod sandboxes;
+mod tenants;
+
+use crate::*;
+use async_trait::async_trait;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::SqlitePool;
+use std::path::Path;
+use std::time::Duration;
+
+const POOL_SIZE: u32 = 8;
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// The largest page a listing returns.
+const MAX_PAGE: u32 = 1000;
+/// Starts a transaction holding the write lock (see the module doc).
+const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
+
+/// Metadata in one SQLite file.
+#[derive(Debug, Clone)]
+pub struct SqliteMeta {
+    pool: SqlitePool,
+}
+
+/// Opens (creating if missing) the database at `path` and brings its schema
+/// up to date.
+pub async fn open(path: &Path) -> Result<SqliteMeta> {
+    let options = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        // In WAL mode NORMAL is durable against application crashes and
+        // keeps the database consistent across power loss (the last
+        // transactions may be lost), at far less fsync cost than FULL.
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(BUSY_TIMEOUT)
+        .foreign_keys(true);
+    let pool = SqlitePoolOptions::new()
+        .max_connections(POOL_SIZE)
+        .connect_with(options)
+        .await?;
+    sqlx::migrate!("./migrations").run(&pool).await?;
+    Ok(SqliteMeta { pool })
+}
+
+impl SqliteMeta {
+    /// The connection pool, for maintenance and for tests that need to reach
+    /// under the trait (e.g. to tamper with a row).
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// Closes every connection (checkpointing the WAL).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// u64 values are stored as INTEGER, which is signed.
+fn to_i64(v: u64, what: &str) -> Result<i64> {
+    i64::try_from(v).map_err(|_| StoreError::Corrupt(format!("{what} {v} is too large to store")))
+}
+
+fn to_u64(v: i64, what: &str) -> Result<u64> {
+    u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("{what} is negative: {v}")))
+}
+
+fn limit_plus_one(limit: u32) -> i64 {
+    // One more than the page, to learn whether there is a next page.
+    i64::from(limit.clamp(1, MAX_PAGE)) + 1
+}
+
+/// Cuts a listing fetched with [`limit_plus_one`] down to the page and sets
+/// the cursor when rows were left over.
+fn page<T>(mut items: Vec<T>, limit: u32, id_of: impl Fn(&T) -> &str) -> Page<T> {
+    let limit = limit.clamp(1, MAX_PAGE) as usize;
+    let next = if items.len() > limit {
+        items.truncate(limit);
+        items.last().map(|t| id_of(t).to_owned())
+    } else {
+        None
+    };
+    Page { items, next }
+}
+
+/// A unique violation on insert means the id exists already.
+fn conflict(e: sqlx::Error, what: impl FnOnce() -> String) -> StoreError {
+    match &e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict(what()),
+        _ => StoreError::Db(e),
+    }
+}
+
+#[async_trait]
+impl MetaStore for SqliteMeta {
+    async fn get_setting(&self, key: &str) -> Result<Option<String>> {
+        tenants::get_setting(&self.pool, key).await
+    }
+    async fn set_setting(&self, key: &str, value: &str) -> Result<()> {
+        tenants::set_setting(&self.pool, key, value).await
+    }
+
+    async fn create_tenant(&self, name: &str, quotas: Quotas) -> Result<Tenant> {
+        tenants::create(&self.pool, name, quotas).await
+    }
+    async fn get_tenant(&self, id: &TenantId) -> Result<Option<Tenant>> {
+        tenants::get(&self.pool, id).await
+    }
+    async fn list_tenants(&self, after: Option<&str>, limit: u32) -> Result<Page<Tenant>> {
+        tenants::list(&self.pool, after, limit).await
+    }
+    async fn set_tenant_disabled(&self, id: &TenantId, disabled: bool) -> Result<bool> {
+        tenants::set_disabled(&self.pool, id, disabled).await
+    }
+    async fn set_tenant_quotas(&self, id: &TenantId, quotas: Quotas) -> Result<bool> {
+        tenants::set_quotas(&self.pool, id, quotas).await
+    }
+    async fn delete_tenant(&self, id: &TenantId) -> Result<bool> {
+        tenants::delete(&self.pool, id).await
+    }
+
+    async fn create_key(&self, tenant: &TenantId, name: &str, secret_hash: &str) -> Result<ApiKey> {
+        tenants::create_key(&self.pool, tenant, name, secret_hash).await
+    }
+    async fn list_keys(&self, tenant: &TenantId) -> Result<Vec<ApiKey>> {
+        tenants::list_keys(&self.pool, tenant).await
+    }
+    async fn revoke_key(&self, tenant: &TenantId, key: &KeyId) -> Result<bool> {
+        tenants::revoke_key(&self.pool, tenant, key).await
+    }
+    async fn find_key(&self, key: &KeyId) -> Result<Option<(ApiKey, String)>> {
+        tenants::find_key(&self.pool, key).await
+    }
+
+    async fn insert_file(&self, file: &FileMeta) -> Result<()> {
+        files::insert(&self.pool, file).await
+    }
+    async fn get_file(&self, tenant: &TenantId, id: &FileId) -> Result<Option<FileMeta>> {
+        files::get(&self.pool, tenant, id).await
+    }
+    async fn list_files(
+        &self,
+        tenant: &TenantId,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Page<FileMeta>> {
+        files::list(&self.pool, tenant, after, limit).await
+    }
+    async fn delete_file(&self, tenant: &TenantId, id: &FileId) -> Result<bool> {
+        files::delete(&self.pool, tenant, id).await
+    }
+    async fn storage_bytes(&self, tenant: &TenantId) -> Result<u64> {
+        files::storage_bytes(&self.pool, tenant).await
+    }
+    async fn use_upload_nonce(&self, nonce: &str, expires_at: Millis) -> Result<bool> {
+        files::use_upload_nonce(&self.pool, nonce, expires_at).await
+    }
+
+    async fn insert_sandbox(&self, sb: &SandboxRecord) -> Result<()> {
+        sandboxes::insert(&self.pool, sb).await
+    }
+    async fn get_sandbox(
+        &self,
+        tenant: &TenantId,
+        id: &SandboxId,
+    ) -> Result<Option<SandboxRecord>> {
+        sandboxes::get(&self.pool, tenant, id).await
+    }
+    async fn list_sandboxes(
+        &self,
+        tenant: &TenantId,
+        filter: &SandboxFilter,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Page<SandboxRecord>> {
+        sandboxes::list(&self.pool, tenant, filter, after, limit).await
+    }
+    async fn set_sandbox_expiry(
+        &self,
+        tenant: &TenantId,
+        id: &SandboxId,
+        expires_at: Millis,
+    ) -> Result<bool> {
+        sandboxes::set_expiry(&self.pool, tenant, id, expires_at).await
+    }
+    async fn end_sandbox(
+        &self,
+        tenant: &TenantId,
+        id: &SandboxId,
+        state: SandboxState,
+        reason: &str,
+        usage: Option<Usage>,
+    ) -> Result<bool> {
+        sandboxes::end(&self.pool, tenant, id, state, reason, usage).await
+    }
+    async fn running_totals(&self, tenant: &TenantId) -> Result<(u32, u64)> {
+        sandboxes::running_totals(&self.pool, tenant).await
+    }
+    async fn reap_foreign(&self, owner: &str) -> Result<Vec<SandboxRecord>> {
+        sandboxes::reap_foreign(&self.pool, owner).await
+    }
+    async fn usage_between(&self, tenant: &TenantId, from: Millis, to: Millis) -> Result<UsageSum> {
+        sandboxes::usage_between(&self.pool, tenant, from, to).await
+    }
+
+    async fn append_audit(&self, tenant: &TenantId, event: &AuditEvent) -> Result<AuditEntry> {
+        audit::append(&self.pool, tenant, event).await
+    }
+    async fn list_audit(
+        &self,
+        tenant: &TenantId,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>> {
+        audit::list(&self.pool, tenant, after_seq, limit).await
+    }
+    async fn audit_tenants(&self) -> Result<Vec<TenantId>> {
+        audit::tenants(&self.pool).await
+    }
+}
