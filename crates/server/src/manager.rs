@@ -47,9 +47,36 @@ pub struct Manager {
     work_dir: PathBuf,
     /// This process's identity in sandbox records.
     pub owner: String,
-    /// Quota check and insert happen under this lock so two concurrent
-    /// creates cannot both squeeze under a limit.
-    admit: tokio::sync::Mutex<()>,
+    /// Sandboxes admitted but not yet recorded as running, per tenant
+    /// (count, memory): the quota check counts them, so concurrent creates
+    /// cannot together squeeze past a limit, and no lock is held while
+    /// sandboxes start.
+    admitting: Mutex<HashMap<TenantId, (u32, u64)>>,
+    admit_check: tokio::sync::Mutex<()>,
+}
+
+/// Releases an admission when the create finishes, whichever way.
+struct Admission<'a> {
+    manager: &'a Manager,
+    tenant: TenantId,
+    memory: u64,
+}
+
+impl Drop for Admission<'_> {
+    fn drop(&mut self) {
+        let mut map = self
+            .manager
+            .admitting
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(e) = map.get_mut(&self.tenant) {
+            e.0 = e.0.saturating_sub(1);
+            e.1 = e.1.saturating_sub(self.memory);
+            if e.0 == 0 {
+                map.remove(&self.tenant);
+            }
+        }
+    }
 }
 
 impl Manager {
@@ -60,7 +87,8 @@ impl Manager {
             live: Mutex::default(),
             work_dir,
             owner: format!("srv-{:016x}", rand::random::<u64>()),
-            admit: tokio::sync::Mutex::new(()),
+            admitting: Default::default(),
+            admit_check: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -125,21 +153,8 @@ impl Manager {
             .tenant()
             .await?
             .ok_or_else(|| ApiError::not_found("tenant"))?;
-        let _admit = self.admit.lock().await;
-        let (running, memory) = store.running_totals().await?;
-        let q = tenant.quotas;
-        if running >= q.max_sandboxes {
-            return Err(ApiError::quota(format!(
-                "max_sandboxes: {running} of {} sandboxes are running",
-                q.max_sandboxes
-            )));
-        }
-        if memory + new.record.memory_bytes > q.max_memory_bytes {
-            return Err(ApiError::quota(format!(
-                "max_memory_bytes: {memory} bytes in use, {} more asked, limit {}",
-                new.record.memory_bytes, q.max_memory_bytes
-            )));
-        }
+        let memory_asked = new.record.memory_bytes;
+        let _admission = self.admit(store, tenant.quotas, memory_asked).await?;
         let id = new.record.id.clone();
         let dir = self.work_dir.join(id.as_str());
         let mut spec = new.spec;
@@ -178,6 +193,51 @@ impl Manager {
         self.map().insert(id, live);
         crate::metrics::sandbox_started(t0.elapsed().as_secs_f64());
         Ok(record)
+    }
+
+    /// Checks the tenant's quotas, counting sandboxes that are still
+    /// starting, and reserves room for one more.
+    async fn admit(
+        &self,
+        store: &TenantStore,
+        q: warden_store::Quotas,
+        memory_asked: u64,
+    ) -> ApiResult<Admission<'_>> {
+        // Checks are serialised; releases are not. Reading what is pending
+        // before what is recorded can only count a sandbox twice (one that
+        // got recorded in between), never miss one.
+        let _check = self.admit_check.lock().await;
+        let tenant = store.tenant_id().clone();
+        let (pending, pending_mem) = self
+            .admitting
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&tenant)
+            .copied()
+            .unwrap_or((0, 0));
+        let (running, memory) = store.running_totals().await?;
+        let (running, memory) = (running + pending, memory + pending_mem);
+        if running >= q.max_sandboxes {
+            return Err(ApiError::quota(format!(
+                "max_sandboxes: {running} of {} sandboxes are running or starting",
+                q.max_sandboxes
+            )));
+        }
+        if memory + memory_asked > q.max_memory_bytes {
+            return Err(ApiError::quota(format!(
+                "max_memory_bytes: {memory} bytes in use, {memory_asked} more asked, limit {}",
+                q.max_memory_bytes
+            )));
+        }
+        let mut map = self.admitting.lock().unwrap_or_else(|e| e.into_inner());
+        let e = map.entry(tenant.clone()).or_default();
+        e.0 += 1;
+        e.1 += memory_asked;
+        Ok(Admission {
+            manager: self,
+            tenant,
+            memory: memory_asked,
+        })
     }
 
     async fn start(&self, spec: SandboxSpec) -> ApiResult<(Box<dyn Sandbox>, Client)> {

@@ -152,3 +152,40 @@ async fn fifty_clients_for_a_minute() {
         .unwrap();
     assert!(m.contains("warden_sandboxes_running 0"), "{m}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_creates_cannot_pass_the_quota_together() {
+    let server = Server::start();
+    let (_, a) = server
+        .admin()
+        .tenant("racy", Some(json!({"max_sandboxes": 3})))
+        .await;
+    let creates = (0..10).map(|_| {
+        let a = a.clone();
+        tokio::spawn(async move {
+            a.post("/v1/sandboxes", json!({"limits": {"memory_mb": 64}}))
+                .await
+        })
+    });
+    let mut created = 0;
+    let mut refused = 0;
+    for r in futures::future::join_all(creates).await {
+        let r = r.unwrap();
+        match r.status.as_u16() {
+            201 => created += 1,
+            429 => {
+                assert!(r.text.contains("max_sandboxes"), "{}", r.text);
+                refused += 1
+            }
+            other => panic!("unexpected {other}: {}", r.text),
+        }
+    }
+    assert_eq!((created, refused), (3, 7));
+    let running = a.get("/v1/sandboxes?state=running").await;
+    assert_eq!(
+        running.body["items"].as_array().unwrap().len(),
+        3,
+        "{}",
+        running.text
+    );
+}
