@@ -162,6 +162,22 @@ pub async fn exec(
     let live = live(&st, &caller, &id).await?;
     let (req, stdin) = to_request(body)?;
     crate::metrics::exec();
+    let what = match &req.command {
+        Command::Argv(a) => a.first().cloned().unwrap_or_default(),
+        Command::Shell(_) => "sh -c".into(),
+    };
+    st.audit(
+        caller.store.tenant_id(),
+        caller.actor(),
+        "sandbox.exec",
+        &format!("{}:{what}", live.id),
+        if req.background {
+            "started in background"
+        } else {
+            "started"
+        },
+    )
+    .await;
     let client = live.client.clone();
     if req.background {
         let pid = client.spawn(req).await.map_err(init_error)?;
@@ -469,6 +485,14 @@ pub async fn signal(
         .ok_or_else(|| ApiError::bad_request(format!("unknown signal {}", body.signal)))?;
     let live = live(&st, &caller, &id).await?;
     live.client.signal(pid, sig).await.map_err(init_error)?;
+    st.audit(
+        caller.store.tenant_id(),
+        caller.actor(),
+        "sandbox.signal",
+        &format!("{}:{pid}", live.id),
+        &format!("ok (signal {sig})"),
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
