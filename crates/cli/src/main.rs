@@ -46,6 +46,8 @@ enum Command {
     Audit(client::audit::AuditArgs),
     /// Show what the tenant's sandboxes used.
     Usage(client::usage::UsageArgs),
+    /// Submit review jobs (files + a command), follow them, fetch outputs.
+    Review(client::review::ReviewArgs),
 }
 
 /// Parses the command line. Help and version print as usual; any other
@@ -97,6 +99,7 @@ fn main() {
         Command::Exec(a) => client::main(client::exec::run(*a)),
         Command::Audit(a) => client::main(client::audit::run(a)),
         Command::Usage(a) => client::main(client::usage::run(a)),
+        Command::Review(a) => client::main(client::review::run(a)),
     };
     std::process::exit(code);
 }

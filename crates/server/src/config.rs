@@ -28,6 +28,61 @@ pub struct Config {
     /// Quotas given to new tenants.
     pub quotas: QuotaConfig,
     pub runtime: RuntimeConfig,
+    /// Built images (`<images_dir>/<name>`, made by scripts/build-image.sh).
+    pub images_dir: PathBuf,
+    pub jobs: JobsConfig,
+    pub webhooks: WebhookConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JobsConfig {
+    /// Review jobs running at once on this node.
+    pub concurrency: u32,
+    /// Review jobs of one tenant running at once (across nodes).
+    pub per_tenant: u32,
+    /// A worker renews its lease on a job every third of this; a job whose
+    /// lease lapses (its node died) is picked up again.
+    pub lease_secs: u64,
+    /// Runs of a job before a failure of Warden's own is final.
+    pub max_attempts: u32,
+    /// First retry delay; doubled per attempt.
+    pub retry_backoff_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhookConfig {
+    /// Allow webhook targets on loopback and private ranges (refused by
+    /// default: a tenant could otherwise make the server call inside the
+    /// operator's network).
+    pub allow_private: bool,
+    /// Delivery attempts before giving up.
+    pub max_attempts: u32,
+    /// First retry delay; doubled per attempt, capped at 5 minutes.
+    pub retry_backoff_ms: u64,
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        JobsConfig {
+            concurrency: 4,
+            per_tenant: 2,
+            lease_secs: 30,
+            max_attempts: 3,
+            retry_backoff_ms: 2000,
+        }
+    }
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        WebhookConfig {
+            allow_private: false,
+            max_attempts: 10,
+            retry_backoff_ms: 1000,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -60,6 +115,9 @@ impl Default for Config {
             max_json_bytes: 1 << 20,
             quotas: QuotaConfig::default(),
             runtime: RuntimeConfig::default(),
+            images_dir: PathBuf::from("/var/cache/warden/images"),
+            jobs: JobsConfig::default(),
+            webhooks: WebhookConfig::default(),
         }
     }
 }
@@ -142,6 +200,32 @@ impl Config {
         if let Some(v) = get("WARDEN_CGROUP_FAVOR_DYNMODS") {
             self.runtime.favor_dynmods = v != "0";
         }
+        if let Some(v) = get("WARDEN_IMAGES_DIR") {
+            self.images_dir = v.into();
+        }
+        let num = |k: &str| -> Result<Option<u64>> {
+            get(k)
+                .map(|v| v.parse::<u64>().with_context(|| format!("{k}={v:?}")))
+                .transpose()
+        };
+        if let Some(v) = num("WARDEN_JOBS_CONCURRENCY")? {
+            self.jobs.concurrency = v.clamp(1, 1024) as u32;
+        }
+        if let Some(v) = num("WARDEN_JOBS_PER_TENANT")? {
+            self.jobs.per_tenant = v.clamp(1, 1024) as u32;
+        }
+        if let Some(v) = num("WARDEN_JOBS_LEASE_SECS")? {
+            self.jobs.lease_secs = v.max(1);
+        }
+        if let Some(v) = num("WARDEN_JOBS_RETRY_BACKOFF_MS")? {
+            self.jobs.retry_backoff_ms = v;
+        }
+        if let Some(v) = get("WARDEN_WEBHOOKS_ALLOW_PRIVATE") {
+            self.webhooks.allow_private = v == "1" || v == "true";
+        }
+        if let Some(v) = num("WARDEN_WEBHOOKS_RETRY_BACKOFF_MS")? {
+            self.webhooks.retry_backoff_ms = v;
+        }
         Ok(())
     }
 
@@ -185,7 +269,24 @@ impl fmt::Display for Config {
         }
         writeln!(f, "state_dir = {:?}", r.state_dir.display().to_string())?;
         writeln!(f, "cgroup_parent = {:?}", r.cgroup_parent)?;
-        write!(f, "favor_dynmods = {}", r.favor_dynmods)
+        writeln!(f, "favor_dynmods = {}", r.favor_dynmods)?;
+        writeln!(
+            f,
+            "images_dir = {:?}",
+            self.images_dir.display().to_string()
+        )?;
+        let j = &self.jobs;
+        writeln!(f, "[jobs]")?;
+        writeln!(f, "concurrency = {}", j.concurrency)?;
+        writeln!(f, "per_tenant = {}", j.per_tenant)?;
+        writeln!(f, "lease_secs = {}", j.lease_secs)?;
+        writeln!(f, "max_attempts = {}", j.max_attempts)?;
+        writeln!(f, "retry_backoff_ms = {}", j.retry_backoff_ms)?;
+        let w = &self.webhooks;
+        writeln!(f, "[webhooks]")?;
+        writeln!(f, "allow_private = {}", w.allow_private)?;
+        writeln!(f, "max_attempts = {}", w.max_attempts)?;
+        write!(f, "retry_backoff_ms = {}", w.retry_backoff_ms)
     }
 }
 

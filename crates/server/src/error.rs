@@ -109,6 +109,7 @@ impl From<StoreError> for ApiError {
             }
             StoreError::Upload(m) => ApiError::bad_request(format!("upload interrupted: {m}")),
             StoreError::Conflict(m) => ApiError::conflict(format!("{m} already exists")),
+            StoreError::NotFound(m) => ApiError::not_found(&m),
             other => ApiError::internal("storage", other),
         }
     }

@@ -5,16 +5,21 @@
 //! the only way to get one is the [`auth::Caller`] extractor.
 
 pub mod api;
+pub mod api_reviews;
 pub mod auth;
 pub mod config;
 pub mod error;
+pub mod images;
+pub mod jobs;
 pub mod manager;
 pub mod metrics;
+pub mod netguard;
 pub mod openapi;
 pub mod routes;
 pub mod signed;
 pub mod sniff;
 pub mod state;
+pub mod webhooks;
 
 use anyhow::{Context, Result};
 use axum::extract::DefaultBodyLimit;
@@ -83,6 +88,14 @@ pub fn router(state: Shared) -> Router {
         .route("/v1/sandboxes/{id}/files/list", get(sbfiles::list))
         .route("/v1/sandboxes/{id}/files/stat", get(sbfiles::stat))
         .route("/v1/sandboxes/{id}/files/mkdir", post(sbfiles::mkdir))
+        .route("/v1/reviews", post(reviews::submit).get(reviews::list))
+        .route("/v1/reviews/{id}", get(reviews::get))
+        .route("/v1/reviews/{id}/cancel", post(reviews::cancel))
+        .route("/v1/reviews/{id}/logs", get(reviews::logs))
+        .route("/v1/reviews/{id}/outputs", get(reviews::outputs))
+        .route("/v1/reviews/{id}/outputs/{*path}", get(reviews::output))
+        .route("/v1/reviews/{id}/webhooks", get(reviews::deliveries))
+        .route("/v1/webhooks/secret", get(reviews::webhook_secret))
         .route("/v1/audit", get(audit::audit))
         .route("/v1/usage", get(audit::usage))
         .layer(DefaultBodyLimit::max(limit))
@@ -160,11 +173,17 @@ pub async fn serve(
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("creating data directory {}", cfg.data_dir.display()))?;
     cfg.data_dir = cfg.data_dir.canonicalize()?;
-    let meta: Arc<dyn MetaStore> = Arc::new(
+    let db = Arc::new(
         warden_store::sqlite::open(&cfg.data_dir.join("warden.db"))
             .await
             .context("opening the database")?,
     );
+    let meta: Arc<dyn MetaStore> = db.clone();
+    let jobs: Arc<dyn warden_store::JobStore> = db;
+    for dir in ["logs", "work"] {
+        let d = cfg.data_dir.join(dir);
+        std::fs::create_dir_all(&d).with_context(|| format!("creating {}", d.display()))?;
+    }
     let objects =
         Objects::local(&cfg.data_dir.join("objects")).context("opening the object store")?;
     let admin_hash = admin_hash(&cfg, meta.as_ref()).await?;
@@ -199,6 +218,8 @@ pub async fn serve(
     let state = Arc::new(AppState {
         cfg,
         meta,
+        jobs,
+        jobs_handle: Default::default(),
         objects,
         admin_hash,
         signing_key,
@@ -206,6 +227,8 @@ pub async fn serve(
         draining: AtomicBool::new(false),
     });
     tokio::spawn(manager.clone().expire_loop());
+    tokio::spawn(jobs::worker_loop(state.clone()));
+    tokio::spawn(webhooks::delivery_loop(state.clone()));
     let app = router(state.clone());
     on_listen(addr);
     let drain_state = state.clone();
@@ -217,6 +240,9 @@ pub async fn serve(
             .sandboxes
             .destroy_all(SandboxState::Stopped, "server shutdown")
             .await;
+        // Jobs whose sandboxes just went away put themselves back in the
+        // queue (a failure of Warden's own); let them record that.
+        jobs::wait_idle(&drain_state, Duration::from_secs(5)).await;
     };
     let server = axum::serve(listener, app).with_graceful_shutdown(shutdown);
     let server = std::future::IntoFuture::into_future(server);

@@ -37,6 +37,17 @@ pub struct NewSandbox {
     pub spec: SandboxSpec,
     pub files: Vec<FileMeta>,
     pub record: SandboxRecord,
+    /// Interactive sandboxes count against the tenant's sandbox and memory
+    /// quotas; a review job's sandbox is bounded by the job limits instead.
+    pub count_quota: bool,
+}
+
+/// How a sandbox ended, from its cgroup.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Ended {
+    pub usage: Usage,
+    /// The kernel's OOM killer ran in the sandbox.
+    pub oom_killed: bool,
 }
 
 pub struct Manager {
@@ -154,7 +165,11 @@ impl Manager {
             .await?
             .ok_or_else(|| ApiError::not_found("tenant"))?;
         let memory_asked = new.record.memory_bytes;
-        let _admission = self.admit(store, tenant.quotas, memory_asked).await?;
+        let _admission = if new.count_quota {
+            Some(self.admit(store, tenant.quotas, memory_asked).await?)
+        } else {
+            None
+        };
         let id = new.record.id.clone();
         let dir = self.work_dir.join(id.as_str());
         let mut spec = new.spec;
@@ -271,7 +286,7 @@ impl Manager {
         live.expires_at.store(expires_at, Ordering::Relaxed);
     }
 
-    /// Destroys a live sandbox and records its end; false if it was not
+    /// Destroys a live sandbox and records its end; None if it was not
     /// live here (already gone).
     pub async fn destroy(
         &self,
@@ -280,16 +295,14 @@ impl Manager {
         state: SandboxState,
         reason: &str,
         actor: &str,
-    ) -> bool {
-        let Some(live) = ({
+    ) -> Option<Ended> {
+        let live = {
             let mut map = self.map();
             match map.get(id) {
                 Some(l) if &l.tenant == tenant => map.remove(id),
                 _ => None,
             }
-        }) else {
-            return false;
-        };
+        }?;
         let sandbox = live
             .sandbox
             .lock()
@@ -324,7 +337,10 @@ impl Manager {
         };
         self.audit(tenant, actor, action, id.as_str(), reason).await;
         crate::metrics::sandbox_ended();
-        true
+        Some(Ended {
+            usage,
+            oom_killed: stats.is_some_and(|s| s.oom_kills > 0),
+        })
     }
 
     /// Destroys every sandbox past its expiry; runs until the process ends.

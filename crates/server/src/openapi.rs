@@ -17,6 +17,8 @@ use utoipa::{Modify, OpenApi};
         exec::exec, exec::processes, exec::attach, exec::stdin, exec::signal, exec::wait,
         sbfiles::read, sbfiles::write, sbfiles::remove, sbfiles::list, sbfiles::stat,
         sbfiles::mkdir,
+        reviews::submit, reviews::list, reviews::get, reviews::cancel, reviews::logs,
+        reviews::outputs, reviews::output, reviews::deliveries, reviews::webhook_secret,
         audit::audit, audit::usage,
     ),
     modifiers(&BearerAuth),
@@ -26,6 +28,7 @@ use utoipa::{Modify, OpenApi};
         (name = "files", description = "A tenant's uploads"),
         (name = "sandboxes", description = "Interactive sandboxes"),
         (name = "sandbox files", description = "Files inside a sandbox, through its init"),
+        (name = "reviews", description = "Review jobs: files + a command in, outputs back"),
         (name = "audit", description = "Audit chain and usage"),
     )
 )]

@@ -4,11 +4,14 @@ use crate::config::Config;
 use crate::manager::Manager;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use warden_store::{AuditEvent, MetaStore, Objects, TenantId, TenantStore};
+use warden_store::{AuditEvent, JobStore, MetaStore, Objects, TenantId, TenantStore};
 
 pub struct AppState {
     pub cfg: Config,
     pub meta: Arc<dyn MetaStore>,
+    /// The review-job queue (the same database as `meta`).
+    pub jobs: Arc<dyn JobStore>,
+    pub jobs_handle: crate::jobs::JobsHandle,
     pub objects: Objects,
     /// sha256 of the admin token.
     pub admin_hash: [u8; 32],
@@ -36,6 +39,16 @@ impl AppState {
         outcome: &str,
     ) {
         append_audit(self.meta.as_ref(), tenant, actor, action, target, outcome).await
+    }
+
+    /// Logs of jobs running on this node.
+    pub fn logs_dir(&self) -> std::path::PathBuf {
+        self.cfg.data_dir.join("logs")
+    }
+
+    /// Scratch space (exports of `/output` on their way to the store).
+    pub fn work_dir(&self) -> std::path::PathBuf {
+        self.cfg.data_dir.join("work")
     }
 
     pub fn draining(&self) -> bool {

@@ -63,6 +63,9 @@ id_type!(TenantId, "tn_");
 id_type!(KeyId, "key_");
 id_type!(FileId, "file_");
 id_type!(SandboxId, "sbx_");
+id_type!(ReviewId, "rev_");
+id_type!(DeliveryId, "whd_");
+id_type!(OutputId, "out_");
 
 #[cfg(test)]
 mod tests {

@@ -12,6 +12,7 @@
 
 pub mod audit;
 pub mod ids;
+pub mod jobs;
 pub mod objects;
 pub mod sqlite;
 mod tenant;
@@ -20,7 +21,8 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-pub use ids::{FileId, KeyId, SandboxId, TenantId};
+pub use ids::{DeliveryId, FileId, KeyId, OutputId, ReviewId, SandboxId, TenantId};
+pub use jobs::JobStore;
 pub use objects::{ObjectKind, Objects, PutResult, TenantObjects};
 pub use tenant::TenantStore;
 
@@ -42,6 +44,13 @@ pub enum StoreError {
     Corrupt(String),
     #[error("{0} already exists")]
     Conflict(String),
+    /// A row the call refers to does not exist (e.g. an output for a job
+    /// that is not the tenant's); the message names what was missing.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The call itself makes no sense (a caller bug, not bad data).
+    #[error("invalid request to the store: {0}")]
+    Invalid(String),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -242,8 +251,11 @@ pub trait MetaStore: Send + Sync {
     /// Returns false when no such tenant.
     async fn set_tenant_disabled(&self, id: &TenantId, disabled: bool) -> Result<bool>;
     async fn set_tenant_quotas(&self, id: &TenantId, quotas: Quotas) -> Result<bool>;
-    /// Removes the tenant, its keys, file rows and sandbox rows; its audit
-    /// chain is kept. Returns false when no such tenant.
+    /// Removes the tenant, its keys, file rows and sandbox rows, and (for
+    /// stores that are also a [`JobStore`]) its review jobs, their output
+    /// rows and webhook deliveries, and its webhook secret; its audit chain
+    /// is kept. Objects are the caller's to delete. Returns false when no
+    /// such tenant.
     async fn delete_tenant(&self, id: &TenantId) -> Result<bool>;
 
     // --- API keys ---

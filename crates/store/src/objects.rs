@@ -1,4 +1,4 @@
-//! Object storage (uploaded files, later job outputs) on any
+//! Object storage (uploaded files, job outputs and logs) on any
 //! `object_store::ObjectStore`; the local directory backend by default.
 //!
 //! Keys are `tenants/<tenant id>/<kind>/<object id>`: made only from ids
@@ -31,6 +31,8 @@ const MAX_ID_LEN: usize = 64;
 pub enum ObjectKind {
     Files,
     Outputs,
+    /// A job's captured stdout/stderr.
+    Logs,
 }
 
 impl ObjectKind {
@@ -39,6 +41,7 @@ impl ObjectKind {
         match self {
             ObjectKind::Files => "files",
             ObjectKind::Outputs => "outputs",
+            ObjectKind::Logs => "logs",
         }
     }
 }

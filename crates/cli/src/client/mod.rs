@@ -14,6 +14,7 @@ pub mod http;
 pub mod key;
 pub mod output;
 pub mod parse;
+pub mod review;
 pub mod sandbox;
 pub mod tenant;
 pub mod transfer;

@@ -67,6 +67,7 @@ pub struct Server {
     pub data_dir: PathBuf,
     pub cgroup_parent: String,
     dirs: RuntimeDirs,
+    env: Vec<(String, String)>,
     _tmp: Option<tempfile::TempDir>,
     pub log: Arc<Mutex<String>>,
 }
@@ -77,9 +78,19 @@ impl Server {
     }
 
     pub fn start_with(dirs: RuntimeDirs) -> Server {
+        Server::start_env(dirs, &[])
+    }
+
+    /// A server with extra environment (configuration), kept across
+    /// restarts.
+    pub fn start_env(dirs: RuntimeDirs, env: &[(&str, &str)]) -> Server {
         let tmp = tempfile::tempdir().expect("tempdir");
         let dir = tmp.path().to_path_buf();
-        let mut s = Server::start_in(&dir, &dirs, &[]);
+        let mut s = Server::start_in(&dir, &dirs, env);
+        s.env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         s._tmp = Some(tmp);
         s
     }
@@ -88,7 +99,12 @@ impl Server {
     /// (the previous one must be stopped or killed first).
     pub fn restart(&mut self) {
         assert!(self.child.is_none(), "stop the server before restarting it");
-        let next = Server::start_in(&self.data_dir, &self.dirs, &[]);
+        let env: Vec<(&str, &str)> = self
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let next = Server::start_in(&self.data_dir, &self.dirs, &env);
         let mut next = std::mem::ManuallyDrop::new(next);
         self.child = next.child.take();
         self.url = std::mem::take(&mut next.url);
@@ -148,6 +164,7 @@ impl Server {
             data_dir: dir.to_path_buf(),
             cgroup_parent: cgroup_parent.to_string(),
             dirs: dirs.clone(),
+            env: Vec::new(),
             _tmp: None,
             log,
         }

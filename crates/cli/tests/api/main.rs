@@ -8,3 +8,4 @@ mod cli;
 mod flows;
 mod isolation;
 mod lifecycle;
+mod reviews;

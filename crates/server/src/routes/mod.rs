@@ -4,6 +4,7 @@ pub mod audit;
 pub mod exec;
 pub mod files;
 pub mod health;
+pub mod reviews;
 pub mod sandboxes;
 pub mod sbfiles;
 pub mod tenants;

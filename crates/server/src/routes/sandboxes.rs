@@ -11,7 +11,7 @@ use axum::Json;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
-use warden_spec::{Image, SandboxSpec};
+use warden_spec::SandboxSpec;
 use warden_store::{now_ms, FileId, SandboxFilter, SandboxId, SandboxRecord, SandboxState};
 
 pub const MAX_TIMEOUT_SECS: u64 = 86_400;
@@ -38,7 +38,7 @@ pub async fn live(st: &Shared, caller: &Caller, id: &str) -> ApiResult<Arc<Live>
     }
 }
 
-fn check_labels(labels: &BTreeMap<String, String>) -> ApiResult<()> {
+pub fn check_labels(labels: &BTreeMap<String, String>) -> ApiResult<()> {
     if labels.len() > MAX_LABELS {
         return Err(ApiError::bad_request(format!(
             "at most {MAX_LABELS} labels"
@@ -62,7 +62,7 @@ fn check_labels(labels: &BTreeMap<String, String>) -> ApiResult<()> {
     Ok(())
 }
 
-fn limits_spec(l: &SandboxLimits, spec: &mut SandboxSpec) -> ApiResult<SandboxLimits> {
+pub fn limits_spec(l: &SandboxLimits, spec: &mut SandboxSpec) -> ApiResult<SandboxLimits> {
     let memory_mb = l.memory_mb.unwrap_or(512);
     let cpus = l.cpus.unwrap_or(1.0);
     let pids = l.pids.unwrap_or(256);
@@ -126,15 +126,9 @@ async fn create_inner(
     req: CreateSandbox,
 ) -> ApiResult<SandboxRecord> {
     let image = req.image.unwrap_or_else(|| "host".into());
+    let (image_spec, _) = crate::images::resolve(&st.cfg.images_dir, &image)?;
     let mut spec = SandboxSpec {
-        image: match image.as_str() {
-            "host" => Image::Host,
-            other => {
-                return Err(ApiError::bad_request(format!(
-                    "unknown image {other:?} (available: host)"
-                )))
-            }
-        },
+        image: image_spec,
         ..SandboxSpec::default()
     };
     let timeout = req.timeout_secs.unwrap_or(300);
@@ -200,6 +194,7 @@ async fn create_inner(
                 spec,
                 files,
                 record,
+                count_quota: true,
             },
         )
         .await
@@ -282,6 +277,7 @@ pub async fn delete(
             caller.actor(),
         )
         .await
+        .is_some()
     {
         return Ok(StatusCode::NO_CONTENT);
     }

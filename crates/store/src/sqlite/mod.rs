@@ -1,4 +1,5 @@
-//! [`MetaStore`] on SQLite (the embedded default), with sqlx.
+//! [`MetaStore`] and [`JobStore`] on SQLite (the embedded default), with
+//! sqlx.
 //!
 //! One database file in WAL mode (readers never block the writer), a small
 //! connection pool, and a busy timeout so writers queue for the lock instead
@@ -9,13 +10,18 @@
 //!
 //! Every query on a tenant-owned row has `tenant_id = ?` in it. The queries
 //! live in one submodule per area; this module holds the connection setup,
-//! shared conversions, and the trait impl, which only delegates.
+//! shared conversions, and the trait impls, which only delegate.
 
 mod audit;
+mod deliveries;
 mod files;
+mod jobs;
+mod leases;
+mod outputs;
 mod sandboxes;
 mod tenants;
 
+use crate::jobs::{DeliveryRecord, OutputRecord, ReviewEnd, ReviewFilter, ReviewRecord};
 use crate::*;
 use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -79,6 +85,47 @@ fn to_u64(v: i64, what: &str) -> Result<u64> {
     u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("{what} is negative: {v}")))
 }
 
+/// Counts stored as INTEGER that the API holds as u32.
+fn to_u32(v: i64, what: &str) -> Result<u32> {
+    u32::try_from(v).map_err(|_| StoreError::Corrupt(format!("{what} out of range: {v}")))
+}
+
+fn json(v: &impl serde::Serialize, what: &str) -> Result<String> {
+    serde_json::to_string(v).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+}
+
+/// The usage columns (`cpu_seconds`, `peak_memory_bytes`, `wall_seconds`),
+/// all NULL when there is no usage.
+fn usage_cols(u: Option<Usage>) -> Result<(Option<f64>, Option<i64>, Option<f64>)> {
+    Ok(match u {
+        Some(u) => (
+            Some(u.cpu_seconds),
+            Some(to_i64(u.peak_memory_bytes, "peak memory")?),
+            Some(u.wall_seconds),
+        ),
+        None => (None, None, None),
+    })
+}
+
+/// Reads back what [`usage_cols`] wrote; `of` names the row for errors.
+fn usage_from_row(row: &sqlx::sqlite::SqliteRow, of: &str) -> Result<Option<Usage>> {
+    use sqlx::Row;
+    let cpu: Option<f64> = row.try_get("cpu_seconds")?;
+    let peak: Option<i64> = row.try_get("peak_memory_bytes")?;
+    let wall: Option<f64> = row.try_get("wall_seconds")?;
+    match (cpu, peak, wall) {
+        (Some(cpu_seconds), Some(peak), Some(wall_seconds)) => Ok(Some(Usage {
+            cpu_seconds,
+            peak_memory_bytes: to_u64(peak, "peak memory")?,
+            wall_seconds,
+        })),
+        (None, None, None) => Ok(None),
+        _ => Err(StoreError::Corrupt(format!(
+            "usage of {of}: partly missing"
+        ))),
+    }
+}
+
 fn limit_plus_one(limit: u32) -> i64 {
     // One more than the page, to learn whether there is a next page.
     i64::from(limit.clamp(1, MAX_PAGE)) + 1
@@ -102,6 +149,20 @@ fn conflict(e: sqlx::Error, what: impl FnOnce() -> String) -> StoreError {
     match &e {
         sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict(what()),
         _ => StoreError::Db(e),
+    }
+}
+
+/// An insert refused by a constraint: a unique violation means the row
+/// exists already (`dup` names it), a foreign key violation that the row it
+/// belongs to does not (`parent` names that one).
+fn insert_error(
+    e: sqlx::Error,
+    dup: impl FnOnce() -> String,
+    parent: impl FnOnce() -> String,
+) -> StoreError {
+    match &e {
+        sqlx::Error::Database(d) if d.is_foreign_key_violation() => StoreError::NotFound(parent()),
+        _ => conflict(e, dup),
     }
 }
 
@@ -230,5 +291,104 @@ impl MetaStore for SqliteMeta {
     }
     async fn audit_tenants(&self) -> Result<Vec<TenantId>> {
         audit::tenants(&self.pool).await
+    }
+}
+
+#[async_trait]
+impl JobStore for SqliteMeta {
+    async fn submit_review(&self, review: &ReviewRecord) -> Result<(ReviewRecord, bool)> {
+        jobs::submit(&self.pool, review).await
+    }
+    async fn get_review(&self, tenant: &TenantId, id: &ReviewId) -> Result<Option<ReviewRecord>> {
+        jobs::get(&self.pool, tenant, id).await
+    }
+    async fn list_reviews(
+        &self,
+        tenant: &TenantId,
+        filter: &ReviewFilter,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Page<ReviewRecord>> {
+        jobs::list(&self.pool, tenant, filter, after, limit).await
+    }
+
+    async fn claim_review(
+        &self,
+        owner: &str,
+        now: Millis,
+        lease_until: Millis,
+        per_tenant: u32,
+    ) -> Result<Option<ReviewRecord>> {
+        leases::claim(&self.pool, owner, now, lease_until, per_tenant).await
+    }
+    async fn renew_lease(&self, id: &ReviewId, owner: &str, lease_until: Millis) -> Result<bool> {
+        leases::renew(&self.pool, id, owner, lease_until).await
+    }
+    async fn finish_review(&self, id: &ReviewId, owner: &str, end: &ReviewEnd) -> Result<bool> {
+        leases::finish(&self.pool, id, owner, end).await
+    }
+    async fn requeue_review(
+        &self,
+        id: &ReviewId,
+        owner: &str,
+        not_before: Millis,
+        error: &str,
+    ) -> Result<bool> {
+        leases::requeue(&self.pool, id, owner, not_before, error).await
+    }
+    async fn cancel_review(
+        &self,
+        tenant: &TenantId,
+        id: &ReviewId,
+    ) -> Result<Option<ReviewRecord>> {
+        jobs::cancel(&self.pool, tenant, id).await
+    }
+    async fn cancel_requested(&self, id: &ReviewId) -> Result<bool> {
+        jobs::cancel_requested(&self.pool, id).await
+    }
+    async fn review_counts(&self, tenant: &TenantId) -> Result<(u32, u32)> {
+        jobs::counts(&self.pool, tenant).await
+    }
+
+    async fn insert_output(&self, output: &OutputRecord) -> Result<()> {
+        outputs::insert(&self.pool, output).await
+    }
+    async fn list_outputs(
+        &self,
+        tenant: &TenantId,
+        review: &ReviewId,
+    ) -> Result<Vec<OutputRecord>> {
+        outputs::list(&self.pool, tenant, review).await
+    }
+    async fn get_output(
+        &self,
+        tenant: &TenantId,
+        review: &ReviewId,
+        path: &str,
+    ) -> Result<Option<OutputRecord>> {
+        outputs::get(&self.pool, tenant, review, path).await
+    }
+    async fn clear_outputs(&self, tenant: &TenantId, review: &ReviewId) -> Result<Vec<OutputId>> {
+        outputs::clear(&self.pool, tenant, review).await
+    }
+
+    async fn webhook_secret(&self, tenant: &TenantId) -> Result<String> {
+        deliveries::webhook_secret(&self.pool, tenant).await
+    }
+    async fn insert_delivery(&self, d: &DeliveryRecord) -> Result<()> {
+        deliveries::insert(&self.pool, d).await
+    }
+    async fn due_deliveries(&self, now: Millis, limit: u32) -> Result<Vec<DeliveryRecord>> {
+        deliveries::due(&self.pool, now, limit).await
+    }
+    async fn update_delivery(&self, d: &DeliveryRecord) -> Result<()> {
+        deliveries::update(&self.pool, d).await
+    }
+    async fn list_deliveries(
+        &self,
+        tenant: &TenantId,
+        review: &ReviewId,
+    ) -> Result<Vec<DeliveryRecord>> {
+        deliveries::list(&self.pool, tenant, review).await
     }
 }

@@ -1,6 +1,6 @@
 //! Sandbox records and usage.
 
-use super::{conflict, limit_plus_one, page, to_i64, to_u64};
+use super::{conflict, json, limit_plus_one, page, to_i64, to_u64, usage_cols, usage_from_row};
 use crate::*;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqlitePool};
@@ -19,18 +19,7 @@ fn sandbox_from_row(row: &SqliteRow) -> Result<SandboxRecord> {
     let spec = serde_json::from_str(&spec).map_err(|e| corrupt("spec", &e))?;
     let labels: String = row.try_get("labels")?;
     let labels = serde_json::from_str(&labels).map_err(|e| corrupt("labels", &e))?;
-    let cpu: Option<f64> = row.try_get("cpu_seconds")?;
-    let peak: Option<i64> = row.try_get("peak_memory_bytes")?;
-    let wall: Option<f64> = row.try_get("wall_seconds")?;
-    let usage = match (cpu, peak, wall) {
-        (Some(cpu_seconds), Some(peak), Some(wall_seconds)) => Some(Usage {
-            cpu_seconds,
-            peak_memory_bytes: to_u64(peak, "peak memory")?,
-            wall_seconds,
-        }),
-        (None, None, None) => None,
-        _ => return Err(corrupt("usage", &"partly missing")),
-    };
+    let usage = usage_from_row(row, &format!("sandbox {id}"))?;
     Ok(SandboxRecord {
         tenant_id: TenantId::from_stored(row.try_get("tenant_id")?),
         state,
@@ -44,22 +33,6 @@ fn sandbox_from_row(row: &SqliteRow) -> Result<SandboxRecord> {
         end_reason: row.try_get("end_reason")?,
         usage,
         id: SandboxId::from_stored(id),
-    })
-}
-
-fn json(v: &impl serde::Serialize, what: &str) -> Result<String> {
-    serde_json::to_string(v).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
-}
-
-/// The usage columns, all NULL when there is no usage.
-fn usage_cols(u: Option<Usage>) -> Result<(Option<f64>, Option<i64>, Option<f64>)> {
-    Ok(match u {
-        Some(u) => (
-            Some(u.cpu_seconds),
-            Some(to_i64(u.peak_memory_bytes, "peak memory")?),
-            Some(u.wall_seconds),
-        ),
-        None => (None, None, None),
     })
 }
 

@@ -123,9 +123,19 @@ pub(super) async fn set_quotas(pool: &SqlitePool, id: &TenantId, quotas: Quotas)
 
 pub(super) async fn delete(pool: &SqlitePool, id: &TenantId) -> Result<bool> {
     // One transaction, so a failure leaves the tenant whole rather than
-    // half deleted. The audit chain is deliberately kept.
+    // half deleted. The audit chain is deliberately kept. Children before
+    // parents, for the foreign keys: outputs and deliveries point at
+    // reviews, everything at the tenant.
     let mut tx = pool.begin_with(BEGIN_WRITE).await?;
-    for table in ["api_keys", "files", "sandboxes"] {
+    for table in [
+        "review_outputs",
+        "webhook_deliveries",
+        "reviews",
+        "tenant_secrets",
+        "api_keys",
+        "files",
+        "sandboxes",
+    ] {
         sqlx::query(&format!("DELETE FROM {table} WHERE tenant_id = ?"))
             .bind(id.as_str())
             .execute(&mut *tx)

@@ -1,0 +1,142 @@
+//! JSON shapes of the review-jobs API.
+
+use crate::api::{time, SandboxLimits, Usage};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use utoipa::ToSchema;
+use warden_store::jobs::{DeliveryRecord, OutputRecord, ReviewRecord};
+
+/// `POST /v1/reviews`.
+#[derive(Deserialize, Serialize, ToSchema, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct SubmitReview {
+    /// File ids, shown read-only at `/input/<name>`.
+    pub files: Vec<String>,
+    /// `host` (default) or a built image such as `python-data`.
+    pub image: Option<String>,
+    /// argv; give this or `shell`.
+    pub command: Option<Vec<String>>,
+    pub shell: Option<String>,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Names of the tenant's secrets to pass as environment variables
+    /// (accepted once secrets exist; refused until then).
+    #[serde(default)]
+    pub secrets: Vec<String>,
+    pub limits: Option<SandboxLimits>,
+    /// Wall-clock limit of the command; default 3600, at most 86400.
+    pub timeout_secs: Option<u64>,
+    /// `{"mode": "none"}` (the default and, for now, the only mode).
+    pub network: Option<serde_json::Value>,
+    pub webhook_url: Option<String>,
+    /// A second submit with the same key returns the first job.
+    pub idempotency_key: Option<String>,
+    /// Run again (up to the server's attempt limit) when the command exits
+    /// non-zero. Failures of Warden's own are always retried.
+    #[serde(default)]
+    pub retry_on_failure: bool,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ReviewOutput {
+    pub path: String,
+    pub size: u64,
+    pub sha256: String,
+}
+
+impl From<OutputRecord> for ReviewOutput {
+    fn from(o: OutputRecord) -> Self {
+        ReviewOutput {
+            path: o.path,
+            size: o.size,
+            sha256: o.sha256,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Review {
+    pub id: String,
+    /// pending | running | succeeded | failed | cancelled | timed_out
+    pub status: String,
+    pub image: String,
+    pub command: Option<Vec<String>>,
+    pub shell: Option<String>,
+    pub files: Vec<String>,
+    pub labels: BTreeMap<String, String>,
+    pub webhook_url: Option<String>,
+    pub idempotency_key: Option<String>,
+    pub created_at: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub attempts: u32,
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    pub error: Option<String>,
+    pub cancel_requested: bool,
+    pub usage: Option<Usage>,
+    /// Listed once the job has ended.
+    pub outputs: Vec<ReviewOutput>,
+}
+
+pub fn review(r: ReviewRecord, outputs: Vec<OutputRecord>) -> Review {
+    let spec: SubmitReview = serde_json::from_value(r.spec).unwrap_or_default();
+    Review {
+        id: r.id.to_string(),
+        status: r.status.as_str().into(),
+        image: spec.image.unwrap_or_else(|| "host".into()),
+        command: spec.command,
+        shell: spec.shell,
+        files: spec.files,
+        labels: spec.labels,
+        webhook_url: r.webhook_url,
+        idempotency_key: r.idempotency_key,
+        created_at: time(r.created_at),
+        started_at: r.started_at.map(time),
+        finished_at: r.finished_at.map(time),
+        attempts: r.attempts,
+        exit_code: r.exit_code,
+        signal: r.signal,
+        error: r.error,
+        cancel_requested: r.cancel_requested,
+        usage: r.usage.map(|u| Usage {
+            cpu_seconds: u.cpu_seconds,
+            peak_memory_bytes: u.peak_memory_bytes,
+            wall_seconds: u.wall_seconds,
+        }),
+        outputs: outputs.into_iter().map(Into::into).collect(),
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Delivery {
+    pub id: String,
+    pub url: String,
+    /// pending | delivered | failed
+    pub status: String,
+    pub attempts: u32,
+    pub last_status_code: Option<u16>,
+    pub last_error: Option<String>,
+    pub next_attempt_at: Option<String>,
+    pub created_at: String,
+    pub delivered_at: Option<String>,
+}
+
+impl From<DeliveryRecord> for Delivery {
+    fn from(d: DeliveryRecord) -> Self {
+        let pending = d.status == warden_store::jobs::DeliveryStatus::Pending;
+        Delivery {
+            id: d.id.to_string(),
+            url: d.url,
+            status: d.status.as_str().into(),
+            attempts: d.attempts,
+            last_status_code: d.last_status_code,
+            last_error: d.last_error,
+            next_attempt_at: pending.then(|| time(d.next_attempt_at)),
+            created_at: time(d.created_at),
+            delivered_at: d.delivered_at.map(time),
+        }
+    }
+}

@@ -1,0 +1,126 @@
+//! A job's log: stdout and stderr records in the order they arrived, in a
+//! local file while the job runs (so it can be followed) and in the object
+//! store once it ends.
+//!
+//! Format: records of `tag (1 byte: 1 stdout, 2 stderr) | u32 LE length |
+//! bytes`, appended as the command prints.
+
+use std::path::{Path, PathBuf};
+use tokio::io::AsyncWriteExt;
+
+pub const STDOUT: u8 = 1;
+pub const STDERR: u8 = 2;
+
+/// Which records a reader wants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Streams {
+    Both,
+    Stdout,
+    Stderr,
+}
+
+impl Streams {
+    pub fn parse(s: Option<&str>) -> Option<Streams> {
+        Some(match s {
+            None | Some("both") => Streams::Both,
+            Some("stdout") => Streams::Stdout,
+            Some("stderr") => Streams::Stderr,
+            Some(_) => return None,
+        })
+    }
+
+    fn wants(self, tag: u8) -> bool {
+        match self {
+            Streams::Both => true,
+            Streams::Stdout => tag == STDOUT,
+            Streams::Stderr => tag == STDERR,
+        }
+    }
+}
+
+pub fn path(dir: &Path, review: &str) -> PathBuf {
+    dir.join(format!("{review}.log"))
+}
+
+pub struct LogWriter {
+    file: tokio::fs::File,
+    pub bytes: u64,
+}
+
+impl LogWriter {
+    /// Opens for appending (a retry continues the same log).
+    pub async fn open(path: &Path) -> std::io::Result<LogWriter> {
+        let file = tokio::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .await?;
+        let bytes = file.metadata().await?.len();
+        Ok(LogWriter { file, bytes })
+    }
+
+    pub async fn write(&mut self, tag: u8, data: &[u8]) -> std::io::Result<()> {
+        let mut rec = Vec::with_capacity(5 + data.len());
+        rec.push(tag);
+        rec.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        rec.extend_from_slice(data);
+        self.file.write_all(&rec).await?;
+        self.bytes += rec.len() as u64;
+        Ok(())
+    }
+
+    /// A line of Warden's own in the log (attempt starts, retries).
+    pub async fn note(&mut self, text: &str) -> std::io::Result<()> {
+        self.write(STDERR, format!("[warden] {text}\n").as_bytes())
+            .await
+    }
+
+    pub async fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush().await
+    }
+}
+
+/// Decodes the complete records in `buf` (from its start), appending the
+/// wanted bytes to `out`; returns how many bytes of `buf` were consumed.
+pub fn decode(buf: &[u8], streams: Streams, out: &mut Vec<u8>) -> usize {
+    let mut at = 0;
+    while buf.len() >= at + 5 {
+        let tag = buf[at];
+        let len = u32::from_le_bytes([buf[at + 1], buf[at + 2], buf[at + 3], buf[at + 4]]) as usize;
+        if buf.len() < at + 5 + len {
+            break;
+        }
+        if streams.wants(tag) {
+            out.extend_from_slice(&buf[at + 5..at + 5 + len]);
+        }
+        at += 5 + len;
+    }
+    at
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn records_round_trip_and_partial_records_wait() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = path(dir.path(), "rev_x");
+        let mut w = LogWriter::open(&p).await.unwrap();
+        w.write(STDOUT, b"out1 ").await.unwrap();
+        w.write(STDERR, b"err1 ").await.unwrap();
+        w.write(STDOUT, b"out2").await.unwrap();
+        w.flush().await.unwrap();
+        let buf = std::fs::read(&p).unwrap();
+        let mut all = Vec::new();
+        assert_eq!(decode(&buf, Streams::Both, &mut all), buf.len());
+        assert_eq!(all, b"out1 err1 out2");
+        let mut err = Vec::new();
+        decode(&buf, Streams::Stderr, &mut err);
+        assert_eq!(err, b"err1 ");
+        let mut part = Vec::new();
+        let n = decode(&buf[..buf.len() - 2], Streams::Both, &mut part);
+        assert_eq!(part, b"out1 err1 ");
+        assert!(n < buf.len() - 2);
+    }
+}

@@ -1,0 +1,479 @@
+//! One attempt at one job: a fresh sandbox with the job's files at
+//! `/input`, the command with its output logged as it comes, `/output`
+//! exported into the tenant's outputs, the manifest, the sandbox destroyed,
+//! the outcome recorded, the webhook queued.
+
+use super::logs::{self, LogWriter};
+use super::outputs;
+use crate::api_reviews::{self, SubmitReview};
+use crate::manager::NewSandbox;
+use crate::state::Shared;
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+use warden_protocol::{Command, ExecRequest, ExitStatus, Response};
+use warden_spec::SandboxSpec;
+use warden_store::jobs::{ReviewEnd, ReviewRecord, ReviewStatus};
+use warden_store::{
+    now_ms, FileMeta, ObjectKind, SandboxId, SandboxRecord, SandboxState, TenantStore,
+};
+
+/// Extra lifetime of a job's sandbox beyond the command's timeout, for the
+/// export of `/output`.
+const EXPORT_MARGIN_SECS: i64 = 300;
+
+enum Outcome {
+    /// The job ended (whatever way); record it.
+    Done(ReviewEnd),
+    /// A failure of Warden's own (or a retry the job asked for): run again
+    /// if attempts remain.
+    Retry(String),
+    /// Another node holds the job now; leave it alone.
+    LeaseLost,
+}
+
+fn end(status: ReviewStatus, error: Option<String>) -> ReviewEnd {
+    ReviewEnd {
+        status,
+        exit_code: None,
+        signal: None,
+        error,
+        usage: None,
+    }
+}
+
+pub async fn run(st: Shared, job: ReviewRecord) {
+    let id = job.id.clone();
+    let owner = st.sandboxes.owner.clone();
+    let cancel = st.jobs_handle.register(&id);
+    let lease_lost = Arc::new(Notify::new());
+    let renew = tokio::spawn(renew_loop(
+        st.clone(),
+        job.clone(),
+        cancel.clone(),
+        lease_lost.clone(),
+    ));
+    let outcome = attempt(&st, &job, &cancel, &lease_lost).await;
+    renew.abort();
+    st.jobs_handle.unregister(&id);
+    let store = st.tenant_store(job.tenant_id.clone());
+    let recorded = match outcome {
+        Outcome::LeaseLost => return,
+        Outcome::Retry(why) if job.attempts < job.max_attempts => {
+            let backoff = st
+                .cfg
+                .jobs
+                .retry_backoff_ms
+                .saturating_mul(1u64 << (job.attempts.saturating_sub(1)).min(16));
+            note(
+                &st,
+                &job,
+                &format!(
+                    "attempt {} failed: {why}; retrying in {backoff} ms",
+                    job.attempts
+                ),
+            )
+            .await;
+            match st
+                .jobs
+                .requeue_review(&id, &owner, now_ms() + backoff as i64, &why)
+                .await
+            {
+                Ok(true) => {
+                    st.audit(&job.tenant_id, "system", "review.retry", id.as_str(), &why)
+                        .await;
+                    return;
+                }
+                Ok(false) => return,
+                Err(e) => {
+                    tracing::error!(review = %id, "requeue: {e}");
+                    return;
+                }
+            }
+        }
+        Outcome::Retry(why) => end(
+            ReviewStatus::Failed,
+            Some(format!("gave up after {} attempts: {why}", job.attempts)),
+        ),
+        Outcome::Done(end) => end,
+    };
+    finish(&st, &store, &job, recorded).await;
+}
+
+/// Renews the lease every third of its length and watches for a cancel
+/// requested through another node.
+async fn renew_loop(st: Shared, job: ReviewRecord, cancel: Arc<Notify>, lost: Arc<Notify>) {
+    let lease = Duration::from_secs(st.cfg.jobs.lease_secs.max(1));
+    let every = (lease / 3).max(Duration::from_millis(200));
+    loop {
+        tokio::time::sleep(every).await;
+        let until = now_ms() + lease.as_millis() as i64;
+        match st
+            .jobs
+            .renew_lease(&job.id, &st.sandboxes.owner, until)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => {
+                lost.notify_one();
+                return;
+            }
+            Err(e) => tracing::warn!(review = %job.id, "renewing the lease: {e}"),
+        }
+        if let Ok(true) = st.jobs.cancel_requested(&job.id).await {
+            cancel.notify_one();
+        }
+    }
+}
+
+async fn note(st: &Shared, job: &ReviewRecord, text: &str) {
+    let path = logs::path(&st.logs_dir(), job.id.as_str());
+    if let Ok(mut w) = LogWriter::open(&path).await {
+        let _ = w.note(text).await;
+        let _ = w.flush().await;
+    }
+}
+
+async fn attempt(st: &Shared, job: &ReviewRecord, cancel: &Notify, lost: &Notify) -> Outcome {
+    let store = st.tenant_store(job.tenant_id.clone());
+    // A job cancelled while its previous node died comes back with the
+    // flag set: it ends here.
+    if job.cancel_requested {
+        return Outcome::Done(end(
+            ReviewStatus::Cancelled,
+            Some("cancelled while running".into()),
+        ));
+    }
+    let spec: SubmitReview = match serde_json::from_value(job.spec.clone()) {
+        Ok(s) => s,
+        Err(e) => {
+            return Outcome::Done(end(
+                ReviewStatus::Failed,
+                Some(format!("unreadable job spec: {e}")),
+            ))
+        }
+    };
+    // Inputs: a file deleted since the submit fails the job (no retry can
+    // bring it back).
+    let mut files: Vec<FileMeta> = Vec::new();
+    for fid in &job.files {
+        match store.get_file(fid).await {
+            Ok(Some(f)) => files.push(f),
+            Ok(None) => {
+                return Outcome::Done(end(
+                    ReviewStatus::Failed,
+                    Some(format!(
+                        "input file {fid} was deleted before the job started"
+                    )),
+                ))
+            }
+            Err(e) => return Outcome::Retry(format!("reading file metadata: {e}")),
+        }
+    }
+    let image_name = spec.image.clone().unwrap_or_else(|| "host".into());
+    let (image, identity) = match crate::images::resolve(&st.cfg.images_dir, &image_name) {
+        Ok(i) => i,
+        Err(e) => return Outcome::Done(end(ReviewStatus::Failed, Some(e.message))),
+    };
+    let timeout = spec.timeout_secs.unwrap_or(3600);
+    let mut sspec = SandboxSpec {
+        image,
+        env: spec
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        ..SandboxSpec::default()
+    };
+    sspec.limits.timeout = Some(Duration::from_secs(timeout));
+    let limits = match crate::routes::sandboxes::limits_spec(
+        &spec.limits.clone().unwrap_or_default(),
+        &mut sspec,
+    ) {
+        Ok(l) => l,
+        Err(e) => return Outcome::Done(end(ReviewStatus::Failed, Some(e.message))),
+    };
+    let disk = sspec.limits.disk_bytes;
+    let now = now_ms();
+    let record = SandboxRecord {
+        id: SandboxId::generate(),
+        tenant_id: job.tenant_id.clone(),
+        state: SandboxState::Running,
+        spec: json!({"image": image_name, "limits": limits, "files": spec.files, "review": job.id}),
+        labels: [("review".to_string(), job.id.to_string())].into(),
+        memory_bytes: sspec.limits.memory_bytes.unwrap_or(0),
+        owner: String::new(),
+        created_at: now,
+        expires_at: now + (timeout as i64 + EXPORT_MARGIN_SECS) * 1000,
+        ended_at: None,
+        end_reason: None,
+        usage: None,
+    };
+    let sb_id = record.id.clone();
+    let created = st
+        .sandboxes
+        .create(
+            &store,
+            NewSandbox {
+                spec: sspec,
+                files: files.clone(),
+                record,
+                count_quota: false,
+            },
+        )
+        .await;
+    if let Err(e) = created {
+        return if e.status.is_client_error() {
+            Outcome::Done(end(ReviewStatus::Failed, Some(e.message)))
+        } else {
+            Outcome::Retry(format!("starting the sandbox: {}", e.message))
+        };
+    }
+    let Some(live) = st.sandboxes.get(&job.tenant_id, &sb_id) else {
+        return Outcome::Retry("the sandbox vanished as it started".into());
+    };
+    let started_at = now_ms();
+    let ran = execute(st, job, &spec, &live.client, timeout, cancel, lost).await;
+    // Export whatever /output holds, however the command ended.
+    outputs::clear(&store, st.jobs.as_ref(), &job.id).await;
+    let scratch = st.work_dir().join(format!("{}-out", job.id));
+    let exported = outputs::collect(
+        &live.client,
+        &store,
+        st.jobs.as_ref(),
+        &job.id,
+        &scratch,
+        disk,
+    )
+    .await;
+    let ended = st
+        .sandboxes
+        .destroy(
+            &job.tenant_id,
+            &sb_id,
+            SandboxState::Stopped,
+            "review finished",
+            "system",
+        )
+        .await
+        .unwrap_or_default();
+    let (status, exit, cancelled) = match ran {
+        Ran::LeaseLost => return Outcome::LeaseLost,
+        Ran::Broken(why) => return Outcome::Retry(why),
+        Ran::Exited { status, cancelled } => (status, status, cancelled),
+    };
+    let (mut stored, report) = match exported {
+        Ok(x) => x,
+        Err(e) => return Outcome::Retry(format!("exporting /output: {e:#}")),
+    };
+    let mut review_end = ReviewEnd {
+        status: ReviewStatus::Succeeded,
+        exit_code: exit.code,
+        signal: exit.signal,
+        error: None,
+        usage: Some(ended.usage),
+    };
+    if cancelled {
+        review_end.status = ReviewStatus::Cancelled;
+        review_end.error = Some("cancelled while running".into());
+    } else if status.timed_out {
+        review_end.status = ReviewStatus::TimedOut;
+        review_end.error = Some(format!("the command ran past its {timeout} s timeout"));
+    } else if status.code != Some(0) {
+        review_end.status = ReviewStatus::Failed;
+        review_end.error = if ended.oom_killed {
+            Some("memory limit exceeded: the kernel killed the command".into())
+        } else {
+            status.signal.map(|s| format!("killed by signal {s}"))
+        };
+        if spec.retry_on_failure {
+            return Outcome::Retry(format!(
+                "the command failed (exit {:?}, signal {:?})",
+                status.code, status.signal
+            ));
+        }
+    }
+    let manifest = json!({
+        "warden_version": env!("CARGO_PKG_VERSION"),
+        "review_id": job.id,
+        "tenant_id": job.tenant_id,
+        "image": identity,
+        "command": spec.command,
+        "shell": spec.shell,
+        "env_names": spec.env.keys().collect::<Vec<_>>(),
+        "limits": limits,
+        "timeout_secs": timeout,
+        "network": {"mode": "none"},
+        "inputs": files.iter().map(|f| json!({"name": f.name, "file_id": f.id, "size": f.size, "sha256": f.sha256})).collect::<Vec<_>>(),
+        "outputs": stored.iter().map(|o| json!({"path": o.path, "size": o.size, "sha256": o.sha256})).collect::<Vec<_>>(),
+        "skipped_outputs": report.skipped.iter().map(|s| json!({"path": s.path, "reason": s.reason})).collect::<Vec<_>>(),
+        "exit": {"status": review_end.status.as_str(), "exit_code": exit.code, "signal": exit.signal, "timed_out": exit.timed_out, "error": review_end.error},
+        "usage": ended.usage,
+        "attempt": job.attempts,
+        "times": {
+            "submitted_at": crate::api::time(job.created_at),
+            "started_at": crate::api::time(started_at),
+            "finished_at": crate::api::time(now_ms()),
+        },
+    });
+    match outputs::put_manifest(&store, st.jobs.as_ref(), &job.id, &manifest).await {
+        Ok(m) => stored.push(m),
+        Err(e) => return Outcome::Retry(format!("storing the manifest: {e:#}")),
+    }
+    Outcome::Done(review_end)
+}
+
+enum Ran {
+    Exited { status: ExitStatus, cancelled: bool },
+    Broken(String),
+    LeaseLost,
+}
+
+/// Runs the command, logging its output as it comes; stops it on cancel or
+/// when the lease is lost.
+async fn execute(
+    st: &Shared,
+    job: &ReviewRecord,
+    spec: &SubmitReview,
+    client: &warden_protocol::Client,
+    timeout: u64,
+    cancel: &Notify,
+    lost: &Notify,
+) -> Ran {
+    let command = match (&spec.command, &spec.shell) {
+        (Some(argv), _) => Command::Argv(argv.clone()),
+        (None, Some(line)) => Command::Shell(line.clone()),
+        (None, None) => return Ran::Broken("the job has no command".into()),
+    };
+    let mut req = ExecRequest::argv(Vec::<String>::new());
+    req.command = command;
+    req.timeout_ms = Some(timeout * 1000);
+    let path = logs::path(&st.logs_dir(), job.id.as_str());
+    let mut log = match LogWriter::open(&path).await {
+        Ok(l) => l,
+        Err(e) => return Ran::Broken(format!("opening the log: {e}")),
+    };
+    let _ = log.note(&format!("attempt {} started", job.attempts)).await;
+    let mut stream = match client.stream(warden_protocol::Request::Exec(req)) {
+        Ok(s) => s,
+        Err(e) => return Ran::Broken(format!("starting the command: {e}")),
+    };
+    let mut pid = None;
+    let mut cancelled = false;
+    loop {
+        let next = tokio::select! {
+            r = stream.next() => r,
+            _ = cancel.notified(), if !cancelled => {
+                cancelled = true;
+                let _ = log.note("cancel requested: stopping the command").await;
+                if let Some(p) = pid {
+                    let _ = client.signal(p, libc::SIGKILL).await;
+                }
+                continue;
+            }
+            _ = lost.notified() => {
+                let _ = log.note("another node took over this job").await;
+                return Ran::LeaseLost;
+            }
+        };
+        match next {
+            Ok(Some(Response::Started { pid: p })) => {
+                pid = Some(p);
+                if cancelled {
+                    let _ = client.signal(p, libc::SIGKILL).await;
+                }
+            }
+            Ok(Some(Response::Stdout(d))) => {
+                let _ = log.write(logs::STDOUT, &d).await;
+            }
+            Ok(Some(Response::Stderr(d))) => {
+                let _ = log.write(logs::STDERR, &d).await;
+            }
+            Ok(Some(Response::Exited(status))) => {
+                let _ = log.note(&format!("exited: {status:?}")).await;
+                let _ = log.flush().await;
+                return Ran::Exited { status, cancelled };
+            }
+            Ok(Some(other)) => return Ran::Broken(format!("unexpected reply {other:?}")),
+            Ok(None) => return Ran::Broken("the command's stream ended early".into()),
+            Err(e) => {
+                if let Some(kind) = e.remote_kind() {
+                    // The command could not start: the job's own failure.
+                    let code = match kind {
+                        warden_protocol::ErrorKind::NotFound => 127,
+                        _ => 126,
+                    };
+                    let _ = log.write(logs::STDERR, format!("{e}\n").as_bytes()).await;
+                    let _ = log.flush().await;
+                    return Ran::Exited {
+                        status: ExitStatus {
+                            code: Some(code),
+                            signal: None,
+                            timed_out: false,
+                        },
+                        cancelled,
+                    };
+                }
+                return Ran::Broken(format!("the sandbox stopped answering: {e}"));
+            }
+        }
+    }
+}
+
+/// Records the end, stores the log, audits, queues the webhook.
+async fn finish(st: &Shared, store: &TenantStore, job: &ReviewRecord, review_end: ReviewEnd) {
+    let owner = &st.sandboxes.owner;
+    let path = logs::path(&st.logs_dir(), job.id.as_str());
+    if let Ok(file) = tokio::fs::File::open(&path).await {
+        let stream = tokio_util::io::ReaderStream::new(file);
+        match store
+            .objects()
+            .put_stream(ObjectKind::Logs, job.id.as_str(), stream, u64::MAX)
+            .await
+        {
+            Ok(_) => {
+                let _ = tokio::fs::remove_file(&path).await;
+            }
+            Err(e) => tracing::error!(review = %job.id, "storing the log: {e}"),
+        }
+    }
+    match st.jobs.finish_review(&job.id, owner, &review_end).await {
+        Ok(true) => {}
+        Ok(false) => return,
+        Err(e) => {
+            tracing::error!(review = %job.id, "recording the end: {e}");
+            return;
+        }
+    }
+    st.audit(
+        &job.tenant_id,
+        "system",
+        "review.finish",
+        job.id.as_str(),
+        review_end.status.as_str(),
+    )
+    .await;
+    let Some(url) = &job.webhook_url else { return };
+    let record = match st.jobs.get_review(&job.tenant_id, &job.id).await {
+        Ok(Some(r)) => r,
+        _ => return,
+    };
+    let outs = st
+        .jobs
+        .list_outputs(&job.tenant_id, &job.id)
+        .await
+        .unwrap_or_default();
+    let body = json!({"event": "review.finished", "review": api_reviews::review(record, outs)});
+    if let Err(e) = crate::webhooks::enqueue(
+        st.jobs.as_ref(),
+        &job.tenant_id,
+        &job.id,
+        url,
+        body.to_string(),
+    )
+    .await
+    {
+        tracing::error!(review = %job.id, "queueing the webhook: {e}");
+    }
+}

@@ -1,0 +1,462 @@
+//! Review jobs: submit, list, get, cancel, logs, outputs, webhook
+//! deliveries.
+
+use crate::api::{Page, PageParams};
+use crate::api_reviews::{self, Delivery, Review, ReviewOutput, SubmitReview};
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::jobs::logs::{self, Streams};
+use crate::state::Shared;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use futures::StreamExt;
+use serde::Deserialize;
+use std::collections::HashSet;
+use utoipa::IntoParams;
+use warden_store::jobs::{ReviewFilter, ReviewRecord, ReviewStatus};
+use warden_store::{now_ms, FileId, ObjectKind, ReviewId};
+
+const MAX_TIMEOUT_SECS: u64 = 86_400;
+
+fn review_id(id: &str) -> ApiResult<ReviewId> {
+    ReviewId::parse(id).ok_or_else(|| ApiError::not_found("review"))
+}
+
+async fn find(st: &Shared, caller: &Caller, id: &str) -> ApiResult<ReviewRecord> {
+    st.jobs
+        .get_review(caller.store.tenant_id(), &review_id(id)?)
+        .await?
+        .ok_or_else(|| ApiError::not_found("review"))
+}
+
+async fn full(st: &Shared, r: ReviewRecord) -> ApiResult<Review> {
+    let outs = if r.status.is_terminal() {
+        st.jobs.list_outputs(&r.tenant_id, &r.id).await?
+    } else {
+        Vec::new()
+    };
+    Ok(api_reviews::review(r, outs))
+}
+
+/// Everything about a submit that can be wrong is refused here, not when
+/// the job runs.
+async fn validate(st: &Shared, caller: &Caller, req: &SubmitReview) -> ApiResult<Vec<FileId>> {
+    match (&req.command, &req.shell) {
+        (Some(a), None) if !a.is_empty() => {}
+        (None, Some(_)) => {}
+        _ => {
+            return Err(ApiError::bad_request(
+                "give exactly one of `command` (a non-empty argv) or `shell`",
+            ))
+        }
+    }
+    if let Some(t) = req.timeout_secs {
+        if !(1..=MAX_TIMEOUT_SECS).contains(&t) {
+            return Err(ApiError::bad_request(format!(
+                "timeout_secs must be 1 to {MAX_TIMEOUT_SECS}"
+            )));
+        }
+    }
+    for k in req.env.keys() {
+        warden_spec::check_env_name(k).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    }
+    if !req.secrets.is_empty() {
+        return Err(ApiError::bad_request(
+            "secrets are not supported by this server yet",
+        ));
+    }
+    match &req.network {
+        None => {}
+        Some(v) if v["mode"] == "none" => {}
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "network: only {\"mode\": \"none\"} is supported by this server yet",
+            ))
+        }
+    }
+    crate::images::resolve(&st.cfg.images_dir, req.image.as_deref().unwrap_or("host"))?;
+    let mut probe = warden_spec::SandboxSpec::default();
+    crate::routes::sandboxes::limits_spec(&req.limits.clone().unwrap_or_default(), &mut probe)?;
+    crate::routes::sandboxes::check_labels(&req.labels)?;
+    if let Some(k) = &req.idempotency_key {
+        if k.is_empty() || k.len() > 128 || k.chars().any(char::is_control) {
+            return Err(ApiError::bad_request(
+                "idempotency_key is 1-128 printable characters",
+            ));
+        }
+    }
+    if let Some(url) = &req.webhook_url {
+        crate::netguard::parse_url(url)
+            .map_err(|e| ApiError::bad_request(format!("webhook_url: {e}")))?;
+        if !st.cfg.webhooks.allow_private {
+            if let Err(e) = crate::netguard::resolve(url, false).await {
+                if matches!(e, crate::netguard::TargetError::NotPublic { .. }) {
+                    return Err(ApiError::bad_request(format!("webhook_url: {e}")));
+                }
+            }
+        }
+    }
+    let mut ids = Vec::new();
+    let mut names = HashSet::new();
+    for raw in &req.files {
+        let not_found = || ApiError::not_found(&format!("file {raw:?}"));
+        let id = FileId::parse(raw).ok_or_else(not_found)?;
+        let f = caller.store.get_file(&id).await?.ok_or_else(not_found)?;
+        if !names.insert(f.name.clone()) {
+            return Err(ApiError::bad_request(format!(
+                "two files are named {:?}; /input needs distinct names",
+                f.name
+            )));
+        }
+        ids.push(id);
+    }
+    Ok(ids)
+}
+
+#[utoipa::path(post, path = "/v1/reviews", tag = "reviews", request_body = SubmitReview,
+    responses((status = 202, body = Review, description = "queued"),
+              (status = 200, body = Review, description = "the job first submitted with this idempotency_key"),
+              (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn submit(
+    caller: Caller,
+    State(st): State<Shared>,
+    Json(req): Json<SubmitReview>,
+) -> ApiResult<(StatusCode, Json<Review>)> {
+    if st.draining() {
+        return Err(ApiError::unavailable("the server is shutting down"));
+    }
+    let files = validate(&st, &caller, &req).await?;
+    let record = ReviewRecord {
+        id: ReviewId::generate(),
+        tenant_id: caller.store.tenant_id().clone(),
+        status: ReviewStatus::Pending,
+        files,
+        idempotency_key: req.idempotency_key.clone(),
+        webhook_url: req.webhook_url.clone(),
+        created_at: now_ms(),
+        started_at: None,
+        finished_at: None,
+        attempts: 0,
+        max_attempts: st.cfg.jobs.max_attempts.max(1),
+        exit_code: None,
+        signal: None,
+        error: None,
+        usage: None,
+        cancel_requested: false,
+        lease_owner: None,
+        lease_expires: None,
+        not_before: 0,
+        spec: serde_json::to_value(&req).map_err(|e| ApiError::internal("encoding", e))?,
+    };
+    let (job, created) = st.jobs.submit_review(&record).await?;
+    if !created {
+        return Ok((StatusCode::OK, Json(full(&st, job).await?)));
+    }
+    st.audit(
+        caller.store.tenant_id(),
+        caller.actor(),
+        "review.submit",
+        job.id.as_str(),
+        "ok",
+    )
+    .await;
+    st.jobs_handle.wake.notify_one();
+    Ok((StatusCode::ACCEPTED, Json(full(&st, job).await?)))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct ListParams {
+    /// pending | running | succeeded | failed | cancelled | timed_out
+    pub status: Option<String>,
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+#[utoipa::path(get, path = "/v1/reviews", tag = "reviews", params(ListParams),
+    responses((status = 200, body = Page<Review>), (status = 400, body = ErrorBody)))]
+pub async fn list(
+    caller: Caller,
+    State(st): State<Shared>,
+    Query(p): Query<ListParams>,
+) -> ApiResult<Json<Page<Review>>> {
+    let status = match &p.status {
+        Some(s) => Some(
+            ReviewStatus::parse(s)
+                .ok_or_else(|| ApiError::bad_request(format!("unknown status {s:?}")))?,
+        ),
+        None => None,
+    };
+    let page = PageParams {
+        limit: p.limit,
+        cursor: p.cursor.clone(),
+    };
+    let got = st
+        .jobs
+        .list_reviews(
+            caller.store.tenant_id(),
+            &ReviewFilter { status },
+            page.cursor.as_deref(),
+            page.limit(),
+        )
+        .await?;
+    let mut items = Vec::new();
+    for r in got.items {
+        items.push(full(&st, r).await?);
+    }
+    Ok(Json(Page {
+        items,
+        next_cursor: got.next,
+    }))
+}
+
+#[utoipa::path(get, path = "/v1/reviews/{id}", tag = "reviews",
+    responses((status = 200, body = Review), (status = 404, body = ErrorBody)))]
+pub async fn get(
+    caller: Caller,
+    State(st): State<Shared>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Review>> {
+    let r = find(&st, &caller, &id).await?;
+    Ok(Json(full(&st, r).await?))
+}
+
+#[utoipa::path(post, path = "/v1/reviews/{id}/cancel", tag = "reviews",
+    responses((status = 200, body = Review), (status = 404, body = ErrorBody)))]
+pub async fn cancel(
+    caller: Caller,
+    State(st): State<Shared>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Review>> {
+    let id = review_id(&id)?;
+    let r = st
+        .jobs
+        .cancel_review(caller.store.tenant_id(), &id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("review"))?;
+    st.jobs_handle.cancel(&id);
+    st.audit(
+        caller.store.tenant_id(),
+        caller.actor(),
+        "review.cancel",
+        id.as_str(),
+        r.status.as_str(),
+    )
+    .await;
+    Ok(Json(full(&st, r).await?))
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct LogParams {
+    /// stdout | stderr | both (default)
+    pub stream: Option<String>,
+    /// Keep the response open and send more as the job prints, until it ends.
+    pub follow: Option<bool>,
+}
+
+#[utoipa::path(get, path = "/v1/reviews/{id}/logs", tag = "reviews", params(LogParams),
+    responses((status = 200, description = "text/plain: what the command printed (Warden's own notes as `[warden]` lines on stderr)"),
+              (status = 404, body = ErrorBody)))]
+pub async fn logs(
+    caller: Caller,
+    State(st): State<Shared>,
+    Path(id): Path<String>,
+    Query(p): Query<LogParams>,
+) -> ApiResult<Response> {
+    let r = find(&st, &caller, &id).await?;
+    let streams = Streams::parse(p.stream.as_deref())
+        .ok_or_else(|| ApiError::bad_request("stream is stdout, stderr or both"))?;
+    let local = logs::path(&st.logs_dir(), r.id.as_str());
+    let body = if p.follow.unwrap_or(false) && !r.status.is_terminal() {
+        Body::from_stream(follow(st.clone(), r, local, streams))
+    } else {
+        let raw = match tokio::fs::read(&local).await {
+            Ok(b) => b,
+            Err(_) => stored_log(&caller, &r.id).await?,
+        };
+        let mut out = Vec::new();
+        logs::decode(&raw, streams, &mut out);
+        Body::from(out)
+    };
+    let mut resp = body.into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    Ok(resp)
+}
+
+async fn stored_log(caller: &Caller, id: &ReviewId) -> ApiResult<Vec<u8>> {
+    let mut buf = Vec::new();
+    if let Ok(mut s) = caller
+        .store
+        .objects()
+        .get_stream(ObjectKind::Logs, id.as_str())
+        .await
+    {
+        while let Some(chunk) = s.next().await {
+            buf.extend_from_slice(&chunk?);
+        }
+    }
+    Ok(buf)
+}
+
+/// Tails the local log while the job runs here; ends once the job is over
+/// and everything was sent.
+fn follow(
+    st: Shared,
+    r: ReviewRecord,
+    path: std::path::PathBuf,
+    streams: Streams,
+) -> impl futures::Stream<Item = Result<bytes::Bytes, std::io::Error>> {
+    struct Tail {
+        st: Shared,
+        r: ReviewRecord,
+        path: std::path::PathBuf,
+        offset: usize,
+        done: bool,
+    }
+    let state = Tail {
+        st,
+        r,
+        path,
+        offset: 0,
+        done: false,
+    };
+    futures::stream::unfold(state, move |mut t| async move {
+        loop {
+            if t.done {
+                return None;
+            }
+            let raw = tokio::fs::read(&t.path).await.unwrap_or_default();
+            let mut out = Vec::new();
+            if raw.len() > t.offset {
+                t.offset += logs::decode(&raw[t.offset..], streams, &mut out);
+            }
+            if !out.is_empty() {
+                return Some((Ok(bytes::Bytes::from(out)), t));
+            }
+            let status =
+                t.st.jobs
+                    .get_review(&t.r.tenant_id, &t.r.id)
+                    .await
+                    .ok()
+                    .flatten()
+                    .map(|r| r.status);
+            if status.is_none_or(|s| s.is_terminal()) {
+                // The log moved to the object store when the job ended:
+                // send what was not sent yet from there.
+                t.done = true;
+                let mut rest = Vec::new();
+                if let Ok(mut s) =
+                    t.st.tenant_store(t.r.tenant_id.clone())
+                        .objects()
+                        .get_stream(ObjectKind::Logs, t.r.id.as_str())
+                        .await
+                {
+                    let mut all = Vec::new();
+                    while let Some(Ok(c)) = s.next().await {
+                        all.extend_from_slice(&c);
+                    }
+                    if all.len() > t.offset {
+                        logs::decode(&all[t.offset..], streams, &mut rest);
+                    }
+                }
+                if rest.is_empty() {
+                    return None;
+                }
+                return Some((Ok(bytes::Bytes::from(rest)), t));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    })
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct OutputList {
+    pub items: Vec<ReviewOutput>,
+}
+
+#[utoipa::path(get, path = "/v1/reviews/{id}/outputs", tag = "reviews",
+    responses((status = 200, body = OutputList), (status = 404, body = ErrorBody)))]
+pub async fn outputs(
+    caller: Caller,
+    State(st): State<Shared>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<OutputList>> {
+    let r = find(&st, &caller, &id).await?;
+    let items = st.jobs.list_outputs(&r.tenant_id, &r.id).await?;
+    Ok(Json(OutputList {
+        items: items.into_iter().map(Into::into).collect(),
+    }))
+}
+
+#[utoipa::path(get, path = "/v1/reviews/{id}/outputs/{path}", tag = "reviews",
+    params(("path" = String, Path, description = "the output's path, e.g. report.html or charts/a.png")),
+    responses((status = 200, description = "the output's bytes"), (status = 404, body = ErrorBody)))]
+pub async fn output(
+    caller: Caller,
+    State(st): State<Shared>,
+    Path((id, path)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let r = find(&st, &caller, &id).await?;
+    let o = st
+        .jobs
+        .get_output(&r.tenant_id, &r.id, &path)
+        .await?
+        .ok_or_else(|| ApiError::not_found("output"))?;
+    let stream = caller
+        .store
+        .objects()
+        .get_stream(ObjectKind::Outputs, o.object_id.as_str())
+        .await?;
+    let mut resp =
+        Body::from_stream(stream.map(|r| r.map_err(std::io::Error::other))).into_response();
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(o.size));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", o.sha256)) {
+        h.insert(header::ETAG, v);
+    }
+    Ok(resp)
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct DeliveryList {
+    pub items: Vec<Delivery>,
+}
+
+#[utoipa::path(get, path = "/v1/reviews/{id}/webhooks", tag = "reviews",
+    responses((status = 200, body = DeliveryList), (status = 404, body = ErrorBody)))]
+pub async fn deliveries(
+    caller: Caller,
+    State(st): State<Shared>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<DeliveryList>> {
+    let r = find(&st, &caller, &id).await?;
+    let items = st.jobs.list_deliveries(&r.tenant_id, &r.id).await?;
+    Ok(Json(DeliveryList {
+        items: items.into_iter().map(Into::into).collect(),
+    }))
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct WebhookSecret {
+    /// Key of the `X-Warden-Signature` HMAC on this tenant's webhooks.
+    pub secret: String,
+}
+
+#[utoipa::path(get, path = "/v1/webhooks/secret", tag = "reviews",
+    responses((status = 200, body = WebhookSecret)))]
+pub async fn webhook_secret(
+    caller: Caller,
+    State(st): State<Shared>,
+) -> ApiResult<Json<WebhookSecret>> {
+    let secret = st.jobs.webhook_secret(caller.store.tenant_id()).await?;
+    Ok(Json(WebhookSecret { secret }))
+}

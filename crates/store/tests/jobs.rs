@@ -1,0 +1,732 @@
+//! SqliteMeta's review queue, outputs and webhook deliveries on a real
+//! database file.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use warden_store::jobs::*;
+use warden_store::sqlite::{self, SqliteMeta};
+use warden_store::*;
+
+async fn open_db() -> (tempfile::TempDir, SqliteMeta) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = sqlite::open(&dir.path().join("meta.db")).await.unwrap();
+    (dir, db)
+}
+
+async fn tenant(db: &SqliteMeta, name: &str) -> TenantId {
+    db.create_tenant(name, Quotas::default()).await.unwrap().id
+}
+
+fn review(tenant: &TenantId, created_at: Millis, key: Option<&str>) -> ReviewRecord {
+    ReviewRecord {
+        id: ReviewId::generate(),
+        tenant_id: tenant.clone(),
+        status: ReviewStatus::Pending,
+        spec: serde_json::json!({"image": "python:3.12", "command": ["pytest"]}),
+        files: vec![FileId::generate()],
+        idempotency_key: key.map(str::to_owned),
+        webhook_url: Some("https://example.com/hook".into()),
+        created_at,
+        started_at: None,
+        finished_at: None,
+        attempts: 0,
+        max_attempts: 3,
+        exit_code: None,
+        signal: None,
+        error: None,
+        usage: None,
+        cancel_requested: false,
+        lease_owner: None,
+        lease_expires: None,
+        not_before: created_at,
+    }
+}
+
+async fn submit(db: &SqliteMeta, r: &ReviewRecord) -> ReviewRecord {
+    let (stored, created) = db.submit_review(r).await.unwrap();
+    assert!(created);
+    stored
+}
+
+fn end(status: ReviewStatus) -> ReviewEnd {
+    ReviewEnd {
+        status,
+        exit_code: Some(0),
+        signal: None,
+        error: None,
+        usage: Some(Usage {
+            cpu_seconds: 1.5,
+            peak_memory_bytes: 64 << 20,
+            wall_seconds: 2.0,
+        }),
+    }
+}
+
+/// Claims at `now` with a 1000 ms lease.
+async fn claim(db: &SqliteMeta, owner: &str, now: Millis, per_tenant: u32) -> Option<ReviewRecord> {
+    db.claim_review(owner, now, now + 1000, per_tenant)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn submit_is_idempotent_per_tenant() {
+    let (_dir, db) = open_db().await;
+    let a = tenant(&db, "a").await;
+    let b = tenant(&db, "b").await;
+
+    let first = review(&a, 1, Some("build-42"));
+    let (stored, created) = db.submit_review(&first).await.unwrap();
+    assert!(created);
+    assert_eq!(stored, first);
+    assert_eq!(
+        db.get_review(&a, &first.id).await.unwrap(),
+        Some(first.clone())
+    );
+
+    // The same key again: nothing inserted, the first job returned.
+    let again = review(&a, 2, Some("build-42"));
+    let (stored, created) = db.submit_review(&again).await.unwrap();
+    assert!(!created);
+    assert_eq!(stored, first);
+    assert_eq!(db.get_review(&a, &again.id).await.unwrap(), None);
+
+    // The same key on another tenant is another job.
+    let other = review(&b, 3, Some("build-42"));
+    let (stored, created) = db.submit_review(&other).await.unwrap();
+    assert!(created);
+    assert_eq!(stored.id, other.id);
+
+    // No key: never deduplicated.
+    submit(&db, &review(&a, 4, None)).await;
+    submit(&db, &review(&a, 5, None)).await;
+    let all = ReviewFilter::default();
+    assert_eq!(
+        db.list_reviews(&a, &all, None, 100)
+            .await
+            .unwrap()
+            .items
+            .len(),
+        3
+    );
+    assert_eq!(
+        db.list_reviews(&b, &all, None, 100)
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
+
+    // The queue state is always that of a fresh job.
+    let mut forged = review(&a, 6, None);
+    forged.status = ReviewStatus::Running;
+    forged.attempts = 7;
+    forged.lease_owner = Some("me".into());
+    forged.lease_expires = Some(i64::MAX);
+    forged.cancel_requested = true;
+    let stored = submit(&db, &forged).await;
+    assert_eq!(stored.status, ReviewStatus::Pending);
+    assert_eq!(
+        (stored.attempts, stored.lease_owner, stored.lease_expires),
+        (0, None, None)
+    );
+    assert!(!stored.cancel_requested);
+
+    // Resubmitting the same record is idempotent (same key); reusing its id
+    // with another key is a conflict.
+    assert_eq!(
+        db.submit_review(&first).await.unwrap(),
+        (first.clone(), false)
+    );
+    let mut same_id = review(&a, 7, Some("other"));
+    same_id.id = first.id.clone();
+    assert!(matches!(
+        db.submit_review(&same_id).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        db.submit_review(&review(&TenantId::generate(), 1, None))
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+#[tokio::test]
+async fn list_newest_first_with_cursor_and_status() {
+    let (_dir, db) = open_db().await;
+    let a = tenant(&db, "a").await;
+    let b = tenant(&db, "b").await;
+    let mut made = Vec::new();
+    for i in 0..7 {
+        // Pairs of equal timestamps exercise the id tie-break.
+        made.push(submit(&db, &review(&a, 100 + i / 2, None)).await);
+    }
+    submit(&db, &review(&b, 200, None)).await;
+    made.sort_by(|x, y| (y.created_at, &y.id).cmp(&(x.created_at, &x.id)));
+
+    let all = ReviewFilter::default();
+    let p1 = db.list_reviews(&a, &all, None, 4).await.unwrap();
+    assert_eq!(p1.items, made[..4]);
+    assert_eq!(p1.next.as_deref(), Some(made[3].id.as_str()));
+    let p2 = db
+        .list_reviews(&a, &all, p1.next.as_deref(), 4)
+        .await
+        .unwrap();
+    assert_eq!((p2.items.as_slice(), p2.next), (&made[4..], None));
+
+    // Another tenant's id as a cursor reveals nothing.
+    let b_page = db.list_reviews(&b, &all, None, 10).await.unwrap();
+    let p = db
+        .list_reviews(&a, &all, Some(b_page.items[0].id.as_str()), 10)
+        .await
+        .unwrap();
+    assert!(p.items.is_empty());
+
+    // The oldest job gets claimed; the status filter finds it alone.
+    let claimed = claim(&db, "n1", 1000, 10).await.unwrap();
+    assert_eq!(claimed.id, made[6].id);
+    let running = ReviewFilter {
+        status: Some(ReviewStatus::Running),
+    };
+    let p = db.list_reviews(&a, &running, None, 10).await.unwrap();
+    assert_eq!(p.items, vec![claimed]);
+    let pending = ReviewFilter {
+        status: Some(ReviewStatus::Pending),
+    };
+    assert_eq!(
+        db.list_reviews(&a, &pending, None, 10)
+            .await
+            .unwrap()
+            .items
+            .len(),
+        6
+    );
+    assert_eq!(db.review_counts(&a).await.unwrap(), (6, 1));
+    assert_eq!(db.review_counts(&b).await.unwrap(), (1, 0));
+
+    // Limits are clamped to 1..=1000.
+    assert_eq!(
+        db.list_reviews(&a, &all, None, 0)
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn claims_are_fair_between_tenants() {
+    let (_dir, db) = open_db().await;
+    let a = tenant(&db, "a").await;
+    let b = tenant(&db, "b").await;
+    for i in 0..5 {
+        submit(&db, &review(&a, 10 + i, None)).await;
+    }
+    submit(&db, &review(&b, 100, None)).await;
+
+    // One job per tenant at a time: two concurrent claims get one of each,
+    // although all of A's jobs are older than B's.
+    let (x, y) = tokio::join!(claim(&db, "n1", 1000, 1), claim(&db, "n2", 1000, 1));
+    let mut tenants = vec![x.unwrap().tenant_id, y.unwrap().tenant_id];
+    tenants.sort();
+    let mut want = vec![a.clone(), b.clone()];
+    want.sort();
+    assert_eq!(tenants, want);
+    // Both tenants are at their limit.
+    assert_eq!(claim(&db, "n3", 1000, 1).await, None);
+
+    // With room for two each, B's single job still goes before A's second.
+    let (_dir, db) = open_db().await;
+    let a = tenant(&db, "a").await;
+    let b = tenant(&db, "b").await;
+    let mut a_jobs = Vec::new();
+    for i in 0..5 {
+        a_jobs.push(submit(&db, &review(&a, 10 + i, None)).await);
+    }
+    let late_b = submit(&db, &review(&b, 100, None)).await;
+    let first = claim(&db, "n1", 1000, 2).await.unwrap();
+    assert_eq!(first.id, a_jobs[0].id, "oldest first when counts tie");
+    let second = claim(&db, "n1", 1000, 2).await.unwrap();
+    assert_eq!(
+        second.id, late_b.id,
+        "the tenant with fewer live jobs first"
+    );
+    let third = claim(&db, "n1", 1000, 2).await.unwrap();
+    assert_eq!(third.id, a_jobs[1].id);
+    // A has two live, its limit; B has none left.
+    assert_eq!(claim(&db, "n1", 1000, 2).await, None);
+    // A finished job frees a slot.
+    assert!(db
+        .finish_review(&first.id, "n1", &end(ReviewStatus::Succeeded))
+        .await
+        .unwrap());
+    assert_eq!(claim(&db, "n1", 1000, 2).await.unwrap().id, a_jobs[2].id);
+    assert_eq!(
+        claim(&db, "n1", 1000, 0).await,
+        None,
+        "per_tenant 0 claims nothing"
+    );
+}
+
+#[tokio::test]
+async fn not_before_is_respected() {
+    let (_dir, db) = open_db().await;
+    let a = tenant(&db, "a").await;
+    let mut later = review(&a, 1, None);
+    later.not_before = 5000;
+    let later = submit(&db, &later).await;
+    assert_eq!(claim(&db, "n1", 4999, 10).await, None);
+    let got = claim(&db, "n1", 5000, 10).await.unwrap();
+    assert_eq!(got.id, later.id);
+    assert_eq!(got.status, ReviewStatus::Running);
+    assert_eq!((got.attempts, got.started_at), (1, Some(5000)));
+    assert_eq!(got.lease_owner.as_deref(), Some("n1"));
+    assert_eq!(got.lease_expires, Some(6000));
+}
+
+#[tokio::test]
+async fn expired_lease_moves_the_job_to_another_owner() {
+    let (_dir, db) = open_db().await;
+    let a = tenant(&db, "a").await;
+    let job = submit(&db, &review(&a, 1, None)).await;
+    let first = claim(&db, "n1", 1000, 1).await.unwrap();
+    assert_eq!(first.lease_expires, Some(2000));
+    // Live until its expiry (inclusive): not claimable, and it counts
+    // against the tenant's limit.
+    submit(&db, &review(&a, 2, None)).await;
+    assert_eq!(claim(&db, "n2", 2000, 1).await, None);
+
+    let second = claim(&db, "n2", 2001, 1).await.unwrap();
+    assert_eq!(second.id, job.id, "the abandoned job is older");
+    assert_eq!(second.attempts, 2);
+    assert_eq!(second.lease_owner.as_deref(), Some("n2"));
+    assert_eq!(
+        second.started_at,
+        Some(1000),
+        "started_at is the first claim's"
+    );
+
+    // The old owner has lost it.
+    assert!(!db.renew_lease(&job.id, "n1", 9000).await.unwrap());
+    assert!(!db
+        .finish_review(&job.id, "n1", &end(ReviewStatus::Failed))
+        .await
+        .unwrap());
+    assert!(!db.requeue_review(&job.id, "n1", 0, "x").await.unwrap());
+    let now = db.get_review(&a, &job.id).await.unwrap().unwrap();
+    assert_eq!(
+        (now.status, now.lease_owner.as_deref()),
+        (ReviewStatus::Running, Some("n2"))
+    );
+
+    assert!(db.renew_lease(&job.id, "n2", 9000).await.unwrap());
+    assert_eq!(
+        db.get_review(&a, &job.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .lease_expires,
+        Some(9000)
+    );
+    assert!(db
+        .finish_review(&job.id, "n2", &end(ReviewStatus::Succeeded))
+        .await
+        .unwrap());
+    let done = db.get_review(&a, &job.id).await.unwrap().unwrap();
+    assert_eq!(done.status, ReviewStatus::Succeeded);
+    assert_eq!((done.lease_owner, done.lease_expires), (None, None));
+    assert!(done.finished_at.is_some());
+    assert_eq!(done.exit_code, Some(0));
+    assert_eq!(done.usage, end(ReviewStatus::Succeeded).usage);
+    // Finished is final, for its owner too.
+    assert!(!db
+        .finish_review(&job.id, "n2", &end(ReviewStatus::Failed))
+        .await
+        .unwrap());
+    assert!(!db.renew_lease(&job.id, "n2", 9999).await.unwrap());
+}
+
+#[tokio::test]
+async fn exhausted_attempts_fail_instead_of_being_claimed() {
+    let (_dir, db) = open_db().await;
+    let a = tenant(&db, "a").await;
+    let mut r = review(&a, 1, None);
+    r.max_attempts = 2;
+    let job = submit(&db, &r).await;
+    assert_eq!(claim(&db, "n1", 1000, 5).await.unwrap().attempts, 1);
+    assert_eq!(claim(&db, "n2", 3000, 5).await.unwrap().attempts, 2);
+    let other = submit(&db, &review(&a, 2, None)).await;
+
+    // The second lease expires too: the job is given up, and the claim
+    // takes the next job instead.
+    let got = claim(&db, "n3", 5000, 5).await.unwrap();
+    assert_eq!(got.id, other.id);
+    let failed = db.get_review(&a, &job.id).await.unwrap().unwrap();
+    assert_eq!(failed.status, ReviewStatus::Failed);
+    assert_eq!(
+        failed.error.as_deref(),
+        Some("gave up after 2 attempts (the node running it stopped)")
+    );
+    assert_eq!(failed.finished_at, Some(5000));
+    assert_eq!(
+        (failed.lease_owner, failed.lease_expires, failed.attempts),
+        (None, None, 2)
+    );
+    // `other` was abandoned too, but has attempts left.
+    let again = claim(&db, "n4", 9000, 5).await.unwrap();
+    assert_eq!((again.id, again.attempts), (other.id, 2));
+}
+
+#[tokio::test]
+async fn requeue_and_finish_rules() {
+    let (_dir, db) = open_db().await;
+    let a = tenant(&db, "a").await;
+    let job = submit(&db, &review(&a, 1, None)).await;
+    claim(&db, "n1", 1000, 1).await.unwrap();
+    assert!(matches!(
+        db.finish_review(&job.id, "n1", &end(ReviewStatus::Running))
+            .await,
+        Err(StoreError::Invalid(_))
+    ));
+    assert!(db
+        .requeue_review(&job.id, "n1", 4000, "sandbox failed to start")
+        .await
+        .unwrap());
+    let back = db.get_review(&a, &job.id).await.unwrap().unwrap();
+    assert_eq!(back.status, ReviewStatus::Pending);
+    assert_eq!(back.not_before, 4000);
+    assert_eq!(back.error.as_deref(), Some("sandbox failed to start"));
+    assert_eq!((back.lease_owner, back.lease_expires), (None, None));
+    assert!(
+        !db.renew_lease(&job.id, "n1", 9000).await.unwrap(),
+        "no longer running"
+    );
+
+    assert_eq!(claim(&db, "n2", 3999, 1).await, None);
+    let again = claim(&db, "n2", 4000, 1).await.unwrap();
+    assert_eq!((again.attempts, again.started_at), (2, Some(1000)));
+    let mut timeout = end(ReviewStatus::TimedOut);
+    timeout.exit_code = None;
+    timeout.signal = Some(9);
+    timeout.error = Some("ran past its timeout".into());
+    assert!(db.finish_review(&job.id, "n2", &timeout).await.unwrap());
+    let done = db.get_review(&a, &job.id).await.unwrap().unwrap();
+    assert_eq!(done.status, ReviewStatus::TimedOut);
+    assert_eq!((done.exit_code, done.signal), (None, Some(9)));
+    assert_eq!(done.error.as_deref(), Some("ran past its timeout"));
+}
+
+#[tokio::test]
+async fn cancel_pending_running_and_terminal() {
+    let (_dir, db) = open_db().await;
+    let a = tenant(&db, "a").await;
+    let b = tenant(&db, "b").await;
+    let running = submit(&db, &review(&a, 1, None)).await;
+    let pending = submit(&db, &review(&a, 2, None)).await;
+    claim(&db, "n1", 1000, 1).await.unwrap();
+
+    let c = db.cancel_review(&a, &pending.id).await.unwrap().unwrap();
+    assert_eq!(c.status, ReviewStatus::Cancelled);
+    assert_eq!(c.error.as_deref(), Some("cancelled before it started"));
+    assert!(c.finished_at.is_some());
+    assert!(!c.cancel_requested);
+    assert_eq!(
+        claim(&db, "n2", 1000, 5).await,
+        None,
+        "cancelled is not claimable"
+    );
+
+    assert!(!db.cancel_requested(&running.id).await.unwrap());
+    // Another tenant cannot cancel it, or learn it exists.
+    assert_eq!(db.cancel_review(&b, &running.id).await.unwrap(), None);
+    assert!(!db.cancel_requested(&running.id).await.unwrap());
+    let c = db.cancel_review(&a, &running.id).await.unwrap().unwrap();
+    assert_eq!(c.status, ReviewStatus::Running);
+    assert!(c.cancel_requested);
+    assert_eq!(c.finished_at, None);
+    assert_eq!(c.lease_owner.as_deref(), Some("n1"));
+    assert!(db.cancel_requested(&running.id).await.unwrap());
+
+    // The worker acts on it.
+    let mut stopped = end(ReviewStatus::Cancelled);
+    stopped.error = Some("cancelled".into());
+    assert!(db.finish_review(&running.id, "n1", &stopped).await.unwrap());
+    let done = db.get_review(&a, &running.id).await.unwrap().unwrap();
+
+    // Terminal jobs are returned unchanged.
+    assert_eq!(db.cancel_review(&a, &running.id).await.unwrap(), Some(done));
+    let cancelled = db.get_review(&a, &pending.id).await.unwrap();
+    assert_eq!(db.cancel_review(&a, &pending.id).await.unwrap(), cancelled);
+    assert_eq!(
+        db.cancel_review(&a, &ReviewId::generate()).await.unwrap(),
+        None
+    );
+    assert!(!db.cancel_requested(&ReviewId::generate()).await.unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn concurrent_claims_never_share_a_job() {
+    let (_dir, db) = open_db().await;
+    let db = Arc::new(db);
+    let mut jobs = HashSet::new();
+    for t in 0..2 {
+        let t = tenant(&db, &format!("t{t}")).await;
+        for i in 0..5 {
+            jobs.insert(submit(&db, &review(&t, i, None)).await.id);
+        }
+    }
+    let tasks: Vec<_> = (0..20)
+        .map(|n| {
+            let db = Arc::clone(&db);
+            tokio::spawn(async move { db.claim_review(&format!("n{n}"), 1000, 60_000, 100).await })
+        })
+        .collect();
+    let mut claimed = Vec::new();
+    for t in tasks {
+        if let Some(r) = t.await.unwrap().unwrap() {
+            assert_eq!(r.attempts, 1);
+            claimed.push(r.id);
+        }
+    }
+    assert_eq!(
+        claimed.len(),
+        10,
+        "every job claimed once, the rest got none"
+    );
+    assert_eq!(claimed.into_iter().collect::<HashSet<_>>(), jobs);
+}
+
+fn output(review: &ReviewRecord, path: &str) -> OutputRecord {
+    OutputRecord {
+        review_id: review.id.clone(),
+        tenant_id: review.tenant_id.clone(),
+        path: path.into(),
+        object_id: OutputId::generate(),
+        size: path.len() as u64,
+        sha256: "ab".repeat(32),
+    }
+}
+
+#[tokio::test]
+async fn outputs_crud_and_isolation() {
+    let (_dir, db) = open_db().await;
+    let a = tenant(&db, "a").await;
+    let b = tenant(&db, "b").await;
+    let job = submit(&db, &review(&a, 1, None)).await;
+    let b_job = submit(&db, &review(&b, 1, None)).await;
+    let mut outs = Vec::new();
+    for p in ["report/z.json", "a.txt", "report/a.json"] {
+        let o = output(&job, p);
+        db.insert_output(&o).await.unwrap();
+        outs.push(o);
+    }
+    db.insert_output(&output(&b_job, "a.txt")).await.unwrap();
+    outs.sort_by(|x, y| x.path.cmp(&y.path));
+    assert_eq!(db.list_outputs(&a, &job.id).await.unwrap(), outs);
+    assert_eq!(
+        db.get_output(&a, &job.id, "a.txt").await.unwrap(),
+        Some(outs[0].clone())
+    );
+    assert_eq!(db.get_output(&a, &job.id, "missing").await.unwrap(), None);
+
+    // Same path twice is a conflict.
+    assert!(matches!(
+        db.insert_output(&output(&job, "a.txt")).await,
+        Err(StoreError::Conflict(_))
+    ));
+    // B sees none of A's outputs, and cannot attach any to A's job.
+    assert_eq!(db.list_outputs(&b, &job.id).await.unwrap(), vec![]);
+    assert_eq!(db.get_output(&b, &job.id, "a.txt").await.unwrap(), None);
+    let mut forged = output(&job, "evil.txt");
+    forged.tenant_id = b.clone();
+    assert!(matches!(
+        db.insert_output(&forged).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(db.clear_outputs(&b, &job.id).await.unwrap(), vec![]);
+    assert_eq!(db.list_outputs(&a, &job.id).await.unwrap().len(), 3);
+
+    let mut want: Vec<_> = outs.iter().map(|o| o.object_id.clone()).collect();
+    want.sort();
+    assert_eq!(db.clear_outputs(&a, &job.id).await.unwrap(), want);
+    assert_eq!(db.list_outputs(&a, &job.id).await.unwrap(), vec![]);
+    assert_eq!(db.clear_outputs(&a, &job.id).await.unwrap(), vec![]);
+    assert_eq!(db.list_outputs(&b, &b_job.id).await.unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn webhook_secret_is_stable_and_per_tenant() {
+    let (_dir, db) = open_db().await;
+    let a = tenant(&db, "a").await;
+    let b = tenant(&db, "b").await;
+    // Concurrent first uses agree.
+    let (s1, s2, s3) = tokio::join!(
+        db.webhook_secret(&a),
+        db.webhook_secret(&a),
+        db.webhook_secret(&a)
+    );
+    let s = s1.unwrap();
+    assert_eq!((s2.unwrap(), s3.unwrap()), (s.clone(), s.clone()));
+    assert_eq!(s.len(), 64);
+    assert!(s
+        .bytes()
+        .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+    assert_eq!(db.webhook_secret(&a).await.unwrap(), s);
+    assert_ne!(db.webhook_secret(&b).await.unwrap(), s);
+    assert!(matches!(
+        db.webhook_secret(&TenantId::generate()).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+fn delivery(review: &ReviewRecord, created_at: Millis, next_attempt_at: Millis) -> DeliveryRecord {
+    DeliveryRecord {
+        id: DeliveryId::generate(),
+        tenant_id: review.tenant_id.clone(),
+        review_id: review.id.clone(),
+        url: "https://example.com/hook".into(),
+        body: format!("{{\"review\":\"{}\"}}", review.id),
+        status: DeliveryStatus::Pending,
+        attempts: 0,
+        last_status_code: None,
+        last_error: None,
+        next_attempt_at,
+        created_at,
+        delivered_at: None,
+    }
+}
+
+#[tokio::test]
+async fn deliveries_due_update_list() {
+    let (_dir, db) = open_db().await;
+    let a = tenant(&db, "a").await;
+    let b = tenant(&db, "b").await;
+    let job = submit(&db, &review(&a, 1, None)).await;
+    let b_job = submit(&db, &review(&b, 1, None)).await;
+    let d1 = delivery(&job, 10, 300);
+    let d2 = delivery(&job, 20, 100);
+    let d3 = delivery(&b_job, 5, 200);
+    let d4 = delivery(&job, 30, 5000);
+    for d in [&d1, &d2, &d3, &d4] {
+        db.insert_delivery(d).await.unwrap();
+    }
+    assert!(matches!(
+        db.insert_delivery(&d1).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let mut forged = delivery(&job, 1, 1);
+    forged.tenant_id = b.clone();
+    assert!(matches!(
+        db.insert_delivery(&forged).await,
+        Err(StoreError::NotFound(_))
+    ));
+
+    // Due: pending, in next-attempt order, across tenants.
+    let due = db.due_deliveries(1000, 10).await.unwrap();
+    assert_eq!(due, vec![d2.clone(), d3.clone(), d1.clone()]);
+    assert_eq!(db.due_deliveries(1000, 1).await.unwrap(), vec![d2.clone()]);
+    assert_eq!(db.due_deliveries(99, 10).await.unwrap(), vec![]);
+
+    // A failed attempt backs off; a success stops it.
+    let mut retry = d2.clone();
+    retry.attempts = 1;
+    retry.last_status_code = Some(503);
+    retry.last_error = Some("service unavailable".into());
+    retry.next_attempt_at = 2000;
+    db.update_delivery(&retry).await.unwrap();
+    let mut ok = d1.clone();
+    ok.status = DeliveryStatus::Delivered;
+    ok.attempts = 1;
+    ok.last_status_code = Some(204);
+    ok.delivered_at = Some(1000);
+    db.update_delivery(&ok).await.unwrap();
+    let mut gave_up = d3.clone();
+    gave_up.status = DeliveryStatus::Failed;
+    gave_up.attempts = 8;
+    gave_up.last_error = Some("connection refused".into());
+    db.update_delivery(&gave_up).await.unwrap();
+    assert_eq!(db.due_deliveries(1000, 10).await.unwrap(), vec![]);
+    assert_eq!(
+        db.due_deliveries(2000, 10).await.unwrap(),
+        vec![retry.clone()]
+    );
+
+    // Listing: by creation, the tenant's own only.
+    assert_eq!(
+        db.list_deliveries(&a, &job.id).await.unwrap(),
+        vec![ok, retry, d4]
+    );
+    assert_eq!(
+        db.list_deliveries(&b, &b_job.id).await.unwrap(),
+        vec![gave_up]
+    );
+    assert_eq!(db.list_deliveries(&b, &job.id).await.unwrap(), vec![]);
+    // An update cannot reach across tenants.
+    let mut cross = d1.clone();
+    cross.tenant_id = b.clone();
+    cross.status = DeliveryStatus::Failed;
+    db.update_delivery(&cross).await.unwrap();
+    assert_eq!(
+        db.list_deliveries(&a, &job.id).await.unwrap()[0].status,
+        DeliveryStatus::Delivered
+    );
+}
+
+#[tokio::test]
+async fn delete_tenant_removes_its_jobs_data() {
+    let (_dir, db) = open_db().await;
+    let a = tenant(&db, "a").await;
+    let b = tenant(&db, "b").await;
+    let mut keep = None;
+    for t in [&a, &b] {
+        let job = submit(&db, &review(t, 1, Some("k"))).await;
+        submit(&db, &review(t, 2, None)).await;
+        db.insert_output(&output(&job, "out.txt")).await.unwrap();
+        db.insert_delivery(&delivery(&job, 1, 1)).await.unwrap();
+        db.webhook_secret(t).await.unwrap();
+        if *t == b {
+            keep = Some(job);
+        }
+    }
+    let b_job = keep.unwrap();
+    let b_secret = db.webhook_secret(&b).await.unwrap();
+    // One running job, so a lease is in the way too.
+    claim(&db, "n1", 1000, 5).await.unwrap();
+
+    assert!(db.delete_tenant(&a).await.unwrap());
+    for table in [
+        "reviews",
+        "review_outputs",
+        "webhook_deliveries",
+        "tenant_secrets",
+    ] {
+        let n: i64 =
+            sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table} WHERE tenant_id = ?"))
+                .bind(a.as_str())
+                .fetch_one(db.pool())
+                .await
+                .unwrap();
+        assert_eq!(n, 0, "{table}");
+    }
+    assert_eq!(db.review_counts(&a).await.unwrap(), (0, 0));
+    assert!(matches!(
+        db.webhook_secret(&a).await,
+        Err(StoreError::NotFound(_))
+    ));
+
+    // B is untouched.
+    assert_eq!(
+        db.list_reviews(&b, &ReviewFilter::default(), None, 10)
+            .await
+            .unwrap()
+            .items
+            .len(),
+        2
+    );
+    assert_eq!(db.list_outputs(&b, &b_job.id).await.unwrap().len(), 1);
+    assert_eq!(db.list_deliveries(&b, &b_job.id).await.unwrap().len(), 1);
+    assert_eq!(db.due_deliveries(1000, 10).await.unwrap().len(), 1);
+    assert_eq!(db.webhook_secret(&b).await.unwrap(), b_secret);
+}
