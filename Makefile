@@ -2,7 +2,8 @@
 # Both install what they need (idempotently) on a fresh Debian machine as root.
 SHELL := /bin/bash
 CARGO ?= cargo
-DEBIAN_PACKAGES := bubblewrap util-linux python3 coreutils procps
+DEBIAN_PACKAGES := bubblewrap util-linux python3 coreutils procps mmdebstrap curl \
+	python3-pandas python3-openpyxl python3-matplotlib python3-pypdf python3-reportlab
 BIN := target/release
 # The init is linked statically: it starts once per sandbox, and a static
 # binary skips the dynamic loader (a few hundred microseconds). Built for an
@@ -26,7 +27,7 @@ build:
 	RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --release -p warden-init --target $(HOST_TRIPLE)
 	install -m 0755 target/$(HOST_TRIPLE)/release/warden-init $(BIN)/warden-init-static
 
-test: deps build
+test: deps build image
 	$(CARGO) test --release --workspace -- --test-threads=2
 
 lint:
@@ -36,8 +37,15 @@ lint:
 bench: deps build
 	$(BIN)/warden bench run
 
-demo: deps build
+demo: deps build image
 	@scripts/demo.sh
+
+# The python-data sandbox image (`warden run --image /var/cache/warden/images/python-data`,
+# or $WARDEN_IMAGES_DIR/python-data): built from images/python-data/packages
+# with mmdebstrap (a minute or two), then a one-line no-op until the recipe changes.
+.PHONY: image
+image: deps
+	@scripts/build-image.sh python-data
 
 clean:
 	$(CARGO) clean

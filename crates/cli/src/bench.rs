@@ -35,6 +35,15 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 20)]
         warmup: usize,
     },
+    /// Review jobs: /input hydration, job overhead, jobs per minute.
+    Jobs {
+        /// Trivial jobs timed one by one, then submitted at once.
+        #[arg(long, default_value_t = 100)]
+        jobs: usize,
+        /// Sandbox pairs (with and without the 12 files) for hydration.
+        #[arg(long, default_value_t = 50)]
+        rounds: usize,
+    },
 }
 
 pub fn main(cmd: BenchCommand) -> i32 {
@@ -49,6 +58,11 @@ pub fn main(cmd: BenchCommand) -> i32 {
             .build()
             .map_err(Into::into)
             .and_then(|rt| rt.block_on(crate::bench_api::run(rounds, concurrency, warmup))),
+        BenchCommand::Jobs { jobs, rounds } => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(Into::into)
+            .and_then(|rt| rt.block_on(crate::bench_jobs::run(jobs, rounds))),
     };
     match result {
         Ok(()) => 0,

@@ -5,72 +5,40 @@
 //! adds its cost to). Prints figures; asserts nothing.
 
 use anyhow::{bail, Context, Result};
-use serde_json::{json, Value};
+use serde_json::json;
 use std::time::{Duration, Instant};
 use warden_protocol::{Client, ExecRequest};
 use warden_runtime::Runtime;
 use warden_spec::SandboxSpec;
 
 use crate::bench::{bar, ms, percentile};
+use crate::bench_server::{BenchServer, Http};
 
-const ADMIN: &str = "bench-admin-token";
-
-struct Http {
-    client: reqwest::Client,
-    base: String,
-    token: String,
-}
-
-impl Http {
-    async fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> Result<Value> {
-        let mut rb = self
-            .client
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(&self.token);
-        if let Some(b) = body {
-            rb = rb.json(&b);
-        }
-        let resp = rb.send().await?;
-        let status = resp.status();
-        let text = resp.text().await?;
-        if !status.is_success() {
-            bail!("{path}: {status}: {text}");
-        }
-        Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
-    }
-
-    /// One create -> exec /bin/true -> destroy cycle.
-    async fn cycle(&self) -> Result<Duration> {
-        let t = Instant::now();
-        let sb = self
-            .call(reqwest::Method::POST, "/v1/sandboxes", Some(json!({})))
-            .await?;
-        let id = sb["id"].as_str().context("no sandbox id")?.to_string();
-        let out = self
-            .call(
-                reqwest::Method::POST,
-                &format!("/v1/sandboxes/{id}/exec"),
-                Some(json!({"command": ["/bin/true"]})),
-            )
-            .await?;
-        if out["exit_code"] != 0 {
-            bail!("/bin/true failed: {out}");
-        }
-        self.call(
-            reqwest::Method::DELETE,
-            &format!("/v1/sandboxes/{id}"),
-            None,
+/// One create -> exec /bin/true -> destroy cycle.
+async fn cycle(http: &Http) -> Result<Duration> {
+    let t = Instant::now();
+    let sb = http
+        .call(reqwest::Method::POST, "/v1/sandboxes", Some(json!({})))
+        .await?;
+    let id = sb["id"].as_str().context("no sandbox id")?.to_string();
+    let out = http
+        .call(
+            reqwest::Method::POST,
+            &format!("/v1/sandboxes/{id}/exec"),
+            Some(json!({"command": ["/bin/true"]})),
         )
         .await?;
-        Ok(t.elapsed())
+    if out["exit_code"] != 0 {
+        bail!("/bin/true failed: {out}");
     }
+    http.call(
+        reqwest::Method::DELETE,
+        &format!("/v1/sandboxes/{id}"),
+        None,
+    )
+    .await?;
+    Ok(t.elapsed())
 }
-
 async fn direct(n: usize) -> Result<Vec<Duration>> {
     let rt = crate::runtime::native()?;
     let spec = SandboxSpec::default();
@@ -98,62 +66,16 @@ pub async fn run(rounds: usize, concurrency: usize, warmup: usize) -> Result<()>
     if rounds == 0 || concurrency == 0 {
         bail!("--rounds and --concurrency must be at least 1");
     }
-    let data = tempfile::tempdir()?;
-    let mut cfg = warden_server::config::Config::load(None)?;
-    cfg.listen = "127.0.0.1:0".parse()?;
-    cfg.data_dir = data.path().to_path_buf();
-    cfg.admin_token = Some(ADMIN.into());
-    let init = crate::runtime::init_path()?;
-    let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(warden_server::serve(
-        cfg,
-        init,
-        move |a| {
-            let _ = addr_tx.send(a);
-        },
-        async move {
-            let _ = stop_rx.await;
-        },
-    ));
-    let addr = addr_rx.await.context("the server did not start")?;
-    let base = format!("http://{addr}");
-    let client = reqwest::Client::new();
-    let admin = Http {
-        client: client.clone(),
-        base: base.clone(),
-        token: ADMIN.into(),
-    };
-    let quotas = json!({"max_sandboxes": 1000, "max_memory_bytes": 1u64 << 40,
-                        "max_storage_bytes": 1u64 << 30, "max_file_bytes": 1u64 << 30});
-    let t = admin
-        .call(
-            reqwest::Method::POST,
-            "/v1/tenants",
-            Some(json!({"name": "bench", "quotas": quotas})),
-        )
-        .await?;
-    let tid = t["id"].as_str().context("no tenant id")?;
-    let k = admin
-        .call(
-            reqwest::Method::POST,
-            &format!("/v1/tenants/{tid}/keys"),
-            Some(json!({})),
-        )
-        .await?;
-    let http = std::sync::Arc::new(Http {
-        client,
-        base,
-        token: k["key"].as_str().context("no key")?.to_string(),
-    });
+    let server = BenchServer::start(|_| {}).await?;
+    let http = server.http.clone();
     for _ in 0..warmup {
-        http.cycle().await?;
+        cycle(&http).await?;
     }
     let base_line = direct(rounds.min(300)).await?;
     let pb = bar("api", rounds);
     let mut seq = Vec::with_capacity(rounds);
     for _ in 0..rounds {
-        seq.push(http.cycle().await?);
+        seq.push(cycle(&http).await?);
         pb.inc(1);
     }
     pb.finish_and_clear();
@@ -167,7 +89,7 @@ pub async fn run(rounds: usize, concurrency: usize, warmup: usize) -> Result<()>
         tasks.push(tokio::spawn(async move {
             let mut v = Vec::with_capacity(per);
             for _ in 0..per {
-                v.push(http.cycle().await?);
+                v.push(cycle(&http).await?);
                 pb.inc(1);
             }
             Ok::<_, anyhow::Error>(v)
@@ -179,8 +101,7 @@ pub async fn run(rounds: usize, concurrency: usize, warmup: usize) -> Result<()>
     }
     let wall = t0.elapsed();
     pb.finish_and_clear();
-    let _ = stop_tx.send(());
-    server.await??;
+    server.stop().await?;
 
     println!("create -> exec /bin/true -> destroy ({rounds} rounds, {warmup} warm-up)");
     let row = |name: &str, v: &[Duration]| {

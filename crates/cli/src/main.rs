@@ -2,6 +2,8 @@
 
 mod bench;
 mod bench_api;
+mod bench_jobs;
+mod bench_server;
 mod client;
 mod run;
 mod runtime;

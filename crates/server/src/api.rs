@@ -128,6 +128,9 @@ pub struct File {
     pub sha256: String,
     pub content_type: String,
     pub created_at: String,
+    /// The upload scanner's verdict: `clean`, `error: <why>` (scanned
+    /// fail-open), or null when no scanner is configured.
+    pub scan: Option<String>,
 }
 
 impl From<store::FileMeta> for File {
@@ -139,6 +142,7 @@ impl From<store::FileMeta> for File {
             sha256: f.sha256,
             content_type: f.content_type,
             created_at: time(f.created_at),
+            scan: f.scan,
         }
     }
 }

@@ -11,6 +11,7 @@ use warden_store::jobs::{DeliveryRecord, OutputRecord, ReviewRecord};
 #[serde(deny_unknown_fields)]
 pub struct SubmitReview {
     /// File ids, shown read-only at `/input/<name>`.
+    #[serde(default)]
     pub files: Vec<String>,
     /// `host` (default) or a built image such as `python-data`.
     pub image: Option<String>,

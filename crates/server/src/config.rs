@@ -8,6 +8,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use warden_store::Quotas;
 
+mod uploads;
+pub use uploads::UploadsConfig;
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
@@ -32,6 +35,7 @@ pub struct Config {
     pub images_dir: PathBuf,
     pub jobs: JobsConfig,
     pub webhooks: WebhookConfig,
+    pub uploads: UploadsConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -118,6 +122,7 @@ impl Default for Config {
             images_dir: PathBuf::from("/var/cache/warden/images"),
             jobs: JobsConfig::default(),
             webhooks: WebhookConfig::default(),
+            uploads: UploadsConfig::default(),
         }
     }
 }
@@ -169,6 +174,8 @@ impl Config {
             None => Config::default(),
         };
         cfg.apply_env(|k| std::env::var(k).ok())?;
+        cfg.uploads.allowed_types = crate::checks::known_types(&cfg.uploads.allowed_types)
+            .map_err(|e| anyhow::anyhow!("[uploads] allowed_types: {e}"))?;
         Ok(cfg)
     }
 
@@ -226,7 +233,7 @@ impl Config {
         if let Some(v) = num("WARDEN_WEBHOOKS_RETRY_BACKOFF_MS")? {
             self.webhooks.retry_backoff_ms = v;
         }
-        Ok(())
+        self.uploads.apply_env(&get, &num)
     }
 
     /// What signed URLs start with.
@@ -286,7 +293,8 @@ impl fmt::Display for Config {
         writeln!(f, "[webhooks]")?;
         writeln!(f, "allow_private = {}", w.allow_private)?;
         writeln!(f, "max_attempts = {}", w.max_attempts)?;
-        write!(f, "retry_backoff_ms = {}", w.retry_backoff_ms)
+        writeln!(f, "retry_backoff_ms = {}", w.retry_backoff_ms)?;
+        write!(f, "{}", self.uploads)
     }
 }
 

@@ -7,6 +7,7 @@
 pub mod api;
 pub mod api_reviews;
 pub mod auth;
+pub mod checks;
 pub mod config;
 pub mod error;
 pub mod images;
@@ -57,6 +58,10 @@ pub fn router(state: Shared) -> Router {
         .route(
             "/v1/tenants/{id}/keys/{key_id}",
             axum::routing::delete(tenants::revoke_key),
+        )
+        .route(
+            "/v1/tenants/{id}/upload-policy",
+            get(tenants::upload_policy).put(tenants::set_upload_policy),
         )
         .route("/v1/files/upload-url", post(files::upload_url))
         .route("/v1/files/{id}", get(files::get).delete(files::delete))

@@ -19,6 +19,10 @@ use warden_store::{
 pub struct Live {
     pub id: SandboxId,
     pub tenant: TenantId,
+    /// Memory limit, and whether it counts against the tenant's quotas
+    /// (review jobs' sandboxes do not).
+    memory: u64,
+    counted: bool,
     pub client: Client,
     sandbox: Mutex<Option<Box<dyn Sandbox>>>,
     expires_at: AtomicI64,
@@ -63,7 +67,6 @@ pub struct Manager {
     /// cannot together squeeze past a limit, and no lock is held while
     /// sandboxes start.
     admitting: Mutex<HashMap<TenantId, (u32, u64)>>,
-    admit_check: tokio::sync::Mutex<()>,
 }
 
 /// Releases an admission when the create finishes, whichever way.
@@ -99,7 +102,6 @@ impl Manager {
             work_dir,
             owner: format!("srv-{:016x}", rand::random::<u64>()),
             admitting: Default::default(),
-            admit_check: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -166,7 +168,7 @@ impl Manager {
             .ok_or_else(|| ApiError::not_found("tenant"))?;
         let memory_asked = new.record.memory_bytes;
         let _admission = if new.count_quota {
-            Some(self.admit(store, tenant.quotas, memory_asked).await?)
+            Some(self.admit(store.tenant_id(), tenant.quotas, memory_asked)?)
         } else {
             None
         };
@@ -199,6 +201,8 @@ impl Manager {
         let live = Arc::new(Live {
             id: id.clone(),
             tenant: store.tenant_id().clone(),
+            memory: memory_asked,
+            counted: new.count_quota,
             client,
             sandbox: Mutex::new(Some(sandbox)),
             expires_at: AtomicI64::new(record.expires_at),
@@ -210,28 +214,24 @@ impl Manager {
         Ok(record)
     }
 
-    /// Checks the tenant's quotas, counting sandboxes that are still
-    /// starting, and reserves room for one more.
-    async fn admit(
+    /// Checks the tenant's quotas against its live sandboxes on this node
+    /// plus those still starting, and reserves room for one more. Both
+    /// counts are read under the `admitting` lock, and a sandbox leaves
+    /// `admitting` only after it entered the live map, so none is missed.
+    fn admit(
         &self,
-        store: &TenantStore,
+        tenant: &TenantId,
         q: warden_store::Quotas,
         memory_asked: u64,
     ) -> ApiResult<Admission<'_>> {
-        // Checks are serialised; releases are not. Reading what is pending
-        // before what is recorded can only count a sandbox twice (one that
-        // got recorded in between), never miss one.
-        let _check = self.admit_check.lock().await;
-        let tenant = store.tenant_id().clone();
-        let (pending, pending_mem) = self
-            .admitting
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&tenant)
-            .copied()
-            .unwrap_or((0, 0));
-        let (running, memory) = store.running_totals().await?;
-        let (running, memory) = (running + pending, memory + pending_mem);
+        let mut admitting = self.admitting.lock().unwrap_or_else(|e| e.into_inner());
+        let (pending, pending_mem) = admitting.get(tenant).copied().unwrap_or((0, 0));
+        let (live, live_mem) = self
+            .map()
+            .values()
+            .filter(|l| &l.tenant == tenant && l.counted)
+            .fold((0u32, 0u64), |(n, m), l| (n + 1, m + l.memory));
+        let (running, memory) = (live + pending, live_mem + pending_mem);
         if running >= q.max_sandboxes {
             return Err(ApiError::quota(format!(
                 "max_sandboxes: {running} of {} sandboxes are running or starting",
@@ -244,13 +244,12 @@ impl Manager {
                 q.max_memory_bytes
             )));
         }
-        let mut map = self.admitting.lock().unwrap_or_else(|e| e.into_inner());
-        let e = map.entry(tenant.clone()).or_default();
+        let e = admitting.entry(tenant.clone()).or_default();
         e.0 += 1;
         e.1 += memory_asked;
         Ok(Admission {
             manager: self,
-            tenant,
+            tenant: tenant.clone(),
             memory: memory_asked,
         })
     }

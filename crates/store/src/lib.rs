@@ -114,6 +114,10 @@ pub struct FileMeta {
     /// Sniffed from the bytes (never from the name).
     pub content_type: String,
     pub created_at: Millis,
+    /// The upload scanner's verdict: `None` when no scanner ran, else
+    /// `clean` or `error: <why>` (see the server's upload checks).
+    #[serde(default)]
+    pub scan: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

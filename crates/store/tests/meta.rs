@@ -20,6 +20,7 @@ fn file(tenant: &TenantId, name: &str, size: u64, created_at: Millis) -> FileMet
         sha256: "ab".repeat(32),
         content_type: "text/plain".into(),
         created_at,
+        scan: None,
     }
 }
 

@@ -98,6 +98,30 @@ pub fn one_line(msg: &str) -> String {
     out
 }
 
+/// The `limits` object of a sandbox or review request, from the flags given
+/// (None when none was).
+pub fn limits(
+    memory: Option<&str>,
+    cpus: Option<f64>,
+    pids: Option<u64>,
+    disk: Option<&str>,
+) -> Result<Option<serde_json::Value>> {
+    let mut limits = serde_json::Map::new();
+    if let Some(m) = memory {
+        limits.insert("memory_mb".into(), size_mib("--memory", m)?.into());
+    }
+    if let Some(c) = cpus {
+        limits.insert("cpus".into(), self::cpus(c)?.into());
+    }
+    if let Some(p) = pids {
+        limits.insert("pids".into(), p.into());
+    }
+    if let Some(d) = disk {
+        limits.insert("disk_mb".into(), size_mib("--disk", d)?.into());
+    }
+    Ok((!limits.is_empty()).then_some(serde_json::Value::Object(limits)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -114,6 +114,12 @@ pub async fn all(
     quiet: bool,
 ) -> Result<Vec<PathBuf>> {
     let planned = plan(items, dir)?;
+    if planned.is_empty() {
+        return Ok(Vec::new());
+    }
+    for p in &planned {
+        preflight(dir, &p.target)?;
+    }
     tokio::fs::create_dir_all(dir)
         .await
         .with_context(|| format!("cannot create {}", dir.display()))?;
@@ -151,6 +157,23 @@ fn progress(total: u64, quiet: bool) -> ProgressBar {
 /// Makes the directories between `dir` and `target`, refusing to go
 /// through a symbolic link (which could lead out of `dir`).
 pub fn make_parents(dir: &Path, target: &Path) -> Result<PathBuf> {
+    parents(dir, target, true)
+}
+
+/// Looks, before anything is downloaded, for what would stop `target`
+/// from being written: a symbolic link or a file where a directory is
+/// needed, or a directory where the file goes.
+pub fn preflight(dir: &Path, target: &Path) -> Result<()> {
+    parents(dir, target, false)?;
+    if std::fs::symlink_metadata(target).is_ok_and(|m| m.is_dir()) {
+        bail!("{} exists and is a directory", target.display());
+    }
+    Ok(())
+}
+
+/// Walks the directories between `dir` and `target`; a missing one is made
+/// when `create`, else ends the walk.
+fn parents(dir: &Path, target: &Path, create: bool) -> Result<PathBuf> {
     let parent = target
         .parent()
         .context("an output path without a parent directory")?;
@@ -169,6 +192,7 @@ pub fn make_parents(dir: &Path, target: &Path) -> Result<PathBuf> {
             }
             Ok(m) if m.is_dir() => {}
             Ok(_) => bail!("{} exists and is not a directory", at.display()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !create => break,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => std::fs::create_dir(&at)
                 .with_context(|| format!("cannot create {}", at.display()))?,
             Err(e) => return Err(anyhow!(e).context(format!("cannot look at {}", at.display()))),
@@ -177,18 +201,31 @@ pub fn make_parents(dir: &Path, target: &Path) -> Result<PathBuf> {
     Ok(parent.to_path_buf())
 }
 
-/// Fetches one output into a temporary file, checks it, renames it into
-/// place.
+/// Fetches one output into place.
 async fn one(api: &Api, id: &str, dir: &Path, p: &Planned, bar: &ProgressBar) -> Result<()> {
     let parent = make_parents(dir, &p.target)?;
     let mut segments = vec!["v1", "reviews", id, "outputs"];
     segments.extend(p.path.split('/'));
     let resp = api.send(api.request(Method::GET, &segments)?).await?;
+    let body = resp
+        .bytes_stream()
+        .map(|c| c.map_err(|e| anyhow!("the download broke off: {}", api.transport(e))));
+    save(body, &parent, p, bar).await
+}
+
+/// Writes `body` to a temporary file in `parent`, checks its size and
+/// SHA-256 against the listing, and only then renames it to the target; on
+/// any failure the temporary file is removed.
+async fn save<S, B>(mut body: S, parent: &Path, p: &Planned, bar: &ProgressBar) -> Result<()>
+where
+    S: futures_util::Stream<Item = Result<B>> + Unpin,
+    B: AsRef<[u8]>,
+{
     // Created with 0666 less the umask, as a plain create would be.
     let tmp = tempfile::Builder::new()
         .prefix(".warden-download-")
         .permissions(std::fs::Permissions::from_mode(0o666))
-        .tempfile_in(&parent)
+        .tempfile_in(parent)
         .with_context(|| format!("cannot create a temporary file in {}", parent.display()))?;
     let mut file = tokio::fs::File::from_std(
         tmp.as_file()
@@ -197,15 +234,15 @@ async fn one(api: &Api, id: &str, dir: &Path, p: &Planned, bar: &ProgressBar) ->
     );
     let mut hasher = Sha256::new();
     let mut got = 0u64;
-    let mut body = resp.bytes_stream();
     while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|e| anyhow!("the download broke off: {}", api.transport(e)))?;
+        let chunk = chunk?;
+        let chunk = chunk.as_ref();
         got += chunk.len() as u64;
         if got > p.size {
             bail!("the server sent more than the listed {} bytes", p.size);
         }
-        hasher.update(&chunk);
-        file.write_all(&chunk)
+        hasher.update(chunk);
+        file.write_all(chunk)
             .await
             .with_context(|| format!("writing {}", p.target.display()))?;
         bar.inc(chunk.len() as u64);
@@ -307,6 +344,19 @@ mod tests {
         std::fs::write(dir.join("file"), b"x").unwrap();
         assert!(make_parents(dir, &dir.join("file").join("f")).is_err());
         assert_eq!(make_parents(dir, &dir.join("top")).unwrap(), dir);
+        // Checked up front without making anything.
+        assert!(preflight(dir, &dir.join("new").join("deeper").join("f")).is_ok());
+        assert!(!dir.join("new").exists());
+        assert!(preflight(dir, &dir.join("link").join("f")).is_err());
+        assert!(preflight(dir, &dir.join("file").join("f")).is_err());
+        assert!(
+            preflight(dir, &dir.join("a")).is_err(),
+            "a directory is in the way"
+        );
+        assert!(
+            preflight(dir, &dir.join("file")).is_ok(),
+            "a file is replaced"
+        );
     }
 
     #[tokio::test]
@@ -328,5 +378,62 @@ mod tests {
     #[test]
     fn hex_is_lowercase() {
         assert_eq!(hex(&[0x00, 0xab, 0xff]), "00abff");
+    }
+
+    fn planned(dir: &Path, body: &[u8]) -> Planned {
+        Planned {
+            path: "f.txt".into(),
+            target: dir.join("f.txt"),
+            size: body.len() as u64,
+            sha256: hex(&Sha256::digest(body)),
+        }
+    }
+
+    fn chunks(
+        parts: &[&'static [u8]],
+    ) -> impl futures_util::Stream<Item = Result<&'static [u8]>> + Unpin {
+        futures_util::stream::iter(parts.iter().map(|p| Ok(*p)).collect::<Vec<_>>())
+    }
+
+    #[tokio::test]
+    async fn checked_bytes_land_in_place() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = planned(tmp.path(), b"hello world");
+        let bar = ProgressBar::hidden();
+        save(chunks(&[b"hello ", b"world"]), tmp.path(), &p, &bar)
+            .await
+            .unwrap();
+        assert_eq!(std::fs::read(&p.target).unwrap(), b"hello world");
+        assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 1);
+        // A second download replaces the file.
+        let p = planned(tmp.path(), b"new");
+        save(chunks(&[b"new"]), tmp.path(), &p, &bar).await.unwrap();
+        assert_eq!(std::fs::read(&p.target).unwrap(), b"new");
+    }
+
+    #[tokio::test]
+    async fn bad_bytes_leave_no_file() {
+        let tmp = tempfile::tempdir().unwrap();
+        let bar = ProgressBar::hidden();
+        let p = planned(tmp.path(), b"hello world");
+        let cases: [&[&'static [u8]]; 3] = [
+            &[b"hello ", b"wOrld"],       // corrupt
+            &[b"hello"],                  // short
+            &[b"hello ", b"world", b"!"], // long
+        ];
+        for parts in cases {
+            let e = save(chunks(parts), tmp.path(), &p, &bar)
+                .await
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("corrupt") || e.contains("bytes"), "{e}");
+            assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0, "{e}");
+        }
+        let broken = futures_util::stream::iter(vec![
+            Ok(&b"hel"[..]),
+            Err(anyhow!("the download broke off: reset")),
+        ]);
+        assert!(save(broken, tmp.path(), &p, &bar).await.is_err());
+        assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
     }
 }

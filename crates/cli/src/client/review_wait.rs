@@ -33,6 +33,7 @@ pub async fn until_end(api: &Api, id: &str, follow: bool, as_json: bool) -> Resu
             }
         }
         let bar = spinner(as_json);
+        bar.set_message(id.to_string());
         let end = poll(api, id, &bar).await;
         bar.finish_and_clear();
         end

@@ -98,21 +98,8 @@ pub fn create_body(a: &CreateArgs) -> Result<Value> {
     if !a.labels.is_empty() {
         body.insert("labels".into(), json!(parse::labels(&a.labels)?));
     }
-    let mut limits = Map::new();
-    if let Some(m) = &a.memory {
-        limits.insert("memory_mb".into(), parse::size_mib("--memory", m)?.into());
-    }
-    if let Some(c) = a.cpus {
-        limits.insert("cpus".into(), parse::cpus(c)?.into());
-    }
-    if let Some(p) = a.pids {
-        limits.insert("pids".into(), p.into());
-    }
-    if let Some(d) = &a.disk {
-        limits.insert("disk_mb".into(), parse::size_mib("--disk", d)?.into());
-    }
-    if !limits.is_empty() {
-        body.insert("limits".into(), Value::Object(limits));
+    if let Some(limits) = parse::limits(a.memory.as_deref(), a.cpus, a.pids, a.disk.as_deref())? {
+        body.insert("limits".into(), limits);
     }
     if let Some(w) = &a.workdir {
         body.insert("workdir".into(), w.clone().into());

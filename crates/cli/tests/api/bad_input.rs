@@ -217,8 +217,8 @@ async fn malformed_requests_get_clear_errors() {
         .await;
     assert_eq!((r.status.as_u16(), r.code()), (429, "quota_exceeded"));
     assert!(r.text.contains("max_sandboxes"), "{}", r.text);
-    a.upload("one.bin", &[1u8; 1000]).await;
-    a.upload("two.bin", &[1u8; 1000]).await;
+    a.upload("one.txt", &[b'x'; 1000]).await;
+    a.upload("two.txt", &[b'x'; 1000]).await;
     let r = a
         .send(
             a.req(Method::POST, "/v1/files?name=three.bin")

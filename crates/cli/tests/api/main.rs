@@ -9,3 +9,5 @@ mod flows;
 mod isolation;
 mod lifecycle;
 mod reviews;
+mod uploads;
+mod workflow;

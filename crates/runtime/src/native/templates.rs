@@ -23,6 +23,8 @@ pub const HOST_ETC: &[&str] = &[
     "ld.so.conf",
     "ld.so.conf.d",
     "localtime",
+    // Debian's matplotlib reads its defaults through /etc.
+    "matplotlibrc",
     "mime.types",
     "os-release",
     "protocols",

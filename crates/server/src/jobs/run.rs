@@ -391,7 +391,13 @@ async fn execute(
                 let _ = log.write(logs::STDERR, &d).await;
             }
             Ok(Some(Response::Exited(status))) => {
-                let _ = log.note(&format!("exited: {status:?}")).await;
+                let how = match (status.code, status.signal) {
+                    _ if status.timed_out => "timed out: killed".to_string(),
+                    (Some(c), _) => format!("exited with code {c}"),
+                    (None, Some(s)) => format!("killed by signal {s}"),
+                    (None, None) => "ended".to_string(),
+                };
+                let _ = log.note(&how).await;
                 let _ = log.flush().await;
                 return Ran::Exited { status, cancelled };
             }

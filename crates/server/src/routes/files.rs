@@ -2,6 +2,7 @@
 
 use crate::api::{self, Page, PageParams, UploadUrl, UploadUrlRequest};
 use crate::auth::Caller;
+use crate::checks;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::signed::{self, Claims, TokenError};
 use crate::sniff;
@@ -43,8 +44,16 @@ async fn upload_limit(store: &TenantStore) -> ApiResult<(u64, &'static str)> {
     })
 }
 
-/// Streams one upload into the store and records it.
-pub async fn store_upload<S, E>(store: &TenantStore, name: &str, stream: S) -> ApiResult<FileMeta>
+/// Streams one upload into the store, checks it (`checks`: type, archive
+/// limits, scanner) and records it. A refused upload's object is deleted
+/// and the refusal audited as `actor`'s.
+pub async fn store_upload<S, E>(
+    st: &Shared,
+    store: &TenantStore,
+    actor: &str,
+    name: &str,
+    stream: S,
+) -> ApiResult<FileMeta>
 where
     S: Stream<Item = Result<Bytes, E>> + Send,
     E: std::fmt::Display,
@@ -74,14 +83,32 @@ where
         }
         Err(e) => return Err(e.into()),
     };
+    let passed = match checks::run(st, store, &id, name, &put).await {
+        Ok(p) => p,
+        Err(rejection) => {
+            if let Err(e) = store.objects().delete(ObjectKind::Files, id.as_str()).await {
+                tracing::warn!(file = %id, error = %e, "could not delete a refused upload");
+            }
+            st.audit(
+                store.tenant_id(),
+                actor,
+                "file.upload",
+                name,
+                &rejection.outcome,
+            )
+            .await;
+            return Err(rejection.error);
+        }
+    };
     let meta = FileMeta {
         id: id.clone(),
         tenant_id: store.tenant_id().clone(),
         name: name.to_string(),
         size: put.size,
         sha256: put.sha256,
-        content_type: sniff::sniff(&put.head).to_string(),
+        content_type: passed.content_type,
         created_at: now_ms(),
+        scan: passed.scan,
     };
     if let Err(e) = store.insert_file(&meta).await {
         let _ = store.objects().delete(ObjectKind::Files, id.as_str()).await;
@@ -98,7 +125,10 @@ pub struct UploadParams {
 
 #[utoipa::path(post, path = "/v1/files", tag = "files", params(UploadParams),
     request_body(content = Vec<u8>, description = "raw bytes with ?name=, or multipart/form-data with a `file` part", content_type = "application/octet-stream"),
-    responses((status = 201, body = api::File), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody)))]
+    responses((status = 201, body = api::File), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 415, description = "type_not_allowed: the bytes are of a type the tenant does not accept", body = ErrorBody),
+        (status = 422, description = "empty_file, archive_rejected (names the zip limit) or malware_detected", body = ErrorBody),
+        (status = 503, description = "scanner_unavailable: the scanner failed and the server is fail-closed", body = ErrorBody)))]
 pub async fn upload(
     caller: Caller,
     State(st): State<Shared>,
@@ -128,7 +158,7 @@ pub async fn upload(
                 .clone()
                 .or_else(|| field.file_name().map(str::to_string))
                 .ok_or_else(|| ApiError::bad_request("the `file` part has no filename"))?;
-            stored = Some(store_upload(&caller.store, &name, field).await?);
+            stored = Some(store_upload(&st, &caller.store, caller.actor(), &name, field).await?);
             break;
         }
         stored.ok_or_else(|| ApiError::bad_request("no multipart part named `file`"))?
@@ -136,7 +166,8 @@ pub async fn upload(
         let name = p
             .name
             .ok_or_else(|| ApiError::bad_request("raw uploads need ?name=FILENAME"))?;
-        store_upload(&caller.store, &name, req.into_body().into_data_stream()).await?
+        let body = req.into_body().into_data_stream();
+        store_upload(&st, &caller.store, caller.actor(), &name, body).await?
     };
     st.audit(
         caller.store.tenant_id(),
@@ -270,7 +301,10 @@ pub async fn upload_url(
 
 #[utoipa::path(put, path = "/v1/uploads/{token}", tag = "files",
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
-    responses((status = 201, body = api::File), (status = 403, body = ErrorBody), (status = 413, body = ErrorBody)))]
+    responses((status = 201, body = api::File), (status = 403, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 415, description = "type_not_allowed", body = ErrorBody),
+        (status = 422, description = "empty_file, archive_rejected or malware_detected", body = ErrorBody),
+        (status = 503, description = "scanner_unavailable", body = ErrorBody)))]
 pub async fn signed_upload(
     State(st): State<Shared>,
     Path(token): Path<String>,
@@ -295,7 +329,14 @@ pub async fn signed_upload(
         return Err(ApiError::forbidden("the upload URL has already been used"));
     }
     let store = st.tenant_store(tenant);
-    let meta = store_upload(&store, &claims.n, body.into_data_stream()).await?;
+    let meta = store_upload(
+        &st,
+        &store,
+        "upload-url",
+        &claims.n,
+        body.into_data_stream(),
+    )
+    .await?;
     st.audit(
         store.tenant_id(),
         "upload-url",

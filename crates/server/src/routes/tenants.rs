@@ -2,6 +2,7 @@
 
 use crate::api::{self, CreateKey, CreateTenant, NewKey, Page, PageParams};
 use crate::auth::{full_key, hash_hex, new_secret, Admin};
+use crate::checks::{self, SetUploadPolicy, UploadPolicy};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::state::Shared;
 use axum::extract::{Path, Query, State};
@@ -226,4 +227,40 @@ pub async fn revoke_key(
     st.audit(&id, "admin", "key.revoke", key.as_str(), "ok")
         .await;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/v1/tenants/{id}/upload-policy", tag = "admin",
+    responses((status = 200, body = UploadPolicy), (status = 404, body = ErrorBody)))]
+pub async fn upload_policy(
+    _: Admin,
+    State(st): State<Shared>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<UploadPolicy>> {
+    let id = tenant_id(&id)?;
+    if st.meta.get_tenant(&id).await?.is_none() {
+        return Err(ApiError::not_found("tenant"));
+    }
+    Ok(Json(checks::policy(&st, &id).await?))
+}
+
+#[utoipa::path(put, path = "/v1/tenants/{id}/upload-policy", tag = "admin", request_body = SetUploadPolicy,
+    responses((status = 200, body = UploadPolicy), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn set_upload_policy(
+    _: Admin,
+    State(st): State<Shared>,
+    Path(id): Path<String>,
+    Json(req): Json<SetUploadPolicy>,
+) -> ApiResult<Json<UploadPolicy>> {
+    let id = tenant_id(&id)?;
+    if st.meta.get_tenant(&id).await?.is_none() {
+        return Err(ApiError::not_found("tenant"));
+    }
+    let policy = checks::set_policy(&st, &id, req).await?;
+    let outcome = match policy.default {
+        true => "ok (server default)".to_string(),
+        false => format!("ok ({})", policy.allowed_types.join(",")),
+    };
+    st.audit(&id, "admin", "tenant.upload_policy", id.as_str(), &outcome)
+        .await;
+    Ok(Json(policy))
 }

@@ -5,7 +5,7 @@ use crate::*;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqlitePool};
 
-const FILE_COLS: &str = "id, tenant_id, name, size, sha256, content_type, created_at";
+const FILE_COLS: &str = "id, tenant_id, name, size, sha256, content_type, created_at, scan";
 
 fn file_from_row(row: &SqliteRow) -> Result<FileMeta> {
     Ok(FileMeta {
@@ -16,12 +16,13 @@ fn file_from_row(row: &SqliteRow) -> Result<FileMeta> {
         sha256: row.try_get("sha256")?,
         content_type: row.try_get("content_type")?,
         created_at: row.try_get("created_at")?,
+        scan: row.try_get("scan")?,
     })
 }
 
 pub(super) async fn insert(pool: &SqlitePool, f: &FileMeta) -> Result<()> {
     sqlx::query(&format!(
-        "INSERT INTO files ({FILE_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?)"
+        "INSERT INTO files ({FILE_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
     ))
     .bind(f.id.as_str())
     .bind(f.tenant_id.as_str())
@@ -30,6 +31,7 @@ pub(super) async fn insert(pool: &SqlitePool, f: &FileMeta) -> Result<()> {
     .bind(&f.sha256)
     .bind(&f.content_type)
     .bind(f.created_at)
+    .bind(&f.scan)
     .execute(pool)
     .await
     .map_err(|e| conflict(e, || format!("file {}", f.id)))?;
