@@ -189,6 +189,12 @@ pub async fn serve(
         let d = cfg.data_dir.join(dir);
         std::fs::create_dir_all(&d).with_context(|| format!("creating {}", d.display()))?;
     }
+    // Half-finished exports of a previous process: their jobs run again.
+    if let Ok(entries) = std::fs::read_dir(cfg.data_dir.join("work")) {
+        for e in entries.flatten() {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
     let objects =
         Objects::local(&cfg.data_dir.join("objects")).context("opening the object store")?;
     let admin_hash = admin_hash(&cfg, meta.as_ref()).await?;
