@@ -147,7 +147,9 @@ pub fn image(root: &Path, image: &Image) -> Result<()> {
             for ent in rd {
                 let ent = ent.map_err(err("read image", dir))?;
                 let name = ent.file_name();
-                if OWN_TOP.iter().any(|o| name == *o) {
+                // Hidden top-level entries are the image's own metadata
+                // (e.g. `.warden-image.json`), not part of its tree.
+                if OWN_TOP.iter().any(|o| name == *o) || name.as_encoded_bytes().starts_with(b".") {
                     continue;
                 }
                 pass_through(&ent.path(), &root.join(&name))?;
