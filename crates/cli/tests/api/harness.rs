@@ -203,8 +203,8 @@ impl Drop for Server {
         self.stop();
         // The (now empty) parent groups; a leaked sandbox keeps its parent,
         // and `cgroups_left` shows it.
-        for root in CGROUP_ROOTS {
-            let _ = std::fs::remove_dir(Path::new(root).join(&self.cgroup_parent));
+        for root in cgroup_roots() {
+            let _ = std::fs::remove_dir(root.join(&self.cgroup_parent));
         }
         if self.dirs.state_dir != STATE_DIR {
             let _ = std::fs::remove_dir_all(&self.dirs.state_dir);
@@ -212,15 +212,20 @@ impl Drop for Server {
     }
 }
 
-const CGROUP_ROOTS: &[&str] = &[
-    "/sys/fs/cgroup/memory",
-    "/sys/fs/cgroup/pids",
-    "/sys/fs/cgroup/cpu",
-    "/sys/fs/cgroup/cpu,cpuacct",
-    "/sys/fs/cgroup/freezer",
-    "/sys/fs/cgroup/unified",
-    "/sys/fs/cgroup",
-];
+/// Every cgroup hierarchy mounted here (v1 controllers, the v2 tree).
+fn cgroup_roots() -> Vec<PathBuf> {
+    let base = Path::new("/sys/fs/cgroup");
+    let mut roots = vec![base.to_path_buf()];
+    if let Ok(entries) = std::fs::read_dir(base) {
+        for e in entries.flatten() {
+            // Combined hierarchies also appear as symlinks (cpu -> cpu,cpuacct).
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                roots.push(e.path());
+            }
+        }
+    }
+    roots
+}
 
 /// A JSON client holding one bearer token.
 #[derive(Clone)]
@@ -400,8 +405,8 @@ pub fn b64(v: &Value) -> Vec<u8> {
 /// Sandbox cgroups under a server's parent (each live sandbox has one).
 pub fn cgroups_left(server: &Server) -> Vec<String> {
     let mut out = Vec::new();
-    for root in CGROUP_ROOTS {
-        let dir = Path::new(root).join(&server.cgroup_parent);
+    for root in cgroup_roots() {
+        let dir = root.join(&server.cgroup_parent);
         if let Ok(entries) = std::fs::read_dir(&dir) {
             for e in entries.flatten() {
                 if e.path().is_dir() {
