@@ -260,9 +260,15 @@ async fn background_processes_stdin_signal_attach() {
         .await;
     assert!(s.status.is_client_error(), "{} {}", s.status, s.text);
     let r = a
-        .post(&format!("/v1/sandboxes/{sb}/exec"), json!({"shell": "read l; echo got:$l; sleep 60", "background": true, "stdin": "hello\n"}))
+        .post(&format!("/v1/sandboxes/{sb}/exec"), json!({"shell": "read l; echo got:$l; touch /tmp/echoed; sleep 60", "background": true, "stdin": "hello\n"}))
         .await;
     let pid2 = r.body["pid"].as_u64().unwrap();
+    // Signal only once it has echoed its line (else TERM can win the race).
+    let t0 = Instant::now();
+    while a.sh(&sb, "test -e /tmp/echoed").await["exit_code"] != 0 {
+        assert!(t0.elapsed() < Duration::from_secs(10), "never echoed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let sig = a
         .post(
             &format!("/v1/sandboxes/{sb}/processes/{pid2}/signal"),
