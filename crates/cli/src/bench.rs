@@ -73,7 +73,7 @@ pub fn main(cmd: BenchCommand) -> i32 {
     }
 }
 
-struct Phases {
+pub struct Phases {
     start: Vec<Duration>,
     ready: Vec<Duration>,
     exec: Vec<Duration>,
@@ -135,7 +135,7 @@ fn time_command(name: &str, argv: &[&str], n: usize, warmup: usize) -> Result<Ve
     Ok(out)
 }
 
-async fn time_warden(n: usize, warmup: usize) -> Result<(Vec<Duration>, Phases)> {
+pub async fn time_warden(n: usize, warmup: usize) -> Result<(Vec<Duration>, Phases)> {
     let rt = crate::runtime::native()?;
     let spec = SandboxSpec::default();
     let mut total = Vec::with_capacity(n);

@@ -7,9 +7,6 @@
 use anyhow::{bail, Context, Result};
 use serde_json::json;
 use std::time::{Duration, Instant};
-use warden_protocol::{Client, ExecRequest};
-use warden_runtime::Runtime;
-use warden_spec::SandboxSpec;
 
 use crate::bench::{bar, ms, percentile};
 use crate::bench_server::{BenchServer, Http};
@@ -39,29 +36,6 @@ async fn cycle(http: &Http) -> Result<Duration> {
     .await?;
     Ok(t.elapsed())
 }
-async fn direct(n: usize) -> Result<Vec<Duration>> {
-    let rt = crate::runtime::native()?;
-    let spec = SandboxSpec::default();
-    let mut out = Vec::with_capacity(n);
-    let pb = bar("direct", n);
-    for _ in 0..n {
-        let t = Instant::now();
-        let mut sb = rt.start(&spec)?;
-        let control = sb.take_control().context("no control channel")?;
-        control.set_nonblocking(true)?;
-        let client = Client::connect(tokio::net::UnixStream::from_std(control)?).await?;
-        client
-            .exec_collect(ExecRequest::argv(["/bin/true"]))
-            .await?;
-        drop(client);
-        tokio::task::spawn_blocking(move || sb.destroy()).await??;
-        out.push(t.elapsed());
-        pb.inc(1);
-    }
-    pb.finish_and_clear();
-    Ok(out)
-}
-
 pub async fn run(rounds: usize, concurrency: usize, warmup: usize) -> Result<()> {
     if rounds == 0 || concurrency == 0 {
         bail!("--rounds and --concurrency must be at least 1");
@@ -71,7 +45,8 @@ pub async fn run(rounds: usize, concurrency: usize, warmup: usize) -> Result<()>
     for _ in 0..warmup {
         cycle(&http).await?;
     }
-    let base_line = direct(rounds.min(300)).await?;
+    // The same cycle through the runtime, as `warden bench run` times it.
+    let (base_line, _) = crate::bench::time_warden(rounds.min(300), 0).await?;
     let pb = bar("api", rounds);
     let mut seq = Vec::with_capacity(rounds);
     for _ in 0..rounds {

@@ -14,7 +14,6 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures::StreamExt;
 use serde::Deserialize;
-use std::collections::HashSet;
 use utoipa::IntoParams;
 use warden_store::jobs::{ReviewFilter, ReviewRecord, ReviewStatus};
 use warden_store::{now_ms, FileId, ObjectKind, ReviewId};
@@ -99,21 +98,8 @@ async fn validate(st: &Shared, caller: &Caller, req: &SubmitReview) -> ApiResult
             }
         }
     }
-    let mut ids = Vec::new();
-    let mut names = HashSet::new();
-    for raw in &req.files {
-        let not_found = || ApiError::not_found(&format!("file {raw:?}"));
-        let id = FileId::parse(raw).ok_or_else(not_found)?;
-        let f = caller.store.get_file(&id).await?.ok_or_else(not_found)?;
-        if !names.insert(f.name.clone()) {
-            return Err(ApiError::bad_request(format!(
-                "two files are named {:?}; /input needs distinct names",
-                f.name
-            )));
-        }
-        ids.push(id);
-    }
-    Ok(ids)
+    let files = crate::routes::sandboxes::input_files(&caller.store, &req.files).await?;
+    Ok(files.into_iter().map(|f| f.id).collect())
 }
 
 #[utoipa::path(post, path = "/v1/reviews", tag = "reviews", request_body = SubmitReview,
@@ -303,6 +289,21 @@ async fn stored_log(caller: &Caller, id: &ReviewId) -> ApiResult<Vec<u8>> {
     Ok(buf)
 }
 
+/// The file's bytes from `offset` on (nothing if it is missing).
+async fn read_from(path: &std::path::Path, offset: usize) -> Vec<u8> {
+    use tokio::io::{AsyncReadExt, AsyncSeekExt};
+    let mut buf = Vec::new();
+    if let Ok(mut f) = tokio::fs::File::open(path).await {
+        if f.seek(std::io::SeekFrom::Start(offset as u64))
+            .await
+            .is_ok()
+        {
+            let _ = f.read_to_end(&mut buf).await;
+        }
+    }
+    buf
+}
+
 /// Tails the local log while the job runs here; ends once the job is over
 /// and everything was sent.
 fn follow(
@@ -330,11 +331,10 @@ fn follow(
             if t.done {
                 return None;
             }
-            let raw = tokio::fs::read(&t.path).await.unwrap_or_default();
+            // Only what was appended since the last look.
+            let raw = read_from(&t.path, t.offset).await;
             let mut out = Vec::new();
-            if raw.len() > t.offset {
-                t.offset += logs::decode(&raw[t.offset..], streams, &mut out);
-            }
+            t.offset += logs::decode(&raw, streams, &mut out);
             if !out.is_empty() {
                 return Some((Ok(bytes::Bytes::from(out)), t));
             }

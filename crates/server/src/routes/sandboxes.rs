@@ -12,7 +12,9 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 use warden_spec::SandboxSpec;
-use warden_store::{now_ms, FileId, SandboxFilter, SandboxId, SandboxRecord, SandboxState};
+use warden_store::{
+    now_ms, FileId, FileMeta, SandboxFilter, SandboxId, SandboxRecord, SandboxState, TenantStore,
+};
 
 pub const MAX_TIMEOUT_SECS: u64 = 86_400;
 const MAX_LABELS: usize = 32;
@@ -36,6 +38,26 @@ pub async fn live(st: &Shared, caller: &Caller, id: &str) -> ApiResult<Arc<Live>
         ))),
         None => Err(ApiError::not_found("sandbox")),
     }
+}
+
+/// The tenant's files a request names for `/input`: each must exist (an
+/// id of another tenant is "not found"), and their names must be distinct.
+pub async fn input_files(store: &TenantStore, raw_ids: &[String]) -> ApiResult<Vec<FileMeta>> {
+    let mut files = Vec::new();
+    let mut names = HashSet::new();
+    for raw in raw_ids {
+        let not_found = || ApiError::not_found(&format!("file {raw:?}"));
+        let id = FileId::parse(raw).ok_or_else(not_found)?;
+        let f = store.get_file(&id).await?.ok_or_else(not_found)?;
+        if !names.insert(f.name.clone()) {
+            return Err(ApiError::bad_request(format!(
+                "two files are named {:?}; /input needs distinct names",
+                f.name
+            )));
+        }
+        files.push(f);
+    }
+    Ok(files)
 }
 
 pub fn check_labels(labels: &BTreeMap<String, String>) -> ApiResult<()> {
@@ -151,20 +173,7 @@ async fn create_inner(
     check_labels(&req.labels)?;
     spec.validate()
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let mut files = Vec::new();
-    let mut names = HashSet::new();
-    for raw in &req.files {
-        let not_found = || ApiError::not_found(&format!("file {raw:?}"));
-        let id = FileId::parse(raw).ok_or_else(not_found)?;
-        let f = caller.store.get_file(&id).await?.ok_or_else(not_found)?;
-        if !names.insert(f.name.clone()) {
-            return Err(ApiError::bad_request(format!(
-                "two files are named {:?}; /input needs distinct names",
-                f.name
-            )));
-        }
-        files.push(f);
-    }
+    let files = input_files(&caller.store, &req.files).await?;
     let now = now_ms();
     let stored = StoredSpec {
         image,
