@@ -6,6 +6,7 @@ mod bench_jobs;
 mod bench_server;
 mod client;
 mod run;
+mod run_egress;
 mod runtime;
 mod serve;
 

@@ -66,6 +66,20 @@ pub struct RunArgs {
     /// sandbox's user namespace (still without capabilities).
     #[arg(long, value_enum, default_value = "sandbox")]
     user: UserArg,
+    /// Allow connections to HOST through the sandbox's egress proxy
+    /// (repeatable; `*.example.com` and `HOST:PORT[,PORT]` work; ports 443
+    /// and 80 by default). Without it the sandbox has no network at all.
+    #[arg(long = "allow-host", value_name = "HOST")]
+    allow_host: Vec<String>,
+    /// Connect an allowed HOST (on any port, or only PORT) to IP:PORT
+    /// instead of resolving it, like curl's --resolve. An operator's
+    /// override: the address is used as given, private or not.
+    #[arg(long, value_name = "HOST[:PORT]=IP:PORT")]
+    resolve: Vec<String>,
+    /// Write every egress attempt, allowed or denied, to FILE as JSON lines
+    /// (denials are always summarised on stderr).
+    #[arg(long, value_name = "FILE")]
+    egress_log: Option<PathBuf>,
     /// Forward this process's stdin to the command.
     #[arg(short = 'i', long)]
     interactive: bool,
@@ -129,6 +143,7 @@ pub fn build_spec(a: &RunArgs) -> Result<SandboxSpec> {
             .ok_or_else(|| anyhow!("--env {kv:?} is not K=V"))?;
         spec.env.push((k.into(), v.into()));
     }
+    spec.network = crate::run_egress::network(&a.allow_host, &a.resolve)?;
     spec.validate()?;
     Ok(spec)
 }
@@ -163,7 +178,20 @@ async fn run(args: RunArgs) -> Result<i32> {
     }
     let runtime = crate::runtime::native()?;
     let mut sandbox = runtime.start(&spec).context("cannot start the sandbox")?;
-    let result = drive(&args, &spec, sandbox.as_mut()).await;
+    let egress = crate::run_egress::start(
+        &spec,
+        sandbox.as_mut(),
+        &args.resolve,
+        args.egress_log.as_deref(),
+    );
+    let result = match egress {
+        Ok(egress) => {
+            let r = drive(&args, &spec, sandbox.as_mut()).await;
+            drop(egress);
+            r
+        }
+        Err(e) => Err(e),
+    };
     let destroyed = tokio::task::spawn_blocking(move || sandbox.destroy()).await;
     let code = result?;
     destroyed

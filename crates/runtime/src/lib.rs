@@ -51,6 +51,11 @@ pub trait Sandbox: Send {
     fn id(&self) -> &str;
     /// The host end of the control channel (once).
     fn take_control(&mut self) -> Option<UnixStream>;
+    /// For a sandbox with an egress allowlist: the listener on the
+    /// sandbox's `127.0.0.1:EGRESS_PROXY_PORT` (in the sandbox's network
+    /// namespace) that the caller's egress proxy accepts on (once). The
+    /// caller must drop it when the sandbox ends: it keeps the namespace alive.
+    fn take_egress_listener(&mut self) -> Option<std::net::TcpListener>;
     fn stats(&self) -> Result<SandboxStats, RuntimeError>;
     /// Kills every process in the sandbox at once (idempotent); `destroy`
     /// still has to be called to release its resources.

@@ -27,8 +27,9 @@ pub struct SubmitReview {
     pub limits: Option<SandboxLimits>,
     /// Wall-clock limit of the command; default 3600, at most 86400.
     pub timeout_secs: Option<u64>,
-    /// `{"mode": "none"}` (the default and, for now, the only mode).
-    pub network: Option<serde_json::Value>,
+    /// `{"mode": "none"}` (default) or an allowlist, as for sandboxes; the
+    /// job's attempts are logged at `GET /v1/reviews/{id}/egress`.
+    pub network: Option<crate::api::Network>,
     pub webhook_url: Option<String>,
     /// A second submit with the same key returns the first job.
     pub idempotency_key: Option<String>,

@@ -9,6 +9,7 @@ pub mod api_reviews;
 pub mod auth;
 pub mod checks;
 pub mod config;
+pub mod egress;
 pub mod error;
 pub mod images;
 pub mod jobs;
@@ -75,6 +76,8 @@ pub fn router(state: Shared) -> Router {
             get(sandboxes::get).delete(sandboxes::delete),
         )
         .route("/v1/sandboxes/{id}/timeout", post(sandboxes::set_timeout))
+        .route("/v1/sandboxes/{id}/network", put(egress::set_network))
+        .route("/v1/sandboxes/{id}/egress", get(egress::sandbox_log))
         .route("/v1/sandboxes/{id}/exec", post(exec::exec))
         .route("/v1/sandboxes/{id}/processes", get(exec::processes))
         .route(
@@ -100,6 +103,7 @@ pub fn router(state: Shared) -> Router {
         .route("/v1/reviews/{id}/outputs", get(reviews::outputs))
         .route("/v1/reviews/{id}/outputs/{*path}", get(reviews::output))
         .route("/v1/reviews/{id}/webhooks", get(reviews::deliveries))
+        .route("/v1/reviews/{id}/egress", get(egress::review_log))
         .route("/v1/webhooks/secret", get(reviews::webhook_secret))
         .route("/v1/audit", get(audit::audit))
         .route("/v1/usage", get(audit::usage))
@@ -213,7 +217,13 @@ pub async fn serve(
     );
     let work_dir = cfg.data_dir.join("sandboxes");
     std::fs::create_dir_all(&work_dir)?;
-    let manager = Arc::new(manager::Manager::new(runtime, meta.clone(), work_dir));
+    let egress = egress::EgressHub::start(meta.clone(), cfg.egress.overrides()?);
+    let manager = Arc::new(manager::Manager::new(
+        runtime,
+        meta.clone(),
+        work_dir,
+        egress,
+    ));
     let lost = manager.reap_predecessors().await?;
     if lost > 0 {
         tracing::warn!("{lost} sandbox(es) of a previous server process were marked lost");

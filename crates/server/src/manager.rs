@@ -25,6 +25,8 @@ pub struct Live {
     counted: bool,
     pub client: Client,
     sandbox: Mutex<Option<Box<dyn Sandbox>>>,
+    /// The egress proxy of a sandbox with an allowlist.
+    egress: Mutex<Option<warden_egress::Egress>>,
     expires_at: AtomicI64,
     started: Instant,
     dir: PathBuf,
@@ -33,6 +35,18 @@ pub struct Live {
 impl Live {
     pub fn expires_at(&self) -> Millis {
         self.expires_at.load(Ordering::Relaxed)
+    }
+
+    /// Replaces the egress rules of a running sandbox; false if it has no
+    /// egress proxy (it was created with network `none`).
+    pub fn set_egress_rules(&self, rules: Vec<warden_spec::EgressRule>) -> bool {
+        match &*self.egress.lock().unwrap_or_else(|e| e.into_inner()) {
+            Some(e) => {
+                e.set_rules(rules);
+                true
+            }
+            None => false,
+        }
     }
 }
 
@@ -62,6 +76,7 @@ pub struct Manager {
     work_dir: PathBuf,
     /// This process's identity in sandbox records.
     pub owner: String,
+    pub egress: Arc<crate::egress::EgressHub>,
     /// Sandboxes admitted but not yet recorded as running, per tenant
     /// (count, memory): the quota check counts them, so concurrent creates
     /// cannot together squeeze past a limit, and no lock is held while
@@ -94,12 +109,18 @@ impl Drop for Admission<'_> {
 }
 
 impl Manager {
-    pub fn new(runtime: Arc<dyn Runtime>, meta: Arc<dyn MetaStore>, work_dir: PathBuf) -> Manager {
+    pub fn new(
+        runtime: Arc<dyn Runtime>,
+        meta: Arc<dyn MetaStore>,
+        work_dir: PathBuf,
+        egress: Arc<crate::egress::EgressHub>,
+    ) -> Manager {
         Manager {
             runtime,
             meta,
             live: Mutex::default(),
             work_dir,
+            egress,
             owner: format!("srv-{:016x}", rand::random::<u64>()),
             admitting: Default::default(),
         }
@@ -182,8 +203,8 @@ impl Manager {
             })?;
             spec.input_dir = Some(input.to_string_lossy().into_owned());
         }
-        let started = self.start(spec).await;
-        let (sandbox, client) = match started {
+        let started = self.start(spec, store.tenant_id(), &id).await;
+        let (sandbox, client, egress) = match started {
             Ok(s) => s,
             Err(e) => {
                 let _ = std::fs::remove_dir_all(&dir);
@@ -194,6 +215,7 @@ impl Manager {
         record.owner = self.owner.clone();
         record.state = SandboxState::Running;
         if let Err(e) = store.insert_sandbox(&record).await {
+            drop(egress);
             let _ = tokio::task::spawn_blocking(move || sandbox.destroy()).await;
             let _ = std::fs::remove_dir_all(&dir);
             return Err(e.into());
@@ -205,6 +227,7 @@ impl Manager {
             counted: new.count_quota,
             client,
             sandbox: Mutex::new(Some(sandbox)),
+            egress: Mutex::new(egress),
             expires_at: AtomicI64::new(record.expires_at),
             started: Instant::now(),
             dir,
@@ -254,8 +277,14 @@ impl Manager {
         })
     }
 
-    async fn start(&self, spec: SandboxSpec) -> ApiResult<(Box<dyn Sandbox>, Client)> {
+    async fn start(
+        &self,
+        spec: SandboxSpec,
+        tenant: &TenantId,
+        id: &SandboxId,
+    ) -> ApiResult<(Box<dyn Sandbox>, Client, Option<warden_egress::Egress>)> {
         let rt = self.runtime.clone();
+        let rules = spec.network.rules().map(<[_]>::to_vec);
         let mut sandbox = tokio::task::spawn_blocking(move || rt.start(&spec))
             .await
             .map_err(|e| ApiError::internal("starting a sandbox", e))?
@@ -270,10 +299,20 @@ impl Manager {
                 .ok_or_else(|| anyhow::anyhow!("no control channel"))?;
             control.set_nonblocking(true)?;
             let stream = tokio::net::UnixStream::from_std(control)?;
-            Ok::<_, anyhow::Error>(Client::connect(stream).await?)
+            let client = Client::connect(stream).await?;
+            let egress = match rules {
+                Some(rules) => {
+                    let listener = sandbox
+                        .take_egress_listener()
+                        .ok_or_else(|| anyhow::anyhow!("no egress listener"))?;
+                    Some(self.egress.proxy(tenant, id, listener, rules)?)
+                }
+                None => None,
+            };
+            Ok::<_, anyhow::Error>((client, egress))
         };
         match connect.await {
-            Ok(client) => Ok((sandbox, client)),
+            Ok((client, egress)) => Ok((sandbox, client, egress)),
             Err(e) => {
                 let _ = tokio::task::spawn_blocking(move || sandbox.destroy()).await;
                 Err(ApiError::internal("starting a sandbox", e))
@@ -302,6 +341,8 @@ impl Manager {
                 _ => None,
             }
         }?;
+        // The proxy's listener keeps the sandbox's network namespace alive.
+        drop(live.egress.lock().unwrap_or_else(|e| e.into_inner()).take());
         let sandbox = live
             .sandbox
             .lock()

@@ -12,6 +12,7 @@ struct Metrics {
     create_seconds: Histogram,
     execs: IntCounter,
     errors: IntCounterVec,
+    egress: IntCounterVec,
 }
 
 fn metrics() -> &'static Metrics {
@@ -37,8 +38,17 @@ fn metrics() -> &'static Metrics {
             &["code"],
         )
         .expect("static metric definition");
+        let egress = IntCounterVec::new(
+            Opts::new(
+                "warden_egress_attempts_total",
+                "Egress proxy attempts by outcome (allowed, denied, failed, dropped from the log)",
+            ),
+            &["outcome"],
+        )
+        .expect("static metric definition");
         for c in [
-            Box::new(running.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(egress.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(running.clone()),
             Box::new(create_seconds.clone()),
             Box::new(execs.clone()),
             Box::new(errors.clone()),
@@ -51,8 +61,13 @@ fn metrics() -> &'static Metrics {
             create_seconds,
             execs,
             errors,
+            egress,
         }
     })
+}
+
+pub fn egress_attempt(outcome: &str) {
+    metrics().egress.with_label_values(&[outcome]).inc();
 }
 
 pub fn sandbox_started(seconds: f64) {

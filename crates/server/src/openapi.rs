@@ -21,6 +21,7 @@ use utoipa::{Modify, OpenApi};
         reviews::submit, reviews::list, reviews::get, reviews::cancel, reviews::logs,
         reviews::outputs, reviews::output, reviews::deliveries, reviews::webhook_secret,
         audit::audit, audit::usage,
+        egress::sandbox_log, egress::review_log, egress::set_network,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
@@ -31,6 +32,7 @@ use utoipa::{Modify, OpenApi};
         (name = "sandbox files", description = "Files inside a sandbox, through its init"),
         (name = "reviews", description = "Review jobs: files + a command in, outputs back"),
         (name = "audit", description = "Audit chain and usage"),
+        (name = "egress", description = "Egress allowlists: rules of a running sandbox, and the log of every attempt"),
     )
 )]
 struct ApiDoc;

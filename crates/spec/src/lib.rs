@@ -4,11 +4,16 @@
 //! and hands it to a runtime backend; nothing here touches the kernel, so it is
 //! shared freely and unit-tested without privileges.
 
+mod network;
 mod size;
 
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
+pub use network::{
+    is_host_name, normalise_host, validate_rules, EgressEvent, EgressRule, NetworkMode, Outcome,
+    RuleError, DEFAULT_PORTS, EGRESS_PROXY_PORT, MAX_RULES,
+};
 pub use size::{parse_duration, parse_size, SizeError};
 
 /// Where the sandbox's root filesystem comes from.
@@ -30,15 +35,6 @@ pub enum Isolation {
     Native,
     /// gVisor (runsc): a user-space kernel between the sandbox and the host.
     Gvisor,
-}
-
-/// What the sandbox may reach over the network.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case", tag = "mode")]
-pub enum NetworkMode {
-    /// Only the sandbox's own loopback interface.
-    #[default]
-    None,
 }
 
 /// The identity the sandbox's processes run as.
@@ -193,6 +189,8 @@ pub enum SpecError {
     BadLimit { name: &'static str, why: String },
     #[error("network mode is not supported by this backend")]
     UnsupportedNetwork,
+    #[error(transparent)]
+    Egress(#[from] RuleError),
 }
 
 /// Checks that `path` is absolute and normalised (no `.`/`..`/empty components).
@@ -251,6 +249,9 @@ impl SandboxSpec {
             if v.contains('\0') {
                 return Err(SpecError::BadEnvValue(k.clone()));
             }
+        }
+        if let Some(rules) = self.network.rules() {
+            validate_rules(rules)?;
         }
         let h = &self.hostname;
         if h.is_empty()

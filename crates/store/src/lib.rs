@@ -11,6 +11,7 @@
 //! implementations of the same trait and of `object_store::ObjectStore`.
 
 pub mod audit;
+pub mod egress;
 pub mod ids;
 pub mod jobs;
 pub mod objects;
@@ -21,6 +22,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+pub use egress::{EgressEntry, EgressLog};
 pub use ids::{DeliveryId, FileId, KeyId, OutputId, ReviewId, SandboxId, TenantId};
 pub use jobs::JobStore;
 pub use objects::{ObjectKind, Objects, PutResult, TenantObjects};
@@ -243,7 +245,7 @@ pub struct Page<T> {
 /// row of another tenant is "not found", never an error that says more).
 /// Listings are ordered by creation (ids are unique; cursor = last id seen).
 #[async_trait]
-pub trait MetaStore: Send + Sync {
+pub trait MetaStore: EgressLog + Send + Sync {
     // --- operator settings (e.g. the admin token's hash) ---
     async fn get_setting(&self, key: &str) -> Result<Option<String>>;
     async fn set_setting(&self, key: &str, value: &str) -> Result<()>;

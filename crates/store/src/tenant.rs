@@ -64,6 +64,27 @@ impl TenantStore {
         self.meta.insert_sandbox(sb).await
     }
 
+    pub async fn egress(
+        &self,
+        sandbox: &SandboxId,
+        after: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<EgressEntry>> {
+        self.meta
+            .list_egress(&self.tenant, sandbox, after, limit)
+            .await
+    }
+
+    pub async fn set_sandbox_network(
+        &self,
+        sandbox: &SandboxId,
+        network: &serde_json::Value,
+    ) -> Result<bool> {
+        self.meta
+            .set_sandbox_network(&self.tenant, sandbox, network)
+            .await
+    }
+
     pub async fn get_sandbox(&self, id: &SandboxId) -> Result<Option<SandboxRecord>> {
         self.meta.get_sandbox(&self.tenant, id).await
     }

@@ -111,7 +111,7 @@ pub fn setup(fd: RawFd) -> Result<InitConfig, SetupError> {
 
 /// Brings up `lo` in the sandbox's network namespace: one ioctl, so no
 /// netlink library is needed for it.
-fn loopback_up() -> Result<(), SetupError> {
+pub(crate) fn loopback_up() -> Result<(), SetupError> {
     unsafe {
         let s = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
         check("socket for lo", s)?;

@@ -2,6 +2,7 @@
 //! host kernel. The host side lives here (`spawn`, `slots`); the sandbox side
 //! (`inside`, `rootfs`) runs in the init before it serves the protocol.
 
+pub mod egress;
 pub mod inside;
 pub mod rootfs;
 pub mod setup;
@@ -155,6 +156,10 @@ impl Drop for NativeRuntime {
 struct Prep<'a> {
     host_base: u32,
     cgroup: &'a Cgroup,
+    /// Open the egress proxy's listener in the sandbox (before "go", so it
+    /// exists before any of the sandbox's code does).
+    egress: bool,
+    listener: std::sync::Mutex<Option<std::net::TcpListener>>,
 }
 
 impl Prepare for Prep<'_> {
@@ -163,7 +168,17 @@ impl Prepare for Prep<'_> {
         self.cgroup.add_pid(pid).map_err(|e| SpawnError::Sys {
             what: "join cgroup",
             source: std::io::Error::other(e.to_string()),
-        })
+        })?;
+        if self.egress {
+            let l = egress::listen_in(pid, warden_spec::EGRESS_PROXY_PORT).map_err(|source| {
+                SpawnError::Sys {
+                    what: "open the egress proxy's port in the sandbox",
+                    source,
+                }
+            })?;
+            *self.listener.lock().unwrap_or_else(|e| e.into_inner()) = Some(l);
+        }
+        Ok(())
     }
 }
 
@@ -184,6 +199,8 @@ impl crate::Runtime for NativeRuntime {
         let prep = Prep {
             host_base: slot.host_base(),
             cgroup: &cgroup,
+            egress: spec.network.rules().is_some(),
+            listener: std::sync::Mutex::new(None),
         };
         let started = match spawn::spawn(&self.zygote, &message, &prep) {
             Ok(s) => s,
@@ -193,9 +210,14 @@ impl crate::Runtime for NativeRuntime {
             }
         };
         let id = format!("{:016x}", rand::random::<u64>());
+        let egress = prep
+            .listener
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner());
         Ok(Box::new(NativeSandbox {
             id,
             control: Some(started.control),
+            egress,
             init: Some(started.init),
             cgroup: Some(cgroup),
             slot: Some(slot),
@@ -206,6 +228,7 @@ impl crate::Runtime for NativeRuntime {
 pub struct NativeSandbox {
     id: String,
     control: Option<UnixStream>,
+    egress: Option<std::net::TcpListener>,
     init: Option<InitProcess>,
     cgroup: Option<Cgroup>,
     slot: Option<Slot>,
@@ -214,6 +237,7 @@ pub struct NativeSandbox {
 impl NativeSandbox {
     fn teardown(&mut self) -> Result<SandboxStats, RuntimeError> {
         self.control.take();
+        self.egress.take();
         if let Some(init) = self.init.take() {
             init.kill_and_reap();
         }
@@ -236,6 +260,10 @@ impl Sandbox for NativeSandbox {
 
     fn take_control(&mut self) -> Option<UnixStream> {
         self.control.take()
+    }
+
+    fn take_egress_listener(&mut self) -> Option<std::net::TcpListener> {
+        self.egress.take()
     }
 
     fn stats(&self) -> Result<SandboxStats, RuntimeError> {

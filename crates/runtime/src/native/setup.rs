@@ -45,6 +45,17 @@ pub fn base_env(spec: &SandboxSpec) -> Vec<(String, String)> {
         ("TMPDIR".into(), "/tmp".into()),
         ("SHELL".into(), "/bin/sh".into()),
     ];
+    if spec.network.rules().is_some() {
+        // Every common client (curl, pip, requests, urllib, git, npm) reads
+        // one spelling or the other; the proxy is the only way out.
+        let proxy = format!("http://127.0.0.1:{}", warden_spec::EGRESS_PROXY_PORT);
+        for k in ["HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"] {
+            env.push((k.into(), proxy.clone()));
+        }
+        for k in ["NO_PROXY", "no_proxy"] {
+            env.push((k.into(), "localhost,127.0.0.1,::1".into()));
+        }
+    }
     for (k, v) in &spec.env {
         env.retain(|(ek, _)| ek != k);
         env.push((k.clone(), v.clone()));

@@ -187,6 +187,11 @@ async fn attempt(st: &Shared, job: &ReviewRecord, cancel: &Notify, lost: &Notify
         ..SandboxSpec::default()
     };
     sspec.limits.timeout = Some(Duration::from_secs(timeout));
+    sspec.network = match spec.network.clone().unwrap_or_default().to_mode() {
+        Ok(n) => n,
+        Err(e) => return Outcome::Done(end(ReviewStatus::Failed, Some(e.message))),
+    };
+    let network = crate::api::Network::from_mode(&sspec.network);
     let limits = match crate::routes::sandboxes::limits_spec(
         &spec.limits.clone().unwrap_or_default(),
         &mut sspec,
@@ -200,7 +205,7 @@ async fn attempt(st: &Shared, job: &ReviewRecord, cancel: &Notify, lost: &Notify
         id: SandboxId::generate(),
         tenant_id: job.tenant_id.clone(),
         state: SandboxState::Running,
-        spec: json!({"image": image_name, "limits": limits, "files": spec.files, "review": job.id}),
+        spec: json!({"image": image_name, "limits": limits, "files": spec.files, "review": job.id, "network": network}),
         labels: [("review".to_string(), job.id.to_string())].into(),
         memory_bytes: sspec.limits.memory_bytes.unwrap_or(0),
         owner: String::new(),
@@ -304,7 +309,7 @@ async fn attempt(st: &Shared, job: &ReviewRecord, cancel: &Notify, lost: &Notify
         "env_names": spec.env.keys().collect::<Vec<_>>(),
         "limits": limits,
         "timeout_secs": timeout,
-        "network": {"mode": "none"},
+        "network": network,
         "inputs": files.iter().map(|f| json!({"name": f.name, "file_id": f.id, "size": f.size, "sha256": f.sha256})).collect::<Vec<_>>(),
         "outputs": stored.iter().map(|o| json!({"path": o.path, "size": o.size, "sha256": o.sha256})).collect::<Vec<_>>(),
         "skipped_outputs": report.skipped.iter().map(|s| json!({"path": s.path, "reason": s.reason})).collect::<Vec<_>>(),

@@ -24,7 +24,7 @@ fn review_id(id: &str) -> ApiResult<ReviewId> {
     ReviewId::parse(id).ok_or_else(|| ApiError::not_found("review"))
 }
 
-async fn find(st: &Shared, caller: &Caller, id: &str) -> ApiResult<ReviewRecord> {
+pub(crate) async fn find(st: &Shared, caller: &Caller, id: &str) -> ApiResult<ReviewRecord> {
     st.jobs
         .get_review(caller.store.tenant_id(), &review_id(id)?)
         .await?
@@ -67,14 +67,8 @@ async fn validate(st: &Shared, caller: &Caller, req: &SubmitReview) -> ApiResult
             "secrets are not supported by this server yet",
         ));
     }
-    match &req.network {
-        None => {}
-        Some(v) if v["mode"] == "none" => {}
-        Some(_) => {
-            return Err(ApiError::bad_request(
-                "network: only {\"mode\": \"none\"} is supported by this server yet",
-            ))
-        }
+    if let Some(n) = &req.network {
+        n.to_mode()?;
     }
     crate::images::resolve(&st.cfg.images_dir, req.image.as_deref().unwrap_or("host"))?;
     let mut probe = warden_spec::SandboxSpec::default();

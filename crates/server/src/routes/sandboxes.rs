@@ -171,6 +171,7 @@ async fn create_inner(
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     check_labels(&req.labels)?;
+    spec.network = req.network.clone().unwrap_or_default().to_mode()?;
     spec.validate()
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let files = input_files(&caller.store, &req.files).await?;
@@ -181,6 +182,7 @@ async fn create_inner(
         files: req.files.clone(),
         env_names: req.env.keys().cloned().collect(),
         workdir: spec.workdir.clone(),
+        network: api::Network::from_mode(&spec.network),
     };
     let record = SandboxRecord {
         id: SandboxId::generate(),

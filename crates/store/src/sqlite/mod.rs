@@ -14,6 +14,7 @@
 
 mod audit;
 mod deliveries;
+mod egress;
 mod files;
 mod jobs;
 mod leases;
