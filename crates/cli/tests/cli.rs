@@ -267,3 +267,72 @@ fn ctrl_c_stops_the_command_exports_and_cleans_up() {
         "partial\n"
     );
 }
+
+/// A one-response-per-connection HTTP server on the host's loopback.
+fn tiny_http_server(body: &'static str) -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut s in listener.incoming().flatten() {
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    port
+}
+
+#[test]
+fn allow_host_opens_the_named_host_and_nothing_else() {
+    let port = tiny_http_server("hi-from-host\n");
+    let map = format!("allowed.test=127.0.0.1:{port}");
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("egress.jsonl");
+    let probe = "curl -sS -f http://allowed.test/ && \
+                 curl -s -o /dev/null -w '%{http_code}' http://other.test/";
+    let out = warden(&[
+        "--allow-host",
+        "allowed.test",
+        "--resolve",
+        &map,
+        "--egress-log",
+        log.to_str().unwrap(),
+        "--",
+        "sh",
+        "-c",
+        probe,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", s(&out.stderr));
+    assert_eq!(s(&out.stdout), "hi-from-host\n403");
+    assert!(
+        s(&out.stderr)
+            .contains("warden: egress denied: GET other.test:80 (no rule allows other.test:80)"),
+        "{}",
+        s(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(lines[0]["outcome"], "allowed");
+    assert_eq!(lines[0]["rule"], "allowed.test");
+    assert_eq!(lines[0]["addr"], format!("127.0.0.1:{port}"));
+    assert_eq!(lines[1]["outcome"], "denied");
+    assert_eq!(lines[1]["reason"], "no_rule");
+
+    // Control: without --allow-host there is no proxy and no way out.
+    let out = warden(&["--", "curl", "-sS", "http://allowed.test/"]);
+    assert_ne!(out.status.code(), Some(0));
+    let out = warden(&["--resolve", &map, "--", "true"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(s(&out.stderr).contains("--resolve only applies with --allow-host"));
+    let out = warden(&["--allow-host", "10.0.0.1", "--", "true"]);
+    assert_eq!(out.status.code(), Some(125), "{}", s(&out.stderr));
+}

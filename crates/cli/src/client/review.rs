@@ -72,6 +72,8 @@ pub enum ReviewCommand {
     Cancel { id: String },
     /// List the webhook deliveries of a job.
     Webhooks { id: String },
+    /// Show every connection attempt the job's sandbox made.
+    Egress { id: String },
 }
 
 /// Whether a job in `status` is over (anything but pending/running, so a
@@ -158,6 +160,9 @@ pub async fn run(a: ReviewArgs) -> Result<i32> {
                 return output::json(&v).map(|_| 0);
             }
             show::deliveries(output::items(&v)?).print()?;
+        }
+        ReviewCommand::Egress { id } => {
+            super::egress::print_log(&api, &["v1", "reviews", &id, "egress"], as_json).await?;
         }
     }
     Ok(0)

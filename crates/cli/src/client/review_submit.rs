@@ -43,6 +43,10 @@ pub struct SubmitArgs {
     /// A label (repeatable).
     #[arg(long = "label", value_name = "K=V")]
     pub labels: Vec<String>,
+    /// Let the job reach HOST through its egress proxy (repeatable; see
+    /// `warden sandbox create --allow-host`).
+    #[arg(long = "allow-host", value_name = "HOST")]
+    pub allow_host: Vec<String>,
     /// POST the finished job to this URL (signed with the tenant's webhook
     /// secret).
     #[arg(long, value_name = "URL")]
@@ -97,6 +101,9 @@ pub fn submit_body(a: &SubmitArgs) -> Result<Value> {
     }
     if let Some(limits) = parse::limits(a.memory.as_deref(), a.cpus, a.pids, a.disk.as_deref())? {
         b.insert("limits".into(), limits);
+    }
+    if let Some(n) = crate::client::egress::allowlist_body(&a.allow_host)? {
+        b.insert("network".into(), n);
     }
     if !a.labels.is_empty() {
         b.insert("labels".into(), json!(parse::labels(&a.labels)?));
@@ -197,6 +204,7 @@ mod tests {
             disk: Some("1G".into()),
             env: vec!["A=1".into(), "B=x=y".into()],
             labels: vec!["team=ml".into()],
+            allow_host: vec!["pypi.org".into()],
             webhook: Some("https://example.com/hook".into()),
             idempotency_key: Some("run-7".into()),
             retry_on_failure: true,
@@ -221,6 +229,7 @@ mod tests {
                 "env": {"A": "1", "B": "x=y"},
                 "limits": {"memory_mb": 512, "cpus": 1.5, "pids": 64, "disk_mb": 1024},
                 "labels": {"team": "ml"},
+                "network": {"mode": "allowlist", "rules": [{"host": "pypi.org"}]},
                 "webhook_url": "https://example.com/hook",
                 "idempotency_key": "run-7",
                 "retry_on_failure": true,

@@ -39,6 +39,16 @@ pub enum SandboxCommand {
     Delete { id: String },
     /// Set a sandbox to expire DURATION from now (e.g. 10m).
     Timeout { id: String, duration: String },
+    /// Replace the egress allowlist of a running sandbox (created with
+    /// --allow-host); no --allow-host refuses every connection.
+    Network {
+        id: String,
+        /// A host it may reach (repeatable; `*.suffix`, `HOST:PORT[,PORT]`).
+        #[arg(long = "allow-host", value_name = "HOST")]
+        allow_host: Vec<String>,
+    },
+    /// Show every connection attempt the sandbox made, allowed or not.
+    Egress { id: String },
 }
 
 #[derive(Args, Debug, Default)]
@@ -74,6 +84,11 @@ pub struct CreateArgs {
     /// Working directory inside the sandbox (server default /scratch).
     #[arg(long, value_name = "DIR")]
     pub workdir: Option<String>,
+    /// Let the sandbox reach HOST through its egress proxy (repeatable;
+    /// `*.suffix` and `HOST:PORT[,PORT]` work; ports 443 and 80 by
+    /// default). Without it the sandbox has no network.
+    #[arg(long = "allow-host", value_name = "HOST")]
+    pub allow_host: Vec<String>,
 }
 
 /// The `CreateSandbox` body: only what was given, so the server's defaults
@@ -103,6 +118,9 @@ pub fn create_body(a: &CreateArgs) -> Result<Value> {
     }
     if let Some(w) = &a.workdir {
         body.insert("workdir".into(), w.clone().into());
+    }
+    if let Some(n) = super::egress::allowlist_body(&a.allow_host)? {
+        body.insert("network".into(), n);
     }
     Ok(Value::Object(body))
 }
@@ -182,6 +200,12 @@ pub async fn run(a: SandboxArgs) -> Result<i32> {
                 output::out(&format!("{} expires at {}\n", id, field(&s, "expires_at")))?;
             }
         }
+        SandboxCommand::Network { id, allow_host } => {
+            super::egress::set_rules(&api, &id, &allow_host, as_json).await?;
+        }
+        SandboxCommand::Egress { id } => {
+            super::egress::print_log(&api, &["v1", "sandboxes", &id, "egress"], as_json).await?;
+        }
     }
     Ok(0)
 }
@@ -203,6 +227,7 @@ fn show(s: &Value, as_json: bool) -> Result<()> {
         ("image", field(s, "image")),
         ("labels", pairs(s, "labels")),
         ("limits", field(s, "limits")),
+        ("network", field(s, "network")),
         ("created", field(s, "created_at")),
         ("expires", field(s, "expires_at")),
         ("ended", end),
@@ -232,12 +257,14 @@ mod tests {
             files: vec!["file_1".into(), "file_2".into()],
             labels: vec!["team=ml".into()],
             workdir: Some("/scratch/w".into()),
+            allow_host: vec!["pypi.org".into()],
         };
         assert_eq!(
             create_body(&a).unwrap(),
             json!({
                 "image": "host",
                 "timeout_secs": 300,
+                "network": {"mode": "allowlist", "rules": [{"host": "pypi.org"}]},
                 "env": {"A": "1", "B": "x=y"},
                 "files": ["file_1", "file_2"],
                 "labels": {"team": "ml"},
