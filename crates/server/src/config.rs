@@ -8,7 +8,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use warden_store::Quotas;
 
+mod policy;
 mod uploads;
+pub use policy::CommandPolicyConfig;
 pub use uploads::UploadsConfig;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -36,6 +38,7 @@ pub struct Config {
     pub jobs: JobsConfig,
     pub webhooks: WebhookConfig,
     pub uploads: UploadsConfig,
+    pub command_policy: CommandPolicyConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -123,6 +126,7 @@ impl Default for Config {
             jobs: JobsConfig::default(),
             webhooks: WebhookConfig::default(),
             uploads: UploadsConfig::default(),
+            command_policy: CommandPolicyConfig::default(),
         }
     }
 }
@@ -233,7 +237,8 @@ impl Config {
         if let Some(v) = num("WARDEN_WEBHOOKS_RETRY_BACKOFF_MS")? {
             self.webhooks.retry_backoff_ms = v;
         }
-        self.uploads.apply_env(&get, &num)
+        self.uploads.apply_env(&get, &num)?;
+        self.command_policy.apply_env(&get, &num)
     }
 
     /// What signed URLs start with.
@@ -294,7 +299,8 @@ impl fmt::Display for Config {
         writeln!(f, "allow_private = {}", w.allow_private)?;
         writeln!(f, "max_attempts = {}", w.max_attempts)?;
         writeln!(f, "retry_backoff_ms = {}", w.retry_backoff_ms)?;
-        write!(f, "{}", self.uploads)
+        writeln!(f, "{}", self.uploads)?;
+        write!(f, "{}", self.command_policy)
     }
 }
 
