@@ -8,6 +8,7 @@ mod cli;
 mod flows;
 mod isolation;
 mod lifecycle;
+mod policy;
 mod reviews;
 mod uploads;
 mod workflow;
