@@ -7,6 +7,7 @@
 //! 125 for every other failure, with one line `warden: …` on stderr.
 
 pub mod audit;
+pub mod command_policy;
 pub mod events;
 pub mod exec;
 pub mod file;

@@ -527,3 +527,73 @@ async fn a_hook_that_hangs_or_crashes_fails_closed() {
         (&json!(true), &json!(false))
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_sets_policies_and_a_denied_exec_says_why() {
+    use crate::cli::{json_of, warden};
+    let server = Server::start();
+    let admin = server.admin();
+    let (tid, a) = admin.tenant("cli-guarded", None).await;
+    let sb = a.sandbox(json!({})).await;
+    let set = json_of(&warden(
+        &server,
+        None,
+        &[
+            "tenant",
+            "command-policy",
+            &tid,
+            "--deny",
+            "*marker*",
+            "--allow",
+            "touch *",
+            "--json",
+        ],
+    ));
+    assert_eq!(
+        set,
+        json!({"deny": ["*marker*"], "allow": ["touch *"], "hook": false, "hook_configured": false})
+    );
+    let shown = warden(&server, None, &["tenant", "command-policy", &tid]);
+    assert_eq!(
+        String::from_utf8_lossy(&shown.stdout),
+        "deny:   \"*marker*\"\nallow:  \"touch *\"\nhook:   off\n"
+    );
+    let out = warden(
+        &server,
+        Some(&a.token),
+        &["exec", &sb, "--", "touch", "/scratch/marker"],
+    );
+    assert_eq!(out.status.code(), Some(125));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "warden: 403 command_denied: command denied by policy: matches the deny pattern \"*marker*\"\n"
+    );
+    let bad = warden(
+        &server,
+        None,
+        &["tenant", "command-policy", &tid, "--deny", "a[", "--json"],
+    );
+    assert_eq!(bad.status.code(), Some(125));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("400 bad_request: deny: pattern \"a[\""),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+    let cleared = json_of(&warden(
+        &server,
+        None,
+        &["tenant", "command-policy", &tid, "--clear", "--json"],
+    ));
+    assert_eq!(cleared["allow"], json!([]));
+    let ok = warden(
+        &server,
+        Some(&a.token),
+        &["exec", &sb, "--", "touch", "/scratch/marker"],
+    );
+    assert_eq!(
+        ok.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+}
