@@ -32,7 +32,7 @@ pub enum RunError {
         program: String,
         source: std::io::Error,
     },
-    #[error("{program} gave no answer within {ms} ms")]
+    #[error("{program} gave no answer within {ms} ms and was killed")]
     TimedOut { program: String, ms: u128 },
     #[error("{program}: {source}")]
     Io {

@@ -26,35 +26,12 @@ async fn exec(a: &Api, sb: &str, body: Value) -> Reply {
     a.post(&format!("/v1/sandboxes/{sb}/exec"), body).await
 }
 
-/// Asserts an error answer's status and code; returns its message.
-fn refused(r: &Reply, status: u16, code: &str) -> String {
-    assert_eq!((r.status.as_u16(), r.code()), (status, code), "{}", r.text);
-    r.body["error"]["message"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
-}
-
 /// Whether `path` exists in the sandbox (asked with a command the policy
 /// under test lets through: `test` is on every allow list below).
 async fn exists(a: &Api, sb: &str, path: &str) -> bool {
     let r = exec(a, sb, json!({"command": ["test", "-e", path]})).await;
     assert_eq!(r.status, 200, "{}", r.text);
     r.body["exit_code"] == 0
-}
-
-/// The tenant's audit entries with this action, as (actor, target, outcome).
-async fn audited(a: &Api, action: &str) -> Vec<(String, String, String)> {
-    let r = a.get("/v1/audit?limit=1000").await;
-    assert_eq!(r.status, 200, "{}", r.text);
-    let s = |e: &Value, k: &str| e[k].as_str().unwrap_or_default().to_string();
-    r.body["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["action"] == action)
-        .map(|e| (s(e, "actor"), s(e, "target"), s(e, "outcome")))
-        .collect()
 }
 
 /// Exists and is not a zombie.
