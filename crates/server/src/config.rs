@@ -250,6 +250,17 @@ impl Config {
     }
 }
 
+/// A command (program and arguments) from the environment variable `key`:
+/// a JSON array keeps arguments with spaces intact; otherwise the words of
+/// the line.
+fn command_from_env(key: &str, v: &str) -> Result<Vec<String>> {
+    if v.trim_start().starts_with('[') {
+        serde_json::from_str(v).with_context(|| format!("{key}={v:?}"))
+    } else {
+        Ok(v.split_whitespace().map(str::to_string).collect())
+    }
+}
+
 fn mask(v: &Option<String>) -> &'static str {
     if v.is_some() {
         "\"****\" (set)"

@@ -2,7 +2,7 @@
 //! `policy`). Tenants' deny/allow rules are set per tenant through the
 //! API; the hook runs on the host, so only the operator can name it.
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde::Deserialize;
 use std::fmt;
 use std::time::Duration;
@@ -44,14 +44,7 @@ impl CommandPolicyConfig {
         num: &impl Fn(&str) -> Result<Option<u64>>,
     ) -> Result<()> {
         if let Some(v) = get("WARDEN_COMMAND_POLICY_HOOK") {
-            // As WARDEN_UPLOADS_SCANNER: a JSON array keeps arguments with
-            // spaces intact; otherwise the words of the line.
-            self.hook = if v.trim_start().starts_with('[') {
-                serde_json::from_str(&v)
-                    .with_context(|| format!("WARDEN_COMMAND_POLICY_HOOK={v:?}"))?
-            } else {
-                v.split_whitespace().map(str::to_string).collect()
-            };
+            self.hook = super::command_from_env("WARDEN_COMMAND_POLICY_HOOK", &v)?;
         }
         if let Some(v) = num("WARDEN_COMMAND_POLICY_HOOK_TIMEOUT_MS")? {
             self.hook_timeout_ms = v.clamp(1, MAX_HOOK_TIMEOUT_MS);
