@@ -30,7 +30,7 @@ use hook::HookVerdict;
 use rules::Decision;
 use serde::Serialize;
 use utoipa::ToSchema;
-use warden_protocol::Command;
+use warden_protocol::{Command, ExecRequest};
 use warden_store::{StoreError, TenantId};
 
 /// Longest command line quoted in an audit entry.
@@ -118,6 +118,27 @@ pub struct Exec<'a> {
     pub env: Vec<&'a str>,
     pub background: bool,
     pub session: Option<&'a str>,
+}
+
+impl<'a> Exec<'a> {
+    /// An exec request about to be sent to `sandbox`.
+    pub fn sandbox(
+        tenant: &'a TenantId,
+        actor: &'a str,
+        sandbox: &'a str,
+        req: &'a ExecRequest,
+    ) -> Exec<'a> {
+        Exec {
+            tenant,
+            actor,
+            target: Target::Sandbox(sandbox),
+            command: &req.command,
+            cwd: req.cwd.as_deref(),
+            env: req.env.iter().map(|(k, _)| k.as_str()).collect(),
+            background: req.background,
+            session: req.session.as_deref(),
+        }
+    }
 }
 
 /// [`enforce`] for a review job's command (at submit, `review` is `None`).

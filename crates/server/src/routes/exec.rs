@@ -166,20 +166,9 @@ pub async fn exec(
     let (req, stdin) = to_request(body)?;
     // Before anything reaches the sandbox (foreground, background and
     // session execs all come through here).
-    crate::policy::enforce(
-        &st,
-        &crate::policy::Exec {
-            tenant: caller.store.tenant_id(),
-            actor: caller.actor(),
-            target: crate::policy::Target::Sandbox(live.id.as_str()),
-            command: &req.command,
-            cwd: req.cwd.as_deref(),
-            env: req.env.iter().map(|(k, _)| k.as_str()).collect(),
-            background: req.background,
-            session: req.session.as_deref(),
-        },
-    )
-    .await?;
+    let tenant = caller.store.tenant_id();
+    let exec = crate::policy::Exec::sandbox(tenant, caller.actor(), live.id.as_str(), &req);
+    crate::policy::enforce(&st, &exec).await?;
     crate::metrics::exec();
     let what = match &req.command {
         Command::Argv(a) => a.first().cloned().unwrap_or_default(),
