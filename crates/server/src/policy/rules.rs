@@ -216,6 +216,8 @@ mod tests {
         );
         assert!(denied(&sh("/bin/rm -rf /")));
         assert!(denied(&sh("echo hi; curl http://x")));
+        assert!(denied(&sh("echo hi\ncurl http://x")), "* crosses newlines");
+        assert!(denied(&sh("rm -rf /\necho done")));
         assert!(denied(&argv(&["sh", "-c", "curl x"])));
         assert!(!denied(&argv(&["rm", "-r", "x"])));
         assert!(

@@ -10,7 +10,7 @@ use axum::Json;
 use warden_store::TenantId;
 
 async fn existing(st: &Shared, id: &str) -> ApiResult<TenantId> {
-    let id = TenantId::parse(id).ok_or_else(|| ApiError::not_found("tenant"))?;
+    let id = super::tenants::tenant_id(id)?;
     if st.meta.get_tenant(&id).await?.is_none() {
         return Err(ApiError::not_found("tenant"));
     }
