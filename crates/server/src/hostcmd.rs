@@ -71,7 +71,15 @@ pub async fn run(
     timeout: Duration,
 ) -> Result<Output, RunError> {
     let (program, args) = argv.split_first().ok_or(RunError::Empty)?;
-    let mut child = tokio::process::Command::new(program)
+    let mut cmd = tokio::process::Command::new(program);
+    // Warden's own settings (the admin token, the signing key, ...) are no
+    // business of the programs it calls.
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("WARDEN_") {
+            cmd.env_remove(k);
+        }
+    }
+    let mut child = cmd
         .args(args)
         .stdin(if input.is_some() {
             Stdio::piped()

@@ -30,8 +30,9 @@ fn write_script(dir: &Path, name: &str, text: &str) -> String {
 /// A hook that logs each request it gets and denies command lines that
 /// mention "forbidden" (but lets `test` look for such files).
 const DECIDING_HOOK: &str = r#"#!/usr/bin/python3
-import json, sys
+import json, os, sys
 req = json.load(sys.stdin)
+req["saw_admin_token"] = "WARDEN_ADMIN_TOKEN" in os.environ
 with open(sys.argv[1], "a") as log:
     log.write(json.dumps(req) + "\n")
 line = req["command_line"]
@@ -108,6 +109,10 @@ async fn the_hooks_answer_is_honoured_for_execs_and_reviews() {
         (&json!(["API_TOKEN"]), &json!("/scratch"))
     );
     assert!(!std::fs::read_to_string(&log).unwrap().contains("hunter2"));
+    assert_eq!(
+        q["saw_admin_token"], false,
+        "the server's environment leaked"
+    );
 
     // Denied by the hook: its reason comes back, and the command never ran.
     let m = refused(
