@@ -41,6 +41,18 @@ pub struct SubmitReview {
     pub labels: BTreeMap<String, String>,
 }
 
+impl SubmitReview {
+    /// The command the job runs (`command` wins if a stored spec had both).
+    pub fn to_command(&self) -> Option<warden_protocol::Command> {
+        use warden_protocol::Command;
+        match (&self.command, &self.shell) {
+            (Some(argv), _) => Some(Command::Argv(argv.clone())),
+            (None, Some(line)) => Some(Command::Shell(line.clone())),
+            (None, None) => None,
+        }
+    }
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct ReviewOutput {
     pub path: String,

@@ -9,8 +9,10 @@ use std::path::{Path, PathBuf};
 use warden_store::Quotas;
 
 mod egress;
+mod policy;
 mod uploads;
 pub use egress::EgressConfig;
+pub use policy::CommandPolicyConfig;
 pub use uploads::UploadsConfig;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -39,6 +41,7 @@ pub struct Config {
     pub webhooks: WebhookConfig,
     pub uploads: UploadsConfig,
     pub egress: EgressConfig,
+    pub command_policy: CommandPolicyConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -127,6 +130,7 @@ impl Default for Config {
             webhooks: WebhookConfig::default(),
             uploads: UploadsConfig::default(),
             egress: EgressConfig::default(),
+            command_policy: CommandPolicyConfig::default(),
         }
     }
 }
@@ -238,7 +242,8 @@ impl Config {
             self.webhooks.retry_backoff_ms = v;
         }
         self.uploads.apply_env(&get, &num)?;
-        self.egress.apply_env(&get)
+        self.egress.apply_env(&get)?;
+        self.command_policy.apply_env(&get, &num)
     }
 
     /// What signed URLs start with.
@@ -247,6 +252,17 @@ impl Config {
             Some(u) => u.trim_end_matches('/').to_string(),
             None => format!("http://{}", self.listen),
         }
+    }
+}
+
+/// A command (program and arguments) from the environment variable `key`:
+/// a JSON array keeps arguments with spaces intact; otherwise the words of
+/// the line.
+fn command_from_env(key: &str, v: &str) -> Result<Vec<String>> {
+    if v.trim_start().starts_with('[') {
+        serde_json::from_str(v).with_context(|| format!("{key}={v:?}"))
+    } else {
+        Ok(v.split_whitespace().map(str::to_string).collect())
     }
 }
 
@@ -299,8 +315,9 @@ impl fmt::Display for Config {
         writeln!(f, "allow_private = {}", w.allow_private)?;
         writeln!(f, "max_attempts = {}", w.max_attempts)?;
         writeln!(f, "retry_backoff_ms = {}", w.retry_backoff_ms)?;
-        write!(f, "{}", self.uploads)?;
-        write!(f, "{}", self.egress)
+        writeln!(f, "{}", self.uploads)?;
+        write!(f, "{}", self.egress)?;
+        write!(f, "{}", self.command_policy)
     }
 }
 

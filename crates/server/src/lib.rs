@@ -11,12 +11,14 @@ pub mod checks;
 pub mod config;
 pub mod egress;
 pub mod error;
+pub mod hostcmd;
 pub mod images;
 pub mod jobs;
 pub mod manager;
 pub mod metrics;
 pub mod netguard;
 pub mod openapi;
+pub mod policy;
 pub mod routes;
 pub mod signed;
 pub mod sniff;
@@ -64,6 +66,11 @@ pub fn router(state: Shared) -> Router {
             "/v1/tenants/{id}/upload-policy",
             get(tenants::upload_policy).put(tenants::set_upload_policy),
         )
+        .route(
+            "/v1/tenants/{id}/command-policy",
+            get(command_policy::get).put(command_policy::set),
+        )
+        .route("/v1/command-policy", get(command_policy::own))
         .route("/v1/files/upload-url", post(files::upload_url))
         .route("/v1/files/{id}", get(files::get).delete(files::delete))
         .route("/v1/files/{id}/content", get(files::content))

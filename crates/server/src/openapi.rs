@@ -11,6 +11,7 @@ use utoipa::{Modify, OpenApi};
         tenants::create, tenants::list, tenants::get, tenants::disable, tenants::enable,
         tenants::delete, tenants::create_key, tenants::list_keys, tenants::revoke_key,
         tenants::upload_policy, tenants::set_upload_policy,
+        command_policy::get, command_policy::set, command_policy::own,
         files::upload, files::list, files::get, files::content, files::delete,
         files::upload_url, files::signed_upload,
         sandboxes::create, sandboxes::list, sandboxes::get, sandboxes::delete,

@@ -333,4 +333,14 @@ pub trait MetaStore: EgressLog + Send + Sync {
     ) -> Result<Vec<AuditEntry>>;
     /// Every tenant that has an audit chain (including deleted tenants).
     async fn audit_tenants(&self) -> Result<Vec<TenantId>>;
+
+    // --- command policy (admin-set; the server owns its JSON shape) ---
+    async fn get_command_policy(&self, tenant: &TenantId) -> Result<Option<serde_json::Value>>;
+    /// Replaces the tenant's policy; `None` removes it. A tenant that does
+    /// not exist is [`StoreError::NotFound`].
+    async fn set_command_policy(
+        &self,
+        tenant: &TenantId,
+        policy: Option<&serde_json::Value>,
+    ) -> Result<()>;
 }

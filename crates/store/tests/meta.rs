@@ -313,3 +313,25 @@ async fn concurrent_nonce_use_has_one_winner() {
     }
     assert_eq!(wins, 1);
 }
+
+#[tokio::test]
+async fn command_policy_round_trip_and_goes_with_its_tenant() {
+    let (_dir, db) = open_db().await;
+    let a = db.create_tenant("a", Quotas::default()).await.unwrap();
+    let b = db.create_tenant("b", Quotas::default()).await.unwrap();
+    assert_eq!(db.get_command_policy(&a.id).await.unwrap(), None);
+    let p = serde_json::json!({"deny": ["rm *"], "allow": [], "hook": false});
+    db.set_command_policy(&a.id, Some(&p)).await.unwrap();
+    let q = serde_json::json!({"deny": [], "allow": ["ls*"], "hook": true});
+    db.set_command_policy(&a.id, Some(&q)).await.unwrap();
+    assert_eq!(db.get_command_policy(&a.id).await.unwrap(), Some(q));
+    assert_eq!(db.get_command_policy(&b.id).await.unwrap(), None);
+    let ghost = TenantId::generate();
+    let e = db.set_command_policy(&ghost, Some(&p)).await.unwrap_err();
+    assert!(matches!(e, StoreError::NotFound(_)), "{e}");
+    db.set_command_policy(&b.id, Some(&p)).await.unwrap();
+    db.set_command_policy(&b.id, None).await.unwrap();
+    assert_eq!(db.get_command_policy(&b.id).await.unwrap(), None);
+    assert!(db.delete_tenant(&a.id).await.unwrap());
+    assert_eq!(db.get_command_policy(&a.id).await.unwrap(), None);
+}

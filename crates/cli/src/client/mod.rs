@@ -8,6 +8,7 @@
 
 pub mod audit;
 pub mod egress;
+pub mod command_policy;
 pub mod events;
 pub mod exec;
 pub mod file;

@@ -55,6 +55,9 @@ pub enum TenantCommand {
         #[arg(long)]
         force: bool,
     },
+    /// Show a tenant's command policy, or replace it (`--deny`, `--allow`,
+    /// `--hook`, `--file`, `--clear`).
+    CommandPolicy(super::command_policy::CommandPolicyArgs),
 }
 
 /// The `quotas` object of a create request: only the limits given.
@@ -162,6 +165,9 @@ pub async fn run(a: TenantArgs) -> Result<i32> {
             } else {
                 output::out(&format!("deleted {id}\n"))?;
             }
+        }
+        TenantCommand::CommandPolicy(p) => {
+            super::command_policy::run(&api, p, as_json).await?;
         }
     }
     Ok(0)

@@ -4,7 +4,7 @@ use crate::harness::*;
 use serde_json::Value;
 use std::process::{Command, Output};
 
-fn warden(server: &Server, key: Option<&str>, args: &[&str]) -> Output {
+pub fn warden(server: &Server, key: Option<&str>, args: &[&str]) -> Output {
     let mut cmd = Command::new(warden_bin());
     cmd.args(args)
         .env("WARDEN_URL", &server.url)
@@ -16,7 +16,7 @@ fn warden(server: &Server, key: Option<&str>, args: &[&str]) -> Output {
     cmd.output().expect("run warden")
 }
 
-fn json_of(out: &Output) -> Value {
+pub fn json_of(out: &Output) -> Value {
     assert!(
         out.status.success(),
         "status {:?}: {}{}",

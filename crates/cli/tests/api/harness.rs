@@ -417,3 +417,26 @@ pub fn cgroups_left(server: &Server) -> Vec<String> {
     }
     out
 }
+
+/// Asserts an error answer's status and code; returns its message.
+pub fn refused(r: &Reply, status: u16, code: &str) -> String {
+    assert_eq!((r.status.as_u16(), r.code()), (status, code), "{}", r.text);
+    r.body["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// The tenant's audit entries with this action, as (actor, target, outcome).
+pub async fn audited(a: &Api, action: &str) -> Vec<(String, String, String)> {
+    let r = a.get("/v1/audit?limit=1000").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let s = |e: &Value, k: &str| e[k].as_str().unwrap_or_default().to_string();
+    r.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == action)
+        .map(|e| (s(e, "actor"), s(e, "target"), s(e, "outcome")))
+        .collect()
+}

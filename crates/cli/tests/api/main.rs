@@ -9,6 +9,7 @@ mod egress;
 mod flows;
 mod isolation;
 mod lifecycle;
+mod policy;
 mod reviews;
 mod uploads;
 mod workflow;

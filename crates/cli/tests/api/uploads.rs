@@ -22,15 +22,6 @@ async fn try_upload(a: &Api, name: &str, bytes: Vec<u8>) -> Reply {
     .await
 }
 
-/// Asserts an error answer's status and code, and returns its message.
-fn refused(r: &Reply, status: u16, code: &str) -> String {
-    assert_eq!((r.status.as_u16(), r.code()), (status, code), "{}", r.text);
-    r.body["error"]["message"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
-}
-
 /// The object ids in a tenant's part of the store.
 fn stored(server: &Server, tid: &str) -> BTreeSet<String> {
     let dir = server
@@ -49,16 +40,7 @@ fn stored(server: &Server, tid: &str) -> BTreeSet<String> {
 
 /// The tenant's `file.upload` audit entries as (actor, target, outcome).
 async fn upload_audit(a: &Api) -> Vec<(String, String, String)> {
-    let r = a.get("/v1/audit?limit=1000").await;
-    assert_eq!(r.status, 200, "{}", r.text);
-    let s = |e: &Value, k: &str| e[k].as_str().unwrap_or_default().to_string();
-    r.body["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["action"] == "file.upload")
-        .map(|e| (s(e, "actor"), s(e, "target"), s(e, "outcome")))
-        .collect()
+    audited(a, "file.upload").await
 }
 
 async fn put_json(api: &Api, path: &str, body: Value) -> Reply {

@@ -3,8 +3,8 @@
 //! the verdict, as clamscan/clamdscan report it: 0 clean, 1 flagged,
 //! anything else a failure of the scanner itself.
 
+use crate::hostcmd::{self, first_line};
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
 /// Longest scanner line kept (in a verdict, an error or the audit).
@@ -23,38 +23,20 @@ pub enum Verdict {
 /// has it). The scanner's output names the file by `shown` (the upload's
 /// name), never by the server's storage path.
 pub async fn scan(argv: &[String], path: &Path, shown: &str, timeout: Duration) -> Verdict {
-    let Some((program, args)) = argv.split_first() else {
+    let Some(program) = argv.first() else {
         return Verdict::Failed("the scanner command is empty".into());
     };
     let p = path.to_string_lossy();
-    let mut args: Vec<String> = args.iter().map(|a| a.replace("{path}", &p)).collect();
+    let mut cmd: Vec<String> = argv.iter().map(|a| a.replace("{path}", &p)).collect();
     if !argv.iter().any(|a| a.contains("{path}")) {
-        args.push(p.to_string());
+        cmd.push(p.to_string());
     }
-    let child = tokio::process::Command::new(program)
-        .args(&args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        // A scanner past its time is killed when the wait is dropped.
-        .kill_on_drop(true)
-        .spawn();
-    let child = match child {
-        Ok(c) => c,
-        Err(e) => return Verdict::Failed(format!("cannot run {program}: {e}")),
+    let out = match hostcmd::run(&cmd, None, timeout).await {
+        Ok(out) => out,
+        Err(e) => return Verdict::Failed(e.to_string()),
     };
-    let out = match tokio::time::timeout(timeout, child.wait_with_output()).await {
-        Ok(Ok(out)) => out,
-        Ok(Err(e)) => return Verdict::Failed(format!("{program}: {e}")),
-        Err(_) => {
-            return Verdict::Failed(format!(
-                "{program} gave no verdict within {} s",
-                timeout.as_secs()
-            ))
-        }
-    };
-    let line = first_line(&out.stdout)
-        .or_else(|| first_line(&out.stderr))
+    let line = first_line(&out.stdout, MAX_LINE)
+        .or_else(|| first_line(&out.stderr, MAX_LINE))
         .map(|l| l.replace(p.as_ref(), shown));
     match out.status.code() {
         Some(0) => Verdict::Clean,
@@ -64,18 +46,6 @@ pub async fn scan(argv: &[String], path: &Path, shown: &str, timeout: Duration) 
             None => format!("{program} {}", out.status),
         }),
     }
-}
-
-/// The first non-blank line, trimmed and cut to [`MAX_LINE`] bytes (on a
-/// character boundary).
-fn first_line(bytes: &[u8]) -> Option<String> {
-    let text = String::from_utf8_lossy(bytes);
-    let line = text.lines().map(str::trim).find(|l| !l.is_empty())?;
-    let mut end = line.len().min(MAX_LINE);
-    while !line.is_char_boundary(end) {
-        end -= 1;
-    }
-    Some(line[..end].to_string())
 }
 
 #[cfg(test)]
@@ -109,7 +79,7 @@ mod tests {
             "{why}"
         );
         let slow = scan(&sh("sleep 10"), p, "a.csv", Duration::from_millis(200)).await;
-        assert!(matches!(slow, Verdict::Failed(w) if w.contains("no verdict")));
+        assert!(matches!(slow, Verdict::Failed(w) if w.contains("no answer within 200 ms")));
         let missing = scan(&["/nonexistent/scanner".to_string()], p, "a", t).await;
         assert!(matches!(missing, Verdict::Failed(w) if w.contains("cannot run")));
     }

@@ -1,7 +1,7 @@
 //! `[uploads]`: the checks every upload passes before it is recorded (see
 //! `checks`).
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde::Deserialize;
 use std::fmt;
 
@@ -73,13 +73,7 @@ impl UploadsConfig {
             self.max_zip_ratio = v.max(1);
         }
         if let Some(v) = get("WARDEN_UPLOADS_SCANNER") {
-            // A JSON array keeps arguments with spaces intact; otherwise the
-            // words of the line.
-            self.scanner = if v.trim_start().starts_with('[') {
-                serde_json::from_str(&v).with_context(|| format!("WARDEN_UPLOADS_SCANNER={v:?}"))?
-            } else {
-                v.split_whitespace().map(str::to_string).collect()
-            };
+            self.scanner = super::command_from_env("WARDEN_UPLOADS_SCANNER", &v)?;
         }
         if let Some(v) = num("WARDEN_UPLOADS_SCANNER_TIMEOUT_SECS")? {
             self.scanner_timeout_secs = v.max(1);

@@ -12,7 +12,7 @@ use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
-use warden_protocol::{Command, ExecRequest, ExitStatus, Response};
+use warden_protocol::{ExecRequest, ExitStatus, Response};
 use warden_spec::SandboxSpec;
 use warden_store::jobs::{ReviewEnd, ReviewRecord, ReviewStatus};
 use warden_store::{
@@ -154,6 +154,17 @@ async fn attempt(st: &Shared, job: &ReviewRecord, cancel: &Notify, lost: &Notify
             ))
         }
     };
+    // The policy again: it may have changed since the submit. A refusal
+    // ends the job; a hook that failed is a failure of Warden's own.
+    if let Err(e) =
+        crate::policy::enforce_review(st, &job.tenant_id, "system", Some(job.id.as_str()), &spec)
+            .await
+    {
+        return match e.status.is_server_error() {
+            true => Outcome::Retry(e.message),
+            false => Outcome::Done(end(ReviewStatus::Failed, Some(e.message))),
+        };
+    }
     // Inputs: a file deleted since the submit fails the job (no retry can
     // bring it back).
     let mut files: Vec<FileMeta> = Vec::new();
@@ -346,10 +357,8 @@ async fn execute(
     cancel: &Notify,
     lost: &Notify,
 ) -> Ran {
-    let command = match (&spec.command, &spec.shell) {
-        (Some(argv), _) => Command::Argv(argv.clone()),
-        (None, Some(line)) => Command::Shell(line.clone()),
-        (None, None) => return Ran::Broken("the job has no command".into()),
+    let Some(command) = spec.to_command() else {
+        return Ran::Broken("the job has no command".into());
     };
     let mut req = ExecRequest::argv(Vec::<String>::new());
     req.command = command;

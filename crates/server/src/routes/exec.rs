@@ -151,7 +151,10 @@ fn wants_sse(headers: &HeaderMap) -> bool {
 #[utoipa::path(post, path = "/v1/sandboxes/{id}/exec", tag = "sandboxes", request_body = ExecBody,
     responses((status = 200, body = ExecResult, description = "JSON mode; with `Accept: text/event-stream`, SSE events started/stdout/stderr/exit/error"),
               (status = 202, body = Pid, description = "background"),
-              (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+              (status = 400, body = ErrorBody),
+              (status = 403, body = ErrorBody, description = "`command_denied`: refused by the tenant's command policy (the reason is in the message)"),
+              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+              (status = 503, body = ErrorBody, description = "`policy_unavailable`: the command policy hook failed; the command was not run")))]
 pub async fn exec(
     caller: Caller,
     State(st): State<Shared>,
@@ -161,6 +164,11 @@ pub async fn exec(
 ) -> ApiResult<Response> {
     let live = live(&st, &caller, &id).await?;
     let (req, stdin) = to_request(body)?;
+    // Before anything reaches the sandbox (foreground, background and
+    // session execs all come through here).
+    let tenant = caller.store.tenant_id();
+    let exec = crate::policy::Exec::sandbox(tenant, caller.actor(), live.id.as_str(), &req);
+    crate::policy::enforce(&st, &exec).await?;
     crate::metrics::exec();
     let what = match &req.command {
         Command::Argv(a) => a.first().cloned().unwrap_or_default(),

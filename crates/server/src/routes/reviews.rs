@@ -99,7 +99,10 @@ async fn validate(st: &Shared, caller: &Caller, req: &SubmitReview) -> ApiResult
 #[utoipa::path(post, path = "/v1/reviews", tag = "reviews", request_body = SubmitReview,
     responses((status = 202, body = Review, description = "queued"),
               (status = 200, body = Review, description = "the job first submitted with this idempotency_key"),
-              (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+              (status = 400, body = ErrorBody),
+              (status = 403, body = ErrorBody, description = "`command_denied`: refused by the tenant's command policy"),
+              (status = 404, body = ErrorBody),
+              (status = 503, body = ErrorBody, description = "`policy_unavailable`: the command policy hook failed")))]
 pub async fn submit(
     caller: Caller,
     State(st): State<Shared>,
@@ -109,6 +112,8 @@ pub async fn submit(
         return Err(ApiError::unavailable("the server is shutting down"));
     }
     let files = validate(&st, &caller, &req).await?;
+    crate::policy::enforce_review(&st, caller.store.tenant_id(), caller.actor(), None, &req)
+        .await?;
     let record = ReviewRecord {
         id: ReviewId::generate(),
         tenant_id: caller.store.tenant_id().clone(),

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 use warden_store::{KeyId, SandboxState, TenantId};
 
-fn tenant_id(id: &str) -> ApiResult<TenantId> {
+pub(crate) fn tenant_id(id: &str) -> ApiResult<TenantId> {
     TenantId::parse(id).ok_or_else(|| ApiError::not_found("tenant"))
 }
 

@@ -19,6 +19,7 @@ mod files;
 mod jobs;
 mod leases;
 mod outputs;
+mod policies;
 mod sandboxes;
 mod tenants;
 
@@ -292,6 +293,17 @@ impl MetaStore for SqliteMeta {
     }
     async fn audit_tenants(&self) -> Result<Vec<TenantId>> {
         audit::tenants(&self.pool).await
+    }
+
+    async fn get_command_policy(&self, tenant: &TenantId) -> Result<Option<serde_json::Value>> {
+        policies::get(&self.pool, tenant).await
+    }
+    async fn set_command_policy(
+        &self,
+        tenant: &TenantId,
+        policy: Option<&serde_json::Value>,
+    ) -> Result<()> {
+        policies::set(&self.pool, tenant, policy).await
     }
 }
 
