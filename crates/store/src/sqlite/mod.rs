@@ -19,6 +19,7 @@ mod jobs;
 mod leases;
 mod outputs;
 mod sandboxes;
+mod secrets;
 mod tenants;
 
 use crate::jobs::{DeliveryRecord, OutputRecord, ReviewEnd, ReviewFilter, ReviewRecord};
@@ -291,6 +292,19 @@ impl MetaStore for SqliteMeta {
     }
     async fn audit_tenants(&self) -> Result<Vec<TenantId>> {
         audit::tenants(&self.pool).await
+    }
+
+    async fn put_secret(&self, secret: &SecretRecord, replace: bool) -> Result<SecretMeta> {
+        secrets::put(&self.pool, secret, replace).await
+    }
+    async fn list_secrets(&self, tenant: &TenantId) -> Result<Vec<SecretMeta>> {
+        secrets::list(&self.pool, tenant).await
+    }
+    async fn get_secret(&self, tenant: &TenantId, name: &str) -> Result<Option<SecretRecord>> {
+        secrets::get(&self.pool, tenant, name).await
+    }
+    async fn delete_secret(&self, tenant: &TenantId, name: &str) -> Result<bool> {
+        secrets::delete(&self.pool, tenant, name).await
     }
 }
 

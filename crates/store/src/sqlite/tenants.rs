@@ -132,6 +132,7 @@ pub(super) async fn delete(pool: &SqlitePool, id: &TenantId) -> Result<bool> {
         "webhook_deliveries",
         "reviews",
         "tenant_secrets",
+        "secrets",
         "api_keys",
         "files",
         "sandboxes",
