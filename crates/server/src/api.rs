@@ -187,6 +187,11 @@ pub struct CreateSandbox {
     pub labels: BTreeMap<String, String>,
     pub limits: Option<SandboxLimits>,
     pub workdir: Option<String>,
+    /// Names of the tenant's secrets to set as environment variables (of
+    /// the same names). Their values are never shown or stored with the
+    /// sandbox, and are masked as `***` in the output the API returns.
+    #[serde(default)]
+    pub secrets: Vec<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -205,6 +210,8 @@ pub struct Sandbox {
     pub labels: BTreeMap<String, String>,
     pub limits: SandboxLimits,
     pub files: Vec<String>,
+    /// Names of the secrets it was given.
+    pub secrets: Vec<String>,
     pub created_at: String,
     pub expires_at: String,
     pub ended_at: Option<String>,
@@ -220,6 +227,9 @@ pub struct StoredSpec {
     pub files: Vec<String>,
     pub env_names: Vec<String>,
     pub workdir: String,
+    /// Names only: values are never stored with a sandbox.
+    #[serde(default)]
+    pub secret_names: Vec<String>,
 }
 
 impl From<store::SandboxRecord> for Sandbox {
@@ -232,6 +242,7 @@ impl From<store::SandboxRecord> for Sandbox {
             labels: r.labels,
             limits: spec.limits,
             files: spec.files,
+            secrets: spec.secret_names,
             created_at: time(r.created_at),
             expires_at: time(r.expires_at),
             ended_at: r.ended_at.map(time),

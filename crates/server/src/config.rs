@@ -8,7 +8,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use warden_store::Quotas;
 
+mod secrets;
 mod uploads;
+pub use secrets::SecretsConfig;
 pub use uploads::UploadsConfig;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -36,6 +38,7 @@ pub struct Config {
     pub jobs: JobsConfig,
     pub webhooks: WebhookConfig,
     pub uploads: UploadsConfig,
+    pub secrets: SecretsConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -123,6 +126,7 @@ impl Default for Config {
             jobs: JobsConfig::default(),
             webhooks: WebhookConfig::default(),
             uploads: UploadsConfig::default(),
+            secrets: SecretsConfig::default(),
         }
     }
 }
@@ -233,6 +237,7 @@ impl Config {
         if let Some(v) = num("WARDEN_WEBHOOKS_RETRY_BACKOFF_MS")? {
             self.webhooks.retry_backoff_ms = v;
         }
+        self.secrets.apply_env(&get)?;
         self.uploads.apply_env(&get, &num)
     }
 
@@ -294,7 +299,7 @@ impl fmt::Display for Config {
         writeln!(f, "allow_private = {}", w.allow_private)?;
         writeln!(f, "max_attempts = {}", w.max_attempts)?;
         writeln!(f, "retry_backoff_ms = {}", w.retry_backoff_ms)?;
-        write!(f, "{}", self.uploads)
+        write!(f, "{}{}", self.secrets, self.uploads)
     }
 }
 

@@ -3,10 +3,11 @@
 //! exported into the tenant's outputs, the manifest, the sandbox destroyed,
 //! the outcome recorded, the webhook queued.
 
-use super::logs::{self, LogWriter};
+use super::logs::{self, LogWriter, MaskedLog};
 use super::outputs;
 use crate::api_reviews::{self, SubmitReview};
 use crate::manager::NewSandbox;
+use crate::secrets::{Masker, SecretError};
 use crate::state::Shared;
 use serde_json::json;
 use std::sync::Arc;
@@ -176,6 +177,25 @@ async fn attempt(st: &Shared, job: &ReviewRecord, cancel: &Notify, lost: &Notify
         Ok(i) => i,
         Err(e) => return Outcome::Done(end(ReviewStatus::Failed, Some(e.message))),
     };
+    // Secrets are decrypted now, into the sandbox's env only; one deleted
+    // (or undecryptable) since the submit fails the job: no retry helps.
+    let secrets =
+        match crate::secrets::resolve(st.vault.as_ref(), &store, &spec.secrets, spec.env.keys())
+            .await
+        {
+            Ok(r) => r,
+            Err(SecretError::Store(e)) => return Outcome::Retry(format!("reading secrets: {e}")),
+            Err(SecretError::NotFound(n)) => {
+                return Outcome::Done(end(
+                    ReviewStatus::Failed,
+                    Some(format!("secret {n:?} was deleted before the job started")),
+                ))
+            }
+            Err(e) => {
+                let e = crate::error::ApiError::from(e);
+                return Outcome::Done(end(ReviewStatus::Failed, Some(e.message)));
+            }
+        };
     let timeout = spec.timeout_secs.unwrap_or(3600);
     let mut sspec = SandboxSpec {
         image,
@@ -186,6 +206,12 @@ async fn attempt(st: &Shared, job: &ReviewRecord, cancel: &Notify, lost: &Notify
             .collect(),
         ..SandboxSpec::default()
     };
+    sspec.env.extend(
+        secrets
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().to_string())),
+    );
     sspec.limits.timeout = Some(Duration::from_secs(timeout));
     let limits = match crate::routes::sandboxes::limits_spec(
         &spec.limits.clone().unwrap_or_default(),
@@ -220,6 +246,7 @@ async fn attempt(st: &Shared, job: &ReviewRecord, cancel: &Notify, lost: &Notify
                 files: files.clone(),
                 record,
                 count_quota: false,
+                masker: secrets.masker.clone(),
             },
         )
         .await;
@@ -234,7 +261,15 @@ async fn attempt(st: &Shared, job: &ReviewRecord, cancel: &Notify, lost: &Notify
         return Outcome::Retry("the sandbox vanished as it started".into());
     };
     let started_at = now_ms();
-    let ran = execute(st, job, &spec, &live.client, timeout, cancel, lost).await;
+    let ran = execute(
+        st,
+        job,
+        &spec,
+        (&live.client, secrets.masker.clone()),
+        timeout,
+        (cancel, lost),
+    )
+    .await;
     // Export whatever /output holds, however the command ended.
     outputs::clear(&store, st.jobs.as_ref(), &job.id).await;
     let scratch = st.work_dir().join(format!("{}-out", job.id));
@@ -302,6 +337,7 @@ async fn attempt(st: &Shared, job: &ReviewRecord, cancel: &Notify, lost: &Notify
         "command": spec.command,
         "shell": spec.shell,
         "env_names": spec.env.keys().collect::<Vec<_>>(),
+        "secret_names": spec.secrets,
         "limits": limits,
         "timeout_secs": timeout,
         "network": {"mode": "none"},
@@ -336,10 +372,9 @@ async fn execute(
     st: &Shared,
     job: &ReviewRecord,
     spec: &SubmitReview,
-    client: &warden_protocol::Client,
+    (client, masker): (&warden_protocol::Client, Option<Arc<Masker>>),
     timeout: u64,
-    cancel: &Notify,
-    lost: &Notify,
+    (cancel, lost): (&Notify, &Notify),
 ) -> Ran {
     let command = match (&spec.command, &spec.shell) {
         (Some(argv), _) => Command::Argv(argv.clone()),
@@ -351,7 +386,7 @@ async fn execute(
     req.timeout_ms = Some(timeout * 1000);
     let path = logs::path(&st.logs_dir(), job.id.as_str());
     let mut log = match LogWriter::open(&path).await {
-        Ok(l) => l,
+        Ok(l) => MaskedLog::new(l, masker),
         Err(e) => return Ran::Broken(format!("opening the log: {e}")),
     };
     let _ = log.note(&format!("attempt {} started", job.attempts)).await;
@@ -397,6 +432,7 @@ async fn execute(
                     (None, Some(s)) => format!("killed by signal {s}"),
                     (None, None) => "ended".to_string(),
                 };
+                let _ = log.end_streams().await;
                 let _ = log.note(&how).await;
                 let _ = log.flush().await;
                 return Ran::Exited { status, cancelled };
@@ -411,6 +447,7 @@ async fn execute(
                         _ => 126,
                     };
                     let _ = log.write(logs::STDERR, format!("{e}\n").as_bytes()).await;
+                    let _ = log.end_streams().await;
                     let _ = log.flush().await;
                     return Ran::Exited {
                         status: ExitStatus {

@@ -174,6 +174,20 @@ async fn create_inner(
     spec.validate()
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let files = input_files(&caller.store, &req.files).await?;
+    // Decrypted only now, into the in-memory spec; the record keeps names.
+    let secrets = crate::secrets::resolve(
+        st.vault.as_ref(),
+        &caller.store,
+        &req.secrets,
+        req.env.keys(),
+    )
+    .await?;
+    spec.env.extend(
+        secrets
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().to_string())),
+    );
     let now = now_ms();
     let stored = StoredSpec {
         image,
@@ -181,6 +195,7 @@ async fn create_inner(
         files: req.files.clone(),
         env_names: req.env.keys().cloned().collect(),
         workdir: spec.workdir.clone(),
+        secret_names: req.secrets.clone(),
     };
     let record = SandboxRecord {
         id: SandboxId::generate(),
@@ -204,6 +219,7 @@ async fn create_inner(
                 files,
                 record,
                 count_quota: true,
+                masker: secrets.masker.clone(),
             },
         )
         .await
