@@ -40,6 +40,10 @@ pub struct SubmitArgs {
     /// Environment variable for the command (repeatable).
     #[arg(long = "env", short = 'e', value_name = "K=V")]
     pub env: Vec<String>,
+    /// A secret of the tenant to set as an environment variable of that
+    /// name (repeatable; see `warden secret`). Masked as *** in the logs.
+    #[arg(long = "secret", value_name = "NAME")]
+    pub secrets: Vec<String>,
     /// A label (repeatable).
     #[arg(long = "label", value_name = "K=V")]
     pub labels: Vec<String>,
@@ -94,6 +98,9 @@ pub fn submit_body(a: &SubmitArgs) -> Result<Value> {
     }
     if !a.env.is_empty() {
         b.insert("env".into(), json!(parse::env(&a.env)?));
+    }
+    if !a.secrets.is_empty() {
+        b.insert("secrets".into(), json!(a.secrets));
     }
     if let Some(limits) = parse::limits(a.memory.as_deref(), a.cpus, a.pids, a.disk.as_deref())? {
         b.insert("limits".into(), limits);
@@ -196,6 +203,7 @@ mod tests {
             pids: Some(64),
             disk: Some("1G".into()),
             env: vec!["A=1".into(), "B=x=y".into()],
+            secrets: vec!["API_KEY".into()],
             labels: vec!["team=ml".into()],
             webhook: Some("https://example.com/hook".into()),
             idempotency_key: Some("run-7".into()),
@@ -219,6 +227,7 @@ mod tests {
                 "image": "python-data",
                 "timeout_secs": 600,
                 "env": {"A": "1", "B": "x=y"},
+                "secrets": ["API_KEY"],
                 "limits": {"memory_mb": 512, "cpus": 1.5, "pids": 64, "disk_mb": 1024},
                 "labels": {"team": "ml"},
                 "webhook_url": "https://example.com/hook",

@@ -9,5 +9,6 @@ mod flows;
 mod isolation;
 mod lifecycle;
 mod reviews;
+mod secrets;
 mod uploads;
 mod workflow;

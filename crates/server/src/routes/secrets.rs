@@ -112,11 +112,18 @@ pub async fn create(
     } else {
         "secret.create"
     };
+    // A refused name is not recorded as given: it could be a value pasted
+    // into the wrong field.
+    let target = if secrets::check_name(&name).is_ok() {
+        name.as_str()
+    } else {
+        "(invalid name)"
+    };
     st.audit(
         caller.store.tenant_id(),
         caller.actor(),
         action,
-        &name,
+        target,
         outcome,
     )
     .await;
