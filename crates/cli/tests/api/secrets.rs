@@ -469,3 +469,38 @@ fn the_cli_sets_lists_and_removes_secrets() {
     let (code, _) = warden(&["secret", "rm", "CLI_TOKEN"], None);
     assert_eq!(code, Some(125));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_deleted_before_its_job_starts_fails_the_job_once() {
+    // One job at a time: the second waits behind the first.
+    let server = Server::start_env(
+        RuntimeDirs::shared(),
+        &[
+            ("WARDEN_SECRETS_KEY", KEY),
+            ("WARDEN_JOBS_CONCURRENCY", "1"),
+        ],
+    );
+    let (_, a) = server.admin().tenant("late", None).await;
+    let value = fresh_value("late");
+    let r = a
+        .post("/v1/secrets", json!({"name": "LATE_TOKEN", "value": value}))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let first = submit(&a, json!({"shell": "sleep 1.5"})).await;
+    let second = submit(
+        &a,
+        json!({"secrets": ["LATE_TOKEN"], "shell": "echo \"$LATE_TOKEN\""}),
+    )
+    .await;
+    assert_eq!(a.delete("/v1/secrets/LATE_TOKEN").await.status, 204);
+    let done = wait_done(&a, &first, Duration::from_secs(30)).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    let done = wait_done(&a, &second, Duration::from_secs(30)).await;
+    assert_eq!(done["status"], "failed", "{done}");
+    assert_eq!(done["attempts"], 1, "no retry: {done}");
+    let error = done["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("LATE_TOKEN") && error.contains("deleted"),
+        "{done}"
+    );
+}

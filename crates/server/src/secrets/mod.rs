@@ -189,7 +189,7 @@ mod tests {
         }
         assert!(check_value("12345678").is_ok());
         assert!(check_value("1234567").is_err());
-        assert!(check_value("1234\05678").is_err());
+        assert!(check_value("1234\u{0}5678").is_err());
         assert!(check_value(&"x".repeat(MAX_VALUE_BYTES + 1)).is_err());
         let env = ["HOME".to_string()];
         assert!(check_names(&["A".into(), "B".into()], env.iter()).is_ok());
