@@ -69,6 +69,11 @@ fn files_containing(dir: &Path, needle: &[u8]) -> Vec<String> {
     hits
 }
 
+/// Checks an error answer's status and code.
+fn refused(r: &Reply, status: u16, code: &str) {
+    assert_eq!((r.status.as_u16(), r.code()), (status, code), "{}", r.text);
+}
+
 fn assert_absent(what: &str, text: &str, values: &[&str]) {
     for v in values {
         assert!(!text.contains(v), "a secret value in {what}: {text}");
@@ -143,12 +148,7 @@ async fn secrets_reach_sandboxes_as_env_and_nowhere_else() {
             json!({"name": "API_TOKEN", "value": password}),
         )
         .await;
-    assert_eq!(
-        (r.status.as_u16(), r.code()),
-        (409, "conflict"),
-        "{}",
-        r.text
-    );
+    refused(&r, 409, "conflict");
     seen += &r.text;
     for (name, value) in [("DB_PASSWORD", &password), ("API_TOKEN", &token)] {
         let r = a
@@ -274,16 +274,11 @@ async fn secrets_reach_sandboxes_as_env_and_nowhere_else() {
     let r = b.get("/v1/secrets").await;
     assert_eq!(r.body["items"], json!([]), "{}", r.text);
     let r = b.delete("/v1/secrets/API_TOKEN").await;
-    assert_eq!((r.status.as_u16(), r.code()), (404, "not_found"));
+    refused(&r, 404, "not_found");
     let r = b
         .post("/v1/sandboxes", json!({"secrets": ["API_TOKEN"]}))
         .await;
-    assert_eq!(
-        (r.status.as_u16(), r.code()),
-        (400, "secret_not_found"),
-        "{}",
-        r.text
-    );
+    refused(&r, 400, "secret_not_found");
     assert!(r.text.contains("API_TOKEN"), "{}", r.text);
     let r = b
         .post(
@@ -291,12 +286,7 @@ async fn secrets_reach_sandboxes_as_env_and_nowhere_else() {
             json!({"secrets": ["API_TOKEN"], "shell": "true"}),
         )
         .await;
-    assert_eq!(
-        (r.status.as_u16(), r.code()),
-        (400, "secret_not_found"),
-        "{}",
-        r.text
-    );
+    refused(&r, 400, "secret_not_found");
     // Names that clash with env, or repeat, are refused.
     let r = a
         .post(
@@ -312,7 +302,7 @@ async fn secrets_reach_sandboxes_as_env_and_nowhere_else() {
     let r = a
         .post("/v1/sandboxes", json!({"secrets": ["DB_PASSWORD"]}))
         .await;
-    assert_eq!((r.status.as_u16(), r.code()), (400, "secret_not_found"));
+    refused(&r, 400, "secret_not_found");
 
     // The audit names secrets, never their values.
     let audit = a.get("/v1/audit").await;
@@ -359,12 +349,7 @@ async fn without_a_key_secrets_are_disabled() {
         .await,
     );
     for r in &answers {
-        assert_eq!(
-            (r.status.as_u16(), r.code()),
-            (503, "secrets_disabled"),
-            "{}",
-            r.text
-        );
+        refused(r, 503, "secrets_disabled");
         assert!(r.text.contains("WARDEN_SECRETS_KEY"), "{}", r.text);
         assert!(!r.text.contains(&value));
     }
@@ -394,12 +379,7 @@ async fn a_changed_key_names_the_secret_and_hides_the_value() {
         )
         .await,
     ] {
-        assert_eq!(
-            (r.status.as_u16(), r.code()),
-            (500, "secret_undecryptable"),
-            "{}",
-            r.text
-        );
+        refused(&r, 500, "secret_undecryptable");
         assert!(
             r.text.contains("OLD_TOKEN") && !r.text.contains(&value),
             "{}",

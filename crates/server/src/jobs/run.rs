@@ -206,12 +206,7 @@ async fn attempt(st: &Shared, job: &ReviewRecord, cancel: &Notify, lost: &Notify
             .collect(),
         ..SandboxSpec::default()
     };
-    sspec.env.extend(
-        secrets
-            .env
-            .iter()
-            .map(|(k, v)| (k.clone(), v.as_str().to_string())),
-    );
+    secrets.add_env(&mut sspec.env);
     sspec.limits.timeout = Some(Duration::from_secs(timeout));
     let limits = match crate::routes::sandboxes::limits_spec(
         &spec.limits.clone().unwrap_or_default(),

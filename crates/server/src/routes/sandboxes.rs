@@ -182,12 +182,7 @@ async fn create_inner(
         req.env.keys(),
     )
     .await?;
-    spec.env.extend(
-        secrets
-            .env
-            .iter()
-            .map(|(k, v)| (k.clone(), v.as_str().to_string())),
-    );
+    secrets.add_env(&mut spec.env);
     let now = now_ms();
     let stored = StoredSpec {
         image,

@@ -115,6 +115,17 @@ pub struct Resolved {
     pub masker: Option<Arc<Masker>>,
 }
 
+impl Resolved {
+    /// Adds the secrets to a sandbox spec's environment (in memory only).
+    pub fn add_env(&self, env: &mut Vec<(String, String)>) {
+        env.extend(
+            self.env
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_str().to_string())),
+        );
+    }
+}
+
 /// Checks a request's list of secret names (syntax, duplicates, clashes
 /// with its plain `env`).
 fn check_names<'a>(
