@@ -6,8 +6,8 @@
 use super::logs::{self, LogWriter, MaskedLog};
 use super::outputs;
 use crate::api_reviews::{self, SubmitReview};
-use crate::manager::NewSandbox;
-use crate::secrets::{Masker, SecretError};
+use crate::manager::{Live, NewSandbox};
+use crate::secrets::SecretError;
 use crate::state::Shared;
 use serde_json::json;
 use std::sync::Arc;
@@ -256,15 +256,7 @@ async fn attempt(st: &Shared, job: &ReviewRecord, cancel: &Notify, lost: &Notify
         return Outcome::Retry("the sandbox vanished as it started".into());
     };
     let started_at = now_ms();
-    let ran = execute(
-        st,
-        job,
-        &spec,
-        (&live.client, secrets.masker.clone()),
-        timeout,
-        (cancel, lost),
-    )
-    .await;
+    let ran = execute(st, job, &spec, &live, timeout, cancel, lost).await;
     // Export whatever /output holds, however the command ended.
     outputs::clear(&store, st.jobs.as_ref(), &job.id).await;
     let scratch = st.work_dir().join(format!("{}-out", job.id));
@@ -367,10 +359,12 @@ async fn execute(
     st: &Shared,
     job: &ReviewRecord,
     spec: &SubmitReview,
-    (client, masker): (&warden_protocol::Client, Option<Arc<Masker>>),
+    live: &Live,
     timeout: u64,
-    (cancel, lost): (&Notify, &Notify),
+    cancel: &Notify,
+    lost: &Notify,
 ) -> Ran {
+    let client = &live.client;
     let command = match (&spec.command, &spec.shell) {
         (Some(argv), _) => Command::Argv(argv.clone()),
         (None, Some(line)) => Command::Shell(line.clone()),
@@ -381,7 +375,8 @@ async fn execute(
     req.timeout_ms = Some(timeout * 1000);
     let path = logs::path(&st.logs_dir(), job.id.as_str());
     let mut log = match LogWriter::open(&path).await {
-        Ok(l) => MaskedLog::new(l, masker),
+        // The log is masked with the sandbox's secrets' values.
+        Ok(l) => MaskedLog::new(l, live.masker.clone()),
         Err(e) => return Ran::Broken(format!("opening the log: {e}")),
     };
     let _ = log.note(&format!("attempt {} started", job.attempts)).await;
