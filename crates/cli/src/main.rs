@@ -45,6 +45,8 @@ enum Command {
     Sandbox(client::sandbox::SandboxArgs),
     /// Run a command in a sandbox on a Warden server, streaming its output.
     Exec(Box<client::exec::ExecArgs>),
+    /// Store, list and delete the tenant's secrets (write-only values).
+    Secret(client::secret::SecretArgs),
     /// Read the tenant's audit log.
     Audit(client::audit::AuditArgs),
     /// Show what the tenant's sandboxes used.
@@ -97,6 +99,7 @@ fn main() {
         Command::Bench { what } => bench::main(what),
         Command::Tenant(a) => client::main(client::tenant::run(a)),
         Command::Key(a) => client::main(client::key::run(a)),
+        Command::Secret(a) => client::main(client::secret::run(a)),
         Command::File(a) => client::main(client::file::run(a)),
         Command::Sandbox(a) => client::main(client::sandbox::run(a)),
         Command::Exec(a) => client::main(client::exec::run(*a)),

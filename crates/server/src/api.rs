@@ -187,6 +187,11 @@ pub struct CreateSandbox {
     pub labels: BTreeMap<String, String>,
     pub limits: Option<SandboxLimits>,
     pub workdir: Option<String>,
+    /// Names of the tenant's secrets to set as environment variables (of
+    /// the same names). Their values are never shown or stored with the
+    /// sandbox, and are masked as `***` in the output the API returns.
+    #[serde(default)]
+    pub secrets: Vec<String>,
     /// What the sandbox may reach; default `{"mode": "none"}`.
     pub network: Option<Network>,
 }
@@ -351,6 +356,8 @@ pub struct Sandbox {
     pub labels: BTreeMap<String, String>,
     pub limits: SandboxLimits,
     pub files: Vec<String>,
+    /// Names of the secrets it was given.
+    pub secrets: Vec<String>,
     pub created_at: String,
     pub expires_at: String,
     pub ended_at: Option<String>,
@@ -369,6 +376,9 @@ pub struct StoredSpec {
     pub workdir: String,
     #[serde(default = "Network::none")]
     pub network: Network,
+    /// Names only: values are never stored with a sandbox.
+    #[serde(default)]
+    pub secret_names: Vec<String>,
 }
 
 impl From<store::SandboxRecord> for Sandbox {
@@ -382,6 +392,7 @@ impl From<store::SandboxRecord> for Sandbox {
             limits: spec.limits,
             files: spec.files,
             network: spec.network,
+            secrets: spec.secret_names,
             created_at: time(r.created_at),
             expires_at: time(r.expires_at),
             ended_at: r.ended_at.map(time),

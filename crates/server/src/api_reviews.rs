@@ -20,8 +20,9 @@ pub struct SubmitReview {
     pub shell: Option<String>,
     #[serde(default)]
     pub env: BTreeMap<String, String>,
-    /// Names of the tenant's secrets to pass as environment variables
-    /// (accepted once secrets exist; refused until then).
+    /// Names of the tenant's secrets to pass as environment variables (of
+    /// the same names). The job keeps names only; values are decrypted when
+    /// it starts and masked as `***` in its logs.
     #[serde(default)]
     pub secrets: Vec<String>,
     pub limits: Option<SandboxLimits>,
@@ -79,6 +80,8 @@ pub struct Review {
     pub command: Option<Vec<String>>,
     pub shell: Option<String>,
     pub files: Vec<String>,
+    /// Names of the secrets it is given.
+    pub secrets: Vec<String>,
     pub labels: BTreeMap<String, String>,
     pub webhook_url: Option<String>,
     pub idempotency_key: Option<String>,
@@ -104,6 +107,7 @@ pub fn review(r: ReviewRecord, outputs: Vec<OutputRecord>) -> Review {
         command: spec.command,
         shell: spec.shell,
         files: spec.files,
+        secrets: spec.secrets,
         labels: spec.labels,
         webhook_url: r.webhook_url,
         idempotency_key: r.idempotency_key,

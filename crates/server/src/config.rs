@@ -10,9 +10,11 @@ use warden_store::Quotas;
 
 mod egress;
 mod policy;
+mod secrets;
 mod uploads;
 pub use egress::EgressConfig;
 pub use policy::CommandPolicyConfig;
+pub use secrets::SecretsConfig;
 pub use uploads::UploadsConfig;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -42,6 +44,7 @@ pub struct Config {
     pub uploads: UploadsConfig,
     pub egress: EgressConfig,
     pub command_policy: CommandPolicyConfig,
+    pub secrets: SecretsConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -131,6 +134,7 @@ impl Default for Config {
             uploads: UploadsConfig::default(),
             egress: EgressConfig::default(),
             command_policy: CommandPolicyConfig::default(),
+            secrets: SecretsConfig::default(),
         }
     }
 }
@@ -241,6 +245,7 @@ impl Config {
         if let Some(v) = num("WARDEN_WEBHOOKS_RETRY_BACKOFF_MS")? {
             self.webhooks.retry_backoff_ms = v;
         }
+        self.secrets.apply_env(&get)?;
         self.uploads.apply_env(&get, &num)?;
         self.egress.apply_env(&get)?;
         self.command_policy.apply_env(&get, &num)
@@ -315,6 +320,7 @@ impl fmt::Display for Config {
         writeln!(f, "allow_private = {}", w.allow_private)?;
         writeln!(f, "max_attempts = {}", w.max_attempts)?;
         writeln!(f, "retry_backoff_ms = {}", w.retry_backoff_ms)?;
+        write!(f, "{}", self.secrets)?;
         writeln!(f, "{}", self.uploads)?;
         write!(f, "{}", self.egress)?;
         write!(f, "{}", self.command_policy)

@@ -20,6 +20,7 @@ pub mod netguard;
 pub mod openapi;
 pub mod policy;
 pub mod routes;
+pub mod secrets;
 pub mod signed;
 pub mod sniff;
 pub mod state;
@@ -112,6 +113,8 @@ pub fn router(state: Shared) -> Router {
         .route("/v1/reviews/{id}/webhooks", get(reviews::deliveries))
         .route("/v1/reviews/{id}/egress", get(egress::review_log))
         .route("/v1/webhooks/secret", get(reviews::webhook_secret))
+        .route("/v1/secrets", post(secrets::create).get(secrets::list))
+        .route("/v1/secrets/{name}", axum::routing::delete(secrets::delete))
         .route("/v1/audit", get(audit::audit))
         .route("/v1/usage", get(audit::usage))
         .layer(DefaultBodyLimit::max(limit))
@@ -210,6 +213,12 @@ pub async fn serve(
         Objects::local(&cfg.data_dir.join("objects")).context("opening the object store")?;
     let admin_hash = admin_hash(&cfg, meta.as_ref()).await?;
     let signing_key = signing_key(&cfg, meta.as_ref()).await?;
+    let vault = match &cfg.secrets.key {
+        Some(k) => Some(secrets::Vault::new(
+            &*secrets::parse_key(k).map_err(|e| anyhow::anyhow!("the secrets key: {e}"))?,
+        )),
+        None => None,
+    };
     let rc = cfg.runtime.clone();
     let native = NativeConfig {
         init_path: rc.init.unwrap_or(default_init),
@@ -251,6 +260,7 @@ pub async fn serve(
         objects,
         admin_hash,
         signing_key,
+        vault,
         sandboxes: manager.clone(),
         draining: AtomicBool::new(false),
     });

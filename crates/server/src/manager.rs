@@ -24,6 +24,9 @@ pub struct Live {
     memory: u64,
     counted: bool,
     pub client: Client,
+    /// Masks the values of the secrets it was given in the output the API
+    /// passes on; None when it has none.
+    pub masker: Option<Arc<crate::secrets::Masker>>,
     sandbox: Mutex<Option<Box<dyn Sandbox>>>,
     /// The egress proxy of a sandbox with an allowlist.
     egress: Mutex<Option<warden_egress::Egress>>,
@@ -58,6 +61,8 @@ pub struct NewSandbox {
     /// Interactive sandboxes count against the tenant's sandbox and memory
     /// quotas; a review job's sandbox is bounded by the job limits instead.
     pub count_quota: bool,
+    /// The masker for the values of the secrets in `spec.env`, if any.
+    pub masker: Option<Arc<crate::secrets::Masker>>,
 }
 
 /// How a sandbox ended, from its cgroup.
@@ -226,6 +231,7 @@ impl Manager {
             memory: memory_asked,
             counted: new.count_quota,
             client,
+            masker: new.masker,
             sandbox: Mutex::new(Some(sandbox)),
             egress: Mutex::new(egress),
             expires_at: AtomicI64::new(record.expires_at),

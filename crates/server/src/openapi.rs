@@ -21,6 +21,7 @@ use utoipa::{Modify, OpenApi};
         sbfiles::mkdir,
         reviews::submit, reviews::list, reviews::get, reviews::cancel, reviews::logs,
         reviews::outputs, reviews::output, reviews::deliveries, reviews::webhook_secret,
+        secrets::create, secrets::list, secrets::delete,
         audit::audit, audit::usage,
         egress::sandbox_log, egress::review_log, egress::set_network,
     ),
@@ -32,6 +33,7 @@ use utoipa::{Modify, OpenApi};
         (name = "sandboxes", description = "Interactive sandboxes"),
         (name = "sandbox files", description = "Files inside a sandbox, through its init"),
         (name = "reviews", description = "Review jobs: files + a command in, outputs back"),
+        (name = "secrets", description = "A tenant's secrets (write-only values, given to sandboxes as env)"),
         (name = "audit", description = "Audit chain and usage"),
         (name = "egress", description = "Egress allowlists: rules of a running sandbox, and the log of every attempt"),
     )

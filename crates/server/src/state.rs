@@ -17,6 +17,9 @@ pub struct AppState {
     pub admin_hash: [u8; 32],
     /// Key for signed upload URLs.
     pub signing_key: Vec<u8>,
+    /// Encrypts tenant secrets; None when no key is configured (secrets
+    /// are then refused with 503).
+    pub vault: Option<crate::secrets::Vault>,
     pub sandboxes: Arc<Manager>,
     pub draining: AtomicBool,
 }

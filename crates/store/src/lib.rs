@@ -223,6 +223,27 @@ pub struct AuditEvent {
     pub outcome: String,
 }
 
+/// A tenant secret as stored: the server's ciphertext of the value (with
+/// its nonce), never the value itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretRecord {
+    pub tenant_id: TenantId,
+    /// An environment variable name, unique within the tenant.
+    pub name: String,
+    pub nonce: Vec<u8>,
+    pub ciphertext: Vec<u8>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+/// What may be shown of a secret: its name and times.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecretMeta {
+    pub name: String,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
 /// Sums over sandboxes that ended within a time window.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 pub struct UsageSum {
@@ -343,4 +364,12 @@ pub trait MetaStore: EgressLog + Send + Sync {
         tenant: &TenantId,
         policy: Option<&serde_json::Value>,
     ) -> Result<()>;
+    // --- secrets (ciphertexts only) ---
+    /// Stores a secret; an existing name is a `Conflict` unless `replace`,
+    /// which swaps the value and keeps `created_at`. Returns what is shown.
+    async fn put_secret(&self, secret: &SecretRecord, replace: bool) -> Result<SecretMeta>;
+    /// The tenant's secrets by name.
+    async fn list_secrets(&self, tenant: &TenantId) -> Result<Vec<SecretMeta>>;
+    async fn get_secret(&self, tenant: &TenantId, name: &str) -> Result<Option<SecretRecord>>;
+    async fn delete_secret(&self, tenant: &TenantId, name: &str) -> Result<bool>;
 }

@@ -133,4 +133,24 @@ impl TenantStore {
     pub async fn list_audit(&self, after_seq: i64, limit: u32) -> Result<Vec<AuditEntry>> {
         self.meta.list_audit(&self.tenant, after_seq, limit).await
     }
+
+    /// Stores one of this tenant's secrets (see [`MetaStore::put_secret`]).
+    pub async fn put_secret(&self, secret: &SecretRecord, replace: bool) -> Result<SecretMeta> {
+        if secret.tenant_id != self.tenant {
+            return Err(StoreError::Corrupt("secret of another tenant".into()));
+        }
+        self.meta.put_secret(secret, replace).await
+    }
+
+    pub async fn list_secrets(&self) -> Result<Vec<SecretMeta>> {
+        self.meta.list_secrets(&self.tenant).await
+    }
+
+    pub async fn get_secret(&self, name: &str) -> Result<Option<SecretRecord>> {
+        self.meta.get_secret(&self.tenant, name).await
+    }
+
+    pub async fn delete_secret(&self, name: &str) -> Result<bool> {
+        self.meta.delete_secret(&self.tenant, name).await
+    }
 }

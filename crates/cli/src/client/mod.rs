@@ -1,5 +1,5 @@
 //! The HTTP client subcommands: `tenant`, `key`, `file`, `sandbox`, `exec`,
-//! `audit` and `usage`, each a thin front end over one part of the API in
+//! `secret`, `audit` and `usage`, each a thin front end over one part of the API in
 //! `docs/api.md`.
 //!
 //! Exit status: 0 on success; for `exec`, the command's own (128+N for a
@@ -7,8 +7,8 @@
 //! 125 for every other failure, with one line `warden: …` on stderr.
 
 pub mod audit;
-pub mod egress;
 pub mod command_policy;
+pub mod egress;
 pub mod events;
 pub mod exec;
 pub mod file;
@@ -18,6 +18,7 @@ pub mod output;
 pub mod parse;
 pub mod review;
 pub mod sandbox;
+pub mod secret;
 pub mod tenant;
 pub mod transfer;
 pub mod usage;

@@ -40,6 +40,10 @@ pub struct SubmitArgs {
     /// Environment variable for the command (repeatable).
     #[arg(long = "env", short = 'e', value_name = "K=V")]
     pub env: Vec<String>,
+    /// A secret of the tenant to set as an environment variable of that
+    /// name (repeatable; see `warden secret`). Masked as *** in the logs.
+    #[arg(long = "secret", value_name = "NAME")]
+    pub secrets: Vec<String>,
     /// A label (repeatable).
     #[arg(long = "label", value_name = "K=V")]
     pub labels: Vec<String>,
@@ -98,6 +102,9 @@ pub fn submit_body(a: &SubmitArgs) -> Result<Value> {
     }
     if !a.env.is_empty() {
         b.insert("env".into(), json!(parse::env(&a.env)?));
+    }
+    if !a.secrets.is_empty() {
+        b.insert("secrets".into(), json!(a.secrets));
     }
     if let Some(limits) = parse::limits(a.memory.as_deref(), a.cpus, a.pids, a.disk.as_deref())? {
         b.insert("limits".into(), limits);
@@ -203,6 +210,7 @@ mod tests {
             pids: Some(64),
             disk: Some("1G".into()),
             env: vec!["A=1".into(), "B=x=y".into()],
+            secrets: vec!["API_KEY".into()],
             labels: vec!["team=ml".into()],
             allow_host: vec!["pypi.org".into()],
             webhook: Some("https://example.com/hook".into()),
@@ -227,6 +235,7 @@ mod tests {
                 "image": "python-data",
                 "timeout_secs": 600,
                 "env": {"A": "1", "B": "x=y"},
+                "secrets": ["API_KEY"],
                 "limits": {"memory_mb": 512, "cpus": 1.5, "pids": 64, "disk_mb": 1024},
                 "labels": {"team": "ml"},
                 "network": {"mode": "allowlist", "rules": [{"host": "pypi.org"}]},

@@ -78,6 +78,10 @@ pub struct CreateArgs {
     /// A stored file to show read-only at /input/<name> (repeatable).
     #[arg(long = "file", value_name = "FILE_ID")]
     pub files: Vec<String>,
+    /// A secret of the tenant to set as an environment variable of that
+    /// name (repeatable; see `warden secret`).
+    #[arg(long = "secret", value_name = "NAME")]
+    pub secrets: Vec<String>,
     /// A label (repeatable).
     #[arg(long = "label", value_name = "K=V")]
     pub labels: Vec<String>,
@@ -109,6 +113,9 @@ pub fn create_body(a: &CreateArgs) -> Result<Value> {
     }
     if !a.files.is_empty() {
         body.insert("files".into(), json!(a.files));
+    }
+    if !a.secrets.is_empty() {
+        body.insert("secrets".into(), json!(a.secrets));
     }
     if !a.labels.is_empty() {
         body.insert("labels".into(), json!(parse::labels(&a.labels)?));
@@ -255,6 +262,7 @@ mod tests {
             disk: Some("1G".into()),
             env: vec!["A=1".into(), "B=x=y".into()],
             files: vec!["file_1".into(), "file_2".into()],
+            secrets: vec!["API_KEY".into(), "DB_URL".into()],
             labels: vec!["team=ml".into()],
             workdir: Some("/scratch/w".into()),
             allow_host: vec!["pypi.org".into()],
@@ -267,6 +275,7 @@ mod tests {
                 "network": {"mode": "allowlist", "rules": [{"host": "pypi.org"}]},
                 "env": {"A": "1", "B": "x=y"},
                 "files": ["file_1", "file_2"],
+                "secrets": ["API_KEY", "DB_URL"],
                 "labels": {"team": "ml"},
                 "limits": {"memory_mb": 512, "cpus": 1.5, "pids": 64, "disk_mb": 1024},
                 "workdir": "/scratch/w",

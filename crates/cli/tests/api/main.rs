@@ -11,5 +11,6 @@ mod isolation;
 mod lifecycle;
 mod policy;
 mod reviews;
+mod secrets;
 mod uploads;
 mod workflow;

@@ -5,7 +5,9 @@
 //! Format: records of `tag (1 byte: 1 stdout, 2 stderr) | u32 LE length |
 //! bytes`, appended as the command prints.
 
+use crate::secrets::{MaskStream, Masker};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use tokio::io::AsyncWriteExt;
 
 pub const STDOUT: u8 = 1;
@@ -80,6 +82,59 @@ impl LogWriter {
     }
 }
 
+/// A job's log with the values of its secrets masked in both streams (see
+/// `secrets::mask`): what reaches the file, and so the object store, never
+/// holds them.
+pub struct MaskedLog {
+    log: LogWriter,
+    out: MaskStream,
+    err: MaskStream,
+}
+
+impl MaskedLog {
+    pub fn new(log: LogWriter, masker: Option<Arc<Masker>>) -> MaskedLog {
+        MaskedLog {
+            log,
+            out: MaskStream::new(masker.clone()),
+            err: MaskStream::new(masker),
+        }
+    }
+
+    /// What the command printed on `tag`'s stream, masked; a possible start
+    /// of a value waits for the next chunk or [`MaskedLog::end_streams`].
+    pub async fn write(&mut self, tag: u8, data: &[u8]) -> std::io::Result<()> {
+        let stream = if tag == STDOUT {
+            &mut self.out
+        } else {
+            &mut self.err
+        };
+        let data = stream.push(data);
+        if data.is_empty() {
+            return Ok(());
+        }
+        self.log.write(tag, &data).await
+    }
+
+    /// The command's output ended: writes what was held back.
+    pub async fn end_streams(&mut self) -> std::io::Result<()> {
+        for (tag, stream) in [(STDOUT, &mut self.out), (STDERR, &mut self.err)] {
+            let rest = stream.finish();
+            if !rest.is_empty() {
+                self.log.write(tag, &rest).await?;
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn note(&mut self, text: &str) -> std::io::Result<()> {
+        self.log.note(text).await
+    }
+
+    pub async fn flush(&mut self) -> std::io::Result<()> {
+        self.log.flush().await
+    }
+}
+
 /// Decodes the complete records in `buf` (from its start), appending the
 /// wanted bytes to `out`; returns how many bytes of `buf` were consumed.
 pub fn decode(buf: &[u8], streams: Streams, out: &mut Vec<u8>) -> usize {
@@ -122,5 +177,25 @@ mod tests {
         let n = decode(&buf[..buf.len() - 2], Streams::Both, &mut part);
         assert_eq!(part, b"out1 err1 ");
         assert!(n < buf.len() - 2);
+    }
+
+    #[tokio::test]
+    async fn secrets_never_reach_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = path(dir.path(), "rev_m");
+        let masker = Masker::new(vec![zeroize::Zeroizing::new(b"s3cr3t-value".to_vec())]);
+        let mut w = MaskedLog::new(LogWriter::open(&p).await.unwrap(), masker);
+        w.write(STDOUT, b"key=s3cr3t").await.unwrap();
+        w.write(STDERR, b"s3cr3t-val").await.unwrap();
+        w.write(STDOUT, b"-value\n").await.unwrap();
+        w.write(STDERR, b"ue!").await.unwrap();
+        w.end_streams().await.unwrap();
+        w.flush().await.unwrap();
+        let buf = std::fs::read(&p).unwrap();
+        assert!(!buf.windows(12).any(|x| x == b"s3cr3t-value"));
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        decode(&buf, Streams::Stdout, &mut out);
+        decode(&buf, Streams::Stderr, &mut err);
+        assert_eq!((&out[..], &err[..]), (&b"key=***\n"[..], &b"***!"[..]));
     }
 }

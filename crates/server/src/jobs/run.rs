@@ -3,10 +3,11 @@
 //! exported into the tenant's outputs, the manifest, the sandbox destroyed,
 //! the outcome recorded, the webhook queued.
 
-use super::logs::{self, LogWriter};
+use super::logs::{self, LogWriter, MaskedLog};
 use super::outputs;
 use crate::api_reviews::{self, SubmitReview};
-use crate::manager::NewSandbox;
+use crate::manager::{Live, NewSandbox};
+use crate::secrets::SecretError;
 use crate::state::Shared;
 use serde_json::json;
 use std::sync::Arc;
@@ -187,6 +188,25 @@ async fn attempt(st: &Shared, job: &ReviewRecord, cancel: &Notify, lost: &Notify
         Ok(i) => i,
         Err(e) => return Outcome::Done(end(ReviewStatus::Failed, Some(e.message))),
     };
+    // Secrets are decrypted now, into the sandbox's env only; one deleted
+    // (or undecryptable) since the submit fails the job: no retry helps.
+    let secrets =
+        match crate::secrets::resolve(st.vault.as_ref(), &store, &spec.secrets, spec.env.keys())
+            .await
+        {
+            Ok(r) => r,
+            Err(SecretError::Store(e)) => return Outcome::Retry(format!("reading secrets: {e}")),
+            Err(SecretError::NotFound(n)) => {
+                return Outcome::Done(end(
+                    ReviewStatus::Failed,
+                    Some(format!("secret {n:?} was deleted before the job started")),
+                ))
+            }
+            Err(e) => {
+                let e = crate::error::ApiError::from(e);
+                return Outcome::Done(end(ReviewStatus::Failed, Some(e.message)));
+            }
+        };
     let timeout = spec.timeout_secs.unwrap_or(3600);
     let mut sspec = SandboxSpec {
         image,
@@ -197,6 +217,7 @@ async fn attempt(st: &Shared, job: &ReviewRecord, cancel: &Notify, lost: &Notify
             .collect(),
         ..SandboxSpec::default()
     };
+    secrets.add_env(&mut sspec.env);
     sspec.limits.timeout = Some(Duration::from_secs(timeout));
     sspec.network = match spec.network.clone().unwrap_or_default().to_mode() {
         Ok(n) => n,
@@ -236,6 +257,7 @@ async fn attempt(st: &Shared, job: &ReviewRecord, cancel: &Notify, lost: &Notify
                 files: files.clone(),
                 record,
                 count_quota: false,
+                masker: secrets.masker.clone(),
             },
         )
         .await;
@@ -250,7 +272,7 @@ async fn attempt(st: &Shared, job: &ReviewRecord, cancel: &Notify, lost: &Notify
         return Outcome::Retry("the sandbox vanished as it started".into());
     };
     let started_at = now_ms();
-    let ran = execute(st, job, &spec, &live.client, timeout, cancel, lost).await;
+    let ran = execute(st, job, &spec, &live, timeout, cancel, lost).await;
     // Export whatever /output holds, however the command ended.
     outputs::clear(&store, st.jobs.as_ref(), &job.id).await;
     let scratch = st.work_dir().join(format!("{}-out", job.id));
@@ -318,6 +340,7 @@ async fn attempt(st: &Shared, job: &ReviewRecord, cancel: &Notify, lost: &Notify
         "command": spec.command,
         "shell": spec.shell,
         "env_names": spec.env.keys().collect::<Vec<_>>(),
+        "secret_names": spec.secrets,
         "limits": limits,
         "timeout_secs": timeout,
         "network": network,
@@ -352,11 +375,12 @@ async fn execute(
     st: &Shared,
     job: &ReviewRecord,
     spec: &SubmitReview,
-    client: &warden_protocol::Client,
+    live: &Live,
     timeout: u64,
     cancel: &Notify,
     lost: &Notify,
 ) -> Ran {
+    let client = &live.client;
     let Some(command) = spec.to_command() else {
         return Ran::Broken("the job has no command".into());
     };
@@ -365,7 +389,8 @@ async fn execute(
     req.timeout_ms = Some(timeout * 1000);
     let path = logs::path(&st.logs_dir(), job.id.as_str());
     let mut log = match LogWriter::open(&path).await {
-        Ok(l) => l,
+        // The log is masked with the sandbox's secrets' values.
+        Ok(l) => MaskedLog::new(l, live.masker.clone()),
         Err(e) => return Ran::Broken(format!("opening the log: {e}")),
     };
     let _ = log.note(&format!("attempt {} started", job.attempts)).await;
@@ -411,6 +436,7 @@ async fn execute(
                     (None, Some(s)) => format!("killed by signal {s}"),
                     (None, None) => "ended".to_string(),
                 };
+                let _ = log.end_streams().await;
                 let _ = log.note(&how).await;
                 let _ = log.flush().await;
                 return Ran::Exited { status, cancelled };
@@ -425,6 +451,7 @@ async fn execute(
                         _ => 126,
                     };
                     let _ = log.write(logs::STDERR, format!("{e}\n").as_bytes()).await;
+                    let _ = log.end_streams().await;
                     let _ = log.flush().await;
                     return Ran::Exited {
                         status: ExitStatus {

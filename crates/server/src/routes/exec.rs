@@ -4,6 +4,7 @@
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::routes::sandboxes::live;
+use crate::secrets::{MaskStream, Masker};
 use crate::state::Shared;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -16,7 +17,9 @@ use base64::Engine;
 use futures::Stream;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::collections::VecDeque;
 use std::convert::Infallible;
+use std::sync::Arc;
 use utoipa::{IntoParams, ToSchema};
 use warden_protocol::{
     Client, ClientError, Command, ErrorKind, ExecRequest, ExitStatus, Request, Response as R,
@@ -196,11 +199,17 @@ pub async fn exec(
     }
     let stream = client.stream(Request::Exec(req)).map_err(init_error)?;
     if wants_sse(&headers) {
-        return Ok(sse(client, stream, stdin.map(String::into_bytes), true).into_response());
+        let stdin = stdin.map(String::into_bytes);
+        return Ok(sse(client, stream, stdin, true, live.masker.clone()).into_response());
     }
-    collect(client, stream, stdin.map(String::into_bytes))
-        .await
-        .map(|r| Json(r).into_response())
+    collect(
+        client,
+        stream,
+        stdin.map(String::into_bytes),
+        live.masker.clone(),
+    )
+    .await
+    .map(|r| Json(r).into_response())
 }
 
 async fn feed_stdin(client: &Client, pid: u32, data: Vec<u8>) -> ApiResult<()> {
@@ -208,12 +217,15 @@ async fn feed_stdin(client: &Client, pid: u32, data: Vec<u8>) -> ApiResult<()> {
     client.close_stdin(pid).await.map_err(init_error)
 }
 
-/// JSON mode: run to the end, keep up to the cap of each stream.
+/// JSON mode: run to the end, keep up to the cap of each stream (masked
+/// before the cap is applied, so a cut never splits a value into view).
 async fn collect(
     client: Client,
     mut stream: ResponseStream,
     mut stdin: Option<Vec<u8>>,
+    masker: Option<Arc<Masker>>,
 ) -> ApiResult<ExecResult> {
+    let (mut mo, mut me) = (MaskStream::new(masker.clone()), MaskStream::new(masker));
     let mut out = ExecResult {
         pid: 0,
         exit_code: None,
@@ -243,8 +255,8 @@ async fn collect(
                     });
                 }
             }
-            Ok(Some(R::Stdout(d))) => keep(&mut so, &d, &mut out.truncated),
-            Ok(Some(R::Stderr(d))) => keep(&mut se, &d, &mut out.truncated),
+            Ok(Some(R::Stdout(d))) => keep(&mut so, &mo.push(&d), &mut out.truncated),
+            Ok(Some(R::Stderr(d))) => keep(&mut se, &me.push(&d), &mut out.truncated),
             Ok(Some(R::Exited(s))) => {
                 out.exit_code = s.code;
                 out.signal = s.signal;
@@ -269,6 +281,8 @@ async fn collect(
             Err(e) => return Err(init_error(e)),
         }
     }
+    keep(&mut so, &mo.finish(), &mut out.truncated);
+    keep(&mut se, &me.finish(), &mut out.truncated);
     out.stdout = String::from_utf8_lossy(&so).into_owned();
     out.stderr = String::from_utf8_lossy(&se).into_owned();
     Ok(out)
@@ -297,18 +311,41 @@ struct SseState {
     stdin: Option<Vec<u8>>,
     guard: KillOnDrop,
     done: bool,
+    /// Secret values masked per stream; what was released but not sent.
+    out: MaskStream,
+    err: MaskStream,
+    queued: VecDeque<Event>,
+}
+
+impl SseState {
+    /// Queues an output event for what the masker released (if anything).
+    fn output(&mut self, tag: &str, data: Vec<u8>) {
+        if !data.is_empty() {
+            self.queued
+                .push_back(event(tag, serde_json::json!({ "data": B64.encode(data) })));
+        }
+    }
+
+    /// The output ended: queues what the maskers held back.
+    fn end_output(&mut self) {
+        let (out, err) = (self.out.finish(), self.err.finish());
+        self.output("stdout", out);
+        self.output("stderr", err);
+    }
 }
 
 fn event(name: &str, data: serde_json::Value) -> Event {
     Event::default().event(name).data(data.to_string())
 }
 
-/// SSE mode: one event per protocol message, as they arrive.
+/// SSE mode: one event per protocol message, as they arrive (output with
+/// the sandbox's secret values masked).
 pub fn sse(
     client: Client,
     stream: ResponseStream,
     stdin: Option<Vec<u8>>,
     kill_on_disconnect: bool,
+    masker: Option<Arc<Masker>>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let state = SseState {
         stream,
@@ -319,54 +356,78 @@ pub fn sse(
             armed: kill_on_disconnect,
         },
         done: false,
+        out: MaskStream::new(masker.clone()),
+        err: MaskStream::new(masker),
+        queued: VecDeque::new(),
     };
     let events = futures::stream::unfold(state, |mut s| async move {
-        if s.done {
-            return None;
+        loop {
+            if let Some(ev) = s.queued.pop_front() {
+                return Some((Ok(ev), s));
+            }
+            if s.done {
+                return None;
+            }
+            next_events(&mut s).await;
         }
-        let ev = match s.stream.next().await {
-            Ok(Some(R::Started { pid })) => {
-                s.guard.pid = Some(pid);
-                if let Some(data) = s.stdin.take() {
-                    let c = s.guard.client.clone();
-                    tokio::spawn(async move {
-                        let _ = c.stdin(pid, &data).await;
-                        let _ = c.close_stdin(pid).await;
-                    });
-                }
-                event("started", serde_json::json!({ "pid": pid }))
-            }
-            Ok(Some(R::Stdout(d))) => event("stdout", serde_json::json!({ "data": B64.encode(d) })),
-            Ok(Some(R::Stderr(d))) => event("stderr", serde_json::json!({ "data": B64.encode(d) })),
-            Ok(Some(R::Exited(st))) => {
-                s.done = true;
-                s.guard.armed = false;
-                event(
-                    "exit",
-                    serde_json::to_value(Exit::from(st)).unwrap_or_default(),
-                )
-            }
-            Ok(Some(other)) => {
-                s.done = true;
-                event(
-                    "error",
-                    serde_json::json!({"code": "internal", "message": format!("unexpected {other:?}")}),
-                )
-            }
-            Ok(None) => return None,
-            Err(e) => {
-                s.done = true;
-                s.guard.armed = false;
-                let api = init_error(e);
-                event(
-                    "error",
-                    serde_json::json!({"code": api.code, "message": api.message}),
-                )
-            }
-        };
-        Some((Ok(ev), s))
     });
     Sse::new(events).keep_alive(KeepAlive::default())
+}
+
+/// Reads the next protocol message and queues its events.
+async fn next_events(s: &mut SseState) {
+    let ev = match s.stream.next().await {
+        Ok(Some(R::Started { pid })) => {
+            s.guard.pid = Some(pid);
+            if let Some(data) = s.stdin.take() {
+                let c = s.guard.client.clone();
+                tokio::spawn(async move {
+                    let _ = c.stdin(pid, &data).await;
+                    let _ = c.close_stdin(pid).await;
+                });
+            }
+            event("started", serde_json::json!({ "pid": pid }))
+        }
+        Ok(Some(R::Stdout(d))) => {
+            let d = s.out.push(&d);
+            return s.output("stdout", d);
+        }
+        Ok(Some(R::Stderr(d))) => {
+            let d = s.err.push(&d);
+            return s.output("stderr", d);
+        }
+        Ok(Some(R::Exited(st))) => {
+            s.done = true;
+            s.end_output();
+            s.guard.armed = false;
+            event(
+                "exit",
+                serde_json::to_value(Exit::from(st)).unwrap_or_default(),
+            )
+        }
+        Ok(Some(other)) => {
+            s.done = true;
+            event(
+                "error",
+                serde_json::json!({"code": "internal", "message": format!("unexpected {other:?}")}),
+            )
+        }
+        Ok(None) => {
+            s.done = true;
+            return s.end_output();
+        }
+        Err(e) => {
+            s.done = true;
+            s.guard.armed = false;
+            s.end_output();
+            let api = init_error(e);
+            event(
+                "error",
+                serde_json::json!({"code": api.code, "message": api.message}),
+            )
+        }
+    };
+    s.queued.push_back(ev);
 }
 
 #[derive(Serialize, ToSchema)]
@@ -426,7 +487,7 @@ pub async fn attach(
     let stream = client
         .stream(Request::Attach { pid, replay: true })
         .map_err(init_error)?;
-    Ok(sse(client, stream, None, false).into_response())
+    Ok(sse(client, stream, None, false, live.masker.clone()).into_response())
 }
 
 #[derive(Deserialize, IntoParams)]

@@ -9,4 +9,5 @@ pub mod health;
 pub mod reviews;
 pub mod sandboxes;
 pub mod sbfiles;
+pub mod secrets;
 pub mod tenants;

@@ -62,11 +62,15 @@ async fn validate(st: &Shared, caller: &Caller, req: &SubmitReview) -> ApiResult
     for k in req.env.keys() {
         warden_spec::check_env_name(k).map_err(|e| ApiError::bad_request(e.to_string()))?;
     }
-    if !req.secrets.is_empty() {
-        return Err(ApiError::bad_request(
-            "secrets are not supported by this server yet",
-        ));
-    }
+    // Each named secret must exist and decrypt now; the job keeps names and
+    // decrypts again when it starts (the values are dropped here).
+    crate::secrets::resolve(
+        st.vault.as_ref(),
+        &caller.store,
+        &req.secrets,
+        req.env.keys(),
+    )
+    .await?;
     if let Some(n) = &req.network {
         n.to_mode()?;
     }

@@ -175,6 +175,15 @@ async fn create_inner(
     spec.validate()
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let files = input_files(&caller.store, &req.files).await?;
+    // Decrypted only now, into the in-memory spec; the record keeps names.
+    let secrets = crate::secrets::resolve(
+        st.vault.as_ref(),
+        &caller.store,
+        &req.secrets,
+        req.env.keys(),
+    )
+    .await?;
+    secrets.add_env(&mut spec.env);
     let now = now_ms();
     let stored = StoredSpec {
         image,
@@ -183,6 +192,7 @@ async fn create_inner(
         env_names: req.env.keys().cloned().collect(),
         workdir: spec.workdir.clone(),
         network: api::Network::from_mode(&spec.network),
+        secret_names: req.secrets.clone(),
     };
     let record = SandboxRecord {
         id: SandboxId::generate(),
@@ -206,6 +216,7 @@ async fn create_inner(
                 files,
                 record,
                 count_quota: true,
+                masker: secrets.masker.clone(),
             },
         )
         .await

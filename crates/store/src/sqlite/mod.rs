@@ -21,6 +21,7 @@ mod leases;
 mod outputs;
 mod policies;
 mod sandboxes;
+mod secrets;
 mod tenants;
 
 use crate::jobs::{DeliveryRecord, OutputRecord, ReviewEnd, ReviewFilter, ReviewRecord};
@@ -304,6 +305,18 @@ impl MetaStore for SqliteMeta {
         policy: Option<&serde_json::Value>,
     ) -> Result<()> {
         policies::set(&self.pool, tenant, policy).await
+    }
+    async fn put_secret(&self, secret: &SecretRecord, replace: bool) -> Result<SecretMeta> {
+        secrets::put(&self.pool, secret, replace).await
+    }
+    async fn list_secrets(&self, tenant: &TenantId) -> Result<Vec<SecretMeta>> {
+        secrets::list(&self.pool, tenant).await
+    }
+    async fn get_secret(&self, tenant: &TenantId, name: &str) -> Result<Option<SecretRecord>> {
+        secrets::get(&self.pool, tenant, name).await
+    }
+    async fn delete_secret(&self, tenant: &TenantId, name: &str) -> Result<bool> {
+        secrets::delete(&self.pool, tenant, name).await
     }
 }
 

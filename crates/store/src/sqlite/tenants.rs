@@ -133,6 +133,7 @@ pub(super) async fn delete(pool: &SqlitePool, id: &TenantId) -> Result<bool> {
         "reviews",
         "tenant_secrets",
         "command_policies",
+        "secrets",
         "api_keys",
         "files",
         "sandboxes",

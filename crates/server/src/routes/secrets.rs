@@ -1,0 +1,165 @@
+//! A tenant's secrets: create (or replace), list names, delete. A value is
+//! accepted once and never shown again; only names and times come back.
+
+use crate::api::time;
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::secrets::{self, SecretError, Vault};
+use crate::state::Shared;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use warden_store::{now_ms, SecretMeta, SecretRecord};
+use zeroize::Zeroizing;
+
+/// `POST /v1/secrets`.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateSecret {
+    /// An environment variable name: `[A-Z_][A-Z0-9_]{0,63}`.
+    pub name: String,
+    /// 8 bytes to 64 KiB of UTF-8 without NUL. Write-only: never returned.
+    pub value: String,
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct CreateParams {
+    /// Replace the value of an existing secret of that name (else 409).
+    pub replace: Option<bool>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Secret {
+    pub name: String,
+    pub created_at: String,
+    /// When the value was last replaced (= created_at if never).
+    pub updated_at: String,
+}
+
+impl From<SecretMeta> for Secret {
+    fn from(s: SecretMeta) -> Self {
+        Secret {
+            name: s.name,
+            created_at: time(s.created_at),
+            updated_at: time(s.updated_at),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SecretList {
+    pub items: Vec<Secret>,
+}
+
+fn vault(st: &Shared) -> ApiResult<&Vault> {
+    Ok(st.vault.as_ref().ok_or(SecretError::Disabled)?)
+}
+
+/// Parses the body itself: axum's JSON rejection may quote the offending
+/// input, and that input may be the value.
+fn parse_body(body: &[u8]) -> ApiResult<(String, Zeroizing<String>)> {
+    let req: CreateSecret = serde_json::from_slice(body).map_err(|e| {
+        ApiError::bad_request(format!(
+            "expected {{\"name\": ..., \"value\": ...}} ({:?} error at line {}, column {})",
+            e.classify(),
+            e.line(),
+            e.column()
+        ))
+    })?;
+    Ok((req.name, Zeroizing::new(req.value)))
+}
+
+#[utoipa::path(post, path = "/v1/secrets", tag = "secrets", request_body = CreateSecret, params(CreateParams),
+    responses((status = 201, body = Secret), (status = 400, body = ErrorBody),
+              (status = 409, body = ErrorBody, description = "the name exists (use ?replace=true)"),
+              (status = 503, body = ErrorBody, description = "`secrets_disabled`: the server has no secrets key")))]
+pub async fn create(
+    caller: Caller,
+    State(st): State<Shared>,
+    Query(p): Query<CreateParams>,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<Secret>)> {
+    let vault = vault(&st)?;
+    let (name, value) = parse_body(&body)?;
+    let replace = p.replace.unwrap_or(false);
+    let result = async {
+        secrets::check_name(&name)?;
+        secrets::check_value(&value)?;
+        let tenant = caller.store.tenant_id();
+        let (nonce, ciphertext) = vault.seal(tenant, &name, value.as_bytes());
+        let now = now_ms();
+        let record = SecretRecord {
+            tenant_id: tenant.clone(),
+            name: name.clone(),
+            nonce,
+            ciphertext,
+            created_at: now,
+            updated_at: now,
+        };
+        Ok::<_, ApiError>(caller.store.put_secret(&record, replace).await?)
+    }
+    .await;
+    // The name only: never the value, in the audit as anywhere.
+    let outcome = match &result {
+        Ok(_) => "ok",
+        Err(e) => e.code,
+    };
+    let action = if replace {
+        "secret.replace"
+    } else {
+        "secret.create"
+    };
+    // A refused name is not recorded as given: it could be a value pasted
+    // into the wrong field.
+    let target = if secrets::check_name(&name).is_ok() {
+        name.as_str()
+    } else {
+        "(invalid name)"
+    };
+    st.audit(
+        caller.store.tenant_id(),
+        caller.actor(),
+        action,
+        target,
+        outcome,
+    )
+    .await;
+    Ok((StatusCode::CREATED, Json(result?.into())))
+}
+
+#[utoipa::path(get, path = "/v1/secrets", tag = "secrets",
+    responses((status = 200, body = SecretList), (status = 503, body = ErrorBody)))]
+pub async fn list(caller: Caller, State(st): State<Shared>) -> ApiResult<Json<SecretList>> {
+    vault(&st)?;
+    let items = caller.store.list_secrets().await?;
+    Ok(Json(SecretList {
+        items: items.into_iter().map(Into::into).collect(),
+    }))
+}
+
+#[utoipa::path(delete, path = "/v1/secrets/{name}", tag = "secrets",
+    responses((status = 204), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn delete(
+    caller: Caller,
+    State(st): State<Shared>,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
+    vault(&st)?;
+    // Another tenant's name is simply not found here.
+    let deleted = secrets::check_name(&name).is_ok() && caller.store.delete_secret(&name).await?;
+    if !deleted {
+        return Err(ApiError::not_found("secret"));
+    }
+    st.audit(
+        caller.store.tenant_id(),
+        caller.actor(),
+        "secret.delete",
+        &name,
+        "ok",
+    )
+    .await;
+    Ok(StatusCode::NO_CONTENT)
+}
