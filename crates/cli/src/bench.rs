@@ -35,6 +35,19 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 20)]
         warmup: usize,
     },
+    /// The egress proxy: a large download and many small requests from a
+    /// loopback server, directly and through a sandbox's proxy.
+    Egress {
+        /// Size of the large download, MiB.
+        #[arg(long, default_value_t = 100)]
+        size_mb: u64,
+        /// Large downloads per side.
+        #[arg(long, default_value_t = 5)]
+        downloads: usize,
+        /// Small requests per side, each on a new connection.
+        #[arg(long, default_value_t = 200)]
+        requests: usize,
+    },
     /// Review jobs: /input hydration, job overhead, jobs per minute.
     Jobs {
         /// Trivial jobs timed one by one, then submitted at once.
@@ -58,6 +71,15 @@ pub fn main(cmd: BenchCommand) -> i32 {
             .build()
             .map_err(Into::into)
             .and_then(|rt| rt.block_on(crate::bench_api::run(rounds, concurrency, warmup))),
+        BenchCommand::Egress {
+            size_mb,
+            downloads,
+            requests,
+        } => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(Into::into)
+            .and_then(|rt| rt.block_on(crate::bench_egress::run(size_mb, downloads, requests))),
         BenchCommand::Jobs { jobs, rounds } => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
