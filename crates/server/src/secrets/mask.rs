@@ -19,6 +19,9 @@ pub const MASK: &[u8] = b"***";
 /// The values of one sandbox's secrets.
 pub struct Masker {
     matcher: AhoCorasick,
+    /// The same values, ASCII case ignored: for text Warden normalises
+    /// before keeping it (host names in the egress log are lower-cased).
+    matcher_ci: AhoCorasick,
     /// Each value with its KMP failure table, to find the held-back tail.
     values: Vec<(Zeroizing<Vec<u8>>, Vec<usize>)>,
 }
@@ -36,6 +39,11 @@ impl Masker {
             .match_kind(MatchKind::LeftmostLongest)
             .build(values.iter().map(|v| v.as_slice()))
             .ok()?;
+        let matcher_ci = AhoCorasick::builder()
+            .match_kind(MatchKind::LeftmostLongest)
+            .ascii_case_insensitive(true)
+            .build(values.iter().map(|v| v.as_slice()))
+            .ok()?;
         let values = values
             .into_iter()
             .map(|v| {
@@ -43,7 +51,26 @@ impl Masker {
                 (v, fail)
             })
             .collect();
-        Some(Arc::new(Masker { matcher, values }))
+        Some(Arc::new(Masker {
+            matcher,
+            matcher_ci,
+            values,
+        }))
+    }
+
+    /// Masks every value in a whole piece of text, ignoring ASCII case (for
+    /// fields a sandbox chose and Warden keeps, such as the host names and
+    /// methods in its egress log).
+    pub fn mask_text(&self, text: &str) -> String {
+        let mut out = Vec::with_capacity(text.len());
+        let mut at = 0;
+        for m in self.matcher_ci.find_iter(text.as_bytes()) {
+            out.extend_from_slice(&text.as_bytes()[at..m.start()]);
+            out.extend_from_slice(MASK);
+            at = m.end();
+        }
+        out.extend_from_slice(&text.as_bytes()[at..]);
+        String::from_utf8_lossy(&out).into_owned()
     }
 
     /// Length of the longest suffix of `buf` that is a proper prefix of
@@ -176,6 +203,14 @@ mod tests {
         }
         out.extend(s.finish());
         String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn text_is_masked_whatever_its_case() {
+        let m = masker(&["Sk-AbCdEf12"]);
+        assert_eq!(m.mask_text("sk-abcdef12.evil.test"), "***.evil.test");
+        assert_eq!(m.mask_text("SK-ABCDEF12"), "***");
+        assert_eq!(m.mask_text("sk-abcdef1"), "sk-abcdef1");
     }
 
     #[test]
