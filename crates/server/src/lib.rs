@@ -87,20 +87,23 @@ pub fn router(state: Shared) -> Router {
         .route("/v1/sandboxes/{id}/network", put(egress::set_network))
         .route("/v1/sandboxes/{id}/egress", get(egress::sandbox_log))
         .route("/v1/sandboxes/{id}/exec", post(exec::exec))
-        .route("/v1/sandboxes/{id}/processes", get(exec::processes))
+        .route("/v1/sandboxes/{id}/processes", get(processes::processes))
         .route(
             "/v1/sandboxes/{id}/processes/{pid}/output",
-            get(exec::attach),
+            get(processes::attach),
         )
         .route(
             "/v1/sandboxes/{id}/processes/{pid}/stdin",
-            post(exec::stdin),
+            post(processes::stdin),
         )
         .route(
             "/v1/sandboxes/{id}/processes/{pid}/signal",
-            post(exec::signal),
+            post(processes::signal),
         )
-        .route("/v1/sandboxes/{id}/processes/{pid}/wait", post(exec::wait))
+        .route(
+            "/v1/sandboxes/{id}/processes/{pid}/wait",
+            post(processes::wait),
+        )
         .route("/v1/sandboxes/{id}/files/list", get(sbfiles::list))
         .route("/v1/sandboxes/{id}/files/stat", get(sbfiles::stat))
         .route("/v1/sandboxes/{id}/files/mkdir", post(sbfiles::mkdir))
