@@ -339,7 +339,9 @@ impl GvisorSandbox {
         self.control.take();
         let stats = self.cgroup_stats().unwrap_or_default();
         if let Some(mut child) = self.child.take() {
-            if !matches!(child.try_wait(), Ok(Some(_))) {
+            if !matches!(child.try_wait(), Ok(Some(_)))
+                && !runsc::kill_sandbox_process(&self.bundle, &child)
+            {
                 let _ = self.runsc.kill(&self.id);
             }
             runsc::wait_or_kill(&mut child, STOP_DEADLINE);
@@ -374,7 +376,13 @@ impl Sandbox for GvisorSandbox {
     }
 
     fn kill(&self) {
-        let _ = self.runsc.kill(&self.id);
+        let killed = self
+            .child
+            .as_ref()
+            .is_some_and(|c| runsc::kill_sandbox_process(&self.bundle, c));
+        if !killed {
+            let _ = self.runsc.kill(&self.id);
+        }
     }
 
     fn destroy(mut self: Box<Self>) -> Result<SandboxStats, RuntimeError> {
