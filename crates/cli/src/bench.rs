@@ -48,6 +48,16 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 200)]
         requests: usize,
     },
+    /// The gVisor tier: create -> /bin/true -> destroy next to raw
+    /// `runsc do /bin/true`, and exec round trips against native.
+    Gvisor {
+        /// Cycles per contender.
+        #[arg(long, default_value_t = 50)]
+        iterations: usize,
+        /// Warm-up cycles per contender, not counted.
+        #[arg(long, default_value_t = 3)]
+        warmup: usize,
+    },
     /// Review jobs: /input hydration, job overhead, jobs per minute.
     Jobs {
         /// Trivial jobs timed one by one, then submitted at once.
@@ -80,6 +90,7 @@ pub fn main(cmd: BenchCommand) -> i32 {
             .build()
             .map_err(Into::into)
             .and_then(|rt| rt.block_on(crate::bench_egress::run(size_mb, downloads, requests))),
+        BenchCommand::Gvisor { iterations, warmup } => crate::bench_gvisor::run(iterations, warmup),
         BenchCommand::Jobs { jobs, rounds } => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
@@ -96,12 +107,12 @@ pub fn main(cmd: BenchCommand) -> i32 {
 }
 
 pub struct Phases {
-    start: Vec<Duration>,
-    ready: Vec<Duration>,
-    exec: Vec<Duration>,
-    destroy: Vec<Duration>,
+    pub start: Vec<Duration>,
+    pub ready: Vec<Duration>,
+    pub exec: Vec<Duration>,
+    pub destroy: Vec<Duration>,
     /// A second /bin/true in the same sandbox (not part of the cycle).
-    exec_again: Vec<Duration>,
+    pub exec_again: Vec<Duration>,
 }
 
 pub fn percentile(v: &[Duration], p: f64) -> Duration {
@@ -129,7 +140,7 @@ pub fn bar(name: &str, n: usize) -> ProgressBar {
 }
 
 /// Times `n` runs of an external command (after `warmup` untimed ones).
-fn time_command(name: &str, argv: &[&str], n: usize, warmup: usize) -> Result<Vec<Duration>> {
+pub fn time_command(name: &str, argv: &[&str], n: usize, warmup: usize) -> Result<Vec<Duration>> {
     let mut out = Vec::with_capacity(n);
     let pb = bar(name, n + warmup);
     for i in 0..n + warmup {
@@ -159,7 +170,17 @@ fn time_command(name: &str, argv: &[&str], n: usize, warmup: usize) -> Result<Ve
 
 pub async fn time_warden(n: usize, warmup: usize) -> Result<(Vec<Duration>, Phases)> {
     let rt = crate::runtime::native()?;
-    let spec = SandboxSpec::default();
+    time_cycles(&rt, &SandboxSpec::default(), "warden", n, warmup).await
+}
+
+/// Create -> /bin/true -> destroy cycles of `spec` on `rt`, with phases.
+pub async fn time_cycles(
+    rt: &dyn Runtime,
+    spec: &SandboxSpec,
+    name: &str,
+    n: usize,
+    warmup: usize,
+) -> Result<(Vec<Duration>, Phases)> {
     let mut total = Vec::with_capacity(n);
     let mut ph = Phases {
         start: vec![],
@@ -168,10 +189,10 @@ pub async fn time_warden(n: usize, warmup: usize) -> Result<(Vec<Duration>, Phas
         destroy: vec![],
         exec_again: vec![],
     };
-    let pb = bar("warden", n + warmup);
+    let pb = bar(name, n + warmup);
     for i in 0..n + warmup {
         let t0 = Instant::now();
-        let mut sb = rt.start(&spec)?;
+        let mut sb = rt.start(spec)?;
         let t1 = Instant::now();
         let control = sb.take_control().context("no control channel")?;
         control.set_nonblocking(true)?;
@@ -205,7 +226,7 @@ pub async fn time_warden(n: usize, warmup: usize) -> Result<(Vec<Duration>, Phas
     Ok((total, ph))
 }
 
-fn row(name: &str, v: &[Duration]) {
+pub fn row(name: &str, v: &[Duration]) {
     println!(
         "{name:<34} p50 {:>7.2} ms   p99 {:>7.2} ms",
         ms(percentile(v, 0.5)),

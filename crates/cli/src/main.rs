@@ -3,6 +3,7 @@
 mod bench;
 mod bench_api;
 mod bench_egress;
+mod bench_gvisor;
 mod bench_jobs;
 mod bench_server;
 mod client;

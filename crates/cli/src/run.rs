@@ -12,7 +12,7 @@ use std::time::Duration;
 use tokio::io::AsyncReadExt;
 use tokio::signal::unix::{signal, SignalKind};
 use warden_protocol::{Client, ErrorKind, ExecRequest, ExitStatus, Request, Response, CHUNK};
-use warden_runtime::{Runtime, Sandbox};
+use warden_runtime::Sandbox;
 use warden_spec::{parse_duration, parse_size, Image, Isolation, SandboxSpec, SandboxUser};
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -170,13 +170,12 @@ fn fail(e: anyhow::Error) -> i32 {
 
 async fn run(args: RunArgs) -> Result<i32> {
     let spec = build_spec(&args)?;
-    if spec.isolation != Isolation::Native {
-        bail!(
-            "isolation tier {:?} is not available on this build",
-            spec.isolation
-        );
+    if spec.isolation == Isolation::Gvisor && spec.network.rules().is_some() {
+        // The egress listener is opened inside the sandbox's network
+        // namespace; gVisor's network stack lives in its Sentry instead.
+        bail!("--allow-host is not available with --isolation gvisor yet (native only)");
     }
-    let runtime = crate::runtime::native()?;
+    let runtime = crate::runtime::for_isolation(spec.isolation)?;
     let mut sandbox = runtime.start(&spec).context("cannot start the sandbox")?;
     let egress = crate::run_egress::start(
         &spec,
@@ -191,6 +190,16 @@ async fn run(args: RunArgs) -> Result<i32> {
             r
         }
         Err(e) => Err(e),
+    };
+    // Under gVisor the host's OOM killer ends the whole sandbox (the Sentry
+    // holds the application's memory), so the control channel just closes:
+    // say why, and exit as a SIGKILLed command would.
+    let result = match result {
+        Err(e) if sandbox.stats().is_ok_and(|s| s.oom_kills > 0) => {
+            eprintln!("warden: the sandbox ran out of memory and was killed ({e:#})");
+            Ok(128 + libc::SIGKILL)
+        }
+        r => r,
     };
     let destroyed = tokio::task::spawn_blocking(move || sandbox.destroy()).await;
     let code = result?;

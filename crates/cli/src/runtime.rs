@@ -1,8 +1,11 @@
-//! Locating the init and opening the native runtime from the environment.
+//! Locating the init and opening a runtime from the environment.
 
 use anyhow::{Context, Result};
 use std::path::PathBuf;
+use warden_runtime::gvisor::{GvisorConfig, GvisorRuntime};
 use warden_runtime::native::{NativeConfig, NativeRuntime};
+use warden_runtime::Runtime;
+use warden_spec::Isolation;
 
 /// `WARDEN_INIT`, else the statically linked `warden-init-static` next to
 /// this binary (what `make build` installs; it starts faster), else
@@ -16,15 +19,46 @@ pub fn init_path() -> Result<PathBuf> {
     Ok(warden_runtime::native::init_in(dir))
 }
 
-pub fn native() -> Result<NativeRuntime> {
-    let state_dir = std::env::var_os("WARDEN_STATE_DIR")
+fn state_dir() -> PathBuf {
+    std::env::var_os("WARDEN_STATE_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/run/warden"));
+        .unwrap_or_else(|| PathBuf::from("/run/warden"))
+}
+
+fn cgroup_parent() -> String {
+    std::env::var("WARDEN_CGROUP_PARENT").unwrap_or_else(|_| "warden".into())
+}
+
+pub fn native() -> Result<NativeRuntime> {
     let cfg = NativeConfig {
         init_path: init_path()?,
-        state_dir,
-        cgroup_parent: std::env::var("WARDEN_CGROUP_PARENT").unwrap_or_else(|_| "warden".into()),
+        state_dir: state_dir(),
+        cgroup_parent: cgroup_parent(),
         favor_dynmods: std::env::var("WARDEN_CGROUP_FAVOR_DYNMODS").as_deref() != Ok("0"),
     };
     NativeRuntime::new(cfg).context("cannot start the native runtime")
+}
+
+/// The gVisor runtime: `WARDEN_RUNSC` (else `runsc` in `PATH`) on
+/// `WARDEN_GVISOR_PLATFORM` (else the first platform that works here).
+pub fn gvisor() -> Result<GvisorRuntime> {
+    let cfg = GvisorConfig {
+        runsc: std::env::var_os("WARDEN_RUNSC").map(PathBuf::from),
+        init_path: init_path()?,
+        state_dir: state_dir(),
+        cgroup_parent: cgroup_parent(),
+        platform: std::env::var("WARDEN_GVISOR_PLATFORM")
+            .ok()
+            .filter(|p| !p.is_empty()),
+    };
+    // The error already says "gVisor tier unavailable: why".
+    Ok(GvisorRuntime::new(cfg)?)
+}
+
+/// The runtime for an isolation tier.
+pub fn for_isolation(isolation: Isolation) -> Result<Box<dyn Runtime>> {
+    Ok(match isolation {
+        Isolation::Native => Box::new(native()?),
+        Isolation::Gvisor => Box::new(gvisor()?),
+    })
 }

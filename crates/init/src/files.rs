@@ -272,14 +272,49 @@ pub async fn read(
 /// on a FIFO planted at the path.
 fn open_strict(p: &std::path::Path) -> std::io::Result<std::fs::File> {
     use rustix::fs::{Mode, OFlags, ResolveFlags};
-    let fd = rustix::fs::openat2(
+    let flags =
+        OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY;
+    match rustix::fs::openat2(
         rustix::fs::CWD,
         p,
-        OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY,
+        flags,
         Mode::empty(),
         ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS,
-    )?;
-    Ok(std::fs::File::from(fd))
+    ) {
+        Ok(fd) => Ok(std::fs::File::from(fd)),
+        // Kernels without openat2, e.g. gVisor releases before 2023.
+        Err(rustix::io::Errno::NOSYS) => open_walk(p, flags),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `open_strict` one component at a time: each directory is opened with
+/// O_NOFOLLOW|O_DIRECTORY, which fails on a symlink, and so does the final
+/// O_NOFOLLOW open.
+fn open_walk(p: &std::path::Path, flags: rustix::fs::OFlags) -> std::io::Result<std::fs::File> {
+    use rustix::fs::{Mode, OFlags};
+    use std::path::Component;
+    let parts: Vec<_> = p.components().collect();
+    let Some((Component::Normal(last), dirs)) = parts.split_last() else {
+        return Err(std::io::ErrorKind::InvalidInput.into());
+    };
+    let dir_flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let mut dir = rustix::fs::open("/", dir_flags, Mode::empty())?;
+    for c in dirs {
+        match c {
+            Component::RootDir => {}
+            Component::Normal(name) => {
+                dir = rustix::fs::openat(&dir, *name, dir_flags, Mode::empty())?
+            }
+            _ => return Err(std::io::ErrorKind::InvalidInput.into()),
+        }
+    }
+    Ok(std::fs::File::from(rustix::fs::openat(
+        &dir,
+        *last,
+        flags,
+        Mode::empty(),
+    )?))
 }
 
 pub async fn write_open(state: &State, path: &str, mode: u32) -> Response {

@@ -6,6 +6,7 @@
 //! `warden-protocol`, so everything above is written once for all tiers.
 
 pub mod export;
+pub mod gvisor;
 pub mod native;
 
 use std::os::unix::net::UnixStream;
@@ -35,6 +36,8 @@ pub enum RuntimeError {
     Confine(#[from] warden_confine::ConfineError),
     #[error("starting the sandbox: {0}")]
     Spawn(#[from] native::spawn::SpawnError),
+    #[error("gVisor: {0}")]
+    Gvisor(#[from] gvisor::GvisorError),
 }
 
 /// Resource usage of a sandbox, from its cgroup.

@@ -1,0 +1,309 @@
+//! The OCI bundle of one gVisor sandbox: a skeleton root directory and
+//! `config.json`.
+//!
+//! The root is a directory of mount points and the merged-/usr symlinks,
+//! owned by host root and read-only to the sandbox; everything with content
+//! arrives as a mount that gVisor's gofer serves (the image, /etc, /input,
+//! the init binary) or as a tmpfs in the Sentry's memory (/tmp, /scratch,
+//! /output, /dev/shm). Nothing is mounted on the host: the gofer makes its
+//! binds in its own mount namespace.
+
+use super::GvisorError;
+use crate::native::rootfs::inodes_for;
+use crate::native::setup::base_env;
+use serde_json::{json, Value};
+use std::fs;
+use std::os::unix::fs::{symlink, PermissionsExt};
+use std::path::{Component, Path, PathBuf};
+use warden_protocol::InitConfig;
+use warden_spec::{Image, SandboxSpec};
+
+/// Where the init binary appears inside the sandbox.
+pub const INIT_TARGET: &str = "/.warden/init";
+
+/// Host threads the Sentry and gofer need besides one per application
+/// thread; the host pids limit is the spec's plus this.
+pub const GVISOR_HOST_THREADS: u64 = 128;
+
+/// What the bundle is made from, besides the spec.
+pub struct Inputs<'a> {
+    pub init_path: &'a Path,
+    /// The host image's /etc template (see `native::templates`).
+    pub etc_template: &'a Path,
+    /// `/<cgroup parent>/<id>`.
+    pub cgroups_path: String,
+}
+
+fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> GvisorError + 'a {
+    move |e| GvisorError::Bundle {
+        what,
+        path: path.to_path_buf(),
+        source: e,
+    }
+}
+
+fn bind(src: &Path, dst: &str, ro: bool) -> Value {
+    let mut opts = vec!["rbind", "nosuid", "nodev"];
+    opts.push(if ro { "ro" } else { "rw" });
+    json!({"destination": dst, "type": "bind", "source": src, "options": opts})
+}
+
+fn tmpfs(dst: &str, opts: String) -> Value {
+    let mut o: Vec<String> = vec!["nosuid".into(), "nodev".into()];
+    o.extend(opts.split(',').map(String::from));
+    json!({"destination": dst, "type": "tmpfs", "source": "tmpfs", "options": o})
+}
+
+/// Creates `rel` (a relative path) under `root` as a directory, or as an
+/// empty file when `file`, refusing to pass through a symlink so a mount
+/// target can never be created outside the skeleton.
+fn mount_point(root: &Path, rel: &Path, file: bool) -> Result<(), GvisorError> {
+    let mut p = root.to_path_buf();
+    let parts: Vec<_> = rel.components().collect();
+    for (i, c) in parts.iter().enumerate() {
+        let Component::Normal(name) = c else { continue };
+        p.push(name);
+        let last = i + 1 == parts.len();
+        match fs::symlink_metadata(&p) {
+            Ok(md) if md.file_type().is_symlink() => {
+                return Err(GvisorError::MountTarget(format!(
+                    "/{} passes through a symlink of the image",
+                    rel.display()
+                )))
+            }
+            Ok(_) => {}
+            Err(_) if last && file => {
+                fs::File::create(&p).map_err(io("create mount point", &p))?;
+            }
+            Err(_) => fs::create_dir(&p).map_err(io("create mount point", &p))?,
+        }
+    }
+    Ok(())
+}
+
+/// The image's part of the mounts: the host's /usr and its merged-/usr
+/// symlinks (or real directories on older hosts), or each top-level entry of
+/// a root-filesystem directory. Symlinks are copied into the skeleton.
+fn image(root: &Path, img: &Image, mounts: &mut Vec<Value>) -> Result<(), GvisorError> {
+    let (src_dir, names): (PathBuf, Vec<std::ffi::OsString>) = match img {
+        Image::Host => (
+            PathBuf::from("/"),
+            ["usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32"]
+                .iter()
+                .map(Into::into)
+                .collect(),
+        ),
+        Image::Dir(d) => {
+            let dir = PathBuf::from(d);
+            let rd = fs::read_dir(&dir).map_err(io("read image", &dir))?;
+            let mut names = Vec::new();
+            for ent in rd {
+                let name = ent.map_err(io("read image", &dir))?.file_name();
+                // The layout's own names, and the image's metadata files.
+                let own = [
+                    "proc", "dev", "sys", "etc", "tmp", "input", "output", "scratch",
+                ]
+                .iter()
+                .chain(&["run", "home", "root"])
+                .any(|o| name == *o);
+                if !own && !name.as_encoded_bytes().starts_with(b".") {
+                    names.push(name);
+                }
+            }
+            (dir, names)
+        }
+    };
+    for name in names {
+        let src = src_dir.join(&name);
+        let Ok(md) = fs::symlink_metadata(&src) else {
+            continue;
+        };
+        let dst = root.join(&name);
+        if md.file_type().is_symlink() {
+            let target = fs::read_link(&src).map_err(io("readlink", &src))?;
+            symlink(target, &dst).map_err(io("symlink", &dst))?;
+        } else if md.is_dir() || md.is_file() {
+            mount_point(root, Path::new(&name), md.is_file())?;
+            let target = format!("/{}", name.to_string_lossy());
+            mounts.push(bind(&src, &target, true));
+        }
+    }
+    Ok(())
+}
+
+/// /etc: the host image gets the prepared template; a directory image gets
+/// Warden's own account and name files plus every other entry of its /etc
+/// (bound read-only). Either way `hosts` and `hostname` are this sandbox's.
+fn etc(
+    bundle: &Path,
+    spec: &SandboxSpec,
+    template: &Path,
+    mounts: &mut Vec<Value>,
+) -> Result<(), GvisorError> {
+    let h = &spec.hostname;
+    let files = bundle.join("files");
+    fs::create_dir(&files).map_err(io("mkdir", &files))?;
+    let hosts = files.join("hosts");
+    let hostname = files.join("hostname");
+    let text = format!("127.0.0.1\tlocalhost {h}\n::1\tlocalhost ip6-localhost ip6-loopback {h}\n");
+    fs::write(&hosts, text).map_err(io("write", &hosts))?;
+    fs::write(&hostname, format!("{h}\n")).map_err(io("write", &hostname))?;
+    match &spec.image {
+        Image::Host => mounts.push(bind(template, "/etc", true)),
+        Image::Dir(d) => {
+            let etc = files.join("etc");
+            fs::create_dir(&etc).map_err(io("mkdir", &etc))?;
+            fs::set_permissions(&etc, fs::Permissions::from_mode(0o755))
+                .map_err(io("chmod", &etc))?;
+            crate::native::templates::write_own_etc(&etc).map_err(io("write", &etc))?;
+            let mut inner = Vec::new();
+            let src = Path::new(d).join("etc");
+            if let Ok(rd) = fs::read_dir(&src) {
+                for ent in rd.flatten() {
+                    let name = ent.file_name();
+                    let Some(n) = name.to_str() else { continue };
+                    if crate::native::templates::is_own_etc(n) {
+                        continue;
+                    }
+                    let Ok(md) = fs::symlink_metadata(ent.path()) else {
+                        continue;
+                    };
+                    if md.file_type().is_symlink() {
+                        if let Ok(t) = fs::read_link(ent.path()) {
+                            let _ = symlink(t, etc.join(n));
+                        }
+                    } else if md.is_dir() || md.is_file() {
+                        mount_point(&etc, Path::new(n), md.is_file())?;
+                        inner.push(bind(&ent.path(), &format!("/etc/{n}"), true));
+                    }
+                }
+            }
+            for name in ["hosts", "hostname"] {
+                mount_point(&etc, Path::new(name), true)?;
+            }
+            mounts.push(bind(&etc, "/etc", true));
+            mounts.extend(inner);
+        }
+    }
+    mounts.push(bind(&hosts, "/etc/hosts", true));
+    mounts.push(bind(&hostname, "/etc/hostname", true));
+    Ok(())
+}
+
+/// Writes the bundle for `spec` into the empty directory `bundle`.
+pub fn write(bundle: &Path, spec: &SandboxSpec, inp: &Inputs) -> Result<(), GvisorError> {
+    let root = bundle.join("rootfs");
+    fs::create_dir(&root).map_err(io("mkdir", &root))?;
+    fs::set_permissions(&root, fs::Permissions::from_mode(0o755)).map_err(io("chmod", &root))?;
+    let uid = spec.user.uid();
+    let size = spec.limits.disk_bytes;
+    let inodes = inodes_for(size);
+
+    let mut mounts = vec![
+        json!({"destination": "/proc", "type": "proc", "source": "proc",
+               "options": ["nosuid", "noexec", "nodev"]}),
+        // gVisor fills a /dev tmpfs with its own null, zero, random, tty...
+        tmpfs("/dev", "mode=755".into()),
+        json!({"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+               "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]}),
+        tmpfs("/dev/shm", format!("noexec,mode=1777,size={size}")),
+    ];
+    for dir in [
+        "proc", "dev", "sys", "etc", "root", "home", "run", "input", ".warden",
+    ] {
+        mount_point(&root, Path::new(dir), false)?;
+    }
+    let _ = fs::set_permissions(root.join("root"), fs::Permissions::from_mode(0o700));
+    image(&root, &spec.image, &mut mounts)?;
+    etc(bundle, spec, inp.etc_template, &mut mounts)?;
+    for (dir, mode) in [("output", "0755"), ("scratch", "0755"), ("tmp", "1777")] {
+        mount_point(&root, Path::new(dir), false)?;
+        mounts.push(tmpfs(
+            &format!("/{dir}"),
+            format!("mode={mode},size={size},nr_inodes={inodes},uid={uid},gid={uid}"),
+        ));
+    }
+    if let Some(input) = &spec.input_dir {
+        mounts.push(bind(Path::new(input), "/input", true));
+    }
+    for m in &spec.mounts {
+        let rel = Path::new(m.target.trim_start_matches('/'));
+        let is_file = fs::metadata(&m.source)
+            .map(|md| md.is_file())
+            .map_err(io("mount source", Path::new(&m.source)))?;
+        mount_point(&root, rel, is_file)?;
+        mounts.push(bind(Path::new(&m.source), &m.target, m.read_only));
+    }
+    mount_point(&root, Path::new(".warden/init"), true)?;
+    mounts.push(bind(inp.init_path, INIT_TARGET, true));
+
+    let env = base_env(spec);
+    let init_cfg = InitConfig {
+        env: env.clone(),
+        workdir: spec.workdir.clone(),
+    };
+    let init_json = serde_json::to_string(&init_cfg).map_err(GvisorError::Json)?;
+    let config = config_json(spec, &env, &init_json, mounts, &inp.cgroups_path);
+    let path = bundle.join("config.json");
+    let text = serde_json::to_vec_pretty(&config).map_err(GvisorError::Json)?;
+    fs::write(&path, text).map_err(io("write", &path))
+}
+
+fn config_json(
+    spec: &SandboxSpec,
+    env: &[(String, String)],
+    init_json: &str,
+    mounts: Vec<Value>,
+    cgroups_path: &str,
+) -> Value {
+    let uid = spec.user.uid();
+    let l = &spec.limits;
+    let rlimit = |t: &str, v: u64| json!({"type": t, "hard": v, "soft": v});
+    let mut resources = json!({});
+    if let Some(m) = l.memory_bytes {
+        let mut mem = json!({"limit": m});
+        if let Some(s) = l.swap_bytes {
+            mem["swap"] = json!(m.saturating_add(s));
+        }
+        resources["memory"] = mem;
+    }
+    if let Some(p) = l.pids {
+        resources["pids"] = json!({"limit": p + GVISOR_HOST_THREADS});
+    }
+    if let Some(mc) = l.cpu_millicores {
+        resources["cpu"] = json!({"quota": mc * 100, "period": 100_000});
+    }
+    // No capabilities in any set, whichever user: as on the native tier,
+    // root in the sandbox is root of nothing.
+    let caps =
+        json!({"bounding": [], "effective": [], "inheritable": [], "permitted": [], "ambient": []});
+    json!({
+        "ociVersion": "1.0.2",
+        "process": {
+            "terminal": false,
+            "user": {"uid": uid, "gid": uid},
+            "args": [INIT_TARGET, "--control-fd", "0", "--config", init_json],
+            "env": env.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(),
+            "cwd": "/",
+            "capabilities": caps,
+            "noNewPrivileges": true,
+            "rlimits": [
+                rlimit("RLIMIT_NOFILE", l.nofile),
+                rlimit("RLIMIT_FSIZE", l.disk_bytes),
+                rlimit("RLIMIT_CORE", 0),
+                rlimit("RLIMIT_MEMLOCK", 64 << 10),
+            ],
+        },
+        "root": {"path": "rootfs", "readonly": true},
+        "hostname": spec.hostname,
+        "mounts": mounts,
+        "linux": {
+            "namespaces": [
+                {"type": "pid"}, {"type": "network"}, {"type": "ipc"},
+                {"type": "uts"}, {"type": "mount"},
+            ],
+            "resources": resources,
+            "cgroupsPath": cgroups_path,
+        },
+    })
+}

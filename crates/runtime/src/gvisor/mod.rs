@@ -1,0 +1,397 @@
+//! The gVisor backend: each sandbox is a runsc container whose process is
+//! the same `warden-init` as on the native tier, speaking the same protocol
+//! over a socket, so nothing above the runtime knows which tier it drives.
+//!
+//! Per sandbox: an OCI bundle (`bundle.rs`) under the state directory, one
+//! `runsc run` child that lives as long as the container (`runsc.rs`), and
+//! a cgroup at `<cgroup parent>/<id>` that Warden makes and runsc joins. Teardown kills the container, waits for runsc, and removes
+//! whatever is left (runsc state, bundle, cgroup).
+
+pub mod bundle;
+pub mod owner;
+pub mod platform;
+pub mod runsc;
+
+use crate::{RuntimeError, Sandbox, SandboxStats};
+use runsc::Runsc;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::Child;
+use std::time::Duration;
+use warden_cgroups::Manager;
+use warden_spec::{Isolation, SandboxSpec};
+
+#[derive(Debug, thiserror::Error)]
+pub enum GvisorError {
+    #[error("{what} {path}: {source}")]
+    Bundle {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("mount target {0}")]
+    MountTarget(String),
+    #[error("config.json: {0}")]
+    Json(#[source] serde_json::Error),
+    #[error("{what}: {detail}")]
+    Runsc { what: &'static str, detail: String },
+    #[error(
+        "no gVisor platform works on this host ({0}); set WARDEN_GVISOR_PLATFORM to one that does"
+    )]
+    NoPlatform(String),
+    #[error("the sandbox did not start: {0}")]
+    Start(String),
+}
+
+/// How long a sandbox may take to reach its init before start gives up.
+const START_DEADLINE: Duration = Duration::from_secs(30);
+/// How long runsc may take to wind a killed container down.
+const STOP_DEADLINE: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Clone)]
+pub struct GvisorConfig {
+    /// The runsc binary; `None` looks for `runsc` in `PATH`.
+    pub runsc: Option<PathBuf>,
+    /// The `warden-init` binary, bound read-only into every sandbox.
+    pub init_path: PathBuf,
+    /// Warden's state directory; this backend uses `<state_dir>/gvisor`.
+    pub state_dir: PathBuf,
+    /// Name of the parent group under each cgroup hierarchy.
+    pub cgroup_parent: String,
+    /// A gVisor platform (`ptrace`, `systrap`, `kvm`); `None` probes
+    /// [`platform::CANDIDATES`] in order.
+    pub platform: Option<String>,
+}
+
+impl Default for GvisorConfig {
+    fn default() -> Self {
+        GvisorConfig {
+            runsc: None,
+            init_path: PathBuf::from("warden-init"),
+            state_dir: PathBuf::from("/run/warden"),
+            cgroup_parent: "warden".into(),
+            platform: None,
+        }
+    }
+}
+
+pub struct GvisorRuntime {
+    runsc: Runsc,
+    init_path: PathBuf,
+    bundles: PathBuf,
+    templates: crate::native::templates::Templates,
+    cgroups: Manager,
+    owner: owner::Owner,
+}
+
+fn unavailable(why: impl std::fmt::Display) -> RuntimeError {
+    RuntimeError::Unsupported(format!("gVisor tier unavailable: {why}"))
+}
+
+fn find_in_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
+fn state_err(path: &Path) -> impl FnOnce(std::io::Error) -> RuntimeError + '_ {
+    move |source| RuntimeError::State {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+impl GvisorRuntime {
+    /// Finds runsc, picks a working platform, prepares the state directory
+    /// and reaps what a crashed earlier process left behind.
+    pub fn new(cfg: GvisorConfig) -> Result<GvisorRuntime, RuntimeError> {
+        if !rustix::process::geteuid().is_root() {
+            return Err(unavailable("runsc must run as root"));
+        }
+        let binary = match cfg.runsc.clone().or_else(|| find_in_path("runsc")) {
+            Some(b) if b.is_file() => b,
+            _ => return Err(unavailable("runsc not found (apt-get install runsc)")),
+        };
+        let init_path = cfg
+            .init_path
+            .canonicalize()
+            .map_err(|e| RuntimeError::Init(format!("{}: {e}", cfg.init_path.display())))?;
+        let dir = cfg.state_dir.join("gvisor");
+        let (root, bundles) = (dir.join("runsc"), dir.join("bundles"));
+        for d in [&root, &bundles] {
+            std::fs::create_dir_all(d).map_err(state_err(d))?;
+        }
+        let candidates: Vec<String> = match &cfg.platform {
+            Some(p) => vec![p.clone()],
+            None => platform::CANDIDATES.iter().map(|s| s.to_string()).collect(),
+        };
+        let platform = platform::choose(&binary, &dir, &candidates).map_err(unavailable)?;
+        let templates = crate::native::templates::prepare(&dir).map_err(state_err(&dir))?;
+        let rt = GvisorRuntime {
+            runsc: Runsc {
+                binary,
+                root,
+                platform,
+            },
+            init_path,
+            bundles,
+            templates,
+            cgroups: Manager::detect(&cfg.cgroup_parent)?,
+            owner: owner::Owner::current(),
+        };
+        rt.reap_leftovers()?;
+        Ok(rt)
+    }
+
+    /// The platform in use.
+    pub fn platform(&self) -> &str {
+        &self.runsc.platform
+    }
+
+    /// The runsc invocation this runtime uses (for benchmarks and tests).
+    pub fn runsc(&self) -> &Runsc {
+        &self.runsc
+    }
+
+    /// Removes the containers, bundles and cgroups of sandboxes whose owning
+    /// process is gone. Returns how many things were removed.
+    pub fn reap_leftovers(&self) -> Result<usize, RuntimeError> {
+        let mut reaped = 0;
+        for id in self
+            .runsc
+            .list()?
+            .into_iter()
+            .filter(|i| owner::is_orphan(i))
+        {
+            let _ = self.runsc.kill(&id);
+            let _ = self.runsc.delete(&id);
+            reaped += 1;
+        }
+        if let Ok(rd) = std::fs::read_dir(&self.bundles) {
+            for ent in rd.flatten() {
+                if owner::is_orphan(&ent.file_name().to_string_lossy()) {
+                    let _ = std::fs::remove_dir_all(ent.path());
+                    reaped += 1;
+                }
+            }
+        }
+        for name in self.cgroups.list()? {
+            if owner::is_orphan(&name) {
+                if let Some(cg) = self.cgroups.open(&name)? {
+                    cg.destroy()?;
+                    reaped += 1;
+                }
+            }
+        }
+        Ok(reaped)
+    }
+
+    fn launch(&self, spec: &SandboxSpec, id: &str, dir: &Path) -> Result<Launched, RuntimeError> {
+        std::fs::create_dir(dir).map_err(state_err(dir))?;
+        // Made before runsc sees it, so runsc joins it and leaves it alone:
+        // its usage (peak memory, OOM kills) stays readable after the
+        // container has ended, until `destroy` removes it.
+        let l = &spec.limits;
+        self.cgroups.create(
+            id,
+            &warden_cgroups::Limits {
+                memory_bytes: l.memory_bytes,
+                memory_swap_bytes: l.swap_bytes,
+                cpu_millicores: l.cpu_millicores,
+                pids_max: l.pids.map(|p| p + bundle::GVISOR_HOST_THREADS),
+            },
+        )?;
+        let inputs = bundle::Inputs {
+            init_path: &self.init_path,
+            etc_template: &self.templates.etc,
+            cgroups_path: format!("/{}/{id}", self.cgroups.parent()),
+        };
+        bundle::write(dir, spec, &inputs)?;
+        let (host, guest) = UnixStream::pair().map_err(state_err(dir))?;
+        let log_path = dir.join("runsc.log");
+        let log = std::fs::File::create(&log_path).map_err(state_err(&log_path))?;
+        let mut child = self.runsc.run(dir, id, guest.into(), log)?;
+        if let Err(why) = wait_ready(&host, START_DEADLINE) {
+            let _ = self.runsc.kill(id);
+            runsc::wait_or_kill(&mut child, STOP_DEADLINE);
+            let said = std::fs::read_to_string(&log_path).unwrap_or_default();
+            let said = said.lines().last().unwrap_or("").trim().to_string();
+            return Err(GvisorError::Start(format!("{why}; runsc said: {said}")).into());
+        }
+        Ok(Launched {
+            control: host,
+            child,
+        })
+    }
+}
+
+struct Launched {
+    control: UnixStream,
+    child: Child,
+}
+
+/// Waits until the init has written its first bytes on `sock` (its
+/// preamble, or its reason for failing), without consuming them.
+fn wait_ready(sock: &UnixStream, limit: Duration) -> Result<(), String> {
+    use rustix::event::{poll, PollFd, PollFlags};
+    let mut fds = [PollFd::new(sock, PollFlags::IN)];
+    let timeout = rustix::event::Timespec {
+        tv_sec: limit.as_secs() as _,
+        tv_nsec: 0,
+    };
+    match poll(&mut fds, Some(&timeout)) {
+        Ok(0) => return Err(format!("no sign of the init within {}s", limit.as_secs())),
+        Ok(_) => {}
+        Err(e) => return Err(format!("poll: {e}")),
+    }
+    let mut b = [0u8; 1];
+    match rustix::net::recv(sock, &mut b, rustix::net::RecvFlags::PEEK) {
+        Ok((n, _)) if n > 0 => Ok(()),
+        Ok(_) => Err("the sandbox exited before its init started".into()),
+        Err(e) => Err(format!("control channel: {e}")),
+    }
+}
+
+impl Drop for GvisorRuntime {
+    fn drop(&mut self) {
+        crate::native::templates::remove(&self.templates);
+    }
+}
+
+impl crate::Runtime for GvisorRuntime {
+    fn start(&self, spec: &SandboxSpec) -> Result<Box<dyn Sandbox>, RuntimeError> {
+        spec.validate()?;
+        if spec.isolation != Isolation::Gvisor {
+            return Err(RuntimeError::Unsupported(format!(
+                "the gVisor runtime cannot run isolation {:?}",
+                spec.isolation
+            )));
+        }
+        if spec.network.rules().is_some() {
+            // The native egress listener is opened by entering the sandbox's
+            // network namespace; gVisor's netstack lives inside the Sentry.
+            return Err(RuntimeError::Unsupported(
+                "network allowlists are not available with gVisor isolation yet (native only)"
+                    .into(),
+            ));
+        }
+        let id = self.owner.new_id();
+        let dir = self.bundles.join(&id);
+        match self.launch(spec, &id, &dir) {
+            Ok(l) => Ok(Box::new(GvisorSandbox {
+                id,
+                control: Some(l.control),
+                child: Some(l.child),
+                runsc: self.runsc.clone(),
+                bundle: dir,
+                cgroups: self.cgroups.clone(),
+                done: false,
+            })),
+            Err(e) => {
+                let _ = self.runsc.delete(&id);
+                let _ = std::fs::remove_dir_all(&dir);
+                if let Ok(Some(cg)) = self.cgroups.open(&id) {
+                    let _ = cg.destroy();
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
+pub struct GvisorSandbox {
+    id: String,
+    control: Option<UnixStream>,
+    /// `runsc run`, alive as long as the container.
+    child: Option<Child>,
+    runsc: Runsc,
+    bundle: PathBuf,
+    cgroups: Manager,
+    done: bool,
+}
+
+impl GvisorSandbox {
+    fn cgroup_stats(&self) -> Result<SandboxStats, RuntimeError> {
+        match self.cgroups.open(&self.id)? {
+            Some(cg) => Ok(cg.stats()?.into()),
+            None => Ok(SandboxStats::default()),
+        }
+    }
+
+    /// runsc names its state files after the container; any left means the
+    /// container was not cleaned up by `runsc run` itself.
+    fn runsc_state_left(&self) -> bool {
+        std::fs::read_dir(&self.runsc.root)
+            .map(|rd| {
+                rd.flatten()
+                    .any(|e| e.file_name().to_string_lossy().contains(&self.id))
+            })
+            .unwrap_or(true)
+    }
+
+    fn teardown(&mut self) -> Result<SandboxStats, RuntimeError> {
+        if self.done {
+            return Ok(SandboxStats::default());
+        }
+        self.done = true;
+        self.control.take();
+        let stats = self.cgroup_stats().unwrap_or_default();
+        if let Some(mut child) = self.child.take() {
+            if !matches!(child.try_wait(), Ok(Some(_)))
+                && !runsc::kill_sandbox_process(&self.bundle, &child)
+            {
+                let _ = self.runsc.kill(&self.id);
+            }
+            runsc::wait_or_kill(&mut child, STOP_DEADLINE);
+        }
+        if self.runsc_state_left() {
+            let _ = self.runsc.kill(&self.id);
+            self.runsc.delete(&self.id)?;
+        }
+        std::fs::remove_dir_all(&self.bundle).map_err(state_err(&self.bundle))?;
+        if let Some(cg) = self.cgroups.open(&self.id)? {
+            cg.destroy()?;
+        }
+        Ok(stats)
+    }
+}
+
+impl Sandbox for GvisorSandbox {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn take_control(&mut self) -> Option<UnixStream> {
+        self.control.take()
+    }
+
+    fn take_egress_listener(&mut self) -> Option<std::net::TcpListener> {
+        None
+    }
+
+    fn stats(&self) -> Result<SandboxStats, RuntimeError> {
+        self.cgroup_stats()
+    }
+
+    fn kill(&self) {
+        let killed = self
+            .child
+            .as_ref()
+            .is_some_and(|c| runsc::kill_sandbox_process(&self.bundle, c));
+        if !killed {
+            let _ = self.runsc.kill(&self.id);
+        }
+    }
+
+    fn destroy(mut self: Box<Self>) -> Result<SandboxStats, RuntimeError> {
+        self.teardown()
+    }
+}
+
+impl Drop for GvisorSandbox {
+    fn drop(&mut self) {
+        let _ = self.teardown();
+    }
+}
