@@ -39,9 +39,9 @@ fn exit_statuses_follow_the_conventions() {
         (&["--", "/etc/passwd"], 126, "cannot execute"),
         (&["--memory", "lots", "--", "true"], 125, "invalid size"),
         (
-            &["--isolation", "gvisor", "--", "true"],
+            &["--isolation", "gvisor", "--allow-host", "a.test", "--", "true"],
             125,
-            "not available",
+            "not available with --isolation gvisor",
         ),
         (&["--input", "/nonexistent", "--", "true"], 125, "--input"),
     ];
