@@ -39,7 +39,14 @@ fn exit_statuses_follow_the_conventions() {
         (&["--", "/etc/passwd"], 126, "cannot execute"),
         (&["--memory", "lots", "--", "true"], 125, "invalid size"),
         (
-            &["--isolation", "gvisor", "--allow-host", "a.test", "--", "true"],
+            &[
+                "--isolation",
+                "gvisor",
+                "--allow-host",
+                "a.test",
+                "--",
+                "true",
+            ],
             125,
             "not available with --isolation gvisor",
         ),
