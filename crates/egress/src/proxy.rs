@@ -21,7 +21,7 @@ const MAX_CONNECTIONS: usize = 256;
 /// A client that has not sent its request head by then is dropped.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 /// Connecting to the destination.
-pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub(crate) type Body = BoxBody<Bytes, hyper::Error>;
 
@@ -110,6 +110,33 @@ impl Ctx {
         self.record(ev);
         text(status, deny.code, &deny.detail)
     }
+}
+
+/// Connects to an allowed host: the operator's override or the host's own
+/// (public) address, exactly the one that was checked, recorded in `ev`.
+/// On failure, the refusal and the status the client gets.
+pub(crate) async fn dial(
+    policy: &Policy,
+    host: &str,
+    port: u16,
+    ev: &mut EgressEvent,
+) -> Result<tokio::net::TcpStream, (Deny, StatusCode)> {
+    let addr = match policy.address(host, port).await {
+        Ok(a) => a,
+        Err(d) if d.code == "resolve_failed" => return Err((d, StatusCode::BAD_GATEWAY)),
+        Err(d) => return Err((d, StatusCode::FORBIDDEN)),
+    };
+    ev.addr = Some(addr.to_string());
+    let failed = |why: String| {
+        let d = Deny::new("connect_failed", format!("connecting to {addr}: {why}"));
+        (d, StatusCode::BAD_GATEWAY)
+    };
+    let stream = tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(addr))
+        .await
+        .map_err(|_| failed("timed out".into()))?
+        .map_err(|e| failed(e.to_string()))?;
+    let _ = stream.set_nodelay(true);
+    Ok(stream)
 }
 
 /// An event for a request about to be judged.

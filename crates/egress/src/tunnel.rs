@@ -4,7 +4,7 @@
 
 use crate::event::{now_ms, Outcome};
 use crate::policy::Deny;
-use crate::proxy::{empty, event, Body, Ctx, CONNECT_TIMEOUT};
+use crate::proxy::{dial, empty, event, Body, Ctx};
 use crate::sni::{read_client_hello, SniError};
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
@@ -43,25 +43,10 @@ pub(crate) async fn connect(
         Err(d) => return ctx.refuse(ev, d, StatusCode::FORBIDDEN),
     };
     ev.rule = Some(rule);
-    let addr = match policy.address(&host, port).await {
-        Ok(a) => a,
-        Err(d) if d.code == "resolve_failed" => return ctx.refuse(ev, d, StatusCode::BAD_GATEWAY),
-        Err(d) => return ctx.refuse(ev, d, StatusCode::FORBIDDEN),
+    let upstream = match dial(&policy, &host, port, &mut ev).await {
+        Ok(s) => s,
+        Err((d, status)) => return ctx.refuse(ev, d, status),
     };
-    ev.addr = Some(addr.to_string());
-    let upstream =
-        match tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(addr)).await {
-            Ok(Ok(s)) => s,
-            Ok(Err(e)) => {
-                let d = Deny::new("connect_failed", format!("connecting to {addr}: {e}"));
-                return ctx.refuse(ev, d, StatusCode::BAD_GATEWAY);
-            }
-            Err(_) => {
-                let d = Deny::new("connect_failed", format!("connecting to {addr}: timed out"));
-                return ctx.refuse(ev, d, StatusCode::BAD_GATEWAY);
-            }
-        };
-    let _ = upstream.set_nodelay(true);
     let cancel = ctx.cancel.clone();
     tokio::spawn(async move {
         let _permit = permit;

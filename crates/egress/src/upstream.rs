@@ -5,7 +5,7 @@
 
 use crate::event::{EgressEvent, Outcome};
 use crate::policy::Deny;
-use crate::proxy::{event, Body, Ctx, CONNECT_TIMEOUT};
+use crate::proxy::{dial, event, Body, Ctx};
 use bytes::Bytes;
 use http::{header, HeaderMap, Request, Response, StatusCode, Uri};
 use http_body_util::BodyExt;
@@ -35,25 +35,11 @@ pub(crate) async fn forward(req: Request<Incoming>, ctx: Arc<Ctx>) -> Response<B
         return ctx.refuse(ev, d, StatusCode::FORBIDDEN);
     }
     ev.rule = Some(rule);
-    let addr = match policy.address(&host, port).await {
-        Ok(a) => a,
-        Err(d) if d.code == "resolve_failed" => return ctx.refuse(ev, d, StatusCode::BAD_GATEWAY),
-        Err(d) => return ctx.refuse(ev, d, StatusCode::FORBIDDEN),
+    let tcp = match dial(&policy, &host, port, &mut ev).await {
+        Ok(s) => s,
+        Err((d, status)) => return ctx.refuse(ev, d, status),
     };
-    ev.addr = Some(addr.to_string());
-    let tcp =
-        match tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(addr)).await {
-            Ok(Ok(s)) => s,
-            Ok(Err(e)) => {
-                let d = Deny::new("connect_failed", format!("connecting to {addr}: {e}"));
-                return ctx.refuse(ev, d, StatusCode::BAD_GATEWAY);
-            }
-            Err(_) => {
-                let d = Deny::new("connect_failed", format!("connecting to {addr}: timed out"));
-                return ctx.refuse(ev, d, StatusCode::BAD_GATEWAY);
-            }
-        };
-    let _ = tcp.set_nodelay(true);
+    let addr = ev.addr.clone().unwrap_or_default();
     let (mut sender, conn) = match hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await {
         Ok(x) => x,
         Err(e) => {

@@ -315,12 +315,7 @@ impl EgressEntry {
             host: ev.host,
             port: ev.port,
             addr: ev.addr,
-            outcome: match ev.outcome {
-                warden_spec::Outcome::Allowed => "allowed",
-                warden_spec::Outcome::Denied => "denied",
-                warden_spec::Outcome::Failed => "failed",
-            }
-            .into(),
+            outcome: ev.outcome.as_str().into(),
             rule: ev.rule,
             reason: ev.reason,
             detail: ev.detail,

@@ -9,7 +9,7 @@ use crate::error::ApiResult;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
-use warden_egress::{Egress, EgressEvent, Outcome, Overrides, Policy};
+use warden_egress::{Egress, EgressEvent, Overrides, Policy};
 use warden_spec::EgressRule;
 use warden_store::{MetaStore, SandboxId, TenantId};
 
@@ -56,12 +56,7 @@ impl EgressHub {
                 ev.method = m.mask_text(&ev.method);
                 ev.detail = ev.detail.as_deref().map(|d| m.mask_text(d));
             }
-            let outcome = match ev.outcome {
-                Outcome::Allowed => "allowed",
-                Outcome::Denied => "denied",
-                Outcome::Failed => "failed",
-            };
-            crate::metrics::egress_attempt(outcome);
+            crate::metrics::egress_attempt(ev.outcome.as_str());
             if tx
                 .try_send(Msg::Event(Box::new((tenant.clone(), sandbox.clone(), ev))))
                 .is_err()

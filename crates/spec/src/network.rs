@@ -171,6 +171,23 @@ pub enum Outcome {
     Failed,
 }
 
+impl Outcome {
+    /// The name used in the API, logs and the store.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Allowed => "allowed",
+            Outcome::Denied => "denied",
+            Outcome::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Outcome> {
+        [Outcome::Allowed, Outcome::Denied, Outcome::Failed]
+            .into_iter()
+            .find(|o| o.as_str() == s)
+    }
+}
+
 /// One connection attempt (CONNECT) or one plain-HTTP request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EgressEvent {

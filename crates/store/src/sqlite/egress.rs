@@ -8,22 +8,10 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 use warden_spec::{EgressEvent, Outcome};
 
-fn outcome_str(o: Outcome) -> &'static str {
-    match o {
-        Outcome::Allowed => "allowed",
-        Outcome::Denied => "denied",
-        Outcome::Failed => "failed",
-    }
-}
-
 fn entry_from_row(row: &SqliteRow) -> Result<EgressEntry> {
     let outcome: String = row.try_get("outcome")?;
-    let outcome = match outcome.as_str() {
-        "allowed" => Outcome::Allowed,
-        "denied" => Outcome::Denied,
-        "failed" => Outcome::Failed,
-        other => return Err(StoreError::Corrupt(format!("egress outcome {other:?}"))),
-    };
+    let outcome = Outcome::parse(&outcome)
+        .ok_or_else(|| StoreError::Corrupt(format!("egress outcome {outcome:?}")))?;
     let port: i64 = row.try_get("port")?;
     Ok(EgressEntry {
         seq: row.try_get("seq")?,
@@ -69,7 +57,7 @@ impl EgressLog for super::SqliteMeta {
                 .bind(&e.host)
                 .bind(i64::from(e.port))
                 .bind(&e.addr)
-                .bind(outcome_str(e.outcome))
+                .bind(e.outcome.as_str())
                 .bind(&e.rule)
                 .bind(&e.reason)
                 .bind(&e.detail)
