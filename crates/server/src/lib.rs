@@ -9,6 +9,7 @@ pub mod api_reviews;
 pub mod auth;
 pub mod checks;
 pub mod config;
+pub mod e2b;
 pub mod egress;
 pub mod error;
 pub mod hostcmd;
@@ -136,14 +137,22 @@ pub fn router(state: Shared) -> Router {
                 .delete(sbfiles::remove),
         )
         .layer(DefaultBodyLimit::disable());
-    Router::new()
+    let native = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
         .route("/openapi.json", get(health::openapi))
         .merge(json)
         .merge(streamed)
-        .layer(axum::middleware::from_fn(error::json_errors))
+        .layer(axum::middleware::from_fn(error::json_errors));
+    // E2B's control API answers in its own error shape, so it sits beside
+    // the native routes, not under `json_errors`; requests addressed to a
+    // sandbox's envd are diverted before any of them.
+    let envd = e2b::envd::routes().with_state(state.clone());
+    Router::new()
+        .merge(native)
+        .merge(e2b::control::routes())
+        .layer(axum::middleware::from_fn_with_state(envd, e2b::divert))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -1,0 +1,8 @@
+//! E2B's REST control API (see the module docs of `e2b`).
+
+use crate::state::Shared;
+use axum::Router;
+
+pub fn routes() -> Router<Shared> {
+    Router::new()
+}

@@ -1,0 +1,104 @@
+//! The E2B-compatible front door, so agent code written for the `e2b` SDK
+//! runs against one `warden serve` unchanged (`E2B_API_URL` and
+//! `E2B_SANDBOX_URL` both point at the server).
+//!
+//! - `control`: E2B's REST control API (`/sandboxes`, `/v2/sandboxes`...),
+//!   authenticated by `X-API-Key` = a tenant API key, mapped onto the same
+//!   sandboxes, quotas and audit as `/v1`.
+//! - `envd`: the in-sandbox API (Connect RPC `process.Process` and
+//!   `filesystem.Filesystem`, `/files`, `/health`), reached with the
+//!   `E2b-Sandbox-Id` header or a `<port>-<sandboxID>.<domain>` host name,
+//!   authenticated by the per-sandbox access token (`token`).
+//!
+//! Neither part touches the runtime directly: both go through the manager
+//! and the init protocol client like the native API.
+
+pub mod control;
+pub mod envd;
+pub mod token;
+
+use axum::http::HeaderMap;
+
+/// The port envd listens on inside an E2B sandbox; the SDK names it in
+/// `E2b-Sandbox-Port` and in sandbox host names.
+pub const ENVD_PORT: u16 = 49983;
+
+/// Which sandbox (and port) an in-sandbox request is for: the
+/// `E2b-Sandbox-Id` header (with `E2b-Sandbox-Port`), else a host name
+/// `<port>-<sandboxID>.<domain>`. None for requests meant for the server
+/// itself.
+pub fn envd_target(headers: &HeaderMap) -> Option<(String, u16)> {
+    if let Some(id) = headers.get("e2b-sandbox-id").and_then(|v| v.to_str().ok()) {
+        let port = headers
+            .get("e2b-sandbox-port")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|p| p.trim().parse().ok())
+            .unwrap_or(ENVD_PORT);
+        return Some((id.trim().to_string(), port));
+    }
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|v| v.to_str().ok())?;
+    let first = host.split('.').next()?;
+    // A bare host (no domain) is the server's own name, never a sandbox's.
+    if first.len() == host.len() {
+        return None;
+    }
+    let (port, id) = first.split_once('-')?;
+    let port: u16 = port.parse().ok()?;
+    (!id.is_empty()).then(|| (id.to_string(), port))
+}
+
+/// Sends requests for a sandbox's envd to the envd router, everything else
+/// on to the server's own routes.
+pub async fn divert(
+    axum::extract::State(envd): axum::extract::State<axum::Router>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use tower::ServiceExt;
+    if envd_target(req.headers()).is_some() {
+        match envd.oneshot(req).await {
+            Ok(r) => r,
+            Err(never) => match never {},
+        }
+    } else {
+        next.run(req).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, v.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn targets_come_from_the_header_or_the_host_name() {
+        assert_eq!(
+            envd_target(&headers(&[("e2b-sandbox-id", "sbx_abc")])),
+            Some(("sbx_abc".into(), ENVD_PORT))
+        );
+        assert_eq!(
+            envd_target(&headers(&[
+                ("e2b-sandbox-id", "sbx_abc"),
+                ("e2b-sandbox-port", "8080")
+            ])),
+            Some(("sbx_abc".into(), 8080))
+        );
+        assert_eq!(
+            envd_target(&headers(&[("host", "49983-sbx_abc.warden.example:443")])),
+            Some(("sbx_abc".into(), 49983))
+        );
+        assert_eq!(envd_target(&headers(&[("host", "127.0.0.1:3000")])), None);
+        assert_eq!(envd_target(&headers(&[("host", "localhost")])), None);
+        assert_eq!(envd_target(&headers(&[("host", "api.example.com")])), None);
+        assert_eq!(envd_target(&headers(&[])), None);
+    }
+}
