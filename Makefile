@@ -2,7 +2,7 @@
 # Both install what they need (idempotently) on a fresh Debian machine as root.
 SHELL := /bin/bash
 CARGO ?= cargo
-DEBIAN_PACKAGES := bubblewrap util-linux python3 coreutils procps mmdebstrap curl runsc \
+DEBIAN_PACKAGES := bubblewrap util-linux python3 python3-venv coreutils procps mmdebstrap curl runsc \
 	python3-pandas python3-openpyxl python3-matplotlib python3-pypdf python3-reportlab
 BIN := target/release
 # The init is linked statically: it starts once per sandbox, and a static
@@ -10,7 +10,7 @@ BIN := target/release
 # explicit --target so the flag never reaches build scripts or proc-macros.
 HOST_TRIPLE := $(shell rustc -vV | sed -n 's/^host: //p')
 
-.PHONY: all build deps test demo bench lint clean
+.PHONY: all build deps test demo bench bench-e2b e2b-sdk lint clean
 
 all: build
 
@@ -27,7 +27,7 @@ build:
 	RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --release -p warden-init --target $(HOST_TRIPLE)
 	install -m 0755 target/$(HOST_TRIPLE)/release/warden-init $(BIN)/warden-init-static
 
-test: deps build image
+test: deps build image e2b-sdk
 	$(CARGO) test --release --workspace -- --test-threads=2
 
 lint:
@@ -36,6 +36,37 @@ lint:
 
 bench: deps build
 	$(BIN)/warden bench run
+
+# Sandbox.create() -> commands.run("true") -> kill() through the Python SDK
+# against an in-process server on loopback (not part of `make bench`).
+bench-e2b: deps build $(E2B_VENV)/.installed
+	$(BIN)/warden bench e2b --python $(E2B_VENV)/bin/python --script tests/e2b/bench.py
+
+# The official E2B SDKs, pinned, for the compatibility tests and the E2B
+# benchmark: Python in a virtualenv under target/, JS in tests/e2b/js
+# (npm ci from the committed lock). Each is reinstalled only when its pins change.
+E2B_VENV := target/e2b-venv
+E2B_JS := tests/e2b/js
+E2B_NODE_MIN := 20
+
+e2b-sdk: deps $(E2B_VENV)/.installed $(E2B_JS)/node_modules/.installed
+
+$(E2B_VENV)/.installed: tests/e2b/requirements.txt
+	rm -rf $(E2B_VENV)
+	python3 -m venv $(E2B_VENV)
+	$(E2B_VENV)/bin/pip install -q --disable-pip-version-check -r $<
+	touch $@
+
+# Debian's own nodejs is too old on bookworm (the SDK needs Node >= 20.18);
+# a newer one already on the machine (e.g. NodeSource's) is used as it is.
+$(E2B_JS)/node_modules/.installed: $(E2B_JS)/package.json $(E2B_JS)/package-lock.json
+	@command -v npm >/dev/null || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; }
+	@v=$$(node -p 'process.versions.node.split(".")[0]'); \
+	if [ "$$v" -lt $(E2B_NODE_MIN) ]; then \
+	  echo "the e2b npm package needs Node >= $(E2B_NODE_MIN) (found $$(node --version))" >&2; exit 1; fi
+	cd $(E2B_JS) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
 
 demo: deps build image
 	@scripts/demo.sh

@@ -1,0 +1,490 @@
+#!/usr/bin/env python3
+"""Warden's E2B front door driven through the official Python SDK (e2b 2.63.0).
+
+Every call the E2B compatibility issue lists goes through the SDK's public
+API, unchanged: the SDK finds the server through E2B_API_URL and
+E2B_SANDBOX_URL (both the `warden serve` address) and authenticates with
+E2B_API_KEY (a Warden tenant key). WARDEN_OTHER_TENANT_KEY is a second
+tenant's key, for the isolation checks. Raw HTTP (httpx, which the SDK
+depends on) is used only where the SDK offers no public way to make the
+request: a Connect call with a bad access token, and an unknown method.
+
+Each section runs on its own, so one run reports every gap; a failure names
+its step. The last line printed is a JSON summary; the exit code is 1 if any
+section failed.
+"""
+
+import asyncio
+import hashlib
+import json
+import os
+import sys
+import time
+import traceback
+import uuid
+
+import httpx
+from packaging.version import Version
+
+from e2b import (
+    AsyncSandbox,
+    AuthenticationException,
+    CommandExitException,
+    ConnectionConfig,
+    FileNotFoundException,
+    FilesystemEventType,
+    FileType,
+    NotFoundException,
+    Sandbox,
+    SandboxQuery,
+)
+
+API_URL = os.environ["E2B_API_URL"]
+SANDBOX_URL = os.environ["E2B_SANDBOX_URL"]
+API_KEY = os.environ["E2B_API_KEY"]
+OTHER_KEY = os.environ["WARDEN_OTHER_TENANT_KEY"]
+# Tags this run's sandboxes, so list filters see only them.
+RUN = uuid.uuid4().hex[:12]
+HOME = "/scratch"
+
+
+class Failed(AssertionError):
+    pass
+
+
+def check(cond, what):
+    if not cond:
+        raise Failed(what)
+
+
+def expect_raises(exc_types, what, fn, *args, **kwargs):
+    """Calls fn and returns the exception it must raise (one of exc_types)."""
+    try:
+        got = fn(*args, **kwargs)
+    except exc_types as e:
+        return e
+    except Exception as e:  # the wrong kind: report it
+        raise Failed(f"{what}: expected {exc_types}, got {type(e).__name__}: {e}")
+    raise Failed(f"{what}: expected {exc_types}, got a result: {got!r}")
+
+
+def wait_until(what, cond, seconds=10.0, every=0.2):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if cond():
+            return
+        time.sleep(every)
+    raise Failed(f"{what}: not within {seconds} s")
+
+
+class Suite:
+    def __init__(self):
+        self.passed, self.failed, self.live = [], {}, []
+
+    def sandbox(self, **kw):
+        """Sandbox.create, remembered for the final cleanup."""
+        sbx = Sandbox.create(**kw)
+        self.live.append(sbx.sandbox_id)
+        return sbx
+
+    def run(self, name, fn, *args):
+        t0 = time.monotonic()
+        try:
+            fn(*args)
+            self.passed.append(name)
+            status = "ok"
+        except Exception as e:
+            self.failed[name] = f"{type(e).__name__}: {e}"
+            status = "FAILED"
+            traceback.print_exc()
+        print(f"[{status}] {name} ({time.monotonic() - t0:.2f} s)", flush=True)
+
+    def cleanup(self):
+        for sid in self.live:
+            try:
+                Sandbox.kill(sid)
+            except Exception:
+                pass
+
+
+def create_with_metadata_and_envs(s, sbx):
+    check(sbx.sandbox_id, "create: no sandbox id")
+    r = sbx.commands.run("echo $WARDEN_E2B_ENV")
+    check(r.stdout == "from-create\n", f"create envs: visible in a command: {r.stdout!r}")
+    r = sbx.commands.run('echo "$WARDEN_E2B_ENV $PER_CMD"', envs={"PER_CMD": "per-command"})
+    check(r.stdout == "from-create per-command\n", f"run envs: {r.stdout!r}")
+    info = sbx.get_info()
+    check(info.sandbox_id == sbx.sandbox_id, f"get_info: id {info.sandbox_id}")
+    check(info.metadata.get("suite") == RUN and info.metadata.get("role") == "main",
+          f"get_info: metadata {info.metadata}")
+    check(info.started_at < info.end_at, f"get_info: started {info.started_at} end {info.end_at}")
+    check(str(info.state.value if hasattr(info.state, "value") else info.state) == "running",
+          f"get_info: state {info.state}")
+    check(Version(info.envd_version) >= Version("0.1.0"), f"get_info: envd {info.envd_version}")
+    check(sbx.is_running(), "is_running: False for a live sandbox")
+
+
+def paths_and_user(s, sbx):
+    r = sbx.commands.run('pwd; echo "$HOME"; id -u')
+    check(r.stdout == f"{HOME}\n{HOME}\n1000\n", f"default cwd/home/user: {r.stdout!r}")
+    check(sbx.commands.run("pwd", cwd="/tmp").stdout == "/tmp\n", "run cwd=/tmp")
+    sbx.commands.run("touch /tmp/w && touch /scratch/w")
+    info = sbx.files.write("relative.txt", "rel")
+    check(info.path == f"{HOME}/relative.txt", f"relative write path: {info.path}")
+    check(sbx.commands.run(f"cat {HOME}/relative.txt").stdout == "rel", "relative write content")
+    check(sbx.files.read("relative.txt") == "rel", "relative read")
+
+
+def foreground_callbacks(s, sbx):
+    events = []
+    t0 = time.monotonic()
+    script = "for i in 1 2 3; do echo out$i; echo err$i >&2; sleep 0.3; done"
+    r = sbx.commands.run(
+        script,
+        on_stdout=lambda d: events.append(("out", d, time.monotonic())),
+        on_stderr=lambda d: events.append(("err", d, time.monotonic())),
+    )
+    done = time.monotonic()
+    check(r.exit_code == 0, f"exit code {r.exit_code}")
+    check(r.stdout == "out1\nout2\nout3\n", f"result stdout {r.stdout!r}")
+    check(r.stderr == "err1\nerr2\nerr3\n", f"result stderr {r.stderr!r}")
+    out = "".join(d for k, d, _ in events if k == "out")
+    err = "".join(d for k, d, _ in events if k == "err")
+    check(out == r.stdout and err == r.stderr, f"callbacks saw {out!r} / {err!r}")
+    # Streamed, not buffered to the end: the first line arrived while the
+    # command still had ~0.6 s to run.
+    first = events[0][2] - t0 if events else float("nan")
+    check(events and events[0][2] < done - 0.4,
+          f"first output after {first:.2f} s, command done after {done - t0:.2f} s")
+    # Both streams of round i come before anything of round i+1.
+    order = [line for _, d, _ in events for line in d.split()]
+    rounds = [int(w[-1]) for w in order]
+    check(rounds == sorted(rounds), f"output order across streams: {order}")
+
+
+def exit_codes(s, sbx):
+    e = expect_raises(CommandExitException, "exit 3", sbx.commands.run, "exit 3")
+    check(e.exit_code == 3, f"exit_code {e.exit_code}")
+    e = expect_raises(CommandExitException, "stderr + exit 7", sbx.commands.run,
+                      "echo partial; echo oops >&2; exit 7")
+    check((e.exit_code, e.stderr, e.stdout) == (7, "oops\n", "partial\n"),
+          f"CommandExitException fields: {e.exit_code} {e.stderr!r} {e.stdout!r}")
+    e = expect_raises(CommandExitException, "missing binary", sbx.commands.run,
+                      "no-such-command-xyz")
+    check(e.exit_code == 127, f"missing binary exit_code {e.exit_code}")
+    h = sbx.commands.run("sleep 0.2; exit 4", background=True)
+    e = expect_raises(CommandExitException, "background wait", h.wait)
+    check(e.exit_code == 4, f"background exit_code {e.exit_code}")
+
+
+def background_connect_kill_list(s, sbx):
+    h = sbx.commands.run("echo first; sleep 0.5; echo second", background=True)
+    check(h.pid > 0, f"pid {h.pid}")
+    r = h.wait()
+    check(r.stdout == "first\nsecond\n", f"background output {r.stdout!r}")
+
+    h = sbx.commands.run("sleep 1; echo after-connect; sleep 60", background=True)
+    pid = h.pid
+    h.disconnect()
+    procs = {p.pid: p for p in sbx.commands.list()}
+    check(pid in procs, f"commands.list: {pid} not in {list(procs)}")
+    check(procs[pid].cmd == "/bin/bash" and "sleep 60" in procs[pid].args[-1],
+          f"commands.list entry: {procs[pid]}")
+    seen = []
+    h2 = sbx.commands.connect(pid)
+    check(h2.pid == pid, f"connect pid {h2.pid}")
+    for out, _, _ in h2:
+        if out:
+            seen.append(out)
+            break
+    check(seen == ["after-connect\n"], f"output after connect: {seen}")
+    check(sbx.commands.kill(pid) is True, "commands.kill: not True")
+    e = expect_raises(CommandExitException, "wait on a killed command", h2.wait)
+    check(e.exit_code != 0, f"killed exit_code {e.exit_code}")
+    wait_until("killed command leaves commands.list",
+               lambda: pid not in [p.pid for p in sbx.commands.list()], 5)
+    check(sbx.commands.kill(pid) is False, "commands.kill of a gone pid: not False")
+    # A handle's own kill().
+    h3 = sbx.commands.run("sleep 60", background=True)
+    check(h3.kill() is True, "handle.kill: not True")
+    expect_raises(CommandExitException, "wait after handle.kill", h3.wait)
+
+
+def stdin(s, sbx):
+    h = sbx.commands.run("cat; echo done", background=True, stdin=True)
+    sbx.commands.send_stdin(h.pid, "hello\n")
+    sbx.commands.send_stdin(h.pid, b"\x62ytes\n")
+    sbx.commands.close_stdin(h.pid)
+    r = h.wait()
+    check(r.stdout == "hello\nbytes\ndone\n", f"stdin echoed {r.stdout!r}")
+    h = sbx.commands.run("head -n1", background=True, stdin=True)
+    h.send_stdin("line\n")
+    check(h.wait().stdout == "line\n", "handle.send_stdin")
+
+
+def files_text_and_bytes(s, sbx):
+    f = sbx.files
+    info = f.write("/scratch/d/a.txt", "héllo\n")
+    check((info.name, info.path, info.type) == ("a.txt", "/scratch/d/a.txt", FileType.FILE),
+          f"write info {info}")
+    check(f.read("/scratch/d/a.txt") == "héllo\n", "read text")
+    check(bytes(f.read("/scratch/d/a.txt", format="bytes")) == "héllo\n".encode(), "read bytes")
+    blob = bytes(range(256)) * 4
+    f.write("/tmp/bin.dat", blob)
+    check(bytes(f.read("/tmp/bin.dat", format="bytes")) == blob, "bytes round trip")
+    r = sbx.commands.run("sha256sum /tmp/bin.dat")
+    check(r.stdout.split()[0] == hashlib.sha256(blob).hexdigest(), "bytes as written")
+
+
+def files_large(s, sbx):
+    big = os.urandom(20 * 1024 * 1024)
+    digest = hashlib.sha256(big).hexdigest()
+    t0 = time.monotonic()
+    sbx.files.write("/scratch/big.bin", big)
+    up = time.monotonic() - t0
+    r = sbx.commands.run("sha256sum /scratch/big.bin")
+    check(r.stdout.split()[0] == digest, "20 MiB upload hash")
+    t0 = time.monotonic()
+    back = sbx.files.read("/scratch/big.bin", format="bytes")
+    down = time.monotonic() - t0
+    check(len(back) == len(big) and hashlib.sha256(back).hexdigest() == digest,
+          f"20 MiB download: {len(back)} bytes")
+    print(f"  20 MiB: write {up:.2f} s, read {down:.2f} s")
+    sbx.files.remove("/scratch/big.bin")
+
+
+def files_ops(s, sbx):
+    f = sbx.files
+    check(f.make_dir("/scratch/ops") is True, "make_dir: not True")
+    check(f.make_dir("/scratch/ops") is False, "make_dir of an existing dir: not False")
+    check(f.make_dir("/scratch/ops/x/y") is True, "make_dir with parents")
+    f.write("/scratch/ops/one.txt", "1")
+    f.write("/scratch/ops/x/two.txt", "22")
+    names = {e.name: e for e in f.list("/scratch/ops")}
+    check(set(names) == {"one.txt", "x"}, f"list: {sorted(names)}")
+    check(names["one.txt"].type == FileType.FILE and names["one.txt"].size == 1,
+          f"list entry: {names['one.txt']}")
+    check(names["x"].type == FileType.DIR, f"list dir entry: {names['x']}")
+    deep = {e.path for e in f.list("/scratch/ops", depth=3)}
+    check({"/scratch/ops/x/two.txt", "/scratch/ops/x/y"} <= deep, f"list depth=3: {sorted(deep)}")
+    check(f.exists("/scratch/ops/one.txt") is True, "exists: file")
+    check(f.exists("/scratch/ops/none") is False, "exists: missing")
+    info = f.get_info("/scratch/ops/x/two.txt")
+    check((info.name, info.path, info.type, info.size) ==
+          ("two.txt", "/scratch/ops/x/two.txt", FileType.FILE, 2), f"get_info: {info}")
+    check(info.permissions.startswith("rw") and info.mode & 0o777, f"get_info mode: {info}")
+    check(abs(info.modified_time.timestamp() - time.time()) < 120, f"mtime {info.modified_time}")
+    moved = f.rename("/scratch/ops/one.txt", "/scratch/ops/uno.txt")
+    check((moved.name, moved.path) == ("uno.txt", "/scratch/ops/uno.txt"), f"rename: {moved}")
+    check(not f.exists("/scratch/ops/one.txt") and f.read("/scratch/ops/uno.txt") == "1",
+          "rename: old gone, new readable")
+    f.remove("/scratch/ops/uno.txt")
+    check(not f.exists("/scratch/ops/uno.txt"), "remove file")
+    f.remove("/scratch/ops")
+    check(not f.exists("/scratch/ops"), "remove directory tree")
+    expect_raises(FileNotFoundException, "read missing", f.read, "/scratch/none.txt")
+    expect_raises(NotFoundException, "get_info missing", f.get_info, "/scratch/none.txt")
+
+
+def watch(s, sbx):
+    f = sbx.files
+    f.make_dir("/scratch/watched")
+    h = f.watch_dir("/scratch/watched")
+    f.write("/scratch/watched/f.txt", "1")
+    sbx.commands.run("echo more >> /scratch/watched/f.txt")
+    f.remove("/scratch/watched/f.txt")
+    seen = []
+
+    def got_all():
+        seen.extend(h.get_new_events())
+        kinds = {e.type for e in seen if e.name == "f.txt"}
+        return {FilesystemEventType.CREATE, FilesystemEventType.WRITE,
+                FilesystemEventType.REMOVE} <= kinds
+
+    wait_until(f"watch events (seen {seen})", got_all, 5)
+    kinds = [e.type for e in seen if e.name == "f.txt"]
+    check(kinds.index(FilesystemEventType.CREATE) < kinds.index(FilesystemEventType.REMOVE),
+          f"event order {kinds}")
+    h.stop()
+
+
+def connect_by_id(s, sbx):
+    sbx.files.write("/scratch/shared.txt", "shared")
+    again = Sandbox.connect(sbx.sandbox_id)
+    check(again.sandbox_id == sbx.sandbox_id, "connect: id")
+    check(again.files.read("/scratch/shared.txt") == "shared", "connect: same filesystem")
+    check(again.commands.run("echo $WARDEN_E2B_ENV").stdout == "from-create\n", "connect: envs")
+
+
+def list_filters_and_pages(s, _sbx):
+    ids = {s.sandbox(metadata={"suite": RUN, "group": "list"}, timeout=120).sandbox_id
+           for _ in range(3)}
+    p = Sandbox.list(query=SandboxQuery(metadata={"suite": RUN, "group": "list"}), limit=2)
+    first = p.next_items()
+    check(len(first) == 2 and p.has_next, f"page 1: {len(first)} items, has_next {p.has_next}")
+    second = p.next_items()
+    check(len(second) == 1 and not p.has_next, f"page 2: {len(second)}, has_next {p.has_next}")
+    got = {i.sandbox_id for i in first + second}
+    check(got == ids, f"listed {got} != created {ids}")
+    check(all(i.metadata.get("group") == "list" for i in first + second), "listed metadata")
+    none = Sandbox.list(query=SandboxQuery(metadata={"suite": RUN, "group": "nope"})).next_items()
+    check(none == [], f"non-matching filter: {none}")
+    for sid in ids:
+        check(Sandbox.kill(sid) is True, f"kill {sid}")
+
+
+def timeout_and_expiry(s, sbx):
+    sbx.set_timeout(60)
+    left = sbx.get_info().end_at.timestamp() - time.time()
+    check(50 < left <= 65, f"set_timeout(60): end_at in {left:.1f} s")
+    short = s.sandbox(metadata={"suite": RUN}, timeout=60)
+    short.set_timeout(2)
+    t0 = time.monotonic()
+    wait_until("expired sandbox: is_running False", lambda: not short.is_running(), 10, 0.25)
+    print(f"  expired {time.monotonic() - t0:.1f} s after set_timeout(2)")
+    expect_raises(NotFoundException, "get_info of an expired sandbox",
+                  Sandbox.get_info, short.sandbox_id)
+
+
+def kill(s, _sbx):
+    sbx = s.sandbox(metadata={"suite": RUN}, timeout=60)
+    check(sbx.kill() is True, "kill: not True")
+    check(sbx.is_running() is False, "is_running after kill")
+    check(Sandbox.kill(sbx.sandbox_id) is False, "second kill: not False")
+    expect_raises(NotFoundException, "get_info after kill", Sandbox.get_info, sbx.sandbox_id)
+    expect_raises(NotFoundException, "connect after kill", Sandbox.connect, sbx.sandbox_id)
+
+
+def wrong_api_key(s, _sbx):
+    bad = "e2b_" + "0" * 40
+    expect_raises(AuthenticationException, "create with a wrong key", Sandbox.create, api_key=bad)
+    expect_raises(AuthenticationException, "list with a wrong key",
+                  Sandbox.list(api_key=bad).next_items)
+
+
+def other_tenant(s, sbx):
+    sid = sbx.sandbox_id
+    expect_raises(NotFoundException, "connect with the other tenant's key",
+                  Sandbox.connect, sid, api_key=OTHER_KEY)
+    expect_raises(NotFoundException, "get_info with the other tenant's key",
+                  Sandbox.get_info, sid, api_key=OTHER_KEY)
+    check(Sandbox.kill(sid, api_key=OTHER_KEY) is False, "kill by the other tenant: not False")
+    theirs = Sandbox.list(api_key=OTHER_KEY, query=SandboxQuery(metadata={"suite": RUN}))
+    check(theirs.next_items() == [], "the other tenant lists this tenant's sandboxes")
+    check(sbx.is_running(), "sandbox survived the other tenant's kill")
+
+
+def envd_token(sid):
+    """The envd access token, from the REST connect call the SDK makes."""
+    r = httpx.post(f"{API_URL}/v2/sandboxes/{sid}/connect",
+                   headers={"X-API-Key": API_KEY}, json={"timeout": 120})
+    check(r.status_code in (200, 201), f"REST connect: {r.status_code} {r.text}")
+    return r.json()["envdAccessToken"]
+
+
+def connect_rpc(sid, token, method, body=None):
+    headers = {"Content-Type": "application/json", "Connect-Protocol-Version": "1",
+               "E2b-Sandbox-Id": sid, "E2b-Sandbox-Port": "49983"}
+    if token is not None:
+        headers["X-Access-Token"] = token
+    return httpx.post(f"{SANDBOX_URL}/{method}", headers=headers, json=body or {})
+
+
+def wrong_access_token(s, sbx):
+    sid = sbx.sandbox_id
+    # The SDK's own client with a tampered token (the public constructor).
+    cfg = ConnectionConfig(extra_sandbox_headers={
+        "E2b-Sandbox-Id": sid, "E2b-Sandbox-Port": "49983", "X-Access-Token": "tampered"})
+    bad = Sandbox(sandbox_id=sid, sandbox_domain=None, envd_version=Version("0.5.7"),
+                  envd_access_token="tampered", connection_config=cfg)
+    expect_raises(AuthenticationException, "commands.run with a bad token",
+                  bad.commands.run, "true")
+    expect_raises(AuthenticationException, "files.read with a bad token",
+                  bad.files.read, "/scratch/relative.txt")
+    good = envd_token(sid)
+    check(connect_rpc(sid, good, "process.Process/List").status_code == 200, "List, good token")
+    other = s.sandbox(metadata={"suite": RUN}, timeout=60)
+    for token, what in [("tampered", "bad"), (None, "no"), (envd_token(other.sandbox_id),
+                                                            "another sandbox's")]:
+        r = connect_rpc(sid, token, "process.Process/List")
+        check(r.status_code == 401 and r.json().get("code") == "unauthenticated",
+              f"{what} token: {r.status_code} {r.text}")
+    other.kill()
+
+
+def unknown_method(s, sbx):
+    token = envd_token(sbx.sandbox_id)
+    for method in ["process.Process/NoSuchMethod", "filesystem.Filesystem/NoSuchMethod"]:
+        r = connect_rpc(sbx.sandbox_id, token, method)
+        body = r.json() if r.headers.get("content-type", "").startswith("application/json") else {}
+        check(r.status_code == 404 and body.get("code") == "unimplemented",
+              f"{method}: {r.status_code} {r.text}")
+
+
+def async_api(s, _sbx):
+    async def go():
+        sbx = await AsyncSandbox.create(metadata={"suite": RUN}, envs={"A": "async"}, timeout=60)
+        s.live.append(sbx.sandbox_id)
+        chunks = []
+        r = await sbx.commands.run("echo $A", on_stdout=chunks.append)
+        check(r.stdout == "async\n" and chunks == ["async\n"], f"async run {r.stdout!r} {chunks}")
+        await sbx.files.make_dir("/scratch/aw")
+        events = []
+        h = await sbx.files.watch_dir("/scratch/aw", on_event=events.append)
+        await sbx.files.write("/scratch/aw/n.txt", b"x")
+        check(await sbx.files.read("/scratch/aw/n.txt") == "x", "async read")
+        for _ in range(50):
+            if any(e.name == "n.txt" and e.type == FilesystemEventType.CREATE for e in events):
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise Failed(f"async watch_dir (streaming): no create event, got {events}")
+        await h.stop()
+        check(await sbx.kill() is True, "async kill")
+
+    asyncio.run(go())
+
+
+def main():
+    s = Suite()
+    t0 = time.monotonic()
+    try:
+        main_sbx = s.sandbox(metadata={"suite": RUN, "role": "main"},
+                             envs={"WARDEN_E2B_ENV": "from-create"}, timeout=300)
+    except Exception as e:
+        traceback.print_exc()
+        s.failed["create"] = f"{type(e).__name__}: {e}"
+        main_sbx = None
+    sections = [
+        ("create with metadata and envs, get_info", create_with_metadata_and_envs),
+        ("paths: home /scratch, cwd, user, relative paths", paths_and_user),
+        ("foreground run with on_stdout/on_stderr", foreground_callbacks),
+        ("exit codes and CommandExitException", exit_codes),
+        ("background, commands.connect/kill/list", background_connect_kill_list),
+        ("stdin: send_stdin, close_stdin", stdin),
+        ("files: text and bytes", files_text_and_bytes),
+        ("files: 20 MiB round trip", files_large),
+        ("files: list/make_dir/exists/get_info/rename/remove", files_ops),
+        ("files: watch_dir (polling)", watch),
+        ("Sandbox.connect(id)", connect_by_id),
+        ("Sandbox.list: metadata filter, pagination", list_filters_and_pages),
+        ("set_timeout and expiry", timeout_and_expiry),
+        ("kill", kill),
+        ("negative: wrong API key", wrong_api_key),
+        ("negative: another tenant's sandbox", other_tenant),
+        ("negative: wrong envd access token", wrong_access_token),
+        ("negative: unknown Connect method", unknown_method),
+        ("async API: run, streaming watch_dir, kill", async_api),
+    ]
+    if main_sbx is not None:
+        for name, fn in sections:
+            s.run(name, fn, s, main_sbx)
+    s.cleanup()
+    summary = {"sdk": "python", "e2b": "2.63.0", "passed": len(s.passed),
+               "failed": s.failed, "seconds": round(time.monotonic() - t0, 1)}
+    print(json.dumps(summary))
+    return 1 if s.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
