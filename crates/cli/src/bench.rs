@@ -58,6 +58,23 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 3)]
         warmup: usize,
     },
+    /// Sandbox.create() -> commands.run("true") -> kill() through the
+    /// official E2B Python SDK (in-process server on loopback), next to the
+    /// same cycle through the native API.
+    E2b {
+        /// The Python of the virtualenv holding the pinned SDK.
+        #[arg(long, default_value = "target/e2b-venv/bin/python")]
+        python: std::path::PathBuf,
+        /// The benchmark script.
+        #[arg(long, default_value = "tests/e2b/bench.py")]
+        script: std::path::PathBuf,
+        /// Cycles per contender.
+        #[arg(long, default_value_t = 200)]
+        rounds: usize,
+        /// Warm-up cycles per contender, not counted.
+        #[arg(long, default_value_t = 10)]
+        warmup: usize,
+    },
     /// Review jobs: /input hydration, job overhead, jobs per minute.
     Jobs {
         /// Trivial jobs timed one by one, then submitted at once.
@@ -91,6 +108,16 @@ pub fn main(cmd: BenchCommand) -> i32 {
             .map_err(Into::into)
             .and_then(|rt| rt.block_on(crate::bench_egress::run(size_mb, downloads, requests))),
         BenchCommand::Gvisor { iterations, warmup } => crate::bench_gvisor::run(iterations, warmup),
+        BenchCommand::E2b {
+            python,
+            script,
+            rounds,
+            warmup,
+        } => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(Into::into)
+            .and_then(|rt| rt.block_on(crate::bench_e2b::run(&python, &script, rounds, warmup))),
         BenchCommand::Jobs { jobs, rounds } => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()

@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_api;
+mod bench_e2b;
 mod bench_egress;
 mod bench_gvisor;
 mod bench_jobs;
