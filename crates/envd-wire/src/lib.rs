@@ -4,6 +4,10 @@
 
 pub mod connect;
 
+// The well-known types the messages use (`Timestamp`).
+pub use pbjson_types;
+pub use prost;
+
 #[allow(clippy::all)]
 pub mod process {
     include!(concat!(env!("OUT_DIR"), "/process.rs"));
