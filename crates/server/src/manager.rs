@@ -33,6 +33,9 @@ pub struct Live {
     expires_at: AtomicI64,
     started: Instant,
     dir: PathBuf,
+    /// What the E2B envd API keeps about this sandbox (process tags,
+    /// watchers); it ends with the sandbox.
+    pub envd: crate::e2b::envd::SandboxState,
 }
 
 impl Live {
@@ -133,6 +136,12 @@ impl Manager {
 
     fn map(&self) -> std::sync::MutexGuard<'_, HashMap<SandboxId, Arc<Live>>> {
         self.live.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A live sandbox by id alone, for a caller that proved its right to it
+    /// another way (an envd access token names exactly one sandbox).
+    pub fn get_unscoped(&self, id: &SandboxId) -> Option<Arc<Live>> {
+        self.map().get(id).cloned()
     }
 
     /// A live sandbox of this tenant; another tenant's id is "not there".
@@ -239,6 +248,7 @@ impl Manager {
             expires_at: AtomicI64::new(record.expires_at),
             started: Instant::now(),
             dir,
+            envd: Default::default(),
         });
         self.map().insert(id, live);
         crate::metrics::sandbox_started(t0.elapsed().as_secs_f64());

@@ -90,7 +90,21 @@ pub async fn read(
 ) -> ApiResult<Response> {
     let live = live(&st, &caller, &id).await?;
     let path = p.checked()?;
-    let client = live.client.clone();
+    let mut resp = Body::from_stream(read_stream(&live.client, path).await?).into_response();
+    resp.headers_mut().insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/octet-stream"),
+    );
+    Ok(resp)
+}
+
+/// A regular file's bytes, streamed from the sandbox as the client reads
+/// (the first chunk is awaited, so a file that cannot be read is an error
+/// response rather than a cut-off body).
+pub async fn read_stream(
+    client: &warden_protocol::Client,
+    path: &str,
+) -> ApiResult<impl futures::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send + 'static> {
     let stat = client.stat(path).await.map_err(init_error)?;
     if stat.kind != FileKind::File {
         return Err(ApiError::bad_request(format!(
@@ -120,12 +134,7 @@ pub async fn read(
         }
     });
     let head = futures::stream::iter(first.map(|d| Ok(bytes::Bytes::from(d))));
-    let mut resp = Body::from_stream(head.chain(rest)).into_response();
-    resp.headers_mut().insert(
-        axum::http::header::CONTENT_TYPE,
-        axum::http::HeaderValue::from_static("application/octet-stream"),
-    );
-    Ok(resp)
+    Ok(head.chain(rest))
 }
 
 #[utoipa::path(put, path = "/v1/sandboxes/{id}/files", tag = "sandbox files", params(PathParams),
@@ -147,10 +156,33 @@ pub async fn write(
             .ok_or_else(|| ApiError::bad_request("mode is octal permission bits, e.g. 644"))?,
         None => 0o644,
     };
-    let client = &live.client;
+    let stat = write_stream(&live.client, &path, mode, body.into_data_stream()).await?;
+    st.audit(
+        caller.store.tenant_id(),
+        caller.actor(),
+        "sandbox.file_write",
+        &format!("{}:{path}", live.id),
+        "ok",
+    )
+    .await;
+    Ok(Json(stat.into()))
+}
+
+/// Writes a file atomically from a stream of chunks (a temp file renamed
+/// into place on success, removed on any failure) and returns its stat.
+pub async fn write_stream<S, E>(
+    client: &warden_protocol::Client,
+    path: &str,
+    mode: u32,
+    mut body: S,
+) -> ApiResult<FileStat>
+where
+    S: futures::Stream<Item = Result<bytes::Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
     let handle = match client
         .call(Request::WriteOpen {
-            path: path.clone(),
+            path: path.to_string(),
             mode,
         })
         .await
@@ -162,7 +194,6 @@ pub async fn write(
     let abort = || async {
         let _ = client.call(Request::WriteAbort { handle }).await;
     };
-    let mut body = body.into_data_stream();
     while let Some(chunk) = body.next().await {
         let chunk = match chunk {
             Ok(c) => c,
@@ -189,17 +220,7 @@ pub async fn write(
         .await
         .map_err(init_error)?
     {
-        R::Stat(s) => {
-            st.audit(
-                caller.store.tenant_id(),
-                caller.actor(),
-                "sandbox.file_write",
-                &format!("{}:{path}", live.id),
-                "ok",
-            )
-            .await;
-            Ok(Json(s.into()))
-        }
+        R::Stat(s) => Ok(s),
         other => Err(ApiError::internal("write", format!("unexpected {other:?}"))),
     }
 }

@@ -1,8 +1,165 @@
-//! envd, the in-sandbox API of E2B (see the module docs of `e2b`).
+//! envd, the in-sandbox API of E2B (see the module docs of `e2b`): Connect
+//! RPC services `process.Process` and `filesystem.Filesystem`, and the
+//! plain HTTP `/files` and `/health`, all on the sandbox named by the
+//! request and authenticated by its access token (`access`).
+
+mod access;
+mod entry;
+mod errors;
+mod files;
+mod filesystem;
+mod paths;
+pub mod process;
+mod rpc;
+mod state;
+
+pub use state::SandboxState;
 
 use crate::state::Shared;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use axum::routing::{get, post};
 use axum::Router;
+use rpc::Call;
+use serde::Serialize;
+use warden_envd_wire::connect::{self, Error, Shape};
+use warden_envd_wire::prost::Message;
+
+/// The envd version Warden reports: high enough that the SDKs use what
+/// Warden implements (default user, stdin, close-stdin, octet-stream
+/// uploads), no higher (file metadata and watch entry info are not here).
+pub const VERSION: &str = "0.5.7";
 
 pub fn routes() -> Router<Shared> {
-    Router::new()
+    let rpc = Router::new()
+        .route("/process.Process/{method}", post(process_rpc))
+        .route("/filesystem.Filesystem/{method}", post(filesystem_rpc))
+        .layer(DefaultBodyLimit::max(connect::MAX_MESSAGE + 5));
+    let http = Router::new()
+        .route("/health", get(files::health))
+        .route("/files", get(files::download).post(files::upload))
+        .layer(DefaultBodyLimit::disable());
+    rpc.merge(http).fallback(no_such_route)
+}
+
+async fn no_such_route(uri: axum::http::Uri) -> Response {
+    rpc::error_response(&Error::unimplemented(format!(
+        "{} is not an envd method or route",
+        uri.path()
+    )))
+}
+
+/// Answers a unary call from its handler's result.
+fn reply<T: Message + Serialize>(call: &Call, r: Result<T, Error>) -> Response {
+    match r {
+        Ok(msg) => call.unary(&msg),
+        Err(e) => rpc::error_response(&e),
+    }
+}
+
+async fn process_rpc(
+    State(st): State<Shared>,
+    Path(method): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    use warden_envd_wire::process as p;
+    let call = match Call::parse(&headers, body) {
+        Ok(c) => c,
+        Err(e) => return rpc::error_response(&e),
+    };
+    let live = match access::sandbox(&st, &headers) {
+        Ok(l) => l,
+        Err(e) => return rpc::fail(call.shape, call.codec, e),
+    };
+    match method.as_str() {
+        "Start" => process::start(&st, live, &call).await,
+        "Connect" => process::connect(live, &call).await,
+        "List" => {
+            let r = async {
+                call.message::<p::ListRequest>(Shape::Unary)?;
+                process::list(&live).await
+            };
+            reply(&call, r.await)
+        }
+        "SendInput" => {
+            let r = async { process::send_input(&live, call.message(Shape::Unary)?).await };
+            reply(&call, r.await)
+        }
+        "SendSignal" => {
+            let r = async { process::send_signal(&live, call.message(Shape::Unary)?).await };
+            reply(&call, r.await)
+        }
+        "CloseStdin" => {
+            let r = async {
+                let req: p::CloseStdinRequest = call.message(Shape::Unary)?;
+                process::close_stdin(&live, req.process).await?;
+                Ok(p::CloseStdinResponse {})
+            };
+            reply(&call, r.await)
+        }
+        "Update" => {
+            let r = async { process::update(&live, call.message(Shape::Unary)?).await };
+            reply(&call, r.await)
+        }
+        "StreamInput" => rpc::error_response(&Error::unimplemented(
+            "StreamInput (client streaming) is not supported; use SendInput",
+        )),
+        other => rpc::error_response(&Error::unimplemented(format!(
+            "process.Process/{other} is not a method"
+        ))),
+    }
+}
+
+async fn filesystem_rpc(
+    State(st): State<Shared>,
+    Path(method): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    use warden_envd_wire::filesystem as f;
+    let call = match Call::parse(&headers, body) {
+        Ok(c) => c,
+        Err(e) => return rpc::error_response(&e),
+    };
+    let live = match access::sandbox(&st, &headers) {
+        Ok(l) => l,
+        Err(e) => return rpc::fail(call.shape, call.codec, e),
+    };
+    match method.as_str() {
+        "Stat" => {
+            let r = async {
+                let req: f::StatRequest = call.message(Shape::Unary)?;
+                filesystem::stat(&live, &req.path).await
+            };
+            reply(&call, r.await)
+        }
+        "MakeDir" => {
+            let r = async {
+                let req: f::MakeDirRequest = call.message(Shape::Unary)?;
+                filesystem::make_dir(&live, &req.path).await
+            };
+            reply(&call, r.await)
+        }
+        "Move" => {
+            let r = async { filesystem::rename(&live, call.message(Shape::Unary)?).await };
+            reply(&call, r.await)
+        }
+        "ListDir" => {
+            let r = async { filesystem::list_dir(&live, call.message(Shape::Unary)?).await };
+            reply(&call, r.await)
+        }
+        "Remove" => {
+            let r = async {
+                let req: f::RemoveRequest = call.message(Shape::Unary)?;
+                filesystem::remove(&live, &req.path).await
+            };
+            reply(&call, r.await)
+        }
+        other => rpc::error_response(&Error::unimplemented(format!(
+            "filesystem.Filesystem/{other} is not a method"
+        ))),
+    }
 }

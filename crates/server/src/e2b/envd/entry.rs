@@ -1,0 +1,103 @@
+//! `EntryInfo`, E2B's description of a file, from the init's `lstat`.
+
+use super::paths::base_name;
+use warden_envd_wire::filesystem::{EntryInfo, FileType};
+use warden_envd_wire::pbjson_types::Timestamp;
+use warden_protocol::{FileKind, FileStat};
+
+/// The names the sandbox's synthesised /etc/passwd and /etc/group give.
+fn account(id: u32) -> String {
+    match id {
+        0 => "root".into(),
+        _ => warden_runtime::native::setup::user_name(id).into(),
+    }
+}
+
+/// `ls -l`'s mode string as Go's `fs.FileMode` prints it (envd is Go):
+/// `drwxr-xr-x`, `-rw-r--r--`, `Lrwxrwxrwx`...
+fn permissions(kind: FileKind, mode: u32) -> String {
+    let lead = match kind {
+        FileKind::Dir => 'd',
+        FileKind::Symlink => 'L',
+        FileKind::Fifo => 'p',
+        FileKind::Socket => 'S',
+        FileKind::CharDevice => 'c',
+        FileKind::BlockDevice => 'D',
+        FileKind::File | FileKind::Other => '-',
+    };
+    let mut s = String::with_capacity(10);
+    s.push(lead);
+    for shift in [6u32, 3, 0] {
+        let bits = (mode >> shift) & 7;
+        s.push(if bits & 4 != 0 { 'r' } else { '-' });
+        s.push(if bits & 2 != 0 { 'w' } else { '-' });
+        s.push(if bits & 1 != 0 { 'x' } else { '-' });
+    }
+    s
+}
+
+pub fn entry(path: &str, st: &FileStat) -> EntryInfo {
+    let kind = match st.kind {
+        FileKind::File => FileType::File,
+        FileKind::Dir => FileType::Directory,
+        FileKind::Symlink => FileType::Symlink,
+        _ => FileType::Unspecified,
+    };
+    EntryInfo {
+        name: base_name(path).to_string(),
+        r#type: kind as i32,
+        path: path.to_string(),
+        size: i64::try_from(st.size).unwrap_or(i64::MAX),
+        mode: st.mode & 0o7777,
+        permissions: permissions(st.kind, st.mode),
+        owner: account(st.uid),
+        group: account(st.gid),
+        modified_time: Some(Timestamp {
+            seconds: st.mtime,
+            nanos: 0,
+        }),
+        symlink_target: st
+            .link_target
+            .as_ref()
+            .map(|t| String::from_utf8_lossy(t).into_owned()),
+        metadata: Default::default(),
+        is_symlink: st.kind == FileKind::Symlink,
+    }
+}
+
+/// The `/files` upload answer's entry type word.
+pub fn type_word(kind: FileKind) -> &'static str {
+    match kind {
+        FileKind::Dir => "dir",
+        _ => "file",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modes_print_like_go() {
+        assert_eq!(permissions(FileKind::Dir, 0o40755), "drwxr-xr-x");
+        assert_eq!(permissions(FileKind::File, 0o100644), "-rw-r--r--");
+        assert_eq!(permissions(FileKind::Symlink, 0o120777), "Lrwxrwxrwx");
+        let st = FileStat {
+            kind: FileKind::File,
+            size: 3,
+            mode: 0o100600,
+            uid: 0,
+            gid: 0,
+            nlink: 1,
+            mtime: 5,
+            link_target: None,
+        };
+        let e = entry("/tmp/a", &st);
+        assert_eq!(
+            (e.name.as_str(), e.mode, e.owner.as_str()),
+            ("a", 0o600, "root")
+        );
+        assert_eq!(e.r#type, FileType::File as i32);
+        assert!(!e.is_symlink);
+    }
+}

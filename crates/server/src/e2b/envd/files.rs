@@ -1,0 +1,246 @@
+//! envd's plain HTTP routes: `GET /files` (download), `POST /files`
+//! (upload, multipart or `application/octet-stream`, optionally gzip) and
+//! `GET /health`. Errors are `{"code": <status>, "message": ...}`.
+
+use super::entry::type_word;
+use super::paths::{absolute, base_name};
+use crate::error::ApiError;
+use crate::routes::sbfiles::{read_stream, write_stream};
+use crate::state::Shared;
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRequest, Multipart, Query, Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use warden_envd_wire::connect::{Code, Error};
+
+#[derive(Deserialize)]
+pub struct FileParams {
+    pub path: Option<String>,
+    /// Which user to act as. Warden runs everything in a sandbox as its one
+    /// user, so this is accepted and ignored.
+    #[allow(dead_code)]
+    pub username: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct WriteInfo {
+    name: String,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    path: String,
+}
+
+/// An envd HTTP error: the SDKs map 400/401/404/507 to their exceptions
+/// and a 502 "... was not found" to "the sandbox is gone".
+fn http_error(e: &Error) -> Response {
+    let status = match e.code {
+        Code::Unauthenticated => StatusCode::UNAUTHORIZED,
+        Code::NotFound => StatusCode::NOT_FOUND,
+        Code::InvalidArgument | Code::FailedPrecondition => StatusCode::BAD_REQUEST,
+        Code::PermissionDenied => StatusCode::FORBIDDEN,
+        Code::AlreadyExists => StatusCode::CONFLICT,
+        Code::ResourceExhausted => StatusCode::INSUFFICIENT_STORAGE,
+        Code::Unavailable => StatusCode::BAD_GATEWAY,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    (
+        status,
+        Json(serde_json::json!({ "code": status.as_u16(), "message": e.message })),
+    )
+        .into_response()
+}
+
+fn api_error(e: ApiError) -> Response {
+    http_error(&super::errors::from_api(e))
+}
+
+pub async fn health(State(st): State<Shared>, headers: HeaderMap) -> Response {
+    match super::access::sandbox(&st, &headers) {
+        Ok(_) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => http_error(&e),
+    }
+}
+
+pub async fn download(
+    State(st): State<Shared>,
+    headers: HeaderMap,
+    Query(p): Query<FileParams>,
+) -> Response {
+    let live = match super::access::sandbox(&st, &headers) {
+        Ok(l) => l,
+        Err(e) => return http_error(&e),
+    };
+    let path = match p.path.as_deref().map(absolute) {
+        Some(Ok(p)) => p,
+        Some(Err(e)) => return http_error(&e),
+        None => return http_error(&Error::invalid_argument("the path parameter is required")),
+    };
+    match read_stream(&live.client, &path).await {
+        Ok(stream) => {
+            let mut resp = Body::from_stream(stream).into_response();
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                header::HeaderValue::from_static("application/octet-stream"),
+            );
+            resp
+        }
+        Err(e) => api_error(e),
+    }
+}
+
+pub async fn upload(
+    State(st): State<Shared>,
+    Query(p): Query<FileParams>,
+    req: Request,
+) -> Response {
+    let live = match super::access::sandbox(&st, req.headers()) {
+        Ok(l) => l,
+        Err(e) => return http_error(&e),
+    };
+    let ct = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let gzip = match req
+        .headers()
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+    {
+        None | Some("identity") => false,
+        Some("gzip") => true,
+        Some(other) => {
+            return http_error(&Error::invalid_argument(format!(
+                "unsupported Content-Encoding {other:?} (gzip or none)"
+            )))
+        }
+    };
+    let mut written = Vec::new();
+    if ct.starts_with("multipart/form-data") {
+        if gzip {
+            return http_error(&Error::invalid_argument(
+                "gzip applies to application/octet-stream uploads only",
+            ));
+        }
+        let mut form = match Multipart::from_request(req, &st).await {
+            Ok(f) => f,
+            Err(e) => return http_error(&Error::invalid_argument(e.body_text())),
+        };
+        loop {
+            let field = match form.next_field().await {
+                Ok(Some(f)) => f,
+                Ok(None) => break,
+                Err(e) => return http_error(&Error::invalid_argument(e.body_text())),
+            };
+            // One file: the path parameter; several: each part's file name.
+            let dest = match (p.path.as_deref(), field.file_name()) {
+                (Some(path), _) if written.is_empty() => path.to_string(),
+                (_, Some(name)) if !name.is_empty() => name.to_string(),
+                _ => {
+                    return http_error(&Error::invalid_argument(
+                        "each part needs a file name (its destination path)",
+                    ))
+                }
+            };
+            let chunks = futures::stream::unfold(field, |mut f| async move {
+                match f.chunk().await {
+                    Ok(Some(c)) => Some((Ok(c), f)),
+                    Ok(None) => None,
+                    Err(e) => Some((Err(e.body_text()), f)),
+                }
+            });
+            match write_one(&live, &dest, Box::pin(chunks)).await {
+                Ok(info) => written.push(info),
+                Err(r) => return r,
+            }
+        }
+    } else {
+        let Some(dest) = p.path.as_deref() else {
+            return http_error(&Error::invalid_argument("the path parameter is required"));
+        };
+        let body = req.into_body().into_data_stream();
+        let result = if gzip {
+            write_one(&live, dest, Box::pin(gunzip(body))).await
+        } else {
+            let body = body.map(|c| c.map_err(|e| e.to_string()));
+            write_one(&live, dest, Box::pin(body)).await
+        };
+        match result {
+            Ok(info) => written.push(info),
+            Err(r) => return r,
+        }
+    }
+    if written.is_empty() {
+        return http_error(&Error::invalid_argument("the upload carried no file"));
+    }
+    st.audit(
+        &live.tenant,
+        super::process::ACTOR,
+        "sandbox.file_write",
+        &format!("{}:{}", live.id, written[0].path),
+        &format!("ok ({} file(s), e2b)", written.len()),
+    )
+    .await;
+    Json(written).into_response()
+}
+
+async fn write_one<S>(
+    live: &crate::manager::Live,
+    dest: &str,
+    body: S,
+) -> Result<WriteInfo, Response>
+where
+    S: futures::Stream<Item = Result<Bytes, String>> + Unpin,
+{
+    let path = absolute(dest).map_err(|e| http_error(&e))?;
+    super::filesystem::ensure_parent(live, &path)
+        .await
+        .map_err(|e| http_error(&e))?;
+    let st = write_stream(&live.client, &path, 0o644, body)
+        .await
+        .map_err(api_error)?;
+    Ok(WriteInfo {
+        name: base_name(&path).to_string(),
+        kind: type_word(st.kind),
+        path,
+    })
+}
+
+/// Decompresses a gzip body as it arrives (never the whole upload in
+/// memory): each compressed chunk goes through the decoder and what it
+/// yields is passed on.
+fn gunzip<S>(body: S) -> impl futures::Stream<Item = Result<Bytes, String>> + Send
+where
+    S: futures::Stream<Item = Result<Bytes, axum::Error>> + Send + Unpin + 'static,
+{
+    let decoder = flate2::write::GzDecoder::new(Vec::new());
+    futures::stream::unfold(Some((body, decoder)), |state| async move {
+        let (mut body, mut dec) = state?;
+        loop {
+            match body.next().await {
+                Some(Ok(chunk)) => {
+                    if let Err(e) = dec.write_all(&chunk) {
+                        return Some((Err(format!("gzip: {e}")), None));
+                    }
+                    let out = std::mem::take(dec.get_mut());
+                    if !out.is_empty() {
+                        return Some((Ok(Bytes::from(out)), Some((body, dec))));
+                    }
+                }
+                Some(Err(e)) => return Some((Err(e.to_string()), None)),
+                None => {
+                    return match dec.finish() {
+                        Ok(rest) if rest.is_empty() => None,
+                        Ok(rest) => Some((Ok(Bytes::from(rest)), None)),
+                        Err(e) => Some((Err(format!("gzip: {e}")), None)),
+                    };
+                }
+            }
+        }
+    })
+}

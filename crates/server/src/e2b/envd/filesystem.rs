@@ -1,0 +1,119 @@
+//! `filesystem.Filesystem` (all but watching, in `watch.rs`): every
+//! operation goes through the init, so paths resolve in the sandbox's own
+//! view and a symlink planted there cannot lead outside it.
+
+use super::entry::entry;
+use super::errors::from_client;
+use super::paths::{self, absolute};
+use crate::manager::Live;
+use warden_envd_wire::connect::{Code, Error};
+use warden_envd_wire::filesystem::{
+    EntryInfo, ListDirRequest, ListDirResponse, MakeDirResponse, MoveRequest, MoveResponse,
+    RemoveResponse, StatResponse,
+};
+use warden_protocol::FileKind;
+
+/// Most entries one ListDir returns (a deep listing of a big tree).
+const MAX_ENTRIES: usize = 100_000;
+
+pub async fn stat(live: &Live, path: &str) -> Result<StatResponse, Error> {
+    let path = absolute(path)?;
+    let st = live.client.stat(&path).await.map_err(from_client)?;
+    Ok(StatResponse {
+        entry: Some(entry(&path, &st)),
+    })
+}
+
+pub async fn make_dir(live: &Live, path: &str) -> Result<MakeDirResponse, Error> {
+    let path = absolute(path)?;
+    // E2B answers "already exists" for an existing directory (the SDKs'
+    // make_dir then returns false) and creates missing parents.
+    match live.client.stat(&path).await {
+        Ok(_) => {
+            return Err(Error::already_exists(format!("{path} already exists")));
+        }
+        Err(e) if e.remote_kind() == Some(warden_protocol::ErrorKind::NotFound) => {}
+        Err(e) => return Err(from_client(e)),
+    }
+    live.client.mkdir(&path, true).await.map_err(from_client)?;
+    let st = live.client.stat(&path).await.map_err(from_client)?;
+    Ok(MakeDirResponse {
+        entry: Some(entry(&path, &st)),
+    })
+}
+
+pub async fn rename(live: &Live, req: MoveRequest) -> Result<MoveResponse, Error> {
+    let from = absolute(&req.source)?;
+    let to = absolute(&req.destination)?;
+    ensure_parent(live, &to).await?;
+    live.client.rename(&from, &to).await.map_err(from_client)?;
+    let st = live.client.stat(&to).await.map_err(from_client)?;
+    Ok(MoveResponse {
+        entry: Some(entry(&to, &st)),
+    })
+}
+
+pub async fn remove(live: &Live, path: &str) -> Result<RemoveResponse, Error> {
+    let path = absolute(path)?;
+    if path == "/" {
+        return Err(Error::invalid_argument("refusing to remove /"));
+    }
+    live.client.remove(&path, true).await.map_err(from_client)?;
+    Ok(RemoveResponse {})
+}
+
+/// Lists `depth` levels (0 counts as 1), breadth first; symlinked
+/// directories are listed as links, never descended into.
+pub async fn list_dir(live: &Live, req: ListDirRequest) -> Result<ListDirResponse, Error> {
+    let root = absolute(&req.path)?;
+    let depth = req.depth.max(1);
+    let st = live.client.stat(&root).await.map_err(from_client)?;
+    if st.kind != FileKind::Dir {
+        return Err(Error::invalid_argument(format!(
+            "{root} is not a directory"
+        )));
+    }
+    let mut entries: Vec<EntryInfo> = Vec::new();
+    let mut level = vec![root];
+    for _ in 0..depth {
+        let mut next = Vec::new();
+        for dir in level {
+            let listed = match live.client.list_dir(&dir).await {
+                Ok(l) => l,
+                // A directory that vanished or cannot be read below the
+                // first level is skipped, as a walk would.
+                Err(e) if !entries.is_empty() && e.remote_kind().is_some() => continue,
+                Err(e) => return Err(from_client(e)),
+            };
+            for d in listed {
+                let name = String::from_utf8_lossy(&d.name).into_owned();
+                let path = paths::join(&dir, &name);
+                if d.stat.kind == FileKind::Dir {
+                    next.push(path.clone());
+                }
+                entries.push(entry(&path, &d.stat));
+                if entries.len() > MAX_ENTRIES {
+                    return Err(Error::new(
+                        Code::ResourceExhausted,
+                        format!("more than {MAX_ENTRIES} entries; list with a smaller depth"),
+                    ));
+                }
+            }
+        }
+        level = next;
+    }
+    Ok(ListDirResponse { entries })
+}
+
+/// Creates the parent directories of `path` (E2B's writes and moves do).
+pub async fn ensure_parent(live: &Live, path: &str) -> Result<(), Error> {
+    let parent = paths::parent(path);
+    if parent == "/" {
+        return Ok(());
+    }
+    match live.client.mkdir(parent, true).await {
+        Ok(()) => Ok(()),
+        Err(e) if e.remote_kind() == Some(warden_protocol::ErrorKind::AlreadyExists) => Ok(()),
+        Err(e) => Err(from_client(e)),
+    }
+}

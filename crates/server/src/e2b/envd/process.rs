@@ -1,0 +1,390 @@
+//! `process.Process`: commands started, listed, attached to, fed and
+//! signalled through the same init requests as the native exec API (so the
+//! command policy, secret masking and audit apply unchanged).
+//!
+//! Every E2B process is a background process of the init: its output is
+//! kept for attaching, and it outlives the stream that started it (a
+//! client that goes away, or a call deadline, ends the stream only).
+
+use super::errors::{from_api, from_client};
+use super::paths;
+use super::rpc::{Call, Sink};
+use super::state::ProcMeta;
+use crate::manager::Live;
+use crate::secrets::MaskStream;
+use crate::state::Shared;
+use axum::response::Response;
+use std::sync::Arc;
+use std::time::Duration;
+use warden_envd_wire::connect::{Error, Shape};
+use warden_envd_wire::process::{
+    process_event as ev, process_input, process_selector, ConnectRequest, ConnectResponse,
+    ListResponse, ProcessConfig, ProcessEvent, ProcessInfo, SendInputRequest, SendInputResponse,
+    SendSignalRequest, SendSignalResponse, Signal, StartRequest, StartResponse, UpdateRequest,
+    UpdateResponse,
+};
+use warden_protocol::{Command, ExecRequest, ExitStatus, Request, Response as R, ResponseStream};
+
+/// Who the audit log names for calls made with an envd access token.
+pub const ACTOR: &str = "e2b-envd";
+
+/// How often an idle stream carries a keep-alive (proxies drop silent
+/// connections; the SDKs ignore these events).
+const KEEPALIVE: Duration = Duration::from_secs(30);
+
+const NO_PTY: &str = "PTY sessions are not supported by Warden; run the command without a PTY";
+
+pub async fn start(st: &Shared, live: Arc<Live>, call: &Call) -> Response {
+    let started = async {
+        let req: StartRequest = call.message(Shape::Stream)?;
+        if req.pty.is_some() {
+            return Err(Error::unimplemented(NO_PTY));
+        }
+        let config = req
+            .process
+            .ok_or_else(|| Error::invalid_argument("process (cmd, args) is required"))?;
+        if config.cmd.is_empty() {
+            return Err(Error::invalid_argument("process.cmd is empty"));
+        }
+        let exec = exec_request(&config, req.stdin.unwrap_or(false))?;
+        let policy = crate::policy::Exec::sandbox(&live.tenant, ACTOR, live.id.as_str(), &exec);
+        crate::policy::enforce(st, &policy)
+            .await
+            .map_err(from_api)?;
+        crate::metrics::exec();
+        st.audit(
+            &live.tenant,
+            ACTOR,
+            "sandbox.exec",
+            &format!("{}:{}", live.id, config.cmd),
+            "started (e2b)",
+        )
+        .await;
+        let pid = live.client.spawn(exec).await.map_err(from_client)?;
+        prune(&live).await;
+        live.envd.remember(
+            pid,
+            ProcMeta {
+                config,
+                tag: req.tag,
+            },
+        );
+        // Replay: whatever it printed between starting and this request.
+        let output = live
+            .client
+            .stream(Request::Attach { pid, replay: true })
+            .map_err(from_client)?;
+        Ok((pid, output))
+    }
+    .await;
+    match started {
+        Ok((pid, output)) => call.stream(move |sink| async move {
+            pump(live, pid, output, sink, |event| StartResponse {
+                event: Some(event),
+            })
+            .await
+        }),
+        Err(e) => super::rpc::fail(call.shape, call.codec, e),
+    }
+}
+
+pub async fn connect(live: Arc<Live>, call: &Call) -> Response {
+    let attached = async {
+        let req: ConnectRequest = call.message(Shape::Stream)?;
+        let pid = select(&live, req.process).await?;
+        live.client
+            .stream(Request::Attach { pid, replay: false })
+            .map(|s| (pid, s))
+            .map_err(from_client)
+    }
+    .await;
+    match attached {
+        Ok((pid, output)) => call.stream(move |sink| async move {
+            pump(live, pid, output, sink, |event| ConnectResponse {
+                event: Some(event),
+            })
+            .await
+        }),
+        Err(e) => super::rpc::fail(call.shape, call.codec, e),
+    }
+}
+
+pub async fn list(live: &Live) -> Result<ListResponse, Error> {
+    let procs = live.client.list_processes().await.map_err(from_client)?;
+    let processes = procs
+        .into_iter()
+        .filter(|p| p.exit.is_none())
+        .map(|p| {
+            let meta = live.envd.meta(p.pid);
+            ProcessInfo {
+                config: Some(match &meta {
+                    Some(m) => m.config.clone(),
+                    None => config_of(&p.command),
+                }),
+                pid: p.pid,
+                tag: meta.and_then(|m| m.tag),
+            }
+        })
+        .collect();
+    Ok(ListResponse { processes })
+}
+
+pub async fn send_input(live: &Live, req: SendInputRequest) -> Result<SendInputResponse, Error> {
+    let pid = select(live, req.process).await?;
+    match req.input.and_then(|i| i.input) {
+        Some(process_input::Input::Stdin(data)) => {
+            live.client.stdin(pid, &data).await.map_err(from_client)?
+        }
+        Some(process_input::Input::Pty(_)) => return Err(Error::unimplemented(NO_PTY)),
+        None => {}
+    }
+    Ok(SendInputResponse {})
+}
+
+pub async fn close_stdin(
+    live: &Live,
+    process: Option<warden_envd_wire::process::ProcessSelector>,
+) -> Result<(), Error> {
+    let pid = select(live, process).await?;
+    live.client.close_stdin(pid).await.map_err(from_client)
+}
+
+pub async fn send_signal(live: &Live, req: SendSignalRequest) -> Result<SendSignalResponse, Error> {
+    let signal = match Signal::try_from(req.signal) {
+        Ok(Signal::Sigkill) => libc::SIGKILL,
+        Ok(Signal::Sigterm) => libc::SIGTERM,
+        _ => return Err(Error::invalid_argument("signal must be SIGTERM or SIGKILL")),
+    };
+    let pid = select(live, req.process).await?;
+    live.client.signal(pid, signal).await.map_err(from_client)?;
+    Ok(SendSignalResponse {})
+}
+
+pub async fn update(live: &Live, req: UpdateRequest) -> Result<UpdateResponse, Error> {
+    select(live, req.process).await?;
+    if req.pty.is_some() {
+        return Err(Error::unimplemented(NO_PTY));
+    }
+    Ok(UpdateResponse {})
+}
+
+/// The init request for an E2B process config: argv as given (E2B's
+/// `commands.run` sends `/bin/bash -l -c <line>`), its env, its cwd
+/// (relative to the home).
+fn exec_request(config: &ProcessConfig, stdin: bool) -> Result<ExecRequest, Error> {
+    let mut argv = vec![config.cmd.clone()];
+    argv.extend(config.args.iter().cloned());
+    let mut env = Vec::with_capacity(config.envs.len());
+    for (k, v) in &config.envs {
+        warden_spec::check_env_name(k).map_err(|e| Error::invalid_argument(e.to_string()))?;
+        env.push((k.clone(), v.clone()));
+    }
+    env.sort();
+    let cwd = match config.cwd.as_deref() {
+        Some(c) if !c.is_empty() => Some(paths::absolute(c)?),
+        _ => None,
+    };
+    Ok(ExecRequest {
+        command: Command::Argv(argv),
+        cwd,
+        env,
+        stdin,
+        timeout_ms: None,
+        background: true,
+        session: None,
+    })
+}
+
+/// A process the init started for someone else (the native API): its
+/// config as far as the command tells.
+fn config_of(command: &Command) -> ProcessConfig {
+    let (cmd, args) = match command {
+        Command::Argv(a) => (
+            a.first().cloned().unwrap_or_default(),
+            a.iter().skip(1).cloned().collect(),
+        ),
+        Command::Shell(line) => ("/bin/sh".into(), vec!["-c".into(), line.clone()]),
+    };
+    ProcessConfig {
+        cmd,
+        args,
+        envs: Default::default(),
+        cwd: None,
+    }
+}
+
+/// The pid a selector names: a pid as is (the init says whether it
+/// exists), a tag as the running process started with it.
+async fn select(
+    live: &Live,
+    selector: Option<warden_envd_wire::process::ProcessSelector>,
+) -> Result<u32, Error> {
+    match selector.and_then(|s| s.selector) {
+        Some(process_selector::Selector::Pid(pid)) => Ok(pid),
+        Some(process_selector::Selector::Tag(tag)) => {
+            let tagged = live.envd.pids_tagged(&tag);
+            if !tagged.is_empty() {
+                let procs = live.client.list_processes().await.map_err(from_client)?;
+                if let Some(p) = procs
+                    .iter()
+                    .rev()
+                    .find(|p| p.exit.is_none() && tagged.contains(&p.pid))
+                {
+                    return Ok(p.pid);
+                }
+            }
+            Err(Error::not_found(format!(
+                "no running process is tagged {tag:?}"
+            )))
+        }
+        None => Err(Error::invalid_argument(
+            "process (a pid or a tag) is required",
+        )),
+    }
+}
+
+/// Forgets exited processes once many have been remembered.
+async fn prune(live: &Live) {
+    if live.envd.needs_pruning() {
+        if let Ok(procs) = live.client.list_processes().await {
+            let running: Vec<u32> = procs
+                .iter()
+                .filter(|p| p.exit.is_none())
+                .map(|p| p.pid)
+                .collect();
+            live.envd.retain_running(&running);
+        }
+    }
+}
+
+fn event(e: ev::Event) -> ProcessEvent {
+    ProcessEvent { event: Some(e) }
+}
+
+fn data(out: ev::data_event::Output) -> ProcessEvent {
+    event(ev::Event::Data(ev::DataEvent { output: Some(out) }))
+}
+
+/// The end event as Go's `os.ProcessState` would describe it.
+pub fn end_event(s: ExitStatus) -> ev::EndEvent {
+    match (s.code, s.signal) {
+        (Some(code), _) => ev::EndEvent {
+            exit_code: code,
+            exited: true,
+            status: format!("exit status {code}"),
+            error: None,
+        },
+        (None, Some(sig)) => ev::EndEvent {
+            exit_code: -1,
+            exited: false,
+            status: format!("signal: {}", signal_name(sig)),
+            error: s.timed_out.then(|| "the command timed out".to_string()),
+        },
+        (None, None) => ev::EndEvent {
+            exit_code: -1,
+            exited: false,
+            status: "unknown".into(),
+            error: Some("the process ended without an exit status".into()),
+        },
+    }
+}
+
+fn signal_name(sig: i32) -> String {
+    match sig {
+        libc::SIGKILL => "killed".into(),
+        libc::SIGTERM => "terminated".into(),
+        libc::SIGINT => "interrupt".into(),
+        libc::SIGHUP => "hangup".into(),
+        libc::SIGPIPE => "broken pipe".into(),
+        libc::SIGABRT => "aborted".into(),
+        libc::SIGSEGV => "segmentation fault".into(),
+        n => format!("signal {n}"),
+    }
+}
+
+/// Streams one process's events: start, its output (secrets masked), its
+/// end; keep-alives while it is quiet. Ends early, leaving the process
+/// running, when the client goes away or the call's deadline passes.
+async fn pump<T, F>(live: Arc<Live>, pid: u32, mut output: ResponseStream, sink: Sink, wrap: F)
+where
+    T: warden_envd_wire::prost::Message + serde::Serialize,
+    F: Fn(ProcessEvent) -> T,
+{
+    if !sink
+        .send(&wrap(event(ev::Event::Start(ev::StartEvent { pid }))))
+        .await
+    {
+        return;
+    }
+    let mut out = MaskStream::new(live.masker.clone());
+    let mut err = MaskStream::new(live.masker.clone());
+    let mut keepalive = tokio::time::interval(KEEPALIVE);
+    keepalive.tick().await;
+    loop {
+        let next = tokio::select! {
+            r = output.next() => r,
+            _ = keepalive.tick() => {
+                if !sink.send(&wrap(event(ev::Event::Keepalive(ev::KeepAlive {})))).await {
+                    return;
+                }
+                continue;
+            }
+            _ = sink.deadline() => {
+                sink.fail(Error::deadline_exceeded(
+                    "the call's deadline passed; the process goes on running",
+                )).await;
+                return;
+            }
+            _ = sink.closed() => return,
+        };
+        let msg = match next {
+            Ok(Some(R::Stdout(d))) => data(ev::data_event::Output::Stdout(out.push(&d))),
+            Ok(Some(R::Stderr(d))) => data(ev::data_event::Output::Stderr(err.push(&d))),
+            Ok(Some(R::Started { .. })) => continue,
+            Ok(Some(R::Exited(status))) => {
+                for (rest, stdout) in [(out.finish(), true), (err.finish(), false)] {
+                    if !rest.is_empty() {
+                        let o = if stdout {
+                            ev::data_event::Output::Stdout(rest)
+                        } else {
+                            ev::data_event::Output::Stderr(rest)
+                        };
+                        if !sink.send(&wrap(data(o))).await {
+                            return;
+                        }
+                    }
+                }
+                sink.send(&wrap(event(ev::Event::End(end_event(status)))))
+                    .await;
+                return;
+            }
+            Ok(Some(other)) => {
+                sink.fail(Error::internal(format!(
+                    "unexpected answer from the init: {other:?}"
+                )))
+                .await;
+                return;
+            }
+            Ok(None) => {
+                sink.fail(Error::unavailable(
+                    "the sandbox ended while the process ran",
+                ))
+                .await;
+                return;
+            }
+            Err(e) => {
+                sink.fail(from_client(e)).await;
+                return;
+            }
+        };
+        // The masker may hold back a chunk that could begin a secret.
+        if matches!(&msg.event, Some(ev::Event::Data(d)) if matches!(&d.output,
+            Some(ev::data_event::Output::Stdout(b)) | Some(ev::data_event::Output::Stderr(b)) if b.is_empty()))
+        {
+            continue;
+        }
+        if !sink.send(&wrap(msg)).await {
+            return;
+        }
+    }
+}
