@@ -311,8 +311,9 @@ async function envdToken(id) {
     headers: { 'X-API-Key': API_KEY, 'Content-Type': 'application/json' },
     body: JSON.stringify({ timeout: 120 }),
   })
-  check(r.status === 200 || r.status === 201, `REST connect: ${r.status} ${await r.text()}`)
-  return (await r.json()).envdAccessToken
+  const text = await r.text()
+  check(r.status === 200 || r.status === 201, `REST connect: ${r.status} ${text}`)
+  return JSON.parse(text).envdAccessToken
 }
 
 async function connectRpc(id, token, method) {
