@@ -36,6 +36,7 @@ from e2b import (
     FileType,
     NotFoundException,
     Sandbox,
+    SandboxException,
     SandboxQuery,
 )
 
@@ -356,6 +357,16 @@ def kill(s, _sbx):
     expect_raises(NotFoundException, "connect after kill", Sandbox.connect, sbx.sandbox_id)
 
 
+def metrics_and_pause(s, sbx):
+    m = sbx.get_metrics()
+    check(m and m[-1].cpu_count >= 1 and m[-1].mem_total >= m[-1].mem_used > 0,
+          f"get_metrics: {m}")
+    # Warden cannot pause: a clear error, and the sandbox keeps running.
+    e = expect_raises(SandboxException, "pause", sbx.pause)
+    check("pause" in str(e).lower(), f"pause refusal names the operation: {e}")
+    check(sbx.is_running(), "running after a refused pause")
+
+
 def wrong_api_key(s, _sbx):
     bad = "e2b_" + "0" * 40
     expect_raises(AuthenticationException, "create with a wrong key", Sandbox.create, api_key=bad)
@@ -473,6 +484,7 @@ def main():
         ("Sandbox.list: metadata filter, pagination", list_filters_and_pages),
         ("set_timeout and expiry", timeout_and_expiry),
         ("kill", kill),
+        ("get_metrics; pause refused clearly", metrics_and_pause),
         ("negative: wrong API key", wrong_api_key),
         ("negative: another tenant's sandbox", other_tenant),
         ("negative: wrong envd access token", wrong_access_token),

@@ -17,6 +17,7 @@ import {
   AuthenticationError,
   NotFoundError,
   FileNotFoundError,
+  SandboxError,
   FileType,
   FilesystemEventType,
 } from 'e2b'
@@ -288,6 +289,16 @@ async function kill() {
   await expectThrows(NotFoundError, 'connect after kill', () => Sandbox.connect(sbx.sandboxId))
 }
 
+async function metricsAndPause(sbx) {
+  const m = await sbx.getMetrics()
+  const last = m.at(-1)
+  check(last && last.cpuCount >= 1 && last.memTotal >= last.memUsed && last.memUsed > 0, `getMetrics: ${JSON.stringify(m)}`)
+  // Warden cannot pause: a clear error, and the sandbox keeps running.
+  const e = await expectThrows(SandboxError, 'pause', () => sbx.pause())
+  check(/pause/i.test(e.message), `pause refusal names the operation: ${e.message}`)
+  check(await sbx.isRunning(), 'running after a refused pause')
+}
+
 async function wrongApiKey() {
   const bad = 'e2b_' + '0'.repeat(40)
   await expectThrows(AuthenticationError, 'create with a wrong key', () => Sandbox.create({ apiKey: bad }))
@@ -377,6 +388,7 @@ async function main() {
     ['Sandbox.list: metadata filter, pagination', listFiltersAndPages],
     ['setTimeout and expiry', timeoutAndExpiry],
     ['kill', kill],
+    ['getMetrics; pause refused clearly', metricsAndPause],
     ['negative: wrong API key', wrongApiKey],
     ["negative: another tenant's sandbox", otherTenant],
     ['negative: wrong envd access token', wrongAccessToken],
