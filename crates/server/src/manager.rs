@@ -76,6 +76,15 @@ impl Live {
         })
     }
 
+    /// Whether the sandbox has an egress proxy (it was created with an
+    /// allowlist, possibly empty) whose rules can change.
+    pub fn has_egress(&self) -> bool {
+        self.egress
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some()
+    }
+
     /// Replaces the egress rules of a running sandbox; false if it has no
     /// egress proxy (it was created with network `none`).
     pub fn set_egress_rules(&self, rules: Vec<warden_spec::EgressRule>) -> bool {

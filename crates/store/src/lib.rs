@@ -228,8 +228,10 @@ pub struct AuditEvent {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuditQuery {
     pub target: String,
-    /// Entries at or after this time.
+    /// Entries at or after this time...
     pub from_ms: Option<Millis>,
+    /// ...and at or before this one.
+    pub until_ms: Option<Millis>,
     /// Entries with `seq` above this (forward paging).
     pub after_seq: Option<i64>,
     /// Entries with `seq` below this (backward paging).

@@ -180,6 +180,7 @@ async fn entries_about_a_target_are_its_own_and_its_details_only() {
     let q = |descending, after_seq, before_seq| AuditQuery {
         target: "sbx_a".into(),
         from_ms: None,
+        until_ms: None,
         after_seq,
         before_seq,
         descending,
@@ -208,4 +209,9 @@ async fn entries_about_a_target_are_its_own_and_its_details_only() {
         ..q(false, None, None)
     };
     assert!(db.list_audit_about(&t, &later).await.unwrap().is_empty());
+    let earlier = AuditQuery {
+        until_ms: Some(0),
+        ..q(true, None, None)
+    };
+    assert!(db.list_audit_about(&t, &earlier).await.unwrap().is_empty());
 }

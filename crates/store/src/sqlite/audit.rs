@@ -111,13 +111,15 @@ pub(super) async fn about(
          WHERE tenant_id = ?1
            AND (target = ?2 OR (target >= ?2 || ':' AND target < ?2 || ';'))
            AND (?3 IS NULL OR at >= ?3)
-           AND (?4 IS NULL OR seq > ?4)
-           AND (?5 IS NULL OR seq < ?5)
-         ORDER BY seq {order} LIMIT ?6"
+           AND (?4 IS NULL OR at <= ?4)
+           AND (?5 IS NULL OR seq > ?5)
+           AND (?6 IS NULL OR seq < ?6)
+         ORDER BY seq {order} LIMIT ?7"
     ))
     .bind(tenant.as_str())
     .bind(&q.target)
     .bind(q.from_ms)
+    .bind(q.until_ms)
     .bind(q.after_seq)
     .bind(q.before_seq)
     .bind(i64::from(q.limit.clamp(1, MAX_PAGE)))
