@@ -9,7 +9,9 @@
 pub mod client;
 pub mod codec;
 pub mod messages;
+pub mod watch;
 
 pub use client::{Client, ClientError, ExecOutput, ResponseStream, WINDOW};
 pub use codec::{CodecError, Frame, CHUNK, MAX_FRAME, VERSION};
 pub use messages::*;
+pub use watch::Watch;
