@@ -11,6 +11,7 @@
 use crate::watch_tree::{read_events, End, Tree};
 use crate::{files, State};
 use std::cell::RefCell;
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 use std::os::fd::OwnedFd;
 use std::rc::Rc;
@@ -40,6 +41,23 @@ impl Watches {
         }
     }
 
+    fn register(&self, id: u32) -> Result<Rc<Notify>, Response> {
+        let mut active = self.active.borrow_mut();
+        if active.len() >= MAX_WATCHES {
+            return Err(Response::error(
+                ErrorKind::TooLarge,
+                format!("too many watches: at most {MAX_WATCHES} per sandbox"),
+            ));
+        }
+        match active.entry(id) {
+            Entry::Occupied(_) => Err(Response::error(
+                ErrorKind::BadRequest,
+                format!("request id {id} is already a watch"),
+            )),
+            Entry::Vacant(v) => Ok(v.insert(Rc::new(Notify::new())).clone()),
+        }
+    }
+
     fn release(&self, id: u32, n: &Rc<Notify>) {
         let mut active = self.active.borrow_mut();
         if active.get(&id).is_some_and(|m| Rc::ptr_eq(m, n)) {
@@ -64,32 +82,18 @@ impl Drop for Slot {
 /// Registers watch `id` and starts it. Called by the request loop itself,
 /// not from a task, so a `Cancel` read right after always finds it.
 pub fn start(state: Rc<State>, id: u32, path: String, recursive: bool) {
-    let refused = {
-        let mut active = state.watches.active.borrow_mut();
-        if active.len() >= MAX_WATCHES {
-            Some(Response::error(
-                ErrorKind::TooLarge,
-                format!("too many watches: at most {MAX_WATCHES} per sandbox"),
-            ))
-        } else if active.contains_key(&id) {
-            Some(Response::error(
-                ErrorKind::BadRequest,
-                format!("request id {id} is already a watch"),
-            ))
-        } else {
-            let cancel = Rc::new(Notify::new());
-            active.insert(id, cancel.clone());
+    match state.watches.register(id) {
+        Ok(cancel) => {
             let slot = Slot {
                 state: state.clone(),
                 id,
                 cancel,
             };
             tokio::task::spawn_local(run(slot, path, recursive));
-            None
         }
-    };
-    if let Some(resp) = refused {
-        tokio::task::spawn_local(async move { state.conn.send(id, resp).await });
+        Err(refused) => {
+            tokio::task::spawn_local(async move { state.conn.send(id, refused).await });
+        }
     }
 }
 
