@@ -2,10 +2,10 @@
 //!
 //! One inherited socket carries every exchange: a fixed preamble with the
 //! protocol version, then length-prefixed binary frames (see [`codec`]).
-//! Requests are multiplexed by id, so exec streams, file transfers and
-//! process control and directory watches run concurrently over the same
-//! channel. Every isolation
-//! backend speaks exactly this protocol to exactly the same init.
+//! Requests are multiplexed by id, so exec streams, file transfers, process
+//! control and directory watches run concurrently over the same channel.
+//! Every isolation backend speaks exactly this protocol to exactly the same
+//! init.
 
 pub mod client;
 pub mod codec;
