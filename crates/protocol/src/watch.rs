@@ -73,3 +73,13 @@ impl Drop for Watch {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// A `Watch` can be held by a task of a multi-threaded server.
+    #[test]
+    fn watch_is_send() {
+        fn send<T: Send + 'static>() {}
+        send::<super::Watch>();
+    }
+}
