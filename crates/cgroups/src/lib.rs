@@ -81,6 +81,12 @@ pub enum Mode {
 pub struct Stats {
     pub memory_current: Option<u64>,
     pub memory_peak: Option<u64>,
+    /// Page cache charged to the group (`file` in v2's `memory.stat`,
+    /// `total_cache` in v1's), tmpfs contents included.
+    pub memory_file: Option<u64>,
+    /// tmpfs and shared memory charged to the group (`shmem`,
+    /// `total_shmem`): what the sandbox's tmpfs file systems hold.
+    pub memory_shmem: Option<u64>,
     pub cpu_usage_ns: Option<u64>,
     pub pids_current: Option<u64>,
     pub oom_kills: Option<u64>,

@@ -310,6 +310,20 @@ impl Group {
                 None => Ok(None),
             }
         };
+        // The `total_` figures include descendants, like v2's.
+        let (memory_file, memory_shmem) = match &d.memory {
+            Some(dir) => {
+                let p = dir.join("memory.stat");
+                match fsutil::read_opt(&p)? {
+                    Some(c) => (
+                        fsutil::keyed(&p, &c, "total_cache")?,
+                        fsutil::keyed(&p, &c, "total_shmem")?,
+                    ),
+                    None => (None, None),
+                }
+            }
+            None => (None, None),
+        };
         let oom_kills = match &d.memory {
             Some(dir) => {
                 let p = dir.join("memory.oom_control");
@@ -323,6 +337,8 @@ impl Group {
         Ok(Stats {
             memory_current: file(&d.memory, "memory.usage_in_bytes")?,
             memory_peak: file(&d.memory, "memory.max_usage_in_bytes")?,
+            memory_file,
+            memory_shmem,
             cpu_usage_ns: file(&d.cpuacct, "cpuacct.usage")?,
             pids_current: file(&d.pids, "pids.current")?,
             oom_kills,

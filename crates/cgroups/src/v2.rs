@@ -240,9 +240,19 @@ impl Group {
                 None => Ok(None),
             }
         };
+        let mem_stat = p.join("memory.stat");
+        let (memory_file, memory_shmem) = match fsutil::read_opt(&mem_stat)? {
+            Some(c) => (
+                fsutil::keyed(&mem_stat, &c, "file")?,
+                fsutil::keyed(&mem_stat, &c, "shmem")?,
+            ),
+            None => (None, None),
+        };
         Ok(Stats {
             memory_current: fsutil::read_u64_opt(&p.join("memory.current"))?,
             memory_peak: fsutil::read_u64_opt(&p.join("memory.peak"))?,
+            memory_file,
+            memory_shmem,
             cpu_usage_ns: keyed("cpu.stat", "usage_usec")?.map(|us| us.saturating_mul(1000)),
             pids_current: fsutil::read_u64_opt(&p.join("pids.current"))?,
             oom_kills: keyed("memory.events", "oom_kill")?,

@@ -1,13 +1,13 @@
 //! Behaviour of real sandboxes through the real protocol: exec semantics,
 //! streaming, stdin, background processes, sessions, file operations,
-//! /input and limits.
+//! /input, limits and directory watches.
 
 mod common;
 
-use common::{text, Sb};
+use common::{text, watch, Sb};
 use sha2::{Digest, Sha256};
 use std::time::{Duration, Instant};
-use warden_protocol::{ErrorKind, ExecRequest, FileKind, Request, Response};
+use warden_protocol::{ErrorKind, ExecRequest, FileKind, FsEventKind, Request, Response};
 use warden_spec::SandboxSpec;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -311,4 +311,48 @@ async fn cpu_limit_throttles() {
         "used {cpu:.2}s of CPU in {wall:.2}s under a 0.25 CPU limit"
     );
     assert!(cpu > 0.1, "the loop did not run ({cpu:.2}s)");
+}
+
+// Directory watches (the scenarios are shared with the gVisor suite).
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_reports_kinds_and_names() {
+    let sb = Sb::default().await;
+    watch::events_and_names(&sb).await;
+    watch::recursive_watch(&sb).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_cancel_refusals_and_limits() {
+    let sb = Sb::default().await;
+    watch::cancel_ends_with_done(&sb).await;
+    watch::refusals(&sb).await;
+    watch::per_sandbox_limit(&sb).await;
+    watch::removed_directory_ends_the_stream(&sb).await;
+}
+
+/// Watches leave nothing behind in the init: far more start-and-cancel
+/// cycles than the sandbox user's 128 inotify instances would allow if any
+/// descriptor leaked, half of them cancelled by dropping the `Watch`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watches_do_not_leak() {
+    let sb = Sb::default().await;
+    sb.ok("mkdir -p /scratch/z/a/b").await;
+    for i in 0..300 {
+        let w = sb.client.watch("/scratch/z", true).await.unwrap();
+        if i % 2 == 0 {
+            w.cancel().await;
+        } else {
+            drop(w);
+        }
+    }
+    let mut w = sb.client.watch("/scratch/z", true).await.unwrap();
+    sb.ok("touch /scratch/z/a/b/last").await;
+    watch::collect_until(&mut w, (FsEventKind::Create, "a/b/last"), Duration::ZERO).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unread_watch_overflows() {
+    let sb = Sb::default().await;
+    watch::unread_watch_overflows(&sb).await;
 }

@@ -3,6 +3,8 @@
 //! that nothing of it is left when its sandboxes are gone, and removes
 //! whatever is left even when an assertion fails first (`Env`'s Drop).
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -342,4 +344,34 @@ fn a_crashed_owner_is_reaped_by_the_next_runtime() {
     }
     env.assert_clean();
     assert!(Path::new(&env.state).exists());
+}
+
+/// The init's directory watches work the same under gVisor's own inotify
+/// (the scenarios the native suite runs, in `common/watch.rs`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn directory_watches() {
+    use common::{watch, Sb};
+    use warden_runtime::gvisor::{GvisorConfig, GvisorRuntime};
+    let env = Env::new("watch");
+    let rt = GvisorRuntime::new(GvisorConfig {
+        init_path: common::init_bin(),
+        state_dir: env.state.clone(),
+        cgroup_parent: env.cgroup_parent.clone(),
+        ..Default::default()
+    })
+    .expect("gVisor runtime");
+    let spec = warden_spec::SandboxSpec {
+        isolation: warden_spec::Isolation::Gvisor,
+        ..Default::default()
+    };
+    let sb = Sb::start_on(&rt, spec).await;
+    watch::events_and_names(&sb).await;
+    watch::recursive_watch(&sb).await;
+    watch::cancel_ends_with_done(&sb).await;
+    watch::refusals(&sb).await;
+    watch::per_sandbox_limit(&sb).await;
+    watch::removed_directory_ends_the_stream(&sb).await;
+    watch::unread_watch_overflows(&sb).await;
+    sb.destroy();
+    env.assert_clean();
 }

@@ -28,7 +28,7 @@ pub struct Files {
 }
 
 /// Resolves a request path: absolute, or relative to the sandbox workdir.
-fn resolve(state: &State, path: &str) -> Result<PathBuf, Response> {
+pub fn resolve(state: &State, path: &str) -> Result<PathBuf, Response> {
     if path.is_empty() || path.contains('\0') {
         return Err(Response::error(
             ErrorKind::BadRequest,

@@ -13,6 +13,8 @@ mod files;
 mod process;
 mod server;
 mod session;
+mod watch;
+mod watch_tree;
 
 use std::io::Write;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
@@ -23,6 +25,7 @@ pub struct State {
     pub procs: process::Procs,
     pub files: files::Files,
     pub sessions: session::Sessions,
+    pub watches: watch::Watches,
     pub cfg: InitConfig,
 }
 

@@ -2,7 +2,7 @@
 //! shared writer.
 
 use crate::conn::{Conn, Out};
-use crate::{files, process, State};
+use crate::{files, process, watch, State};
 use std::rc::Rc;
 use tokio::io::AsyncWriteExt;
 use tokio::net::UnixStream;
@@ -28,6 +28,7 @@ pub async fn serve(mut stream: UnixStream, cfg: InitConfig) -> ! {
         procs: Default::default(),
         files: Default::default(),
         sessions: Default::default(),
+        watches: Default::default(),
         cfg,
     });
 
@@ -69,6 +70,19 @@ pub async fn serve(mut stream: UnixStream, cfg: InitConfig) -> ! {
         };
         match frame.body {
             Request::Credit { stream, bytes } => state.conn.credit(stream, bytes),
+            // Both touch the watch registry here, in order: a Cancel always
+            // finds the Watch sent before it, and frees its slot at once.
+            Request::Watch { path, recursive } => {
+                watch::start(state.clone(), frame.id, path, recursive)
+            }
+            Request::Cancel { stream } => {
+                state.watches.cancel(stream);
+                tokio::task::spawn_local(handle(
+                    state.clone(),
+                    frame.id,
+                    Request::Cancel { stream },
+                ));
+            }
             Request::Shutdown => {
                 state.procs.kill_all();
                 state.conn.send(frame.id, Response::Done).await;
@@ -113,7 +127,13 @@ async fn handle(state: Rc<State>, id: u32, req: Request) {
         Request::Mkdir { path, parents } => files::mkdir(&state, &path, parents).await,
         Request::Remove { path, recursive } => files::remove(&state, &path, recursive).await,
         Request::Rename { from, to } => files::rename(&state, &from, &to).await,
-        Request::Ping | Request::Credit { .. } | Request::Shutdown => Response::Done,
+        // (Credit, Shutdown, Watch and the effect of Cancel are handled by
+        // the request loop itself.)
+        Request::Ping
+        | Request::Cancel { .. }
+        | Request::Credit { .. }
+        | Request::Shutdown
+        | Request::Watch { .. } => Response::Done,
     };
     state.conn.send(id, resp).await;
 }

@@ -124,12 +124,19 @@ impl Client {
         })
     }
 
-    fn send_raw(&self, id: u32, req: &Request) -> Result<(), ClientError> {
+    pub(crate) fn send_raw(&self, id: u32, req: &Request) -> Result<(), ClientError> {
         let buf = codec::encode(&Frame { id, body: req })?;
         self.inner
             .out
             .send(buf)
             .map_err(|_| ClientError::Disconnected)
+    }
+
+    /// Sends a request whose response nobody waits for (it is dropped on
+    /// arrival: no channel is registered for its id).
+    pub(crate) fn send_unanswered(&self, req: &Request) -> Result<(), ClientError> {
+        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        self.send_raw(id, req)
     }
 
     /// Sends a request and returns the stream of its responses.
@@ -366,6 +373,11 @@ impl ResponseStream {
     /// The request id (what `Credit` and the init's logs refer to).
     pub fn id(&self) -> u32 {
         self.id
+    }
+
+    /// Whether the terminal response (or the end of the channel) was seen.
+    pub fn is_done(&self) -> bool {
+        self.done
     }
 
     /// The next response; `Ok(None)` after the terminal one. An `Error`

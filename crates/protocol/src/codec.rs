@@ -15,7 +15,7 @@ pub const MAGIC: [u8; 4] = *b"WRDN";
 /// up; the rest of the stream is the reason, in UTF-8.
 pub const SETUP_FAILED: [u8; 4] = *b"WERR";
 /// Bumped on any incompatible change to the messages.
-pub const VERSION: u16 = 1;
+pub const VERSION: u16 = 2;
 /// Largest payload of one output/data frame.
 pub const CHUNK: usize = 64 * 1024;
 /// Largest encoded frame accepted (a chunk plus headroom for metadata such
@@ -205,6 +205,48 @@ mod tests {
             }]),
         );
         round_trip(3, Response::error(ErrorKind::NotFound, "no such file"));
+    }
+
+    #[test]
+    fn watch_messages_round_trip() {
+        round_trip(
+            6,
+            Request::Watch {
+                path: "/scratch/dir".into(),
+                recursive: true,
+            },
+        );
+        round_trip(7, Request::Cancel { stream: 6 });
+        round_trip(6, Response::Watching);
+        let events = vec![
+            FsEvent {
+                kind: FsEventKind::Create,
+                name: b"sub/file.txt".to_vec(),
+            },
+            FsEvent {
+                kind: FsEventKind::Write,
+                name: vec![0xff, b'\n'],
+            },
+            FsEvent {
+                kind: FsEventKind::Remove,
+                name: Vec::new(),
+            },
+            FsEvent {
+                kind: FsEventKind::Rename,
+                name: b"a".to_vec(),
+            },
+            FsEvent {
+                kind: FsEventKind::Chmod,
+                name: b"b".to_vec(),
+            },
+        ];
+        let cost: usize = events.iter().map(FsEvent::cost).sum();
+        let resp = Response::FsEvents(events);
+        // Events are flow-controlled like output, and never end the stream.
+        assert_eq!(resp.payload_len(), cost);
+        assert!(!resp.is_terminal() && !Response::Watching.is_terminal());
+        round_trip(6, resp);
+        round_trip(6, Response::FsEvents(Vec::new()));
     }
 
     #[test]

@@ -2,14 +2,17 @@
 //!
 //! One inherited socket carries every exchange: a fixed preamble with the
 //! protocol version, then length-prefixed binary frames (see [`codec`]).
-//! Requests are multiplexed by id, so exec streams, file transfers and
-//! process control run concurrently over the same channel. Every isolation
-//! backend speaks exactly this protocol to exactly the same init.
+//! Requests are multiplexed by id, so exec streams, file transfers, process
+//! control and directory watches run concurrently over the same channel.
+//! Every isolation backend speaks exactly this protocol to exactly the same
+//! init.
 
 pub mod client;
 pub mod codec;
 pub mod messages;
+pub mod watch;
 
 pub use client::{Client, ClientError, ExecOutput, ResponseStream, WINDOW};
 pub use codec::{CodecError, Frame, CHUNK, MAX_FRAME, VERSION};
 pub use messages::*;
+pub use watch::Watch;

@@ -144,6 +144,37 @@ pub struct ErrorReply {
     pub message: String,
 }
 
+/// What happened to an entry of a watched directory. The mapping from
+/// inotify follows Go's fsnotify (what E2B's envd reports): `IN_CREATE` and
+/// `IN_MOVED_TO` are `Create`, `IN_MODIFY` is `Write`, `IN_DELETE` is
+/// `Remove`, `IN_MOVED_FROM` is `Rename`, `IN_ATTRIB` is `Chmod`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FsEventKind {
+    Create,
+    Write,
+    Remove,
+    Rename,
+    Chmod,
+}
+
+/// One change seen by a `Watch`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FsEvent {
+    pub kind: FsEventKind,
+    /// Path relative to the watched directory, `/`-separated (`b"sub/f"` in
+    /// a recursive watch); empty for the watched directory itself. Raw
+    /// bytes: names come from the sandbox.
+    pub name: Vec<u8>,
+}
+
+impl FsEvent {
+    /// What one event counts against its stream's credit window: its name
+    /// plus a fixed allowance for the framing around it.
+    pub fn cost(&self) -> usize {
+        self.name.len() + 16
+    }
+}
+
 /// Host -> init.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Request {
@@ -162,8 +193,8 @@ pub enum Request {
     Signal { pid: u32, signal: i32 },
     /// -> `Processes`.
     ListProcesses,
-    /// Lets a stream (`Exec`, `Attach`, `ReadFile` with this request id) send
-    /// `bytes` more. No response.
+    /// Lets a stream (`Exec`, `Attach`, `ReadFile`, `Watch` with this
+    /// request id) send `bytes` more. No response.
     Credit { stream: u32, bytes: u32 },
     /// -> `Data`..., `Done`. With `strict`, the path may not contain any
     /// symlink and the file must have exactly one link (for exports, where
@@ -193,6 +224,18 @@ pub enum Request {
     Remove { path: String, recursive: bool },
     /// -> `Done`.
     Rename { from: String, to: String },
+    /// Watch a directory (with `recursive`, its whole tree, including
+    /// directories that appear later) -> `Watching` once the watch is in
+    /// place, then `FsEvents`... under flow control, and one terminal
+    /// response: `Done` after a `Cancel`, or `Error` (it could not start,
+    /// or it ended on its own: the directory was removed, the event queue
+    /// overflowed, the tree outgrew the limits). The path may not contain
+    /// a symlink.
+    Watch { path: String, recursive: bool },
+    /// End the stream of request `stream` (a `Watch`) -> `Done`; the
+    /// stream itself then ends with `Done`. An unknown id is not an error
+    /// (the stream may just have ended).
+    Cancel { stream: u32 },
     /// -> `Done`.
     Ping,
     /// Kill every process in the sandbox -> `Done`; then the init exits.
@@ -202,15 +245,23 @@ pub enum Request {
 /// Init -> host.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Response {
-    Started { pid: u32 },
+    Started {
+        pid: u32,
+    },
     Stdout(Vec<u8>),
     Stderr(Vec<u8>),
     Exited(ExitStatus),
     Data(Vec<u8>),
-    Opened { handle: u32 },
+    Opened {
+        handle: u32,
+    },
     Stat(FileStat),
     Entries(Vec<DirEntry>),
     Processes(Vec<ProcessInfo>),
+    /// A `Watch` is in place: changes from now on are reported.
+    Watching,
+    /// Changes in a watched directory, oldest first.
+    FsEvents(Vec<FsEvent>),
     Done,
     Error(ErrorReply),
 }
@@ -224,6 +275,8 @@ impl Response {
                 | Response::Stdout(_)
                 | Response::Stderr(_)
                 | Response::Data(_)
+                | Response::Watching
+                | Response::FsEvents(_)
         )
     }
 
@@ -231,6 +284,7 @@ impl Response {
     pub fn payload_len(&self) -> usize {
         match self {
             Response::Stdout(d) | Response::Stderr(d) | Response::Data(d) => d.len(),
+            Response::FsEvents(evs) => evs.iter().map(FsEvent::cost).sum(),
             _ => 0,
         }
     }

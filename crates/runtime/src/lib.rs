@@ -44,6 +44,16 @@ pub enum RuntimeError {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SandboxStats {
     pub memory_peak_bytes: u64,
+    /// Memory charged now (page cache included, as the limit counts it).
+    #[serde(default)]
+    pub memory_current_bytes: u64,
+    /// Page cache, tmpfs contents included.
+    #[serde(default)]
+    pub memory_cache_bytes: u64,
+    /// What the sandbox's tmpfs file systems (`/output`, `/scratch`,
+    /// `/tmp`) and shared memory hold.
+    #[serde(default)]
+    pub shmem_bytes: u64,
     pub cpu_usage_ns: u64,
     pub pids: u64,
     pub oom_kills: u64,

@@ -1,5 +1,6 @@
 //! Bearer authentication: the admin token for `/v1/tenants…`, a tenant API
-//! key (`wk_<key id>.<secret>`) for everything else.
+//! key (`wk_<key id>.<secret>`) for everything else. The E2B control API
+//! takes the same key in `X-API-Key` and checks it with [`tenant_key`].
 
 use crate::error::ApiError;
 use crate::state::Shared;
@@ -27,7 +28,7 @@ pub fn hash_hex(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
-fn bearer(parts: &Parts) -> Result<&str, ApiError> {
+pub(crate) fn bearer(parts: &Parts) -> Result<&str, ApiError> {
     let value = parts
         .headers
         .get(axum::http::header::AUTHORIZATION)
@@ -75,30 +76,36 @@ impl FromRequestParts<Shared> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &Shared) -> Result<Self, ApiError> {
-        let token = bearer(parts)?;
-        let invalid = || ApiError::unauthorized("invalid API key");
-        let rest = token.strip_prefix(KEY_PREFIX).ok_or_else(invalid)?;
-        let (id, secret) = rest.split_once('.').ok_or_else(invalid)?;
-        let id = KeyId::parse(id).ok_or_else(invalid)?;
-        let (key, stored_hash) = state.meta.find_key(&id).await?.ok_or_else(invalid)?;
-        let presented = hash_hex(secret);
-        if !bool::from(presented.as_bytes().ct_eq(stored_hash.as_bytes())) {
-            return Err(invalid());
-        }
-        if key.revoked_at.is_some() {
-            return Err(ApiError::unauthorized("this API key has been revoked"));
-        }
-        let tenant = state
-            .meta
-            .get_tenant(&key.tenant_id)
-            .await?
-            .ok_or_else(invalid)?;
-        if tenant.disabled {
-            return Err(ApiError::forbidden("this tenant is disabled"));
-        }
-        Ok(Caller {
-            store: state.tenant_store(key.tenant_id),
-            key_id: key.id,
-        })
+        tenant_key(state, bearer(parts)?).await
     }
+}
+
+/// The one check of a tenant API key, whichever header carried it: the
+/// key must exist with this secret (compared in constant time), not be
+/// revoked, and belong to a tenant that is not disabled.
+pub async fn tenant_key(state: &Shared, token: &str) -> Result<Caller, ApiError> {
+    let invalid = || ApiError::unauthorized("invalid API key");
+    let rest = token.strip_prefix(KEY_PREFIX).ok_or_else(invalid)?;
+    let (id, secret) = rest.split_once('.').ok_or_else(invalid)?;
+    let id = KeyId::parse(id).ok_or_else(invalid)?;
+    let (key, stored_hash) = state.meta.find_key(&id).await?.ok_or_else(invalid)?;
+    let presented = hash_hex(secret);
+    if !bool::from(presented.as_bytes().ct_eq(stored_hash.as_bytes())) {
+        return Err(invalid());
+    }
+    if key.revoked_at.is_some() {
+        return Err(ApiError::unauthorized("this API key has been revoked"));
+    }
+    let tenant = state
+        .meta
+        .get_tenant(&key.tenant_id)
+        .await?
+        .ok_or_else(invalid)?;
+    if tenant.disabled {
+        return Err(ApiError::forbidden("this tenant is disabled"));
+    }
+    Ok(Caller {
+        store: state.tenant_store(key.tenant_id),
+        key_id: key.id,
+    })
 }

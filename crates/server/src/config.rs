@@ -8,10 +8,12 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use warden_store::Quotas;
 
+mod e2b;
 mod egress;
 mod policy;
 mod secrets;
 mod uploads;
+pub use e2b::E2bConfig;
 pub use egress::EgressConfig;
 pub use policy::CommandPolicyConfig;
 pub use secrets::SecretsConfig;
@@ -45,6 +47,7 @@ pub struct Config {
     pub egress: EgressConfig,
     pub command_policy: CommandPolicyConfig,
     pub secrets: SecretsConfig,
+    pub e2b: E2bConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -135,6 +138,7 @@ impl Default for Config {
             egress: EgressConfig::default(),
             command_policy: CommandPolicyConfig::default(),
             secrets: SecretsConfig::default(),
+            e2b: E2bConfig::default(),
         }
     }
 }
@@ -248,6 +252,7 @@ impl Config {
         self.secrets.apply_env(&get)?;
         self.uploads.apply_env(&get, &num)?;
         self.egress.apply_env(&get)?;
+        self.e2b.apply_env(&get)?;
         self.command_policy.apply_env(&get, &num)
     }
 
@@ -323,6 +328,7 @@ impl fmt::Display for Config {
         write!(f, "{}", self.secrets)?;
         writeln!(f, "{}", self.uploads)?;
         write!(f, "{}", self.egress)?;
+        write!(f, "{}", self.e2b)?;
         write!(f, "{}", self.command_policy)
     }
 }

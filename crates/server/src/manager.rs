@@ -32,15 +32,60 @@ pub struct Live {
     egress: Mutex<Option<warden_egress::Egress>>,
     expires_at: AtomicI64,
     started: Instant,
+    /// CPU time at the previous [`Live::sample`], and when: a CPU rate is
+    /// measured between two samples.
+    cpu_mark: Mutex<(Instant, u64)>,
     dir: PathBuf,
     /// What the E2B envd API keeps about this sandbox (process tags,
     /// watchers); it ends with the sandbox.
     pub envd: crate::e2b::envd::SandboxState,
 }
 
+/// A sandbox's resource figures now ([`Live::sample`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Sample {
+    pub stats: warden_runtime::SandboxStats,
+    /// CPU time used since the previous sample (or the start)...
+    pub cpu_ns_since: u64,
+    /// ...over this much wall time.
+    pub window: Duration,
+}
+
 impl Live {
     pub fn expires_at(&self) -> Millis {
         self.expires_at.load(Ordering::Relaxed)
+    }
+
+    /// Reads the sandbox's usage from its cgroup now; the CPU rate window
+    /// runs from the previous sample.
+    pub async fn sample(self: &Arc<Self>) -> ApiResult<Sample> {
+        let me = self.clone();
+        let stats = tokio::task::spawn_blocking(move || {
+            let guard = me.sandbox.lock().unwrap_or_else(|e| e.into_inner());
+            guard.as_ref().map(|sb| sb.stats())
+        })
+        .await
+        .map_err(|e| ApiError::internal("reading sandbox usage", e))?
+        .ok_or_else(|| ApiError::conflict("the sandbox is ending"))?
+        .map_err(|e| ApiError::internal("reading sandbox usage", e))?;
+        let now = Instant::now();
+        let mut mark = self.cpu_mark.lock().unwrap_or_else(|e| e.into_inner());
+        let (since, cpu_before) = *mark;
+        *mark = (now, stats.cpu_usage_ns);
+        Ok(Sample {
+            stats,
+            cpu_ns_since: stats.cpu_usage_ns.saturating_sub(cpu_before),
+            window: now.duration_since(since),
+        })
+    }
+
+    /// Whether the sandbox has an egress proxy (it was created with an
+    /// allowlist, possibly empty) whose rules can change.
+    pub fn has_egress(&self) -> bool {
+        self.egress
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some()
     }
 
     /// Replaces the egress rules of a running sandbox; false if it has no
@@ -247,6 +292,7 @@ impl Manager {
             egress: Mutex::new(egress),
             expires_at: AtomicI64::new(record.expires_at),
             started: Instant::now(),
+            cpu_mark: Mutex::new((Instant::now(), 0)),
             dir,
             envd: Default::default(),
         });

@@ -223,6 +223,24 @@ pub struct AuditEvent {
     pub outcome: String,
 }
 
+/// Which of a tenant's audit entries concern one target: the target
+/// itself or `target:<detail>` (how sandbox operations name theirs).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditQuery {
+    pub target: String,
+    /// Entries at or after this time...
+    pub from_ms: Option<Millis>,
+    /// ...and at or before this one.
+    pub until_ms: Option<Millis>,
+    /// Entries with `seq` above this (forward paging).
+    pub after_seq: Option<i64>,
+    /// Entries with `seq` below this (backward paging).
+    pub before_seq: Option<i64>,
+    /// Newest first.
+    pub descending: bool,
+    pub limit: u32,
+}
+
 /// A tenant secret as stored: the server's ciphertext of the value (with
 /// its nonce), never the value itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -352,6 +370,8 @@ pub trait MetaStore: EgressLog + Send + Sync {
         after_seq: i64,
         limit: u32,
     ) -> Result<Vec<AuditEntry>>;
+    /// The tenant's entries about one target, in `seq` order.
+    async fn list_audit_about(&self, tenant: &TenantId, q: &AuditQuery) -> Result<Vec<AuditEntry>>;
     /// Every tenant that has an audit chain (including deleted tenants).
     async fn audit_tenants(&self) -> Result<Vec<TenantId>>;
 

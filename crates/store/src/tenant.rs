@@ -134,6 +134,10 @@ impl TenantStore {
         self.meta.list_audit(&self.tenant, after_seq, limit).await
     }
 
+    pub async fn list_audit_about(&self, q: &AuditQuery) -> Result<Vec<AuditEntry>> {
+        self.meta.list_audit_about(&self.tenant, q).await
+    }
+
     /// Stores one of this tenant's secrets (see [`MetaStore::put_secret`]).
     pub async fn put_secret(&self, secret: &SecretRecord, replace: bool) -> Result<SecretMeta> {
         if secret.tenant_id != self.tenant {

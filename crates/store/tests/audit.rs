@@ -155,3 +155,63 @@ async fn appends_continue_the_chain_after_reopening() {
     assert_eq!(second.seq, 2);
     audit::verify(&db.list_audit(&t, 0, 1000).await.unwrap()).unwrap();
 }
+
+#[tokio::test]
+async fn entries_about_a_target_are_its_own_and_its_details_only() {
+    let (_dir, db) = open_db().await;
+    let (t, other) = (TenantId::generate(), TenantId::generate());
+    let ev = |target: &str| AuditEvent {
+        actor: "k".into(),
+        action: "sandbox.exec".into(),
+        target: target.into(),
+        outcome: "ok".into(),
+    };
+    for target in [
+        "sbx_a",
+        "sbx_a:ls",
+        "sbx_ab",
+        "sbx_a:cat",
+        "sbx_b:ls",
+        "sbx_a;x",
+    ] {
+        db.append_audit(&t, &ev(target)).await.unwrap();
+    }
+    db.append_audit(&other, &ev("sbx_a")).await.unwrap();
+    let q = |descending, after_seq, before_seq| AuditQuery {
+        target: "sbx_a".into(),
+        from_ms: None,
+        until_ms: None,
+        after_seq,
+        before_seq,
+        descending,
+        limit: 2,
+    };
+    let targets = |v: Vec<AuditEntry>| v.into_iter().map(|e| e.target).collect::<Vec<_>>();
+    let first = db
+        .list_audit_about(&t, &q(false, None, None))
+        .await
+        .unwrap();
+    assert_eq!(first.iter().map(|e| e.seq).collect::<Vec<_>>(), [1, 2]);
+    let rest = db
+        .list_audit_about(&t, &q(false, Some(2), None))
+        .await
+        .unwrap();
+    assert_eq!(targets(rest), ["sbx_a:cat"]);
+    let newest = db.list_audit_about(&t, &q(true, None, None)).await.unwrap();
+    assert_eq!(targets(newest), ["sbx_a:cat", "sbx_a:ls"]);
+    let older = db
+        .list_audit_about(&t, &q(true, None, Some(2)))
+        .await
+        .unwrap();
+    assert_eq!(targets(older), ["sbx_a"]);
+    let later = AuditQuery {
+        from_ms: Some(now_ms() + 60_000),
+        ..q(false, None, None)
+    };
+    assert!(db.list_audit_about(&t, &later).await.unwrap().is_empty());
+    let earlier = AuditQuery {
+        until_ms: Some(0),
+        ..q(true, None, None)
+    };
+    assert!(db.list_audit_about(&t, &earlier).await.unwrap().is_empty());
+}

@@ -3,6 +3,8 @@
 //! its handle drops, even when an assertion fails first.
 #![allow(dead_code)]
 
+pub mod watch;
+
 use std::path::PathBuf;
 use std::sync::OnceLock;
 use warden_protocol::{Client, ExecOutput, ExecRequest};
@@ -47,7 +49,12 @@ pub struct Sb {
 
 impl Sb {
     pub async fn start(spec: SandboxSpec) -> Sb {
-        let mut sandbox = runtime().start(&spec).expect("start sandbox");
+        Sb::start_on(runtime(), spec).await
+    }
+
+    /// A sandbox of another runtime (e.g. the gVisor tier).
+    pub async fn start_on(rt: &dyn Runtime, spec: SandboxSpec) -> Sb {
+        let mut sandbox = rt.start(&spec).expect("start sandbox");
         let control = sandbox.take_control().expect("control channel");
         control.set_nonblocking(true).unwrap();
         let stream = tokio::net::UnixStream::from_std(control).unwrap();

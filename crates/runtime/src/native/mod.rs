@@ -294,6 +294,9 @@ impl From<warden_cgroups::Stats> for SandboxStats {
     fn from(s: warden_cgroups::Stats) -> Self {
         SandboxStats {
             memory_peak_bytes: s.memory_peak.unwrap_or(0),
+            memory_current_bytes: s.memory_current.unwrap_or(0),
+            memory_cache_bytes: s.memory_file.unwrap_or(0),
+            shmem_bytes: s.memory_shmem.unwrap_or(0),
             cpu_usage_ns: s.cpu_usage_ns.unwrap_or(0),
             pids: s.pids_current.unwrap_or(0),
             oom_kills: s.oom_kills.unwrap_or(0),

@@ -19,6 +19,11 @@ pub mod token;
 
 use axum::http::HeaderMap;
 
+/// The envd version the control API reports for every sandbox: the SDKs
+/// gate features on it (e.g. default users from 0.4, recursive watch), so
+/// it names the newest envd whose behaviour the `envd` module provides.
+pub const ENVD_VERSION: &str = "0.5.7";
+
 /// The port envd listens on inside an E2B sandbox; the SDK names it in
 /// `E2b-Sandbox-Port` and in sandbox host names.
 pub const ENVD_PORT: u16 = 49983;

@@ -3,6 +3,7 @@
 use crate::api::{self, EgressPage, Network};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::manager::Live;
 use crate::routes::sandboxes::{live, sandbox_id};
 use crate::state::Shared;
 use axum::extract::{Path, Query, State};
@@ -91,16 +92,34 @@ pub async fn set_network(
     Json(req): Json<Network>,
 ) -> ApiResult<Json<api::Sandbox>> {
     let live = live(&st, &caller, &id).await?;
+    let rules = match req.to_mode() {
+        Ok(warden_spec::NetworkMode::Allowlist { rules }) => Ok(rules),
+        Ok(warden_spec::NetworkMode::None) => Err(ApiError::bad_request(
+            "a running sandbox keeps its egress proxy: to cut it off, send \
+             {\"mode\": \"allowlist\", \"rules\": []}",
+        )),
+        Err(e) => Err(e),
+    };
+    set_rules(&st, &caller, &live, rules).await?;
+    let r = caller
+        .store
+        .get_sandbox(&live.id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("sandbox"))?;
+    Ok(Json(r.into()))
+}
+
+/// Replaces a live sandbox's egress rules (recorded with the sandbox) and
+/// audits the attempt, refused ones included; both APIs change rules
+/// through here. A sandbox created without egress has no proxy to change.
+pub(crate) async fn set_rules(
+    st: &Shared,
+    caller: &Caller,
+    live: &Live,
+    rules: ApiResult<Vec<warden_spec::EgressRule>>,
+) -> ApiResult<Network> {
     let result = async {
-        let rules = match req.to_mode()? {
-            warden_spec::NetworkMode::Allowlist { rules } => rules,
-            warden_spec::NetworkMode::None => {
-                return Err(ApiError::bad_request(
-                    "a running sandbox keeps its egress proxy: to cut it off, send \
-                     {\"mode\": \"allowlist\", \"rules\": []}",
-                ))
-            }
-        };
+        let rules = rules?;
         let stored = Network::from_mode(&warden_spec::NetworkMode::Allowlist {
             rules: rules.clone(),
         });
@@ -130,11 +149,5 @@ pub async fn set_network(
         &outcome,
     )
     .await;
-    result?;
-    let r = caller
-        .store
-        .get_sandbox(&live.id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("sandbox"))?;
-    Ok(Json(r.into()))
+    result
 }

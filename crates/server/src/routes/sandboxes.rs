@@ -123,10 +123,21 @@ pub async fn create(
     State(st): State<Shared>,
     Json(req): Json<CreateSandbox>,
 ) -> ApiResult<(StatusCode, Json<api::Sandbox>)> {
+    let record = create_audited(&caller, &st, req).await?;
+    Ok((StatusCode::CREATED, Json(record.into())))
+}
+
+/// Creates a sandbox and audits the attempt (both APIs create through
+/// here).
+pub(crate) async fn create_audited(
+    caller: &Caller,
+    st: &Shared,
+    req: CreateSandbox,
+) -> ApiResult<SandboxRecord> {
     if st.draining() {
         return Err(ApiError::unavailable("the server is shutting down"));
     }
-    let result = create_inner(&caller, &st, req).await;
+    let result = create_inner(caller, st, req).await;
     let (target, outcome) = match &result {
         Ok(r) => (r.id.to_string(), "ok".to_string()),
         Err(e) => (String::new(), e.code.to_string()),
@@ -139,7 +150,7 @@ pub async fn create(
         &outcome,
     )
     .await;
-    Ok((StatusCode::CREATED, Json(result?.into())))
+    result
 }
 
 async fn create_inner(
@@ -325,20 +336,43 @@ pub async fn set_timeout(
     }
     let live = live(&st, &caller, &id).await?;
     let expires = now_ms() + req.timeout_secs as i64 * 1000;
-    caller.store.set_sandbox_expiry(&live.id, expires).await?;
-    st.sandboxes.extend(&live, expires);
-    st.audit(
-        caller.store.tenant_id(),
-        caller.actor(),
+    set_expiry(
+        &st,
+        &caller,
+        &live,
+        expires,
         "sandbox.timeout_set",
-        live.id.as_str(),
         &format!("ok ({}s)", req.timeout_secs),
     )
-    .await;
+    .await?;
     let r = caller
         .store
         .get_sandbox(&live.id)
         .await?
         .ok_or_else(|| ApiError::not_found("sandbox"))?;
     Ok(Json(r.into()))
+}
+
+/// Moves a live sandbox's expiry (recorded, enforced, audited as `action`).
+pub(crate) async fn set_expiry(
+    st: &Shared,
+    caller: &Caller,
+    live: &Live,
+    expires: warden_store::Millis,
+    action: &str,
+    outcome: &str,
+) -> ApiResult<()> {
+    if !caller.store.set_sandbox_expiry(&live.id, expires).await? {
+        return Err(ApiError::conflict("the sandbox has just ended"));
+    }
+    st.sandboxes.extend(live, expires);
+    st.audit(
+        caller.store.tenant_id(),
+        caller.actor(),
+        action,
+        live.id.as_str(),
+        outcome,
+    )
+    .await;
+    Ok(())
 }

@@ -97,6 +97,37 @@ pub(super) async fn list(
     rows.iter().map(entry_from_row).collect()
 }
 
+pub(super) async fn about(
+    pool: &SqlitePool,
+    tenant: &TenantId,
+    q: &AuditQuery,
+) -> Result<Vec<AuditEntry>> {
+    // `target:<detail>` as a range (':' + 1 is ';') so the index on
+    // (tenant_id, target) serves it; the order is a fixed choice of two
+    // statements, never built from input.
+    let order = if q.descending { "DESC" } else { "ASC" };
+    let rows = sqlx::query(&format!(
+        "SELECT {AUDIT_COLS} FROM audit
+         WHERE tenant_id = ?1
+           AND (target = ?2 OR (target >= ?2 || ':' AND target < ?2 || ';'))
+           AND (?3 IS NULL OR at >= ?3)
+           AND (?4 IS NULL OR at <= ?4)
+           AND (?5 IS NULL OR seq > ?5)
+           AND (?6 IS NULL OR seq < ?6)
+         ORDER BY seq {order} LIMIT ?7"
+    ))
+    .bind(tenant.as_str())
+    .bind(&q.target)
+    .bind(q.from_ms)
+    .bind(q.until_ms)
+    .bind(q.after_seq)
+    .bind(q.before_seq)
+    .bind(i64::from(q.limit.clamp(1, MAX_PAGE)))
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(entry_from_row).collect()
+}
+
 pub(super) async fn tenants(pool: &SqlitePool) -> Result<Vec<TenantId>> {
     let ids: Vec<String> =
         sqlx::query_scalar("SELECT DISTINCT tenant_id FROM audit ORDER BY tenant_id")

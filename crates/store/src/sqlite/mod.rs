@@ -292,6 +292,9 @@ impl MetaStore for SqliteMeta {
     ) -> Result<Vec<AuditEntry>> {
         audit::list(&self.pool, tenant, after_seq, limit).await
     }
+    async fn list_audit_about(&self, tenant: &TenantId, q: &AuditQuery) -> Result<Vec<AuditEntry>> {
+        audit::about(&self.pool, tenant, q).await
+    }
     async fn audit_tenants(&self) -> Result<Vec<TenantId>> {
         audit::tenants(&self.pool).await
     }

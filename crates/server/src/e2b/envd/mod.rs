@@ -12,6 +12,7 @@ mod paths;
 pub mod process;
 mod rpc;
 mod state;
+mod watch;
 
 pub use state::SandboxState;
 
@@ -157,6 +158,24 @@ async fn filesystem_rpc(
                 filesystem::remove(&live, &req.path).await
             };
             reply(&call, r.await)
+        }
+        "WatchDir" => watch::watch_dir(live, &call).await,
+        "CreateWatcher" => {
+            let r = async { watch::create_watcher(&live, call.message(Shape::Unary)?).await };
+            reply(&call, r.await)
+        }
+        "GetWatcherEvents" => {
+            let r = call
+                .message::<f::GetWatcherEventsRequest>(Shape::Unary)
+                .and_then(|req| watch::get_events(&live, &req.watcher_id));
+            reply(&call, r)
+        }
+        "RemoveWatcher" => {
+            let r = call
+                .message::<f::RemoveWatcherRequest>(Shape::Unary)
+                .and_then(|req| watch::remove_watcher(&live, &req.watcher_id))
+                .map(|()| f::RemoveWatcherResponse {});
+            reply(&call, r)
         }
         other => rpc::error_response(&Error::unimplemented(format!(
             "filesystem.Filesystem/{other} is not a method"

@@ -18,6 +18,7 @@ pub struct ProcMeta {
 #[derive(Default)]
 pub struct SandboxState {
     procs: Mutex<HashMap<u32, ProcMeta>>,
+    pub watchers: super::watch::Watchers,
 }
 
 impl SandboxState {

@@ -1,0 +1,246 @@
+//! Sandbox lifecycle: create, get, kill, timeout, connect, refresh, all
+//! through the native API's code (`routes::sandboxes`): the same quotas,
+//! limits, validation and audit.
+
+use super::auth::E2bCaller;
+use super::error::{E2bError, E2bJson, E2bResult};
+use super::models::{ConnectSandbox, Detail, NewSandbox, RefreshRequest, Sandbox, TimeoutRequest};
+use super::view;
+use crate::api::CreateSandbox;
+use crate::auth::Caller;
+use crate::routes::sandboxes::{check_labels, create_audited, set_expiry, MAX_TIMEOUT_SECS};
+use crate::state::Shared;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use warden_store::{now_ms, SandboxState};
+
+/// E2B's default sandbox lifetime, and the SDKs'.
+const DEFAULT_TIMEOUT_SECS: i64 = 300;
+/// A refresh keeps a sandbox alive this long unless it says otherwise.
+const DEFAULT_REFRESH_SECS: i64 = 60;
+/// E2B's bound on one refresh.
+const MAX_REFRESH_SECS: i64 = 3600;
+
+fn seconds(what: &str, v: i64, max: i64) -> E2bResult<i64> {
+    if (1..=max).contains(&v) {
+        Ok(v)
+    } else {
+        Err(E2bError::bad_request(format!(
+            "{what} must be 1 to {max} seconds, not {v}"
+        )))
+    }
+}
+
+/// Refuses what Warden cannot honour; the rest becomes a native create
+/// request.
+fn native_request(st: &Shared, req: NewSandbox) -> E2bResult<CreateSandbox> {
+    if req.auto_pause == Some(true) {
+        return Err(E2bError::bad_request(
+            "autoPause: Warden cannot pause sandboxes; a sandbox is killed when its timeout ends",
+        ));
+    }
+    if req.auto_resume.as_ref().is_some_and(|a| a.enabled) {
+        return Err(E2bError::bad_request(
+            "autoResume: Warden cannot pause or resume sandboxes",
+        ));
+    }
+    if req.mcp.as_ref().is_some_and(|v| !v.is_null()) {
+        return Err(E2bError::bad_request(
+            "mcp: Warden has no MCP gateway template",
+        ));
+    }
+    let iam_tokens = req
+        .iam
+        .as_ref()
+        .and_then(|v| v.get("tokens"))
+        .and_then(|t| t.as_object())
+        .is_some_and(|t| !t.is_empty());
+    if iam_tokens {
+        return Err(E2bError::bad_request(
+            "iam: workload identity tokens are not supported by Warden",
+        ));
+    }
+    if req.volume_mounts.as_ref().is_some_and(|v| !v.is_empty()) {
+        return Err(E2bError::bad_request(
+            "volumeMounts: Warden has no volumes (its sandboxes get files through /v1/files)",
+        ));
+    }
+    let image = view::image_for(&req.template_id).to_string();
+    crate::images::resolve(&st.cfg.images_dir, &image).map_err(|e| {
+        E2bError::bad_request(format!(
+            "template {:?}: `base` is Warden's host image, any other template must be a \
+             built Warden image: {}",
+            req.template_id, e.message
+        ))
+    })?;
+    let timeout = seconds(
+        "timeout",
+        req.timeout.unwrap_or(DEFAULT_TIMEOUT_SECS),
+        MAX_TIMEOUT_SECS as i64,
+    )?;
+    let labels = req.metadata.unwrap_or_default();
+    check_labels(&labels).map_err(|e| E2bError::bad_request(format!("metadata: {}", e.message)))?;
+    let network = super::network::for_create(st, req.allow_internet_access, req.network.as_ref())?;
+    Ok(CreateSandbox {
+        image: Some(image),
+        timeout_secs: Some(timeout as u64),
+        env: req.env_vars.unwrap_or_default(),
+        labels,
+        network: Some(network),
+        ..CreateSandbox::default()
+    })
+}
+
+/// `POST /sandboxes`, `POST /v2/sandboxes`.
+pub async fn create(
+    E2bCaller(caller): E2bCaller,
+    State(st): State<Shared>,
+    E2bJson(req): E2bJson<NewSandbox>,
+) -> E2bResult<(StatusCode, Json<Sandbox>)> {
+    let native = match native_request(&st, req) {
+        Ok(n) => n,
+        Err(e) => {
+            // Refused before the native path: audited like its refusals.
+            st.audit(
+                caller.store.tenant_id(),
+                caller.actor(),
+                "sandbox.create",
+                "",
+                e.code,
+            )
+            .await;
+            return Err(e);
+        }
+    };
+    let record = create_audited(&caller, &st, native).await?;
+    Ok((StatusCode::CREATED, Json(view::created(&st, &record))))
+}
+
+/// `GET /sandboxes/{id}`.
+pub async fn get(
+    E2bCaller(caller): E2bCaller,
+    State(st): State<Shared>,
+    Path(id): Path<String>,
+) -> E2bResult<Json<Detail>> {
+    let r = view::running(&caller, &id).await?;
+    Ok(Json(view::detail(&st, &r)))
+}
+
+/// `DELETE /sandboxes/{id}`: 204, or 404 when there is nothing running
+/// to kill (which the SDKs' `kill` reports as false).
+pub async fn kill(
+    E2bCaller(caller): E2bCaller,
+    State(st): State<Shared>,
+    Path(id): Path<String>,
+) -> E2bResult<StatusCode> {
+    let r = view::running(&caller, &id).await?;
+    let destroyed = st
+        .sandboxes
+        .destroy(
+            caller.store.tenant_id(),
+            &r.id,
+            SandboxState::Stopped,
+            "deleted",
+            caller.actor(),
+        )
+        .await;
+    match destroyed {
+        Some(_) => Ok(StatusCode::NO_CONTENT),
+        // Ended between the lookup and now (its timeout, another kill).
+        None => Err(E2bError::not_found(format!(
+            "sandbox {id:?} is not running"
+        ))),
+    }
+}
+
+/// `POST /sandboxes/{id}/timeout`: the sandbox now ends `timeout` seconds
+/// from now (sooner or later than before).
+pub async fn timeout(
+    E2bCaller(caller): E2bCaller,
+    State(st): State<Shared>,
+    Path(id): Path<String>,
+    E2bJson(req): E2bJson<TimeoutRequest>,
+) -> E2bResult<StatusCode> {
+    let secs = seconds("timeout", req.timeout, MAX_TIMEOUT_SECS as i64)?;
+    let live = view::live(&st, &caller, &id).await?;
+    let expires = now_ms() + secs * 1000;
+    set_expiry(
+        &st,
+        &caller,
+        &live,
+        expires,
+        "sandbox.timeout_set",
+        &format!("ok ({secs}s)"),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Keeps a live sandbox alive at least `secs` from now (never shortens
+/// it), audited as `action`.
+async fn keep_alive(
+    st: &Shared,
+    caller: &Caller,
+    id: &str,
+    secs: i64,
+    action: &str,
+) -> E2bResult<warden_store::SandboxRecord> {
+    let live = view::live(st, caller, id).await?;
+    let wanted = now_ms() + secs * 1000;
+    if wanted > live.expires_at() {
+        set_expiry(st, caller, &live, wanted, action, &format!("ok ({secs}s)")).await?;
+    } else {
+        st.audit(
+            caller.store.tenant_id(),
+            caller.actor(),
+            action,
+            live.id.as_str(),
+            "ok (expiry unchanged)",
+        )
+        .await;
+    }
+    view::running(caller, id).await
+}
+
+/// `POST /sandboxes/{id}/connect`, `POST /v2/sandboxes/{id}/connect`: a
+/// running sandbox answers 200 with its access token, its timeout
+/// extended (never shortened) to `timeout`; nothing is ever paused, so
+/// there is no 201 (resumed).
+pub async fn connect(
+    E2bCaller(caller): E2bCaller,
+    State(st): State<Shared>,
+    Path(id): Path<String>,
+    E2bJson(req): E2bJson<ConnectSandbox>,
+) -> E2bResult<Json<Sandbox>> {
+    let secs = seconds(
+        "timeout",
+        req.timeout.unwrap_or(DEFAULT_TIMEOUT_SECS),
+        MAX_TIMEOUT_SECS as i64,
+    )?;
+    let r = keep_alive(&st, &caller, &id, secs, "sandbox.connect").await?;
+    Ok(Json(view::created(&st, &r)))
+}
+
+/// `POST /sandboxes/{id}/refreshes`: keeps the sandbox alive at least
+/// `duration` seconds (default 60, at most 3600).
+pub async fn refresh(
+    E2bCaller(caller): E2bCaller,
+    State(st): State<Shared>,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> E2bResult<StatusCode> {
+    // The body is optional here.
+    let req: RefreshRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        RefreshRequest::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| E2bError::bad_request(e.to_string()))?
+    };
+    let secs = seconds(
+        "duration",
+        req.duration.unwrap_or(DEFAULT_REFRESH_SECS),
+        MAX_REFRESH_SECS,
+    )?;
+    keep_alive(&st, &caller, &id, secs, "sandbox.refresh").await?;
+    Ok(StatusCode::NO_CONTENT)
+}

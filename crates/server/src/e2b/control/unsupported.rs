@@ -1,0 +1,73 @@
+//! E2B operations Warden has no counterpart for: a clear 501 naming what
+//! is missing, which both SDKs raise as an error carrying the message.
+//! The caller's key is checked first, and for one sandbox's operations
+//! the sandbox must be the caller's (404 otherwise, as on every route).
+
+use super::auth::E2bCaller;
+use super::error::{E2bError, E2bResult};
+use super::view;
+use axum::extract::Path;
+
+const PAUSE: &str = "Warden cannot pause sandboxes: a sandbox runs until it is killed or its \
+                     timeout ends (extend it with set_timeout)";
+
+async fn refuse_for(caller: &crate::auth::Caller, id: &str, why: &str) -> E2bResult<()> {
+    view::record(caller, id).await?;
+    Err(E2bError::unsupported(why))
+}
+
+/// `POST /sandboxes/{id}/pause`.
+pub async fn pause(E2bCaller(caller): E2bCaller, Path(id): Path<String>) -> E2bResult<()> {
+    refuse_for(&caller, &id, PAUSE).await
+}
+
+/// `POST /sandboxes/{id}/resume`.
+pub async fn resume(E2bCaller(caller): E2bCaller, Path(id): Path<String>) -> E2bResult<()> {
+    refuse_for(&caller, &id, PAUSE).await
+}
+
+/// `POST /sandboxes/{id}/snapshots`.
+pub async fn snapshot(E2bCaller(caller): E2bCaller, Path(id): Path<String>) -> E2bResult<()> {
+    refuse_for(
+        &caller,
+        &id,
+        "Warden cannot snapshot sandboxes (a sandbox's files can be read through the \
+         filesystem API, and /output is exported by review jobs)",
+    )
+    .await
+}
+
+/// `POST /sandboxes/{id}/fork`.
+pub async fn fork(E2bCaller(caller): E2bCaller, Path(id): Path<String>) -> E2bResult<()> {
+    refuse_for(&caller, &id, "Warden cannot fork sandboxes").await
+}
+
+/// Snapshots listing.
+pub async fn snapshots(_: E2bCaller) -> E2bResult<()> {
+    Err(E2bError::unsupported(
+        "Warden has no snapshots: sandboxes cannot be paused or snapshotted",
+    ))
+}
+
+/// `/templates...`: building and managing templates.
+pub async fn templates(_: E2bCaller) -> E2bResult<()> {
+    Err(E2bError::unsupported(
+        "Warden does not build or manage templates: images are built by the operator \
+         (scripts/build-image.sh) and named as templateID when creating a sandbox",
+    ))
+}
+
+/// `/volumes...`.
+pub async fn volumes(_: E2bCaller) -> E2bResult<()> {
+    Err(E2bError::unsupported(
+        "Warden has no volumes: give a sandbox files through /v1/files",
+    ))
+}
+
+/// `/secrets...` (E2B's secrets; Warden's own are at /v1/secrets).
+pub async fn secrets(_: E2bCaller) -> E2bResult<()> {
+    Err(E2bError::unsupported(
+        "E2B secrets are not supported: Warden's own secrets are at /v1/secrets \
+         (warden secret set NAME) and reach sandboxes as environment variables",
+    ))
+}

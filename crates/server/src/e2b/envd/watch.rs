@@ -1,0 +1,323 @@
+//! Directory watching: the `WatchDir` stream and its polling flavour
+//! (`CreateWatcher` / `GetWatcherEvents` / `RemoveWatcher`, which the
+//! Python SDK's synchronous client uses), both on the init's inotify-based
+//! `Watch`.
+
+use super::entry::entry;
+use super::errors::from_client;
+use super::paths::{absolute, join};
+use super::rpc::{Call, Sink};
+use crate::manager::Live;
+use axum::response::Response;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use warden_envd_wire::connect::{Error, Shape};
+use warden_envd_wire::filesystem::{
+    watch_dir_response as wd, CreateWatcherRequest, CreateWatcherResponse, EventType,
+    FilesystemEvent, GetWatcherEventsResponse, WatchDirRequest, WatchDirResponse,
+};
+use warden_protocol::{FsEvent, FsEventKind, Watch};
+
+/// Polling watchers per sandbox (the init bounds its watches too).
+const MAX_WATCHERS: usize = 32;
+/// Events a polling watcher keeps between polls; past that the oldest go
+/// and the next poll reports the loss.
+const MAX_QUEUED: usize = 10_000;
+const KEEPALIVE: Duration = Duration::from_secs(30);
+
+/// Warden writes files atomically (a temp file `.NAME.warden-P-H.tmp`
+/// renamed over NAME), where envd writes in place. So a watcher sees what
+/// an E2B user expects, the temp file's events are dropped and its rename
+/// into place reads as NAME created, then written.
+#[derive(Default)]
+struct WriteFolding {
+    renamed_temp: bool,
+}
+
+fn is_write_temp(name: &[u8]) -> bool {
+    let base = name.rsplit(|b| *b == b'/').next().unwrap_or(name);
+    base.starts_with(b".") && base.ends_with(b".tmp") && base.windows(8).any(|w| w == b".warden-")
+}
+
+impl WriteFolding {
+    fn fold(&mut self, events: Vec<FsEvent>) -> Vec<FsEvent> {
+        let mut out = Vec::with_capacity(events.len());
+        for e in events {
+            if is_write_temp(&e.name) {
+                self.renamed_temp = e.kind == FsEventKind::Rename;
+                continue;
+            }
+            let completes_write =
+                std::mem::take(&mut self.renamed_temp) && e.kind == FsEventKind::Create;
+            let name = e.name.clone();
+            out.push(e);
+            if completes_write {
+                out.push(FsEvent {
+                    kind: FsEventKind::Write,
+                    name,
+                });
+            }
+        }
+        out
+    }
+}
+
+/// One polling watcher: a task moving the init's events into a queue.
+struct Polled {
+    queue: Mutex<Queue>,
+    task: Mutex<Option<tokio::task::AbortHandle>>,
+}
+
+#[derive(Default)]
+struct Queue {
+    events: VecDeque<FilesystemEvent>,
+    dropped: u64,
+    ended: Option<Error>,
+}
+
+impl Drop for Polled {
+    fn drop(&mut self) {
+        // Aborting the task drops its `Watch`, which cancels it in the init.
+        if let Some(t) = self.task.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            t.abort();
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct Watchers {
+    map: Mutex<HashMap<String, Arc<Polled>>>,
+}
+
+impl Watchers {
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Polled>>> {
+        self.map.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn kind(k: FsEventKind) -> EventType {
+    match k {
+        FsEventKind::Create => EventType::Create,
+        FsEventKind::Write => EventType::Write,
+        FsEventKind::Remove => EventType::Remove,
+        FsEventKind::Rename => EventType::Rename,
+        FsEventKind::Chmod => EventType::Chmod,
+    }
+}
+
+/// E2B's event; with `include_entry`, the entry as it is now (none for
+/// what is gone).
+async fn convert(live: &Live, dir: &str, e: FsEvent, include_entry: bool) -> FilesystemEvent {
+    let name = String::from_utf8_lossy(&e.name).into_owned();
+    let entry = if include_entry && !matches!(e.kind, FsEventKind::Remove | FsEventKind::Rename) {
+        let path = join(dir, &name);
+        live.client
+            .stat(&path)
+            .await
+            .ok()
+            .map(|st| entry(&path, &st))
+    } else {
+        None
+    };
+    FilesystemEvent {
+        name,
+        r#type: kind(e.kind) as i32,
+        entry,
+    }
+}
+
+async fn start_watch(live: &Live, path: &str, recursive: bool) -> Result<(String, Watch), Error> {
+    let dir = absolute(path)?;
+    let watch = live
+        .client
+        .watch(&dir, recursive)
+        .await
+        .map_err(from_client)?;
+    Ok((dir, watch))
+}
+
+pub async fn watch_dir(live: Arc<Live>, call: &Call) -> Response {
+    let started = async {
+        let req: WatchDirRequest = call.message(Shape::Stream)?;
+        let (dir, watch) = start_watch(&live, &req.path, req.recursive).await?;
+        Ok((dir, watch, req.include_entry))
+    }
+    .await;
+    match started {
+        Ok((dir, watch, include)) => {
+            call.stream(
+                move |sink| async move { stream_events(live, dir, watch, include, sink).await },
+            )
+        }
+        Err(e) => super::rpc::fail(call.shape, call.codec, e),
+    }
+}
+
+async fn stream_events(live: Arc<Live>, dir: String, mut watch: Watch, include: bool, sink: Sink) {
+    let msg = |e| WatchDirResponse { event: Some(e) };
+    if !sink.send(&msg(wd::Event::Start(wd::StartEvent {}))).await {
+        return;
+    }
+    let mut folding = WriteFolding::default();
+    let mut keepalive = tokio::time::interval(KEEPALIVE);
+    keepalive.tick().await;
+    loop {
+        let next = tokio::select! {
+            r = watch.next() => r,
+            _ = keepalive.tick() => {
+                if !sink.send(&msg(wd::Event::Keepalive(wd::KeepAlive {}))).await {
+                    return;
+                }
+                continue;
+            }
+            _ = sink.deadline() => {
+                sink.fail(Error::deadline_exceeded("the watch's deadline passed")).await;
+                return;
+            }
+            _ = sink.closed() => return,
+        };
+        match next {
+            Ok(Some(events)) => {
+                for e in folding.fold(events) {
+                    let ev = convert(&live, &dir, e, include).await;
+                    if !sink.send(&msg(wd::Event::Filesystem(ev))).await {
+                        return;
+                    }
+                }
+            }
+            Ok(None) => return,
+            Err(e) => {
+                sink.fail(from_client(e)).await;
+                return;
+            }
+        }
+    }
+}
+
+pub async fn create_watcher(
+    live: &Arc<Live>,
+    req: CreateWatcherRequest,
+) -> Result<CreateWatcherResponse, Error> {
+    if live.envd.watchers.map().len() >= MAX_WATCHERS {
+        return Err(Error::resource_exhausted(format!(
+            "at most {MAX_WATCHERS} watchers per sandbox; remove one first"
+        )));
+    }
+    let (dir, mut watch) = start_watch(live, &req.path, req.recursive).await?;
+    let id = format!("w_{:016x}", rand::random::<u64>());
+    let include = req.include_entry;
+    let polled = Arc::new(Polled {
+        queue: Mutex::default(),
+        task: Mutex::default(),
+    });
+    // The task holds its watcher weakly: removing the watcher (or the
+    // sandbox ending) drops it, which aborts the task.
+    let weak_polled = Arc::downgrade(&polled);
+    let weak_live = Arc::downgrade(live);
+    let task = tokio::spawn(async move {
+        let mut folding = WriteFolding::default();
+        loop {
+            let next = watch.next().await;
+            let (Some(live), Some(polled)) = (weak_live.upgrade(), weak_polled.upgrade()) else {
+                return;
+            };
+            match next {
+                Ok(Some(events)) => {
+                    let mut converted = Vec::with_capacity(events.len());
+                    for e in folding.fold(events) {
+                        converted.push(convert(&live, &dir, e, include).await);
+                    }
+                    let mut q = polled.queue.lock().unwrap_or_else(|e| e.into_inner());
+                    for e in converted {
+                        if q.events.len() >= MAX_QUEUED {
+                            q.events.pop_front();
+                            q.dropped += 1;
+                        }
+                        q.events.push_back(e);
+                    }
+                }
+                Ok(None) => return,
+                Err(e) => {
+                    let mut q = polled.queue.lock().unwrap_or_else(|e| e.into_inner());
+                    q.ended = Some(from_client(e));
+                    return;
+                }
+            }
+        }
+    });
+    *polled.task.lock().unwrap_or_else(|e| e.into_inner()) = Some(task.abort_handle());
+    live.envd.watchers.map().insert(id.clone(), polled);
+    Ok(CreateWatcherResponse { watcher_id: id })
+}
+
+pub fn get_events(live: &Live, id: &str) -> Result<GetWatcherEventsResponse, Error> {
+    let polled = live
+        .envd
+        .watchers
+        .map()
+        .get(id)
+        .cloned()
+        .ok_or_else(|| Error::not_found(format!("no watcher {id:?}")))?;
+    let mut q = polled.queue.lock().unwrap_or_else(|e| e.into_inner());
+    if q.dropped > 0 {
+        let n = std::mem::take(&mut q.dropped);
+        q.events.clear();
+        return Err(Error::resource_exhausted(format!(
+            "{n} events were dropped: poll more often (at most {MAX_QUEUED} are kept)"
+        )));
+    }
+    let events: Vec<FilesystemEvent> = q.events.drain(..).collect();
+    if events.is_empty() {
+        if let Some(e) = q.ended.take() {
+            drop(q);
+            live.envd.watchers.map().remove(id);
+            return Err(e);
+        }
+    }
+    Ok(GetWatcherEventsResponse { events })
+}
+
+pub fn remove_watcher(live: &Live, id: &str) -> Result<(), Error> {
+    live.envd
+        .watchers
+        .map()
+        .remove(id)
+        .map(drop)
+        .ok_or_else(|| Error::not_found(format!("no watcher {id:?}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(kind: FsEventKind, name: &str) -> FsEvent {
+        FsEvent {
+            kind,
+            name: name.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn atomic_writes_read_as_in_place_writes() {
+        use FsEventKind::*;
+        let mut f = WriteFolding::default();
+        let out = f.fold(vec![
+            ev(Create, "d/.a.txt.warden-1-3.tmp"),
+            ev(Chmod, "d/.a.txt.warden-1-3.tmp"),
+            ev(Write, "d/.a.txt.warden-1-3.tmp"),
+        ]);
+        assert!(out.is_empty());
+        // The rename may arrive in the next batch.
+        let out = f.fold(vec![ev(Rename, "d/.a.txt.warden-1-3.tmp")]);
+        assert!(out.is_empty());
+        let out = f.fold(vec![ev(Create, "d/a.txt"), ev(Remove, "b")]);
+        assert_eq!(
+            out,
+            vec![ev(Create, "d/a.txt"), ev(Write, "d/a.txt"), ev(Remove, "b")]
+        );
+        // A user's own dotfiles and a plain create are left alone.
+        let out = f.fold(vec![ev(Create, ".env.tmp"), ev(Create, "x")]);
+        assert_eq!(out, vec![ev(Create, ".env.tmp"), ev(Create, "x")]);
+    }
+}
