@@ -205,6 +205,8 @@ def background_connect_kill_list(s, sbx):
     wait_until("killed command leaves commands.list",
                lambda: pid not in [p.pid for p in sbx.commands.list()], 5)
     check(sbx.commands.kill(pid) is False, "commands.kill of a gone pid: not False")
+    expect_raises(NotFoundException, "commands.connect to a gone pid", sbx.commands.connect, pid)
+    expect_raises(NotFoundException, "send_stdin to a gone pid", sbx.commands.send_stdin, pid, "x")
     # A handle's own kill().
     h3 = sbx.commands.run("sleep 60", background=True)
     check(h3.kill() is True, "handle.kill: not True")
@@ -308,6 +310,8 @@ def watch(s, sbx):
     check(kinds.index(FilesystemEventType.CREATE) < kinds.index(FilesystemEventType.REMOVE),
           f"event order {kinds}")
     h.stop()
+    expect_raises(NotFoundException, "watch_dir of a missing directory", f.watch_dir,
+                  "/scratch/no-such-dir")
 
 
 def connect_by_id(s, sbx):
@@ -454,6 +458,11 @@ def async_api(s, _sbx):
         else:
             raise Failed(f"async watch_dir (streaming): no create event, got {events}")
         await h.stop()
+        try:
+            await sbx.files.watch_dir("/scratch/none", on_event=events.append)
+            raise Failed("streaming watch_dir of a missing directory: no error")
+        except NotFoundException:
+            pass
         check(await sbx.kill() is True, "async kill")
 
     asyncio.run(go())

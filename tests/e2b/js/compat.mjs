@@ -150,6 +150,8 @@ async function backgroundConnectKillList(sbx) {
   await waitUntil('killed command leaves commands.list',
     async () => !(await sbx.commands.list()).some((x) => x.pid === pid), 5000)
   check((await sbx.commands.kill(pid)) === false, 'commands.kill of a gone pid: not false')
+  await expectThrows(NotFoundError, 'commands.connect to a gone pid', () => sbx.commands.connect(pid))
+  await expectThrows(NotFoundError, 'sendStdin to a gone pid', () => sbx.commands.sendStdin(pid, 'x'))
   const h3 = await sbx.commands.run('sleep 60', { background: true })
   check((await h3.kill()) === true, 'handle.kill: not true')
   await expectThrows(CommandExitError, 'wait after handle.kill', () => h3.wait())
@@ -243,6 +245,7 @@ async function watch(sbx) {
     [FilesystemEventType.CREATE, FilesystemEventType.WRITE, FilesystemEventType.REMOVE].every((k) => kinds().includes(k)), 5000, 100)
   check(kinds().indexOf(FilesystemEventType.CREATE) < kinds().indexOf(FilesystemEventType.REMOVE), `event order ${kinds()}`)
   await h.stop()
+  await expectThrows(NotFoundError, 'watchDir of a missing directory', () => f.watchDir('/scratch/no-such-dir', () => {}))
 }
 
 async function connectById(sbx) {
