@@ -21,16 +21,12 @@ import os
 import sys
 import time
 import traceback
-import uuid
 
-import httpx
 from packaging.version import Version
 
 from e2b import (
     AsyncSandbox,
-    AuthenticationException,
     CommandExitException,
-    ConnectionConfig,
     FileNotFoundException,
     FilesystemEventType,
     FileType,
@@ -40,42 +36,8 @@ from e2b import (
     SandboxQuery,
 )
 
-API_URL = os.environ["E2B_API_URL"]
-SANDBOX_URL = os.environ["E2B_SANDBOX_URL"]
-API_KEY = os.environ["E2B_API_KEY"]
-OTHER_KEY = os.environ["WARDEN_OTHER_TENANT_KEY"]
-# Tags this run's sandboxes, so list filters see only them.
-RUN = uuid.uuid4().hex[:12]
-HOME = "/scratch"
-
-
-class Failed(AssertionError):
-    pass
-
-
-def check(cond, what):
-    if not cond:
-        raise Failed(what)
-
-
-def expect_raises(exc_types, what, fn, *args, **kwargs):
-    """Calls fn and returns the exception it must raise (one of exc_types)."""
-    try:
-        got = fn(*args, **kwargs)
-    except exc_types as e:
-        return e
-    except Exception as e:  # the wrong kind: report it
-        raise Failed(f"{what}: expected {exc_types}, got {type(e).__name__}: {e}")
-    raise Failed(f"{what}: expected {exc_types}, got a result: {got!r}")
-
-
-def wait_until(what, cond, seconds=10.0, every=0.2):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(every)
-    raise Failed(f"{what}: not within {seconds} s")
+from compat_negative import other_tenant, unknown_method, wrong_access_token, wrong_api_key
+from compat_util import HOME, RUN, Failed, check, expect_raises, wait_until
 
 
 class Suite:
@@ -369,74 +331,6 @@ def metrics_and_pause(s, sbx):
     e = expect_raises(SandboxException, "pause", sbx.pause)
     check("pause" in str(e).lower(), f"pause refusal names the operation: {e}")
     check(sbx.is_running(), "running after a refused pause")
-
-
-def wrong_api_key(s, _sbx):
-    bad = "e2b_" + "0" * 40
-    expect_raises(AuthenticationException, "create with a wrong key", Sandbox.create, api_key=bad)
-    expect_raises(AuthenticationException, "list with a wrong key",
-                  Sandbox.list(api_key=bad).next_items)
-
-
-def other_tenant(s, sbx):
-    sid = sbx.sandbox_id
-    expect_raises(NotFoundException, "connect with the other tenant's key",
-                  Sandbox.connect, sid, api_key=OTHER_KEY)
-    expect_raises(NotFoundException, "get_info with the other tenant's key",
-                  Sandbox.get_info, sid, api_key=OTHER_KEY)
-    check(Sandbox.kill(sid, api_key=OTHER_KEY) is False, "kill by the other tenant: not False")
-    theirs = Sandbox.list(api_key=OTHER_KEY, query=SandboxQuery(metadata={"suite": RUN}))
-    check(theirs.next_items() == [], "the other tenant lists this tenant's sandboxes")
-    check(sbx.is_running(), "sandbox survived the other tenant's kill")
-
-
-def envd_token(sid):
-    """The envd access token, from the REST connect call the SDK makes."""
-    r = httpx.post(f"{API_URL}/v2/sandboxes/{sid}/connect",
-                   headers={"X-API-Key": API_KEY}, json={"timeout": 120})
-    check(r.status_code in (200, 201), f"REST connect: {r.status_code} {r.text}")
-    return r.json()["envdAccessToken"]
-
-
-def connect_rpc(sid, token, method, body=None):
-    headers = {"Content-Type": "application/json", "Connect-Protocol-Version": "1",
-               "E2b-Sandbox-Id": sid, "E2b-Sandbox-Port": "49983"}
-    if token is not None:
-        headers["X-Access-Token"] = token
-    return httpx.post(f"{SANDBOX_URL}/{method}", headers=headers, json=body or {})
-
-
-def wrong_access_token(s, sbx):
-    sid = sbx.sandbox_id
-    # The SDK's own client with a tampered token (the public constructor).
-    cfg = ConnectionConfig(extra_sandbox_headers={
-        "E2b-Sandbox-Id": sid, "E2b-Sandbox-Port": "49983", "X-Access-Token": "tampered"})
-    bad = Sandbox(sandbox_id=sid, sandbox_domain=None, envd_version=Version("0.5.7"),
-                  envd_access_token="tampered", connection_config=cfg)
-    expect_raises(AuthenticationException, "commands.run with a bad token",
-                  bad.commands.run, "true")
-    expect_raises(AuthenticationException, "files.read with a bad token",
-                  bad.files.read, "/scratch/relative.txt")
-    good = envd_token(sid)
-    check(connect_rpc(sid, good, "process.Process/List").status_code == 200, "List, good token")
-    other = s.sandbox(metadata={"suite": RUN}, timeout=60)
-    for token, what in [("tampered", "bad"), (None, "no"), (envd_token(other.sandbox_id),
-                                                            "another sandbox's")]:
-        r = connect_rpc(sid, token, "process.Process/List")
-        check(r.status_code == 401 and r.json().get("code") == "unauthenticated",
-              f"{what} token: {r.status_code} {r.text}")
-    other.kill()
-
-
-def unknown_method(s, sbx):
-    token = envd_token(sbx.sandbox_id)
-    for method in ["process.Process/NoSuchMethod", "filesystem.Filesystem/NoSuchMethod"]:
-        r = connect_rpc(sbx.sandbox_id, token, method)
-        body = r.json() if r.headers.get("content-type", "").startswith("application/json") else {}
-        # Connect maps `unimplemented` to HTTP 501; a plain 404 for an
-        # unknown route also reads as `unimplemented` to Connect clients.
-        check(r.status_code in (404, 501) and body.get("code") == "unimplemented",
-              f"{method}: {r.status_code} {r.text}")
 
 
 def async_api(s, _sbx):
