@@ -149,9 +149,11 @@ pub fn router(state: Shared) -> Router {
     // the native routes, not under `json_errors`; requests addressed to a
     // sandbox's envd are diverted before any of them.
     let envd = e2b::envd::routes().with_state(state.clone());
-    Router::new()
+    // `native` last: of two default fallbacks a merge keeps the second,
+    // and only native's (under `json_errors`) answers an unknown route in
+    // the API's error shape.
+    e2b::control::routes()
         .merge(native)
-        .merge(e2b::control::routes())
         .layer(axum::middleware::from_fn_with_state(envd, e2b::divert))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)

@@ -2,6 +2,7 @@
 //! destroy (usage recorded), expire, and reap a dead predecessor's.
 
 use crate::error::{ApiError, ApiResult};
+pub use sample::Sample;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -14,6 +15,8 @@ use warden_store::{
     now_ms, FileMeta, MetaStore, Millis, ObjectKind, SandboxId, SandboxRecord, SandboxState,
     TenantId, TenantStore, Usage,
 };
+
+mod sample;
 
 /// One running sandbox.
 pub struct Live {
@@ -41,42 +44,9 @@ pub struct Live {
     pub envd: crate::e2b::envd::SandboxState,
 }
 
-/// A sandbox's resource figures now ([`Live::sample`]).
-#[derive(Debug, Clone, Copy)]
-pub struct Sample {
-    pub stats: warden_runtime::SandboxStats,
-    /// CPU time used since the previous sample (or the start)...
-    pub cpu_ns_since: u64,
-    /// ...over this much wall time.
-    pub window: Duration,
-}
-
 impl Live {
     pub fn expires_at(&self) -> Millis {
         self.expires_at.load(Ordering::Relaxed)
-    }
-
-    /// Reads the sandbox's usage from its cgroup now; the CPU rate window
-    /// runs from the previous sample.
-    pub async fn sample(self: &Arc<Self>) -> ApiResult<Sample> {
-        let me = self.clone();
-        let stats = tokio::task::spawn_blocking(move || {
-            let guard = me.sandbox.lock().unwrap_or_else(|e| e.into_inner());
-            guard.as_ref().map(|sb| sb.stats())
-        })
-        .await
-        .map_err(|e| ApiError::internal("reading sandbox usage", e))?
-        .ok_or_else(|| ApiError::conflict("the sandbox is ending"))?
-        .map_err(|e| ApiError::internal("reading sandbox usage", e))?;
-        let now = Instant::now();
-        let mut mark = self.cpu_mark.lock().unwrap_or_else(|e| e.into_inner());
-        let (since, cpu_before) = *mark;
-        *mark = (now, stats.cpu_usage_ns);
-        Ok(Sample {
-            stats,
-            cpu_ns_since: stats.cpu_usage_ns.saturating_sub(cpu_before),
-            window: now.duration_since(since),
-        })
     }
 
     /// Whether the sandbox has an egress proxy (it was created with an

@@ -5,6 +5,8 @@ mod harness;
 
 mod bad_input;
 mod cli;
+mod e2b_control;
+mod e2b_envd;
 mod e2b_sdk;
 mod egress;
 mod flows;

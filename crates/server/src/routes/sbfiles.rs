@@ -90,7 +90,7 @@ pub async fn read(
 ) -> ApiResult<Response> {
     let live = live(&st, &caller, &id).await?;
     let path = p.checked()?;
-    let mut resp = Body::from_stream(read_stream(&live.client, path).await?).into_response();
+    let mut resp = Body::from_stream(read_stream(&live.client, path, false).await?).into_response();
     resp.headers_mut().insert(
         axum::http::header::CONTENT_TYPE,
         axum::http::HeaderValue::from_static("application/octet-stream"),
@@ -104,9 +104,13 @@ pub async fn read(
 pub async fn read_stream(
     client: &warden_protocol::Client,
     path: &str,
+    follow_links: bool,
 ) -> ApiResult<impl futures::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send + 'static> {
     let stat = client.stat(path).await.map_err(init_error)?;
-    if stat.kind != FileKind::File {
+    // With `follow_links`, a symlink is read through (the init resolves it
+    // inside the sandbox's own view; what it names must be a file).
+    let link_ok = follow_links && stat.kind == FileKind::Symlink;
+    if stat.kind != FileKind::File && !link_ok {
         return Err(ApiError::bad_request(format!(
             "{path} is not a regular file"
         )));

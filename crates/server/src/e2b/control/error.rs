@@ -34,11 +34,13 @@ impl E2bError {
         ApiError::new(StatusCode::NOT_FOUND, "not_found", m).into()
     }
 
-    /// What Warden cannot do at all. 501 is not retried by either SDK and
-    /// surfaces as an exception carrying this message (409 would not: the
-    /// SDKs read a 409 from pause as "already paused").
+    /// What Warden cannot do at all: 400 with the reason, which both SDKs
+    /// raise as an error carrying the message (as the native API answers
+    /// an unsupported request). Not 409, which the SDKs read from pause as
+    /// "already paused", and not 501, which the server would log as its
+    /// own failure.
     pub fn unsupported(m: impl Into<String>) -> E2bError {
-        ApiError::new(StatusCode::NOT_IMPLEMENTED, "not_supported", m).into()
+        ApiError::new(StatusCode::BAD_REQUEST, "not_supported", m).into()
     }
 }
 

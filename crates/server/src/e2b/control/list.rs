@@ -17,10 +17,11 @@ const MAX_PAGE: u32 = 100;
 
 /// The `metadata` filter: the SDKs send `k1=v1&k2=v2` with each key and
 /// value percent-encoded first, so after the query string's own decoding
-/// each pair is decoded once more.
+/// each pair is decoded once more (query-style, `+` as a space, as E2B's
+/// API does; the SDKs themselves encode a space as `%20`).
 fn metadata_filter(raw: &str) -> E2bResult<BTreeMap<String, String>> {
     let decode = |s: &str| {
-        percent_encoding::percent_decode_str(s)
+        percent_encoding::percent_decode_str(&s.replace('+', " "))
             .decode_utf8()
             .map(|c| c.into_owned())
             .map_err(|_| E2bError::bad_request("metadata: not UTF-8 after decoding"))
@@ -167,7 +168,8 @@ mod tests {
         // encodeURIComponent'd pairs. For {"user id": "a&b=c/d", "k": "v"}:
         let py = "user%2520id=a%2526b%253Dc%2Fd&k=v";
         let js = "user%2520id=a%2526b%253Dc%252Fd&k=v";
-        for raw in [py, js] {
+        let plus = "user%2Bid=a%2526b%253Dc%252Fd&k=v";
+        for raw in [py, js, plus] {
             let m = metadata_filter(raw).unwrap();
             assert_eq!(m["user id"], "a&b=c/d", "{raw}");
             assert_eq!(m["k"], "v");

@@ -2,7 +2,7 @@
 //! lifecycle the SDKs drive (create, list, get, kill, timeout, connect,
 //! refresh, network, metrics, logs) on Warden's own sandboxes, quotas and
 //! audit, authenticated by a tenant API key in `X-API-Key`. What Warden
-//! cannot do (pause, snapshots, templates, volumes...) answers 501 with
+//! cannot do (pause, snapshots, templates, volumes...) answers 400 with
 //! the reason. Errors are E2B's shape: `{"code": <status>, "message"}`.
 
 mod auth;

@@ -1,4 +1,4 @@
-//! E2B operations Warden has no counterpart for: a clear 501 naming what
+//! E2B operations Warden has no counterpart for: a clear 400 naming what
 //! is missing, which both SDKs raise as an error carrying the message.
 //! The caller's key is checked first, and for one sandbox's operations
 //! the sandbox must be the caller's (404 otherwise, as on every route).

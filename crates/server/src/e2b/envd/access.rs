@@ -51,8 +51,8 @@ pub fn sandbox(st: &Shared, headers: &HeaderMap) -> Result<Arc<Live>, Error> {
         return Err(Error::new(
             Code::Unavailable,
             format!(
-                "The sandbox {raw_id} is running but port {port} is not open: Warden serves only \
-                 envd ({ENVD_PORT})"
+                "The sandbox {raw_id} is running but port is not open: Warden serves only envd \
+                 ({ENVD_PORT}), not port {port}"
             ),
         ));
     }

@@ -79,7 +79,8 @@ pub async fn download(
         Some(Err(e)) => return http_error(&e),
         None => return http_error(&Error::invalid_argument("the path parameter is required")),
     };
-    match read_stream(&live.client, &path).await {
+    // E2B reads through symlinks; the init keeps them inside the sandbox.
+    match read_stream(&live.client, &path, true).await {
         Ok(stream) => {
             let mut resp = Body::from_stream(stream).into_response();
             resp.headers_mut().insert(

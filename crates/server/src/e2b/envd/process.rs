@@ -47,7 +47,14 @@ pub async fn start(st: &Shared, live: Arc<Live>, call: &Call) -> Response {
             return Err(Error::invalid_argument("process.cmd is empty"));
         }
         let exec = exec_request(&config, req.stdin.unwrap_or(false))?;
-        let policy = crate::policy::Exec::sandbox(&live.tenant, ACTOR, live.id.as_str(), &exec);
+        // The policy judges what the user asked to run: E2B's
+        // `commands.run(line)` arrives as `/bin/bash -l -c line`, which the
+        // native API would have sent as the shell line itself.
+        let judged = ExecRequest {
+            command: shell_line(&exec.command).unwrap_or_else(|| exec.command.clone()),
+            ..exec.clone()
+        };
+        let policy = crate::policy::Exec::sandbox(&live.tenant, ACTOR, live.id.as_str(), &judged);
         crate::policy::enforce(st, &policy)
             .await
             .map_err(from_api)?;
@@ -193,6 +200,22 @@ fn exec_request(config: &ProcessConfig, stdin: bool) -> Result<ExecRequest, Erro
         background: true,
         session: None,
     })
+}
+
+/// `[sh|bash, (-l), -c, LINE]` (any path to either shell) as the shell
+/// line it runs.
+fn shell_line(command: &Command) -> Option<Command> {
+    let Command::Argv(argv) = command else {
+        return None;
+    };
+    let shell = argv.first()?.rsplit('/').next()?;
+    if !matches!(shell, "sh" | "bash" | "dash") {
+        return None;
+    }
+    match &argv[1..] {
+        [c, line] | [_, c, line] if c == "-c" => Some(Command::Shell(line.clone())),
+        _ => None,
+    }
 }
 
 /// A process the init started for someone else (the native API): its
@@ -386,5 +409,52 @@ where
         if !sink.send(&wrap(msg)).await {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argv(a: &[&str]) -> Command {
+        Command::Argv(a.iter().map(|s| s.to_string()).collect())
+    }
+
+    #[test]
+    fn shell_invocations_are_judged_by_their_line() {
+        let line = |c: Command| shell_line(&c);
+        assert_eq!(
+            line(argv(&["/bin/bash", "-l", "-c", "touch x"])),
+            Some(Command::Shell("touch x".into()))
+        );
+        assert_eq!(
+            line(argv(&["sh", "-c", "ls"])),
+            Some(Command::Shell("ls".into()))
+        );
+        assert_eq!(line(argv(&["/usr/bin/python3", "-c", "print(1)"])), None);
+        assert_eq!(line(argv(&["bash", "script.sh"])), None);
+        assert_eq!(line(argv(&["bash", "-c", "ls", "extra"])), None);
+    }
+
+    #[test]
+    fn end_events_read_like_go() {
+        let e = end_event(ExitStatus {
+            code: None,
+            signal: Some(libc::SIGKILL),
+            timed_out: false,
+        });
+        assert_eq!(
+            (e.exit_code, e.exited, e.status.as_str()),
+            (-1, false, "signal: killed")
+        );
+        let e = end_event(ExitStatus {
+            code: Some(0),
+            signal: None,
+            timed_out: false,
+        });
+        assert_eq!(
+            (e.exit_code, e.exited, e.status.as_str()),
+            (0, true, "exit status 0")
+        );
     }
 }
