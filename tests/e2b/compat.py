@@ -88,8 +88,8 @@ def create_with_metadata_and_envs(s, sbx):
 
 
 def paths_and_user(s, sbx):
-    r = sbx.commands.run('pwd; echo "$HOME"; id -u')
-    check(r.stdout == f"{HOME}\n{HOME}\n1000\n", f"default cwd/home/user: {r.stdout!r}")
+    r = sbx.commands.run('pwd; echo "$HOME"; id -u; id -un')
+    check(r.stdout == f"{HOME}\n{HOME}\n1000\nsandbox\n", f"default cwd/home/user: {r.stdout!r}")
     check(sbx.commands.run("pwd", cwd="/tmp").stdout == "/tmp\n", "run cwd=/tmp")
     sbx.commands.run("touch /tmp/w && touch /scratch/w")
     info = sbx.files.write("relative.txt", "rel")

@@ -84,8 +84,8 @@ async function createWithMetadataAndEnvs(sbx) {
 }
 
 async function pathsAndUser(sbx) {
-  const r = await sbx.commands.run('pwd; echo "$HOME"; id -u')
-  check(r.stdout === `${HOME}\n${HOME}\n1000\n`, `default cwd/home/user: ${JSON.stringify(r.stdout)}`)
+  const r = await sbx.commands.run('pwd; echo "$HOME"; id -u; id -un')
+  check(r.stdout === `${HOME}\n${HOME}\n1000\nsandbox\n`, `default cwd/home/user: ${JSON.stringify(r.stdout)}`)
   check((await sbx.commands.run('pwd', { cwd: '/tmp' })).stdout === '/tmp\n', 'run cwd=/tmp')
   await sbx.commands.run('touch /tmp/w && touch /scratch/w')
   const info = await sbx.files.write('relative.txt', 'rel')
