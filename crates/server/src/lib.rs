@@ -296,6 +296,14 @@ pub async fn serve(
         // queue (a failure of Warden's own); let them record that.
         jobs::wait_idle(&drain_state, Duration::from_secs(5)).await;
     };
+    // Streams (SSE, Connect) send small messages on kept-alive connections;
+    // with Nagle's algorithm each one waits for the client's delayed ACK
+    // (~40 ms per exec round trip).
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!("TCP_NODELAY: {e}");
+        }
+    });
     let server = axum::serve(listener, app).with_graceful_shutdown(shutdown);
     let server = std::future::IntoFuture::into_future(server);
     tokio::pin!(server);

@@ -46,10 +46,15 @@ pub fn routes() -> Router<Shared> {
 }
 
 async fn no_such_route(uri: axum::http::Uri) -> Response {
-    rpc::error_response(&Error::unimplemented(format!(
-        "{} is not an envd method or route",
-        uri.path()
-    )))
+    unknown(format!("{} is not an envd method or route", uri.path()))
+}
+
+/// An unknown procedure: `unimplemented`, with the 404 Connect servers
+/// answer (the JS SDK judges a failed stream by its HTTP status alone).
+fn unknown(message: String) -> Response {
+    let mut r = rpc::error_response(&Error::unimplemented(message));
+    *r.status_mut() = axum::http::StatusCode::NOT_FOUND;
+    r
 }
 
 /// Answers a unary call from its handler's result.
@@ -108,9 +113,7 @@ async fn process_rpc(
         "StreamInput" => rpc::error_response(&Error::unimplemented(
             "StreamInput (client streaming) is not supported; use SendInput",
         )),
-        other => rpc::error_response(&Error::unimplemented(format!(
-            "process.Process/{other} is not a method"
-        ))),
+        other => unknown(format!("process.Process/{other} is not a method")),
     }
 }
 
@@ -177,8 +180,6 @@ async fn filesystem_rpc(
                 .map(|()| f::RemoveWatcherResponse {});
             reply(&call, r)
         }
-        other => rpc::error_response(&Error::unimplemented(format!(
-            "filesystem.Filesystem/{other} is not a method"
-        ))),
+        other => unknown(format!("filesystem.Filesystem/{other} is not a method")),
     }
 }

@@ -99,6 +99,8 @@ pub async fn connect(live: Arc<Live>, call: &Call) -> Response {
     let attached = async {
         let req: ConnectRequest = call.message(Shape::Stream)?;
         let pid = select(&live, req.process).await?;
+        // envd knows running processes only: one that has ended is gone.
+        ensure_running(&live, pid).await?;
         live.client
             .stream(Request::Attach { pid, replay: false })
             .map(|s| (pid, s))
@@ -140,7 +142,12 @@ pub async fn send_input(live: &Live, req: SendInputRequest) -> Result<SendInputR
     let pid = select(live, req.process).await?;
     match req.input.and_then(|i| i.input) {
         Some(process_input::Input::Stdin(data)) => {
-            live.client.stdin(pid, &data).await.map_err(from_client)?
+            if let Err(e) = live.client.stdin(pid, &data).await {
+                // A process that has ended is "not found" to envd, whatever
+                // the init says about its stdin.
+                ensure_running(live, pid).await?;
+                return Err(from_client(e));
+            }
         }
         Some(process_input::Input::Pty(_)) => return Err(Error::unimplemented(NO_PTY)),
         None => {}
@@ -263,6 +270,15 @@ async fn select(
         None => Err(Error::invalid_argument(
             "process (a pid or a tag) is required",
         )),
+    }
+}
+
+/// `not_found` unless `pid` is a running process.
+async fn ensure_running(live: &Live, pid: u32) -> Result<(), Error> {
+    let procs = live.client.list_processes().await.map_err(from_client)?;
+    match procs.iter().find(|p| p.pid == pid) {
+        Some(p) if p.exit.is_none() => Ok(()),
+        _ => Err(Error::not_found(format!("process {pid} is not running"))),
     }
 }
 
