@@ -9,6 +9,13 @@ BIN := target/release
 # binary skips the dynamic loader (a few hundred microseconds). Built for an
 # explicit --target so the flag never reaches build scripts or proc-macros.
 HOST_TRIPLE := $(shell rustc -vV | sed -n 's/^host: //p')
+# The official E2B SDKs, pinned, for the compatibility tests and the E2B
+# benchmark: Python in a virtualenv under target/, JS in tests/e2b/js
+# (npm ci from the committed lock). Each is reinstalled only when its pins
+# change. (Set before the rules: prerequisites expand as they are read.)
+E2B_VENV := target/e2b-venv
+E2B_JS := tests/e2b/js
+E2B_NODE_MIN := 20
 
 .PHONY: all build deps test demo bench bench-e2b e2b-sdk lint clean
 
@@ -42,12 +49,7 @@ bench: deps build
 bench-e2b: deps build $(E2B_VENV)/.installed
 	$(BIN)/warden bench e2b --python $(E2B_VENV)/bin/python --script tests/e2b/bench.py
 
-# The official E2B SDKs, pinned, for the compatibility tests and the E2B
-# benchmark: Python in a virtualenv under target/, JS in tests/e2b/js
-# (npm ci from the committed lock). Each is reinstalled only when its pins change.
-E2B_VENV := target/e2b-venv
-E2B_JS := tests/e2b/js
-E2B_NODE_MIN := 20
+# The official E2B SDKs, pinned (below).
 
 e2b-sdk: deps $(E2B_VENV)/.installed $(E2B_JS)/node_modules/.installed
 
