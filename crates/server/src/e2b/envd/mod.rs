@@ -65,6 +65,19 @@ fn reply<T: Message + Serialize>(call: &Call, r: Result<T, Error>) -> Response {
     }
 }
 
+/// A call and the sandbox it may act on, or the refusal to answer.
+fn open(
+    st: &Shared,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Result<(Call, std::sync::Arc<crate::manager::Live>), Box<Response>> {
+    let call = Call::parse(headers, body).map_err(|e| Box::new(rpc::error_response(&e)))?;
+    match access::sandbox(st, headers) {
+        Ok(live) => Ok((call, live)),
+        Err(e) => Err(Box::new(rpc::fail(call.shape, call.codec, e))),
+    }
+}
+
 async fn process_rpc(
     State(st): State<Shared>,
     Path(method): Path<String>,
@@ -72,13 +85,9 @@ async fn process_rpc(
     body: Bytes,
 ) -> Response {
     use warden_envd_wire::process as p;
-    let call = match Call::parse(&headers, body) {
-        Ok(c) => c,
-        Err(e) => return rpc::error_response(&e),
-    };
-    let live = match access::sandbox(&st, &headers) {
-        Ok(l) => l,
-        Err(e) => return rpc::fail(call.shape, call.codec, e),
+    let (call, live) = match open(&st, &headers, body) {
+        Ok(opened) => opened,
+        Err(refused) => return *refused,
     };
     match method.as_str() {
         "Start" => process::start(&st, live, &call).await,
@@ -124,13 +133,9 @@ async fn filesystem_rpc(
     body: Bytes,
 ) -> Response {
     use warden_envd_wire::filesystem as f;
-    let call = match Call::parse(&headers, body) {
-        Ok(c) => c,
-        Err(e) => return rpc::error_response(&e),
-    };
-    let live = match access::sandbox(&st, &headers) {
-        Ok(l) => l,
-        Err(e) => return rpc::fail(call.shape, call.codec, e),
+    let (call, live) = match open(&st, &headers, body) {
+        Ok(opened) => opened,
+        Err(refused) => return *refused,
     };
     match method.as_str() {
         "Stat" => {
