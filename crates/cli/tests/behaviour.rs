@@ -1,18 +1,34 @@
 //! Behaviour of real sandboxes through the real protocol: exec semantics,
 //! streaming, stdin, background processes, sessions, file operations,
-//! /input, limits and directory watches.
+//! /input, limits and directory watches. Every scenario runs on both
+//! isolation tiers (`<name>::native`, `<name>::gvisor`).
 
+#[macro_use]
 mod common;
 
-use common::{text, watch, Sb};
+use common::{text, watch, Sb, Tier};
 use sha2::{Digest, Sha256};
 use std::time::{Duration, Instant};
 use warden_protocol::{ErrorKind, ExecRequest, FileKind, FsEventKind, Request, Response};
 use warden_spec::SandboxSpec;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn exit_codes_and_signals() {
-    let sb = Sb::default().await;
+/// `stat -c '%s %U' /scratch/big.bin` without statx, which Debian's runsc
+/// (2022) answers with EINVAL, breaking coreutils' `ls` and `stat`.
+const STAT_WITHOUT_STATX: &str = "python3 -c \"import os, pwd; s = os.stat('/scratch/big.bin'); \
+     print(s.st_size, pwd.getpwuid(s.st_uid).pw_name)\"";
+
+/// A shell snippet printing how many descriptors its last process has open
+/// (`ls` and its directory descriptor; Python's `listdir` under gVisor,
+/// whose 2022 runsc breaks `ls`, see [`STAT_WITHOUT_STATX`]).
+fn count_fds(tier: Tier) -> &'static str {
+    match tier {
+        Tier::Native => "ls /proc/self/fd | wc -l",
+        Tier::Gvisor => "python3 -c \"import os; print(len(os.listdir('/proc/self/fd')))\"",
+    }
+}
+
+async fn exit_codes_and_signals(tier: Tier) {
+    let sb = Sb::default_on(tier).await;
     let out = sb.sh("echo out; echo err >&2; exit 7").await;
     assert_eq!(out.status.code, Some(7));
     assert_eq!(text(&out.stdout), "out\n");
@@ -36,9 +52,8 @@ async fn exit_codes_and_signals() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn per_command_timeout_kills_the_whole_group() {
-    let sb = Sb::default().await;
+async fn per_command_timeout_kills_the_whole_group(tier: Tier) {
+    let sb = Sb::default_on(tier).await;
     let mut req = ExecRequest::shell("sleep 30 & sleep 30; echo never");
     req.timeout_ms = Some(300);
     let t = Instant::now();
@@ -52,9 +67,8 @@ async fn per_command_timeout_kills_the_whole_group() {
     assert_eq!(ps.trim(), "0", "a sleep survived the timeout");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn output_streams_before_the_command_ends() {
-    let sb = Sb::default().await;
+async fn output_streams_before_the_command_ends(tier: Tier) {
+    let sb = Sb::default_on(tier).await;
     let t = Instant::now();
     let mut s = sb
         .client
@@ -79,9 +93,8 @@ async fn output_streams_before_the_command_ends() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stdin_is_streamed_and_closable() {
-    let sb = Sb::default().await;
+async fn stdin_is_streamed_and_closable(tier: Tier) {
+    let sb = Sb::default_on(tier).await;
     let mut req = ExecRequest::shell("tr a-z A-Z; echo done");
     req.stdin = true;
     let mut s = sb.client.stream(Request::Exec(req)).unwrap();
@@ -103,9 +116,8 @@ async fn stdin_is_streamed_and_closable() {
     assert_eq!(text(&out), "HELLO SANDBOX\ndone\n");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_hundred_megabytes_of_stdout_arrive_intact() {
-    let sb = Sb::default().await;
+async fn a_hundred_megabytes_of_stdout_arrive_intact(tier: Tier) {
+    let sb = Sb::default_on(tier).await;
     // The sandbox hashes what it prints; the host hashes what it receives.
     let line =
         "head -c 104857600 /dev/urandom > /tmp/blob && cat /tmp/blob && sha256sum /tmp/blob >&2";
@@ -131,9 +143,8 @@ async fn a_hundred_megabytes_of_stdout_arrive_intact() {
     assert!(theirs.starts_with(&ours), "sandbox {theirs:?} host {ours}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn background_processes_outlive_execs_and_can_be_attached() {
-    let sb = Sb::default().await;
+async fn background_processes_outlive_execs_and_can_be_attached(tier: Tier) {
+    let sb = Sb::default_on(tier).await;
     let sleeper = sb
         .client
         .spawn(ExecRequest::shell("sleep 100"))
@@ -172,9 +183,8 @@ async fn background_processes_outlive_execs_and_can_be_attached() {
     assert_eq!(sb.client.wait(pid).await.unwrap().code, Some(3));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sessions_carry_cwd_and_env() {
-    let sb = Sb::default().await;
+async fn sessions_carry_cwd_and_env(tier: Tier) {
+    let sb = Sb::default_on(tier).await;
     let in_session = |line: &str| {
         let mut r = ExecRequest::shell(line);
         r.session = Some("s1".into());
@@ -188,7 +198,10 @@ async fn sessions_carry_cwd_and_env() {
     assert_eq!(first.status.code, Some(0));
     let second = sb
         .client
-        .exec_collect(in_session("pwd; echo \"$FOO\"; ls /proc/self/fd | wc -l"))
+        .exec_collect(in_session(&format!(
+            "pwd; echo \"$FOO\"; {}",
+            count_fds(tier)
+        )))
         .await
         .unwrap();
     // Only 0, 1, 2 and ls's own directory fd: the state pipe is not leaked.
@@ -197,9 +210,8 @@ async fn sessions_carry_cwd_and_env() {
     assert_eq!(sb.ok("pwd; echo \"$FOO\"").await, "/scratch\n\n");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn file_operations() {
-    let sb = Sb::default().await;
+async fn file_operations(tier: Tier) {
+    let sb = Sb::default_on(tier).await;
     let c = &sb.client;
     let big: Vec<u8> = (0..(20u32 << 20)).map(|i| (i % 251) as u8).collect();
     let st = c.write_file("/scratch/big.bin", 0o640, &big).await.unwrap();
@@ -209,8 +221,13 @@ async fn file_operations() {
     );
     assert_eq!(c.read_file("/scratch/big.bin").await.unwrap(), big);
     // The sandbox's own processes see the same file, owned by the sandbox user.
+    let size_and_owner = match tier {
+        Tier::Native => "stat -c '%s %U' /scratch/big.bin",
+        // Debian's runsc (2022) answers coreutils' statx with EINVAL.
+        Tier::Gvisor => STAT_WITHOUT_STATX,
+    };
     assert_eq!(
-        sb.ok("stat -c '%s %U' /scratch/big.bin").await,
+        sb.ok(size_and_owner).await,
         format!("{} sandbox\n", big.len())
     );
     c.mkdir("/scratch/a/b/c", true).await.unwrap();
@@ -274,15 +291,18 @@ async fn file_operations() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn input_is_read_only_and_output_is_writable() {
+async fn input_is_read_only_and_output_is_writable(tier: Tier) {
+    use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
+    // Writable for anyone on the host, so only the read-only bind can stop
+    // the write (gVisor checks permission bits first).
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
     std::fs::write(dir.path().join("data.csv"), "a,b\n1,2\n").unwrap();
     let spec = SandboxSpec {
         input_dir: Some(dir.path().to_string_lossy().into_owned()),
         ..Default::default()
     };
-    let sb = Sb::start(spec).await;
+    let sb = Sb::on(tier, spec).await;
     assert_eq!(sb.ok("cat /input/data.csv").await, "a,b\n1,2\n");
     let w = sb.sh("echo x > /input/new").await;
     assert_ne!(w.status.code, Some(0));
@@ -291,8 +311,7 @@ async fn input_is_read_only_and_output_is_writable() {
     assert!(!dir.path().join("new").exists());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cpu_limit_throttles() {
+async fn cpu_limit_throttles(tier: Tier) {
     let spec = SandboxSpec {
         limits: warden_spec::Limits {
             cpu_millicores: Some(250),
@@ -300,7 +319,7 @@ async fn cpu_limit_throttles() {
         },
         ..Default::default()
     };
-    let sb = Sb::start(spec).await;
+    let sb = Sb::on(tier, spec).await;
     let t = Instant::now();
     sb.ok("timeout 2 sh -c 'while :; do :; done' || true").await;
     let wall = t.elapsed().as_secs_f64();
@@ -315,16 +334,14 @@ async fn cpu_limit_throttles() {
 
 // Directory watches (the scenarios are shared with the gVisor suite).
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn watch_reports_kinds_and_names() {
-    let sb = Sb::default().await;
+async fn watch_reports_kinds_and_names(tier: Tier) {
+    let sb = Sb::default_on(tier).await;
     watch::events_and_names(&sb).await;
     watch::recursive_watch(&sb).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn watch_cancel_refusals_and_limits() {
-    let sb = Sb::default().await;
+async fn watch_cancel_refusals_and_limits(tier: Tier) {
+    let sb = Sb::default_on(tier).await;
     watch::cancel_ends_with_done(&sb).await;
     watch::refusals(&sb).await;
     watch::per_sandbox_limit(&sb).await;
@@ -334,9 +351,8 @@ async fn watch_cancel_refusals_and_limits() {
 /// Watches leave nothing behind in the init: far more start-and-cancel
 /// cycles than the sandbox user's 128 inotify instances would allow if any
 /// descriptor leaked, half of them cancelled by dropping the `Watch`.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn watches_do_not_leak() {
-    let sb = Sb::default().await;
+async fn watches_do_not_leak(tier: Tier) {
+    let sb = Sb::default_on(tier).await;
     sb.ok("mkdir -p /scratch/z/a/b").await;
     for i in 0..300 {
         let w = sb.client.watch("/scratch/z", true).await.unwrap();
@@ -351,8 +367,24 @@ async fn watches_do_not_leak() {
     watch::collect_until(&mut w, (FsEventKind::Create, "a/b/last"), Duration::ZERO).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_unread_watch_overflows() {
-    let sb = Sb::default().await;
+async fn an_unread_watch_overflows(tier: Tier) {
+    let sb = Sb::default_on(tier).await;
     watch::unread_watch_overflows(&sb).await;
 }
+
+both_tiers!(
+    exit_codes_and_signals,
+    per_command_timeout_kills_the_whole_group,
+    output_streams_before_the_command_ends,
+    stdin_is_streamed_and_closable,
+    a_hundred_megabytes_of_stdout_arrive_intact,
+    background_processes_outlive_execs_and_can_be_attached,
+    sessions_carry_cwd_and_env,
+    file_operations,
+    input_is_read_only_and_output_is_writable,
+    cpu_limit_throttles,
+    watch_reports_kinds_and_names,
+    watch_cancel_refusals_and_limits,
+    watches_do_not_leak,
+    an_unread_watch_overflows,
+);

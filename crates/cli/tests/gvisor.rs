@@ -2,6 +2,9 @@
 //! passes. Each test has its own state directory and cgroup parent, checks
 //! that nothing of it is left when its sandboxes are gone, and removes
 //! whatever is left even when an assertion fails first (`Env`'s Drop).
+//!
+//! The protocol-level scenarios (exec, sessions, files, watches, limits) and
+//! the attack suite run on both tiers in `behaviour.rs` and `attacks/`.
 
 mod common;
 
@@ -344,34 +347,4 @@ fn a_crashed_owner_is_reaped_by_the_next_runtime() {
     }
     env.assert_clean();
     assert!(Path::new(&env.state).exists());
-}
-
-/// The init's directory watches work the same under gVisor's own inotify
-/// (the scenarios the native suite runs, in `common/watch.rs`).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn directory_watches() {
-    use common::{watch, Sb};
-    use warden_runtime::gvisor::{GvisorConfig, GvisorRuntime};
-    let env = Env::new("watch");
-    let rt = GvisorRuntime::new(GvisorConfig {
-        init_path: common::init_bin(),
-        state_dir: env.state.clone(),
-        cgroup_parent: env.cgroup_parent.clone(),
-        ..Default::default()
-    })
-    .expect("gVisor runtime");
-    let spec = warden_spec::SandboxSpec {
-        isolation: warden_spec::Isolation::Gvisor,
-        ..Default::default()
-    };
-    let sb = Sb::start_on(&rt, spec).await;
-    watch::events_and_names(&sb).await;
-    watch::recursive_watch(&sb).await;
-    watch::cancel_ends_with_done(&sb).await;
-    watch::refusals(&sb).await;
-    watch::per_sandbox_limit(&sb).await;
-    watch::removed_directory_ends_the_stream(&sb).await;
-    watch::unread_watch_overflows(&sb).await;
-    sb.destroy();
-    env.assert_clean();
 }

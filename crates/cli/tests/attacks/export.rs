@@ -8,11 +8,10 @@ use super::helpers::*;
 
 /// Everything hostile planted in /output is skipped with a reason; nothing
 /// lands outside the destination; the plain files next to them are exported.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn export_refuses_hostile_output() {
+async fn export_refuses_hostile_output(tier: Tier) {
     // A disk limit above 10 GiB so the sparse file can be made at all
     // (RLIMIT_FSIZE follows the disk limit; see file_size_limit_is_enforced).
-    let sb = Sb::start(spec(|s| s.limits.disk_bytes = 16 << 30)).await;
+    let sb = Sb::on(tier, spec(|s| s.limits.disk_bytes = 16 << 30)).await;
     let tok = token();
     let r = probe_args(
         &sb,
@@ -161,9 +160,8 @@ async fn export_refuses_hostile_output() {
 /// exports repeatedly. Whatever the timing, the export either copies the
 /// regular file's content or skips the entry; it never reads through the
 /// link.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn export_survives_symlink_swap_race() {
-    let sb = Sb::default().await;
+async fn export_survives_symlink_swap_race(tier: Tier) {
+    let sb = Sb::default_on(tier).await;
     sb.client
         .spawn(ExecRequest::argv([
             "/usr/bin/python3",
@@ -230,8 +228,30 @@ async fn export_survives_symlink_swap_race() {
             assert!(!dest.join(name).exists(), "symlink {name} exported");
         }
     }
-    assert!(
-        copied > 0 && as_link > 0,
-        "race never observed both ways: {copied} copied, {as_link} refused in {i} exports"
-    );
+    match tier {
+        Tier::Native => assert!(
+            copied > 0 && as_link > 0,
+            "race never observed both ways: {copied} copied, {as_link} refused in {i} exports"
+        ),
+        // Under gVisor (ptrace platform) the exports observed so far
+        // caught the name as a symlink every time; what matters, that no
+        // export ever read through it, is asserted above either way.
+        Tier::Gvisor => {
+            assert!(
+                as_link > 0,
+                "race never observed: {copied} copied in {i} exports"
+            );
+            if copied == 0 {
+                tier.skip(
+                    "seeing the swapped name as a regular file too",
+                    "not observed within 5 s under gVisor",
+                );
+            }
+        }
+    }
 }
+
+both_tiers!(
+    export_refuses_hostile_output,
+    export_survives_symlink_swap_race,
+);

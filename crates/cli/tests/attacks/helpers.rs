@@ -1,6 +1,6 @@
 //! Probes and helpers shared by the attack modules.
 
-pub use super::common::{init_bin, text, Sb};
+pub use super::common::{init_bin, text, Sb, Tier};
 pub use std::collections::{BTreeSet, HashMap};
 pub use std::os::unix::fs::{FileTypeExt, MetadataExt};
 pub use std::os::unix::process::CommandExt;
@@ -204,4 +204,26 @@ pub(crate) fn host_uid_of(pid: u32) -> Option<u32> {
 
 pub(crate) fn stats(sb: &Sb) -> warden_runtime::SandboxStats {
     sb.sandbox.as_ref().unwrap().stats().expect("stats")
+}
+
+/// Asserts what the probe printed for `k`: `native` on the native tier
+/// (exactly what the native layer answers), one of `gvisor` on the gVisor
+/// tier, where `why` names what stops it there (the Sentry answers the
+/// system call itself; the host kernel never sees it).
+pub(crate) fn expect(
+    tier: Tier,
+    r: &HashMap<String, String>,
+    k: &str,
+    native: &[&str],
+    gvisor: &[&str],
+    why: &str,
+) {
+    let got = get(r, k);
+    match tier {
+        Tier::Native => assert!(native.contains(&got), "{k}: {got}, want {native:?}: {r:?}"),
+        Tier::Gvisor => assert!(
+            gvisor.contains(&got),
+            "gVisor {k}: {got}, want {gvisor:?} ({why}): {r:?}"
+        ),
+    }
 }

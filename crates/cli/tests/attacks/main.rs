@@ -53,6 +53,7 @@
 //! - code inside runs under the init's uid, so it can lower the init's
 //!   rlimits and cripple its own sandbox; the host still destroys it.
 
+#[macro_use]
 #[path = "../common/mod.rs"]
 mod common;
 

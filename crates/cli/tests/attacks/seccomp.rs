@@ -1,6 +1,42 @@
 //! Attacks stopped by: seccomp.
+//!
+//! Under gVisor no filter runs inside the sandbox: every system call is the
+//! Sentry's, which either does not implement it (ENOSYS, EAFNOSUPPORT...),
+//! refuses it itself, or implements it in user space (its own namespaces,
+//! ptrace, io_uring, kernel log), so the host kernel never sees it. The
+//! gVisor expectations below say which, key by key.
 
 use super::helpers::*;
+
+/// What the Sentry answers to the kernel attack surface probe.
+const GVISOR_SURFACE: [(&str, &str, &str); 10] = [
+    ("keyctl", "EACCES", "no keyrings in the Sentry"),
+    ("request_key", "EACCES", "no keyrings in the Sentry"),
+    ("bpf", "EPERM", "the Sentry's bpf needs CAP_SYS_ADMIN"),
+    ("perf_event_open", "ENODEV", "no perf events in the Sentry"),
+    (
+        "io_uring_setup",
+        "EFAULT",
+        "the Sentry's own io_uring (user space) read a NULL params",
+    ),
+    ("userfaultfd", "ENOSYS", "not implemented by the Sentry"),
+    (
+        "open_by_handle_at",
+        "ENOTSUP",
+        "not implemented by the Sentry",
+    ),
+    (
+        "name_to_handle_at",
+        "ENOTSUP",
+        "not implemented by the Sentry",
+    ),
+    ("fanotify_init", "ENOSYS", "not implemented by the Sentry"),
+    (
+        "syslog",
+        "OK",
+        "the Sentry's own made-up kernel log (see gvisor.rs)",
+    ),
+];
 
 // ===========================================================================
 // Layer: seccomp (crates/confine/policy/x86_64.json)
@@ -10,8 +46,7 @@ use super::helpers::*;
 /// the host the same calls with the same arguments get past the syscall
 /// entry (they succeed or fail with another errno) — so EPERM is the filter.
 #[cfg(target_arch = "x86_64")]
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn seccomp_refuses_kernel_attack_surface() {
+async fn seccomp_refuses_kernel_attack_surface(tier: Tier) {
     let body = r#"
         out('keyctl', sc(250, 0, -3, 0))              # KEYCTL_GET_KEYRING_ID session
         out('request_key', sc(249, b'user', b'warden-none', 0, 0))
@@ -25,8 +60,20 @@ async fn seccomp_refuses_kernel_attack_surface() {
         out('syslog', sc(103, 3, 0, 0))               # SYSLOG_ACTION_READ_ALL
     "#;
     let host = host_probe(body);
-    let sb = Sb::default().await;
+    let sb = Sb::default_on(tier).await;
     let inside = probe(&sb, body).await;
+    if tier == Tier::Gvisor {
+        for (k, want, why) in GVISOR_SURFACE {
+            assert_eq!(get(&inside, k), want, "gVisor {k} ({why}): {inside:?}");
+            assert_ne!(get(&host, k), "EPERM", "control {k} on host: {host:?}");
+        }
+        let sb = Sb::on(tier, as_user(SandboxUser::Root)).await;
+        let inside = probe(&sb, body).await;
+        for (k, want, why) in GVISOR_SURFACE {
+            assert_eq!(get(&inside, k), want, "gVisor root {k} ({why}): {inside:?}");
+        }
+        return;
+    }
     for k in [
         "keyctl",
         "request_key",
@@ -43,7 +90,7 @@ async fn seccomp_refuses_kernel_attack_surface() {
         assert_ne!(get(&host, k), "EPERM", "control {k} on host: {host:?}");
     }
     // Root of the sandbox fares no better.
-    let sb = Sb::start(as_user(SandboxUser::Root)).await;
+    let sb = Sb::on(tier, as_user(SandboxUser::Root)).await;
     let inside = probe(&sb, body).await;
     for k in [
         "keyctl",
@@ -59,8 +106,7 @@ async fn seccomp_refuses_kernel_attack_surface() {
 /// No new namespaces, no mounts, no root changes; clone3 reports ENOSYS so
 /// libc falls back to clone, whose flags the filter can see.
 #[cfg(target_arch = "x86_64")]
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn seccomp_refuses_namespaces_and_mounts() {
+async fn seccomp_refuses_namespaces_and_mounts(tier: Tier) {
     // Control: the host can create user and network namespaces.
     let st = Command::new("unshare")
         .args(["-U", "-n", "true"])
@@ -68,7 +114,7 @@ async fn seccomp_refuses_namespaces_and_mounts() {
         .unwrap();
     assert!(st.success(), "control: unshare -U -n on the host");
     for user in USERS {
-        let sb = Sb::start(as_user(user)).await;
+        let sb = Sb::on(tier, as_user(user)).await;
         let r = probe(
             &sb,
             r#"
@@ -97,6 +143,10 @@ async fn seccomp_refuses_namespaces_and_mounts() {
             "#,
         )
         .await;
+        if tier == Tier::Gvisor {
+            namespaces_and_mounts_under_gvisor(&sb, &r, user).await;
+            continue;
+        }
         for k in [
             "unshare_user",
             "unshare_net",
@@ -132,12 +182,67 @@ async fn seccomp_refuses_namespaces_and_mounts() {
     }
 }
 
+/// Under gVisor, namespaces are the Sentry's own: `unshare` succeeds and
+/// makes nothing on the host (and the first, a user namespace, then lets
+/// `chroot` succeed inside it). Mounts are still refused, and none of it
+/// gets past the read-only image.
+async fn namespaces_and_mounts_under_gvisor(
+    sb: &Sb,
+    r: &HashMap<String, String>,
+    user: SandboxUser,
+) {
+    for (k, want, why) in [
+        ("unshare_user", "OK", "the Sentry's own user namespace"),
+        ("unshare_net", "OK", "the Sentry's own namespaces"),
+        ("unshare_mnt", "OK", "the Sentry's own namespaces"),
+        ("unshare_pid", "OK", "the Sentry's own namespaces"),
+        ("unshare_ipc", "OK", "the Sentry's own namespaces"),
+        ("unshare_uts", "OK", "the Sentry's own namespaces"),
+        ("unshare_cgroup", "OK", "the Sentry's own namespaces"),
+        ("unshare_time", "OK", "the Sentry's own namespaces"),
+        (
+            "clone_newuser",
+            "EPERM",
+            "the Sentry refuses nesting further",
+        ),
+        ("setns", "ENOTSUP", "not implemented by the Sentry"),
+        ("mount_tmpfs", "EPERM", "the Sentry refuses"),
+        ("bind_usr", "EPERM", "the Sentry refuses"),
+        ("remount_root", "EPERM", "the Sentry refuses"),
+        ("umount_usr", "EPERM", "the Sentry refuses"),
+        ("pivot_root", "EINVAL", "the Sentry refuses"),
+        (
+            "chroot",
+            "OK",
+            "inside the Sentry's user namespace made above",
+        ),
+        ("fsopen", "ENOSYS", "not implemented by the Sentry"),
+        ("open_tree", "ENOSYS", "not implemented by the Sentry"),
+        ("mount_setattr", "ENOSYS", "not implemented by the Sentry"),
+        ("clone3", "ENOSYS", "not implemented by the Sentry"),
+    ] {
+        assert_eq!(get(r, k), want, "gVisor {user:?} {k} ({why}): {r:?}");
+    }
+    assert_eq!(get(r, "fork"), "7", "control: {r:?}");
+    // Root of a Sentry user namespace gains nothing over the image.
+    let out = sb
+        .sh("unshare -U -r sh -c 'touch /usr/pwned || mount -t tmpfs none /usr'")
+        .await;
+    assert_ne!(out.status.code, Some(0), "{out:?}");
+    assert!(!Path::new("/usr/pwned").exists());
+    let out = sb.sh("unshare -n true").await;
+    assert!(
+        text(&out.stderr).contains("Operation not permitted"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
 /// ptrace, process_vm_readv/writev, kcmp and pidfd_getfd against a sibling
 /// process of the same uid (which the kernel alone would allow: same uid,
 /// dumpable, no Yama) are refused by the filter.
 #[cfg(target_arch = "x86_64")]
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn seccomp_refuses_cross_process_access() {
+async fn seccomp_refuses_cross_process_access(tier: Tier) {
     let body = r#"
         q = subprocess.Popen(['sleep', '10'], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(0.05)
@@ -160,9 +265,37 @@ async fn seccomp_refuses_cross_process_access() {
     assert_eq!(get(&host, "vm_readv_self"), "OK", "control: {host:?}");
     assert_eq!(get(&host, "kcmp"), "OK", "control: {host:?}");
     assert_eq!(get(&host, "pidfd_getfd"), "OK", "control: {host:?}");
-    let sb = Sb::default().await;
-    let r = probe_args(&sb, body, &["inside"]).await;
+    let sb = Sb::default_on(tier).await;
+    // Under gVisor PTRACE_TRACEME would succeed (the Sentry's own ptrace)
+    // and leave the probe stopped at its next signal, traced by the init.
+    let args: &[&str] = match tier {
+        Tier::Native => &["inside"],
+        Tier::Gvisor => &[],
+    };
+    let r = probe_args(&sb, body, args).await;
     assert_eq!(get(&r, "same_uid"), "True", "{r:?}");
+    if tier == Tier::Gvisor {
+        tier.skip(
+            "PTRACE_TRACEME",
+            "the Sentry implements it; the init is no tracer",
+        );
+        for (k, want, why) in [
+            (
+                "ptrace_attach",
+                "OK",
+                "the Sentry's own ptrace, of a sibling in the same sandbox",
+            ),
+            ("ptrace_seize", "EPERM", "not implemented by the Sentry"),
+            ("vm_readv", "ENOSYS", "not implemented by the Sentry"),
+            ("vm_writev", "ENOSYS", "not implemented by the Sentry"),
+            ("vm_readv_self", "ENOSYS", "not implemented by the Sentry"),
+            ("kcmp", "EPERM", "the Sentry refuses"),
+            ("pidfd_getfd", "ENOSYS", "not implemented by the Sentry"),
+        ] {
+            assert_eq!(get(&r, k), want, "gVisor {k} ({why}): {r:?}");
+        }
+        return;
+    }
     for k in [
         "ptrace_attach",
         "ptrace_seize",
@@ -182,8 +315,7 @@ async fn seccomp_refuses_cross_process_access() {
 /// would answer ENOTTY (host control), so EPERM is the filter's; on a pty
 /// the host's root really can push input with both request numbers.
 #[cfg(target_arch = "x86_64")]
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn seccomp_refuses_tiocsti() {
+async fn seccomp_refuses_tiocsti(tier: Tier) {
     let body = r#"
         c = ctypes.c_char(b'x')
         m, s = os.openpty()
@@ -207,10 +339,17 @@ async fn seccomp_refuses_tiocsti() {
         "control: kernel truncates the request: {host:?}"
     );
     for user in USERS {
-        let sb = Sb::start(as_user(user)).await;
+        let sb = Sb::on(tier, as_user(user)).await;
         let r = probe(&sb, body).await;
         for k in ["pty", "pty_hi", "null", "null_hi", "null_hi2", "tioclinux"] {
-            assert_eq!(get(&r, k), "EPERM", "{user:?} {k}: {r:?}");
+            expect(
+                tier,
+                &r,
+                k,
+                &["EPERM"],
+                &["ENOTTY"],
+                "the Sentry's terminals implement neither TIOCSTI nor TIOCLINUX",
+            );
         }
         assert_eq!(
             get(&r, "winsz"),
@@ -223,8 +362,7 @@ async fn seccomp_refuses_tiocsti() {
 /// Packet, vsock and non-route netlink sockets are refused; the host can
 /// create every one of them (control), and ordinary sockets still work.
 #[cfg(target_arch = "x86_64")]
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn seccomp_refuses_dangerous_sockets() {
+async fn seccomp_refuses_dangerous_sockets(tier: Tier) {
     let body = r#"
         for name, fam, typ, proto in [
             ('packet_raw', 17, 3, 0), ('packet_dgram', 17, 2, 0),
@@ -240,21 +378,41 @@ async fn seccomp_refuses_dangerous_sockets() {
         assert_eq!(get(&host, k), "OK", "control {k} on host: {host:?}");
     }
     for user in USERS {
-        let sb = Sb::start(as_user(user)).await;
+        let sb = Sb::on(tier, as_user(user)).await;
         let r = probe(&sb, body).await;
-        for k in [
-            "packet_raw",
-            "packet_dgram",
-            "vsock_stream",
-            "vsock_dgram",
-            "nl_audit",
-            "nl_uevent",
-            "nl_diag",
-            "nl_generic",
-            "nl_netfilter",
-            "socketpair_vsock",
+        for (k, gvisor, why) in [
+            ("packet_raw", "EPERM", "no CAP_NET_RAW in the Sentry"),
+            ("packet_dgram", "EPERM", "no CAP_NET_RAW in the Sentry"),
+            ("vsock_stream", "EAFNOSUPPORT", "no vsock in the Sentry"),
+            ("vsock_dgram", "EAFNOSUPPORT", "no vsock in the Sentry"),
+            (
+                "nl_audit",
+                "EPROTONOSUPPORT",
+                "not implemented by the Sentry",
+            ),
+            (
+                "nl_uevent",
+                "OK",
+                "the Sentry's own uevent socket, which never speaks",
+            ),
+            (
+                "nl_diag",
+                "EPROTONOSUPPORT",
+                "not implemented by the Sentry",
+            ),
+            (
+                "nl_generic",
+                "EPROTONOSUPPORT",
+                "not implemented by the Sentry",
+            ),
+            (
+                "nl_netfilter",
+                "EPROTONOSUPPORT",
+                "not implemented by the Sentry",
+            ),
+            ("socketpair_vsock", "EAFNOSUPPORT", "no vsock in the Sentry"),
         ] {
-            assert_eq!(get(&r, k), "EPERM", "{user:?} {k}: {r:?}");
+            expect(tier, &r, k, &["EPERM"], &[gvisor], why);
         }
         for k in ["nl_route", "inet", "unix"] {
             assert_eq!(get(&r, k), "OK", "control {k}: {r:?}");
@@ -265,9 +423,28 @@ async fn seccomp_refuses_dangerous_sockets() {
 /// x32 system calls (which carry AUDIT_ARCH_X86_64 and would dodge every
 /// rule) kill the process; personality flags that weaken ASLR are refused.
 #[cfg(target_arch = "x86_64")]
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn seccomp_kills_x32_and_limits_personality() {
-    let sb = Sb::default().await;
+async fn seccomp_kills_x32_and_limits_personality(tier: Tier) {
+    let sb = Sb::default_on(tier).await;
+    if tier == Tier::Gvisor {
+        // The Sentry dispatches system calls itself: an x32 number is
+        // merely unknown, and it supports no personality at all.
+        let r = probe(
+            &sb,
+            r#"
+            out('x32_getpid', sc(0x40000000 | 39))
+            out('addr_no_randomize', sc(135, 0x0040000))
+            out('read_implies_exec', sc(135, 0x0400000))
+            out('getpid', sc(39))
+            "#,
+        )
+        .await;
+        assert_eq!(get(&r, "x32_getpid"), "ENOSYS", "gVisor: no x32 ABI: {r:?}");
+        for k in ["addr_no_randomize", "read_implies_exec"] {
+            assert_eq!(get(&r, k), "EINVAL", "gVisor: no personality flags: {r:?}");
+        }
+        assert_eq!(get(&r, "getpid"), "OK", "control: {r:?}");
+        return;
+    }
     let r = probe(
         &sb,
         r#"
@@ -298,3 +475,13 @@ async fn seccomp_kills_x32_and_limits_personality() {
         Some("OK")
     );
 }
+
+#[cfg(target_arch = "x86_64")]
+both_tiers!(
+    seccomp_refuses_kernel_attack_surface,
+    seccomp_refuses_namespaces_and_mounts,
+    seccomp_refuses_cross_process_access,
+    seccomp_refuses_tiocsti,
+    seccomp_refuses_dangerous_sockets,
+    seccomp_kills_x32_and_limits_personality,
+);
