@@ -1,4 +1,4 @@
-//! The security attack suite: hostile code inside real native sandboxes tries
+//! The security attack suite: hostile code inside real sandboxes tries
 //! to break out, and every attempt must fail *for the right reason*. Each
 //! probe checks the errno or message it gets, and, where it makes sense, a
 //! control runs the same probe where it should work (on the host as root, or
@@ -44,6 +44,12 @@
 //! | crippling the init (prlimit on PID 1) | self-harm only; the host still destroys through the pidfd + cgroup |
 //! | `/output` symlinks, hard links, FIFO, socket, 10 GB sparse file, `..`/newline/invalid-UTF-8 names, deep nesting | export: strict `openat2` reads (no symlinks, nlink 1, regular files only), name checks, byte budget, depth limit, `cap_std` on the host |
 //! | symlink swapped in during export (TOCTOU) | export: `openat2(RESOLVE_NO_SYMLINKS)` at read time |
+//!
+//! Every attack runs on both tiers (`both_tiers!`: `<name>::native`,
+//! `<name>::gvisor`). The table is the native tier's; under gVisor the
+//! Sentry serves every system call, and each test's gVisor branch accepts
+//! exactly what the Sentry answers, with the reason in the assertion
+//! (summarised in `docs/security.md`, "The gVisor tier").
 //!
 //! Fixed finding: the cgroup namespace used to be created before the init
 //! joined its cgroups, so `/proc/self/cgroup` showed host paths; the init now
