@@ -73,6 +73,20 @@ struct Wanted {
     search: Option<String>,
 }
 
+impl Wanted {
+    /// No filter: the first `MAX_LIMIT` entries, oldest first.
+    fn everything() -> Wanted {
+        Wanted {
+            from_ms: None,
+            until_ms: None,
+            backward: false,
+            limit: MAX_LIMIT,
+            min_level: 0,
+            search: None,
+        }
+    }
+}
+
 /// Up to `limit` of the sandbox's entries that pass the filters, read in
 /// batches until enough are found or none are left.
 async fn read(caller: &Caller, sandbox: &str, w: &Wanted) -> E2bResult<Vec<AuditEntry>> {
@@ -128,14 +142,7 @@ pub async fn v1(
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
 ) -> E2bResult<Json<LogsV1>> {
-    let mut w = Wanted {
-        from_ms: None,
-        until_ms: None,
-        backward: false,
-        limit: MAX_LIMIT,
-        min_level: 0,
-        search: None,
-    };
+    let mut w = Wanted::everything();
     for (k, v) in url::form_urlencoded::parse(q.unwrap_or_default().as_bytes()) {
         match &*k {
             "start" => w.from_ms = Some(parse(&k, &v)?),
@@ -176,14 +183,7 @@ pub async fn v2(
     RawQuery(q): RawQuery,
 ) -> E2bResult<Json<LogsV2>> {
     let (mut cursor, mut backward) = (None, false);
-    let mut w = Wanted {
-        from_ms: None,
-        until_ms: None,
-        backward: false,
-        limit: MAX_LIMIT,
-        min_level: 0,
-        search: None,
-    };
+    let mut w = Wanted::everything();
     for (k, v) in url::form_urlencoded::parse(q.unwrap_or_default().as_bytes()) {
         match &*k {
             "cursor" => cursor = Some(parse::<i64>(&k, &v)?),

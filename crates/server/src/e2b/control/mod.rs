@@ -6,7 +6,7 @@
 //! the reason. Errors are E2B's shape: `{"code": <status>, "message"}`.
 
 mod auth;
-mod error;
+pub(crate) mod error;
 mod list;
 mod logs;
 mod metrics;

@@ -47,11 +47,13 @@ fn http_error(e: &Error) -> Response {
         Code::Unavailable => StatusCode::BAD_GATEWAY,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     };
-    (
+    // The control API's error shape, which the SDKs read the same way here.
+    crate::e2b::control::error::E2bError {
         status,
-        Json(serde_json::json!({ "code": status.as_u16(), "message": e.message })),
-    )
-        .into_response()
+        code: e.code.as_str(),
+        message: e.message.clone(),
+    }
+    .into_response()
 }
 
 fn api_error(e: ApiError) -> Response {

@@ -57,6 +57,20 @@ fn unknown(message: String) -> Response {
     r
 }
 
+/// Decodes a unary call's request, runs `handler` on it, answers.
+async fn unary<Req, Resp, F, Fut>(call: &Call, handler: F) -> Response
+where
+    Req: Message + Default + serde::de::DeserializeOwned,
+    Resp: Message + Serialize,
+    F: FnOnce(Req) -> Fut,
+    Fut: std::future::Future<Output = Result<Resp, Error>>,
+{
+    match call.message(Shape::Unary) {
+        Ok(req) => reply(call, handler(req).await),
+        Err(e) => rpc::error_response(&e),
+    }
+}
+
 /// Answers a unary call from its handler's result.
 fn reply<T: Message + Serialize>(call: &Call, r: Result<T, Error>) -> Response {
     match r {
@@ -92,33 +106,17 @@ async fn process_rpc(
     match method.as_str() {
         "Start" => process::start(&st, live, &call).await,
         "Connect" => process::connect(live, &call).await,
-        "List" => {
-            let r = async {
-                call.message::<p::ListRequest>(Shape::Unary)?;
-                process::list(&live).await
-            };
-            reply(&call, r.await)
-        }
-        "SendInput" => {
-            let r = async { process::send_input(&live, call.message(Shape::Unary)?).await };
-            reply(&call, r.await)
-        }
-        "SendSignal" => {
-            let r = async { process::send_signal(&live, call.message(Shape::Unary)?).await };
-            reply(&call, r.await)
-        }
+        "List" => unary(&call, |_: p::ListRequest| process::list(&live)).await,
+        "SendInput" => unary(&call, |req| process::send_input(&live, req)).await,
+        "SendSignal" => unary(&call, |req| process::send_signal(&live, req)).await,
         "CloseStdin" => {
-            let r = async {
-                let req: p::CloseStdinRequest = call.message(Shape::Unary)?;
+            unary(&call, |req: p::CloseStdinRequest| async {
                 process::close_stdin(&live, req.process).await?;
                 Ok(p::CloseStdinResponse {})
-            };
-            reply(&call, r.await)
+            })
+            .await
         }
-        "Update" => {
-            let r = async { process::update(&live, call.message(Shape::Unary)?).await };
-            reply(&call, r.await)
-        }
+        "Update" => unary(&call, |req| process::update(&live, req)).await,
         "StreamInput" => rpc::error_response(&Error::unimplemented(
             "StreamInput (client streaming) is not supported; use SendInput",
         )),
@@ -139,39 +137,27 @@ async fn filesystem_rpc(
     };
     match method.as_str() {
         "Stat" => {
-            let r = async {
-                let req: f::StatRequest = call.message(Shape::Unary)?;
+            unary(&call, |req: f::StatRequest| async move {
                 filesystem::stat(&live, &req.path).await
-            };
-            reply(&call, r.await)
+            })
+            .await
         }
         "MakeDir" => {
-            let r = async {
-                let req: f::MakeDirRequest = call.message(Shape::Unary)?;
+            unary(&call, |req: f::MakeDirRequest| async move {
                 filesystem::make_dir(&live, &req.path).await
-            };
-            reply(&call, r.await)
+            })
+            .await
         }
-        "Move" => {
-            let r = async { filesystem::rename(&live, call.message(Shape::Unary)?).await };
-            reply(&call, r.await)
-        }
-        "ListDir" => {
-            let r = async { filesystem::list_dir(&live, call.message(Shape::Unary)?).await };
-            reply(&call, r.await)
-        }
+        "Move" => unary(&call, |req| filesystem::rename(&live, req)).await,
+        "ListDir" => unary(&call, |req| filesystem::list_dir(&live, req)).await,
         "Remove" => {
-            let r = async {
-                let req: f::RemoveRequest = call.message(Shape::Unary)?;
+            unary(&call, |req: f::RemoveRequest| async move {
                 filesystem::remove(&live, &req.path).await
-            };
-            reply(&call, r.await)
+            })
+            .await
         }
         "WatchDir" => watch::watch_dir(live, &call).await,
-        "CreateWatcher" => {
-            let r = async { watch::create_watcher(&live, call.message(Shape::Unary)?).await };
-            reply(&call, r.await)
-        }
+        "CreateWatcher" => unary(&call, |req| watch::create_watcher(&live, req)).await,
         "GetWatcherEvents" => {
             let r = call
                 .message::<f::GetWatcherEventsRequest>(Shape::Unary)

@@ -377,8 +377,16 @@ where
             _ = sink.closed() => return,
         };
         let msg = match next {
-            Ok(Some(R::Stdout(d))) => data(ev::data_event::Output::Stdout(out.push(&d))),
-            Ok(Some(R::Stderr(d))) => data(ev::data_event::Output::Stderr(err.push(&d))),
+            // The masker may hold back a chunk that could begin a secret:
+            // nothing to send yet.
+            Ok(Some(R::Stdout(d))) => match out.push(&d) {
+                b if b.is_empty() => continue,
+                b => data(ev::data_event::Output::Stdout(b)),
+            },
+            Ok(Some(R::Stderr(d))) => match err.push(&d) {
+                b if b.is_empty() => continue,
+                b => data(ev::data_event::Output::Stderr(b)),
+            },
             Ok(Some(R::Started { .. })) => continue,
             Ok(Some(R::Exited(status))) => {
                 for (rest, stdout) in [(out.finish(), true), (err.finish(), false)] {
@@ -416,12 +424,6 @@ where
                 return;
             }
         };
-        // The masker may hold back a chunk that could begin a secret.
-        if matches!(&msg.event, Some(ev::Event::Data(d)) if matches!(&d.output,
-            Some(ev::data_event::Output::Stdout(b)) | Some(ev::data_event::Output::Stderr(b)) if b.is_empty()))
-        {
-            continue;
-        }
         if !sink.send(&wrap(msg)).await {
             return;
         }
