@@ -170,11 +170,6 @@ fn fail(e: anyhow::Error) -> i32 {
 
 async fn run(args: RunArgs) -> Result<i32> {
     let spec = build_spec(&args)?;
-    if spec.isolation == Isolation::Gvisor && spec.network.rules().is_some() {
-        // The egress listener is opened inside the sandbox's network
-        // namespace; gVisor's network stack lives in its Sentry instead.
-        bail!("--allow-host is not available with --isolation gvisor yet (native only)");
-    }
     let runtime = crate::runtime::for_isolation(spec.isolation)?;
     let mut sandbox = runtime.start(&spec).context("cannot start the sandbox")?;
     let egress = crate::run_egress::start(

@@ -38,18 +38,6 @@ fn exit_statuses_follow_the_conventions() {
         (&["--", "no-such-program"], 127, "command not found"),
         (&["--", "/etc/passwd"], 126, "cannot execute"),
         (&["--memory", "lots", "--", "true"], 125, "invalid size"),
-        (
-            &[
-                "--isolation",
-                "gvisor",
-                "--allow-host",
-                "a.test",
-                "--",
-                "true",
-            ],
-            125,
-            "not available with --isolation gvisor",
-        ),
         (&["--input", "/nonexistent", "--", "true"], 125, "--input"),
     ];
     for (args, code, msg) in cases {

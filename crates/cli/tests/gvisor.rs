@@ -314,10 +314,30 @@ fn unavailable_tier_and_unsupported_options_are_clear_errors() {
         text(&o.stderr).contains("no gVisor platform works"),
         "{o:?}"
     );
+    env.assert_clean();
+}
 
-    let o = env.gv(&["--allow-host", "example.com", "--", "true"]);
-    assert_eq!(code(&o), 125, "{o:?}");
-    assert!(text(&o.stderr).contains("native only"), "{o:?}");
+/// An allowlist under gVisor: the proxy answers on the sandbox's
+/// 127.0.0.1:3128 (here refusing a name that does not resolve, which it
+/// reports), and an address outside is unreachable without it.
+#[test]
+fn an_allowlist_reaches_the_proxy_and_nothing_else() {
+    let env = Env::new("egress");
+    let o = env.gv(&[
+        "--allow-host",
+        "nowhere.test",
+        "--",
+        "sh",
+        "-c",
+        "curl -s -m 10 -o /dev/null -w '%{http_code}\\n' http://nowhere.test/; \
+         curl -s -m 5 --noproxy '*' http://10.0.0.1/; echo direct=$?",
+    ]);
+    let out = text(&o.stdout);
+    assert_eq!(out, "502\ndirect=7\n", "{o:?}");
+    assert!(
+        text(&o.stderr).contains("egress failed: GET nowhere.test:80 (cannot resolve"),
+        "{o:?}"
+    );
     env.assert_clean();
 }
 

@@ -8,6 +8,7 @@
 pub mod export;
 pub mod gvisor;
 pub mod native;
+pub mod tiers;
 
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
@@ -36,6 +37,11 @@ pub enum RuntimeError {
     Confine(#[from] warden_confine::ConfineError),
     #[error("starting the sandbox: {0}")]
     Spawn(#[from] native::spawn::SpawnError),
+    #[error("the {} isolation tier is not available on this server: {reason}", tier.name())]
+    TierUnavailable {
+        tier: warden_spec::Isolation,
+        reason: String,
+    },
     #[error("gVisor: {0}")]
     Gvisor(#[from] gvisor::GvisorError),
 }

@@ -194,6 +194,34 @@ pub struct CreateSandbox {
     pub secrets: Vec<String>,
     /// What the sandbox may reach; default `{"mode": "none"}`.
     pub network: Option<Network>,
+    /// The isolation tier: `native` (default: namespaces, cgroups,
+    /// Landlock and seccomp on the host kernel) or `gvisor` (gVisor's
+    /// user-space kernel between the sandbox and the host; slower to start,
+    /// a smaller host-kernel surface). A tier this server does not offer is
+    /// refused with 400 `isolation_unavailable`; `GET /v1/isolation` lists them.
+    pub isolation: Option<String>,
+}
+
+/// The tier named in a request (`None`: the default), or a 400.
+pub fn parse_isolation(name: Option<&str>) -> crate::error::ApiResult<warden_spec::Isolation> {
+    match name {
+        None => Ok(warden_spec::Isolation::default()),
+        Some(n) => warden_spec::Isolation::from_name(n).ok_or_else(|| {
+            crate::error::ApiError::bad_request(format!(
+                "isolation {n:?}: expected \"native\" or \"gvisor\""
+            ))
+        }),
+    }
+}
+
+/// How one isolation tier stands on this server.
+#[derive(Serialize, ToSchema)]
+pub struct IsolationTier {
+    /// `native` | `gvisor`
+    pub name: String,
+    pub available: bool,
+    /// What it runs on (e.g. the gVisor platform), or why it is unavailable.
+    pub detail: String,
 }
 
 /// A sandbox's network: `none` (loopback only) or `allowlist` (an HTTP(S)
@@ -359,6 +387,8 @@ pub struct Sandbox {
     pub end_reason: Option<String>,
     pub usage: Option<Usage>,
     pub network: Network,
+    /// `native` | `gvisor`
+    pub isolation: String,
 }
 
 /// What the server keeps of a create request in the sandbox record.
@@ -374,6 +404,9 @@ pub struct StoredSpec {
     /// Names only: values are never stored with a sandbox.
     #[serde(default)]
     pub secret_names: Vec<String>,
+    /// Records made before tiers were selectable ran natively.
+    #[serde(default)]
+    pub isolation: warden_spec::Isolation,
 }
 
 impl From<store::SandboxRecord> for Sandbox {
@@ -387,6 +420,7 @@ impl From<store::SandboxRecord> for Sandbox {
             limits: spec.limits,
             files: spec.files,
             network: spec.network,
+            isolation: spec.isolation.name().into(),
             secrets: spec.secret_names,
             created_at: time(r.created_at),
             expires_at: time(r.expires_at),

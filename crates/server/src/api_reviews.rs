@@ -40,6 +40,9 @@ pub struct SubmitReview {
     pub retry_on_failure: bool,
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    /// `native` (default) or `gvisor`, as for sandboxes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub isolation: Option<String>,
 }
 
 impl SubmitReview {
@@ -77,6 +80,8 @@ pub struct Review {
     /// pending | running | succeeded | failed | cancelled | timed_out
     pub status: String,
     pub image: String,
+    /// `native` | `gvisor`
+    pub isolation: String,
     pub command: Option<Vec<String>>,
     pub shell: Option<String>,
     pub files: Vec<String>,
@@ -104,6 +109,7 @@ pub fn review(r: ReviewRecord, outputs: Vec<OutputRecord>) -> Review {
         id: r.id.to_string(),
         status: r.status.as_str().into(),
         image: spec.image.unwrap_or_else(|| "host".into()),
+        isolation: spec.isolation.unwrap_or_else(|| "native".into()),
         command: spec.command,
         shell: spec.shell,
         files: spec.files,

@@ -118,6 +118,42 @@ pub struct RuntimeConfig {
     pub state_dir: PathBuf,
     pub cgroup_parent: String,
     pub favor_dynmods: bool,
+    /// The gVisor tier: `auto` (offered when runsc and a platform work
+    /// here; checked in the background at start-up), `required` (start-up
+    /// fails without it) or `off`.
+    pub gvisor: GvisorSetting,
+    /// The runsc binary; default: `runsc` in `PATH`.
+    pub runsc: Option<PathBuf>,
+    /// A gVisor platform (`systrap`, `ptrace`, `kvm`); default: the first
+    /// of systrap, ptrace that works here.
+    pub gvisor_platform: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GvisorSetting {
+    Auto,
+    Required,
+    Off,
+}
+
+impl GvisorSetting {
+    fn parse(v: &str) -> Result<GvisorSetting> {
+        match v {
+            "auto" => Ok(GvisorSetting::Auto),
+            "required" => Ok(GvisorSetting::Required),
+            "off" => Ok(GvisorSetting::Off),
+            _ => anyhow::bail!("WARDEN_GVISOR={v:?}: expected auto, required or off"),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            GvisorSetting::Auto => "auto",
+            GvisorSetting::Required => "required",
+            GvisorSetting::Off => "off",
+        }
+    }
 }
 
 impl Default for Config {
@@ -173,6 +209,9 @@ impl Default for RuntimeConfig {
             state_dir: PathBuf::from("/run/warden"),
             cgroup_parent: "warden".into(),
             favor_dynmods: true,
+            gvisor: GvisorSetting::Auto,
+            runsc: None,
+            gvisor_platform: None,
         }
     }
 }
@@ -222,6 +261,15 @@ impl Config {
         }
         if let Some(v) = get("WARDEN_CGROUP_FAVOR_DYNMODS") {
             self.runtime.favor_dynmods = v != "0";
+        }
+        if let Some(v) = get("WARDEN_GVISOR") {
+            self.runtime.gvisor = GvisorSetting::parse(&v)?;
+        }
+        if let Some(v) = get("WARDEN_RUNSC").filter(|v| !v.is_empty()) {
+            self.runtime.runsc = Some(v.into());
+        }
+        if let Some(v) = get("WARDEN_GVISOR_PLATFORM").filter(|v| !v.is_empty()) {
+            self.runtime.gvisor_platform = Some(v);
         }
         if let Some(v) = get("WARDEN_IMAGES_DIR") {
             self.images_dir = v.into();
@@ -308,6 +356,15 @@ impl fmt::Display for Config {
         writeln!(f, "state_dir = {:?}", r.state_dir.display().to_string())?;
         writeln!(f, "cgroup_parent = {:?}", r.cgroup_parent)?;
         writeln!(f, "favor_dynmods = {}", r.favor_dynmods)?;
+        writeln!(f, "gvisor = {:?}", r.gvisor.name())?;
+        match &r.runsc {
+            Some(p) => writeln!(f, "runsc = {:?}", p.display().to_string())?,
+            None => writeln!(f, "runsc = (runsc in PATH)")?,
+        }
+        match &r.gvisor_platform {
+            Some(p) => writeln!(f, "gvisor_platform = {p:?}")?,
+            None => writeln!(f, "gvisor_platform = (first that works: systrap, ptrace)")?,
+        }
         writeln!(
             f,
             "images_dir = {:?}",
@@ -350,6 +407,21 @@ mod tests {
         let shown = cfg.to_string();
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.contains("admin_token = \"****\""), "{shown}");
+    }
+
+    #[test]
+    fn gvisor_setting_from_file_and_env() {
+        let mut cfg: Config =
+            toml::from_str("[runtime]\ngvisor = \"off\"\ngvisor_platform = \"ptrace\"\n").unwrap();
+        assert_eq!(cfg.runtime.gvisor, GvisorSetting::Off);
+        assert_eq!(cfg.runtime.gvisor_platform.as_deref(), Some("ptrace"));
+        cfg.apply_env(|k| (k == "WARDEN_GVISOR").then(|| "required".to_string()))
+            .unwrap();
+        assert_eq!(cfg.runtime.gvisor, GvisorSetting::Required);
+        assert!(cfg
+            .apply_env(|k| (k == "WARDEN_GVISOR").then(|| "maybe".to_string()))
+            .is_err());
+        assert!(toml::from_str::<Config>("[runtime]\ngvisor = \"maybe\"\n").is_err());
     }
 
     #[test]

@@ -25,6 +25,7 @@ pub mod secrets;
 pub mod signed;
 pub mod sniff;
 pub mod state;
+pub mod tiers;
 pub mod webhooks;
 
 use anyhow::{Context, Result};
@@ -39,8 +40,6 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use warden_runtime::native::{NativeConfig, NativeRuntime};
-use warden_runtime::Runtime;
 use warden_store::{MetaStore, Objects, SandboxState};
 
 pub fn router(state: Shared) -> Router {
@@ -73,6 +72,7 @@ pub fn router(state: Shared) -> Router {
             get(command_policy::get).put(command_policy::set),
         )
         .route("/v1/command-policy", get(command_policy::own))
+        .route("/v1/isolation", get(isolation::list))
         .route("/v1/files/upload-url", post(files::upload_url))
         .route("/v1/files/{id}", get(files::get).delete(files::delete))
         .route("/v1/files/{id}/content", get(files::content))
@@ -233,23 +233,12 @@ pub async fn serve(
         )),
         None => None,
     };
-    let rc = cfg.runtime.clone();
-    let native = NativeConfig {
-        init_path: rc.init.unwrap_or(default_init),
-        state_dir: rc.state_dir,
-        cgroup_parent: rc.cgroup_parent,
-        favor_dynmods: rc.favor_dynmods,
-    };
-    let runtime: Arc<dyn Runtime> = Arc::new(
-        tokio::task::spawn_blocking(move || NativeRuntime::new(native))
-            .await?
-            .context("starting the native runtime")?,
-    );
+    let runtime = tiers::open(&cfg.runtime, default_init).await?;
     let work_dir = cfg.data_dir.join("sandboxes");
     std::fs::create_dir_all(&work_dir)?;
     let egress = egress::EgressHub::start(meta.clone(), cfg.egress.overrides()?);
     let manager = Arc::new(manager::Manager::new(
-        runtime,
+        runtime.clone(),
         meta.clone(),
         work_dir,
         egress,
@@ -266,6 +255,7 @@ pub async fn serve(
         cfg.listen = addr;
     }
     eprintln!("warden: configuration\n{cfg}");
+    tiers::report_in_background(&runtime);
     let state = Arc::new(AppState {
         cfg,
         meta,

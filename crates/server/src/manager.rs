@@ -9,8 +9,9 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use warden_protocol::Client;
+use warden_runtime::tiers::Tiers;
 use warden_runtime::{Runtime, Sandbox};
-use warden_spec::SandboxSpec;
+use warden_spec::{Isolation, SandboxSpec};
 use warden_store::{
     now_ms, FileMeta, MetaStore, Millis, ObjectKind, SandboxId, SandboxRecord, SandboxState,
     TenantId, TenantStore, Usage,
@@ -92,7 +93,7 @@ pub struct Ended {
 }
 
 pub struct Manager {
-    runtime: Arc<dyn Runtime>,
+    runtime: Arc<Tiers>,
     meta: Arc<dyn MetaStore>,
     live: Mutex<HashMap<SandboxId, Arc<Live>>>,
     /// Per-sandbox host directories (`<data>/sandboxes/<id>/input`).
@@ -133,7 +134,7 @@ impl Drop for Admission<'_> {
 
 impl Manager {
     pub fn new(
-        runtime: Arc<dyn Runtime>,
+        runtime: Arc<Tiers>,
         meta: Arc<dyn MetaStore>,
         work_dir: PathBuf,
         egress: Arc<crate::egress::EgressHub>,
@@ -207,6 +208,21 @@ impl Manager {
         outcome: &str,
     ) {
         crate::state::append_audit(self.meta.as_ref(), tenant, actor, action, target, outcome).await
+    }
+
+    /// The isolation tiers this server runs sandboxes on.
+    pub fn tiers(&self) -> &Arc<Tiers> {
+        &self.runtime
+    }
+
+    /// Refuses a tier this server cannot run (a 400 naming the reason),
+    /// opening it first if it has not been checked yet.
+    pub async fn check_isolation(&self, isolation: Isolation) -> ApiResult<()> {
+        let tiers = self.runtime.clone();
+        tokio::task::spawn_blocking(move || tiers.check(isolation))
+            .await
+            .map_err(|e| ApiError::internal("checking the isolation tier", e))?
+            .map_err(start_error)
     }
 
     /// Checks quotas, hydrates /input, starts the sandbox, records it.
@@ -323,11 +339,7 @@ impl Manager {
         let mut sandbox = tokio::task::spawn_blocking(move || rt.start(&spec))
             .await
             .map_err(|e| ApiError::internal("starting a sandbox", e))?
-            .map_err(|e| match e {
-                warden_runtime::RuntimeError::Spec(e) => ApiError::bad_request(e.to_string()),
-                warden_runtime::RuntimeError::Unsupported(m) => ApiError::bad_request(m),
-                e => ApiError::internal("starting a sandbox", e),
-            })?;
+            .map_err(start_error)?;
         let connect = async {
             let control = sandbox
                 .take_control()
@@ -488,4 +500,20 @@ async fn hydrate(store: &TenantStore, files: &[FileMeta], input: &Path) -> ApiRe
             .map_err(|e| ApiError::internal("preparing /input", e))?;
     }
     Ok(())
+}
+
+/// What a failed start means to the caller: their spec (400), a tier this
+/// server does not offer (400 `isolation_unavailable`), or Warden's fault.
+fn start_error(e: warden_runtime::RuntimeError) -> ApiError {
+    use warden_runtime::RuntimeError as E;
+    match e {
+        E::Spec(e) => ApiError::bad_request(e.to_string()),
+        E::Unsupported(m) => ApiError::bad_request(m),
+        e @ E::TierUnavailable { .. } => ApiError::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            "isolation_unavailable",
+            e.to_string(),
+        ),
+        e => ApiError::internal("starting a sandbox", e),
+    }
 }

@@ -15,7 +15,7 @@ use utoipa::{Modify, OpenApi};
         files::upload, files::list, files::get, files::content, files::delete,
         files::upload_url, files::signed_upload,
         sandboxes::create, sandboxes::list, sandboxes::get, sandboxes::delete,
-        sandboxes::set_timeout,
+        sandboxes::set_timeout, isolation::list,
         exec::exec, processes::processes, processes::attach, processes::stdin,
         processes::signal, processes::wait,
         sbfiles::read, sbfiles::write, sbfiles::remove, sbfiles::list, sbfiles::stat,

@@ -37,6 +37,23 @@ pub enum Isolation {
     Gvisor,
 }
 
+impl Isolation {
+    pub const ALL: [Isolation; 2] = [Isolation::Native, Isolation::Gvisor];
+
+    /// The name the API, specs and the CLI use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Isolation::Native => "native",
+            Isolation::Gvisor => "gvisor",
+        }
+    }
+
+    /// The tier called `name`, if any.
+    pub fn from_name(name: &str) -> Option<Isolation> {
+        Isolation::ALL.into_iter().find(|i| i.name() == name)
+    }
+}
+
 /// The identity the sandbox's processes run as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -319,6 +336,17 @@ mod tests {
         let json = serde_json::to_string(&spec).unwrap();
         let back: SandboxSpec = serde_json::from_str(&json).unwrap();
         assert_eq!(spec, back);
+    }
+
+    #[test]
+    fn isolation_names_match_serde() {
+        for i in Isolation::ALL {
+            let json = serde_json::to_string(&i).unwrap();
+            assert_eq!(json, format!("\"{}\"", i.name()));
+            assert_eq!(Isolation::from_name(i.name()), Some(i));
+        }
+        assert_eq!(Isolation::from_name("Gvisor"), None);
+        assert_eq!(Isolation::from_name(""), None);
     }
 
     #[test]

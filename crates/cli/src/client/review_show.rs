@@ -165,6 +165,7 @@ pub fn review(r: &Value) -> Result<()> {
         ("id", field(r, "id")),
         ("status", field(r, "status")),
         ("image", field(r, "image")),
+        ("isolation", field(r, "isolation")),
         (cmd_label, cmd),
         ("files", field(r, "files")),
         ("labels", pairs(r, "labels")),

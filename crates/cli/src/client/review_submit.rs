@@ -21,6 +21,9 @@ pub struct SubmitArgs {
     /// default: host).
     #[arg(long, value_name = "NAME")]
     pub image: Option<String>,
+    /// Isolation tier: native or gvisor (server default: native).
+    #[arg(long, value_name = "TIER")]
+    pub isolation: Option<String>,
     /// Wall-clock limit of the command, e.g. 10m (server default 1h, at
     /// most 24h).
     #[arg(long, value_name = "DURATION")]
@@ -93,6 +96,9 @@ pub fn submit_body(a: &SubmitArgs) -> Result<Value> {
     }
     if let Some(i) = &a.image {
         b.insert("image".into(), i.clone().into());
+    }
+    if let Some(i) = &a.isolation {
+        b.insert("isolation".into(), i.clone().into());
     }
     if let Some(t) = &a.timeout {
         b.insert(
@@ -204,6 +210,7 @@ mod tests {
         let a = SubmitArgs {
             files: vec!["file_1".into(), "file_2".into()],
             image: Some("python-data".into()),
+            isolation: Some("gvisor".into()),
             timeout: Some("10m".into()),
             memory: Some("512M".into()),
             cpus: Some(1.5),
@@ -233,6 +240,7 @@ mod tests {
                 "files": ["file_1", "file_2"],
                 "shell": "wc -l /input/* > /output/n",
                 "image": "python-data",
+                "isolation": "gvisor",
                 "timeout_secs": 600,
                 "env": {"A": "1", "B": "x=y"},
                 "secrets": ["API_KEY"],

@@ -21,7 +21,7 @@ pub struct SandboxArgs {
 #[derive(Subcommand, Debug)]
 pub enum SandboxCommand {
     /// Create a sandbox; prints its id.
-    Create(CreateArgs),
+    Create(Box<CreateArgs>),
     /// List sandboxes.
     List {
         /// Only sandboxes in this state.
@@ -57,6 +57,9 @@ pub struct CreateArgs {
     /// (server default: host).
     #[arg(long)]
     pub image: Option<String>,
+    /// Isolation tier: native or gvisor (server default: native).
+    #[arg(long, value_name = "TIER")]
+    pub isolation: Option<String>,
     /// Lifetime before the sandbox is destroyed, e.g. 5m (server default 5m).
     #[arg(long, value_name = "DURATION")]
     pub timeout: Option<String>,
@@ -101,6 +104,9 @@ pub fn create_body(a: &CreateArgs) -> Result<Value> {
     let mut body = Map::new();
     if let Some(i) = &a.image {
         body.insert("image".into(), i.clone().into());
+    }
+    if let Some(i) = &a.isolation {
+        body.insert("isolation".into(), i.clone().into());
     }
     if let Some(t) = &a.timeout {
         body.insert(
@@ -232,6 +238,7 @@ fn show(s: &Value, as_json: bool) -> Result<()> {
         ("id", field(s, "id")),
         ("state", field(s, "state")),
         ("image", field(s, "image")),
+        ("isolation", field(s, "isolation")),
         ("labels", pairs(s, "labels")),
         ("limits", field(s, "limits")),
         ("network", field(s, "network")),
@@ -255,6 +262,7 @@ mod tests {
     fn create_carries_every_flag() {
         let a = CreateArgs {
             image: Some("host".into()),
+            isolation: Some("gvisor".into()),
             timeout: Some("5m".into()),
             memory: Some("512M".into()),
             cpus: Some(1.5),
@@ -271,6 +279,7 @@ mod tests {
             create_body(&a).unwrap(),
             json!({
                 "image": "host",
+                "isolation": "gvisor",
                 "timeout_secs": 300,
                 "network": {"mode": "allowlist", "rules": [{"host": "pypi.org"}]},
                 "env": {"A": "1", "B": "x=y"},

@@ -15,5 +15,6 @@ mod lifecycle;
 mod policy;
 mod reviews;
 mod secrets;
+mod tiers;
 mod uploads;
 mod workflow;

@@ -258,6 +258,18 @@ fn config_json(
 ) -> Value {
     let uid = spec.user.uid();
     let l = &spec.limits;
+    let mut namespaces = vec![
+        json!({"type": "pid"}),
+        json!({"type": "ipc"}),
+        json!({"type": "uts"}),
+        json!({"type": "mount"}),
+    ];
+    // With an allowlist runsc runs in the namespace made for the egress
+    // proxy (egress.rs) and must stay there; a "network" entry would have
+    // it make a new, empty one.
+    if spec.network.rules().is_none() {
+        namespaces.insert(1, json!({"type": "network"}));
+    }
     let rlimit = |t: &str, v: u64| json!({"type": t, "hard": v, "soft": v});
     let mut resources = json!({});
     if let Some(m) = l.memory_bytes {
@@ -298,10 +310,7 @@ fn config_json(
         "hostname": spec.hostname,
         "mounts": mounts,
         "linux": {
-            "namespaces": [
-                {"type": "pid"}, {"type": "network"}, {"type": "ipc"},
-                {"type": "uts"}, {"type": "mount"},
-            ],
+            "namespaces": namespaces,
             "resources": resources,
             "cgroupsPath": cgroups_path,
         },

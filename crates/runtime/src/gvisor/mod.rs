@@ -8,6 +8,7 @@
 //! whatever is left (runsc state, bundle, cgroup).
 
 pub mod bundle;
+pub mod egress;
 pub mod owner;
 pub mod platform;
 pub mod runsc;
@@ -212,7 +213,20 @@ impl GvisorRuntime {
         let (host, guest) = UnixStream::pair().map_err(state_err(dir))?;
         let log_path = dir.join("runsc.log");
         let log = std::fs::File::create(&log_path).map_err(state_err(&log_path))?;
-        let mut child = self.runsc.run(dir, id, guest.into(), log)?;
+        let (netns, egress) = match spec.network.rules() {
+            Some(_) => {
+                let (ns, l) = egress::netns_with_listener(warden_spec::EGRESS_PROXY_PORT).map_err(
+                    |source| GvisorError::Bundle {
+                        what: "network namespace for the egress proxy of",
+                        path: dir.to_path_buf(),
+                        source,
+                    },
+                )?;
+                (Some(ns), Some(l))
+            }
+            None => (None, None),
+        };
+        let mut child = self.runsc.run(dir, id, guest.into(), log, netns)?;
         if let Err(why) = wait_ready(&host, START_DEADLINE) {
             let _ = self.runsc.kill(id);
             runsc::wait_or_kill(&mut child, STOP_DEADLINE);
@@ -223,6 +237,7 @@ impl GvisorRuntime {
         Ok(Launched {
             control: host,
             child,
+            egress,
         })
     }
 }
@@ -230,6 +245,8 @@ impl GvisorRuntime {
 struct Launched {
     control: UnixStream,
     child: Child,
+    /// The egress proxy's listener in the sandbox's namespace (allowlist).
+    egress: Option<std::net::TcpListener>,
 }
 
 /// Waits until the init has written its first bytes on `sock` (its
@@ -269,14 +286,6 @@ impl crate::Runtime for GvisorRuntime {
                 spec.isolation
             )));
         }
-        if spec.network.rules().is_some() {
-            // The native egress listener is opened by entering the sandbox's
-            // network namespace; gVisor's netstack lives inside the Sentry.
-            return Err(RuntimeError::Unsupported(
-                "network allowlists are not available with gVisor isolation yet (native only)"
-                    .into(),
-            ));
-        }
         let id = self.owner.new_id();
         let dir = self.bundles.join(&id);
         match self.launch(spec, &id, &dir) {
@@ -284,6 +293,7 @@ impl crate::Runtime for GvisorRuntime {
                 id,
                 control: Some(l.control),
                 child: Some(l.child),
+                egress: l.egress,
                 runsc: self.runsc.clone(),
                 bundle: dir,
                 cgroups: self.cgroups.clone(),
@@ -306,6 +316,7 @@ pub struct GvisorSandbox {
     control: Option<UnixStream>,
     /// `runsc run`, alive as long as the container.
     child: Option<Child>,
+    egress: Option<std::net::TcpListener>,
     runsc: Runsc,
     bundle: PathBuf,
     cgroups: Manager,
@@ -368,7 +379,7 @@ impl Sandbox for GvisorSandbox {
     }
 
     fn take_egress_listener(&mut self) -> Option<std::net::TcpListener> {
-        None
+        self.egress.take()
     }
 
     fn stats(&self) -> Result<SandboxStats, RuntimeError> {

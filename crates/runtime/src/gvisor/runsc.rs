@@ -26,26 +26,41 @@ impl Runsc {
     /// A command with the global flags every invocation needs. No network
     /// at all: the sandbox gets only gVisor's own loopback.
     pub fn command(&self) -> Command {
+        self.command_on("none")
+    }
+
+    /// A command with the global flags and a given `--network` mode.
+    fn command_on(&self, network: &str) -> Command {
         let mut c = Command::new(&self.binary);
         c.arg("--root")
             .arg(&self.root)
             .arg(format!("--platform={}", self.platform))
-            .arg("--network=none");
+            .arg(format!("--network={network}"));
         c
     }
 
     /// Starts `runsc run` for the bundle as a child: it lives as long as the
     /// container and removes the container's state when the container ends.
     /// `control` becomes the container process's stdin; runsc's own
-    /// messages go to `log`.
+    /// messages go to `log`. With `netns` (a sandbox with an egress
+    /// allowlist, see `egress.rs`) runsc runs in that namespace with host
+    /// networking; without, the sandbox has no network at all.
     pub fn run(
         &self,
         bundle: &Path,
         id: &str,
         control: std::os::fd::OwnedFd,
         log: std::fs::File,
+        netns: Option<std::os::fd::OwnedFd>,
     ) -> Result<Child, GvisorError> {
-        let mut c = self.command();
+        let mut c = match &netns {
+            Some(_) => self.command_on("host"),
+            None => self.command(),
+        };
+        if let Some(ns) = netns {
+            // SAFETY: `enter` only calls setns (async-signal-safe).
+            unsafe { c.pre_exec(move || super::egress::enter(&ns)) };
+        }
         c.arg("run")
             .arg("--bundle")
             .arg(bundle)

@@ -208,8 +208,13 @@ async fn attempt(st: &Shared, job: &ReviewRecord, cancel: &Notify, lost: &Notify
             }
         };
     let timeout = spec.timeout_secs.unwrap_or(3600);
+    let isolation = match crate::api::parse_isolation(spec.isolation.as_deref()) {
+        Ok(i) => i,
+        Err(e) => return Outcome::Done(end(ReviewStatus::Failed, Some(e.message))),
+    };
     let mut sspec = SandboxSpec {
         image,
+        isolation,
         env: spec
             .env
             .iter()
@@ -237,7 +242,7 @@ async fn attempt(st: &Shared, job: &ReviewRecord, cancel: &Notify, lost: &Notify
         id: SandboxId::generate(),
         tenant_id: job.tenant_id.clone(),
         state: SandboxState::Running,
-        spec: json!({"image": image_name, "limits": limits, "files": spec.files, "review": job.id, "network": network}),
+        spec: json!({"image": image_name, "limits": limits, "files": spec.files, "review": job.id, "network": network, "isolation": isolation}),
         labels: [("review".to_string(), job.id.to_string())].into(),
         memory_bytes: sspec.limits.memory_bytes.unwrap_or(0),
         owner: String::new(),

@@ -6,6 +6,7 @@ pub mod egress;
 pub mod exec;
 pub mod files;
 pub mod health;
+pub mod isolation;
 pub mod processes;
 pub mod reviews;
 pub mod sandboxes;

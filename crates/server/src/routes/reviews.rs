@@ -74,6 +74,8 @@ async fn validate(st: &Shared, caller: &Caller, req: &SubmitReview) -> ApiResult
     if let Some(n) = &req.network {
         n.to_mode()?;
     }
+    let isolation = crate::api::parse_isolation(req.isolation.as_deref())?;
+    st.sandboxes.check_isolation(isolation).await?;
     crate::images::resolve(&st.cfg.images_dir, req.image.as_deref().unwrap_or("host"))?;
     let mut probe = warden_spec::SandboxSpec::default();
     crate::routes::sandboxes::limits_spec(&req.limits.clone().unwrap_or_default(), &mut probe)?;

@@ -160,8 +160,10 @@ async fn create_inner(
 ) -> ApiResult<SandboxRecord> {
     let image = req.image.unwrap_or_else(|| "host".into());
     let (image_spec, _) = crate::images::resolve(&st.cfg.images_dir, &image)?;
+    let isolation = api::parse_isolation(req.isolation.as_deref())?;
     let mut spec = SandboxSpec {
         image: image_spec,
+        isolation,
         ..SandboxSpec::default()
     };
     let timeout = req.timeout_secs.unwrap_or(300);
@@ -185,6 +187,8 @@ async fn create_inner(
     spec.network = req.network.clone().unwrap_or_default().to_mode()?;
     spec.validate()
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    // Before any file is copied or secret decrypted.
+    st.sandboxes.check_isolation(isolation).await?;
     let files = input_files(&caller.store, &req.files).await?;
     // Decrypted only now, into the in-memory spec; the record keeps names.
     let secrets = crate::secrets::resolve(
@@ -204,6 +208,7 @@ async fn create_inner(
         workdir: spec.workdir.clone(),
         network: api::Network::from_mode(&spec.network),
         secret_names: req.secrets.clone(),
+        isolation,
     };
     let record = SandboxRecord {
         id: SandboxId::generate(),

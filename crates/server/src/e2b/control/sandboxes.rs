@@ -123,7 +123,7 @@ pub async fn get(
     State(st): State<Shared>,
     Path(id): Path<String>,
 ) -> E2bResult<Json<Detail>> {
-    let r = view::running(&caller, &id).await?;
+    let r = view::running(&st, &caller, &id).await?;
     Ok(Json(view::detail(&st, &r)))
 }
 
@@ -134,7 +134,7 @@ pub async fn kill(
     State(st): State<Shared>,
     Path(id): Path<String>,
 ) -> E2bResult<StatusCode> {
-    let r = view::running(&caller, &id).await?;
+    let r = view::running(&st, &caller, &id).await?;
     let destroyed = st
         .sandboxes
         .destroy(
@@ -200,7 +200,7 @@ async fn keep_alive(
         )
         .await;
     }
-    view::running(caller, id).await
+    view::running(st, caller, id).await
 }
 
 /// `POST /sandboxes/{id}/connect`, `POST /v2/sandboxes/{id}/connect`: a

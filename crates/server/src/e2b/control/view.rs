@@ -128,10 +128,18 @@ pub async fn record(caller: &Caller, id: &str) -> E2bResult<SandboxRecord> {
 }
 
 /// A running sandbox of the caller's.
-pub async fn running(caller: &Caller, id: &str) -> E2bResult<SandboxRecord> {
+pub async fn running(st: &Shared, caller: &Caller, id: &str) -> E2bResult<SandboxRecord> {
     let r = record(caller, id).await?;
     if r.state != SandboxState::Running {
         return Err(ended(id, &r));
+    }
+    // Ours but no longer live: it is being torn down (the record changes
+    // when teardown ends), and the SDK already sees it as not running.
+    let m = &st.sandboxes;
+    if r.owner == m.owner && m.get(caller.store.tenant_id(), &r.id).is_none() {
+        return Err(E2bError::not_found(format!(
+            "sandbox {id:?} is not running (it is being stopped)"
+        )));
     }
     Ok(r)
 }
