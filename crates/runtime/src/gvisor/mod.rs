@@ -11,6 +11,7 @@ pub mod bundle;
 pub mod owner;
 pub mod platform;
 pub mod runsc;
+pub mod skeleton;
 
 use crate::{RuntimeError, Sandbox, SandboxStats};
 use runsc::Runsc;
@@ -81,6 +82,8 @@ pub struct GvisorRuntime {
     init_path: PathBuf,
     bundles: PathBuf,
     templates: crate::native::templates::Templates,
+    /// The skeleton root shared by sandboxes that fit it (see `skeleton`).
+    shared_root: PathBuf,
     cgroups: Manager,
     owner: owner::Owner,
 }
@@ -129,6 +132,19 @@ impl GvisorRuntime {
         };
         let platform = platform::choose(&binary, &dir, &candidates).map_err(unavailable)?;
         let templates = crate::native::templates::prepare(&dir).map_err(state_err(&dir))?;
+        // Next to the templates, named like them (`root-<pid>-<stamp>`), so
+        // a crashed runtime's skeleton is reaped with its templates.
+        let shared_root = match templates.etc.file_name() {
+            Some(n) => templates
+                .etc
+                .with_file_name(n.to_string_lossy().replacen("etc-", "root-", 1)),
+            None => dir.join("templates/root"),
+        };
+        if let Err(e) = skeleton::build_shared(&shared_root) {
+            crate::native::templates::remove(&templates);
+            let _ = std::fs::remove_dir_all(&shared_root);
+            return Err(e.into());
+        }
         let rt = GvisorRuntime {
             runsc: Runsc {
                 binary,
@@ -138,6 +154,7 @@ impl GvisorRuntime {
             init_path,
             bundles,
             templates,
+            shared_root,
             cgroups: Manager::detect(&cfg.cgroup_parent)?,
             owner: owner::Owner::current(),
         };
@@ -207,6 +224,7 @@ impl GvisorRuntime {
             init_path: &self.init_path,
             etc_template: &self.templates.etc,
             cgroups_path: format!("/{}/{id}", self.cgroups.parent()),
+            shared_root: Some(&self.shared_root),
         };
         bundle::write(dir, spec, &inputs)?;
         let (host, guest) = UnixStream::pair().map_err(state_err(dir))?;
@@ -257,6 +275,7 @@ fn wait_ready(sock: &UnixStream, limit: Duration) -> Result<(), String> {
 impl Drop for GvisorRuntime {
     fn drop(&mut self) {
         crate::native::templates::remove(&self.templates);
+        let _ = std::fs::remove_dir_all(&self.shared_root);
     }
 }
 
