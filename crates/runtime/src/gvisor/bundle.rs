@@ -35,7 +35,7 @@ pub struct Inputs<'a> {
     pub cgroups_path: String,
     /// The runtime's shared skeleton (see `skeleton`), for the sandboxes
     /// that fit it.
-    pub shared_root: Option<&'a Path>,
+    pub shared: Option<&'a skeleton::Shared>,
 }
 
 pub(super) fn io<'a>(
@@ -72,23 +72,41 @@ fn image(src_dir: &Path, entries: &[skeleton::Entry], mounts: &mut Vec<Value>) {
     }
 }
 
+/// The contents of `/etc/hosts` and `/etc/hostname` for hostname `h`.
+pub fn name_files(h: &str) -> [(&'static str, String); 2] {
+    [
+        (
+            "hosts",
+            format!("127.0.0.1\tlocalhost {h}\n::1\tlocalhost ip6-localhost ip6-loopback {h}\n"),
+        ),
+        ("hostname", format!("{h}\n")),
+    ]
+}
+
 /// /etc: the host image gets the prepared template; a directory image gets
 /// Warden's own account and name files plus every other entry of its /etc
 /// (bound read-only). Either way `hosts` and `hostname` are this sandbox's.
+/// With the shared skeleton, /etc is the template inside it, and its name
+/// files already say the default hostname: only another name is bound.
 fn etc(
     bundle: &Path,
     spec: &SandboxSpec,
     template: &Path,
+    shared: Option<&skeleton::Shared>,
     mounts: &mut Vec<Value>,
 ) -> Result<(), GvisorError> {
-    let h = &spec.hostname;
+    if shared.is_some_and(|s| s.hostname == spec.hostname) {
+        return Ok(());
+    }
+    let mut own = Vec::new();
     // Straight in the bundle: every directory costs an rmdir at teardown.
-    let hosts = bundle.join("hosts");
-    let hostname = bundle.join("hostname");
-    let text = format!("127.0.0.1\tlocalhost {h}\n::1\tlocalhost ip6-localhost ip6-loopback {h}\n");
-    fs::write(&hosts, text).map_err(io("write", &hosts))?;
-    fs::write(&hostname, format!("{h}\n")).map_err(io("write", &hostname))?;
+    for (name, text) in name_files(&spec.hostname) {
+        let path = bundle.join(name);
+        fs::write(&path, text).map_err(io("write", &path))?;
+        own.push(bind(&path, &format!("/etc/{name}"), true));
+    }
     match &spec.image {
+        _ if shared.is_some() => {}
         Image::Host => mounts.push(bind(template, "/etc", true)),
         Image::Dir(d) => {
             let etc = bundle.join("etc");
@@ -125,16 +143,16 @@ fn etc(
             mounts.extend(inner);
         }
     }
-    mounts.push(bind(&hosts, "/etc/hosts", true));
-    mounts.push(bind(&hostname, "/etc/hostname", true));
+    mounts.extend(own);
     Ok(())
 }
 
 /// Writes the bundle for `spec` into the empty directory `bundle`.
 pub fn write(bundle: &Path, spec: &SandboxSpec, inp: &Inputs) -> Result<(), GvisorError> {
     let (src_dir, entries) = skeleton::image_entries(&spec.image)?;
-    let root = match inp.shared_root.filter(|_| skeleton::fits_shared(spec)) {
-        Some(shared) => shared.to_path_buf(),
+    let shared = inp.shared.filter(|_| skeleton::fits_shared(spec));
+    let root = match shared {
+        Some(s) => s.root.clone(),
         None => {
             let own = bundle.join("rootfs");
             skeleton::build(&own, spec, &entries)?;
@@ -155,7 +173,7 @@ pub fn write(bundle: &Path, spec: &SandboxSpec, inp: &Inputs) -> Result<(), Gvis
         tmpfs("/dev/shm", format!("noexec,mode=1777,size={size}")),
     ];
     image(&src_dir, &entries, &mut mounts);
-    etc(bundle, spec, inp.etc_template, &mut mounts)?;
+    etc(bundle, spec, inp.etc_template, shared, &mut mounts)?;
     for (dir, mode) in [("output", "0755"), ("scratch", "0755"), ("tmp", "1777")] {
         mounts.push(tmpfs(
             &format!("/{dir}"),
@@ -168,7 +186,9 @@ pub fn write(bundle: &Path, spec: &SandboxSpec, inp: &Inputs) -> Result<(), Gvis
     for m in &spec.mounts {
         mounts.push(bind(Path::new(&m.source), &m.target, m.read_only));
     }
-    mounts.push(bind(inp.init_path, INIT_TARGET, true));
+    if !shared.is_some_and(|s| s.has_init) {
+        mounts.push(bind(inp.init_path, INIT_TARGET, true));
+    }
 
     let env = base_env(spec);
     let init_cfg = InitConfig {

@@ -121,10 +121,46 @@ pub fn build(root: &Path, spec: &SandboxSpec, entries: &[Entry]) -> Result<(), G
     mount_point(root, Path::new(INIT_POINT), true)
 }
 
+/// The runtime's shared skeleton, and what it holds besides mount points.
+#[derive(Debug)]
+pub struct Shared {
+    pub root: PathBuf,
+    /// /etc is the host image's template itself (moved in), with name files
+    /// for this hostname (the default one).
+    pub hostname: String,
+    /// The init binary is hard-linked in at `.warden/init`, so it needs no
+    /// mount of its own (false where the link cannot be made, e.g. across
+    /// filesystems).
+    pub has_init: bool,
+}
+
 /// Builds the shared skeleton (the host image, no extra mounts) at `root`.
-pub fn build_shared(root: &Path) -> Result<(), GvisorError> {
+/// Whatever can be part of the root directory is, rather than a mount of
+/// its own: each mount is a gofer connection the sandbox sets up at start.
+/// `etc_template` is moved to `root/etc`; the caller uses it from there.
+pub fn build_shared(root: &Path, etc_template: &Path, init: &Path) -> Result<Shared, GvisorError> {
     let (_, entries) = image_entries(&Image::Host)?;
-    build(root, &SandboxSpec::default(), &entries)
+    let spec = SandboxSpec::default();
+    build(root, &spec, &entries)?;
+    let etc = root.join("etc");
+    fs::remove_dir(&etc).map_err(io("rmdir", &etc))?;
+    fs::rename(etc_template, &etc).map_err(io("move the /etc template", &etc))?;
+    for (name, text) in super::bundle::name_files(&spec.hostname) {
+        let path = etc.join(name);
+        fs::write(&path, text).map_err(io("write", &path))?;
+    }
+    // A hard link is the very inode a bind would show, read-only to the
+    // sandbox all the same (the root is mounted read-only).
+    let point = root.join(INIT_POINT);
+    let has_init = fs::remove_file(&point).is_ok() && fs::hard_link(init, &point).is_ok();
+    if !has_init && fs::symlink_metadata(&point).is_err() {
+        fs::File::create(&point).map_err(io("create mount point", &point))?;
+    }
+    Ok(Shared {
+        root: root.to_path_buf(),
+        hostname: spec.hostname,
+        has_init,
+    })
 }
 
 /// Creates `rel` (a relative path) under `root` as a directory, or as an
