@@ -261,3 +261,92 @@ fn config_json(
         },
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use warden_spec::Mount;
+
+    fn destinations(bundle: &Path) -> (Value, Vec<String>) {
+        let text = fs::read_to_string(bundle.join("config.json")).unwrap();
+        let cfg: Value = serde_json::from_str(&text).unwrap();
+        let dsts = cfg["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["destination"].as_str().unwrap().to_string())
+            .collect();
+        (cfg["root"]["path"].clone(), dsts)
+    }
+
+    /// What the shared skeleton holds is not mounted again; a sandbox that
+    /// does not fit it gets its own root and every mount.
+    #[test]
+    fn shared_skeleton_replaces_mounts_only_where_it_fits() {
+        let dir = tempfile::tempdir().unwrap();
+        let template = dir.path().join("etc-template");
+        fs::create_dir(&template).unwrap();
+        let init = dir.path().join("init");
+        fs::write(&init, "").unwrap();
+        let shared = skeleton::build_shared(&dir.path().join("root"), &template, &init).unwrap();
+        assert!(shared.has_init, "same filesystem: the init is linked in");
+        let etc = shared.root.join("etc");
+        let inp = Inputs {
+            init_path: &init,
+            etc_template: &etc,
+            cgroups_path: "/warden/x".into(),
+            shared: Some(&shared),
+        };
+        let write = |name: &str, spec: &SandboxSpec| {
+            let b = dir.path().join(name);
+            fs::create_dir(&b).unwrap();
+            write(&b, spec, &inp).unwrap();
+            b
+        };
+
+        let b = write("default", &SandboxSpec::default());
+        let (root, dsts) = destinations(&b);
+        assert_eq!(root, json!(shared.root));
+        for gone in ["/etc", "/etc/hosts", "/etc/hostname", INIT_TARGET] {
+            assert!(!dsts.iter().any(|d| d == gone), "{gone} in {dsts:?}");
+        }
+        assert!(dsts.iter().any(|d| d == "/usr"));
+        assert_eq!(
+            fs::read_to_string(etc.join("hostname")).unwrap(),
+            "sandbox\n"
+        );
+
+        let named = SandboxSpec {
+            hostname: "other".into(),
+            ..SandboxSpec::default()
+        };
+        let b = write("named", &named);
+        let (root, dsts) = destinations(&b);
+        assert_eq!(root, json!(shared.root));
+        assert!(!dsts.iter().any(|d| d == "/etc"));
+        assert!(dsts.iter().any(|d| d == "/etc/hostname"));
+        assert_eq!(fs::read_to_string(b.join("hostname")).unwrap(), "other\n");
+
+        let mounted = SandboxSpec {
+            mounts: vec![Mount {
+                source: init.to_string_lossy().into_owned(),
+                target: "/opt/tool".into(),
+                read_only: true,
+            }],
+            ..SandboxSpec::default()
+        };
+        let b = write("mounted", &mounted);
+        let (root, dsts) = destinations(&b);
+        assert_eq!(root, json!(b.join("rootfs")));
+        assert!(b.join("rootfs/opt/tool").is_file());
+        for needed in [
+            "/etc",
+            "/etc/hosts",
+            "/etc/hostname",
+            INIT_TARGET,
+            "/opt/tool",
+        ] {
+            assert!(dsts.iter().any(|d| d == needed), "{needed} not in {dsts:?}");
+        }
+    }
+}
