@@ -1,5 +1,6 @@
-//! The OCI bundle of one gVisor sandbox: a skeleton root directory and
-//! `config.json`.
+//! The OCI bundle of one gVisor sandbox: `config.json`, the sandbox's own
+//! /etc files, and its root directory unless it uses the runtime's shared
+//! one (see `skeleton`).
 //!
 //! The root is a directory of mount points and the merged-/usr symlinks,
 //! owned by host root and read-only to the sandbox; everything with content
@@ -8,13 +9,13 @@
 //! /output, /dev/shm). Nothing is mounted on the host: the gofer makes its
 //! binds in its own mount namespace.
 
-use super::GvisorError;
+use super::{skeleton, GvisorError};
 use crate::native::rootfs::inodes_for;
 use crate::native::setup::base_env;
 use serde_json::{json, Value};
 use std::fs;
 use std::os::unix::fs::{symlink, PermissionsExt};
-use std::path::{Component, Path, PathBuf};
+use std::path::Path;
 use warden_protocol::InitConfig;
 use warden_spec::{Image, SandboxSpec};
 
@@ -32,9 +33,15 @@ pub struct Inputs<'a> {
     pub etc_template: &'a Path,
     /// `/<cgroup parent>/<id>`.
     pub cgroups_path: String,
+    /// The runtime's shared skeleton (see `skeleton`), for the sandboxes
+    /// that fit it.
+    pub shared: Option<&'a skeleton::Shared>,
 }
 
-fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> GvisorError + 'a {
+pub(super) fn io<'a>(
+    what: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(std::io::Error) -> GvisorError + 'a {
     move |e| GvisorError::Bundle {
         what,
         path: path.to_path_buf(),
@@ -54,104 +61,55 @@ fn tmpfs(dst: &str, opts: String) -> Value {
     json!({"destination": dst, "type": "tmpfs", "source": "tmpfs", "options": o})
 }
 
-/// Creates `rel` (a relative path) under `root` as a directory, or as an
-/// empty file when `file`, refusing to pass through a symlink so a mount
-/// target can never be created outside the skeleton.
-fn mount_point(root: &Path, rel: &Path, file: bool) -> Result<(), GvisorError> {
-    let mut p = root.to_path_buf();
-    let parts: Vec<_> = rel.components().collect();
-    for (i, c) in parts.iter().enumerate() {
-        let Component::Normal(name) = c else { continue };
-        p.push(name);
-        let last = i + 1 == parts.len();
-        match fs::symlink_metadata(&p) {
-            Ok(md) if md.file_type().is_symlink() => {
-                return Err(GvisorError::MountTarget(format!(
-                    "/{} passes through a symlink of the image",
-                    rel.display()
-                )))
-            }
-            Ok(_) => {}
-            Err(_) if last && file => {
-                fs::File::create(&p).map_err(io("create mount point", &p))?;
-            }
-            Err(_) => fs::create_dir(&p).map_err(io("create mount point", &p))?,
+/// The image's part of the mounts: each directory or file entry bound
+/// read-only over its mount point (symlinks are in the skeleton).
+fn image(src_dir: &Path, entries: &[skeleton::Entry], mounts: &mut Vec<Value>) {
+    for e in entries {
+        if !matches!(e.kind, skeleton::Kind::Link(_)) {
+            let target = format!("/{}", e.name.to_string_lossy());
+            mounts.push(bind(&src_dir.join(&e.name), &target, true));
         }
     }
-    Ok(())
 }
 
-/// The image's part of the mounts: the host's /usr and its merged-/usr
-/// symlinks (or real directories on older hosts), or each top-level entry of
-/// a root-filesystem directory. Symlinks are copied into the skeleton.
-fn image(root: &Path, img: &Image, mounts: &mut Vec<Value>) -> Result<(), GvisorError> {
-    let (src_dir, names): (PathBuf, Vec<std::ffi::OsString>) = match img {
-        Image::Host => (
-            PathBuf::from("/"),
-            ["usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32"]
-                .iter()
-                .map(Into::into)
-                .collect(),
+/// The contents of `/etc/hosts` and `/etc/hostname` for hostname `h`.
+pub fn name_files(h: &str) -> [(&'static str, String); 2] {
+    [
+        (
+            "hosts",
+            format!("127.0.0.1\tlocalhost {h}\n::1\tlocalhost ip6-localhost ip6-loopback {h}\n"),
         ),
-        Image::Dir(d) => {
-            let dir = PathBuf::from(d);
-            let rd = fs::read_dir(&dir).map_err(io("read image", &dir))?;
-            let mut names = Vec::new();
-            for ent in rd {
-                let name = ent.map_err(io("read image", &dir))?.file_name();
-                // The layout's own names, and the image's metadata files.
-                let own = [
-                    "proc", "dev", "sys", "etc", "tmp", "input", "output", "scratch",
-                ]
-                .iter()
-                .chain(&["run", "home", "root"])
-                .any(|o| name == *o);
-                if !own && !name.as_encoded_bytes().starts_with(b".") {
-                    names.push(name);
-                }
-            }
-            (dir, names)
-        }
-    };
-    for name in names {
-        let src = src_dir.join(&name);
-        let Ok(md) = fs::symlink_metadata(&src) else {
-            continue;
-        };
-        let dst = root.join(&name);
-        if md.file_type().is_symlink() {
-            let target = fs::read_link(&src).map_err(io("readlink", &src))?;
-            symlink(target, &dst).map_err(io("symlink", &dst))?;
-        } else if md.is_dir() || md.is_file() {
-            mount_point(root, Path::new(&name), md.is_file())?;
-            let target = format!("/{}", name.to_string_lossy());
-            mounts.push(bind(&src, &target, true));
-        }
-    }
-    Ok(())
+        ("hostname", format!("{h}\n")),
+    ]
 }
 
 /// /etc: the host image gets the prepared template; a directory image gets
 /// Warden's own account and name files plus every other entry of its /etc
 /// (bound read-only). Either way `hosts` and `hostname` are this sandbox's.
+/// With the shared skeleton, /etc is the template inside it, and its name
+/// files already say the default hostname: only another name is bound.
 fn etc(
     bundle: &Path,
     spec: &SandboxSpec,
     template: &Path,
+    shared: Option<&skeleton::Shared>,
     mounts: &mut Vec<Value>,
 ) -> Result<(), GvisorError> {
-    let h = &spec.hostname;
-    let files = bundle.join("files");
-    fs::create_dir(&files).map_err(io("mkdir", &files))?;
-    let hosts = files.join("hosts");
-    let hostname = files.join("hostname");
-    let text = format!("127.0.0.1\tlocalhost {h}\n::1\tlocalhost ip6-localhost ip6-loopback {h}\n");
-    fs::write(&hosts, text).map_err(io("write", &hosts))?;
-    fs::write(&hostname, format!("{h}\n")).map_err(io("write", &hostname))?;
+    if shared.is_some_and(|s| s.hostname == spec.hostname) {
+        return Ok(());
+    }
+    let mut own = Vec::new();
+    // Straight in the bundle: every directory costs an rmdir at teardown.
+    for (name, text) in name_files(&spec.hostname) {
+        let path = bundle.join(name);
+        fs::write(&path, text).map_err(io("write", &path))?;
+        own.push(bind(&path, &format!("/etc/{name}"), true));
+    }
     match &spec.image {
+        _ if shared.is_some() => {}
         Image::Host => mounts.push(bind(template, "/etc", true)),
         Image::Dir(d) => {
-            let etc = files.join("etc");
+            let etc = bundle.join("etc");
             fs::create_dir(&etc).map_err(io("mkdir", &etc))?;
             fs::set_permissions(&etc, fs::Permissions::from_mode(0o755))
                 .map_err(io("chmod", &etc))?;
@@ -173,28 +131,34 @@ fn etc(
                             let _ = symlink(t, etc.join(n));
                         }
                     } else if md.is_dir() || md.is_file() {
-                        mount_point(&etc, Path::new(n), md.is_file())?;
+                        skeleton::mount_point(&etc, Path::new(n), md.is_file())?;
                         inner.push(bind(&ent.path(), &format!("/etc/{n}"), true));
                     }
                 }
             }
             for name in ["hosts", "hostname"] {
-                mount_point(&etc, Path::new(name), true)?;
+                skeleton::mount_point(&etc, Path::new(name), true)?;
             }
             mounts.push(bind(&etc, "/etc", true));
             mounts.extend(inner);
         }
     }
-    mounts.push(bind(&hosts, "/etc/hosts", true));
-    mounts.push(bind(&hostname, "/etc/hostname", true));
+    mounts.extend(own);
     Ok(())
 }
 
 /// Writes the bundle for `spec` into the empty directory `bundle`.
 pub fn write(bundle: &Path, spec: &SandboxSpec, inp: &Inputs) -> Result<(), GvisorError> {
-    let root = bundle.join("rootfs");
-    fs::create_dir(&root).map_err(io("mkdir", &root))?;
-    fs::set_permissions(&root, fs::Permissions::from_mode(0o755)).map_err(io("chmod", &root))?;
+    let (src_dir, entries) = skeleton::image_entries(&spec.image)?;
+    let shared = inp.shared.filter(|_| skeleton::fits_shared(spec));
+    let root = match shared {
+        Some(s) => s.root.clone(),
+        None => {
+            let own = bundle.join("rootfs");
+            skeleton::build(&own, spec, &entries)?;
+            own
+        }
+    };
     let uid = spec.user.uid();
     let size = spec.limits.disk_bytes;
     let inodes = inodes_for(size);
@@ -208,16 +172,9 @@ pub fn write(bundle: &Path, spec: &SandboxSpec, inp: &Inputs) -> Result<(), Gvis
                "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]}),
         tmpfs("/dev/shm", format!("noexec,mode=1777,size={size}")),
     ];
-    for dir in [
-        "proc", "dev", "sys", "etc", "root", "home", "run", "input", ".warden",
-    ] {
-        mount_point(&root, Path::new(dir), false)?;
-    }
-    let _ = fs::set_permissions(root.join("root"), fs::Permissions::from_mode(0o700));
-    image(&root, &spec.image, &mut mounts)?;
-    etc(bundle, spec, inp.etc_template, &mut mounts)?;
+    image(&src_dir, &entries, &mut mounts);
+    etc(bundle, spec, inp.etc_template, shared, &mut mounts)?;
     for (dir, mode) in [("output", "0755"), ("scratch", "0755"), ("tmp", "1777")] {
-        mount_point(&root, Path::new(dir), false)?;
         mounts.push(tmpfs(
             &format!("/{dir}"),
             format!("mode={mode},size={size},nr_inodes={inodes},uid={uid},gid={uid}"),
@@ -227,15 +184,11 @@ pub fn write(bundle: &Path, spec: &SandboxSpec, inp: &Inputs) -> Result<(), Gvis
         mounts.push(bind(Path::new(input), "/input", true));
     }
     for m in &spec.mounts {
-        let rel = Path::new(m.target.trim_start_matches('/'));
-        let is_file = fs::metadata(&m.source)
-            .map(|md| md.is_file())
-            .map_err(io("mount source", Path::new(&m.source)))?;
-        mount_point(&root, rel, is_file)?;
         mounts.push(bind(Path::new(&m.source), &m.target, m.read_only));
     }
-    mount_point(&root, Path::new(".warden/init"), true)?;
-    mounts.push(bind(inp.init_path, INIT_TARGET, true));
+    if !shared.is_some_and(|s| s.has_init) {
+        mounts.push(bind(inp.init_path, INIT_TARGET, true));
+    }
 
     let env = base_env(spec);
     let init_cfg = InitConfig {
@@ -243,7 +196,7 @@ pub fn write(bundle: &Path, spec: &SandboxSpec, inp: &Inputs) -> Result<(), Gvis
         workdir: spec.workdir.clone(),
     };
     let init_json = serde_json::to_string(&init_cfg).map_err(GvisorError::Json)?;
-    let config = config_json(spec, &env, &init_json, mounts, &inp.cgroups_path);
+    let config = config_json(spec, &env, &init_json, mounts, &inp.cgroups_path, &root);
     let path = bundle.join("config.json");
     let text = serde_json::to_vec_pretty(&config).map_err(GvisorError::Json)?;
     fs::write(&path, text).map_err(io("write", &path))
@@ -255,6 +208,7 @@ fn config_json(
     init_json: &str,
     mounts: Vec<Value>,
     cgroups_path: &str,
+    root: &Path,
 ) -> Value {
     let uid = spec.user.uid();
     let l = &spec.limits;
@@ -306,7 +260,7 @@ fn config_json(
                 rlimit("RLIMIT_MEMLOCK", 64 << 10),
             ],
         },
-        "root": {"path": "rootfs", "readonly": true},
+        "root": {"path": root, "readonly": true},
         "hostname": spec.hostname,
         "mounts": mounts,
         "linux": {
@@ -315,4 +269,93 @@ fn config_json(
             "cgroupsPath": cgroups_path,
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use warden_spec::Mount;
+
+    fn destinations(bundle: &Path) -> (Value, Vec<String>) {
+        let text = fs::read_to_string(bundle.join("config.json")).unwrap();
+        let cfg: Value = serde_json::from_str(&text).unwrap();
+        let dsts = cfg["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["destination"].as_str().unwrap().to_string())
+            .collect();
+        (cfg["root"]["path"].clone(), dsts)
+    }
+
+    /// What the shared skeleton holds is not mounted again; a sandbox that
+    /// does not fit it gets its own root and every mount.
+    #[test]
+    fn shared_skeleton_replaces_mounts_only_where_it_fits() {
+        let dir = tempfile::tempdir().unwrap();
+        let template = dir.path().join("etc-template");
+        fs::create_dir(&template).unwrap();
+        let init = dir.path().join("init");
+        fs::write(&init, "").unwrap();
+        let shared = skeleton::build_shared(&dir.path().join("root"), &template, &init).unwrap();
+        assert!(shared.has_init, "same filesystem: the init is linked in");
+        let etc = shared.root.join("etc");
+        let inp = Inputs {
+            init_path: &init,
+            etc_template: &etc,
+            cgroups_path: "/warden/x".into(),
+            shared: Some(&shared),
+        };
+        let write = |name: &str, spec: &SandboxSpec| {
+            let b = dir.path().join(name);
+            fs::create_dir(&b).unwrap();
+            write(&b, spec, &inp).unwrap();
+            b
+        };
+
+        let b = write("default", &SandboxSpec::default());
+        let (root, dsts) = destinations(&b);
+        assert_eq!(root, json!(shared.root));
+        for gone in ["/etc", "/etc/hosts", "/etc/hostname", INIT_TARGET] {
+            assert!(!dsts.iter().any(|d| d == gone), "{gone} in {dsts:?}");
+        }
+        assert!(dsts.iter().any(|d| d == "/usr"));
+        assert_eq!(
+            fs::read_to_string(etc.join("hostname")).unwrap(),
+            "sandbox\n"
+        );
+
+        let named = SandboxSpec {
+            hostname: "other".into(),
+            ..SandboxSpec::default()
+        };
+        let b = write("named", &named);
+        let (root, dsts) = destinations(&b);
+        assert_eq!(root, json!(shared.root));
+        assert!(!dsts.iter().any(|d| d == "/etc"));
+        assert!(dsts.iter().any(|d| d == "/etc/hostname"));
+        assert_eq!(fs::read_to_string(b.join("hostname")).unwrap(), "other\n");
+
+        let mounted = SandboxSpec {
+            mounts: vec![Mount {
+                source: init.to_string_lossy().into_owned(),
+                target: "/opt/tool".into(),
+                read_only: true,
+            }],
+            ..SandboxSpec::default()
+        };
+        let b = write("mounted", &mounted);
+        let (root, dsts) = destinations(&b);
+        assert_eq!(root, json!(b.join("rootfs")));
+        assert!(b.join("rootfs/opt/tool").is_file());
+        for needed in [
+            "/etc",
+            "/etc/hosts",
+            "/etc/hostname",
+            INIT_TARGET,
+            "/opt/tool",
+        ] {
+            assert!(dsts.iter().any(|d| d == needed), "{needed} not in {dsts:?}");
+        }
+    }
 }

@@ -12,6 +12,7 @@ pub mod egress;
 pub mod owner;
 pub mod platform;
 pub mod runsc;
+pub mod skeleton;
 
 use crate::{RuntimeError, Sandbox, SandboxStats};
 use runsc::Runsc;
@@ -82,6 +83,8 @@ pub struct GvisorRuntime {
     init_path: PathBuf,
     bundles: PathBuf,
     templates: crate::native::templates::Templates,
+    /// The skeleton root shared by sandboxes that fit it (see `skeleton`).
+    shared: skeleton::Shared,
     cgroups: Manager,
     owner: owner::Owner,
 }
@@ -129,7 +132,25 @@ impl GvisorRuntime {
             None => platform::CANDIDATES.iter().map(|s| s.to_string()).collect(),
         };
         let platform = platform::choose(&binary, &dir, &candidates).map_err(unavailable)?;
-        let templates = crate::native::templates::prepare(&dir).map_err(state_err(&dir))?;
+        let mut templates = crate::native::templates::prepare(&dir).map_err(state_err(&dir))?;
+        // Next to the templates, named like them (`root-<pid>-<stamp>`), so
+        // a crashed runtime's skeleton is reaped with its templates.
+        let shared_root = match templates.etc.file_name() {
+            Some(n) => templates
+                .etc
+                .with_file_name(n.to_string_lossy().replacen("etc-", "root-", 1)),
+            None => dir.join("templates/root"),
+        };
+        let shared = match skeleton::build_shared(&shared_root, &templates.etc, &init_path) {
+            Ok(s) => s,
+            Err(e) => {
+                crate::native::templates::remove(&templates);
+                let _ = std::fs::remove_dir_all(&shared_root);
+                return Err(e.into());
+            }
+        };
+        // The template now lives in the skeleton (and goes with it).
+        templates.etc = shared.root.join("etc");
         let rt = GvisorRuntime {
             runsc: Runsc {
                 binary,
@@ -139,6 +160,7 @@ impl GvisorRuntime {
             init_path,
             bundles,
             templates,
+            shared,
             cgroups: Manager::detect(&cfg.cgroup_parent)?,
             owner: owner::Owner::current(),
         };
@@ -208,6 +230,7 @@ impl GvisorRuntime {
             init_path: &self.init_path,
             etc_template: &self.templates.etc,
             cgroups_path: format!("/{}/{id}", self.cgroups.parent()),
+            shared: Some(&self.shared),
         };
         bundle::write(dir, spec, &inputs)?;
         let (host, guest) = UnixStream::pair().map_err(state_err(dir))?;
@@ -274,6 +297,7 @@ fn wait_ready(sock: &UnixStream, limit: Duration) -> Result<(), String> {
 impl Drop for GvisorRuntime {
     fn drop(&mut self) {
         crate::native::templates::remove(&self.templates);
+        let _ = std::fs::remove_dir_all(&self.shared.root);
     }
 }
 

@@ -140,16 +140,9 @@ impl Runsc {
 /// Waits for `child` up to `limit`; kills its whole process group if it is
 /// still running then. Returns whether it exited by itself and successfully.
 pub fn wait_or_kill(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
-    let deadline = Instant::now() + limit;
-    let mut pause = Duration::from_millis(1);
-    loop {
-        match child.try_wait() {
-            Ok(Some(st)) => return Some(st),
-            Ok(None) if Instant::now() < deadline => {
-                std::thread::sleep(pause);
-                pause = (pause * 2).min(Duration::from_millis(20));
-            }
-            _ => break,
+    if exits_within(child, limit) {
+        if let Ok(Some(st)) = child.try_wait() {
+            return Some(st);
         }
     }
     // The child leads its own group (see `run`); the group id is its pid.
@@ -159,6 +152,44 @@ pub fn wait_or_kill(child: &mut Child, limit: Duration) -> Option<std::process::
     let _ = child.kill();
     let _ = child.wait();
     None
+}
+
+/// Whether `child` exits within `limit`, woken the moment it does through
+/// a pidfd (runsc winds a killed sandbox down in a few milliseconds, finer
+/// than any polling interval worth spinning on). Falls back to polling
+/// where pidfds are unavailable.
+fn exits_within(child: &mut Child, limit: Duration) -> bool {
+    use rustix::event::{poll, PollFd, PollFlags, Timespec};
+    use rustix::process::{pidfd_open, Pid, PidfdFlags};
+    let deadline = Instant::now() + limit;
+    let pidfd =
+        Pid::from_raw(child.id() as i32).and_then(|p| pidfd_open(p, PidfdFlags::empty()).ok());
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match child.try_wait() {
+            Ok(Some(_)) => return true,
+            Ok(None) => {}
+            Err(_) => return false,
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        match &pidfd {
+            Some(fd) => {
+                let mut fds = [PollFd::new(fd, PollFlags::IN)];
+                let t = Timespec {
+                    tv_sec: left.as_secs() as _,
+                    tv_nsec: left.subsec_nanos() as _,
+                };
+                let _ = poll(&mut fds, Some(&t));
+            }
+            None => {
+                std::thread::sleep(pause.min(left));
+                pause = (pause * 2).min(Duration::from_millis(20));
+            }
+        }
+    }
 }
 
 /// SIGKILLs the sandbox process (the Sentry) of a live `runsc run` child,
