@@ -1,7 +1,8 @@
 //! `warden bench run`: sandbox create -> `/bin/true` -> destroy, timed in
 //! this process, next to the baselines it must beat, run in the same process:
 //! `unshare` of the same namespaces (the floor) and `bwrap` with the same
-//! binds. Prints p50/p99 and the ratios; never asserts anything.
+//! binds, taking turns cycle by cycle. Prints p50/p99 and the ratios; never
+//! asserts anything.
 
 use anyhow::{bail, Context, Result};
 use clap::Subcommand;
@@ -166,26 +167,32 @@ pub fn bar(name: &str, n: usize) -> ProgressBar {
     pb
 }
 
+/// One run of an external command, timed; fails if it fails.
+pub fn run_command(name: &str, argv: &[&str]) -> Result<Duration> {
+    let t = Instant::now();
+    let st = Command::new(argv[0])
+        .args(&argv[1..])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .with_context(|| format!("running {}", argv[0]))?;
+    let d = t.elapsed();
+    if !st.status.success() {
+        bail!(
+            "{name} baseline failed: {}",
+            String::from_utf8_lossy(&st.stderr).trim()
+        );
+    }
+    Ok(d)
+}
+
 /// Times `n` runs of an external command (after `warmup` untimed ones).
 pub fn time_command(name: &str, argv: &[&str], n: usize, warmup: usize) -> Result<Vec<Duration>> {
     let mut out = Vec::with_capacity(n);
     let pb = bar(name, n + warmup);
     for i in 0..n + warmup {
-        let t = Instant::now();
-        let st = Command::new(argv[0])
-            .args(&argv[1..])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .output()
-            .with_context(|| format!("running {}", argv[0]))?;
-        let d = t.elapsed();
-        if !st.status.success() {
-            bail!(
-                "{name} baseline failed: {}",
-                String::from_utf8_lossy(&st.stderr).trim()
-            );
-        }
+        let d = run_command(name, argv)?;
         if i >= warmup {
             out.push(d);
         }
@@ -200,6 +207,52 @@ pub async fn time_warden(n: usize, warmup: usize) -> Result<(Vec<Duration>, Phas
     time_cycles(&rt, &SandboxSpec::default(), "warden", n, warmup).await
 }
 
+impl Phases {
+    fn new() -> Phases {
+        Phases {
+            start: vec![],
+            ready: vec![],
+            exec: vec![],
+            destroy: vec![],
+            exec_again: vec![],
+        }
+    }
+}
+
+/// One create -> /bin/true -> destroy cycle of `spec` on `rt`: its total
+/// (without the second exec), recorded with its phases into `ph`.
+async fn cycle(rt: &dyn Runtime, spec: &SandboxSpec, ph: Option<&mut Phases>) -> Result<Duration> {
+    let t0 = Instant::now();
+    let mut sb = rt.start(spec)?;
+    let t1 = Instant::now();
+    let control = sb.take_control().context("no control channel")?;
+    control.set_nonblocking(true)?;
+    let client = Client::connect(tokio::net::UnixStream::from_std(control)?).await?;
+    let t2 = Instant::now();
+    let out = client
+        .exec_collect(ExecRequest::argv(["/bin/true"]))
+        .await?;
+    if out.status.code != Some(0) {
+        bail!("/bin/true failed in the sandbox: {:?}", out.status);
+    }
+    let t3 = Instant::now();
+    client
+        .exec_collect(ExecRequest::argv(["/bin/true"]))
+        .await?;
+    let again = t3.elapsed();
+    drop(client);
+    sb.destroy()?;
+    let t4 = Instant::now();
+    if let Some(ph) = ph {
+        ph.start.push(t1 - t0);
+        ph.ready.push(t2 - t1);
+        ph.exec.push(t3 - t2);
+        ph.destroy.push(t4 - t3 - again);
+        ph.exec_again.push(again);
+    }
+    Ok(t4 - t0 - again)
+}
+
 /// Create -> /bin/true -> destroy cycles of `spec` on `rt`, with phases.
 pub async fn time_cycles(
     rt: &dyn Runtime,
@@ -209,43 +262,13 @@ pub async fn time_cycles(
     warmup: usize,
 ) -> Result<(Vec<Duration>, Phases)> {
     let mut total = Vec::with_capacity(n);
-    let mut ph = Phases {
-        start: vec![],
-        ready: vec![],
-        exec: vec![],
-        destroy: vec![],
-        exec_again: vec![],
-    };
+    let mut ph = Phases::new();
     let pb = bar(name, n + warmup);
     for i in 0..n + warmup {
-        let t0 = Instant::now();
-        let mut sb = rt.start(spec)?;
-        let t1 = Instant::now();
-        let control = sb.take_control().context("no control channel")?;
-        control.set_nonblocking(true)?;
-        let client = Client::connect(tokio::net::UnixStream::from_std(control)?).await?;
-        let t2 = Instant::now();
-        let out = client
-            .exec_collect(ExecRequest::argv(["/bin/true"]))
-            .await?;
-        if out.status.code != Some(0) {
-            bail!("/bin/true failed in the sandbox: {:?}", out.status);
-        }
-        let t3 = Instant::now();
-        client
-            .exec_collect(ExecRequest::argv(["/bin/true"]))
-            .await?;
-        let again = t3.elapsed();
-        drop(client);
-        sb.destroy()?;
-        let t4 = Instant::now();
-        if i >= warmup {
-            total.push(t4 - t0 - again);
-            ph.start.push(t1 - t0);
-            ph.ready.push(t2 - t1);
-            ph.exec.push(t3 - t2);
-            ph.destroy.push(t4 - t3 - again);
-            ph.exec_again.push(again);
+        let counted = i >= warmup;
+        let d = cycle(rt, spec, counted.then_some(&mut ph)).await?;
+        if counted {
+            total.push(d);
         }
         pb.inc(1);
     }
@@ -261,6 +284,51 @@ pub fn row(name: &str, v: &[Duration]) {
     );
 }
 
+const UNSHARE: &[&str] = &[
+    "unshare",
+    "-U",
+    "-r",
+    "-p",
+    "-f",
+    "-m",
+    "-i",
+    "-u",
+    "-n",
+    "--cgroup",
+    "/bin/true",
+];
+
+const BWRAP: &[&str] = &[
+    "bwrap",
+    "--unshare-all",
+    "--die-with-parent",
+    "--ro-bind",
+    "/usr",
+    "/usr",
+    "--symlink",
+    "usr/bin",
+    "/bin",
+    "--symlink",
+    "usr/lib",
+    "/lib",
+    "--symlink",
+    "usr/lib64",
+    "/lib64",
+    "--proc",
+    "/proc",
+    "--dev",
+    "/dev",
+    "--tmpfs",
+    "/tmp",
+    "--tmpfs",
+    "/scratch",
+    "--tmpfs",
+    "/output",
+    "--dir",
+    "/input",
+    "/bin/true",
+];
+
 fn run(n: usize, warmup: usize) -> Result<()> {
     if n == 0 {
         bail!("--iterations must be at least 1");
@@ -268,62 +336,30 @@ fn run(n: usize, warmup: usize) -> Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    // Printed before the figures so they start on a clean line.
-    let (warden, phases) = rt.block_on(time_warden(n, warmup))?;
-    let unshare = time_command(
-        "unshare",
-        &[
-            "unshare",
-            "-U",
-            "-r",
-            "-p",
-            "-f",
-            "-m",
-            "-i",
-            "-u",
-            "-n",
-            "--cgroup",
-            "/bin/true",
-        ],
-        n,
-        warmup,
-    )?;
-    let bwrap = time_command(
-        "bwrap",
-        &[
-            "bwrap",
-            "--unshare-all",
-            "--die-with-parent",
-            "--ro-bind",
-            "/usr",
-            "/usr",
-            "--symlink",
-            "usr/bin",
-            "/bin",
-            "--symlink",
-            "usr/lib",
-            "/lib",
-            "--symlink",
-            "usr/lib64",
-            "/lib64",
-            "--proc",
-            "/proc",
-            "--dev",
-            "/dev",
-            "--tmpfs",
-            "/tmp",
-            "--tmpfs",
-            "/scratch",
-            "--tmpfs",
-            "/output",
-            "--dir",
-            "/input",
-            "/bin/true",
-        ],
-        n,
-        warmup,
-    )?;
-    println!("sandbox create -> /bin/true -> destroy, {n} cycles each (after {warmup} warm-up)");
+    let native = crate::runtime::native()?;
+    let spec = SandboxSpec::default();
+    // The contenders take turns cycle by cycle, so a busy neighbour (or any
+    // drift of the machine) weighs on all three alike and the ratios hold.
+    let (mut warden, mut unshare, mut bwrap) = (vec![], vec![], vec![]);
+    let mut phases = Phases::new();
+    let pb = bar("cycles", n + warmup);
+    for i in 0..n + warmup {
+        let counted = i >= warmup;
+        let w = rt.block_on(cycle(&native, &spec, counted.then_some(&mut phases)))?;
+        let u = run_command("unshare", UNSHARE)?;
+        let b = run_command("bwrap", BWRAP)?;
+        if counted {
+            warden.push(w);
+            unshare.push(u);
+            bwrap.push(b);
+        }
+        pb.inc(1);
+    }
+    pb.finish_and_clear();
+    println!(
+        "sandbox create -> /bin/true -> destroy, {n} cycles each (after {warmup} warm-up), \
+         contenders taking turns"
+    );
     row("warden (native, full confinement)", &warden);
     row("  start (clone, maps, cgroup)", &phases.start);
     row("  ready (init set-up, handshake)", &phases.ready);

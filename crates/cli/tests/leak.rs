@@ -1,5 +1,6 @@
 //! 1,000 create -> exec -> destroy cycles leave nothing behind: no process
-//! in a sandbox uid range, no mount, no cgroup, no directory.
+//! in a sandbox uid range, no mount, no cgroup, no directory, no network
+//! namespace held beyond the runtime's small pool of fresh ones.
 //!
 //! A single test in its own binary, so no other sandbox runs while it counts.
 
@@ -96,6 +97,20 @@ async fn a_thousand_cycles_leave_nothing_behind() {
     }
     let after = census();
     assert_eq!(before, after, "state changed across 1,000 cycles");
+    // The pool holds at most its few unused namespaces (besides the host's
+    // own, which its thread keeps to return to); one kept per sandbox would
+    // show here as hundreds.
+    let home = std::fs::read_link("/proc/self/ns/net").unwrap();
+    let held = std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read_link(e.path()).ok())
+        .filter(|l| l.to_string_lossy().starts_with("net:[") && *l != home)
+        .count();
+    assert!(
+        held <= warden_runtime::native::netns::POOL_SIZE,
+        "{held} network namespace fds held"
+    );
     assert_eq!(
         after.staging_entries, 0,
         "the staging directory is not empty"

@@ -23,6 +23,7 @@ mod error;
 mod landlock_fs;
 mod rlimits;
 mod seccomp;
+mod seccomp_split;
 
 pub use capabilities::{drop_all_capabilities, drop_bounding_and_ambient, set_no_new_privs};
 pub use error::ConfineError;
@@ -32,3 +33,4 @@ pub use seccomp::{
     apply_seccomp, apply_seccomp_all_threads, compile_seccomp_policy, load_seccomp_filter,
     load_seccomp_filter_for, policy_json, CompiledFilter, PolicyArch,
 };
+pub use seccomp_split::{load_seccomp_split, split_seccomp_policy, SplitFilter, SETUP_SYSCALLS};

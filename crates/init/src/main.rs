@@ -3,7 +3,7 @@
 //! ```text
 //! warden-init --control-fd N --setup-fd M    # native tier: set the sandbox up first
 //! warden-init --control-fd N --config JSON   # already isolated (e.g. gVisor), or tests
-//! warden-init --zygote N                     # native tier: clone sandboxes' inits on request
+//! warden-init --zygote N --filter-fd M       # native tier: clone sandboxes' inits on request
 //! ```
 //! On a setup failure the init writes `WERR<reason>` to the control channel
 //! instead of the protocol preamble, so the host can say what went wrong.
@@ -34,11 +34,13 @@ struct Args {
     setup_fd: Option<RawFd>,
     config: Option<String>,
     zygote_fd: Option<RawFd>,
+    filter_fd: Option<RawFd>,
 }
 
 fn parse_args() -> Result<Args, String> {
     let mut args = std::env::args().skip(1);
-    let (mut control_fd, mut setup_fd, mut config, mut zygote_fd) = (None, None, None, None);
+    let (mut control_fd, mut setup_fd, mut config) = (None, None, None);
+    let (mut zygote_fd, mut filter_fd) = (None, None);
     while let Some(a) = args.next() {
         let mut value = || args.next().ok_or(format!("{a} needs a value"));
         match a.as_str() {
@@ -46,6 +48,7 @@ fn parse_args() -> Result<Args, String> {
             "--setup-fd" => setup_fd = Some(value()?.parse().map_err(|_| "bad fd")?),
             "--config" => config = Some(value()?),
             "--zygote" => zygote_fd = Some(value()?.parse().map_err(|_| "bad fd")?),
+            "--filter-fd" => filter_fd = Some(value()?.parse().map_err(|_| "bad fd")?),
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
@@ -55,6 +58,7 @@ fn parse_args() -> Result<Args, String> {
             setup_fd: None,
             config: None,
             zygote_fd,
+            filter_fd: Some(filter_fd.ok_or("--zygote needs --filter-fd")?),
         });
     }
     Ok(Args {
@@ -62,6 +66,7 @@ fn parse_args() -> Result<Args, String> {
         setup_fd,
         config,
         zygote_fd,
+        filter_fd,
     })
 }
 
@@ -95,20 +100,21 @@ fn main() {
             std::process::exit(125)
         }
     };
-    let args = match args.zygote_fd {
-        Some(fd) => {
+    let args = match (args.zygote_fd, args.filter_fd) {
+        (Some(fd), Some(filter_fd)) => {
             // Returns only in a new sandbox's init, with its channels on the
             // native backend's fixed fds.
-            warden_runtime::native::zygote::serve(fd);
+            warden_runtime::native::zygote::serve(fd, filter_fd);
             cloexec_above_stdio();
             Args {
                 control_fd: warden_runtime::native::spawn::CONTROL_FD,
                 setup_fd: Some(warden_runtime::native::spawn::SETUP_FD),
                 config: None,
                 zygote_fd: None,
+                filter_fd: None,
             }
         }
-        None => args,
+        _ => args,
     };
     // SAFETY: the fd was handed to us by our launcher and is ours alone.
     let control = unsafe { OwnedFd::from_raw_fd(args.control_fd) };

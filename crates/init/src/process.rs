@@ -11,7 +11,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
 use std::os::fd::OwnedFd;
 use std::os::unix::process::CommandExt;
-use std::process::Stdio;
+use std::process::{Child, Stdio};
 use std::rc::Rc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -294,7 +294,11 @@ async fn forward(
     state.conn.close_stream(id);
 }
 
-fn build_command(state: &State, req: &ExecRequest) -> Result<std::process::Command, Response> {
+/// The command to run and the directory it runs in.
+fn build_command(
+    state: &State,
+    req: &ExecRequest,
+) -> Result<(std::process::Command, String), Response> {
     let sess = req
         .session
         .as_deref()
@@ -335,14 +339,40 @@ fn build_command(state: &State, req: &ExecRequest) -> Result<std::process::Comma
         .clone()
         .or_else(|| sess.and_then(|s| s.cwd))
         .unwrap_or_else(|| state.cfg.workdir.clone());
-    cmd.current_dir(cwd);
-    Ok(cmd)
+    Ok((cmd, cwd))
+}
+
+/// Starts `cmd` in `cwd` without forking the init where possible.
+///
+/// std starts a command with `posix_spawn` (a `vfork`-style clone: no copy
+/// of the init's memory) unless it needs a pre-exec hook or a working
+/// directory; the latter goes through a glibc function std looks up at run
+/// time, which a statically linked init cannot, so std would fork the whole
+/// init instead. So the init steps into `cwd` itself around the spawn and
+/// back to `/` at once. Nothing else can see the detour: this thread runs
+/// nothing else meanwhile, and every path the init's helper threads use is
+/// absolute (`files::resolve`).
+fn spawn_in(cmd: &mut std::process::Command, cwd: &str, hooked: bool) -> std::io::Result<Child> {
+    if hooked {
+        return cmd.current_dir(cwd).spawn();
+    }
+    std::env::set_current_dir(cwd)?;
+    let child = cmd.spawn();
+    let back = std::env::set_current_dir("/");
+    let child = child?;
+    if let Err(e) = back {
+        // Not expected (/ is always there); never leave the init elsewhere.
+        // SAFETY: a signal to the child we just started.
+        let _ = unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+        return Err(e);
+    }
+    Ok(child)
 }
 
 /// Handles `Exec`: starts the process and, unless it runs in the background,
 /// streams its output and exit to request `id`.
 pub async fn exec(state: Rc<State>, id: u32, req: ExecRequest) {
-    let mut cmd = match build_command(&state, &req) {
+    let (mut cmd, cwd) = match build_command(&state, &req) {
         Ok(c) => c,
         Err(e) => return state.conn.send(id, e).await,
     };
@@ -378,7 +408,7 @@ pub async fn exec(state: Rc<State>, id: u32, req: ExecRequest) {
             });
         }
     }
-    let mut child = match cmd.spawn() {
+    let mut child = match spawn_in(&mut cmd, &cwd, capture_fd.is_some()) {
         Ok(c) => c,
         Err(e) => {
             return state

@@ -62,6 +62,16 @@ pub fn setup(fd: RawFd) -> Result<InitConfig, SetupError> {
         .ok_or_else(|| SetupError::Read(std::io::Error::other("truncated setup message")))?;
     let setup: NativeSetup = serde_json::from_slice(json)?;
     let filter = warden_confine::CompiledFilter::from_bytes(filter)?;
+    // The setup message holds only the rules for set-up's own calls; the
+    // rest of the policy came with the clone from the zygote. Refuse to run
+    // without it (2 = filter mode).
+    // SAFETY: a query with no pointers.
+    if unsafe { libc::prctl(libc::PR_GET_SECCOMP, 0, 0, 0, 0) } != 2 {
+        return Err(SetupError::Sys {
+            what: "the seccomp filter inherited from the zygote",
+            source: std::io::Error::other("missing"),
+        });
+    }
 
     // The host moved us into our cgroup after clone3 made the cgroup
     // namespace, whose root is therefore the host's; a fresh one is rooted
@@ -110,8 +120,11 @@ pub fn setup(fd: RawFd) -> Result<InitConfig, SetupError> {
 }
 
 /// Brings up `lo` in the sandbox's network namespace: one ioctl, so no
-/// netlink library is needed for it.
+/// netlink library is needed for it. A namespace from the pool (see
+/// `netns.rs`) has it up already, and there the init has no right to
+/// change it (the namespace belongs to the host's user namespace).
 pub(crate) fn loopback_up() -> Result<(), SetupError> {
+    let up = (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
     unsafe {
         let s = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
         check("socket for lo", s)?;
@@ -120,8 +133,12 @@ pub(crate) fn loopback_up() -> Result<(), SetupError> {
             req.ifr_name[i] = *b as libc::c_char;
         }
         let r = libc::ioctl(s, libc::SIOCGIFFLAGS, &mut req);
+        if r == 0 && req.ifr_ifru.ifru_flags & libc::IFF_UP as libc::c_short != 0 {
+            libc::close(s);
+            return Ok(());
+        }
         if r == 0 {
-            req.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
+            req.ifr_ifru.ifru_flags |= up;
         }
         let r = if r == 0 {
             libc::ioctl(s, libc::SIOCSIFFLAGS, &req)

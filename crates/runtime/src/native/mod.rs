@@ -4,6 +4,7 @@
 
 pub mod egress;
 pub mod inside;
+pub mod netns;
 pub mod rootfs;
 pub mod setup;
 pub mod slots;
@@ -60,9 +61,12 @@ impl Default for NativeConfig {
 
 pub struct NativeRuntime {
     zygote: zygote::Zygote,
+    /// Fresh network namespaces made ahead of time, one per sandbox.
+    netns: netns::NetnsPool,
     staging: String,
     templates: templates::Templates,
-    /// The seccomp policy, compiled once here rather than in every init.
+    /// The part of the seccomp policy each init attaches itself (the rest
+    /// it inherits from the zygote), compiled once here.
     seccomp: Vec<u8>,
     slots: Slots,
     cgroups: Manager,
@@ -95,11 +99,13 @@ impl NativeRuntime {
             path: cfg.state_dir.join("templates"),
             source: e,
         })?;
+        let seccomp = warden_confine::load_seccomp_split()?;
         let rt = NativeRuntime {
-            zygote: zygote::Zygote::start(&init_path)?,
+            zygote: zygote::Zygote::start(&init_path, &seccomp.inherited)?,
+            netns: netns::NetnsPool::start(netns::POOL_SIZE),
             staging: staging.to_string_lossy().into_owned(),
             templates,
-            seccomp: warden_confine::load_seccomp_filter()?.to_bytes(),
+            seccomp: seccomp.own.to_bytes(),
             slots: Slots::open(&cfg.state_dir)?,
             cgroups: Manager::detect(&cfg.cgroup_parent)?,
         };
@@ -202,7 +208,7 @@ impl crate::Runtime for NativeRuntime {
             egress: spec.network.rules().is_some(),
             listener: std::sync::Mutex::new(None),
         };
-        let started = match spawn::spawn(&self.zygote, &message, &prep) {
+        let started = match spawn::spawn(&self.zygote, &message, self.netns.take(), &prep) {
             Ok(s) => s,
             Err(e) => {
                 let _ = cgroup.destroy();

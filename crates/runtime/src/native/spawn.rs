@@ -118,10 +118,12 @@ pub fn write_id_maps(pid: i32, host_base: u32, count: u32) -> Result<(), SpawnEr
 }
 
 /// Starts an init as PID 1 of new namespaces (through the zygote) and hands
-/// it `setup`.
+/// it `setup`. With `netns` (a fresh namespace from the pool, consumed
+/// here) the init starts in it instead of a new one made by `clone3`.
 pub fn spawn(
     zygote: &super::zygote::Zygote,
     setup: &[u8],
+    netns: Option<OwnedFd>,
     prepare: &dyn Prepare,
 ) -> Result<Started, SpawnError> {
     if setup.len() + 1 > MAX_SETUP {
@@ -139,8 +141,10 @@ pub fn spawn(
             source: e.into(),
         })?;
     }
-    let (pid, pidfd) = zygote.launch(&OwnedFd::from(child_sock), &setup_r)?;
+    let (pid, pidfd) = zygote.launch(&OwnedFd::from(child_sock), &setup_r, netns.as_ref())?;
     drop(setup_r);
+    // One sandbox per namespace: ours goes now, the init holds its own.
+    drop(netns);
     let init = InitProcess { pid, pidfd };
     let go = (|| {
         prepare.prepare(pid)?;
@@ -161,12 +165,17 @@ pub fn spawn(
     })
 }
 
-/// `clone3` into fresh namespaces. Returns the child's pid and pidfd in the
-/// parent, `None` in the child.
-pub fn clone_into_namespaces() -> Result<Option<(i32, OwnedFd)>, SpawnError> {
+/// `clone3` into fresh namespaces; without `new_net` the child keeps the
+/// caller's network namespace (the zygote has just entered a fresh one).
+/// Returns the child's pid and pidfd in the parent, `None` in the child.
+pub fn clone_into_namespaces(new_net: bool) -> Result<Option<(i32, OwnedFd)>, SpawnError> {
     let mut pidfd: RawFd = -1;
+    let mut flags = NAMESPACE_FLAGS | libc::CLONE_PIDFD as u64;
+    if !new_net {
+        flags &= !(libc::CLONE_NEWNET as u64);
+    }
     let args = CloneArgs {
-        flags: NAMESPACE_FLAGS | libc::CLONE_PIDFD as u64,
+        flags,
         pidfd: &mut pidfd as *mut RawFd as u64,
         exit_signal: libc::SIGCHLD as u64,
         ..Default::default()

@@ -9,16 +9,22 @@
 //! children itself (SIGCHLD ignored), so no zombie outlives a sandbox.
 //!
 //! Protocol on the socket, one exchange per sandbox:
-//! runtime -> zygote: one byte, with two fds (the init's control socket and
-//! the read end of its setup pipe); zygote -> runtime: the pid as `i32` LE
-//! (or a negated errno) with the pidfd.
+//! runtime -> zygote: one byte, with two or three fds (the init's control
+//! socket, the read end of its setup pipe, and optionally a fresh network
+//! namespace from the pool, see `netns.rs`); zygote -> runtime: the pid as
+//! `i32` LE (or a negated errno) with the pidfd.
+//!
+//! With a namespace, the zygote enters it, clones without `CLONE_NEWNET` (so
+//! the init starts in it), and returns to its own at once. Only the zygote
+//! can do this: entering a namespace owned by the host's user namespace
+//! takes the host's `CAP_SYS_ADMIN`, which the init lost with `CLONE_NEWUSER`.
 
 use super::spawn::{self, SpawnError};
 use rustix::net::{
     recvmsg, sendmsg, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer,
     SendAncillaryMessage, SendFlags,
 };
-use std::io::{IoSlice, IoSliceMut};
+use std::io::{IoSlice, IoSliceMut, Read, Write};
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
@@ -26,6 +32,7 @@ use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
+use warden_confine::CompiledFilter;
 
 fn sys_err(what: &'static str) -> impl FnOnce(std::io::Error) -> SpawnError {
     move |source| SpawnError::Sys { what, source }
@@ -37,7 +44,7 @@ fn send_with_fds(
     data: &[u8],
     fds: &[std::os::fd::BorrowedFd<'_>],
 ) -> std::io::Result<()> {
-    let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(2))];
+    let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(3))];
     let mut cmsg = SendAncillaryBuffer::new(&mut space);
     if !fds.is_empty() && !cmsg.push(SendAncillaryMessage::ScmRights(fds)) {
         return Err(std::io::Error::other("control message buffer too small"));
@@ -48,7 +55,7 @@ fn send_with_fds(
 
 /// Receives up to `buf.len()` bytes and the fds attached (close-on-exec).
 fn recv_with_fds(sock: impl AsFd, buf: &mut [u8]) -> std::io::Result<(usize, Vec<OwnedFd>)> {
-    let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(2))];
+    let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(3))];
     let mut cmsg = RecvAncillaryBuffer::new(&mut space);
     let r = recvmsg(
         sock,
@@ -73,37 +80,65 @@ pub struct Zygote {
 
 impl Zygote {
     /// Starts `warden-init --zygote` in its own session (so a terminal's
-    /// Ctrl-C aimed at Warden does not reach it).
-    pub fn start(init: &Path) -> Result<Zygote, SpawnError> {
+    /// Ctrl-C aimed at Warden does not reach it) and waits until it has
+    /// attached `filter`, the part of the seccomp policy every sandbox
+    /// inherits from it (see `warden_confine::SplitFilter`).
+    pub fn start(init: &Path, filter: &CompiledFilter) -> Result<Zygote, SpawnError> {
         let (ours, theirs) = UnixStream::pair().map_err(sys_err("socketpair"))?;
-        let fd = theirs.as_raw_fd();
+        let (filter_r, filter_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+            .map_err(|e| SpawnError::Sys {
+                what: "pipe",
+                source: e.into(),
+            })?;
+        // A few KiB: the pipe holds it whole, so this never blocks.
+        std::fs::File::from(filter_w)
+            .write_all(&filter.to_bytes())
+            .map_err(sys_err("hand the zygote its seccomp filter"))?;
+        let (fd, ffd) = (theirs.as_raw_fd(), filter_r.as_raw_fd());
         let mut cmd = Command::new(init);
-        cmd.args(["--zygote", "3"])
+        cmd.args(["--zygote", "3", "--filter-fd", "4"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         // SAFETY: only async-signal-safe calls between fork and exec.
         unsafe {
             cmd.pre_exec(move || {
-                if libc::setsid() < 0 || libc::dup2(fd, 3) < 0 {
+                if libc::setsid() < 0 || libc::dup2(fd, 3) < 0 || libc::dup2(ffd, 4) < 0 {
                     return Err(std::io::Error::last_os_error());
                 }
                 Ok(())
             });
         }
-        let child = cmd.spawn().map_err(sys_err("start the zygote"))?;
+        let mut child = cmd.spawn().map_err(sys_err("start the zygote"))?;
         drop(theirs);
+        drop(filter_r);
+        let mut ready = [0u8; 1];
+        if !matches!((&ours).read(&mut ready), Ok(1)) || ready[0] != READY {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(SpawnError::Sys {
+                what: "start the zygote",
+                source: std::io::Error::other("it could not attach its seccomp filter"),
+            });
+        }
         Ok(Zygote {
             sock: Mutex::new(ours),
             child: Mutex::new(child),
         })
     }
 
-    /// Clones a new init holding `control` and `setup` as fds 3 and 4.
-    pub fn launch(&self, control: &OwnedFd, setup: &OwnedFd) -> Result<(i32, OwnedFd), SpawnError> {
+    /// Clones a new init holding `control` and `setup` as fds 3 and 4, in
+    /// the network namespace `netns` if given (else in a new one).
+    pub fn launch(
+        &self,
+        control: &OwnedFd,
+        setup: &OwnedFd,
+        netns: Option<&OwnedFd>,
+    ) -> Result<(i32, OwnedFd), SpawnError> {
+        let mut fds = vec![control.as_fd(), setup.as_fd()];
+        fds.extend(netns.map(|n| n.as_fd()));
         let sock = self.sock.lock().unwrap_or_else(|e| e.into_inner());
-        send_with_fds(&*sock, &[1], &[control.as_fd(), setup.as_fd()])
-            .map_err(sys_err("hand the sandbox to the zygote"))?;
+        send_with_fds(&*sock, &[1], &fds).map_err(sys_err("hand the sandbox to the zygote"))?;
         let mut buf = [0u8; 4];
         let (n, mut fds) =
             recv_with_fds(&*sock, &mut buf).map_err(sys_err("hear back from the zygote"))?;
@@ -134,15 +169,37 @@ impl Drop for Zygote {
     }
 }
 
-/// The zygote's loop (in `warden-init --zygote FD`). Returns only in a newly
-/// cloned child, which then continues as a sandbox's init with its control
-/// channel on fd 3 and its setup pipe on fd 4.
-pub fn serve(fd: RawFd) {
+/// The byte the zygote sends once it is confined and serving.
+const READY: u8 = b'R';
+
+/// Reads the inherited part of the seccomp policy from `fd` and attaches it.
+fn confine_self(fd: RawFd) -> Result<(), Box<dyn std::error::Error>> {
+    // SAFETY: our launcher passed us this fd and nothing else uses it.
+    let mut pipe = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    let mut bytes = Vec::new();
+    pipe.read_to_end(&mut bytes)?;
+    warden_confine::apply_seccomp(&CompiledFilter::from_bytes(&bytes)?)?;
+    Ok(())
+}
+
+/// The zygote's loop (in `warden-init --zygote FD --filter-fd FD`). Returns
+/// only in a newly cloned child, which then continues as a sandbox's init
+/// with its control channel on fd 3 and its setup pipe on fd 4.
+pub fn serve(fd: RawFd, filter_fd: RawFd) {
     // SAFETY: our launcher passed us this fd and nothing else uses it.
     let sock = unsafe { OwnedFd::from_raw_fd(fd) };
+    // Confined before the first clone: every init inherits the filter.
+    if confine_self(filter_fd).is_err() || send_with_fds(&sock, &[READY], &[]).is_err() {
+        std::process::exit(1);
+    }
     // The kernel reaps our children: a sandbox's init never lingers as a
     // zombie once its pidfd has reported the exit.
     unsafe { libc::signal(libc::SIGCHLD, libc::SIG_IGN) };
+    // Our own network namespace, to come back to after cloning into a
+    // pooled one.
+    let Ok(home) = std::fs::File::open("/proc/self/ns/net") else {
+        std::process::exit(1);
+    };
     loop {
         let mut buf = [0u8; 1];
         let (n, fds) = match recv_with_fds(&sock, &mut buf) {
@@ -154,14 +211,34 @@ pub fn serve(fd: RawFd) {
             // The runtime went away.
             std::process::exit(0);
         }
-        let [control, setup] = match <[OwnedFd; 2]>::try_from(fds) {
-            Ok(f) => f,
-            Err(_) => {
-                let _ = send_with_fds(&sock, &(-libc::EINVAL).to_le_bytes(), &[]);
+        let mut fds = fds.into_iter();
+        let (Some(control), Some(setup), netns, None) =
+            (fds.next(), fds.next(), fds.next(), fds.next())
+        else {
+            let _ = send_with_fds(&sock, &(-libc::EINVAL).to_le_bytes(), &[]);
+            continue;
+        };
+        if let Some(ns) = &netns {
+            // SAFETY: setns on an fd we were sent; we are single-threaded.
+            if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+                let errno = std::io::Error::last_os_error().raw_os_error();
+                let _ = send_with_fds(&sock, &(-errno.unwrap_or(libc::EIO)).to_le_bytes(), &[]);
                 continue;
             }
-        };
-        match spawn::clone_into_namespaces() {
+        }
+        let cloned = spawn::clone_into_namespaces(netns.is_none());
+        if netns.is_some() && !matches!(cloned, Ok(None)) {
+            // Back home before anything else: a zygote that cannot return
+            // stops rather than linger in a sandbox's namespace (the
+            // runtime then fails every start).
+            // SAFETY: as above, on our own namespace fd.
+            if unsafe { libc::setns(home.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+                std::process::exit(1);
+            }
+        }
+        // Never used again: the init holds the namespace now.
+        drop(netns);
+        match cloned {
             Ok(None) => {
                 // The new init: our children are its own business again.
                 unsafe { libc::signal(libc::SIGCHLD, libc::SIG_DFL) };
@@ -173,6 +250,7 @@ pub fn serve(fd: RawFd) {
                 }
                 // enter_child closed every other fd, our socket included.
                 std::mem::forget(sock);
+                std::mem::forget(home);
                 std::mem::forget(control);
                 std::mem::forget(setup);
                 return;

@@ -1,0 +1,187 @@
+//! Pre-made network namespaces, so a sandbox's `clone3` need not make one.
+//!
+//! A new network namespace is the dearest part of `clone3` (~0.4 ms of the
+//! ~0.5 ms it costs with every namespace flag: the kernel builds a whole
+//! network stack). A background thread makes a few ahead of time, each with
+//! only `lo`, brought up; the zygote enters one just before it clones an
+//! init (without `CLONE_NEWNET`), so the init starts in it.
+//!
+//! Each namespace is used once: `take` moves its only fd out of the pool,
+//! the runtime hands it to the zygote and closes it, and the zygote closes
+//! its copy right after the clone, so afterwards only the sandbox's own
+//! processes hold it and it dies with them. When the pool is empty (a burst
+//! of starts), the sandbox simply gets `CLONE_NEWNET` as before.
+//!
+//! These namespaces are owned by the host's user namespace, not the
+//! sandbox's: nothing in the sandbox ever holds a capability over its own
+//! network (see docs/security.md, "Pre-made network namespaces").
+
+use std::fs::File;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+
+/// Namespaces kept ready: enough for a short burst, few enough that idle
+/// ones cost little (each is a loopback-only stack, a few tens of KiB).
+pub const POOL_SIZE: usize = 4;
+
+#[derive(Default)]
+struct State {
+    ready: Vec<OwnedFd>,
+    closed: bool,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    wake: Condvar,
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+pub struct NetnsPool {
+    shared: Arc<Shared>,
+    filler: Option<JoinHandle<()>>,
+}
+
+impl NetnsPool {
+    /// Starts the thread that keeps `size` namespaces ready (`size` 0: no
+    /// pool, every sandbox uses `CLONE_NEWNET`).
+    pub fn start(size: usize) -> NetnsPool {
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State::default()),
+            wake: Condvar::new(),
+        });
+        let filler = (size > 0)
+            .then(|| {
+                let s = shared.clone();
+                std::thread::Builder::new()
+                    .name("warden-netns".into())
+                    .spawn(move || fill(&s, size))
+                    .map_err(|e| tracing::warn!("no network namespace pool: {e}"))
+                    .ok()
+            })
+            .flatten();
+        NetnsPool { shared, filler }
+    }
+
+    /// A fresh namespace of its own for one sandbox, if one is ready.
+    pub fn take(&self) -> Option<OwnedFd> {
+        let ns = self.shared.lock().ready.pop();
+        self.shared.wake.notify_all();
+        ns
+    }
+}
+
+impl Drop for NetnsPool {
+    fn drop(&mut self) {
+        self.shared.lock().closed = true;
+        self.shared.wake.notify_all();
+        if let Some(t) = self.filler.take() {
+            let _ = t.join();
+        }
+        // The unused namespaces go with their fds.
+        self.shared.lock().ready.clear();
+    }
+}
+
+/// The filler thread: refills the pool whenever it is short, until closed.
+/// On any error it stops (and the runtime falls back to `CLONE_NEWNET`).
+fn fill(shared: &Shared, size: usize) {
+    let home = match File::open("/proc/thread-self/ns/net") {
+        Ok(f) => f,
+        Err(e) => {
+            tracing::warn!("no network namespace pool: {e}");
+            return;
+        }
+    };
+    loop {
+        {
+            let mut st = shared.lock();
+            while !st.closed && st.ready.len() >= size {
+                st = shared.wake.wait(st).unwrap_or_else(|e| e.into_inner());
+            }
+            if st.closed {
+                return;
+            }
+        }
+        match make(&home) {
+            Ok(ns) => shared.lock().ready.push(ns),
+            Err(e) => {
+                tracing::warn!("network namespace pool stopped: {e}");
+                return;
+            }
+        }
+    }
+}
+
+/// Makes one loopback-only namespace on this thread and returns to `home`.
+fn make(home: &File) -> std::io::Result<OwnedFd> {
+    // SAFETY: unshare/setns of the network namespace change only this
+    // thread (namespaces of this kind are per thread), which runs nothing
+    // but this loop.
+    if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let made = (|| {
+        super::inside::loopback_up().map_err(std::io::Error::other)?;
+        // SAFETY: a plain open of a constant path; the fd is ours.
+        let fd = unsafe {
+            libc::open(
+                c"/proc/thread-self/ns/net".as_ptr(),
+                libc::O_RDONLY | libc::O_CLOEXEC,
+            )
+        };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: the kernel just gave us this fd.
+        Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    })();
+    // SAFETY: as above, on a namespace fd we hold open.
+    if unsafe { libc::setns(home.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+        // Stuck in a namespace we cannot vouch for: stop making them.
+        return Err(std::io::Error::last_os_error());
+    }
+    made
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsFd;
+
+    fn ino(fd: impl AsFd) -> u64 {
+        rustix::fs::fstat(fd).map(|s| s.st_ino).unwrap_or(0)
+    }
+
+    #[test]
+    fn namespaces_are_fresh_and_never_handed_out_twice() {
+        if !rustix::process::geteuid().is_root() {
+            return;
+        }
+        let home = ino(File::open("/proc/self/ns/net").unwrap());
+        let pool = NetnsPool::start(2);
+        let mut seen = std::collections::BTreeSet::new();
+        let mut held = Vec::new();
+        for _ in 0..6 {
+            let ns = loop {
+                if let Some(ns) = pool.take() {
+                    break ns;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            };
+            let i = ino(&ns);
+            assert_ne!(i, home, "the host's own namespace");
+            // Held until the end, so the kernel cannot recycle the inode.
+            assert!(seen.insert(i), "handed out twice");
+            held.push(ns);
+        }
+        drop(pool);
+        // This thread never left the host's namespace.
+        assert_eq!(ino(File::open("/proc/thread-self/ns/net").unwrap()), home);
+    }
+}
