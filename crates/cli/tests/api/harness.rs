@@ -213,7 +213,7 @@ impl Drop for Server {
 }
 
 /// Every cgroup hierarchy mounted here (v1 controllers, the v2 tree).
-fn cgroup_roots() -> Vec<PathBuf> {
+pub fn cgroup_roots() -> Vec<PathBuf> {
     let base = Path::new("/sys/fs/cgroup");
     let mut roots = vec![base.to_path_buf()];
     if let Ok(entries) = std::fs::read_dir(base) {
