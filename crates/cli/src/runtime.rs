@@ -51,7 +51,7 @@ pub fn gvisor() -> Result<GvisorRuntime> {
             .ok()
             .filter(|p| !p.is_empty()),
     };
-    // The error already says "gVisor tier unavailable: why".
+    // The error already says "the gvisor isolation tier is unavailable: why".
     Ok(GvisorRuntime::new(cfg)?)
 }
 

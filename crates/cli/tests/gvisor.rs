@@ -301,7 +301,10 @@ fn unavailable_tier_and_unsupported_options_are_clear_errors() {
         .output()
         .unwrap();
     assert_eq!(code(&o), 125, "{o:?}");
-    assert!(text(&o.stderr).contains("gVisor tier unavailable"), "{o:?}");
+    assert!(
+        text(&o.stderr).contains("the gvisor isolation tier is unavailable: runsc not found"),
+        "{o:?}"
+    );
     assert_eq!(text(&o.stderr).lines().count(), 1, "{o:?}");
 
     let o = env

@@ -37,7 +37,7 @@ pub enum RuntimeError {
     Confine(#[from] warden_confine::ConfineError),
     #[error("starting the sandbox: {0}")]
     Spawn(#[from] native::spawn::SpawnError),
-    #[error("the {} isolation tier is not available on this server: {reason}", tier.name())]
+    #[error("the {} isolation tier is unavailable: {reason}", tier.name())]
     TierUnavailable {
         tier: warden_spec::Isolation,
         reason: String,

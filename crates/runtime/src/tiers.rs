@@ -60,15 +60,9 @@ impl Tiers {
             GvisorMode::Off(why) => return Err(unavailable(Isolation::Gvisor, why.clone())),
             GvisorMode::Auto(cfg) => cfg,
         };
-        let opened = self.gvisor.get_or_init(|| {
-            GvisorRuntime::new(cfg.clone()).map_err(|e| {
-                // The runtime's own message already starts with this.
-                let msg = e.to_string();
-                msg.strip_prefix("gVisor tier unavailable: ")
-                    .map(str::to_string)
-                    .unwrap_or(msg)
-            })
-        });
+        let opened = self
+            .gvisor
+            .get_or_init(|| GvisorRuntime::new(cfg.clone()).map_err(reason));
         opened
             .as_ref()
             .map_err(|why| unavailable(Isolation::Gvisor, why.clone()))
@@ -82,15 +76,10 @@ impl Tiers {
                 available: true,
                 detail: format!("runsc, platform {}", g.platform()),
             },
-            Err(RuntimeError::TierUnavailable { reason, .. }) => TierStatus {
-                isolation: Isolation::Gvisor,
-                available: false,
-                detail: reason,
-            },
             Err(e) => TierStatus {
                 isolation: Isolation::Gvisor,
                 available: false,
-                detail: e.to_string(),
+                detail: reason(e),
             },
         };
         vec![
@@ -109,6 +98,15 @@ impl Tiers {
             Isolation::Native => Ok(()),
             Isolation::Gvisor => self.gvisor().map(|_| ()),
         }
+    }
+}
+
+/// Why a tier cannot run: the reason an unavailable tier gave, or the
+/// error that stopped it from opening.
+fn reason(e: RuntimeError) -> String {
+    match e {
+        RuntimeError::TierUnavailable { reason, .. } => reason,
+        e => e.to_string(),
     }
 }
 

@@ -13,30 +13,18 @@
 //! kernel (through the Sentry's syscall filter) instead of staying in
 //! netstack. Sandboxes without an allowlist keep `--network=none`.
 
-use std::fs::File;
+use crate::native::{egress, netns};
 use std::net::TcpListener;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
-/// A fresh network namespace with `lo` up and a listener on
-/// `127.0.0.1:port` in it; the namespace lives as long as the returned fd,
-/// the listener, or a process in it.
+/// A fresh loopback-only network namespace with a listener on
+/// `127.0.0.1:port` in it (the native tier's pieces: `netns::fresh`,
+/// `egress::listen_in_ns`); the namespace lives as long as the returned
+/// fd, the listener, or a process in it.
 pub fn netns_with_listener(port: u16) -> std::io::Result<(OwnedFd, TcpListener)> {
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            // SAFETY: unshare(CLONE_NEWNET) changes only this thread's
-            // namespace (allowed in a multi-threaded process); the thread
-            // ends right after, so no other code runs in the namespace.
-            if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            crate::native::inside::loopback_up().map_err(std::io::Error::other)?;
-            let listener = TcpListener::bind(("127.0.0.1", port))?;
-            let ns = File::open("/proc/thread-self/ns/net")?;
-            Ok((OwnedFd::from(ns), listener))
-        })
-        .join()
-        .unwrap_or_else(|_| Err(std::io::Error::other("netns thread panicked")))
-    })
+    let ns = netns::fresh()?;
+    let listener = egress::listen_in_ns(ns.as_fd(), port)?;
+    Ok((ns, listener))
 }
 
 /// For `pre_exec`: moves the (forked, single-threaded) child into `ns`.

@@ -90,7 +90,10 @@ pub struct GvisorRuntime {
 }
 
 fn unavailable(why: impl std::fmt::Display) -> RuntimeError {
-    RuntimeError::Unsupported(format!("gVisor tier unavailable: {why}"))
+    RuntimeError::TierUnavailable {
+        tier: Isolation::Gvisor,
+        reason: why.to_string(),
+    }
 }
 
 fn find_in_path(name: &str) -> Option<PathBuf> {

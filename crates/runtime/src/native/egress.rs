@@ -9,15 +9,20 @@
 //! the sandbox could hold open or replace (the port is taken before it starts).
 
 use std::fs::File;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
 /// Opens `127.0.0.1:port` inside the network namespace of process `pid`.
 pub fn listen_in(pid: i32, port: u16) -> std::io::Result<std::net::TcpListener> {
     let ns = File::open(format!("/proc/{pid}/ns/net"))?;
+    listen_in_ns(ns.as_fd(), port)
+}
+
+/// Opens `127.0.0.1:port` inside the network namespace `ns`.
+pub fn listen_in_ns(ns: BorrowedFd<'_>, port: u16) -> std::io::Result<std::net::TcpListener> {
     std::thread::scope(|s| {
         s.spawn(|| {
-            // SAFETY: setns on a namespace fd we opened; it changes only this
-            // thread, which ends right after.
+            // SAFETY: setns on a namespace fd the caller holds open; it
+            // changes only this thread, which ends right after.
             if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
                 return Err(std::io::Error::last_os_error());
             }

@@ -118,6 +118,16 @@ fn fill(shared: &Shared, size: usize) {
     }
 }
 
+/// One loopback-only namespace outside the pool (made on a short-lived
+/// thread of its own), for a sandbox that must not take a pooled one.
+pub fn fresh() -> std::io::Result<OwnedFd> {
+    std::thread::scope(|s| {
+        s.spawn(|| make(&File::open("/proc/thread-self/ns/net")?))
+            .join()
+            .unwrap_or_else(|_| Err(std::io::Error::other("netns thread panicked")))
+    })
+}
+
 /// Makes one loopback-only namespace on this thread and returns to `home`.
 fn make(home: &File) -> std::io::Result<OwnedFd> {
     // SAFETY: unshare/setns of the network namespace change only this
