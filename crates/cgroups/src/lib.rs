@@ -160,6 +160,20 @@ impl Manager {
         })
     }
 
+    /// New groups leave out the v1 freezer hierarchy (no effect on v2,
+    /// whose freezer is built in). For groups whose processes all die with
+    /// one of them, such as a PID namespace's init, the freezer's race-free
+    /// kill adds nothing, and each group saves a directory to make, join and
+    /// remove. `kill_all` still converges without it unless the workload
+    /// forks faster than it is killed. Leftover groups are still looked for
+    /// (and removed) in the freezer hierarchy.
+    pub fn without_freezer(mut self) -> Manager {
+        if let Backend::V1(h) = self.backend {
+            self.backend = Backend::V1(h.without_freezer());
+        }
+        self
+    }
+
     pub fn mode(&self) -> Mode {
         match self.backend {
             Backend::V1(_) => Mode::V1,
@@ -292,6 +306,42 @@ impl Cgroup {
             Inner::V1(g) => g.stats(),
             Inner::V2(g) => g.stats(),
         }
+    }
+
+    /// The figures that describe the group's whole life, for its last
+    /// report: peak memory, CPU time and OOM kills (the other fields are
+    /// `None`). Cheaper than [`Cgroup::stats`], which also reads the
+    /// current usage.
+    pub fn lifetime_stats(&self) -> Result<Stats, CgroupError> {
+        match &self.inner {
+            Inner::V1(g) => g.lifetime_stats(),
+            Inner::V2(g) => g.lifetime_stats(),
+        }
+    }
+
+    /// Removes a group that should be empty already, because every process
+    /// in it has been reaped (e.g. its PID namespace's init has exited): one
+    /// rmdir per hierarchy, without reading `cgroup.procs` first. Should a
+    /// hierarchy still hold a process after all, falls back to
+    /// [`Cgroup::destroy`].
+    pub fn remove_emptied(self) -> Result<(), CgroupError> {
+        let removed = match &self.inner {
+            Inner::V1(g) => g.remove_dirs_once()?,
+            Inner::V2(g) => match fsutil::rmdir_once(g.path()) {
+                Ok(()) => true,
+                Err(CgroupError::Io { source, .. })
+                    if source.raw_os_error() == Some(libc::EBUSY) =>
+                {
+                    false
+                }
+                Err(e) => return Err(e),
+            },
+        };
+        if removed {
+            tracing::debug!(name = self.name, "cgroup removed");
+            return Ok(());
+        }
+        self.destroy()
     }
 
     /// `kill_all`, then removes the group from every hierarchy, retrying

@@ -66,6 +66,9 @@ pub(crate) struct Hierarchies {
     parent: Dirs,
     /// `memory.memsw.*` present (kernel built with swap accounting, enabled).
     memsw: bool,
+    /// New groups join the freezer hierarchy (see `Manager::without_freezer`).
+    /// Leftovers are still looked for and removed there either way.
+    freezer: bool,
 }
 
 impl Hierarchies {
@@ -104,7 +107,13 @@ impl Hierarchies {
         Ok(Hierarchies {
             parent: dirs,
             memsw,
+            freezer: true,
         })
+    }
+
+    pub(crate) fn without_freezer(mut self) -> Self {
+        self.freezer = false;
+        self
     }
 
     pub(crate) fn create(&self, name: &str, limits: &Limits) -> Result<Group, CgroupError> {
@@ -128,9 +137,11 @@ impl Hierarchies {
             return Err(unavailable("cpu"));
         }
 
-        let g = Group {
-            dirs: self.parent.join(name),
-        };
+        let mut dirs = self.parent.join(name);
+        if !self.freezer {
+            dirs.freezer = None;
+        }
+        let g = Group { dirs };
         let all = g.dirs.unique();
         for (i, d) in all.iter().enumerate() {
             match fsutil::mkdir(d) {
@@ -185,6 +196,14 @@ impl Hierarchies {
 #[derive(Debug)]
 pub(crate) struct Group {
     dirs: Dirs,
+}
+
+/// A single-number file of a controller's directory, if both exist.
+fn file_u64(dir: &Option<PathBuf>, file: &str) -> Result<Option<u64>, CgroupError> {
+    match dir {
+        Some(dir) => fsutil::read_u64_opt(&dir.join(file)),
+        None => Ok(None),
+    }
 }
 
 impl Group {
@@ -304,12 +323,6 @@ impl Group {
 
     pub(crate) fn stats(&self) -> Result<Stats, CgroupError> {
         let d = &self.dirs;
-        let file = |dir: &Option<PathBuf>, f: &str| -> Result<Option<u64>, CgroupError> {
-            match dir {
-                Some(dir) => fsutil::read_u64_opt(&dir.join(f)),
-                None => Ok(None),
-            }
-        };
         // The `total_` figures include descendants, like v2's.
         let (memory_file, memory_shmem) = match &d.memory {
             Some(dir) => {
@@ -324,6 +337,18 @@ impl Group {
             }
             None => (None, None),
         };
+        Ok(Stats {
+            memory_current: file_u64(&d.memory, "memory.usage_in_bytes")?,
+            memory_file,
+            memory_shmem,
+            pids_current: file_u64(&d.pids, "pids.current")?,
+            ..self.lifetime_stats()?
+        })
+    }
+
+    /// The figures that describe a whole life: peak memory, CPU time, OOM kills.
+    pub(crate) fn lifetime_stats(&self) -> Result<Stats, CgroupError> {
+        let d = &self.dirs;
         let oom_kills = match &d.memory {
             Some(dir) => {
                 let p = dir.join("memory.oom_control");
@@ -335,14 +360,28 @@ impl Group {
             None => None,
         };
         Ok(Stats {
-            memory_current: file(&d.memory, "memory.usage_in_bytes")?,
-            memory_peak: file(&d.memory, "memory.max_usage_in_bytes")?,
-            memory_file,
-            memory_shmem,
-            cpu_usage_ns: file(&d.cpuacct, "cpuacct.usage")?,
-            pids_current: file(&d.pids, "pids.current")?,
+            memory_peak: file_u64(&d.memory, "memory.max_usage_in_bytes")?,
+            cpu_usage_ns: file_u64(&d.cpuacct, "cpuacct.usage")?,
             oom_kills,
+            ..Stats::default()
         })
+    }
+
+    /// One rmdir per hierarchy: `Ok(false)` if some hierarchy still holds a
+    /// process (EBUSY), leaving the rest to `kill_all` + `remove_dirs`.
+    pub(crate) fn remove_dirs_once(&self) -> Result<bool, CgroupError> {
+        for d in self.dirs.unique() {
+            match fsutil::rmdir_once(d) {
+                Ok(()) => {}
+                Err(CgroupError::Io { source, .. })
+                    if source.raw_os_error() == Some(libc::EBUSY) =>
+                {
+                    return Ok(false)
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(true)
     }
 
     /// rmdir in every hierarchy; tries all of them and reports the first error.

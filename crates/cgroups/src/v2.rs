@@ -231,15 +231,29 @@ impl Group {
         res
     }
 
+    /// A number from a flat-keyed file of the group (`cpu.stat`, ...).
+    fn keyed(&self, file: &str, key: &str) -> Result<Option<u64>, CgroupError> {
+        let path = self.path.join(file);
+        match fsutil::read_opt(&path)? {
+            Some(c) => fsutil::keyed(&path, &c, key),
+            None => Ok(None),
+        }
+    }
+
+    /// The figures that describe a whole life: peak memory, CPU time, OOM kills.
+    pub(crate) fn lifetime_stats(&self) -> Result<Stats, CgroupError> {
+        Ok(Stats {
+            memory_peak: fsutil::read_u64_opt(&self.path.join("memory.peak"))?,
+            cpu_usage_ns: self
+                .keyed("cpu.stat", "usage_usec")?
+                .map(|us| us.saturating_mul(1000)),
+            oom_kills: self.keyed("memory.events", "oom_kill")?,
+            ..Stats::default()
+        })
+    }
+
     pub(crate) fn stats(&self) -> Result<Stats, CgroupError> {
         let p = &self.path;
-        let keyed = |file: &str, key: &str| -> Result<Option<u64>, CgroupError> {
-            let path = p.join(file);
-            match fsutil::read_opt(&path)? {
-                Some(c) => fsutil::keyed(&path, &c, key),
-                None => Ok(None),
-            }
-        };
         let mem_stat = p.join("memory.stat");
         let (memory_file, memory_shmem) = match fsutil::read_opt(&mem_stat)? {
             Some(c) => (
@@ -250,12 +264,10 @@ impl Group {
         };
         Ok(Stats {
             memory_current: fsutil::read_u64_opt(&p.join("memory.current"))?,
-            memory_peak: fsutil::read_u64_opt(&p.join("memory.peak"))?,
             memory_file,
             memory_shmem,
-            cpu_usage_ns: keyed("cpu.stat", "usage_usec")?.map(|us| us.saturating_mul(1000)),
             pids_current: fsutil::read_u64_opt(&p.join("pids.current"))?,
-            oom_kills: keyed("memory.events", "oom_kill")?,
+            ..self.lifetime_stats()?
         })
     }
 }

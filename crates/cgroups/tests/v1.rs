@@ -229,3 +229,36 @@ fn rejects_bad_input() {
     assert_eq!(e.raw_os_error(), Some(libc::ESRCH), "{e}");
     cg.destroy().unwrap();
 }
+
+#[test]
+fn groups_without_freezer_and_removing_an_emptied_group() {
+    let Some(env) = v1_env("nofreeze") else {
+        return;
+    };
+    let mgr = env.mgr().clone().without_freezer();
+    let cg = mgr.create("sbx", &Limits::default()).unwrap();
+    assert!(!dir("freezer", &env, "sbx").exists());
+    assert!(dir("memory", &env, "sbx").exists());
+    // A process ran in it and was reaped: its lifetime figures remain.
+    let mut sh = gated("i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done");
+    cg.add_pid(sh.pid()).unwrap();
+    sh.release();
+    assert!(sh.wait_timeout(Duration::from_secs(30)).success());
+    let stats = cg.lifetime_stats().unwrap();
+    assert!(stats.cpu_usage_ns.unwrap_or(0) > 0, "{stats:?}");
+    assert!(stats.memory_peak.unwrap_or(0) > 0, "{stats:?}");
+    assert_eq!((stats.memory_current, stats.pids_current), (None, None));
+    cg.remove_emptied().unwrap();
+    for c in CONTROLLERS {
+        assert!(!dir(c, &env, "sbx").exists(), "{c}");
+    }
+    // Not empty after all: the full kill-and-remove path takes over.
+    let cg = mgr.create("busy", &Limits::default()).unwrap();
+    let mut sleep = spawn_sleep();
+    cg.add_pid(sleep.pid()).unwrap();
+    cg.remove_emptied().unwrap();
+    assert_eq!(sleep.wait().unwrap().signal(), Some(libc::SIGKILL));
+    for c in CONTROLLERS {
+        assert!(!dir(c, &env, "busy").exists(), "{c}");
+    }
+}

@@ -29,12 +29,20 @@ fn cgroup_parent() -> String {
     std::env::var("WARDEN_CGROUP_PARENT").unwrap_or_else(|_| "warden".into())
 }
 
+/// The native runtime, with a pool of ready cgroups (for many sandboxes).
 pub fn native() -> Result<NativeRuntime> {
+    native_with_pool(warden_runtime::native::cgroup_pool::POOL_SIZE)
+}
+
+/// The native runtime keeping `cgroup_pool` cgroups ready (0 for one
+/// sandbox, which would only make groups to remove again).
+pub fn native_with_pool(cgroup_pool: usize) -> Result<NativeRuntime> {
     let cfg = NativeConfig {
         init_path: init_path()?,
         state_dir: state_dir(),
         cgroup_parent: cgroup_parent(),
         favor_dynmods: std::env::var("WARDEN_CGROUP_FAVOR_DYNMODS").as_deref() != Ok("0"),
+        cgroup_pool,
     };
     NativeRuntime::new(cfg).context("cannot start the native runtime")
 }
@@ -55,10 +63,10 @@ pub fn gvisor() -> Result<GvisorRuntime> {
     Ok(GvisorRuntime::new(cfg)?)
 }
 
-/// The runtime for an isolation tier.
+/// The runtime for one sandbox (`warden run`) on an isolation tier.
 pub fn for_isolation(isolation: Isolation) -> Result<Box<dyn Runtime>> {
     Ok(match isolation {
-        Isolation::Native => Box::new(native()?),
+        Isolation::Native => Box::new(native_with_pool(0)?),
         Isolation::Gvisor => Box::new(gvisor()?),
     })
 }

@@ -7,7 +7,8 @@
 //! 2. drop supplementary groups + `setresgid`/`setresuid` (the caller does this;
 //!    call [`drop_bounding_and_ambient`] *before* it if the target uid is not root,
 //!    because after the uid change the process no longer holds `CAP_SETPCAP`)
-//! 3. [`drop_all_capabilities`]
+//! 3. [`drop_all_capabilities`] (or, after [`drop_bounding_and_ambient`],
+//!    the cheaper [`clear_capability_sets`])
 //! 4. [`set_no_new_privs`]
 //! 5. [`apply_landlock`]
 //! 6. [`apply_seccomp`] (last: the filter also denies syscalls the earlier steps use)
@@ -25,7 +26,9 @@ mod rlimits;
 mod seccomp;
 mod seccomp_split;
 
-pub use capabilities::{drop_all_capabilities, drop_bounding_and_ambient, set_no_new_privs};
+pub use capabilities::{
+    clear_capability_sets, drop_all_capabilities, drop_bounding_and_ambient, set_no_new_privs,
+};
 pub use error::ConfineError;
 pub use landlock_fs::{apply_landlock, landlock_abi_version, LandlockPaths, LandlockStatus};
 pub use rlimits::{apply_rlimits, Rlimits};

@@ -209,18 +209,22 @@ impl Proc {
 async fn pump(state: Rc<State>, p: Rc<Proc>, fd: OwnedFd, which: Pump) {
     let mut exited = p.exited.subscribe();
     if let Ok(mut rx) = pipe::Receiver::from_owned_fd(fd) {
-        let mut buf = vec![0u8; CHUNK];
+        // Filled through its spare capacity, never zeroed: a command that
+        // prints little touches (and page-faults in) little of it.
+        let mut buf = Vec::with_capacity(CHUNK);
         loop {
+            buf.clear();
             tokio::select! {
                 biased;
-                r = rx.read(&mut buf) => match r {
+                r = rx.read_buf(&mut buf) => match r {
                     Ok(0) | Err(_) => break,
                     Ok(n) => which.deliver(&p, &buf[..n]).await,
                 },
                 _ = exited.wait_for(|e| *e) => {
                     let mut drained = 0;
                     while drained < DRAIN_AFTER_EXIT {
-                        match rx.try_read(&mut buf) {
+                        buf.clear();
+                        match rx.try_read_buf(&mut buf) {
                             Ok(n) if n > 0 => {
                                 drained += n;
                                 which.deliver(&p, &buf[..n]).await;

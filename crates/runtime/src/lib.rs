@@ -80,7 +80,8 @@ pub trait Sandbox: Send {
     /// still has to be called to release its resources.
     fn kill(&self);
     /// Kills everything, waits, removes the cgroup and releases the slot;
-    /// returns the final resource usage.
+    /// returns the figures of the sandbox's whole life (peak memory, CPU
+    /// time, OOM kills; a backend may leave the current-usage fields 0).
     fn destroy(self: Box<Self>) -> Result<SandboxStats, RuntimeError>;
 }
 

@@ -135,7 +135,11 @@ impl GvisorRuntime {
             None => platform::CANDIDATES.iter().map(|s| s.to_string()).collect(),
         };
         let platform = platform::choose(&binary, &dir, &candidates).map_err(unavailable)?;
-        let mut templates = crate::native::templates::prepare(&dir).map_err(state_err(&dir))?;
+        let mut templates = crate::native::templates::prepare(
+            &dir,
+            crate::native::templates::PerSandbox::Placeholders,
+        )
+        .map_err(state_err(&dir))?;
         // Next to the templates, named like them (`root-<pid>-<stamp>`), so
         // a crashed runtime's skeleton is reaped with its templates.
         let shared_root = match templates.etc.file_name() {

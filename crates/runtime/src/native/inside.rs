@@ -165,7 +165,7 @@ fn confine(setup: &NativeSetup, filter: &warden_confine::CompiledFilter) -> Resu
     let id = setup.uid;
     check("setresgid", unsafe { libc::setresgid(id, id, id) })?;
     check("setresuid", unsafe { libc::setresuid(id, id, id) })?;
-    c::drop_all_capabilities()?;
+    c::clear_capability_sets()?;
     // Not dumpable: /proc/1 belongs to root, so the sandbox's processes
     // cannot ptrace the init, read its memory or steal its channel.
     check("PR_SET_DUMPABLE", unsafe {

@@ -2,7 +2,9 @@
 //! host kernel. The host side lives here (`spawn`, `slots`); the sandbox side
 //! (`inside`, `rootfs`) runs in the init before it serves the protocol.
 
+pub mod cgroup_pool;
 pub mod egress;
+mod filler;
 pub mod inside;
 pub mod netns;
 pub mod rootfs;
@@ -18,6 +20,7 @@ use slots::{Slot, Slots};
 use spawn::{InitProcess, Prepare, SpawnError};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
+use std::sync::Arc;
 use warden_cgroups::{Cgroup, Manager};
 use warden_spec::{Isolation, SandboxSpec};
 
@@ -46,6 +49,9 @@ pub struct NativeConfig {
     /// `warden_cgroups::favor_dynamic_mods`): without it the first sandbox
     /// after an idle second waits 5-18 ms to join its cgroup.
     pub favor_dynmods: bool,
+    /// Cgroups kept ready for the next sandboxes (see `cgroup_pool.rs`);
+    /// 0 for a one-shot runtime, which would only make groups to remove.
+    pub cgroup_pool: usize,
 }
 
 impl Default for NativeConfig {
@@ -55,6 +61,7 @@ impl Default for NativeConfig {
             state_dir: PathBuf::from("/run/warden"),
             cgroup_parent: "warden".into(),
             favor_dynmods: true,
+            cgroup_pool: cgroup_pool::POOL_SIZE,
         }
     }
 }
@@ -68,8 +75,9 @@ pub struct NativeRuntime {
     /// The part of the seccomp policy each init attaches itself (the rest
     /// it inherits from the zygote), compiled once here.
     seccomp: Vec<u8>,
-    slots: Slots,
+    slots: Arc<Slots>,
     cgroups: Manager,
+    cgroup_pool: cgroup_pool::CgroupPool,
 }
 
 impl NativeRuntime {
@@ -95,22 +103,43 @@ impl NativeRuntime {
                 );
             }
         }
-        let templates = templates::prepare(&cfg.state_dir).map_err(|e| RuntimeError::State {
-            path: cfg.state_dir.join("templates"),
-            source: e,
-        })?;
+        let templates =
+            templates::prepare(&cfg.state_dir, templates::PerSandbox::Links).map_err(|e| {
+                RuntimeError::State {
+                    path: cfg.state_dir.join("templates"),
+                    source: e,
+                }
+            })?;
         let seccomp = warden_confine::load_seccomp_split()?;
-        let rt = NativeRuntime {
+        let slots = Arc::new(Slots::open(&cfg.state_dir)?);
+        // Killing a sandbox's init ends its whole PID namespace, so the v1
+        // freezer would add nothing but a directory per sandbox.
+        let cgroups = Manager::detect(&cfg.cgroup_parent)?.without_freezer();
+        let mut rt = NativeRuntime {
             zygote: zygote::Zygote::start(&init_path, &seccomp.inherited)?,
             netns: netns::NetnsPool::start(netns::POOL_SIZE),
             staging: staging.to_string_lossy().into_owned(),
             templates,
             seccomp: seccomp.own.to_bytes(),
-            slots: Slots::open(&cfg.state_dir)?,
-            cgroups: Manager::detect(&cfg.cgroup_parent)?,
+            slots: slots.clone(),
+            cgroups: cgroups.clone(),
+            // Not filling yet: leftovers are reaped first, below.
+            cgroup_pool: cgroup_pool::CgroupPool::start(
+                0,
+                slots.clone(),
+                cgroups.clone(),
+                Default::default(),
+            ),
         };
         rt.reap_leftovers()?;
+        let defaults = cgroup_limits(&SandboxSpec::default());
+        rt.cgroup_pool = cgroup_pool::CgroupPool::start(cfg.cgroup_pool, slots, cgroups, defaults);
         Ok(rt)
+    }
+
+    /// Names of the cgroups made ahead of time and not yet used.
+    pub fn pooled_cgroups(&self) -> Vec<String> {
+        self.cgroup_pool.ready()
     }
 
     pub fn cgroup_mode(&self) -> warden_cgroups::Mode {
@@ -135,21 +164,17 @@ impl NativeRuntime {
         }
         Ok(reaped)
     }
+}
 
-    fn fresh_cgroup(&self, slot: &Slot, spec: &SandboxSpec) -> Result<Cgroup, RuntimeError> {
-        let name = slot.cgroup_name();
-        if let Some(stale) = self.cgroups.open(&name)? {
-            stale.destroy()?;
-        }
-        let l = &spec.limits;
-        let limits = warden_cgroups::Limits {
-            memory_bytes: l.memory_bytes,
-            memory_swap_bytes: l.swap_bytes,
-            cpu_millicores: l.cpu_millicores,
-            // One more than asked: the init itself is a process.
-            pids_max: l.pids.map(|p| p + 1),
-        };
-        Ok(self.cgroups.create(&name, &limits)?)
+/// The cgroup limits a sandbox of `spec` gets.
+fn cgroup_limits(spec: &SandboxSpec) -> warden_cgroups::Limits {
+    let l = &spec.limits;
+    warden_cgroups::Limits {
+        memory_bytes: l.memory_bytes,
+        memory_swap_bytes: l.swap_bytes,
+        cpu_millicores: l.cpu_millicores,
+        // One more than asked: the init itself is a process.
+        pids_max: l.pids.map(|p| p + 1),
     }
 }
 
@@ -197,8 +222,11 @@ impl crate::Runtime for NativeRuntime {
                 spec.isolation
             )));
         }
-        let slot = self.slots.acquire()?;
-        let cgroup = self.fresh_cgroup(&slot, spec)?;
+        let limits = cgroup_limits(spec);
+        let (slot, cgroup) = match self.cgroup_pool.take(&limits) {
+            Some(ready) => ready,
+            None => cgroup_pool::make(&self.slots, &self.cgroups, &limits)?,
+        };
         let setup = NativeSetup::from_spec(spec, &self.staging, &self.templates);
         let json = serde_json::to_vec(&setup).map_err(|e| RuntimeError::Init(e.to_string()))?;
         let message = setup::encode_message(&json, &self.seccomp);
@@ -244,15 +272,24 @@ impl NativeSandbox {
     fn teardown(&mut self) -> Result<SandboxStats, RuntimeError> {
         self.control.take();
         self.egress.take();
-        if let Some(init) = self.init.take() {
-            init.kill_and_reap();
-        }
+        let reaped = match self.init.take() {
+            Some(init) => {
+                init.kill_and_reap();
+                true
+            }
+            None => false,
+        };
         let mut stats = SandboxStats::default();
         if let Some(cg) = self.cgroup.take() {
-            if let Ok(s) = cg.stats() {
+            if let Ok(s) = cg.lifetime_stats() {
                 stats = s.into();
             }
-            cg.destroy()?;
+            if reaped {
+                // The init's exit means its PID namespace is empty.
+                cg.remove_emptied()?;
+            } else {
+                cg.destroy()?;
+            }
         }
         self.slot.take();
         Ok(stats)

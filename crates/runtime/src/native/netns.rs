@@ -16,10 +16,9 @@
 //! sandbox's: nothing in the sandbox ever holds a capability over its own
 //! network (see docs/security.md, "Pre-made network namespaces").
 
+use super::filler::{Filler, Shared};
 use std::fs::File;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::sync::{Arc, Condvar, Mutex};
-use std::thread::JoinHandle;
 
 /// Namespaces kept ready: enough for a short burst, few enough that idle
 /// ones cost little (each is a loopback-only stack, a few tens of KiB).
@@ -31,66 +30,39 @@ struct State {
     closed: bool,
 }
 
-struct Shared {
-    state: Mutex<State>,
-    wake: Condvar,
-}
-
-impl Shared {
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-pub struct NetnsPool {
-    shared: Arc<Shared>,
-    filler: Option<JoinHandle<()>>,
-}
+pub struct NetnsPool(Filler<State>);
 
 impl NetnsPool {
     /// Starts the thread that keeps `size` namespaces ready (`size` 0: no
     /// pool, every sandbox uses `CLONE_NEWNET`).
     pub fn start(size: usize) -> NetnsPool {
-        let shared = Arc::new(Shared {
-            state: Mutex::new(State::default()),
-            wake: Condvar::new(),
-        });
-        let filler = (size > 0)
-            .then(|| {
-                let s = shared.clone();
-                std::thread::Builder::new()
-                    .name("warden-netns".into())
-                    .spawn(move || fill(&s, size))
-                    .map_err(|e| tracing::warn!("no network namespace pool: {e}"))
-                    .ok()
-            })
-            .flatten();
-        NetnsPool { shared, filler }
+        NetnsPool(Filler::start(
+            "warden-netns",
+            State::default(),
+            size > 0,
+            move |s| fill(s, size),
+        ))
     }
 
     /// A fresh namespace of its own for one sandbox, if one is ready.
     pub fn take(&self) -> Option<OwnedFd> {
-        let ns = self.shared.lock().ready.pop();
-        self.shared.wake.notify_all();
+        let ns = self.0.shared.lock().ready.pop();
+        self.0.shared.wake();
         ns
     }
 }
 
 impl Drop for NetnsPool {
     fn drop(&mut self) {
-        self.shared.lock().closed = true;
-        self.shared.wake.notify_all();
-        if let Some(t) = self.filler.take() {
-            let _ = t.join();
-        }
+        self.0.stop(|st| st.closed = true);
         // The unused namespaces go with their fds.
-        self.shared.lock().ready.clear();
+        self.0.shared.lock().ready.clear();
     }
 }
 
 /// The filler thread: refills the pool whenever it is short, until closed.
 /// On any error it stops (and the runtime falls back to `CLONE_NEWNET`).
-fn fill(shared: &Shared, size: usize) {
+fn fill(shared: &Shared<State>, size: usize) {
     let home = match File::open("/proc/thread-self/ns/net") {
         Ok(f) => f,
         Err(e) => {
@@ -99,15 +71,11 @@ fn fill(shared: &Shared, size: usize) {
         }
     };
     loop {
-        {
-            let mut st = shared.lock();
-            while !st.closed && st.ready.len() >= size {
-                st = shared.wake.wait(st).unwrap_or_else(|e| e.into_inner());
-            }
-            if st.closed {
-                return;
-            }
+        let st = shared.wait_until(shared.lock(), |st| st.closed || st.ready.len() < size);
+        if st.closed {
+            return;
         }
+        drop(st);
         match make(&home) {
             Ok(ns) => shared.lock().ready.push(ns),
             Err(e) => {

@@ -5,7 +5,7 @@
 //! the source of binds. Nothing is mounted in the host's namespace.
 
 use super::setup::NativeSetup;
-use super::templates::{is_own_etc, write_own_etc};
+use super::templates::{is_own_etc, write_own_etc, OWN_FILES};
 use rustix::mount::{mount, mount_bind, mount_remount, MountFlags};
 use std::fs;
 use std::io;
@@ -163,18 +163,23 @@ fn write(path: &Path, content: &str) -> Result<()> {
     fs::write(path, content).map_err(err("write", path))
 }
 
-/// Binds a file Warden wrote on the root tmpfs over `dst` (read-only).
-fn bind_own_file(root: &Path, name: &str, content: &str, dst: &Path) -> Result<()> {
-    let own = root.join(".warden");
-    fs::create_dir_all(&own).map_err(err("mkdir", &own))?;
-    let src = own.join(name);
-    write(&src, content)?;
-    bind(&src, dst, true)
+/// Writes `name` into the root tmpfs's own directory, where the host
+/// image's /etc template links to it (see `templates::PerSandbox::Links`);
+/// read-only once the root is remounted so.
+fn write_own_file(root: &Path, name: &str, content: &str) -> Result<()> {
+    let own = root.join(OWN_FILES);
+    if let Err(e) = fs::create_dir(&own) {
+        if e.kind() != io::ErrorKind::AlreadyExists {
+            return Err(err("mkdir", &own)(e));
+        }
+    }
+    write(&own.join(name), content)
 }
 
 /// /etc: for the host image, the prepared template (Warden's account and
 /// name files plus harmless pieces of the host's /etc, never its secrets)
-/// bound read-only in one go; for a directory image, every entry of the
+/// bound read-only in one go, its `hosts` and `hostname` linking to files
+/// on the root tmpfs; for a directory image, every entry of the
 /// image's own /etc except the files Warden always provides. Either way
 /// `hosts` and `hostname` carry this sandbox's hostname.
 pub fn etc(root: &Path, setup: &NativeSetup) -> Result<()> {
@@ -187,8 +192,8 @@ pub fn etc(root: &Path, setup: &NativeSetup) -> Result<()> {
     match &setup.image {
         Image::Host => {
             bind(Path::new(&setup.etc_template), &etc, true)?;
-            bind_own_file(root, "hosts", &hosts, &etc.join("hosts"))?;
-            bind_own_file(root, "hostname", &hostname, &etc.join("hostname"))
+            write_own_file(root, "hosts", &hosts)?;
+            write_own_file(root, "hostname", &hostname)
         }
         Image::Dir(d) => {
             fs::create_dir_all(&etc).map_err(err("mkdir", &etc))?;

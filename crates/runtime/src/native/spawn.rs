@@ -43,23 +43,6 @@ fn last(what: &'static str) -> SpawnError {
     }
 }
 
-/// `struct clone_args` from linux/sched.h (v2 layout, 88 bytes).
-#[repr(C, align(8))]
-#[derive(Default)]
-struct CloneArgs {
-    flags: u64,
-    pidfd: u64,
-    child_tid: u64,
-    parent_tid: u64,
-    exit_signal: u64,
-    stack: u64,
-    stack_size: u64,
-    tls: u64,
-    set_tid: u64,
-    set_tid_size: u64,
-    cgroup: u64,
-}
-
 pub const NAMESPACE_FLAGS: u64 = (libc::CLONE_NEWUSER
     | libc::CLONE_NEWPID
     | libc::CLONE_NEWNS
@@ -165,32 +148,38 @@ pub fn spawn(
     })
 }
 
-/// `clone3` into fresh namespaces; without `new_net` the child keeps the
+/// `clone` into fresh namespaces; without `new_net` the child keeps the
 /// caller's network namespace (the zygote has just entered a fresh one).
 /// Returns the child's pid and pidfd in the parent, `None` in the child.
+///
+/// The classic `clone`, not `clone3`: its flags are a register the seccomp
+/// policy can read, so the rules for it join the small part each sandbox
+/// attaches (see `warden_confine::SETUP_SYSCALLS`), while `clone3` stays
+/// refused with everything the zygote inherits. The sandbox then attaches
+/// one filter instead of two.
 pub fn clone_into_namespaces(new_net: bool) -> Result<Option<(i32, OwnedFd)>, SpawnError> {
     let mut pidfd: RawFd = -1;
-    let mut flags = NAMESPACE_FLAGS | libc::CLONE_PIDFD as u64;
+    let mut flags = NAMESPACE_FLAGS | libc::CLONE_PIDFD as u64 | libc::SIGCHLD as u64;
     if !new_net {
         flags &= !(libc::CLONE_NEWNET as u64);
     }
-    let args = CloneArgs {
-        flags,
-        pidfd: &mut pidfd as *mut RawFd as u64,
-        exit_signal: libc::SIGCHLD as u64,
-        ..Default::default()
-    };
-    // SAFETY: no CLONE_VM, so this behaves like fork(); the caller (the
-    // single-threaded zygote) continues in both processes.
+    // SAFETY: no CLONE_VM and no new stack, so this behaves like fork();
+    // the caller (the single-threaded zygote) continues in both processes.
+    // With CLONE_PIDFD the kernel stores the pidfd through the parent_tid
+    // argument (x86_64 and aarch64 order: flags, stack, parent_tid,
+    // child_tid, tls).
     let ret = unsafe {
         libc::syscall(
-            libc::SYS_clone3,
-            &args as *const CloneArgs,
-            std::mem::size_of::<CloneArgs>(),
+            libc::SYS_clone,
+            flags,
+            0usize,
+            &mut pidfd as *mut RawFd,
+            0usize,
+            0usize,
         )
     };
     if ret < 0 {
-        return Err(last("clone3 with new namespaces"));
+        return Err(last("clone with new namespaces"));
     }
     if ret == 0 {
         return Ok(None);

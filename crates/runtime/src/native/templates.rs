@@ -53,8 +53,22 @@ pub const OWN_ETC: &[(&str, &str)] = &[
     ),
 ];
 
-/// Per-sandbox files, bound over the template's placeholders.
+/// Per-sandbox files (see [`PerSandbox`]).
 pub const PER_SANDBOX_ETC: &[&str] = &["hosts", "hostname"];
+
+/// Where the /etc template leaves a sandbox's own `hosts` and `hostname`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PerSandbox {
+    /// Empty placeholder files, for a backend to bind (or write) over.
+    Placeholders,
+    /// Symlinks to `/.warden/<name>` ([`OWN_FILES`]), which each native
+    /// sandbox writes on its root tmpfs: two small files instead of two
+    /// binds (four mount calls) per sandbox.
+    Links,
+}
+
+/// Where a native sandbox keeps the files its /etc links to.
+pub const OWN_FILES: &str = ".warden";
 
 /// Names in /etc that Warden always provides itself.
 pub fn is_own_etc(name: &str) -> bool {
@@ -113,7 +127,7 @@ fn copy_tree(src: &Path, dst: &Path) -> io::Result<()> {
     }
 }
 
-fn build_etc(dir: &Path) -> io::Result<()> {
+fn build_etc(dir: &Path, per_sandbox: PerSandbox) -> io::Result<()> {
     fs::create_dir(dir)?;
     fs::set_permissions(dir, fs::Permissions::from_mode(0o755))?;
     for name in HOST_ETC {
@@ -123,7 +137,10 @@ fn build_etc(dir: &Path) -> io::Result<()> {
         }
     }
     for name in PER_SANDBOX_ETC {
-        fs::write(dir.join(name), "")?;
+        match per_sandbox {
+            PerSandbox::Placeholders => fs::write(dir.join(name), "")?,
+            PerSandbox::Links => symlink(format!("../{OWN_FILES}/{name}"), dir.join(name))?,
+        }
     }
     write_own_etc(dir)
 }
@@ -171,7 +188,7 @@ fn build_dev(dir: &Path) -> io::Result<()> {
 /// Builds fresh templates under `state_dir`, replacing older ones. A
 /// template in use by a live sandbox stays valid: the sandbox holds a bind
 /// of the old directory, which is only unlinked from the host's view.
-pub fn prepare(state_dir: &Path) -> io::Result<Templates> {
+pub fn prepare(state_dir: &Path, per_sandbox: PerSandbox) -> io::Result<Templates> {
     let dir = state_dir.join("templates");
     fs::create_dir_all(&dir)?;
     remove_orphans(&dir);
@@ -186,7 +203,7 @@ pub fn prepare(state_dir: &Path) -> io::Result<Templates> {
     );
     let etc = dir.join(format!("etc-{stamp}"));
     let dev = dir.join(format!("dev-{stamp}"));
-    build_etc(&etc)?;
+    build_etc(&etc, per_sandbox)?;
     build_dev(&dev)?;
     Ok(Templates { etc, dev })
 }

@@ -152,7 +152,7 @@ impl Zygote {
         match (pid, fds.pop()) {
             (pid, Some(pidfd)) if pid > 0 => Ok((pid, pidfd)),
             (e, _) => Err(SpawnError::Sys {
-                what: "clone3 with new namespaces",
+                what: "clone with new namespaces",
                 source: std::io::Error::from_raw_os_error(-e),
             }),
         }

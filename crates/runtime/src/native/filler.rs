@@ -1,0 +1,79 @@
+//! What the runtime's pools of things made ahead of time share (network
+//! namespaces in `netns.rs`, cgroups in `cgroup_pool.rs`): their state
+//! behind a mutex, a condition variable the filler thread sleeps on, and a
+//! filler thread that is told to stop, and joined, when the pool goes.
+
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+
+pub struct Shared<S> {
+    state: Mutex<S>,
+    wake: Condvar,
+}
+
+impl<S> Shared<S> {
+    /// The pool's state; a panic elsewhere never makes it unusable.
+    pub fn lock(&self) -> MutexGuard<'_, S> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Sleeps until `until` holds (checked first, and after each wake-up).
+    pub fn wait_until<'a>(
+        &self,
+        mut st: MutexGuard<'a, S>,
+        until: impl Fn(&S) -> bool,
+    ) -> MutexGuard<'a, S> {
+        while !until(&st) {
+            st = self.wake.wait(st).unwrap_or_else(|e| e.into_inner());
+        }
+        st
+    }
+
+    /// Wakes the filler (something was taken, or the pool is closing).
+    pub fn wake(&self) {
+        self.wake.notify_all();
+    }
+}
+
+/// A pool's state and its filler thread.
+pub struct Filler<S> {
+    pub shared: Arc<Shared<S>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl<S: Send + 'static> Filler<S> {
+    /// Starts `fill` on a thread called `name` (none when `run` is false,
+    /// or if the thread cannot start: the pool then stays empty).
+    pub fn start(
+        name: &str,
+        state: S,
+        run: bool,
+        fill: impl FnOnce(&Shared<S>) + Send + 'static,
+    ) -> Filler<S> {
+        let shared = Arc::new(Shared {
+            state: Mutex::new(state),
+            wake: Condvar::new(),
+        });
+        let thread = run
+            .then(|| {
+                let s = shared.clone();
+                std::thread::Builder::new()
+                    .name(name.into())
+                    .spawn(move || fill(&s))
+                    .map_err(|e| tracing::warn!("no {name} pool: {e}"))
+                    .ok()
+            })
+            .flatten();
+        Filler { shared, thread }
+    }
+
+    /// Tells the filler to stop (`close` marks the state closed) and waits
+    /// for it; what the pool still holds is then the caller's to release.
+    pub fn stop(&mut self, close: impl FnOnce(&mut S)) {
+        close(&mut self.shared.lock());
+        self.shared.wake();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
