@@ -29,20 +29,27 @@ fn cgroup_parent() -> String {
     std::env::var("WARDEN_CGROUP_PARENT").unwrap_or_else(|_| "warden".into())
 }
 
-/// The native runtime, with a pool of ready cgroups (for many sandboxes).
+/// The native runtime, with sandboxes pre-started (for many sandboxes;
+/// `WARDEN_PRESTART` sets how many, as for `warden serve`).
 pub fn native() -> Result<NativeRuntime> {
-    native_with_pool(warden_runtime::native::cgroup_pool::POOL_SIZE)
+    let prestart = match std::env::var("WARDEN_PRESTART") {
+        Ok(v) => v
+            .parse()
+            .with_context(|| format!("WARDEN_PRESTART={v:?}"))?,
+        Err(_) => warden_runtime::native::prestart::POOL_SIZE,
+    };
+    native_with_pool(prestart)
 }
 
-/// The native runtime keeping `cgroup_pool` cgroups ready (0 for one
-/// sandbox, which would only make groups to remove again).
-pub fn native_with_pool(cgroup_pool: usize) -> Result<NativeRuntime> {
+/// The native runtime keeping `prestart` sandboxes pre-started (0 for one
+/// sandbox, which would only discard them again).
+pub fn native_with_pool(prestart: usize) -> Result<NativeRuntime> {
     let cfg = NativeConfig {
         init_path: init_path()?,
         state_dir: state_dir(),
         cgroup_parent: cgroup_parent(),
         favor_dynmods: std::env::var("WARDEN_CGROUP_FAVOR_DYNMODS").as_deref() != Ok("0"),
-        cgroup_pool,
+        prestart,
     };
     NativeRuntime::new(cfg).context("cannot start the native runtime")
 }

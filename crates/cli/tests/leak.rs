@@ -1,7 +1,7 @@
 //! 1,000 create -> exec -> destroy cycles leave nothing behind: no process
-//! in a sandbox uid range, no mount, no cgroup (beyond the runtime's few
-//! unused ready ones), no directory, no network namespace held beyond the
-//! runtime's small pool of fresh ones.
+//! in a sandbox uid range, no mount, no cgroup (beyond those of the
+//! runtime's few pre-started sandboxes), no directory, no network namespace
+//! held beyond the runtime's small pool of fresh ones.
 //!
 //! A single test in its own binary, so no other sandbox runs while it counts.
 
@@ -20,23 +20,27 @@ struct Census {
     staging_entries: usize,
 }
 
-/// The runtime's ready cgroups, once its pool is full again (they are the
-/// runtime's own, like its pooled network namespaces).
+/// The cgroups of the runtime's pre-started sandboxes, once its pool is
+/// full again (they belong to no sandbox yet, like its pooled network
+/// namespaces). Each holds nothing but its own init, waiting for its
+/// set-up.
 fn pooled() -> BTreeSet<String> {
+    use warden_runtime::native::prestart::POOL_SIZE;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     loop {
-        let ready = common::runtime().pooled_cgroups();
-        if ready.len() >= warden_runtime::native::cgroup_pool::POOL_SIZE
-            || std::time::Instant::now() > deadline
-        {
-            assert!(ready.len() <= warden_runtime::native::cgroup_pool::POOL_SIZE);
+        let ready = common::runtime().prestarted_cgroups();
+        if ready.len() >= POOL_SIZE || std::time::Instant::now() > deadline {
+            assert!(ready.len() <= POOL_SIZE, "{ready:?}");
             for name in &ready {
                 let procs = std::path::Path::new("/sys/fs/cgroup/pids")
                     .join(CGROUP_PARENT)
                     .join(name)
                     .join("cgroup.procs");
                 let procs = std::fs::read_to_string(&procs).unwrap_or_default();
-                assert!(procs.trim().is_empty(), "pooled {name} holds {procs}");
+                let pids: Vec<&str> = procs.split_whitespace().collect();
+                assert_eq!(pids.len(), 1, "pre-started {name} holds {procs}");
+                let comm = std::fs::read_to_string(format!("/proc/{}/comm", pids[0]));
+                assert_eq!(comm.unwrap_or_default().trim(), "warden-init");
             }
             return ready.into_iter().collect();
         }

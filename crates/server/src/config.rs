@@ -118,9 +118,9 @@ pub struct RuntimeConfig {
     pub state_dir: PathBuf,
     pub cgroup_parent: String,
     pub favor_dynmods: bool,
-    /// Native sandboxes' cgroups made ahead of time (0: each start makes
-    /// its own).
-    pub cgroup_pool: usize,
+    /// Native sandboxes pre-started (slot, cgroup, init cloned into its
+    /// namespaces) ahead of time; 0: each start takes every step itself.
+    pub prestart: usize,
     /// The gVisor tier: `auto` (offered when runsc and a platform work
     /// here; checked in the background at start-up), `required` (start-up
     /// fails without it) or `off`.
@@ -212,7 +212,7 @@ impl Default for RuntimeConfig {
             state_dir: PathBuf::from("/run/warden"),
             cgroup_parent: "warden".into(),
             favor_dynmods: true,
-            cgroup_pool: warden_runtime::native::cgroup_pool::POOL_SIZE,
+            prestart: warden_runtime::native::prestart::POOL_SIZE,
             gvisor: GvisorSetting::Auto,
             runsc: None,
             gvisor_platform: None,
@@ -266,10 +266,10 @@ impl Config {
         if let Some(v) = get("WARDEN_CGROUP_FAVOR_DYNMODS") {
             self.runtime.favor_dynmods = v != "0";
         }
-        if let Some(v) = get("WARDEN_CGROUP_POOL") {
-            self.runtime.cgroup_pool = v
+        if let Some(v) = get("WARDEN_PRESTART") {
+            self.runtime.prestart = v
                 .parse()
-                .with_context(|| format!("WARDEN_CGROUP_POOL={v:?}"))?;
+                .with_context(|| format!("WARDEN_PRESTART={v:?}"))?;
         }
         if let Some(v) = get("WARDEN_GVISOR") {
             self.runtime.gvisor = GvisorSetting::parse(&v)?;
@@ -365,7 +365,7 @@ impl fmt::Display for Config {
         writeln!(f, "state_dir = {:?}", r.state_dir.display().to_string())?;
         writeln!(f, "cgroup_parent = {:?}", r.cgroup_parent)?;
         writeln!(f, "favor_dynmods = {}", r.favor_dynmods)?;
-        writeln!(f, "cgroup_pool = {}", r.cgroup_pool)?;
+        writeln!(f, "prestart = {}", r.prestart)?;
         writeln!(f, "gvisor = {:?}", r.gvisor.name())?;
         match &r.runsc {
             Some(p) => writeln!(f, "runsc = {:?}", p.display().to_string())?,

@@ -20,7 +20,7 @@ pub async fn open(rc: &RuntimeConfig, default_init: PathBuf) -> Result<Arc<Tiers
         state_dir: rc.state_dir.clone(),
         cgroup_parent: rc.cgroup_parent.clone(),
         favor_dynmods: rc.favor_dynmods,
-        cgroup_pool: rc.cgroup_pool,
+        prestart: rc.prestart,
     };
     let gvisor = match rc.gvisor {
         GvisorSetting::Off => GvisorMode::Off("turned off by [runtime] gvisor = \"off\"".into()),

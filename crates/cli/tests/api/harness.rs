@@ -121,9 +121,9 @@ impl Server {
             .env("WARDEN_ADMIN_TOKEN", ADMIN)
             .env("WARDEN_STATE_DIR", &dirs.state_dir)
             .env("WARDEN_CGROUP_PARENT", cgroup_parent)
-            // No cgroups made ahead of time, so `cgroups_left` sees only
-            // sandboxes' groups (the pool is the runtime tests' business).
-            .env("WARDEN_CGROUP_POOL", "0")
+            // Nothing pre-started, so `cgroups_left` sees only sandboxes'
+            // groups (the pool is the runtime tests' business).
+            .env("WARDEN_PRESTART", "0")
             .env("WARDEN_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

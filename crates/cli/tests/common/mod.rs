@@ -37,7 +37,7 @@ pub fn runtime() -> &'static NativeRuntime {
             state_dir: STATE_DIR.into(),
             cgroup_parent: CGROUP_PARENT.into(),
             favor_dynmods: true,
-            cgroup_pool: warden_runtime::native::cgroup_pool::POOL_SIZE,
+            prestart: warden_runtime::native::prestart::POOL_SIZE,
         })
         .expect("native runtime (tests must run as root)")
     })

@@ -1,5 +1,5 @@
 //! What the runtime's pools of things made ahead of time share (network
-//! namespaces in `netns.rs`, cgroups in `cgroup_pool.rs`): their state
+//! namespaces in `netns.rs`, pre-started sandboxes in `prestart.rs`): their state
 //! behind a mutex, a condition variable the filler thread sleeps on, and a
 //! filler thread that is told to stop, and joined, when the pool goes.
 

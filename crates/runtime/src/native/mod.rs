@@ -2,11 +2,11 @@
 //! host kernel. The host side lives here (`spawn`, `slots`); the sandbox side
 //! (`inside`, `rootfs`) runs in the init before it serves the protocol.
 
-pub mod cgroup_pool;
 pub mod egress;
 mod filler;
 pub mod inside;
 pub mod netns;
+pub mod prestart;
 pub mod rootfs;
 pub mod setup;
 pub mod slots;
@@ -17,7 +17,7 @@ pub mod zygote;
 use crate::{RuntimeError, Sandbox, SandboxStats};
 use setup::NativeSetup;
 use slots::{Slot, Slots};
-use spawn::{InitProcess, Prepare, SpawnError};
+use spawn::{InitProcess, SpawnError};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -49,9 +49,10 @@ pub struct NativeConfig {
     /// `warden_cgroups::favor_dynamic_mods`): without it the first sandbox
     /// after an idle second waits 5-18 ms to join its cgroup.
     pub favor_dynmods: bool,
-    /// Cgroups kept ready for the next sandboxes (see `cgroup_pool.rs`);
-    /// 0 for a one-shot runtime, which would only make groups to remove.
-    pub cgroup_pool: usize,
+    /// Sandboxes whose first steps (slot, cgroup, init cloned into its
+    /// namespaces) are kept taken ahead of time (see `prestart.rs`); 0 for
+    /// a one-shot runtime, which would only discard them again.
+    pub prestart: usize,
 }
 
 impl Default for NativeConfig {
@@ -61,23 +62,23 @@ impl Default for NativeConfig {
             state_dir: PathBuf::from("/run/warden"),
             cgroup_parent: "warden".into(),
             favor_dynmods: true,
-            cgroup_pool: cgroup_pool::POOL_SIZE,
+            prestart: prestart::POOL_SIZE,
         }
     }
 }
 
 pub struct NativeRuntime {
-    zygote: zygote::Zygote,
-    /// Fresh network namespaces made ahead of time, one per sandbox.
-    netns: netns::NetnsPool,
+    /// First, so it goes first: its waiting inits must be killed while
+    /// their parent, the zygote, is still there to reap them.
+    prestart: prestart::PrestartPool,
+    /// The zygote, the network namespace pool, the slots and the cgroups,
+    /// shared with the pre-start pool's thread.
+    parts: Arc<prestart::Parts>,
     staging: String,
     templates: templates::Templates,
     /// The part of the seccomp policy each init attaches itself (the rest
     /// it inherits from the zygote), compiled once here.
     seccomp: Vec<u8>,
-    slots: Arc<Slots>,
-    cgroups: Manager,
-    cgroup_pool: cgroup_pool::CgroupPool,
 }
 
 impl NativeRuntime {
@@ -111,52 +112,48 @@ impl NativeRuntime {
                 }
             })?;
         let seccomp = warden_confine::load_seccomp_split()?;
-        let slots = Arc::new(Slots::open(&cfg.state_dir)?);
-        // Killing a sandbox's init ends its whole PID namespace, so the v1
-        // freezer would add nothing but a directory per sandbox.
-        let cgroups = Manager::detect(&cfg.cgroup_parent)?.without_freezer();
+        let parts = Arc::new(prestart::Parts {
+            zygote: Arc::new(zygote::Zygote::start(&init_path, &seccomp.inherited)?),
+            netns: Arc::new(netns::NetnsPool::start(netns::POOL_SIZE)),
+            slots: Arc::new(Slots::open(&cfg.state_dir)?),
+            // Killing a sandbox's init ends its whole PID namespace, so the
+            // v1 freezer would add nothing but a directory per sandbox.
+            cgroups: Manager::detect(&cfg.cgroup_parent)?.without_freezer(),
+        });
         let mut rt = NativeRuntime {
-            zygote: zygote::Zygote::start(&init_path, &seccomp.inherited)?,
-            netns: netns::NetnsPool::start(netns::POOL_SIZE),
+            // Not filling yet: leftovers are reaped first, below.
+            prestart: prestart::PrestartPool::start(0, parts.clone(), Default::default()),
+            parts: parts.clone(),
             staging: staging.to_string_lossy().into_owned(),
             templates,
             seccomp: seccomp.own.to_bytes(),
-            slots: slots.clone(),
-            cgroups: cgroups.clone(),
-            // Not filling yet: leftovers are reaped first, below.
-            cgroup_pool: cgroup_pool::CgroupPool::start(
-                0,
-                slots.clone(),
-                cgroups.clone(),
-                Default::default(),
-            ),
         };
         rt.reap_leftovers()?;
         let defaults = cgroup_limits(&SandboxSpec::default());
-        rt.cgroup_pool = cgroup_pool::CgroupPool::start(cfg.cgroup_pool, slots, cgroups, defaults);
+        rt.prestart = prestart::PrestartPool::start(cfg.prestart, parts, defaults);
         Ok(rt)
     }
 
-    /// Names of the cgroups made ahead of time and not yet used.
-    pub fn pooled_cgroups(&self) -> Vec<String> {
-        self.cgroup_pool.ready()
+    /// Cgroup names of the sandboxes pre-started and not yet used.
+    pub fn prestarted_cgroups(&self) -> Vec<String> {
+        self.prestart.ready()
     }
 
     pub fn cgroup_mode(&self) -> warden_cgroups::Mode {
-        self.cgroups.mode()
+        self.parts.cgroups.mode()
     }
 
     /// Destroys the cgroup (and so every process) of each slot whose owner
     /// is gone. Returns how many were reaped.
     pub fn reap_leftovers(&self) -> Result<usize, RuntimeError> {
         let mut reaped = 0;
-        for name in self.cgroups.list()? {
+        for name in self.parts.cgroups.list()? {
             let Some(index) = slots::parse_cgroup_name(&name) else {
                 continue;
             };
             // Holding the slot proves no live process owns the cgroup.
-            if let Some(_slot) = self.slots.try_acquire(index)? {
-                if let Some(cg) = self.cgroups.open(&name)? {
+            if let Some(_slot) = self.parts.slots.try_acquire(index)? {
+                if let Some(cg) = self.parts.cgroups.open(&name)? {
                     cg.destroy()?;
                     reaped += 1;
                 }
@@ -184,35 +181,6 @@ impl Drop for NativeRuntime {
     }
 }
 
-struct Prep<'a> {
-    host_base: u32,
-    cgroup: &'a Cgroup,
-    /// Open the egress proxy's listener in the sandbox (before "go", so it
-    /// exists before any of the sandbox's code does).
-    egress: bool,
-    listener: std::sync::Mutex<Option<std::net::TcpListener>>,
-}
-
-impl Prepare for Prep<'_> {
-    fn prepare(&self, pid: i32) -> Result<(), SpawnError> {
-        spawn::write_id_maps(pid, self.host_base, slots::IDS_PER_SLOT)?;
-        self.cgroup.add_pid(pid).map_err(|e| SpawnError::Sys {
-            what: "join cgroup",
-            source: std::io::Error::other(e.to_string()),
-        })?;
-        if self.egress {
-            let l = egress::listen_in(pid, warden_spec::EGRESS_PROXY_PORT).map_err(|source| {
-                SpawnError::Sys {
-                    what: "open the egress proxy's port in the sandbox",
-                    source,
-                }
-            })?;
-            *self.listener.lock().unwrap_or_else(|e| e.into_inner()) = Some(l);
-        }
-        Ok(())
-    }
-}
-
 impl crate::Runtime for NativeRuntime {
     fn start(&self, spec: &SandboxSpec) -> Result<Box<dyn Sandbox>, RuntimeError> {
         spec.validate()?;
@@ -223,31 +191,39 @@ impl crate::Runtime for NativeRuntime {
             )));
         }
         let limits = cgroup_limits(spec);
-        let (slot, cgroup) = match self.cgroup_pool.take(&limits) {
+        let first = match self.prestart.take(&limits) {
             Some(ready) => ready,
-            None => cgroup_pool::make(&self.slots, &self.cgroups, &limits)?,
+            None => prestart::Prestarted::make(&self.parts, self.parts.netns.take(), &limits)?,
         };
+        let prestart::Prestarted { slot, cgroup, init } = first;
         let setup = NativeSetup::from_spec(spec, &self.staging, &self.templates);
         let json = serde_json::to_vec(&setup).map_err(|e| RuntimeError::Init(e.to_string()))?;
         let message = setup::encode_message(&json, &self.seccomp);
-        let prep = Prep {
-            host_base: slot.host_base(),
-            cgroup: &cgroup,
-            egress: spec.network.rules().is_some(),
-            listener: std::sync::Mutex::new(None),
-        };
-        let started = match spawn::spawn(&self.zygote, &message, self.netns.take(), &prep) {
+        let started = (|| {
+            // Before "go": the proxy's port exists before any of the
+            // sandbox's code does.
+            let egress = match spec.network.rules() {
+                Some(_) => Some(
+                    egress::listen_in(init.pid(), warden_spec::EGRESS_PROXY_PORT).map_err(
+                        |source| SpawnError::Sys {
+                            what: "open the egress proxy's port in the sandbox",
+                            source,
+                        },
+                    )?,
+                ),
+                None => None,
+            };
+            Ok::<_, SpawnError>((init.go(&message)?, egress))
+        })();
+        let (started, egress) = match started {
             Ok(s) => s,
             Err(e) => {
+                // The init is gone with `init` (killed and reaped).
                 let _ = cgroup.destroy();
                 return Err(e.into());
             }
         };
         let id = format!("{:016x}", rand::random::<u64>());
-        let egress = prep
-            .listener
-            .into_inner()
-            .unwrap_or_else(|e| e.into_inner());
         Ok(Box::new(NativeSandbox {
             id,
             control: Some(started.control),

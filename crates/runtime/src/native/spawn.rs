@@ -86,10 +86,13 @@ pub struct Started {
     pub control: UnixStream,
 }
 
-/// What the parent does between the clone and "go": write the id maps and
-/// move the child into its cgroup.
-pub trait Prepare {
-    fn prepare(&self, pid: i32) -> Result<(), SpawnError>;
+/// An init cloned into its namespaces, with its id maps written and in its
+/// cgroup, blocked until it is sent its set-up ([`Pending::go`]). Dropping
+/// it kills the init.
+pub struct Pending {
+    init: Option<InitProcess>,
+    control: Option<UnixStream>,
+    setup: Option<OwnedFd>,
 }
 
 /// Writes uid_map and gid_map: sandbox ids 0..65536 onto the slot's range.
@@ -100,52 +103,85 @@ pub fn write_id_maps(pid: i32, host_base: u32, count: u32) -> Result<(), SpawnEr
     Ok(())
 }
 
-/// Starts an init as PID 1 of new namespaces (through the zygote) and hands
-/// it `setup`. With `netns` (a fresh namespace from the pool, consumed
-/// here) the init starts in it instead of a new one made by `clone3`.
-pub fn spawn(
+/// Starts an init as PID 1 of new namespaces (through the zygote), maps
+/// sandbox ids 0..65536 onto `host_base..`, and puts it in `cgroup`. With
+/// `netns` (a fresh namespace from the pool, consumed here) the init starts
+/// in it instead of a new one made by the clone.
+pub fn launch(
     zygote: &super::zygote::Zygote,
-    setup: &[u8],
     netns: Option<OwnedFd>,
-    prepare: &dyn Prepare,
-) -> Result<Started, SpawnError> {
-    if setup.len() + 1 > MAX_SETUP {
-        return Err(SpawnError::SetupTooLarge(setup.len()));
-    }
+    host_base: u32,
+    cgroup: &warden_cgroups::Cgroup,
+) -> Result<Pending, SpawnError> {
     let (host_sock, child_sock) = UnixStream::pair().map_err(sys("socketpair"))?;
     let (setup_r, setup_w) =
         rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| SpawnError::Sys {
             what: "pipe",
             source: e.into(),
         })?;
-    if setup.len() + 1 > 65536 {
-        rustix::pipe::fcntl_setpipe_size(&setup_w, MAX_SETUP).map_err(|e| SpawnError::Sys {
-            what: "enlarge setup pipe",
-            source: e.into(),
-        })?;
-    }
     let (pid, pidfd) = zygote.launch(&OwnedFd::from(child_sock), &setup_r, netns.as_ref())?;
     drop(setup_r);
     // One sandbox per namespace: ours goes now, the init holds its own.
     drop(netns);
-    let init = InitProcess { pid, pidfd };
-    let go = (|| {
-        prepare.prepare(pid)?;
-        let mut w = std::fs::File::from(setup_w);
+    let pending = Pending {
+        init: Some(InitProcess { pid, pidfd }),
+        control: Some(host_sock),
+        setup: Some(setup_w),
+    };
+    write_id_maps(pid, host_base, super::slots::IDS_PER_SLOT)?;
+    cgroup.add_pid(pid).map_err(|e| SpawnError::Sys {
+        what: "join cgroup",
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    Ok(pending)
+}
+
+impl Pending {
+    pub fn pid(&self) -> i32 {
+        self.init.as_ref().map_or(0, |i| i.pid)
+    }
+
+    /// Sends "go" and `setup`: the init becomes root of its namespace and
+    /// builds the sandbox.
+    pub fn go(mut self, setup: &[u8]) -> Result<Started, SpawnError> {
+        if setup.len() + 1 > MAX_SETUP {
+            return Err(SpawnError::SetupTooLarge(setup.len()));
+        }
+        let w = self.setup.take().ok_or(SpawnError::Sys {
+            what: "send setup",
+            source: std::io::Error::other("already sent"),
+        })?;
+        if setup.len() + 1 > 65536 {
+            // Enlarged so it holds the message whole: writing never blocks.
+            rustix::pipe::fcntl_setpipe_size(&w, MAX_SETUP).map_err(|e| SpawnError::Sys {
+                what: "enlarge setup pipe",
+                source: e.into(),
+            })?;
+        }
         let mut msg = Vec::with_capacity(setup.len() + 1);
         msg.push(b'G');
         msg.extend_from_slice(setup);
-        w.write_all(&msg).map_err(sys("send setup"))
-    })();
-    if let Err(e) = go {
-        // The child sees EOF instead of "go" and exits; make sure of it.
-        init.kill_and_reap();
-        return Err(e);
+        std::fs::File::from(w)
+            .write_all(&msg)
+            .map_err(sys("send setup"))?;
+        match (self.init.take(), self.control.take()) {
+            (Some(init), Some(control)) => Ok(Started { init, control }),
+            _ => Err(SpawnError::Sys {
+                what: "send setup",
+                source: std::io::Error::other("no init"),
+            }),
+        }
     }
-    Ok(Started {
-        init,
-        control: host_sock,
-    })
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        // Without "go" the init sees EOF and exits; make sure of it.
+        self.setup.take();
+        if let Some(init) = self.init.take() {
+            init.kill_and_reap();
+        }
+    }
 }
 
 /// `clone` into fresh namespaces; without `new_net` the child keeps the
