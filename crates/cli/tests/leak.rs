@@ -7,9 +7,12 @@
 
 mod common;
 
-use common::{Sb, CGROUP_PARENT, STATE_DIR};
+use common::{init_bin, Sb, CGROUP_PARENT, STATE_DIR};
 use std::collections::BTreeSet;
+use warden_runtime::native::prestart::POOL_SIZE;
 use warden_runtime::native::slots::{IDS_PER_SLOT, MAX_SLOTS, UID_BASE};
+use warden_runtime::native::{NativeConfig, NativeRuntime};
+use warden_spec::SandboxSpec;
 
 #[derive(Debug, PartialEq, Eq)]
 struct Census {
@@ -24,11 +27,10 @@ struct Census {
 /// full again (they belong to no sandbox yet, like its pooled network
 /// namespaces). Each holds nothing but its own init, waiting for its
 /// set-up.
-fn pooled() -> BTreeSet<String> {
-    use warden_runtime::native::prestart::POOL_SIZE;
+fn pooled(rt: &NativeRuntime) -> BTreeSet<String> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     loop {
-        let ready = common::runtime().prestarted_cgroups();
+        let ready = rt.prestarted_cgroups();
         if ready.len() >= POOL_SIZE || std::time::Instant::now() > deadline {
             assert!(ready.len() <= POOL_SIZE, "{ready:?}");
             for name in &ready {
@@ -48,8 +50,10 @@ fn pooled() -> BTreeSet<String> {
     }
 }
 
-fn census() -> Census {
-    let pooled = pooled();
+/// What exists now, leaving out the cgroups of `rt`'s pre-started
+/// sandboxes (none once it is gone).
+fn census(rt: Option<&NativeRuntime>) -> Census {
+    let pooled = rt.map(pooled).unwrap_or_default();
     let mut procs = Vec::new();
     for ent in std::fs::read_dir("/proc").unwrap().flatten() {
         let Ok(pid) = ent.file_name().to_string_lossy().parse::<u32>() else {
@@ -108,13 +112,23 @@ fn census() -> Census {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_cycles_leave_nothing_behind() {
+    // A runtime of its own, configured as `warden serve` runs it (sandboxes
+    // pre-started), dropped at the end so its own state is counted too.
+    let rt = NativeRuntime::new(NativeConfig {
+        init_path: init_bin(),
+        state_dir: STATE_DIR.into(),
+        cgroup_parent: CGROUP_PARENT.into(),
+        favor_dynmods: true,
+        prestart: POOL_SIZE,
+    })
+    .expect("native runtime");
     // One cycle first, so the runtime's own one-time state (slot files, the
     // cgroup parent, the staging directory) exists before counting.
-    Sb::default().await.destroy();
-    let before = census();
+    Sb::start_on(&rt, SandboxSpec::default()).await.destroy();
+    let before = census(Some(&rt));
     assert!(before.sandbox_processes.is_empty(), "{before:?}");
     for i in 0..1000 {
-        let sb = Sb::default().await;
+        let sb = Sb::start_on(&rt, SandboxSpec::default()).await;
         // Something that leaves work behind if teardown were sloppy: a
         // daemon in its own session, a file in each writable tmpfs.
         let line = if i % 100 == 0 {
@@ -126,7 +140,7 @@ async fn a_thousand_cycles_leave_nothing_behind() {
         assert_eq!(out.status.code, Some(0), "cycle {i}: {out:?}");
         sb.destroy();
     }
-    let after = census();
+    let after = census(Some(&rt));
     assert_eq!(before, after, "state changed across 1,000 cycles");
     // The pool holds at most its few unused namespaces (besides the host's
     // own, which its thread keeps to return to); one kept per sandbox would
@@ -146,4 +160,7 @@ async fn a_thousand_cycles_leave_nothing_behind() {
         after.staging_entries, 0,
         "the staging directory is not empty"
     );
+    // Gone with the runtime: its pre-started sandboxes, inits and groups.
+    drop(rt);
+    assert_eq!(census(None), before, "the runtime left state behind");
 }

@@ -73,7 +73,7 @@ pub fn setup(fd: RawFd) -> Result<InitConfig, SetupError> {
         });
     }
 
-    // The host moved us into our cgroup after clone3 made the cgroup
+    // The host moved us into our cgroup after the clone made the cgroup
     // namespace, whose root is therefore the host's; a fresh one is rooted
     // at our own cgroup, so /proc/self/cgroup shows no host paths.
     // SAFETY: single-threaded, and nothing here depends on the old view.

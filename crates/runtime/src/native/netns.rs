@@ -1,6 +1,6 @@
-//! Pre-made network namespaces, so a sandbox's `clone3` need not make one.
+//! Pre-made network namespaces, so a sandbox's clone need not make one.
 //!
-//! A new network namespace is the dearest part of `clone3` (~0.4 ms of the
+//! A new network namespace is the dearest part of the clone (~0.4 ms of the
 //! ~0.5 ms it costs with every namespace flag: the kernel builds a whole
 //! network stack). A background thread makes a few ahead of time, each with
 //! only `lo`, brought up; the zygote enters one just before it clones an

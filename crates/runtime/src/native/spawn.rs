@@ -1,4 +1,4 @@
-//! Starting an init in fresh namespaces: `clone3`, id maps, cgroup, go.
+//! Starting an init in fresh namespaces: clone, id maps, cgroup, go.
 //!
 //! The order follows bubblewrap, nsjail and youki: clone with every namespace
 //! flag (done by the zygote, see `zygote.rs`); the child blocks on a pipe;
