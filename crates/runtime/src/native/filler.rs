@@ -29,6 +29,19 @@ impl<S> Shared<S> {
         st
     }
 
+    /// Sleeps up to `timeout`, or until `until` holds; returns the guard.
+    pub fn wait_for<'a>(
+        &self,
+        st: MutexGuard<'a, S>,
+        timeout: std::time::Duration,
+        until: impl Fn(&S) -> bool,
+    ) -> MutexGuard<'a, S> {
+        match self.wake.wait_timeout_while(st, timeout, |s| !until(s)) {
+            Ok((st, _)) => st,
+            Err(e) => e.into_inner().0,
+        }
+    }
+
     /// Wakes the filler (something was taken, or the pool is closing).
     pub fn wake(&self) {
         self.wake.notify_all();

@@ -25,6 +25,7 @@ use super::spawn::{self, Pending};
 use super::zygote::Zygote;
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use warden_cgroups::{Cgroup, Limits, Manager};
 
 /// Sandboxes kept ready by default: enough for a short burst of starts.
@@ -85,6 +86,8 @@ struct State {
     limits: Limits,
     /// Made with limits nobody asks for any more, to discard.
     stale: Vec<Prestarted>,
+    /// When one was last handed out (its set-up is under way).
+    taken: Option<Instant>,
     closed: bool,
 }
 
@@ -98,6 +101,7 @@ impl PrestartPool {
             ready: VecDeque::new(),
             limits,
             stale: Vec::new(),
+            taken: None,
             closed: false,
         };
         PrestartPool(Filler::start(
@@ -123,6 +127,7 @@ impl PrestartPool {
     pub fn take(&self, limits: &Limits) -> Option<Prestarted> {
         let mut st = self.0.shared.lock();
         let taken = if st.limits == *limits {
+            st.taken = Some(Instant::now());
             st.ready.pop_front()
         } else {
             st.limits = *limits;
@@ -147,8 +152,13 @@ impl Drop for PrestartPool {
     }
 }
 
+/// How long the filler waits after failing to pre-start a sandbox.
+const RETRY: Duration = Duration::from_secs(1);
+/// About how long a sandbox's set-up takes (see the README's "Speed").
+const SETTLE: Duration = Duration::from_millis(1);
+
 /// The filler thread: discards stale ones and tops the pool up, until
-/// closed. On an error it stops (and every start takes its own steps).
+/// closed. After an error it waits a moment and tries again.
 fn fill(shared: &Shared<State>, size: usize, parts: &Parts) {
     loop {
         let (stale, limits) = {
@@ -161,9 +171,22 @@ fn fill(shared: &Shared<State>, size: usize, parts: &Parts) {
             (std::mem::take(&mut st.stale), st.limits)
         };
         stale.into_iter().for_each(Prestarted::discard);
-        if shared.lock().ready.len() >= size {
+        // The sandbox just handed out is setting itself up: leave it the
+        // CPUs for that long (a start's own latency comes first), unless
+        // the pool has run dry.
+        let st = shared.lock();
+        let settle = match st.taken {
+            Some(t) if !st.ready.is_empty() => SETTLE.saturating_sub(t.elapsed()),
+            _ => Duration::ZERO,
+        };
+        let st = shared.wait_for(st, settle, |st| st.closed || st.ready.is_empty());
+        if st.closed {
+            return;
+        }
+        if st.ready.len() >= size {
             continue;
         }
+        drop(st);
         match Prestarted::make(parts, parts.netns.take(), &limits) {
             Ok(made) => {
                 let mut st = shared.lock();
@@ -174,8 +197,13 @@ fn fill(shared: &Shared<State>, size: usize, parts: &Parts) {
                 }
             }
             Err(e) => {
-                tracing::warn!("sandbox pre-start pool stopped: {e}");
-                return;
+                // E.g. the host out of pids or memory for a moment: starts
+                // take every step themselves meanwhile.
+                tracing::warn!("pre-starting a sandbox: {e} (retrying in {RETRY:?})");
+                let st = shared.wait_for(shared.lock(), RETRY, |st| st.closed);
+                if st.closed {
+                    return;
+                }
             }
         }
     }
