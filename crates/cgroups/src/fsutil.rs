@@ -227,6 +227,16 @@ pub(crate) fn rmdir_once(path: &Path) -> Result<(), CgroupError> {
     }
 }
 
+/// [`rmdir_once`], but `Ok(false)` when the group still holds a process
+/// (EBUSY) instead of an error.
+pub(crate) fn rmdir_unless_busy(path: &Path) -> Result<bool, CgroupError> {
+    match fs::remove_dir(path) {
+        Err(e) if e.raw_os_error() == Some(libc::EBUSY) => Ok(false),
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(CgroupError::io(Op::Rmdir, path, e)),
+        _ => Ok(true),
+    }
+}
+
 /// Best-effort removal used to roll back a half-created group.
 pub(crate) fn rollback(dirs: &[&Path]) {
     for d in dirs.iter().rev() {

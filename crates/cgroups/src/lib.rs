@@ -327,15 +327,7 @@ impl Cgroup {
     pub fn remove_emptied(self) -> Result<(), CgroupError> {
         let removed = match &self.inner {
             Inner::V1(g) => g.remove_dirs_once()?,
-            Inner::V2(g) => match fsutil::rmdir_once(g.path()) {
-                Ok(()) => true,
-                Err(CgroupError::Io { source, .. })
-                    if source.raw_os_error() == Some(libc::EBUSY) =>
-                {
-                    false
-                }
-                Err(e) => return Err(e),
-            },
+            Inner::V2(g) => fsutil::rmdir_unless_busy(g.path())?,
         };
         if removed {
             tracing::debug!(name = self.name, "cgroup removed");

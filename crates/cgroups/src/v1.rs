@@ -371,14 +371,8 @@ impl Group {
     /// process (EBUSY), leaving the rest to `kill_all` + `remove_dirs`.
     pub(crate) fn remove_dirs_once(&self) -> Result<bool, CgroupError> {
         for d in self.dirs.unique() {
-            match fsutil::rmdir_once(d) {
-                Ok(()) => {}
-                Err(CgroupError::Io { source, .. })
-                    if source.raw_os_error() == Some(libc::EBUSY) =>
-                {
-                    return Ok(false)
-                }
-                Err(e) => return Err(e),
+            if !fsutil::rmdir_unless_busy(d)? {
+                return Ok(false);
             }
         }
         Ok(true)

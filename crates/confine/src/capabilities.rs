@@ -77,13 +77,7 @@ pub fn drop_bounding_and_ambient() -> Result<(), ConfineError> {
     capset(&data, "inheritable")?;
     // Every drop above was reported done; reading the bounding and ambient
     // sets back (80-odd more calls) is left to `drop_all_capabilities`.
-    match thread_caps()?.inheritable {
-        0 => Ok(()),
-        mask => Err(ConfineError::CapsRemain {
-            set: "inheritable",
-            mask,
-        }),
-    }
+    all_empty(&[("inheritable", thread_caps()?.inheritable)])
 }
 
 /// The last step after [`drop_bounding_and_ambient`] and a switch to a
@@ -92,16 +86,11 @@ pub fn drop_bounding_and_ambient() -> Result<(), ConfineError> {
 pub fn clear_capability_sets() -> Result<(), ConfineError> {
     capset(&[CapData::default(); 2], "effective/permitted/inheritable")?;
     let caps = thread_caps()?;
-    for (set, mask) in [
+    all_empty(&[
         ("effective", caps.effective),
         ("permitted", caps.permitted),
         ("inheritable", caps.inheritable),
-    ] {
-        if mask != 0 {
-            return Err(ConfineError::CapsRemain { set, mask });
-        }
-    }
-    Ok(())
+    ])
 }
 
 /// Sets `PR_SET_NO_NEW_PRIVS` (execve can no longer grant privileges through
@@ -259,8 +248,13 @@ fn verify_empty(all_sets: bool) -> Result<(), ConfineError> {
         checks.push(("permitted", caps.permitted));
         checks.push(("effective", caps.effective));
     }
-    match checks.into_iter().find(|&(_, mask)| mask != 0) {
-        Some((set, mask)) => Err(ConfineError::CapsRemain { set, mask }),
+    all_empty(&checks)
+}
+
+/// An error naming the first of `sets` (name, mask) that is not empty.
+fn all_empty(sets: &[(&'static str, u64)]) -> Result<(), ConfineError> {
+    match sets.iter().find(|&&(_, mask)| mask != 0) {
+        Some(&(set, mask)) => Err(ConfineError::CapsRemain { set, mask }),
         None => Ok(()),
     }
 }

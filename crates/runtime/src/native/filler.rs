@@ -20,13 +20,12 @@ impl<S> Shared<S> {
     /// Sleeps until `until` holds (checked first, and after each wake-up).
     pub fn wait_until<'a>(
         &self,
-        mut st: MutexGuard<'a, S>,
+        st: MutexGuard<'a, S>,
         until: impl Fn(&S) -> bool,
     ) -> MutexGuard<'a, S> {
-        while !until(&st) {
-            st = self.wake.wait(st).unwrap_or_else(|e| e.into_inner());
-        }
-        st
+        self.wake
+            .wait_while(st, |s| !until(s))
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     /// Sleeps up to `timeout`, or until `until` holds; returns the guard.

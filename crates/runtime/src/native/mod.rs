@@ -112,26 +112,26 @@ impl NativeRuntime {
                 }
             })?;
         let seccomp = warden_confine::load_seccomp_split()?;
+        let slots = Arc::new(Slots::open(&cfg.state_dir)?);
+        // Killing a sandbox's init ends its whole PID namespace, so the v1
+        // freezer would add nothing but a directory per sandbox.
+        let cgroups = Manager::detect(&cfg.cgroup_parent)?.without_freezer();
+        // Before anything is pre-started in the slots they free.
+        reap_leftovers(&slots, &cgroups)?;
         let parts = Arc::new(prestart::Parts {
             zygote: Arc::new(zygote::Zygote::start(&init_path, &seccomp.inherited)?),
             netns: Arc::new(netns::NetnsPool::start(netns::POOL_SIZE)),
-            slots: Arc::new(Slots::open(&cfg.state_dir)?),
-            // Killing a sandbox's init ends its whole PID namespace, so the
-            // v1 freezer would add nothing but a directory per sandbox.
-            cgroups: Manager::detect(&cfg.cgroup_parent)?.without_freezer(),
+            slots,
+            cgroups,
         });
-        let mut rt = NativeRuntime {
-            // Not filling yet: leftovers are reaped first, below.
-            prestart: prestart::PrestartPool::start(0, parts.clone(), Default::default()),
-            parts: parts.clone(),
+        let defaults = cgroup_limits(&SandboxSpec::default());
+        Ok(NativeRuntime {
+            prestart: prestart::PrestartPool::start(cfg.prestart, parts.clone(), defaults),
+            parts,
             staging: staging.to_string_lossy().into_owned(),
             templates,
             seccomp: seccomp.own.to_bytes(),
-        };
-        rt.reap_leftovers()?;
-        let defaults = cgroup_limits(&SandboxSpec::default());
-        rt.prestart = prestart::PrestartPool::start(cfg.prestart, parts, defaults);
-        Ok(rt)
+        })
     }
 
     /// Cgroup names of the sandboxes pre-started and not yet used.
@@ -146,21 +146,25 @@ impl NativeRuntime {
     /// Destroys the cgroup (and so every process) of each slot whose owner
     /// is gone. Returns how many were reaped.
     pub fn reap_leftovers(&self) -> Result<usize, RuntimeError> {
-        let mut reaped = 0;
-        for name in self.parts.cgroups.list()? {
-            let Some(index) = slots::parse_cgroup_name(&name) else {
-                continue;
-            };
-            // Holding the slot proves no live process owns the cgroup.
-            if let Some(_slot) = self.parts.slots.try_acquire(index)? {
-                if let Some(cg) = self.parts.cgroups.open(&name)? {
-                    cg.destroy()?;
-                    reaped += 1;
-                }
+        reap_leftovers(&self.parts.slots, &self.parts.cgroups)
+    }
+}
+
+fn reap_leftovers(slots: &Slots, cgroups: &Manager) -> Result<usize, RuntimeError> {
+    let mut reaped = 0;
+    for name in cgroups.list()? {
+        let Some(index) = slots::parse_cgroup_name(&name) else {
+            continue;
+        };
+        // Holding the slot proves no live process owns the cgroup.
+        if let Some(_slot) = slots.try_acquire(index)? {
+            if let Some(cg) = cgroups.open(&name)? {
+                cg.destroy()?;
+                reaped += 1;
             }
         }
-        Ok(reaped)
     }
+    Ok(reaped)
 }
 
 /// The cgroup limits a sandbox of `spec` gets.
@@ -248,24 +252,17 @@ impl NativeSandbox {
     fn teardown(&mut self) -> Result<SandboxStats, RuntimeError> {
         self.control.take();
         self.egress.take();
-        let reaped = match self.init.take() {
-            Some(init) => {
-                init.kill_and_reap();
-                true
-            }
-            None => false,
-        };
+        if let Some(init) = self.init.take() {
+            init.kill_and_reap();
+        }
         let mut stats = SandboxStats::default();
         if let Some(cg) = self.cgroup.take() {
             if let Ok(s) = cg.lifetime_stats() {
                 stats = s.into();
             }
-            if reaped {
-                // The init's exit means its PID namespace is empty.
-                cg.remove_emptied()?;
-            } else {
-                cg.destroy()?;
-            }
+            // The init's exit means its PID namespace is empty (and should
+            // anything remain, this falls back to killing it).
+            cg.remove_emptied()?;
         }
         self.slot.take();
         Ok(stats)

@@ -131,7 +131,7 @@ impl PrestartPool {
             st.ready.pop_front()
         } else {
             st.limits = *limits;
-            let old: Vec<_> = st.ready.drain(..).collect();
+            let old = std::mem::take(&mut st.ready);
             st.stale.extend(old);
             None
         };
@@ -145,10 +145,9 @@ impl Drop for PrestartPool {
     fn drop(&mut self) {
         self.0.stop(|st| st.closed = true);
         let mut st = self.0.shared.lock();
-        let mut unused: Vec<_> = st.ready.drain(..).collect();
-        unused.append(&mut st.stale);
+        let (ready, stale) = (std::mem::take(&mut st.ready), std::mem::take(&mut st.stale));
         drop(st);
-        unused.into_iter().for_each(Prestarted::discard);
+        ready.into_iter().chain(stale).for_each(Prestarted::discard);
     }
 }
 

@@ -168,11 +168,7 @@ fn write(path: &Path, content: &str) -> Result<()> {
 /// read-only once the root is remounted so.
 fn write_own_file(root: &Path, name: &str, content: &str) -> Result<()> {
     let own = root.join(OWN_FILES);
-    if let Err(e) = fs::create_dir(&own) {
-        if e.kind() != io::ErrorKind::AlreadyExists {
-            return Err(err("mkdir", &own)(e));
-        }
-    }
+    fs::create_dir_all(&own).map_err(err("mkdir", &own))?;
     write(&own.join(name), content)
 }
 
