@@ -86,6 +86,14 @@ pub(crate) async fn forward(req: Request<Incoming>, ctx: Arc<Ctx>) -> Response<B
 /// `Host` must name the request's target (a missing one is refused too:
 /// the destination would otherwise pick a virtual host of its own).
 fn host_header_matches(headers: &HeaderMap, host: &str, port: u16) -> Result<(), Deny> {
+    // Only one is checked below, and both would be forwarded: a server
+    // that honours the second would serve a host the policy never saw.
+    if headers.get_all(header::HOST).iter().nth(1).is_some() {
+        return Err(Deny::new(
+            "host_mismatch",
+            "the request has more than one Host header",
+        ));
+    }
     let Some(value) = headers.get(header::HOST).and_then(|v| v.to_str().ok()) else {
         return Err(Deny::new("host_mismatch", "the request has no Host header"));
     };
@@ -201,6 +209,11 @@ mod tests {
         assert!(host_header_matches(&HeaderMap::new(), "allowed.test", 80).is_err());
         assert!(host_header_matches(&h("[::1]:80"), "[::1]", 80).is_ok());
         assert!(host_header_matches(&h("allowed.test:x"), "allowed.test", 80).is_err());
+        // Two Host headers, the checked one first: refused.
+        let mut two = h("allowed.test");
+        two.append(header::HOST, "other.test".parse().unwrap());
+        let d = host_header_matches(&two, "allowed.test", 80).unwrap_err();
+        assert!(d.detail.contains("more than one Host"), "{}", d.detail);
     }
 
     #[test]

@@ -223,8 +223,7 @@ async fn pump(state: Rc<State>, p: Rc<Proc>, fd: OwnedFd, which: Pump) {
                 _ = exited.wait_for(|e| *e) => {
                     let mut drained = 0;
                     while drained < DRAIN_AFTER_EXIT {
-                        buf.clear();
-                        match rx.try_read_buf(&mut buf) {
+                        match read_now(&rx, &mut buf) {
                             Ok(n) if n > 0 => {
                                 drained += n;
                                 which.deliver(&p, &buf[..n]).await;
@@ -239,6 +238,23 @@ async fn pump(state: Rc<State>, p: Rc<Proc>, fd: OwnedFd, which: Pump) {
     }
     p.open_pumps.set(p.open_pumps.get() - 1);
     p.maybe_finish(&state);
+}
+
+/// Reads what the pipe holds right now with a plain `read(2)`.
+///
+/// Not tokio's `try_read_buf`: that consults the reactor's cached readiness
+/// and answers `WouldBlock` *without* a syscall while the epoll event for
+/// the data is still unprocessed. With several commands running, one
+/// SIGCHLD's `waitpid(-1)` also reaps a command that wrote and exited after
+/// the reactor last polled: its pump saw "exited" with its output still
+/// unseen by the reactor, and the drain returned nothing (issue 15, item 1).
+fn read_now(rx: &pipe::Receiver, buf: &mut Vec<u8>) -> std::io::Result<usize> {
+    use std::os::fd::AsFd;
+    buf.clear();
+    Ok(rustix::io::read(
+        rx.as_fd(),
+        rustix::buffer::spare_capacity(buf),
+    )?)
 }
 
 #[derive(Clone, Copy)]

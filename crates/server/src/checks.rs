@@ -208,15 +208,15 @@ fn inspect(
         return Ok(Found::new("empty", "application/x-empty"));
     }
     let mime = crate::sniff::sniff(head);
+    let refused = |r: archive::Refused| {
+        reject(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "archive_rejected",
+            r.limit,
+            format!("{}: {}", r.limit, r.message),
+        )
+    };
     if archive::is_zip(head) {
-        let refused = |r: archive::Refused| {
-            reject(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "archive_rejected",
-                r.limit,
-                format!("{}: {}", r.limit, r.message),
-            )
-        };
         return match archive::open(path, limits).map_err(refused)? {
             archive::Opened::Zip(name, mime, mut zip) => {
                 // Inflating is for archives that could be kept: a type the
@@ -232,6 +232,7 @@ fn inspect(
             }),
         };
     }
+    archive::verify_embedded(path, limits).map_err(refused)?;
     let name = kinds::of_mime(mime);
     if kinds::is_text(name) {
         let nul = kinds::first_nul(path).map_err(|e| ApiError::internal("reading an upload", e))?;

@@ -249,6 +249,33 @@ async fn processes_speak_binary_protobuf_and_outlive_their_streams() {
     assert!(s.end["error"]["message"].as_str().unwrap().contains("PTY"));
 }
 
+/// E2B's `commands.run` (envd `Process/Start`) eight at a time in one
+/// sandbox: each stream carries its own command's output (issue 15, item 1).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_commands_never_lose_their_output() {
+    use futures::stream::{self, StreamExt};
+    let server = Server::start();
+    let (_, a) = server.admin().tenant("e2b-parallel", None).await;
+    let sb = e2b_sandbox(&a, json!({"templateID": "base"})).await;
+    let lost: Vec<(usize, String)> = stream::iter(0..600)
+        .map(|i| {
+            let sb = &sb;
+            async move {
+                let s = sb.run(&format!("echo hi-{i}")).await;
+                assert_eq!(end(&s).exit_code, 0, "{}", s.end);
+                (i, stdout(&s))
+            }
+        })
+        .buffer_unordered(8)
+        .filter(|(i, out)| {
+            let ok = *out == format!("hi-{i}\n");
+            async move { !ok }
+        })
+        .collect()
+        .await;
+    assert!(lost.is_empty(), "commands.run lost output: {lost:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_front_door_opens_for_the_right_token_only() {
     let server = Server::start();
@@ -451,4 +478,39 @@ async fn files_stay_inside_and_policy_and_masking_still_apply() {
     assert_eq!(stdout(&check), "absent\n");
     let audit = audited(&a, "exec.denied").await;
     assert!(!audit.is_empty(), "the refusal is audited");
+
+    // `[bash, SCRIPT, -c, LINE]` runs SCRIPT: the policy judges that, not
+    // LINE (issue 15, item 16). The script would leave a marker.
+    let s = sb
+        .run("printf 'echo ran > /scratch/marker2\\n' > /scratch/evil.sh")
+        .await;
+    assert_eq!(end(&s).exit_code, 0, "{}", s.end);
+    let allow = put_policy(&admin, &tid, json!({"allow": ["echo *"]})).await;
+    assert_eq!(allow.status, 200, "{}", allow.text);
+    let bash = |args: &[&str]| p::StartRequest {
+        process: Some(p::ProcessConfig {
+            cmd: "/bin/bash".into(),
+            args: args.iter().map(|a| a.to_string()).collect(),
+            envs: Default::default(),
+            cwd: None,
+        }),
+        ..Default::default()
+    };
+    let control = sb
+        .stream("/process.Process/Start", &bash(&["-c", "echo hi"]), None)
+        .await;
+    assert_eq!(stdout(&control), "hi\n", "{}", control.end);
+    let smuggled = sb
+        .stream(
+            "/process.Process/Start",
+            &bash(&["/scratch/evil.sh", "-c", "echo hi"]),
+            None,
+        )
+        .await;
+    assert_eq!(
+        smuggled.end["error"]["code"], "permission_denied",
+        "{}",
+        smuggled.end
+    );
+    assert_eq!(get("/scratch/marker2").await.unwrap().status(), 404);
 }

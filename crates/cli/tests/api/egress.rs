@@ -219,6 +219,15 @@ async fn allowlist_scenario(isolation: &str) {
         )
         .await;
     assert_eq!(forged.trim(), "403");
+    // A second Host after the checked one is not forwarded for the
+    // destination to honour (issue 15, item 17).
+    let doubled = a
+        .ok(
+            &sb,
+            &raw("GET http://allowed.test/ HTTP/1.1|Host: allowed.test|Host: other.test||"),
+        )
+        .await;
+    assert_eq!(doubled.trim(), "403");
     let origin = a.ok(&sb, &raw("GET / HTTP/1.1|Host: allowed.test||")).await;
     assert_eq!(origin.trim(), "400");
 

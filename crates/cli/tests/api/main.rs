@@ -12,6 +12,7 @@ mod egress;
 mod flows;
 mod isolation;
 mod lifecycle;
+mod parallel_exec;
 mod policy;
 mod reviews;
 mod secrets;

@@ -269,6 +269,19 @@ async fn zip_bombs_disguised_as_office_files_are_refused() {
         m.starts_with("max_zip_entries:") && m.contains("61 entries"),
         "{m}"
     );
+    // The same bomb behind a PDF header: sniffed as a PDF (an allowed
+    // type), still opened by any zip reader (issue 15, item 18).
+    let mut polyglot = b"%PDF-1.7\n1 0 obj\n<<>>\nendobj\n".to_vec();
+    polyglot.extend(zip(&[
+        xml("word/document.xml"),
+        Entry::zeros("word/media/blob.bin", 200 << 20),
+    ]));
+    let m = refused(
+        &try_upload(&a, "report.pdf", polyglot).await,
+        422,
+        "archive_rejected",
+    );
+    assert!(m.starts_with("max_zip_ratio:"), "{m}");
     // A bare zip is not an office file, whatever its name.
     let m = refused(
         &try_upload(&a, "data.xlsx", zip(&[xml("data.xml")])).await,
@@ -290,6 +303,7 @@ async fn zip_bombs_disguised_as_office_files_are_refused() {
             "archive_rejected: max_zip_ratio",
             "archive_rejected: declared_size",
             "archive_rejected: max_zip_entries",
+            "archive_rejected: max_zip_ratio",
             "type_not_allowed: zip",
             "ok",
             "ok"

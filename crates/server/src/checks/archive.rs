@@ -141,6 +141,33 @@ pub fn verify(zip: &mut ZipArchive<File>, limits: &Limits) -> Result<(), Refused
     Ok(())
 }
 
+/// A file that does not start as a zip but ends with a readable one (a
+/// zip appended to a PDF, a self-extracting archive): zip readers open it
+/// all the same, so it passes the same limits whatever its sniffed type.
+/// A stray end-record signature inside other data (a PDF's compressed
+/// streams can hold one) is not a zip the reader can open, and passes.
+pub fn verify_embedded(path: &Path, limits: &Limits) -> Result<(), Refused> {
+    let unreadable = |e: io::Error| refused("unreadable", e.to_string());
+    let mut f = File::open(path).map_err(unreadable)?;
+    if declared_entries(&mut f).map_err(unreadable)?.is_none() {
+        return Ok(());
+    }
+    let Ok(mut zip) = ZipArchive::new(f) else {
+        return Ok(());
+    };
+    if zip.len() as u64 > limits.max_entries {
+        return Err(refused(
+            "max_zip_entries",
+            format!(
+                "the zip archive inside the file has {} entries; at most {} are accepted",
+                zip.len(),
+                limits.max_entries
+            ),
+        ));
+    }
+    verify(&mut zip, limits)
+}
+
 /// The total entry count in the end of central directory record (or its
 /// zip64 form); None when there is no such record.
 fn declared_entries(f: &mut File) -> io::Result<Option<u64>> {
@@ -246,6 +273,33 @@ mod tests {
             .collect();
         let two = [("a", noise.clone()), ("b", noise)];
         assert_eq!(check(&two).unwrap_err().limit, "max_zip_uncompressed_bytes");
+    }
+
+    #[test]
+    fn a_zip_behind_another_type_is_checked_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let (bomb, plain) = (dir.path().join("b.zip"), dir.path().join("p.zip"));
+        write_zip(&bomb, &[("z", vec![0u8; 512 << 10])]);
+        write_zip(&plain, &[("a.txt", b"<x/>".to_vec())]);
+        let pdf = |zip: &Path, out: &str| {
+            let mut bytes = b"%PDF-1.7\n1 0 obj\n<<>>\nendobj\n".to_vec();
+            bytes.extend(std::fs::read(zip).unwrap());
+            let p = dir.path().join(out);
+            std::fs::write(&p, bytes).unwrap();
+            p
+        };
+        let limit = |p: &Path| verify_embedded(p, &LIMITS).map_err(|r| r.limit);
+        assert_eq!(limit(&pdf(&bomb, "bomb.pdf")), Err("max_zip_ratio"));
+        // Controls: a harmless appended zip, no zip, a stray signature.
+        assert_eq!(limit(&pdf(&plain, "fine.pdf")), Ok(()));
+        let bare = dir.path().join("bare.pdf");
+        std::fs::write(&bare, b"%PDF-1.7\nno archive here\n").unwrap();
+        assert_eq!(limit(&bare), Ok(()));
+        let stray = dir.path().join("stray.pdf");
+        let mut bytes = b"%PDF-1.7\nstream\n".to_vec();
+        bytes.extend(b"PK\x05\x06\xff\xff\xff\xff\x10\x00\x10\x00junkjunkjunkjunk");
+        std::fs::write(&stray, bytes).unwrap();
+        assert_eq!(limit(&stray), Ok(()));
     }
 
     #[test]

@@ -210,7 +210,9 @@ fn exec_request(config: &ProcessConfig, stdin: bool) -> Result<ExecRequest, Erro
 }
 
 /// `[sh|bash, (-l), -c, LINE]` (any path to either shell) as the shell
-/// line it runs.
+/// line it runs. Only a login flag may come before `-c`: in
+/// `[bash, SCRIPT, -c, LINE]` bash runs SCRIPT (with `-c` and LINE as its
+/// arguments), so that argv is judged as the whole argv it is.
 fn shell_line(command: &Command) -> Option<Command> {
     let Command::Argv(argv) = command else {
         return None;
@@ -220,7 +222,10 @@ fn shell_line(command: &Command) -> Option<Command> {
         return None;
     }
     match &argv[1..] {
-        [c, line] | [_, c, line] if c == "-c" => Some(Command::Shell(line.clone())),
+        [c, line] if c == "-c" => Some(Command::Shell(line.clone())),
+        [l, c, line] if c == "-c" && matches!(l.as_str(), "-l" | "--login") => {
+            Some(Command::Shell(line.clone()))
+        }
         _ => None,
     }
 }
@@ -452,6 +457,12 @@ mod tests {
         assert_eq!(line(argv(&["/usr/bin/python3", "-c", "print(1)"])), None);
         assert_eq!(line(argv(&["bash", "script.sh"])), None);
         assert_eq!(line(argv(&["bash", "-c", "ls", "extra"])), None);
+        // bash runs the script, not the line after `-c` (issue 15, item 16).
+        assert_eq!(line(argv(&["bash", "/tmp/x.sh", "-c", "ls"])), None);
+        assert_eq!(
+            line(argv(&["/bin/sh", "--login", "-c", "ls"])),
+            Some(Command::Shell("ls".into()))
+        );
     }
 
     #[test]
