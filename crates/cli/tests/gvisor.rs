@@ -371,3 +371,75 @@ fn a_crashed_owner_is_reaped_by_the_next_runtime() {
     env.assert_clean();
     assert!(Path::new(&env.state).exists());
 }
+
+/// Every file under `dir` (recursively, not following symlinks) whose
+/// bytes contain `needle`.
+fn files_holding(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return found;
+    };
+    for ent in rd.flatten() {
+        let p = ent.path();
+        let Ok(ft) = ent.file_type() else { continue };
+        if ft.is_dir() {
+            found.extend(files_holding(&p, needle));
+        } else if ft.is_file() {
+            if let Ok(bytes) = std::fs::read(&p) {
+                if bytes.windows(needle.len()).any(|w| w == needle) {
+                    found.push(p);
+                }
+            }
+        }
+    }
+    found
+}
+
+/// A sandbox's environment holds its tenant's secrets. The bundle's
+/// config.json used to hold it (process env and the init's `--config`),
+/// readable by any host user (0644 in 0755 directories). Now it reaches the
+/// init over its control channel only: no file under the tier's state
+/// holds the value, and the state is root's alone anyway.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_file_holds_a_sandboxes_secrets() {
+    let secret = format!("s3cret-{:x}", rand_u64());
+    let hostname = format!("h{:x}", rand_u64());
+    let mut spec = warden_spec::SandboxSpec::default();
+    spec.env.push(("API_TOKEN".into(), secret.clone()));
+    spec.hostname = hostname.clone();
+    let sb = common::Sb::on(common::Tier::Gvisor, spec).await;
+    // The control: the sandbox has it, and the scan finds what is in the
+    // bundle (the hostname, in config.json).
+    assert_eq!(sb.ok("printf %s \"$API_TOKEN\"").await, secret);
+    let gv = Path::new(common::STATE_DIR).join("gvisor");
+    let bundle = gv.join("bundles").join(sb.sandbox.as_ref().unwrap().id());
+    assert!(
+        files_holding(&bundle, hostname.as_bytes()).contains(&bundle.join("config.json")),
+        "the scan does not see the bundle"
+    );
+    let leaks = files_holding(&gv, secret.as_bytes());
+    assert!(leaks.is_empty(), "the secret is in {leaks:?}");
+    // And nobody else may look.
+    let nobody = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "cat"])
+        .arg(bundle.join("config.json"))
+        .output()
+        .unwrap();
+    assert!(
+        !nobody.status.success() && text(&nobody.stderr).contains("Permission denied"),
+        "nobody read the bundle: {nobody:?}"
+    );
+    sb.destroy();
+}
+
+fn rand_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos(),
+    );
+    h.finish()
+}

@@ -2,7 +2,9 @@
 //!
 //! ```text
 //! warden-init --control-fd N --setup-fd M    # native tier: set the sandbox up first
-//! warden-init --control-fd N --config JSON   # already isolated (e.g. gVisor), or tests
+//! warden-init --control-fd N --config-on-control  # already isolated (gVisor): the
+//!                                                # config arrives on the channel first
+//! warden-init --control-fd N --config JSON   # already isolated, for tests
 //! warden-init --zygote N --filter-fd M       # native tier: clone sandboxes' inits on request
 //! ```
 //! On a setup failure the init writes `WERR<reason>` to the control channel
@@ -33,6 +35,7 @@ struct Args {
     control_fd: RawFd,
     setup_fd: Option<RawFd>,
     config: Option<String>,
+    config_on_control: bool,
     zygote_fd: Option<RawFd>,
     filter_fd: Option<RawFd>,
 }
@@ -41,12 +44,14 @@ fn parse_args() -> Result<Args, String> {
     let mut args = std::env::args().skip(1);
     let (mut control_fd, mut setup_fd, mut config) = (None, None, None);
     let (mut zygote_fd, mut filter_fd) = (None, None);
+    let mut config_on_control = false;
     while let Some(a) = args.next() {
         let mut value = || args.next().ok_or(format!("{a} needs a value"));
         match a.as_str() {
             "--control-fd" => control_fd = Some(value()?.parse().map_err(|_| "bad fd")?),
             "--setup-fd" => setup_fd = Some(value()?.parse().map_err(|_| "bad fd")?),
             "--config" => config = Some(value()?),
+            "--config-on-control" => config_on_control = true,
             "--zygote" => zygote_fd = Some(value()?.parse().map_err(|_| "bad fd")?),
             "--filter-fd" => filter_fd = Some(value()?.parse().map_err(|_| "bad fd")?),
             other => return Err(format!("unknown argument {other:?}")),
@@ -57,6 +62,7 @@ fn parse_args() -> Result<Args, String> {
             control_fd: -1,
             setup_fd: None,
             config: None,
+            config_on_control: false,
             zygote_fd,
             filter_fd: Some(filter_fd.ok_or("--zygote needs --filter-fd")?),
         });
@@ -65,6 +71,7 @@ fn parse_args() -> Result<Args, String> {
         control_fd: control_fd.ok_or("--control-fd is required")?,
         setup_fd,
         config,
+        config_on_control,
         zygote_fd,
         filter_fd,
     })
@@ -110,6 +117,7 @@ fn main() {
                 control_fd: warden_runtime::native::spawn::CONTROL_FD,
                 setup_fd: Some(warden_runtime::native::spawn::SETUP_FD),
                 config: None,
+                config_on_control: false,
                 zygote_fd: None,
                 filter_fd: None,
             }
@@ -120,7 +128,7 @@ fn main() {
     let control = unsafe { OwnedFd::from_raw_fd(args.control_fd) };
     let mut control = std::fs::File::from(control);
     let cfg = match (args.setup_fd, args.config) {
-        (Some(fd), _) => match warden_runtime::native::inside::setup(fd) {
+        (Some(fd), _) => match warden_runtime::native::inside::setup(fd, args.control_fd) {
             Ok(cfg) => cfg,
             Err(e) => fail(&mut control, &e.to_string()),
         },
@@ -128,7 +136,14 @@ fn main() {
             Ok(cfg) => cfg,
             Err(e) => fail(&mut control, &format!("bad --config: {e}")),
         },
-        (None, None) => fail(&mut control, "neither --setup-fd nor --config given"),
+        (None, None) if args.config_on_control => match codec::read_init_config(&mut control) {
+            Ok(cfg) => cfg,
+            Err(e) => fail(&mut control, &format!("reading the configuration: {e}")),
+        },
+        (None, None) => fail(
+            &mut control,
+            "none of --setup-fd, --config, --config-on-control given",
+        ),
     };
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

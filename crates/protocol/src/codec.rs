@@ -127,6 +127,33 @@ pub async fn read_frame<R: AsyncRead + Unpin, T: DeserializeOwned>(
     decode(&body).map(Some)
 }
 
+/// An init's configuration sent ahead of the preamble, by a backend that
+/// would otherwise have to put it in a file or an argv (gVisor's bundle):
+/// `length: u32 LE | postcard(InitConfig)`. Blocking, for the init's start.
+pub fn encode_init_config(cfg: &crate::InitConfig) -> Result<Vec<u8>, CodecError> {
+    let body = postcard::to_allocvec(cfg)?;
+    if body.len() > MAX_FRAME {
+        return Err(CodecError::TooLarge(body.len()));
+    }
+    let mut out = Vec::with_capacity(4 + body.len());
+    out.extend_from_slice(&(body.len() as u32).to_le_bytes());
+    out.extend_from_slice(&body);
+    Ok(out)
+}
+
+/// Reads what [`encode_init_config`] wrote.
+pub fn read_init_config(r: &mut impl std::io::Read) -> Result<crate::InitConfig, CodecError> {
+    let mut len = [0u8; 4];
+    r.read_exact(&mut len)?;
+    let len = u32::from_le_bytes(len) as usize;
+    if len > MAX_FRAME {
+        return Err(CodecError::TooLarge(len));
+    }
+    let mut body = vec![0u8; len];
+    r.read_exact(&mut body)?;
+    Ok(postcard::from_bytes(&body)?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -298,5 +325,21 @@ mod tests {
         let mut p = preamble();
         p[4] = p[4].wrapping_add(1);
         assert!(matches!(check_preamble(p), Err(CodecError::Version { .. })));
+    }
+
+    #[test]
+    fn init_config_round_trips_and_refuses_oversized_lengths() {
+        let cfg = crate::InitConfig {
+            env: vec![("K".into(), "v".into())],
+            workdir: "/scratch".into(),
+        };
+        let bytes = encode_init_config(&cfg).unwrap();
+        assert_eq!(read_init_config(&mut &bytes[..]).unwrap(), cfg);
+        let huge = ((MAX_FRAME + 1) as u32).to_le_bytes();
+        assert!(matches!(
+            read_init_config(&mut &huge[..]),
+            Err(CodecError::TooLarge(_))
+        ));
+        assert!(read_init_config(&mut &bytes[..bytes.len() - 1]).is_err());
     }
 }

@@ -36,6 +36,7 @@ use config::Config;
 use sha2::{Digest, Sha256};
 use state::{AppState, Shared};
 use std::net::SocketAddr;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -203,7 +204,13 @@ pub async fn serve(
     on_listen: impl FnOnce(SocketAddr),
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
-    std::fs::create_dir_all(&cfg.data_dir)
+    // Root's alone when we make it: it holds the database and every
+    // tenant's files. (An existing directory keeps the operator's mode;
+    // sandboxes work whatever it is, see the runtime's `handles.rs`.)
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&cfg.data_dir)
         .with_context(|| format!("creating data directory {}", cfg.data_dir.display()))?;
     cfg.data_dir = cfg.data_dir.canonicalize()?;
     let db = Arc::new(

@@ -10,6 +10,7 @@ mod e2b_envd;
 mod e2b_sdk;
 mod egress;
 mod flows;
+mod host_dirs;
 mod isolation;
 mod lifecycle;
 mod parallel_exec;

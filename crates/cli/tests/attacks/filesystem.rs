@@ -211,7 +211,7 @@ async fn exe_overwrite_is_refused(tier: Tier) {
             out('sibling_exe', tryf(lambda: os.open(f'/proc/{q.pid}/exe', os.O_WRONLY | os.O_TRUNC)))
             q.kill()
             out('init_path', tryf(lambda: os.stat(sys.argv[1])))
-            out('gvisor_init', tryf(lambda: os.open('/.warden/init', os.O_WRONLY)))
+            out('gvisor_init', tryf(lambda: os.open('/.warden/warden-init', os.O_WRONLY)))
             "#,
             &[init.to_str().unwrap()],
         )
@@ -230,7 +230,7 @@ async fn exe_overwrite_is_refused(tier: Tier) {
             "ENOENT",
             "the init binary is visible: {r:?}"
         );
-        // gVisor binds the init read-only at /.warden/init.
+        // gVisor binds the init read-only at /.warden/warden-init.
         expect(
             tier,
             &r,

@@ -70,3 +70,4 @@ mod filesystem;
 mod namespaces;
 mod resources;
 mod seccomp;
+mod shared_kernel;

@@ -20,7 +20,18 @@ use warden_protocol::InitConfig;
 use warden_spec::{Image, SandboxSpec};
 
 /// Where the init binary appears inside the sandbox.
-pub const INIT_TARGET: &str = "/.warden/init";
+pub const INIT_TARGET: &str = "/.warden/warden-init";
+
+/// The directory of [`INIT_TARGET`].
+pub const INIT_DIR: &str = "/.warden";
+
+/// The init's argv: a bare name (found through `PATH` = its directory) so
+/// that /proc/1/cmdline says `warden-init`, not where the binary lives.
+/// Its configuration (the environment, secrets included) is not in the
+/// argv: it arrives over the control channel (see
+/// [`super::send_init_config`]), so nothing in the bundle, runsc's state or
+/// the Sentry's arguments holds it.
+pub const INIT_ARGV: [&str; 4] = ["warden-init", "--control-fd", "0", "--config-on-control"];
 
 /// Host threads the Sentry and gofer need besides one per application
 /// thread; the host pids limit is the spec's plus this.
@@ -190,26 +201,36 @@ pub fn write(bundle: &Path, spec: &SandboxSpec, inp: &Inputs) -> Result<(), Gvis
         mounts.push(bind(inp.init_path, INIT_TARGET, true));
     }
 
-    let env = base_env(spec);
-    let init_cfg = InitConfig {
-        env: env.clone(),
-        workdir: spec.workdir.clone(),
-    };
-    let init_json = serde_json::to_string(&init_cfg).map_err(GvisorError::Json)?;
-    let config = config_json(spec, &env, &init_json, mounts, &inp.cgroups_path, &root);
+    let config = config_json(spec, mounts, &inp.cgroups_path, &root);
     let path = bundle.join("config.json");
     let text = serde_json::to_vec_pretty(&config).map_err(GvisorError::Json)?;
-    fs::write(&path, text).map_err(io("write", &path))
+    private_file(&path, &text)
 }
 
-fn config_json(
-    spec: &SandboxSpec,
-    env: &[(String, String)],
-    init_json: &str,
-    mounts: Vec<Value>,
-    cgroups_path: &str,
-    root: &Path,
-) -> Value {
+/// What the init is told over its control channel: the commands'
+/// environment and working directory.
+pub fn init_config(spec: &SandboxSpec) -> InitConfig {
+    InitConfig {
+        env: base_env(spec),
+        workdir: spec.workdir.clone(),
+    }
+}
+
+/// Writes `path` readable by its owner (root) alone: the bundle is runsc's
+/// business, no other host user's.
+pub(super) fn private_file(path: &Path, bytes: &[u8]) -> Result<(), GvisorError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|mut f| f.write_all(bytes))
+        .map_err(io("write", path))
+}
+
+fn config_json(spec: &SandboxSpec, mounts: Vec<Value>, cgroups_path: &str, root: &Path) -> Value {
     let uid = spec.user.uid();
     let l = &spec.limits;
     let mut namespaces = vec![
@@ -248,8 +269,10 @@ fn config_json(
         "process": {
             "terminal": false,
             "user": {"uid": uid, "gid": uid},
-            "args": [INIT_TARGET, "--control-fd", "0", "--config", init_json],
-            "env": env.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(),
+            "args": INIT_ARGV,
+            // The init's own environment: only where to find itself. The
+            // commands' environment comes over the control channel.
+            "env": [format!("PATH={}", INIT_DIR)],
             "cwd": "/",
             "capabilities": caps,
             "noNewPrivileges": true,

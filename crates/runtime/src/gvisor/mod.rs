@@ -16,6 +16,7 @@ pub mod skeleton;
 
 use crate::{RuntimeError, Sandbox, SandboxStats};
 use runsc::Runsc;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::Child;
@@ -130,6 +131,13 @@ impl GvisorRuntime {
         for d in [&root, &bundles] {
             std::fs::create_dir_all(d).map_err(state_err(d))?;
         }
+        // Root's alone: runsc's state and the bundles describe sandboxes
+        // (their mounts, limits, hostnames) to no other host user. runsc
+        // and its gofer run as root.
+        for d in [&dir, &root, &bundles] {
+            std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o700))
+                .map_err(state_err(d))?;
+        }
         let candidates: Vec<String> = match &cfg.platform {
             Some(p) => vec![p.clone()],
             None => platform::CANDIDATES.iter().map(|s| s.to_string()).collect(),
@@ -219,7 +227,10 @@ impl GvisorRuntime {
     }
 
     fn launch(&self, spec: &SandboxSpec, id: &str, dir: &Path) -> Result<Launched, RuntimeError> {
-        std::fs::create_dir(dir).map_err(state_err(dir))?;
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(dir)
+            .map_err(state_err(dir))?;
         // Made before runsc sees it, so runsc joins it and leaves it alone:
         // its usage (peak memory, OOM kills) stays readable after the
         // container has ended, until `destroy` removes it.
@@ -257,7 +268,9 @@ impl GvisorRuntime {
             None => (None, None),
         };
         let mut child = self.runsc.run(dir, id, guest.into(), log, netns)?;
-        if let Err(why) = wait_ready(&host, START_DEADLINE) {
+        let ready = send_init_config(&host, &bundle::init_config(spec), START_DEADLINE)
+            .and_then(|()| wait_ready(&host, START_DEADLINE));
+        if let Err(why) = ready {
             let _ = self.runsc.kill(id);
             runsc::wait_or_kill(&mut child, STOP_DEADLINE);
             let said = std::fs::read_to_string(&log_path).unwrap_or_default();
@@ -277,6 +290,26 @@ struct Launched {
     child: Child,
     /// The egress proxy's listener in the sandbox's namespace (allowlist).
     egress: Option<std::net::TcpListener>,
+}
+
+/// Sends the init its configuration (the commands' environment, secrets
+/// included) over the control channel, the one place it goes: not the
+/// bundle, not an argv (see `bundle::INIT_ARGV`). The socket buffers it
+/// until the init reads it; a larger one waits for the init, at most
+/// `limit`.
+fn send_init_config(
+    sock: &UnixStream,
+    cfg: &warden_protocol::InitConfig,
+    limit: Duration,
+) -> Result<(), String> {
+    use std::io::Write;
+    let bytes = warden_protocol::codec::encode_init_config(cfg)
+        .map_err(|e| format!("the init's configuration: {e}"))?;
+    let mut w = sock;
+    sock.set_write_timeout(Some(limit))
+        .and_then(|()| w.write_all(&bytes))
+        .and_then(|()| sock.set_write_timeout(None))
+        .map_err(|e| format!("sending the init its configuration: {e}"))
 }
 
 /// Waits until the init has written its first bytes on `sock` (its

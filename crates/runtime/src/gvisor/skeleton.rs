@@ -25,7 +25,7 @@ const LAYOUT: &[&str] = &[
 ];
 
 /// The init binary's mount point (see `bundle::INIT_TARGET`).
-const INIT_POINT: &str = ".warden/init";
+const INIT_POINT: &str = ".warden/warden-init";
 
 /// A top-level entry of the image, as the skeleton shows it.
 pub enum Kind {
@@ -128,7 +128,7 @@ pub struct Shared {
     /// /etc is the host image's template itself (moved in), with name files
     /// for this hostname (the default one).
     pub hostname: String,
-    /// The init binary is hard-linked in at `.warden/init`, so it needs no
+    /// The init binary is hard-linked in at `.warden/warden-init`, so it needs no
     /// mount of its own (false where the link cannot be made, e.g. across
     /// filesystems).
     pub has_init: bool,

@@ -10,7 +10,7 @@ use super::rootfs::{self, MountError};
 use super::setup::NativeSetup;
 use rustix::mount::{mount_change, mount_remount, unmount, MountFlags, MountPropagationFlags};
 use std::io::Read;
-use std::os::fd::{FromRawFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, RawFd};
 use std::path::Path;
 use warden_protocol::InitConfig;
 
@@ -50,9 +50,10 @@ fn check(what: &'static str, r: libc::c_int) -> Result<(), SetupError> {
     }
 }
 
-/// Reads the setup from `fd`, builds the sandbox, and returns what the
-/// protocol server needs. On return the process is fully confined.
-pub fn setup(fd: RawFd) -> Result<InitConfig, SetupError> {
+/// Reads the setup from `fd` (and the host paths it names from `control`,
+/// see `handles.rs`), builds the sandbox, and returns what the protocol
+/// server needs. On return the process is fully confined.
+pub fn setup(fd: RawFd, control: RawFd) -> Result<InitConfig, SetupError> {
     // SAFETY: the launcher handed us this fd; we own and close it.
     let mut pipe = unsafe { std::fs::File::from_raw_fd(fd) };
     let mut buf = Vec::new();
@@ -62,6 +63,10 @@ pub fn setup(fd: RawFd) -> Result<InitConfig, SetupError> {
         .ok_or_else(|| SetupError::Read(std::io::Error::other("truncated setup message")))?;
     let setup: NativeSetup = serde_json::from_slice(json)?;
     let filter = warden_confine::CompiledFilter::from_bytes(filter)?;
+    super::handles::receive(control, setup.path_fds).map_err(|source| SetupError::Sys {
+        what: "receiving the host paths",
+        source,
+    })?;
     // The setup message holds only the rules for set-up's own calls; the
     // rest of the policy came with the clone from the zygote. Refuse to run
     // without it (2 = filter mode).
@@ -87,12 +92,11 @@ pub fn setup(fd: RawFd) -> Result<InitConfig, SetupError> {
     )
     .map_err(sys("make mounts private"))?;
 
-    let root = Path::new(&setup.staging_dir);
-    rootfs::tmpfs(
-        root,
-        MountFlags::NOSUID | MountFlags::NODEV,
-        "mode=0755,size=4m,nr_inodes=4096",
-    )?;
+    // The root tmpfs, reached through its own descriptor: its mount point
+    // is a host path we may not be able to search (see `handles.rs`).
+    let root_fd = rootfs::root_tmpfs(Path::new(&setup.staging_dir))?;
+    let root_path = format!("/proc/self/fd/{}", root_fd.as_raw_fd());
+    let root = Path::new(&root_path);
     rootfs::image(root, &setup.image)?;
     rootfs::etc(root, &setup)?;
     rootfs::dev(root, Path::new(&setup.dev_template), setup.disk_bytes)?;
@@ -108,6 +112,9 @@ pub fn setup(fd: RawFd) -> Result<InitConfig, SetupError> {
     rustix::process::pivot_root(".", ".").map_err(sys("pivot_root"))?;
     unmount(".", rustix::mount::UnmountFlags::DETACH).map_err(sys("detach old root"))?;
     rustix::process::chdir("/").map_err(sys("chdir /"))?;
+    // No handle on the host's tree may outlive the set-up.
+    super::handles::close_all();
+    drop(root_fd);
     mount_remount(
         "/",
         MountFlags::RDONLY | MountFlags::NOSUID | MountFlags::NODEV,

@@ -4,6 +4,7 @@
 
 pub mod egress;
 mod filler;
+pub mod handles;
 pub mod inside;
 pub mod netns;
 pub mod prestart;
@@ -200,10 +201,16 @@ impl crate::Runtime for NativeRuntime {
             None => prestart::Prestarted::make(&self.parts, self.parts.netns.take(), &limits)?,
         };
         let prestart::Prestarted { slot, cgroup, init } = first;
-        let setup = NativeSetup::from_spec(spec, &self.staging, &self.templates);
-        let json = serde_json::to_vec(&setup).map_err(|e| RuntimeError::Init(e.to_string()))?;
-        let message = setup::encode_message(&json, &self.seccomp);
+        let mut setup = NativeSetup::from_spec(spec, &self.staging, &self.templates);
         let started = (|| {
+            // Opened by us, root, whatever the modes of the directories
+            // above them (see `handles.rs`).
+            let paths = handles::open_for(init.pid(), &mut setup)?;
+            let json = serde_json::to_vec(&setup).map_err(|e| SpawnError::Sys {
+                what: "encode the set-up",
+                source: std::io::Error::other(e),
+            })?;
+            let message = setup::encode_message(&json, &self.seccomp);
             // Before "go": the proxy's port exists before any of the
             // sandbox's code does.
             let egress = match spec.network.rules() {
@@ -217,7 +224,7 @@ impl crate::Runtime for NativeRuntime {
                 ),
                 None => None,
             };
-            Ok::<_, SpawnError>((init.go(&message)?, egress))
+            Ok::<_, SpawnError>((init.go(&message, &paths)?, egress))
         })();
         let (started, egress) = match started {
             Ok(s) => s,

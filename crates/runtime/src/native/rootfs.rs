@@ -103,6 +103,38 @@ pub fn tmpfs(dst: &Path, flags: MountFlags, opts: &str) -> Result<()> {
     mount("tmpfs", dst, "tmpfs", flags, data.as_c_str()).map_err(rerr("mount tmpfs", dst))
 }
 
+/// The sandbox's root: a tmpfs made with the new mount API and attached on
+/// `staging`, returned as a descriptor of its root directory. Mounting on
+/// `staging` by name and then using the name would not do: `staging` may
+/// be `/proc/self/fd/N` (see `handles.rs`), and a magic link leads to the
+/// directory *under* anything mounted on it later.
+pub fn root_tmpfs(staging: &Path) -> Result<std::os::fd::OwnedFd> {
+    use rustix::mount::{
+        fsconfig_create, fsconfig_set_string, fsmount, fsopen, move_mount, FsMountFlags,
+        FsOpenFlags, MountAttrFlags, MoveMountFlags,
+    };
+    let fs = fsopen("tmpfs", FsOpenFlags::FSOPEN_CLOEXEC).map_err(rerr("fsopen tmpfs", staging))?;
+    for (key, value) in [("mode", "0755"), ("size", "4m"), ("nr_inodes", "4096")] {
+        fsconfig_set_string(&fs, key, value).map_err(rerr("configure root tmpfs", staging))?;
+    }
+    fsconfig_create(&fs).map_err(rerr("create root tmpfs", staging))?;
+    let mnt = fsmount(
+        &fs,
+        FsMountFlags::FSMOUNT_CLOEXEC,
+        MountAttrFlags::MOUNT_ATTR_NOSUID | MountAttrFlags::MOUNT_ATTR_NODEV,
+    )
+    .map_err(rerr("fsmount root tmpfs", staging))?;
+    move_mount(
+        &mnt,
+        "",
+        rustix::fs::CWD,
+        staging,
+        MoveMountFlags::MOVE_MOUNT_F_EMPTY_PATH | MoveMountFlags::MOVE_MOUNT_T_SYMLINKS,
+    )
+    .map_err(rerr("attach root tmpfs", staging))?;
+    Ok(mnt)
+}
+
 /// Copies a symlink (never following it).
 fn copy_link(src: &Path, dst: &Path) -> Result<()> {
     let target = fs::read_link(src).map_err(err("readlink", src))?;
@@ -212,6 +244,21 @@ pub fn etc(root: &Path, setup: &NativeSetup) -> Result<()> {
     }
 }
 
+/// Ptys one sandbox may hold at once (its devpts instance's `max=`). All
+/// devpts instances but the host's own share `kernel.pty.max` minus
+/// `kernel.pty.reserve` (3,072 by default): without a cap one sandbox could
+/// take them all and every other sandbox would get ENOSPC from /dev/ptmx.
+pub const MAX_PTYS: u32 = 64;
+
+/// inotify instances and watches each user of a sandbox may hold, set in
+/// the sandbox's own user namespace (`/proc/sys/user/max_inotify_*`, which
+/// it cannot change: its /proc/sys is read-only and it has no
+/// capabilities). Above that, the kernel charges the sandbox's namespace
+/// to its owner, the slot's uid, against the host's per-user limits
+/// (`fs.inotify.max_user_instances`, `max_user_watches`): see `zygote.rs`.
+pub const MAX_INOTIFY_INSTANCES: u32 = 128;
+pub const MAX_INOTIFY_WATCHES: u32 = 65_536;
+
 /// A minimal /dev: the prepared template (null, zero, full, random,
 /// urandom, tty and the usual symlinks; made on the host, since mknod is
 /// impossible in a user namespace) with a private devpts and /dev/shm.
@@ -220,12 +267,20 @@ pub fn dev(root: &Path, template: &Path, shm_bytes: u64) -> Result<()> {
     fs::create_dir(&dev).map_err(err("mkdir", &dev))?;
     mount_bind(template, &dev).map_err(rerr("bind", &dev))?;
     let pts = dev.join("pts");
+    let opts = std::ffi::CString::new(format!(
+        "newinstance,ptmxmode=0666,mode=0620,max={MAX_PTYS}"
+    ))
+    .map_err(|_| MountError {
+        what: "devpts options",
+        path: pts.clone(),
+        source: io::ErrorKind::InvalidInput.into(),
+    })?;
     mount(
         "devpts",
         &pts,
         "devpts",
         MountFlags::NOSUID | MountFlags::NOEXEC,
-        c"newinstance,ptmxmode=0666,mode=0620",
+        opts.as_c_str(),
     )
     .map_err(rerr("mount devpts", &pts))?;
     tmpfs(
@@ -264,6 +319,15 @@ pub fn proc(root: &Path) -> Result<()> {
         None,
     )
     .map_err(rerr("mount proc", &p))?;
+    // While /proc/sys is still writable (the init is root of the sandbox's
+    // user namespace, whose values these are).
+    for (name, max) in [
+        ("max_inotify_instances", MAX_INOTIFY_INSTANCES),
+        ("max_inotify_watches", MAX_INOTIFY_WATCHES),
+    ] {
+        let f = p.join("sys/user").join(name);
+        write(&f, &max.to_string())?;
+    }
     for sub in ["sys", "sysrq-trigger", "irq", "bus"] {
         let s = p.join(sub);
         if s.exists() {

@@ -23,6 +23,10 @@ pub struct NativeSetup {
     pub etc_template: String,
     pub dev_template: String,
     pub init: InitConfig,
+    /// How many host paths above arrive as descriptors on the control
+    /// socket (and are named `/proc/self/fd/N`): see `handles.rs`.
+    #[serde(default)]
+    pub path_fds: usize,
 }
 
 /// The environment every command starts from.
@@ -92,6 +96,7 @@ impl NativeSetup {
                 env: base_env(spec),
                 workdir: spec.workdir.clone(),
             },
+            path_fds: 0,
         }
     }
 }

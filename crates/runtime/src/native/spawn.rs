@@ -30,6 +30,13 @@ pub enum SpawnError {
     SetupTooLarge(usize),
     #[error("invalid init path {0:?}")]
     InitPath(String),
+    #[error("{path}: {source}")]
+    HostPath {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("a sandbox takes at most {0} host paths (image, input, mounts)")]
+    TooManyPaths(usize),
 }
 
 fn sys(what: &'static str) -> impl FnOnce(std::io::Error) -> SpawnError {
@@ -119,7 +126,12 @@ pub fn launch(
             what: "pipe",
             source: e.into(),
         })?;
-    let (pid, pidfd) = zygote.launch(&OwnedFd::from(child_sock), &setup_r, netns.as_ref())?;
+    let (pid, pidfd) = zygote.launch(
+        &OwnedFd::from(child_sock),
+        &setup_r,
+        netns.as_ref(),
+        host_base,
+    )?;
     drop(setup_r);
     // One sandbox per namespace: ours goes now, the init holds its own.
     drop(netns);
@@ -141,11 +153,15 @@ impl Pending {
         self.init.as_ref().map_or(0, |i| i.pid)
     }
 
-    /// Sends "go" and `setup`: the init becomes root of its namespace and
-    /// builds the sandbox.
-    pub fn go(mut self, setup: &[u8]) -> Result<Started, SpawnError> {
+    /// Sends the descriptors of the host paths the set-up names (see
+    /// `handles.rs`), then "go" and `setup`: the init becomes root of its
+    /// namespace and builds the sandbox.
+    pub fn go(mut self, setup: &[u8], paths: &[OwnedFd]) -> Result<Started, SpawnError> {
         if setup.len() + 1 > MAX_SETUP {
             return Err(SpawnError::SetupTooLarge(setup.len()));
+        }
+        if let Some(control) = &self.control {
+            super::handles::send(control, paths).map_err(sys("hand the sandbox its host paths"))?;
         }
         let w = self.setup.take().ok_or(SpawnError::Sys {
             what: "send setup",
@@ -282,10 +298,12 @@ pub unsafe fn enter_child(sock: RawFd, setup: RawFd) -> Result<(), i32> {
         }
         return Err(122);
     }
-    // We still hold the launcher's host uid, which the new namespace does
-    // not map. Become its root (host uid = the slot's base) and drop the
-    // host's supplementary groups, keeping a full set of capabilities *in
-    // the sandbox's namespace* for the set-up.
+    // We still hold the zygote's host ids (real and saved uid 0, effective
+    // uid the slot's base, which owns our namespace), of which the new
+    // namespace maps only the last. Become its root (host uid = the slot's
+    // base) in all three and drop the host's supplementary groups, keeping
+    // a full set of capabilities *in the sandbox's namespace* for the
+    // set-up.
     if libc::syscall(libc::SYS_setgroups, 0usize, std::ptr::null::<libc::gid_t>()) < 0
         || libc::syscall(libc::SYS_setresgid, 0u32, 0u32, 0u32) < 0
         || libc::syscall(libc::SYS_setresuid, 0u32, 0u32, 0u32) < 0

@@ -9,15 +9,27 @@
 //! children itself (SIGCHLD ignored), so no zombie outlives a sandbox.
 //!
 //! Protocol on the socket, one exchange per sandbox:
-//! runtime -> zygote: one byte, with two or three fds (the init's control
-//! socket, the read end of its setup pipe, and optionally a fresh network
-//! namespace from the pool, see `netns.rs`); zygote -> runtime: the pid as
-//! `i32` LE (or a negated errno) with the pidfd.
+//! runtime -> zygote: one byte and the slot's first host uid (`u32` LE),
+//! with two or three fds (the init's control socket, the read end of its
+//! setup pipe, and optionally a fresh network namespace from the pool, see
+//! `netns.rs`); zygote -> runtime: the pid as `i32` LE (or a negated errno)
+//! with the pidfd.
 //!
 //! With a namespace, the zygote enters it, clones without `CLONE_NEWNET` (so
 //! the init starts in it), and returns to its own at once. Only the zygote
 //! can do this: entering a namespace owned by the host's user namespace
 //! takes the host's `CAP_SYS_ADMIN`, which the init lost with `CLONE_NEWUSER`.
+//!
+//! The clone runs with the zygote's *effective* uid set to the slot's first
+//! host uid (real and saved uid stay 0, so it returns to root right after).
+//! The kernel makes whoever creates a user namespace its owner, and charges
+//! per-user counters of everything inside it (inotify instances and
+//! watches, user namespaces, ...) to that owner in the parent namespace: as
+//! host root, every sandbox would share host root's allowance (128 inotify
+//! instances), with each other and with the host's own services. Owned by
+//! the slot's uid, each sandbox has the host's per-user allowance to itself.
+//! The child's ids end up as before: once its maps exist it becomes uid 0 of
+//! its namespace, which is the slot's first host uid.
 
 use super::spawn::{self, SpawnError};
 use rustix::net::{
@@ -96,7 +108,11 @@ impl Zygote {
             .map_err(sys_err("hand the zygote its seccomp filter"))?;
         let (fd, ffd) = (theirs.as_raw_fd(), filter_r.as_raw_fd());
         let mut cmd = Command::new(init);
-        cmd.args(["--zygote", "3", "--filter-fd", "4"])
+        // A neutral argv[0]: every init is a clone of the zygote and shows
+        // its argv as /proc/1/cmdline, where the binary's host path would
+        // tell the sandbox where Warden is installed.
+        cmd.arg0(ZYGOTE_ARGV0)
+            .args(["--zygote", "3", "--filter-fd", "4"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
@@ -128,17 +144,22 @@ impl Zygote {
     }
 
     /// Clones a new init holding `control` and `setup` as fds 3 and 4, in
-    /// the network namespace `netns` if given (else in a new one).
+    /// the network namespace `netns` if given (else in a new one), in a
+    /// user namespace owned by host uid `owner` (the slot's first uid).
     pub fn launch(
         &self,
         control: &OwnedFd,
         setup: &OwnedFd,
         netns: Option<&OwnedFd>,
+        owner: u32,
     ) -> Result<(i32, OwnedFd), SpawnError> {
         let mut fds = vec![control.as_fd(), setup.as_fd()];
         fds.extend(netns.map(|n| n.as_fd()));
+        let mut msg = [0u8; REQUEST_LEN];
+        msg[0] = 1;
+        msg[1..].copy_from_slice(&owner.to_le_bytes());
         let sock = self.sock.lock().unwrap_or_else(|e| e.into_inner());
-        send_with_fds(&*sock, &[1], &fds).map_err(sys_err("hand the sandbox to the zygote"))?;
+        send_with_fds(&*sock, &msg, &fds).map_err(sys_err("hand the sandbox to the zygote"))?;
         let mut buf = [0u8; 4];
         let (n, mut fds) =
             recv_with_fds(&*sock, &mut buf).map_err(sys_err("hear back from the zygote"))?;
@@ -172,6 +193,19 @@ impl Drop for Zygote {
 /// The byte the zygote sends once it is confined and serving.
 const READY: u8 = b'R';
 
+/// What the zygote (and so every native init) is called in its argv.
+pub const ZYGOTE_ARGV0: &str = "warden-init";
+
+/// A request: one byte, then the user namespace's owner as `u32` LE.
+const REQUEST_LEN: usize = 5;
+
+/// Sets only the effective uid (raw system call: this thread alone, and no
+/// libc bookkeeping in a process that is about to clone).
+fn set_euid(uid: u32) -> bool {
+    // SAFETY: a plain system call; -1 leaves the real and saved uid as is.
+    unsafe { libc::syscall(libc::SYS_setresuid, u32::MAX, uid, u32::MAX) == 0 }
+}
+
 /// Reads the inherited part of the seccomp policy from `fd` and attaches it.
 fn confine_self(fd: RawFd) -> Result<(), Box<dyn std::error::Error>> {
     // SAFETY: our launcher passed us this fd and nothing else uses it.
@@ -201,7 +235,7 @@ pub fn serve(fd: RawFd, filter_fd: RawFd) {
         std::process::exit(1);
     };
     loop {
-        let mut buf = [0u8; 1];
+        let mut buf = [0u8; REQUEST_LEN];
         let (n, fds) = match recv_with_fds(&sock, &mut buf) {
             Ok(r) => r,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
@@ -212,12 +246,18 @@ pub fn serve(fd: RawFd, filter_fd: RawFd) {
             std::process::exit(0);
         }
         let mut fds = fds.into_iter();
-        let (Some(control), Some(setup), netns, None) =
-            (fds.next(), fds.next(), fds.next(), fds.next())
+        let (Some(control), Some(setup), netns, None, REQUEST_LEN) =
+            (fds.next(), fds.next(), fds.next(), fds.next(), n)
         else {
             let _ = send_with_fds(&sock, &(-libc::EINVAL).to_le_bytes(), &[]);
             continue;
         };
+        let owner = u32::from_le_bytes([buf[1], buf[2], buf[3], buf[4]]);
+        // Root never owns a sandbox's namespace: that is the point.
+        if owner == 0 {
+            let _ = send_with_fds(&sock, &(-libc::EINVAL).to_le_bytes(), &[]);
+            continue;
+        }
         if let Some(ns) = &netns {
             // SAFETY: setns on an fd we were sent; we are single-threaded.
             if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
@@ -226,7 +266,25 @@ pub fn serve(fd: RawFd, filter_fd: RawFd) {
                 continue;
             }
         }
+        // The namespace (entered above) needs root; the clone runs as the
+        // slot's uid so that its user namespace belongs to the slot.
+        if !set_euid(owner) {
+            let errno = std::io::Error::last_os_error().raw_os_error();
+            let _ = send_with_fds(&sock, &(-errno.unwrap_or(libc::EPERM)).to_le_bytes(), &[]);
+            // SAFETY: setns on our own namespace fd; single-threaded.
+            if netns.is_some() && unsafe { libc::setns(home.as_raw_fd(), libc::CLONE_NEWNET) } != 0
+            {
+                std::process::exit(1);
+            }
+            continue;
+        }
         let cloned = spawn::clone_into_namespaces(netns.is_none());
+        // Root again (the saved uid is 0) before anything else in the
+        // zygote, and the effective capabilities with it; a zygote that
+        // cannot is useless and stops.
+        if !matches!(cloned, Ok(None)) && !set_euid(0) {
+            std::process::exit(1);
+        }
         if netns.is_some() && !matches!(cloned, Ok(None)) {
             // Back home before anything else: a zygote that cannot return
             // stops rather than linger in a sandbox's namespace (the
