@@ -9,7 +9,7 @@
 use crate::codec::{self, CodecError, Frame, CHUNK};
 use crate::messages::*;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
@@ -61,6 +61,20 @@ struct Inner {
     out: mpsc::UnboundedSender<Vec<u8>>,
     pending: Pending,
     next_id: AtomicU32,
+    /// Set once the channel is gone (the init closed it, a write failed,
+    /// or [`Client::close`]): every request from then on fails at once
+    /// instead of waiting for an answer that cannot come.
+    closed: Arc<AtomicBool>,
+    /// The reader and writer tasks, ended by [`Client::close`].
+    tasks: [tokio::task::AbortHandle; 2],
+}
+
+/// Marks the channel closed, then wakes every waiter: in this order, a
+/// request registered after the wake-up sees the flag (see `stream`).
+fn shut(closed: &AtomicBool, pending: &Pending) {
+    closed.store(true, Ordering::SeqCst);
+    // Dropping every sender wakes every waiter with `Disconnected`.
+    pending.lock().unwrap_or_else(|e| e.into_inner()).clear();
 }
 
 /// A cheap-to-clone handle on one sandbox's control channel.
@@ -89,15 +103,18 @@ impl Client {
         let (mut rd, mut wr) = tokio::io::split(stream);
         let (out, mut out_rx) = mpsc::unbounded_channel::<Vec<u8>>();
         let pending: Pending = Arc::default();
-        tokio::spawn(async move {
+        let closed = Arc::new(AtomicBool::new(false));
+        let (writer_pending, writer_closed) = (pending.clone(), closed.clone());
+        let writer = tokio::spawn(async move {
             while let Some(buf) = out_rx.recv().await {
                 if wr.write_all(&buf).await.is_err() {
                     break;
                 }
             }
+            shut(&writer_closed, &writer_pending);
         });
-        let reader_pending = pending.clone();
-        tokio::spawn(async move {
+        let (reader_pending, reader_closed) = (pending.clone(), closed.clone());
+        let reader = tokio::spawn(async move {
             while let Ok(Some(Frame { id, body })) = codec::read_frame::<_, Response>(&mut rd).await
             {
                 let mut map = reader_pending.lock().unwrap_or_else(|e| e.into_inner());
@@ -109,22 +126,39 @@ impl Client {
                     map.remove(&id);
                 }
             }
-            // Dropping every sender wakes every waiter with `Disconnected`.
-            reader_pending
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clear();
+            shut(&reader_closed, &reader_pending);
         });
         Ok(Client {
             inner: Arc::new(Inner {
                 out,
                 pending,
                 next_id: AtomicU32::new(1),
+                closed,
+                tasks: [reader.abort_handle(), writer.abort_handle()],
             }),
         })
     }
 
+    /// Whether the channel is gone: every request now fails with
+    /// `Disconnected`.
+    pub fn is_closed(&self) -> bool {
+        self.inner.closed.load(Ordering::SeqCst)
+    }
+
+    /// Closes the channel from this side (the sandbox is being destroyed):
+    /// requests in flight and every later one fail with `Disconnected` at
+    /// once, whether or not the other end ever closes its side.
+    pub fn close(&self) {
+        shut(&self.inner.closed, &self.inner.pending);
+        for t in &self.inner.tasks {
+            t.abort();
+        }
+    }
+
     pub(crate) fn send_raw(&self, id: u32, req: &Request) -> Result<(), ClientError> {
+        if self.is_closed() {
+            return Err(ClientError::Disconnected);
+        }
         let buf = codec::encode(&Frame { id, body: req })?;
         self.inner
             .out
@@ -148,6 +182,9 @@ impl Client {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(id, tx);
+        // Checked after registering: `shut` sets the flag before clearing
+        // the map, so a request either is cleared with the others or sees
+        // the flag here; none waits forever on a channel already gone.
         if let Err(e) = self.send_raw(id, &req) {
             self.inner
                 .pending
@@ -440,5 +477,71 @@ impl Drop for ResponseStream {
                 },
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// A peer that completes the handshake and hands back its end.
+    async fn connected() -> (Client, tokio::io::DuplexStream) {
+        let (host, mut peer) = tokio::io::duplex(1 << 16);
+        let peer_side = tokio::spawn(async move {
+            codec::handshake(&mut peer).await.unwrap();
+            peer
+        });
+        let client = Client::connect(host).await.unwrap();
+        (client, peer_side.await.unwrap())
+    }
+
+    /// A hang shows up as a failed test, not a stuck one.
+    async fn bounded<T>(f: impl std::future::Future<Output = T>) -> T {
+        tokio::time::timeout(Duration::from_secs(10), f)
+            .await
+            .expect("the request hung on a closed channel")
+    }
+
+    #[tokio::test]
+    async fn requests_after_the_init_went_away_fail_at_once() {
+        let (client, peer) = connected().await;
+        let pending = client.stream(Request::Ping).unwrap();
+        drop(peer);
+        let mut pending = pending;
+        assert!(matches!(
+            bounded(pending.next()).await,
+            Err(ClientError::Disconnected)
+        ));
+        // Before the fix, a request made after the reader had seen the end
+        // was registered anew and waited forever.
+        for _ in 0..3 {
+            assert!(matches!(
+                bounded(client.ping()).await,
+                Err(ClientError::Disconnected)
+            ));
+        }
+        assert!(client.is_closed());
+    }
+
+    #[tokio::test]
+    async fn close_fails_requests_even_while_the_peer_stays_open() {
+        let (client, _peer) = connected().await;
+        let waiting = tokio::spawn({
+            let c = client.clone();
+            async move { c.ping().await }
+        });
+        // The peer never answers and never closes (a channel whose other
+        // end something else still holds).
+        tokio::task::yield_now().await;
+        client.close();
+        assert!(matches!(
+            bounded(waiting).await.unwrap(),
+            Err(ClientError::Disconnected)
+        ));
+        assert!(matches!(
+            client.stream(Request::Ping),
+            Err(ClientError::Disconnected)
+        ));
     }
 }

@@ -12,11 +12,13 @@ mod e2b;
 mod egress;
 mod policy;
 mod secrets;
+mod server;
 mod uploads;
 pub use e2b::E2bConfig;
 pub use egress::EgressConfig;
 pub use policy::CommandPolicyConfig;
 pub use secrets::SecretsConfig;
+pub use server::ServerConfig;
 pub use uploads::UploadsConfig;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -48,6 +50,7 @@ pub struct Config {
     pub command_policy: CommandPolicyConfig,
     pub secrets: SecretsConfig,
     pub e2b: E2bConfig,
+    pub server: ServerConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -178,6 +181,7 @@ impl Default for Config {
             command_policy: CommandPolicyConfig::default(),
             secrets: SecretsConfig::default(),
             e2b: E2bConfig::default(),
+            server: ServerConfig::default(),
         }
     }
 }
@@ -310,6 +314,7 @@ impl Config {
         self.uploads.apply_env(&get, &num)?;
         self.egress.apply_env(&get)?;
         self.e2b.apply_env(&get)?;
+        self.server.apply_env(&num)?;
         self.command_policy.apply_env(&get, &num)
     }
 
@@ -396,6 +401,7 @@ impl fmt::Display for Config {
         writeln!(f, "{}", self.uploads)?;
         write!(f, "{}", self.egress)?;
         write!(f, "{}", self.e2b)?;
+        write!(f, "{}", self.server)?;
         write!(f, "{}", self.command_policy)
     }
 }

@@ -15,6 +15,7 @@ pub mod error;
 pub mod hostcmd;
 pub mod images;
 pub mod jobs;
+pub mod listen;
 pub mod manager;
 pub mod metrics;
 pub mod netguard;
@@ -204,6 +205,7 @@ pub async fn serve(
     on_listen: impl FnOnce(SocketAddr),
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
+    raise_fd_limit();
     // Root's alone when we make it: it holds the database and every
     // tenant's files. (An existing directory keeps the operator's mode;
     // sandboxes work whatever it is, see the runtime's `handles.rs`.)
@@ -244,12 +246,10 @@ pub async fn serve(
     let work_dir = cfg.data_dir.join("sandboxes");
     std::fs::create_dir_all(&work_dir)?;
     let egress = egress::EgressHub::start(meta.clone(), cfg.egress.overrides()?);
-    let manager = Arc::new(manager::Manager::new(
-        runtime.clone(),
-        meta.clone(),
-        work_dir,
-        egress,
-    ));
+    let manager = Arc::new(
+        manager::Manager::new(runtime.clone(), meta.clone(), work_dir, egress)
+            .with_capacity(cfg.server.max_sandboxes),
+    );
     let lost = manager.reap_predecessors().await?;
     if lost > 0 {
         tracing::warn!("{lost} sandbox(es) of a previous server process were marked lost");
@@ -274,6 +274,7 @@ pub async fn serve(
         vault,
         sandboxes: manager.clone(),
         draining: AtomicBool::new(false),
+        watch_budgets: Default::default(),
     });
     tokio::spawn(manager.clone().expire_loop());
     tokio::spawn(jobs::worker_loop(state.clone()));
@@ -293,20 +294,12 @@ pub async fn serve(
         // queue (a failure of Warden's own); let them record that.
         jobs::wait_idle(&drain_state, Duration::from_secs(5)).await;
     };
-    // Streams (SSE, Connect) send small messages on kept-alive connections;
-    // with Nagle's algorithm each one waits for the client's delayed ACK
-    // (~40 ms per exec round trip).
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!("TCP_NODELAY: {e}");
-        }
-    });
-    let server = axum::serve(listener, app).with_graceful_shutdown(shutdown);
-    let server = std::future::IntoFuture::into_future(server);
+    let server_cfg = state.cfg.server.clone();
+    let server = listen::serve(listener, app, &server_cfg, shutdown);
     tokio::pin!(server);
     // In-flight requests get a bounded time to finish once draining began.
     tokio::select! {
-        r = &mut server => r.context("serving")?,
+        () = &mut server => {},
         _ = async {
             while !state.draining() { tokio::time::sleep(Duration::from_millis(100)).await; }
             tokio::time::sleep(Duration::from_secs(10)).await;
@@ -314,6 +307,23 @@ pub async fn serve(
     }
     eprintln!("warden: stopped");
     Ok(())
+}
+
+/// Raises the soft limit on open files to the hard limit: every sandbox
+/// holds a few descriptors here (control socket, pidfd, slot lock), and the
+/// usual soft limit of 1024 ran out at ~330 sandboxes.
+fn raise_fd_limit() {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let mut lim = getrlimit(Resource::Nofile);
+    if let (Some(soft), Some(hard)) = (lim.current, lim.maximum) {
+        if soft < hard {
+            lim.current = Some(hard);
+            match setrlimit(Resource::Nofile, lim) {
+                Ok(()) => tracing::info!("open files: soft limit raised from {soft} to {hard}"),
+                Err(e) => tracing::warn!("raising the open-files limit: {e}"),
+            }
+        }
+    }
 }
 
 /// SIGINT or SIGTERM.

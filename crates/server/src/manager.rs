@@ -17,7 +17,9 @@ use warden_store::{
     TenantId, TenantStore, Usage,
 };
 
+mod capacity;
 mod sample;
+use capacity::start_error;
 
 /// One running sandbox.
 pub struct Live {
@@ -43,9 +45,19 @@ pub struct Live {
     /// What the E2B envd API keeps about this sandbox (process tags,
     /// watchers); it ends with the sandbox.
     pub envd: crate::e2b::envd::SandboxState,
+    /// Why the sandbox was destroyed, set as teardown begins: whoever still
+    /// holds this `Live` (a review job, a stream) learns why its requests
+    /// now fail.
+    ended: std::sync::OnceLock<String>,
 }
 
 impl Live {
+    /// Why the sandbox was destroyed (`deleted`, `timeout`, `server
+    /// shutdown`, ...); None while it is live.
+    pub fn end_reason(&self) -> Option<&str> {
+        self.ended.get().map(String::as_str)
+    }
+
     pub fn expires_at(&self) -> Millis {
         self.expires_at.load(Ordering::Relaxed)
     }
@@ -106,6 +118,10 @@ pub struct Manager {
     /// cannot together squeeze past a limit, and no lock is held while
     /// sandboxes start.
     admitting: Mutex<HashMap<TenantId, (u32, u64)>>,
+    /// Sandboxes this node runs at once (`[server] max_sandboxes`), and
+    /// those starting now (counted against it with the live ones).
+    capacity: usize,
+    starting: Mutex<usize>,
 }
 
 /// Releases an admission when the create finishes, whichever way.
@@ -147,6 +163,8 @@ impl Manager {
             egress,
             owner: format!("srv-{:016x}", rand::random::<u64>()),
             admitting: Default::default(),
+            capacity: usize::MAX,
+            starting: Mutex::new(0),
         }
     }
 
@@ -233,11 +251,14 @@ impl Manager {
             .await?
             .ok_or_else(|| ApiError::not_found("tenant"))?;
         let memory_asked = new.record.memory_bytes;
+        // The tenant's quotas first (a 429 is theirs to fix), then the
+        // node's room (a 503: nobody's fault, try later).
         let _admission = if new.count_quota {
             Some(self.admit(store.tenant_id(), tenant.quotas, memory_asked)?)
         } else {
             None
         };
+        let _place = self.reserve()?;
         let id = new.record.id.clone();
         let dir = self.work_dir.join(id.as_str());
         let mut spec = new.spec;
@@ -281,6 +302,7 @@ impl Manager {
             cpu_mark: Mutex::new((Instant::now(), 0)),
             dir,
             envd: Default::default(),
+            ended: Default::default(),
         });
         self.map().insert(id, live);
         crate::metrics::sandbox_started(t0.elapsed().as_secs_f64());
@@ -362,7 +384,7 @@ impl Manager {
             Ok((client, egress)) => Ok((sandbox, client, egress)),
             Err(e) => {
                 let _ = tokio::task::spawn_blocking(move || sandbox.destroy()).await;
-                Err(ApiError::internal("starting a sandbox", e))
+                Err(capacity::connect_error(e))
             }
         }
     }
@@ -388,6 +410,11 @@ impl Manager {
                 _ => None,
             }
         }?;
+        let _ = live.ended.set(reason.to_string());
+        // Requests in flight and any made later fail now rather than wait
+        // for an init that is about to die (and whose end of the channel
+        // may outlive it).
+        live.client.close();
         // The proxy's listener keeps the sandbox's network namespace alive.
         drop(live.egress.lock().unwrap_or_else(|e| e.into_inner()).take());
         let sandbox = live
@@ -500,20 +527,4 @@ async fn hydrate(store: &TenantStore, files: &[FileMeta], input: &Path) -> ApiRe
             .map_err(|e| ApiError::internal("preparing /input", e))?;
     }
     Ok(())
-}
-
-/// What a failed start means to the caller: their spec (400), a tier this
-/// server does not offer (400 `isolation_unavailable`), or Warden's fault.
-fn start_error(e: warden_runtime::RuntimeError) -> ApiError {
-    use warden_runtime::RuntimeError as E;
-    match e {
-        E::Spec(e) => ApiError::bad_request(e.to_string()),
-        E::Unsupported(m) => ApiError::bad_request(m),
-        e @ E::TierUnavailable { .. } => ApiError::new(
-            axum::http::StatusCode::BAD_REQUEST,
-            "isolation_unavailable",
-            e.to_string(),
-        ),
-        e => ApiError::internal("starting a sandbox", e),
-    }
 }

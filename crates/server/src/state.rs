@@ -22,6 +22,8 @@ pub struct AppState {
     pub vault: Option<crate::secrets::Vault>,
     pub sandboxes: Arc<Manager>,
     pub draining: AtomicBool,
+    /// Memory each tenant's E2B polling watchers may hold, together.
+    pub watch_budgets: crate::e2b::envd::watch_budget::TenantBudgets,
 }
 
 pub type Shared = Arc<AppState>;

@@ -114,6 +114,25 @@ impl Server {
     /// Starts a server on `dir` (which the caller keeps) under a given
     /// cgroup parent, with extra environment.
     pub fn start_in(dir: &Path, dirs: &RuntimeDirs, env: &[(&str, &str)]) -> Server {
+        Server::start_limited(dir, dirs, env, None)
+    }
+
+    /// A server started with the open-files limit `(soft, hard)`, as a
+    /// service manager would set it (e.g. systemd's soft 1024).
+    pub fn start_nofile(dirs: RuntimeDirs, env: &[(&str, &str)], nofile: (u64, u64)) -> Server {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().to_path_buf();
+        let mut s = Server::start_limited(&dir, &dirs, env, Some(nofile));
+        s._tmp = Some(tmp);
+        s
+    }
+
+    fn start_limited(
+        dir: &Path,
+        dirs: &RuntimeDirs,
+        env: &[(&str, &str)],
+        nofile: Option<(u64, u64)>,
+    ) -> Server {
         let cgroup_parent = dirs.cgroup_parent.as_str();
         let mut cmd = Command::new(warden_bin());
         cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
@@ -133,8 +152,17 @@ impl Server {
         }
         // SAFETY: prctl is async-signal-safe; nothing else runs in the child.
         unsafe {
-            cmd.pre_exec(|| {
+            cmd.pre_exec(move || {
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                if let Some((soft, hard)) = nofile {
+                    let lim = libc::rlimit {
+                        rlim_cur: soft,
+                        rlim_max: hard,
+                    };
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
                 Ok(())
             });
         }
@@ -171,6 +199,11 @@ impl Server {
             _tmp: None,
             log,
         }
+    }
+
+    /// The server's process id (0 once stopped).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
     }
 
     pub fn admin(&self) -> Api {

@@ -172,6 +172,14 @@ impl Zygote {
         let pid = i32::from_le_bytes(buf);
         match (pid, fds.pop()) {
             (pid, Some(pidfd)) if pid > 0 => Ok((pid, pidfd)),
+            // The init was cloned but its pidfd never arrived: the buffer
+            // has room for it, so the kernel could not install it here —
+            // this process is out of descriptors. (Without its setup the
+            // init exits on its own.)
+            (pid, None) if pid > 0 => Err(SpawnError::Sys {
+                what: "receive the new init's pidfd",
+                source: std::io::Error::from_raw_os_error(libc::EMFILE),
+            }),
             (e, _) => Err(SpawnError::Sys {
                 what: "clone with new namespaces",
                 source: std::io::Error::from_raw_os_error(-e),

@@ -1,6 +1,7 @@
 //! Review jobs: the worker that claims them from the queue and runs each in
 //! a fresh sandbox (`run`), their logs (`logs`) and outputs (`outputs`).
 
+pub mod log_read;
 pub mod logs;
 pub mod outputs;
 mod run;

@@ -32,6 +32,9 @@ enum Outcome {
     Retry(String),
     /// Another node holds the job now; leave it alone.
     LeaseLost,
+    /// This server is shutting down: the job goes back to the queue, due
+    /// at once, for the next server (or another node) to run.
+    HandBack(String),
 }
 
 fn end(status: ReviewStatus, error: Option<String>) -> ReviewEnd {
@@ -55,12 +58,29 @@ pub async fn run(st: Shared, job: ReviewRecord) {
         cancel.clone(),
         lease_lost.clone(),
     ));
-    let outcome = attempt(&st, &job, &cancel, &lease_lost).await;
+    let outcome = match attempt(&st, &job, &cancel, &lease_lost).await {
+        // A failure while the server drains is the shutdown's doing.
+        Outcome::Retry(why) if st.draining() => Outcome::HandBack(why),
+        o => o,
+    };
     renew.abort();
     st.jobs_handle.unregister(&id);
     let store = st.tenant_store(job.tenant_id.clone());
     let recorded = match outcome {
         Outcome::LeaseLost => return,
+        Outcome::HandBack(why) => {
+            note(
+                &st,
+                &job,
+                &format!("the server is shutting down ({why}): back to the queue"),
+            )
+            .await;
+            match st.jobs.requeue_review(&id, &owner, now_ms(), &why).await {
+                Ok(_) => {}
+                Err(e) => tracing::error!(review = %id, "handing back: {e}"),
+            }
+            return;
+        }
         Outcome::Retry(why) if job.attempts < job.max_attempts => {
             let backoff = st
                 .cfg
@@ -137,6 +157,9 @@ async fn note(st: &Shared, job: &ReviewRecord, text: &str) {
 }
 
 async fn attempt(st: &Shared, job: &ReviewRecord, cancel: &Notify, lost: &Notify) -> Outcome {
+    if st.draining() {
+        return Outcome::HandBack("claimed as the server began to stop".into());
+    }
     let store = st.tenant_store(job.tenant_id.clone());
     // A job cancelled while its previous node died comes back with the
     // flag set: it ends here.
@@ -276,6 +299,20 @@ async fn attempt(st: &Shared, job: &ReviewRecord, cancel: &Notify, lost: &Notify
     let Some(live) = st.sandboxes.get(&job.tenant_id, &sb_id) else {
         return Outcome::Retry("the sandbox vanished as it started".into());
     };
+    // Started after the shutdown's sweep of sandboxes: nobody else would
+    // stop it.
+    if st.draining() {
+        st.sandboxes
+            .destroy(
+                &job.tenant_id,
+                &sb_id,
+                SandboxState::Stopped,
+                "server shutdown",
+                "system",
+            )
+            .await;
+        return Outcome::HandBack("the server began to stop as the job started".into());
+    }
     let started_at = now_ms();
     let ran = execute(st, job, &spec, &live, timeout, cancel, lost).await;
     // Export whatever /output holds, however the command ended.
@@ -304,6 +341,10 @@ async fn attempt(st: &Shared, job: &ReviewRecord, cancel: &Notify, lost: &Notify
     let (status, exit, cancelled) = match ran {
         Ran::LeaseLost => return Outcome::LeaseLost,
         Ran::Broken(why) => return Outcome::Retry(why),
+        Ran::HandBack(why) => return Outcome::HandBack(why),
+        // Running the job again would not bring its sandbox back: the
+        // tenant (or a fault inside it) ended it.
+        Ran::Gone(why) => return Outcome::Done(end(ReviewStatus::Failed, Some(why))),
         Ran::Exited { status, cancelled } => (status, status, cancelled),
     };
     let (mut stored, report) = match exported {
@@ -369,9 +410,29 @@ async fn attempt(st: &Shared, job: &ReviewRecord, cancel: &Notify, lost: &Notify
 }
 
 enum Ran {
-    Exited { status: ExitStatus, cancelled: bool },
+    Exited {
+        status: ExitStatus,
+        cancelled: bool,
+    },
     Broken(String),
+    /// The sandbox went away under the command.
+    Gone(String),
+    HandBack(String),
     LeaseLost,
+}
+
+/// The command's channel closed: the sandbox was destroyed (by its
+/// tenant, a tenant disable, a timeout, the shutdown) or its init died.
+fn gone(st: &Shared, live: &Live, e: &warden_protocol::ClientError) -> Ran {
+    if st.draining() {
+        return Ran::HandBack(format!("its sandbox was stopped: {e}"));
+    }
+    Ran::Gone(match live.end_reason() {
+        Some(reason) => {
+            format!("the job's sandbox was destroyed while the command ran ({reason})")
+        }
+        None => format!("the job's sandbox stopped answering: its init exited ({e})"),
+    })
 }
 
 /// Runs the command, logging its output as it comes; stops it on cancel or
@@ -401,6 +462,7 @@ async fn execute(
     let _ = log.note(&format!("attempt {} started", job.attempts)).await;
     let mut stream = match client.stream(warden_protocol::Request::Exec(req)) {
         Ok(s) => s,
+        Err(e @ warden_protocol::ClientError::Disconnected) => return gone(st, live, &e),
         Err(e) => return Ran::Broken(format!("starting the command: {e}")),
     };
     let mut pid = None;
@@ -467,7 +529,15 @@ async fn execute(
                         cancelled,
                     };
                 }
-                return Ran::Broken(format!("the sandbox stopped answering: {e}"));
+                if !matches!(e, warden_protocol::ClientError::Disconnected) {
+                    return Ran::Broken(format!("the sandbox answered badly: {e}"));
+                }
+                let ran = gone(st, live, &e);
+                if let Ran::Gone(why) = &ran {
+                    let _ = log.note(why).await;
+                    let _ = log.flush().await;
+                }
+                return ran;
             }
         }
     }

@@ -26,9 +26,6 @@ use warden_protocol::{
     ResponseStream,
 };
 
-/// Most output kept per stream in JSON mode.
-const JSON_OUTPUT_CAP: usize = 16 << 20;
-
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExecBody {
@@ -57,7 +54,13 @@ pub struct ExecResult {
     pub timed_out: bool,
     pub stdout: String,
     pub stderr: String,
-    /// True when output beyond 16 MiB per stream was dropped.
+    /// True when stdout went past the server's cap on buffered output
+    /// (`[server] exec_output_bytes`, 1 MiB by default) and the rest was
+    /// dropped; use SSE mode to get all of it.
+    pub stdout_truncated: bool,
+    /// The same for stderr.
+    pub stderr_truncated: bool,
+    /// Either stream was truncated.
     pub truncated: bool,
 }
 
@@ -207,6 +210,7 @@ pub async fn exec(
         stream,
         stdin.map(String::into_bytes),
         live.masker.clone(),
+        st.cfg.server.exec_output_bytes,
     )
     .await
     .map(|r| Json(r).into_response())
@@ -217,13 +221,51 @@ async fn feed_stdin(client: &Client, pid: u32, data: Vec<u8>) -> ApiResult<()> {
     client.close_stdin(pid).await.map_err(init_error)
 }
 
-/// JSON mode: run to the end, keep up to the cap of each stream (masked
-/// before the cap is applied, so a cut never splits a value into view).
+/// One stream's output in JSON mode: at most `cap` bytes kept; what comes
+/// after is read (so the command is not held up) and dropped.
+struct Kept {
+    buf: Vec<u8>,
+    cap: usize,
+    truncated: bool,
+}
+
+impl Kept {
+    fn new(cap: usize) -> Kept {
+        Kept {
+            buf: Vec::new(),
+            cap,
+            truncated: false,
+        }
+    }
+
+    fn push(&mut self, d: &[u8]) {
+        let room = self.cap.saturating_sub(self.buf.len());
+        if d.len() > room {
+            self.truncated = true;
+        }
+        self.buf.extend_from_slice(&d[..d.len().min(room)]);
+    }
+
+    /// The text, given up as it is made: the bytes and the string never
+    /// both stay in memory longer than the conversion.
+    fn text(self) -> String {
+        match String::from_utf8(self.buf) {
+            Ok(s) => s,
+            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+        }
+    }
+}
+
+/// JSON mode: run to the end, keep up to `cap` bytes of each stream
+/// (masked before the cap is applied, so a cut never splits a value into
+/// view). The server's memory per request is bounded by the cap, however
+/// much the command prints.
 async fn collect(
     client: Client,
     mut stream: ResponseStream,
     mut stdin: Option<Vec<u8>>,
     masker: Option<Arc<Masker>>,
+    cap: usize,
 ) -> ApiResult<ExecResult> {
     let (mut mo, mut me) = (MaskStream::new(masker.clone()), MaskStream::new(masker));
     let mut out = ExecResult {
@@ -233,16 +275,11 @@ async fn collect(
         timed_out: false,
         stdout: String::new(),
         stderr: String::new(),
+        stdout_truncated: false,
+        stderr_truncated: false,
         truncated: false,
     };
-    let (mut so, mut se) = (Vec::new(), Vec::new());
-    let keep = |buf: &mut Vec<u8>, d: &[u8], truncated: &mut bool| {
-        let room = JSON_OUTPUT_CAP.saturating_sub(buf.len());
-        if d.len() > room {
-            *truncated = true;
-        }
-        buf.extend_from_slice(&d[..d.len().min(room)]);
-    };
+    let (mut so, mut se) = (Kept::new(cap), Kept::new(cap));
     loop {
         match stream.next().await {
             Ok(Some(R::Started { pid })) => {
@@ -255,8 +292,8 @@ async fn collect(
                     });
                 }
             }
-            Ok(Some(R::Stdout(d))) => keep(&mut so, &mo.push(&d), &mut out.truncated),
-            Ok(Some(R::Stderr(d))) => keep(&mut se, &me.push(&d), &mut out.truncated),
+            Ok(Some(R::Stdout(d))) => so.push(&mo.push(&d)),
+            Ok(Some(R::Stderr(d))) => se.push(&me.push(&d)),
             Ok(Some(R::Exited(s))) => {
                 out.exit_code = s.code;
                 out.signal = s.signal;
@@ -270,21 +307,24 @@ async fn collect(
             // The shell convention: 127 not found, 126 cannot execute.
             Err(ClientError::Remote(r)) if r.kind == ErrorKind::NotFound => {
                 out.exit_code = Some(127);
-                se.extend_from_slice(r.message.as_bytes());
+                se.push(r.message.as_bytes());
                 break;
             }
             Err(ClientError::Remote(r)) if r.kind == ErrorKind::PermissionDenied => {
                 out.exit_code = Some(126);
-                se.extend_from_slice(r.message.as_bytes());
+                se.push(r.message.as_bytes());
                 break;
             }
             Err(e) => return Err(init_error(e)),
         }
     }
-    keep(&mut so, &mo.finish(), &mut out.truncated);
-    keep(&mut se, &me.finish(), &mut out.truncated);
-    out.stdout = String::from_utf8_lossy(&so).into_owned();
-    out.stderr = String::from_utf8_lossy(&se).into_owned();
+    so.push(&mo.finish());
+    se.push(&me.finish());
+    out.stdout_truncated = so.truncated;
+    out.stderr_truncated = se.truncated;
+    out.truncated = so.truncated || se.truncated;
+    out.stdout = so.text();
+    out.stderr = se.text();
     Ok(out)
 }
 

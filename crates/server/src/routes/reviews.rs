@@ -5,6 +5,7 @@ use crate::api::{Page, PageParams};
 use crate::api_reviews::{self, Delivery, Review, ReviewOutput, SubmitReview};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::jobs::log_read::{self, Decoder};
 use crate::jobs::logs::{self, Streams};
 use crate::state::Shared;
 use axum::body::Body;
@@ -260,16 +261,19 @@ pub async fn logs(
     let streams = Streams::parse(p.stream.as_deref())
         .ok_or_else(|| ApiError::bad_request("stream is stdout, stderr or both"))?;
     let local = logs::path(&st.logs_dir(), r.id.as_str());
+    // Streamed, never read whole: a reader costs the server one buffer
+    // however large the log is.
     let body = if p.follow.unwrap_or(false) && !r.status.is_terminal() {
         Body::from_stream(follow(st.clone(), r, local, streams))
     } else {
-        let raw = match tokio::fs::read(&local).await {
-            Ok(b) => b,
-            Err(_) => stored_log(&caller, &r.id).await?,
-        };
-        let mut out = Vec::new();
-        logs::decode(&raw, streams, &mut out);
-        Body::from(out)
+        match tokio::fs::File::open(&local).await {
+            Ok(f) => Body::from_stream(log_read::stream(f, Decoder::new(streams))),
+            Err(_) => match log_read::stored_reader(caller.store.objects(), r.id.as_str(), 0).await
+            {
+                Some(rd) => Body::from_stream(log_read::stream(rd, Decoder::new(streams))),
+                None => Body::empty(),
+            },
+        }
     };
     let mut resp = body.into_response();
     resp.headers_mut().insert(
@@ -279,69 +283,59 @@ pub async fn logs(
     Ok(resp)
 }
 
-async fn stored_log(caller: &Caller, id: &ReviewId) -> ApiResult<Vec<u8>> {
-    let mut buf = Vec::new();
-    if let Ok(mut s) = caller
-        .store
-        .objects()
-        .get_stream(ObjectKind::Logs, id.as_str())
-        .await
-    {
-        while let Some(chunk) = s.next().await {
-            buf.extend_from_slice(&chunk?);
-        }
-    }
-    Ok(buf)
-}
+type LogStream =
+    std::pin::Pin<Box<dyn futures::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send>>;
 
-/// The file's bytes from `offset` on (nothing if it is missing).
-async fn read_from(path: &std::path::Path, offset: usize) -> Vec<u8> {
-    use tokio::io::{AsyncReadExt, AsyncSeekExt};
-    let mut buf = Vec::new();
-    if let Ok(mut f) = tokio::fs::File::open(path).await {
-        if f.seek(std::io::SeekFrom::Start(offset as u64))
-            .await
-            .is_ok()
-        {
-            let _ = f.read_to_end(&mut buf).await;
-        }
-    }
-    buf
-}
-
-/// Tails the local log while the job runs here; ends once the job is over
-/// and everything was sent.
+/// Tails the local log while the job runs here, a bounded piece at a time;
+/// once the job is over, sends the rest (from the file it holds open, or
+/// from the stored log) and ends.
 fn follow(
     st: Shared,
     r: ReviewRecord,
     path: std::path::PathBuf,
     streams: Streams,
 ) -> impl futures::Stream<Item = Result<bytes::Bytes, std::io::Error>> {
+    use tokio::io::AsyncReadExt;
     struct Tail {
         st: Shared,
         r: ReviewRecord,
         path: std::path::PathBuf,
-        offset: usize,
-        done: bool,
+        file: Option<tokio::fs::File>,
+        decoder: Decoder,
+        buf: Vec<u8>,
+        /// The rest of the log once the job ended.
+        rest: Option<LogStream>,
     }
     let state = Tail {
         st,
         r,
         path,
-        offset: 0,
-        done: false,
+        file: None,
+        decoder: Decoder::new(streams),
+        buf: vec![0; log_read::CHUNK],
+        rest: None,
     };
     futures::stream::unfold(state, move |mut t| async move {
         loop {
-            if t.done {
-                return None;
+            if let Some(rest) = &mut t.rest {
+                let next = rest.next().await?;
+                return Some((next, t));
             }
-            // Only what was appended since the last look.
-            let raw = read_from(&t.path, t.offset).await;
-            let mut out = Vec::new();
-            t.offset += logs::decode(&raw, streams, &mut out);
-            if !out.is_empty() {
-                return Some((Ok(bytes::Bytes::from(out)), t));
+            if t.file.is_none() {
+                t.file = tokio::fs::File::open(&t.path).await.ok();
+            }
+            // Only what was appended since the last look, a chunk at a time.
+            let n = match &mut t.file {
+                Some(f) => f.read(&mut t.buf).await.unwrap_or(0),
+                None => 0,
+            };
+            if n > 0 {
+                let mut out = Vec::new();
+                t.decoder.feed(&t.buf[..n], &mut out);
+                if !out.is_empty() {
+                    return Some((Ok(bytes::Bytes::from(out)), t));
+                }
+                continue;
             }
             let status =
                 t.st.jobs
@@ -351,28 +345,21 @@ fn follow(
                     .flatten()
                     .map(|r| r.status);
             if status.is_none_or(|s| s.is_terminal()) {
-                // The log moved to the object store when the job ended:
-                // send what was not sent yet from there.
-                t.done = true;
-                let mut rest = Vec::new();
-                if let Ok(mut s) =
-                    t.st.tenant_store(t.r.tenant_id.clone())
-                        .objects()
-                        .get_stream(ObjectKind::Logs, t.r.id.as_str())
-                        .await
-                {
-                    let mut all = Vec::new();
-                    while let Some(Ok(c)) = s.next().await {
-                        all.extend_from_slice(&c);
+                // The log is complete now. The file held open has all of
+                // it (even after it moved to the object store); without
+                // one, the stored log has.
+                let decoder = t.decoder.clone();
+                t.rest = Some(match t.file.take() {
+                    Some(f) => Box::pin(log_read::stream(f, decoder)),
+                    None => {
+                        let store = t.st.tenant_store(t.r.tenant_id.clone());
+                        match log_read::stored_reader(store.objects(), t.r.id.as_str(), 0).await {
+                            Some(rd) => Box::pin(log_read::stream(rd, decoder)),
+                            None => return None,
+                        }
                     }
-                    if all.len() > t.offset {
-                        logs::decode(&all[t.offset..], streams, &mut rest);
-                    }
-                }
-                if rest.is_empty() {
-                    return None;
-                }
-                return Some((Ok(bytes::Bytes::from(rest)), t));
+                });
+                continue;
             }
             tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         }

@@ -13,6 +13,7 @@ pub mod process;
 mod rpc;
 mod state;
 mod watch;
+pub mod watch_budget;
 
 pub use state::SandboxState;
 
@@ -157,7 +158,7 @@ async fn filesystem_rpc(
             .await
         }
         "WatchDir" => watch::watch_dir(live, &call).await,
-        "CreateWatcher" => unary(&call, |req| watch::create_watcher(&live, req)).await,
+        "CreateWatcher" => unary(&call, |req| watch::create_watcher(&st, &live, req)).await,
         "GetWatcherEvents" => {
             let r = call
                 .message::<f::GetWatcherEventsRequest>(Shape::Unary)

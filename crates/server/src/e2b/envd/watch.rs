@@ -7,10 +7,12 @@ use super::entry::entry;
 use super::errors::from_client;
 use super::paths::{absolute, join};
 use super::rpc::{Call, Sink};
+use super::watch_budget::{Budget, Charges, Limit};
 use crate::manager::Live;
+use crate::state::Shared;
 use axum::response::Response;
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use warden_envd_wire::connect::{Error, Shape};
 use warden_envd_wire::filesystem::{
@@ -21,8 +23,9 @@ use warden_protocol::{FsEvent, FsEventKind, Watch};
 
 /// Polling watchers per sandbox (the init bounds its watches too).
 const MAX_WATCHERS: usize = 32;
-/// Events a polling watcher keeps between polls; past that the oldest go
-/// and the next poll reports the loss.
+/// Events a polling watcher keeps between polls; past that (or past its
+/// share of memory, see `watch_budget`) the oldest go and the next poll
+/// reports the loss.
 const MAX_QUEUED: usize = 10_000;
 const KEEPALIVE: Duration = Duration::from_secs(30);
 
@@ -67,13 +70,67 @@ impl WriteFolding {
 struct Polled {
     queue: Mutex<Queue>,
     task: Mutex<Option<tokio::task::AbortHandle>>,
+    charges: Charges,
 }
 
 #[derive(Default)]
 struct Queue {
-    events: VecDeque<FilesystemEvent>,
+    /// Each event with what it was charged.
+    events: VecDeque<(FilesystemEvent, usize)>,
     dropped: u64,
+    /// The limit that made the last drop.
+    why: Option<Limit>,
     ended: Option<Error>,
+}
+
+/// What a queued event is charged: the struct and what it points to.
+fn cost(e: &FilesystemEvent) -> usize {
+    use warden_envd_wire::prost::Message;
+    std::mem::size_of::<(FilesystemEvent, usize)>()
+        + e.encoded_len()
+        + e.entry.as_ref().map_or(0, |_| {
+            std::mem::size_of::<warden_envd_wire::filesystem::EntryInfo>()
+        })
+}
+
+impl Polled {
+    /// Queues an event, making room by dropping this watcher's oldest.
+    fn push(&self, e: FilesystemEvent) {
+        let n = cost(&e);
+        let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            let refused = if q.events.len() >= MAX_QUEUED {
+                Limit::Count(MAX_QUEUED)
+            } else {
+                match self.charges.take(n) {
+                    Ok(()) => {
+                        q.events.push_back((e, n));
+                        return;
+                    }
+                    Err(limit) => limit,
+                }
+            };
+            q.dropped += 1;
+            q.why = Some(refused);
+            match q.events.pop_front() {
+                // One of ours dropped instead of the new one; try again.
+                Some((_, freed)) => self.charges.give(freed),
+                // Nothing of ours to drop: the others hold the room.
+                None => return,
+            }
+        }
+    }
+
+    /// Takes every queued event, giving their room back.
+    fn drain(&self, q: &mut Queue) -> Vec<FilesystemEvent> {
+        q.events
+            .drain(..)
+            .map(|(e, n)| {
+                self.charges.give(n);
+                e
+            })
+            .collect()
+    }
 }
 
 impl Drop for Polled {
@@ -82,12 +139,16 @@ impl Drop for Polled {
         if let Some(t) = self.task.lock().unwrap_or_else(|e| e.into_inner()).take() {
             t.abort();
         }
+        let mut q = std::mem::take(self.queue.get_mut().unwrap_or_else(|e| e.into_inner()));
+        self.drain(&mut q);
     }
 }
 
 #[derive(Default)]
 pub struct Watchers {
     map: Mutex<HashMap<String, Arc<Polled>>>,
+    /// Shared by this sandbox's watchers (made with the first one).
+    budget: OnceLock<Arc<Budget>>,
 }
 
 impl Watchers {
@@ -196,6 +257,7 @@ async fn stream_events(live: Arc<Live>, dir: String, mut watch: Watch, include: 
 }
 
 pub async fn create_watcher(
+    st: &Shared,
     live: &Arc<Live>,
     req: CreateWatcherRequest,
 ) -> Result<CreateWatcherResponse, Error> {
@@ -207,9 +269,20 @@ pub async fn create_watcher(
     let (dir, mut watch) = start_watch(live, &req.path, req.recursive).await?;
     let id = format!("w_{:016x}", rand::random::<u64>());
     let include = req.include_entry;
+    let limits = &st.cfg.server;
+    let sandbox = live
+        .envd
+        .watchers
+        .budget
+        .get_or_init(|| Budget::new(limits.watcher_sandbox_bytes))
+        .clone();
+    let tenant = st
+        .watch_budgets
+        .get(&live.tenant, limits.watcher_tenant_bytes);
     let polled = Arc::new(Polled {
         queue: Mutex::default(),
         task: Mutex::default(),
+        charges: Charges::new(limits.watcher_bytes, sandbox, tenant),
     });
     // The task holds its watcher weakly: removing the watcher (or the
     // sandbox ending) drops it, which aborts the task.
@@ -228,13 +301,8 @@ pub async fn create_watcher(
                     for e in folding.fold(events) {
                         converted.push(convert(&live, &dir, e, include).await);
                     }
-                    let mut q = polled.queue.lock().unwrap_or_else(|e| e.into_inner());
                     for e in converted {
-                        if q.events.len() >= MAX_QUEUED {
-                            q.events.pop_front();
-                            q.dropped += 1;
-                        }
-                        q.events.push_back(e);
+                        polled.push(e);
                     }
                 }
                 Ok(None) => return,
@@ -262,12 +330,13 @@ pub fn get_events(live: &Live, id: &str) -> Result<GetWatcherEventsResponse, Err
     let mut q = polled.queue.lock().unwrap_or_else(|e| e.into_inner());
     if q.dropped > 0 {
         let n = std::mem::take(&mut q.dropped);
-        q.events.clear();
+        let why = q.why.take().unwrap_or(Limit::Count(MAX_QUEUED));
+        polled.drain(&mut q);
         return Err(Error::resource_exhausted(format!(
-            "{n} events were dropped: poll more often (at most {MAX_QUEUED} are kept)"
+            "{n} events were dropped: {why}; poll more often"
         )));
     }
-    let events: Vec<FilesystemEvent> = q.events.drain(..).collect();
+    let events = polled.drain(&mut q);
     if events.is_empty() {
         if let Some(e) = q.ended.take() {
             drop(q);

@@ -1,0 +1,412 @@
+//! The server's own resources under attack: connections that never finish
+//! a request, a node out of room for sandboxes, and tenants making the
+//! server buffer output, logs and watcher events. Each attack is tried on a
+//! real `warden serve`, with the server's memory read from
+//! `/proc/<pid>/status`.
+
+use crate::harness::*;
+use crate::reviews::{submit, wait_done};
+use futures::StreamExt;
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// A field of `/proc/<pid>/status` in bytes (VmHWM: the peak resident set).
+pub fn vm(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("{field} in {status}"));
+    kb * 1024
+}
+
+/// The soft and hard open-files limits of a process.
+fn nofile(pid: u32) -> (String, String) {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap()
+        .to_string();
+    let v: Vec<&str> = line.split_whitespace().collect();
+    (v[3].to_string(), v[4].to_string())
+}
+
+/// This test process's own hard limit, with the soft one raised to it (it
+/// opens more sockets than a soft 1024 allows).
+fn raise_own_nofile() -> u64 {
+    // SAFETY: plain get/setrlimit on this process.
+    unsafe {
+        let mut lim: libc::rlimit = std::mem::zeroed();
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+        lim.rlim_cur = lim.rlim_max;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        lim.rlim_max
+    }
+}
+
+fn addr(server: &Server) -> String {
+    server.url.trim_start_matches("http://").to_string()
+}
+
+/// Opens `n` connections that each send part of a request head and stall.
+async fn stalled(server: &Server, n: usize) -> Vec<TcpStream> {
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let mut s = TcpStream::connect(addr(server)).await.expect("connect");
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        out.push(s);
+    }
+    out
+}
+
+/// When the server closed the connection (EOF or reset), within `limit`.
+async fn closed_at(mut s: TcpStream, limit: Duration) -> Option<Instant> {
+    let mut buf = [0u8; 256];
+    let read = async {
+        loop {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => return Instant::now(),
+                Ok(_) => continue,
+            }
+        }
+    };
+    tokio::time::timeout(limit, read).await.ok()
+}
+
+/// One complete request on a raw connection; the status line's code.
+async fn raw_get(s: &mut TcpStream, path: &str) -> String {
+    let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = s.read(&mut buf).await.unwrap();
+    let text = String::from_utf8_lossy(&buf[..n]).to_string();
+    text.split_whitespace()
+        .nth(1)
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_sent_requests_neither_hold_the_api_down_nor_stay_open() {
+    let hard = raise_own_nofile();
+    assert!(
+        hard >= 4096,
+        "this test needs a hard open-files limit ≥ 4096"
+    );
+    // Started as a systemd service would be: soft 1024.
+    let server = Server::start_nofile(
+        RuntimeDirs::shared(),
+        &[("WARDEN_HEADER_TIMEOUT_SECS", "3")],
+        (1024, hard),
+    );
+    let (soft, hard_seen) = nofile(server.pid());
+    assert_eq!(soft, hard_seen, "the server raises its soft limit");
+    let conns = stalled(&server, 1100).await;
+    // Before the fix the accept loop failed with EMFILE from here on.
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let t0 = Instant::now();
+    let r = http
+        .get(format!("{}/healthz", server.url))
+        .send()
+        .await
+        .expect("/healthz answers while 1,100 requests stall");
+    assert_eq!(r.status(), 200);
+    eprintln!("/healthz beside 1,100 stalled requests: {:?}", t0.elapsed());
+    // The control: a head sent in two parts, within the deadline, is served.
+    let mut slow = TcpStream::connect(addr(&server)).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\n").await.unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    slow.write_all(b"Host: x\r\n\r\n").await.unwrap();
+    let mut buf = vec![0u8; 1024];
+    let n = slow.read(&mut buf).await.unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "{:?}", &buf[..n]);
+    // Every stalled one is closed once its head is overdue.
+    let closed = futures::future::join_all(
+        conns
+            .into_iter()
+            .map(|s| closed_at(s, Duration::from_secs(30))),
+    )
+    .await;
+    let open = closed.iter().filter(|c| c.is_none()).count();
+    assert_eq!(open, 0, "{open} stalled connections were never closed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_the_connection_cap_a_client_waits_for_a_free_slot() {
+    let server = Server::start_env(
+        RuntimeDirs::shared(),
+        &[
+            ("WARDEN_MAX_CONNECTIONS", "20"),
+            ("WARDEN_HEADER_TIMEOUT_SECS", "2"),
+        ],
+    );
+    let conns = stalled(&server, 20).await;
+    let watchers: Vec<_> = conns
+        .into_iter()
+        .map(|s| tokio::spawn(closed_at(s, Duration::from_secs(30))))
+        .collect();
+    // The 21st is served only once a stalled one was closed.
+    let mut s = TcpStream::connect(addr(&server)).await.unwrap();
+    let code = raw_get(&mut s, "/healthz").await;
+    let answered = Instant::now();
+    assert_eq!(code, "200");
+    let mut first_close = None;
+    for w in watchers {
+        let at = w
+            .await
+            .unwrap()
+            .expect("every stalled connection is closed");
+        first_close = Some(first_close.map_or(at, |f: Instant| f.min(at)));
+    }
+    assert!(
+        first_close.unwrap() <= answered,
+        "the 21st connection was served while 20 held every slot"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_close_but_a_long_request_is_never_cut() {
+    let server = Server::start_env(
+        RuntimeDirs::shared(),
+        &[
+            ("WARDEN_IDLE_TIMEOUT_SECS", "2"),
+            ("WARDEN_HEADER_TIMEOUT_SECS", "2"),
+        ],
+    );
+    let mut s = TcpStream::connect(addr(&server)).await.unwrap();
+    assert_eq!(raw_get(&mut s, "/healthz").await, "200");
+    // Kept alive, then idle: closed.
+    assert!(
+        closed_at(s, Duration::from_secs(20)).await.is_some(),
+        "an idle kept-alive connection stays open"
+    );
+    // A request that takes longer than both timeouts, silent meanwhile.
+    let (_, a) = server.admin().tenant("slow-request", None).await;
+    let sb = a.sandbox(json!({})).await;
+    let v = a.sh(&sb, "sleep 5; echo done").await;
+    assert_eq!(v["stdout"], "done\n", "{v}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_node_answers_503_naming_its_capacity() {
+    let server = Server::start_env(RuntimeDirs::shared(), &[("WARDEN_MAX_SANDBOXES", "2")]);
+    let (_, a) = server.admin().tenant("fills-the-node", None).await;
+    let first = a.sandbox(json!({})).await;
+    a.sandbox(json!({})).await;
+    let r = a.post("/v1/sandboxes", json!({})).await;
+    let msg = refused(&r, 503, "capacity");
+    assert!(msg.contains("max_sandboxes") && msg.contains("2"), "{msg}");
+    // Review jobs count too: a job waits (retried), it does not fail.
+    assert_eq!(
+        a.delete(&format!("/v1/sandboxes/{first}")).await.status,
+        204
+    );
+    a.sandbox(json!({})).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn running_out_of_descriptors_answers_503_not_500() {
+    // Soft and hard limit both 1024: the server cannot raise it (and a
+    // sandbox's init needs a hard limit of 1024 for its own).
+    let server = Server::start_nofile(RuntimeDirs::shared(), &[], (1024, 1024));
+    let (_, a) = server
+        .admin()
+        .tenant(
+            "exhausts-fds",
+            Some(json!({"max_sandboxes": 1000, "max_memory_bytes": 1u64 << 50})),
+        )
+        .await;
+    let mut made = 0;
+    let refusal = loop {
+        let r = a
+            .post("/v1/sandboxes", json!({"limits": {"memory_mb": 64}}))
+            .await;
+        if r.status != 201 {
+            break r;
+        }
+        made += 1;
+        assert!(made < 1000, "1024 descriptors never ran out");
+    };
+    // Before the fix: 500 "starting a sandbox failed".
+    let log = server.log.lock().unwrap().clone();
+    assert_eq!(refusal.status, 503, "{}\n{log}", refusal.text);
+    let msg = refused(&refusal, 503, "capacity");
+    assert!(msg.contains("file descriptors"), "{msg}");
+    assert!(
+        made > 100,
+        "only {made} sandboxes started under 1024 descriptors"
+    );
+    eprintln!("{made} sandboxes under an open-files limit of 1024");
+    // The node is usable again once sandboxes go.
+    let list = a.get("/v1/sandboxes?limit=1").await;
+    let id = list.body["items"][0]["id"].as_str().unwrap().to_string();
+    assert_eq!(a.delete(&format!("/v1/sandboxes/{id}")).await.status, 204);
+    a.sandbox(json!({"limits": {"memory_mb": 64}})).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_idle_sandboxes_start_under_a_soft_limit_of_1024() {
+    let hard = raise_own_nofile();
+    let server = Server::start_nofile(RuntimeDirs::shared(), &[], (1024, hard.max(1024)));
+    let (_, a) = server
+        .admin()
+        .tenant(
+            "a-thousand",
+            Some(json!({"max_sandboxes": 1000, "max_memory_bytes": 1u64 << 50})),
+        )
+        .await;
+    let t0 = Instant::now();
+    let ids: Vec<Value> = futures::stream::iter(0..1000)
+        .map(|_| {
+            let a = a.clone();
+            async move {
+                let r = a
+                    .post("/v1/sandboxes", json!({"limits": {"memory_mb": 64}}))
+                    .await;
+                assert_eq!(r.status, 201, "{}", r.text);
+                r.body["id"].clone()
+            }
+        })
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    eprintln!("1,000 idle sandboxes started in {:?}", t0.elapsed());
+    assert_eq!(ids.len(), 1000);
+    futures::stream::iter(ids)
+        .for_each_concurrent(8, |id| {
+            let a = a.clone();
+            async move {
+                let r = a
+                    .delete(&format!("/v1/sandboxes/{}", id.as_str().unwrap()))
+                    .await;
+                assert_eq!(r.status, 204, "{}", r.text);
+            }
+        })
+        .await;
+    assert!(cgroups_left(&server).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_exec_output_is_capped_flagged_and_costs_the_server_little() {
+    let server = Server::start_env(
+        RuntimeDirs::shared(),
+        &[("WARDEN_EXEC_OUTPUT_BYTES", "1048576")],
+    );
+    let (_, a) = server.admin().tenant("prints-a-lot", None).await;
+    let sb = a.sandbox(json!({})).await;
+    // The control: small output is whole and unflagged.
+    let v = a.sh(&sb, "printf hello; printf oops >&2").await;
+    assert_eq!(
+        (v["stdout"].as_str(), v["stderr"].as_str()),
+        (Some("hello"), Some("oops"))
+    );
+    assert_eq!(
+        (v["stdout_truncated"].as_bool(), v["truncated"].as_bool()),
+        (Some(false), Some(false))
+    );
+    let before = vm(server.pid(), "VmHWM");
+    // 8 at once, 34 MiB of NUL bytes each: JSON spells each as \u0000.
+    let line = "head -c 35651584 /dev/zero; echo err >&2";
+    let replies = futures::future::join_all((0..8).map(|_| {
+        let (a, sb) = (a.clone(), sb.clone());
+        async move {
+            a.post(
+                &format!("/v1/sandboxes/{sb}/exec"),
+                json!({ "shell": line }),
+            )
+            .await
+        }
+    }))
+    .await;
+    for r in &replies {
+        assert_eq!(r.status, 200);
+        assert_eq!(r.body["stdout"].as_str().unwrap().len(), 1 << 20);
+        assert_eq!(r.body["stdout_truncated"], true);
+        assert_eq!(r.body["stderr"], "err\n");
+        assert_eq!(r.body["stderr_truncated"], false);
+        assert_eq!(r.body["truncated"], true);
+        assert!(r.text.len() < 7 << 20, "{} bytes of JSON", r.text.len());
+    }
+    let grew = vm(server.pid(), "VmHWM").saturating_sub(before);
+    eprintln!(
+        "server peak RSS grew {} MiB for 8 x 34 MiB of JSON exec output",
+        grew >> 20
+    );
+    // Before the fix: ~190 MiB per request.
+    assert!(
+        grew < 200 << 20,
+        "the server's peak RSS grew {} MiB",
+        grew >> 20
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_big_review_log_streams_in_bounded_memory() {
+    let server = Server::start();
+    let (_, a) = server.admin().tenant("big-log", None).await;
+    // Warm up the paths a job takes, then measure.
+    let warm = submit(&a, json!({"shell": "echo warm"})).await;
+    wait_done(&a, &warm, Duration::from_secs(60)).await;
+    let before = vm(server.pid(), "VmHWM");
+    const SIZE: u64 = 64 << 20;
+    let job = submit(
+        &a,
+        json!({"shell": format!("head -c {SIZE} /dev/zero | tr '\\0' x; echo; sleep 2")}),
+    )
+    .await;
+    let count = |path: String| {
+        let a = a.clone();
+        async move {
+            let resp = a.req(reqwest::Method::GET, &path).send().await.unwrap();
+            assert_eq!(resp.status(), 200);
+            let mut n = 0u64;
+            let mut body = resp.bytes_stream();
+            while let Some(c) = body.next().await {
+                n += c.unwrap().len() as u64;
+            }
+            n
+        }
+    };
+    // One follows the log while the job runs.
+    let t0 = Instant::now();
+    loop {
+        let r = a.get(&format!("/v1/reviews/{job}")).await;
+        if r.body["status"] == "running" {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(60), "{}", r.text);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let follower = tokio::spawn(count(format!(
+        "/v1/reviews/{job}/logs?follow=true&stream=stdout"
+    )));
+    let d = wait_done(&a, &job, Duration::from_secs(120)).await;
+    assert_eq!(d["status"], "succeeded", "{d}");
+    // Three read the stored log at once.
+    let readers = futures::future::join_all(
+        (0..3).map(|_| count(format!("/v1/reviews/{job}/logs?stream=stdout"))),
+    )
+    .await;
+    assert_eq!(follower.await.unwrap(), SIZE + 1);
+    assert_eq!(readers, vec![SIZE + 1; 3]);
+    let grew = vm(server.pid(), "VmHWM").saturating_sub(before);
+    eprintln!(
+        "server peak RSS grew {} MiB for 4 readers of a 64 MiB log",
+        grew >> 20
+    );
+    // Before the fix each reader held the log twice (raw and decoded).
+    assert!(
+        grew < 48 << 20,
+        "the server's peak RSS grew {} MiB",
+        grew >> 20
+    );
+}
