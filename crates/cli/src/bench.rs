@@ -26,6 +26,19 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 20)]
         warmup: usize,
     },
+    /// Whole processes from a shell: `warden run -- /bin/true` next to
+    /// bwrap, and `warden run --isolation gvisor` next to `runsc do`.
+    Cli {
+        /// Runs per contender of the native pair.
+        #[arg(long, default_value_t = 200)]
+        iterations: usize,
+        /// Runs per contender of the gVisor pair (0 skips it).
+        #[arg(long, default_value_t = 30)]
+        gvisor_iterations: usize,
+        /// Warm-up runs per contender, not counted.
+        #[arg(long, default_value_t = 5)]
+        warmup: usize,
+    },
     /// Create -> exec /bin/true -> destroy over the HTTP API (in-process
     /// server on loopback), sequential and concurrent.
     Api {
@@ -92,6 +105,11 @@ pub enum BenchCommand {
 pub fn main(cmd: BenchCommand) -> i32 {
     let result = match cmd {
         BenchCommand::Run { iterations, warmup } => run(iterations, warmup),
+        BenchCommand::Cli {
+            iterations,
+            gvisor_iterations,
+            warmup,
+        } => crate::bench_cli::run(iterations, gvisor_iterations, warmup),
         BenchCommand::Api {
             rounds,
             concurrency,
@@ -300,7 +318,7 @@ const UNSHARE: &[&str] = &[
     "/bin/true",
 ];
 
-const BWRAP: &[&str] = &[
+pub const BWRAP: &[&str] = &[
     "bwrap",
     "--unshare-all",
     "--die-with-parent",

@@ -2,6 +2,7 @@
 
 mod bench;
 mod bench_api;
+mod bench_cli;
 mod bench_e2b;
 mod bench_egress;
 mod bench_gvisor;

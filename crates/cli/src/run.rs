@@ -149,8 +149,9 @@ pub fn build_spec(a: &RunArgs) -> Result<SandboxSpec> {
 }
 
 pub fn main(args: RunArgs) -> i32 {
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // One thread: a single sandbox's streams need no more, and every
+    // worker thread is a start-up cost of each `warden run`.
+    let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
@@ -196,11 +197,11 @@ async fn run(args: RunArgs) -> Result<i32> {
         }
         r => r,
     };
-    let destroyed = tokio::task::spawn_blocking(move || sandbox.destroy()).await;
+    // Right here rather than on a blocking-pool thread: nothing else of this
+    // run is left to serve, and a thread is one more start-up per run.
+    let destroyed = sandbox.destroy();
     let code = result?;
-    destroyed
-        .context("sandbox teardown panicked")?
-        .context("sandbox teardown")?;
+    destroyed.context("sandbox teardown")?;
     Ok(code)
 }
 

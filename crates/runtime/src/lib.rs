@@ -5,6 +5,7 @@
 //! same in-sandbox init and hands back a socket that speaks
 //! `warden-protocol`, so everything above is written once for all tiers.
 
+pub mod cache;
 pub mod export;
 pub mod gvisor;
 pub mod native;

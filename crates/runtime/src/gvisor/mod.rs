@@ -83,7 +83,8 @@ pub struct GvisorRuntime {
     runsc: Runsc,
     init_path: PathBuf,
     bundles: PathBuf,
-    templates: crate::native::templates::Templates,
+    /// The host image's /etc template (inside the shared skeleton).
+    etc_template: PathBuf,
     /// The skeleton root shared by sandboxes that fit it (see `skeleton`).
     shared: skeleton::Shared,
     cgroups: Manager,
@@ -143,29 +144,9 @@ impl GvisorRuntime {
             None => platform::CANDIDATES.iter().map(|s| s.to_string()).collect(),
         };
         let platform = platform::choose(&binary, &dir, &candidates).map_err(unavailable)?;
-        let mut templates = crate::native::templates::prepare(
-            &dir,
-            crate::native::templates::PerSandbox::Placeholders,
-        )
-        .map_err(state_err(&dir))?;
-        // Next to the templates, named like them (`root-<pid>-<stamp>`), so
-        // a crashed runtime's skeleton is reaped with its templates.
-        let shared_root = match templates.etc.file_name() {
-            Some(n) => templates
-                .etc
-                .with_file_name(n.to_string_lossy().replacen("etc-", "root-", 1)),
-            None => dir.join("templates/root"),
-        };
-        let shared = match skeleton::build_shared(&shared_root, &templates.etc, &init_path) {
-            Ok(s) => s,
-            Err(e) => {
-                crate::native::templates::remove(&templates);
-                let _ = std::fs::remove_dir_all(&shared_root);
-                return Err(e.into());
-            }
-        };
-        // The template now lives in the skeleton (and goes with it).
-        templates.etc = shared.root.join("etc");
+        // Shared with every other runtime on the host, built once (see
+        // `skeleton::obtain_shared`).
+        let shared = skeleton::obtain_shared(&dir.join("templates"), &init_path)?;
         let rt = GvisorRuntime {
             runsc: Runsc {
                 binary,
@@ -174,7 +155,7 @@ impl GvisorRuntime {
             },
             init_path,
             bundles,
-            templates,
+            etc_template: shared.root.join("etc"),
             shared,
             cgroups: Manager::detect(&cfg.cgroup_parent)?,
             owner: owner::Owner::current(),
@@ -197,12 +178,18 @@ impl GvisorRuntime {
     /// process is gone. Returns how many things were removed.
     pub fn reap_leftovers(&self) -> Result<usize, RuntimeError> {
         let mut reaped = 0;
-        for id in self
-            .runsc
-            .list()?
-            .into_iter()
-            .filter(|i| owner::is_orphan(i))
-        {
+        // runsc keeps a state file per container under its root: with none
+        // there, there is nothing to ask it about (`runsc list` is a whole
+        // runsc start, a good part of a one-shot `warden run`).
+        let any_state = std::fs::read_dir(&self.runsc.root)
+            .map(|mut rd| rd.next().is_some())
+            .unwrap_or(true);
+        let ids = if any_state {
+            self.runsc.list()?
+        } else {
+            Vec::new()
+        };
+        for id in ids.into_iter().filter(|i| owner::is_orphan(i)) {
             let _ = self.runsc.kill(&id);
             let _ = self.runsc.delete(&id);
             reaped += 1;
@@ -246,7 +233,7 @@ impl GvisorRuntime {
         )?;
         let inputs = bundle::Inputs {
             init_path: &self.init_path,
-            etc_template: &self.templates.etc,
+            etc_template: &self.etc_template,
             cgroups_path: format!("/{}/{id}", self.cgroups.parent()),
             shared: Some(&self.shared),
         };
@@ -331,13 +318,6 @@ fn wait_ready(sock: &UnixStream, limit: Duration) -> Result<(), String> {
         Ok((n, _)) if n > 0 => Ok(()),
         Ok(_) => Err("the sandbox exited before its init started".into()),
         Err(e) => Err(format!("control channel: {e}")),
-    }
-}
-
-impl Drop for GvisorRuntime {
-    fn drop(&mut self) {
-        crate::native::templates::remove(&self.templates);
-        let _ = std::fs::remove_dir_all(&self.shared.root);
     }
 }
 

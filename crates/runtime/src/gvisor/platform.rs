@@ -40,8 +40,13 @@ pub fn choose(binary: &Path, dir: &Path, candidates: &[String]) -> Result<String
         match probe(binary, dir, p) {
             Ok(()) => {
                 if let Some(key) = &key {
-                    // Only a speed-up: a failure to write it costs a probe next time.
-                    let _ = std::fs::write(&cache, format!("{key} {p}\n"));
+                    // Only a speed-up: a failure to write it costs a probe
+                    // next time. Written aside and renamed, so a concurrent
+                    // reader sees the old answer or the new, never half.
+                    let tmp = dir.join(format!(".platform-{}", std::process::id()));
+                    if std::fs::write(&tmp, format!("{key} {p}\n")).is_ok() {
+                        let _ = std::fs::rename(&tmp, &cache);
+                    }
                 }
                 return Ok(p.clone());
             }
@@ -51,15 +56,19 @@ pub fn choose(binary: &Path, dir: &Path, candidates: &[String]) -> Result<String
     Err(GvisorError::NoPlatform(failures.join("; ")))
 }
 
-/// Identifies the runsc binary (size and modification time) and the
-/// candidate list, so an upgrade or another configuration probes afresh.
+/// Identifies the runsc binary (size, inode and modification time), the
+/// kernel and the candidate list, so an upgrade of either or another
+/// configuration probes afresh.
 fn cache_key(binary: &Path, candidates: &[String]) -> Option<String> {
     let md = std::fs::metadata(binary).ok()?;
+    let uname = rustix::system::uname();
     Some(format!(
-        "{}:{}.{}:{}",
+        "{}:{}:{}.{}:{}:{}",
         md.len(),
+        md.ino(),
         md.mtime(),
         md.mtime_nsec(),
+        uname.release().to_string_lossy().replace(' ', "_"),
         candidates.join(",")
     ))
 }

@@ -11,8 +11,11 @@
 
 use super::bundle::io;
 use super::GvisorError;
+use crate::cache;
+use crate::native::templates::{self, PerSandbox};
 use std::ffi::OsString;
 use std::fs;
+use std::os::unix::fs::MetadataExt;
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 use warden_spec::{Image, SandboxSpec};
@@ -124,6 +127,9 @@ pub fn build(root: &Path, spec: &SandboxSpec, entries: &[Entry]) -> Result<(), G
 /// The runtime's shared skeleton, and what it holds besides mount points.
 #[derive(Debug)]
 pub struct Shared {
+    /// The cache entry holding it, if it came from the cache: kept (and
+    /// locked against collection) while this runtime may use it.
+    _entry: Option<cache::Entry>,
     pub root: PathBuf,
     /// /etc is the host image's template itself (moved in), with name files
     /// for this hostname (the default one).
@@ -157,9 +163,57 @@ pub fn build_shared(root: &Path, etc_template: &Path, init: &Path) -> Result<Sha
         fs::File::create(&point).map_err(io("create mount point", &point))?;
     }
     Ok(Shared {
+        _entry: None,
         root: root.to_path_buf(),
         hostname: spec.hostname,
         has_init,
+    })
+}
+
+/// The shared skeleton for `init` from the cache in `dir`, built there
+/// first unless an up-to-date one is (see `cache.rs`): it depends only on
+/// the host's /etc, the host image's top-level entries and the init
+/// binary, all of them in its key.
+pub fn obtain_shared(dir: &Path, init: &Path) -> Result<Shared, crate::RuntimeError> {
+    let spec = SandboxSpec::default();
+    let mut key = cache::Key::new("root");
+    let etc = Path::new("/etc");
+    templates::hash_etc(&mut key, etc, PerSandbox::Placeholders).map_err(io("read", etc))?;
+    key.binary(&fs::metadata(init).map_err(io("stat", init))?);
+    let (_, entries) = image_entries(&Image::Host)?;
+    for e in &entries {
+        key.text(e.name.as_encoded_bytes());
+        match &e.kind {
+            Kind::Link(t) => key.text(t.as_os_str().as_encoded_bytes()),
+            Kind::Dir => key.text(b"d"),
+            Kind::File => key.text(b"f"),
+        }
+    }
+    for d in LAYOUT {
+        key.text(d.as_bytes());
+    }
+    for (name, text) in super::bundle::name_files(&spec.hostname) {
+        key.text(name.as_bytes());
+        key.text(text.as_bytes());
+    }
+    let entry = cache::obtain(dir, "root", key.finish(), &|tree| {
+        let etc_src = tree.with_file_name("etc-source");
+        templates::build_etc(&etc_src, etc, PerSandbox::Placeholders)?;
+        build_shared(tree, &etc_src, init).map_err(std::io::Error::other)?;
+        Ok(())
+    })?;
+    let root = entry.tree();
+    // Linked in when it was built, unless the state directory is on another
+    // file system than the init (then the bundle binds it).
+    let same = |a: &Path, b: &Path| match (fs::metadata(a), fs::metadata(b)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    };
+    Ok(Shared {
+        has_init: same(&root.join(INIT_POINT), init),
+        root,
+        hostname: spec.hostname,
+        _entry: Some(entry),
     })
 }
 

@@ -80,6 +80,9 @@ pub struct NativeRuntime {
     /// The part of the seccomp policy each init attaches itself (the rest
     /// it inherits from the zygote), compiled once here.
     seccomp: Vec<u8>,
+    /// A one-shot runtime's network namespace for its sandbox, made while
+    /// the runtime started (never refilled: not a pool).
+    spare_netns: std::sync::Mutex<Option<std::os::fd::OwnedFd>>,
 }
 
 impl NativeRuntime {
@@ -105,23 +108,47 @@ impl NativeRuntime {
                 );
             }
         }
-        let templates =
-            templates::prepare(&cfg.state_dir, templates::PerSandbox::Links).map_err(|e| {
-                RuntimeError::State {
-                    path: cfg.state_dir.join("templates"),
-                    source: e,
-                }
-            })?;
         let seccomp = warden_confine::load_seccomp_split()?;
-        let slots = Arc::new(Slots::open(&cfg.state_dir)?);
-        // Killing a sandbox's init ends its whole PID namespace, so the v1
-        // freezer would add nothing but a directory per sandbox.
-        let cgroups = Manager::detect(&cfg.cgroup_parent)?.without_freezer();
-        // Before anything is pre-started in the slots they free.
-        reap_leftovers(&slots, &cgroups)?;
+        let one_shot = cfg.prestart == 0;
+        // The zygote's start (an exec of the init, which then attaches its
+        // seccomp filter) and, for a one-shot runtime, its one sandbox's
+        // network namespace are made on other threads while this one gets
+        // the templates, slots and cgroups ready: a `warden run` waits for
+        // the slowest of them instead of their sum.
+        let (zygote, spare, rest) = std::thread::scope(|s| {
+            let zygote = s.spawn(|| zygote::Zygote::start(&init_path, &seccomp.inherited));
+            let spare = one_shot.then(|| s.spawn(netns::fresh));
+            let rest = (|| -> Result<_, RuntimeError> {
+                let templates = templates::prepare(&cfg.state_dir, templates::PerSandbox::Links)?;
+                let slots = Arc::new(Slots::open(&cfg.state_dir)?);
+                // Killing a sandbox's init ends its whole PID namespace, so
+                // the v1 freezer would add nothing but a directory per
+                // sandbox.
+                let cgroups = Manager::detect(&cfg.cgroup_parent)?.without_freezer();
+                // Before anything is pre-started in the slots they free.
+                reap_leftovers(&slots, &cgroups)?;
+                Ok((templates, slots, cgroups))
+            })();
+            (zygote.join(), spare.map(|h| h.join()), rest)
+        });
+        let zygote =
+            zygote.map_err(|_| RuntimeError::Init("starting the zygote panicked".into()))??;
+        let (templates, slots, cgroups) = rest?;
+        // Only a head start: without it the clone makes the namespace.
+        let spare = match spare {
+            Some(Ok(Ok(ns))) => Some(ns),
+            _ => None,
+        };
         let parts = Arc::new(prestart::Parts {
-            zygote: Arc::new(zygote::Zygote::start(&init_path, &seccomp.inherited)?),
-            netns: Arc::new(netns::NetnsPool::start(netns::POOL_SIZE)),
+            zygote: Arc::new(zygote),
+            // A one-shot runtime keeps no pools: its one sandbox would take
+            // one namespace and the thread would make the rest (and the
+            // kernel tear them down) for nothing.
+            netns: Arc::new(netns::NetnsPool::start(if one_shot {
+                0
+            } else {
+                netns::POOL_SIZE
+            })),
             slots,
             cgroups,
         });
@@ -132,6 +159,7 @@ impl NativeRuntime {
             staging: staging.to_string_lossy().into_owned(),
             templates,
             seccomp: seccomp.own.to_bytes(),
+            spare_netns: std::sync::Mutex::new(spare),
         })
     }
 
@@ -180,12 +208,6 @@ fn cgroup_limits(spec: &SandboxSpec) -> warden_cgroups::Limits {
     }
 }
 
-impl Drop for NativeRuntime {
-    fn drop(&mut self) {
-        templates::remove(&self.templates);
-    }
-}
-
 impl crate::Runtime for NativeRuntime {
     fn start(&self, spec: &SandboxSpec) -> Result<Box<dyn Sandbox>, RuntimeError> {
         spec.validate()?;
@@ -198,7 +220,11 @@ impl crate::Runtime for NativeRuntime {
         let limits = cgroup_limits(spec);
         let first = match self.prestart.take(&limits) {
             Some(ready) => ready,
-            None => prestart::Prestarted::make(&self.parts, self.parts.netns.take(), &limits)?,
+            None => {
+                let spare = || self.spare_netns.lock().ok().and_then(|mut n| n.take());
+                let netns = self.parts.netns.take().or_else(spare);
+                prestart::Prestarted::make(&self.parts, netns, &limits)?
+            }
         };
         let prestart::Prestarted { slot, cgroup, init } = first;
         let mut setup = NativeSetup::from_spec(spec, &self.staging, &self.templates);

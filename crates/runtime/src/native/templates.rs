@@ -1,10 +1,13 @@
 //! Host-side templates for the parts of every sandbox's tree that do not
 //! change between sandboxes: the host image's `/etc` and `/dev`.
 //!
-//! Built once per runtime start under the state directory, owned by host
-//! root, and bound read-only into each sandbox as one mount each, instead of
-//! a dozen binds per sandbox: mounts are the bulk of a sandbox's set-up time.
+//! Built once per host (and again when the host's `/etc` changes) in a
+//! cache under the state directory that every Warden process shares (see
+//! `cache.rs`), owned by host root, and bound read-only into each sandbox
+//! as one mount each, instead of a dozen binds per sandbox: mounts are the
+//! bulk of a sandbox's set-up time.
 
+use crate::cache::{self, CacheError};
 use std::fs;
 use std::io;
 use std::os::unix::fs::{symlink, PermissionsExt};
@@ -87,10 +90,21 @@ pub const DEVICES: &[(&str, u32, u32)] = &[
     ("tty", 5, 0),
 ];
 
-#[derive(Debug, Clone)]
+/// The templates a runtime uses: paths into shared cache entries (see
+/// `cache.rs`), which stay in place as long as this is alive.
+#[derive(Debug)]
 pub struct Templates {
     pub etc: PathBuf,
     pub dev: PathBuf,
+    _entries: Vec<cache::Entry>,
+}
+
+/// Only what any local user could read anyway: a directory or file the
+/// host keeps from "others" (e.g. /etc/ssl/private) is not copied at all.
+fn readable(md: &fs::Metadata) -> bool {
+    let mode = md.permissions().mode();
+    let ft = md.file_type();
+    !((ft.is_dir() && mode & 0o005 != 0o005) || (ft.is_file() && mode & 0o004 == 0))
 }
 
 /// Copies `src` to `dst`: symlinks as symlinks, directories recursively,
@@ -98,10 +112,7 @@ pub struct Templates {
 fn copy_tree(src: &Path, dst: &Path) -> io::Result<()> {
     let md = fs::symlink_metadata(src)?;
     let ft = md.file_type();
-    // Only what any local user could read anyway: a directory or file the
-    // host keeps from "others" (e.g. /etc/ssl/private) is not copied at all.
-    let mode = md.permissions().mode();
-    if (ft.is_dir() && mode & 0o005 != 0o005) || (ft.is_file() && mode & 0o004 == 0) {
+    if !readable(&md) {
         return Ok(());
     }
     if ft.is_symlink() {
@@ -127,11 +138,13 @@ fn copy_tree(src: &Path, dst: &Path) -> io::Result<()> {
     }
 }
 
-fn build_etc(dir: &Path, per_sandbox: PerSandbox) -> io::Result<()> {
+/// Builds the /etc template at `dir` (which must not exist) from `source`
+/// (the host's /etc).
+pub fn build_etc(dir: &Path, source: &Path, per_sandbox: PerSandbox) -> io::Result<()> {
     fs::create_dir(dir)?;
     fs::set_permissions(dir, fs::Permissions::from_mode(0o755))?;
     for name in HOST_ETC {
-        let src = Path::new("/etc").join(name);
+        let src = source.join(name);
         if fs::symlink_metadata(&src).is_ok() {
             copy_tree(&src, &dir.join(name))?;
         }
@@ -185,48 +198,93 @@ fn build_dev(dir: &Path) -> io::Result<()> {
     Ok(())
 }
 
-/// Builds fresh templates under `state_dir`, replacing older ones. A
-/// template in use by a live sandbox stays valid: the sandbox holds a bind
-/// of the old directory, which is only unlinked from the host's view.
-pub fn prepare(state_dir: &Path, per_sandbox: PerSandbox) -> io::Result<Templates> {
-    let dir = state_dir.join("templates");
-    fs::create_dir_all(&dir)?;
-    remove_orphans(&dir);
-    // Unique per build, so concurrent runtimes never see a half-built one.
-    let stamp = format!(
-        "{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0)
-    );
-    let etc = dir.join(format!("etc-{stamp}"));
-    let dev = dir.join(format!("dev-{stamp}"));
-    build_etc(&etc, per_sandbox)?;
-    build_dev(&dev)?;
-    Ok(Templates { etc, dev })
+/// The templates under `state_dir`, built from the host's `/etc` unless an
+/// up-to-date build is already there (see `cache.rs`).
+pub fn prepare(state_dir: &Path, per_sandbox: PerSandbox) -> Result<Templates, CacheError> {
+    prepare_from(state_dir, Path::new("/etc"), per_sandbox)
 }
 
-/// Removes templates whose building process is gone (it crashed, or was a
-/// runtime that never shut down cleanly). Names are `etc-<pid>-<ns>`.
-fn remove_orphans(dir: &Path) {
-    let Ok(rd) = fs::read_dir(dir) else {
-        return;
-    };
-    for ent in rd.flatten() {
-        let name = ent.file_name().to_string_lossy().into_owned();
-        let pid = name.split('-').nth(1).and_then(|p| p.parse::<u32>().ok());
-        if let Some(pid) = pid {
-            if !Path::new("/proc").join(pid.to_string()).exists() {
-                let _ = fs::remove_dir_all(ent.path());
-            }
+/// As [`prepare`], with `source` standing in for the host's `/etc`.
+pub fn prepare_from(
+    state_dir: &Path,
+    source: &Path,
+    per_sandbox: PerSandbox,
+) -> Result<Templates, CacheError> {
+    let dir = state_dir.join("templates");
+    let etc = obtain_etc(&dir, source, per_sandbox)?;
+    let dev = cache::obtain(&dir, "dev", dev_key(), &build_dev)?;
+    Ok(Templates {
+        etc: etc.tree(),
+        dev: dev.tree(),
+        _entries: vec![etc, dev],
+    })
+}
+
+/// The /etc template alone, as a cache entry under `dir`.
+pub fn obtain_etc(
+    dir: &Path,
+    source: &Path,
+    per_sandbox: PerSandbox,
+) -> Result<cache::Entry, CacheError> {
+    let mut key = cache::Key::new("etc");
+    hash_etc(&mut key, source, per_sandbox).map_err(|e| CacheError {
+        what: "read",
+        path: source.to_path_buf(),
+        source: e,
+    })?;
+    cache::obtain(dir, "etc", key.finish(), &|tree| {
+        build_etc(tree, source, per_sandbox)
+    })
+}
+
+fn dev_key() -> Option<String> {
+    let mut key = cache::Key::new("dev");
+    for (name, major, minor) in DEVICES {
+        key.text(format!("{name} {major} {minor}").as_bytes());
+    }
+    key.finish()
+}
+
+/// Adds to `key` everything [`build_etc`] reads from `source`: what it
+/// copies (type, mode, size, times and inode of each file and directory)
+/// and the variant of the per-sandbox files.
+pub fn hash_etc(key: &mut cache::Key, source: &Path, per_sandbox: PerSandbox) -> io::Result<()> {
+    key.text(source.as_os_str().as_encoded_bytes());
+    key.text(format!("{per_sandbox:?}").as_bytes());
+    for (name, content) in OWN_ETC {
+        key.text(name.as_bytes());
+        key.text(content.as_bytes());
+    }
+    for name in HOST_ETC {
+        let src = source.join(name);
+        key.text(name.as_bytes());
+        match fs::symlink_metadata(&src) {
+            Ok(md) => hash_tree(key, &src, &md)?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => key.text(b"-"),
+            Err(e) => return Err(e),
         }
     }
+    Ok(())
 }
 
-/// Removes this runtime's templates (on a clean shutdown).
-pub fn remove(t: &Templates) {
-    let _ = fs::remove_dir_all(&t.etc);
-    let _ = fs::remove_dir_all(&t.dev);
+/// [`copy_tree`]'s walk, reading metadata only. A symlink inside a
+/// directory needs no stat of its own: it cannot be changed in place, and
+/// replacing or removing it changes its directory's times, which are in the
+/// key. A regular file can change in place, so each is stat'ed.
+fn hash_tree(key: &mut cache::Key, src: &Path, md: &fs::Metadata) -> io::Result<()> {
+    key.file(md);
+    if !md.is_dir() || !readable(md) {
+        return Ok(());
+    }
+    let mut ents: Vec<_> = fs::read_dir(src)?.collect::<io::Result<_>>()?;
+    ents.sort_by_key(|e| e.file_name());
+    for ent in ents {
+        key.text(ent.file_name().as_encoded_bytes());
+        if ent.file_type()?.is_symlink() {
+            key.text(b"l");
+        } else {
+            hash_tree(key, &ent.path(), &fs::symlink_metadata(ent.path())?)?;
+        }
+    }
+    Ok(())
 }
