@@ -11,6 +11,7 @@ mod e2b_sdk;
 mod egress;
 mod flows;
 mod isolation;
+mod job_limits;
 mod lifecycle;
 mod policy;
 mod reviews;

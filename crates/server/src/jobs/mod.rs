@@ -2,6 +2,7 @@
 //! a fresh sandbox (`run`), their logs (`logs`) and outputs (`outputs`).
 
 pub mod logs;
+mod manifest;
 pub mod outputs;
 mod run;
 
