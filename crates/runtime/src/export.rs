@@ -17,6 +17,9 @@ use warden_protocol::{Client, ClientError, FileKind, Request, Response};
 const MAX_DEPTH: usize = 32;
 /// Longest accepted file name, in bytes.
 const MAX_NAME: usize = 255;
+/// Skipped entries listed by name in a report; more are only counted (a
+/// sandbox can make any number, and the list ends up in a manifest).
+pub const MAX_SKIPPED_LISTED: usize = 100;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Skipped {
@@ -29,8 +32,40 @@ pub struct Skipped {
 pub struct ExportReport {
     /// Relative paths of the files written, with their sizes.
     pub files: Vec<(String, u64)>,
+    /// The first [`MAX_SKIPPED_LISTED`] entries not taken, and why.
     pub skipped: Vec<Skipped>,
+    /// Entries not taken beyond those listed in `skipped`.
+    pub skipped_unlisted: u64,
     pub bytes: u64,
+    /// Files and directories taken (each costs the host an inode).
+    pub entries: u64,
+    /// Something was left out because of [`ExportLimits`] (as opposed to
+    /// names, links and special files, which are never taken).
+    pub truncated: bool,
+}
+
+impl ExportReport {
+    fn skip(&mut self, path: String, reason: String) {
+        push_skip(&mut self.skipped, &mut self.skipped_unlisted, path, reason)
+    }
+}
+
+/// Lists a skipped entry, or only counts it once the list is full.
+fn push_skip(list: &mut Vec<Skipped>, unlisted: &mut u64, path: String, reason: String) {
+    if list.len() < MAX_SKIPPED_LISTED {
+        list.push(Skipped { path, reason });
+    } else {
+        *unlisted += 1;
+    }
+}
+
+/// How much an export may take. Sizes are apparent sizes: a sparse file
+/// costs the sandbox almost nothing but is copied (and stored) in full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExportLimits {
+    pub max_bytes: u64,
+    /// Files and directories, together.
+    pub max_entries: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -74,6 +109,21 @@ pub async fn export(
     dest: &Path,
     max_bytes: u64,
 ) -> Result<ExportReport, ExportError> {
+    let limits = ExportLimits {
+        max_bytes,
+        max_entries: u64::MAX,
+    };
+    export_limited(client, src, dest, limits).await
+}
+
+/// [`export`] within `limits` of bytes and entries.
+pub async fn export_limited(
+    client: &Client,
+    src: &str,
+    dest: &Path,
+    limits: ExportLimits,
+) -> Result<ExportReport, ExportError> {
+    let max_bytes = limits.max_bytes;
     let dest_err = |source| ExportError::Dest {
         path: dest.display().to_string(),
         source,
@@ -87,28 +137,40 @@ pub async fn export(
         let entries = match client.list_dir(&dir).await {
             Ok(e) => e,
             Err(e) if e.remote_kind().is_some() => {
-                report.skipped.push(Skipped {
-                    path: dir.clone(),
-                    reason: format!("cannot list: {e}"),
-                });
+                report.skip(dir.clone(), format!("cannot list: {e}"));
                 continue;
             }
             Err(e) => return Err(e.into()),
         };
         for ent in entries {
             let shown = format!("{dir}/{}", escaped(&ent.name));
-            let mut skip = |reason: String| {
-                report.skipped.push(Skipped {
-                    path: shown.clone(),
-                    reason,
-                })
-            };
             let name = match check_name(&ent.name) {
                 Ok(n) => n,
                 Err(why) => {
-                    skip(why.into());
+                    report.skip(shown, why.into());
                     continue;
                 }
+            };
+            let taken = matches!(ent.stat.kind, FileKind::Dir | FileKind::File);
+            if taken && report.entries >= limits.max_entries {
+                report.truncated = true;
+                report.skip(
+                    shown,
+                    format!(
+                        "over the export limit of {} files and directories",
+                        limits.max_entries
+                    ),
+                );
+                continue;
+            }
+            // Borrows only the skip list, so the arms below can count.
+            let mut skip = |reason: String| {
+                push_skip(
+                    &mut report.skipped,
+                    &mut report.skipped_unlisted,
+                    shown.clone(),
+                    reason,
+                )
             };
             let child_rel = if rel.is_empty() {
                 name.to_string()
@@ -118,7 +180,10 @@ pub async fn export(
             match ent.stat.kind {
                 FileKind::Dir if depth + 1 >= MAX_DEPTH => skip("nested too deep".into()),
                 FileKind::Dir => match root.create_dir(&child_rel) {
-                    Ok(()) => stack.push((format!("{dir}/{name}"), child_rel, depth + 1)),
+                    Ok(()) => {
+                        report.entries += 1;
+                        stack.push((format!("{dir}/{name}"), child_rel, depth + 1))
+                    }
                     Err(e)
                         if e.kind() == std::io::ErrorKind::AlreadyExists
                             && root
@@ -134,10 +199,13 @@ pub async fn export(
                 FileKind::File if ent.stat.nlink != 1 => {
                     skip(format!("hard link ({} links)", ent.stat.nlink))
                 }
-                FileKind::File if ent.stat.size > max_bytes - report.bytes => skip(format!(
-                    "{} bytes would pass the {max_bytes}-byte export limit",
-                    ent.stat.size
-                )),
+                FileKind::File if ent.stat.size > max_bytes - report.bytes => {
+                    skip(format!(
+                        "{} bytes would pass the {max_bytes}-byte export limit",
+                        ent.stat.size
+                    ));
+                    report.truncated = true;
+                }
                 FileKind::File => {
                     let budget = max_bytes - report.bytes;
                     match copy_file(client, &format!("{dir}/{name}"), &root, &child_rel, budget)
@@ -145,9 +213,13 @@ pub async fn export(
                     {
                         Ok(n) => {
                             report.bytes += n;
+                            report.entries += 1;
                             report.files.push((child_rel, n));
                         }
-                        Err(CopyError::Skip(why)) => skip(why),
+                        Err(CopyError::Skip(why, over)) => {
+                            skip(why);
+                            report.truncated |= over;
+                        }
                         Err(CopyError::Fatal(e)) => return Err(e),
                     }
                 }
@@ -161,7 +233,8 @@ pub async fn export(
 }
 
 enum CopyError {
-    Skip(String),
+    /// Not taken, and whether because it passed the byte limit.
+    Skip(String, bool),
     Fatal(ExportError),
 }
 
@@ -176,7 +249,7 @@ async fn copy_file(
     opts.write(true).create(true).truncate(true);
     let mut out = root
         .open_with(rel, &opts)
-        .map_err(|e| CopyError::Skip(format!("cannot create on the host: {e}")))?;
+        .map_err(|e| CopyError::Skip(format!("cannot create on the host: {e}"), false))?;
     // One byte past the budget tells a file that grew after listing.
     let mut s = client
         .stream(Request::ReadFile {
@@ -192,16 +265,23 @@ async fn copy_file(
             Ok(Some(Response::Data(d))) => {
                 n += d.len() as u64;
                 if n > budget {
-                    break Err(CopyError::Skip("grew past the export limit".into()));
+                    break Err(CopyError::Skip("grew past the export limit".into(), true));
                 }
                 if let Err(e) = out.write_all(&d) {
-                    break Err(CopyError::Skip(format!("host write failed: {e}")));
+                    break Err(CopyError::Skip(format!("host write failed: {e}"), false));
                 }
             }
             Ok(Some(Response::Done)) => break Ok(n),
-            Ok(Some(other)) => break Err(CopyError::Skip(format!("unexpected reply {other:?}"))),
+            Ok(Some(other)) => {
+                break Err(CopyError::Skip(
+                    format!("unexpected reply {other:?}"),
+                    false,
+                ))
+            }
             Ok(None) => break Ok(n),
-            Err(e) if e.remote_kind().is_some() => break Err(CopyError::Skip(e.to_string())),
+            Err(e) if e.remote_kind().is_some() => {
+                break Err(CopyError::Skip(e.to_string(), false))
+            }
             Err(e) => break Err(CopyError::Fatal(e.into())),
         }
     };

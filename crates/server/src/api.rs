@@ -24,6 +24,10 @@ pub struct Quotas {
     pub max_memory_bytes: u64,
     pub max_storage_bytes: u64,
     pub max_file_bytes: u64,
+    /// Sum of the `cpus` of the tenant's running sandboxes and jobs.
+    pub max_cpus: u32,
+    /// Sum of the `pids` of the tenant's running sandboxes and jobs.
+    pub max_pids: u64,
 }
 
 impl From<store::Quotas> for Quotas {
@@ -33,6 +37,8 @@ impl From<store::Quotas> for Quotas {
             max_memory_bytes: q.max_memory_bytes,
             max_storage_bytes: q.max_storage_bytes,
             max_file_bytes: q.max_file_bytes,
+            max_cpus: q.max_cpus,
+            max_pids: q.max_pids,
         }
     }
 }
@@ -73,6 +79,8 @@ pub struct QuotaOverrides {
     pub max_memory_bytes: Option<u64>,
     pub max_storage_bytes: Option<u64>,
     pub max_file_bytes: Option<u64>,
+    pub max_cpus: Option<u32>,
+    pub max_pids: Option<u64>,
 }
 
 impl QuotaOverrides {
@@ -82,6 +90,8 @@ impl QuotaOverrides {
             max_memory_bytes: self.max_memory_bytes.unwrap_or(d.max_memory_bytes),
             max_storage_bytes: self.max_storage_bytes.unwrap_or(d.max_storage_bytes),
             max_file_bytes: self.max_file_bytes.unwrap_or(d.max_file_bytes),
+            max_cpus: self.max_cpus.unwrap_or(d.max_cpus),
+            max_pids: self.max_pids.unwrap_or(d.max_pids),
         }
     }
 }
@@ -494,4 +504,7 @@ pub struct UsageSum {
     pub cpu_seconds: f64,
     pub wall_seconds: f64,
     pub max_peak_memory_bytes: u64,
+    /// Storage in use now (whatever the window): uploaded files, review
+    /// outputs and stored job logs, as the storage quota counts it.
+    pub storage_bytes: u64,
 }

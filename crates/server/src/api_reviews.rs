@@ -35,7 +35,8 @@ pub struct SubmitReview {
     /// A second submit with the same key returns the first job.
     pub idempotency_key: Option<String>,
     /// Run again (up to the server's attempt limit) when the command exits
-    /// non-zero. Failures of Warden's own are always retried.
+    /// non-zero. Failures of Warden's own before the command ran are always
+    /// retried; after it ran, the job fails with its exit code kept.
     #[serde(default)]
     pub retry_on_failure: bool,
     #[serde(default)]
@@ -101,6 +102,14 @@ pub struct Review {
     pub usage: Option<Usage>,
     /// Listed once the job has ended.
     pub outputs: Vec<ReviewOutput>,
+    /// Some of `/output` was not kept: over the server's caps on a job's
+    /// outputs (bytes by apparent size, files) or the tenant's storage
+    /// left. The manifest's `skipped_outputs` says what and why.
+    pub outputs_truncated: bool,
+    /// The log reached the server's cap; later output was dropped.
+    pub log_truncated: bool,
+    /// Size of the stored log (counted in the tenant's storage).
+    pub log_bytes: u64,
 }
 
 pub fn review(r: ReviewRecord, outputs: Vec<OutputRecord>) -> Review {
@@ -131,6 +140,9 @@ pub fn review(r: ReviewRecord, outputs: Vec<OutputRecord>) -> Review {
             wall_seconds: u.wall_seconds,
         }),
         outputs: outputs.into_iter().map(Into::into).collect(),
+        outputs_truncated: r.storage.outputs_truncated,
+        log_truncated: r.storage.log_truncated,
+        log_bytes: r.storage.log_bytes,
     }
 }
 

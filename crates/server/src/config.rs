@@ -10,12 +10,14 @@ use warden_store::Quotas;
 
 mod e2b;
 mod egress;
+mod limits;
 mod policy;
 mod secrets;
 mod server;
 mod uploads;
 pub use e2b::E2bConfig;
 pub use egress::EgressConfig;
+pub use limits::LimitsConfig;
 pub use policy::CommandPolicyConfig;
 pub use secrets::SecretsConfig;
 pub use server::ServerConfig;
@@ -40,6 +42,8 @@ pub struct Config {
     pub max_json_bytes: usize,
     /// Quotas given to new tenants.
     pub quotas: QuotaConfig,
+    /// The operator's caps per sandbox and per job.
+    pub limits: LimitsConfig,
     pub runtime: RuntimeConfig,
     /// Built images (`<images_dir>/<name>`, made by scripts/build-image.sh).
     pub images_dir: PathBuf,
@@ -111,6 +115,8 @@ pub struct QuotaConfig {
     pub max_memory_bytes: u64,
     pub max_storage_bytes: u64,
     pub max_file_bytes: u64,
+    pub max_cpus: u32,
+    pub max_pids: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -172,6 +178,7 @@ impl Default for Config {
             public_url: None,
             max_json_bytes: 1 << 20,
             quotas: QuotaConfig::default(),
+            limits: LimitsConfig::default(),
             runtime: RuntimeConfig::default(),
             images_dir: PathBuf::from("/var/cache/warden/images"),
             jobs: JobsConfig::default(),
@@ -194,6 +201,8 @@ impl Default for QuotaConfig {
             max_memory_bytes: q.max_memory_bytes,
             max_storage_bytes: q.max_storage_bytes,
             max_file_bytes: q.max_file_bytes,
+            max_cpus: q.max_cpus,
+            max_pids: q.max_pids,
         }
     }
 }
@@ -205,6 +214,8 @@ impl QuotaConfig {
             max_memory_bytes: self.max_memory_bytes,
             max_storage_bytes: self.max_storage_bytes,
             max_file_bytes: self.max_file_bytes,
+            max_cpus: self.max_cpus,
+            max_pids: self.max_pids,
         }
     }
 }
@@ -310,6 +321,7 @@ impl Config {
         if let Some(v) = num("WARDEN_WEBHOOKS_RETRY_BACKOFF_MS")? {
             self.webhooks.retry_backoff_ms = v;
         }
+        self.limits.apply_env(&num)?;
         self.secrets.apply_env(&get)?;
         self.uploads.apply_env(&get, &num)?;
         self.egress.apply_env(&get)?;
@@ -361,6 +373,9 @@ impl fmt::Display for Config {
         writeln!(f, "max_memory_bytes = {}", q.max_memory_bytes)?;
         writeln!(f, "max_storage_bytes = {}", q.max_storage_bytes)?;
         writeln!(f, "max_file_bytes = {}", q.max_file_bytes)?;
+        writeln!(f, "max_cpus = {}", q.max_cpus)?;
+        writeln!(f, "max_pids = {}", q.max_pids)?;
+        write!(f, "{}", self.limits)?;
         let r = &self.runtime;
         writeln!(f, "[runtime]")?;
         match &r.init {

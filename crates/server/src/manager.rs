@@ -2,6 +2,8 @@
 //! destroy (usage recorded), expire, and reap a dead predecessor's.
 
 use crate::error::{ApiError, ApiResult};
+pub use quota::Footprint;
+use quota::Totals;
 pub use sample::Sample;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -18,6 +20,7 @@ use warden_store::{
 };
 
 mod capacity;
+pub mod quota;
 mod sample;
 use capacity::start_error;
 
@@ -25,10 +28,11 @@ use capacity::start_error;
 pub struct Live {
     pub id: SandboxId,
     pub tenant: TenantId,
-    /// Memory limit, and whether it counts against the tenant's quotas
-    /// (review jobs' sandboxes do not).
-    memory: u64,
-    counted: bool,
+    /// Its limits, counted against the tenant's quotas, and whether it
+    /// holds one of the tenant's `max_sandboxes` slots (review jobs' do
+    /// not).
+    footprint: Footprint,
+    takes_slot: bool,
     pub client: Client,
     /// Masks the values of the secrets it was given in the output the API
     /// passes on; None when it has none.
@@ -89,9 +93,11 @@ pub struct NewSandbox {
     pub spec: SandboxSpec,
     pub files: Vec<FileMeta>,
     pub record: SandboxRecord,
-    /// Interactive sandboxes count against the tenant's sandbox and memory
-    /// quotas; a review job's sandbox is bounded by the job limits instead.
-    pub count_quota: bool,
+    /// Whether it takes one of the tenant's `max_sandboxes` slots
+    /// (interactive sandboxes do; a review job's is bounded by the queue's
+    /// per-tenant concurrency). Its memory, CPUs and PIDs count against
+    /// the tenant's quotas either way.
+    pub takes_slot: bool,
     /// The masker for the values of the secrets in `spec.env`, if any.
     pub masker: Option<Arc<crate::secrets::Masker>>,
 }
@@ -113,39 +119,14 @@ pub struct Manager {
     /// This process's identity in sandbox records.
     pub owner: String,
     pub egress: Arc<crate::egress::EgressHub>,
-    /// Sandboxes admitted but not yet recorded as running, per tenant
-    /// (count, memory): the quota check counts them, so concurrent creates
-    /// cannot together squeeze past a limit, and no lock is held while
-    /// sandboxes start.
-    admitting: Mutex<HashMap<TenantId, (u32, u64)>>,
+    /// Sandboxes admitted but not yet recorded as running, per tenant: the
+    /// quota check counts them, so concurrent creates cannot together
+    /// squeeze past a limit, and no lock is held while sandboxes start.
+    admitting: Mutex<HashMap<TenantId, Totals>>,
     /// Sandboxes this node runs at once (`[server] max_sandboxes`), and
     /// those starting now (counted against it with the live ones).
     capacity: usize,
     starting: Mutex<usize>,
-}
-
-/// Releases an admission when the create finishes, whichever way.
-struct Admission<'a> {
-    manager: &'a Manager,
-    tenant: TenantId,
-    memory: u64,
-}
-
-impl Drop for Admission<'_> {
-    fn drop(&mut self) {
-        let mut map = self
-            .manager
-            .admitting
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        if let Some(e) = map.get_mut(&self.tenant) {
-            e.0 = e.0.saturating_sub(1);
-            e.1 = e.1.saturating_sub(self.memory);
-            if e.0 == 0 {
-                map.remove(&self.tenant);
-            }
-        }
-    }
 }
 
 impl Manager {
@@ -250,14 +231,10 @@ impl Manager {
             .tenant()
             .await?
             .ok_or_else(|| ApiError::not_found("tenant"))?;
-        let memory_asked = new.record.memory_bytes;
+        let footprint = Footprint::of(&new.spec);
         // The tenant's quotas first (a 429 is theirs to fix), then the
         // node's room (a 503: nobody's fault, try later).
-        let _admission = if new.count_quota {
-            Some(self.admit(store.tenant_id(), tenant.quotas, memory_asked)?)
-        } else {
-            None
-        };
+        let _admission = self.admit(store.tenant_id(), tenant.quotas, footprint, new.takes_slot)?;
         let _place = self.reserve()?;
         let id = new.record.id.clone();
         let dir = self.work_dir.join(id.as_str());
@@ -291,8 +268,8 @@ impl Manager {
         let live = Arc::new(Live {
             id: id.clone(),
             tenant: store.tenant_id().clone(),
-            memory: memory_asked,
-            counted: new.count_quota,
+            footprint,
+            takes_slot: new.takes_slot,
             client,
             masker: new.masker,
             sandbox: Mutex::new(Some(sandbox)),
@@ -307,46 +284,6 @@ impl Manager {
         self.map().insert(id, live);
         crate::metrics::sandbox_started(t0.elapsed().as_secs_f64());
         Ok(record)
-    }
-
-    /// Checks the tenant's quotas against its live sandboxes on this node
-    /// plus those still starting, and reserves room for one more. Both
-    /// counts are read under the `admitting` lock, and a sandbox leaves
-    /// `admitting` only after it entered the live map, so none is missed.
-    fn admit(
-        &self,
-        tenant: &TenantId,
-        q: warden_store::Quotas,
-        memory_asked: u64,
-    ) -> ApiResult<Admission<'_>> {
-        let mut admitting = self.admitting.lock().unwrap_or_else(|e| e.into_inner());
-        let (pending, pending_mem) = admitting.get(tenant).copied().unwrap_or((0, 0));
-        let (live, live_mem) = self
-            .map()
-            .values()
-            .filter(|l| &l.tenant == tenant && l.counted)
-            .fold((0u32, 0u64), |(n, m), l| (n + 1, m + l.memory));
-        let (running, memory) = (live + pending, live_mem + pending_mem);
-        if running >= q.max_sandboxes {
-            return Err(ApiError::quota(format!(
-                "max_sandboxes: {running} of {} sandboxes are running or starting",
-                q.max_sandboxes
-            )));
-        }
-        if memory + memory_asked > q.max_memory_bytes {
-            return Err(ApiError::quota(format!(
-                "max_memory_bytes: {memory} bytes in use, {memory_asked} more asked, limit {}",
-                q.max_memory_bytes
-            )));
-        }
-        let e = admitting.entry(tenant.clone()).or_default();
-        e.0 += 1;
-        e.1 += memory_asked;
-        Ok(Admission {
-            manager: self,
-            tenant: tenant.clone(),
-            memory: memory_asked,
-        })
     }
 
     async fn start(

@@ -83,6 +83,23 @@ pub struct ReviewRecord {
     pub lease_expires: Option<Millis>,
     /// Not claimable before this time (retry backoff).
     pub not_before: Millis,
+    /// Its log's size once stored, and what was cut to keep it within the
+    /// operator's caps (set when it ends).
+    pub storage: JobStorage,
+}
+
+/// What an ended job keeps in the object store besides its outputs' rows,
+/// and what was cut: both count for the tenant (its storage quota) and tell
+/// the reader that something is missing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobStorage {
+    /// Bytes of the stored log.
+    pub log_bytes: u64,
+    /// The log reached the operator's cap; later output was dropped.
+    pub log_truncated: bool,
+    /// Some of `/output` was not kept (over the byte, file-count or storage
+    /// limits; the manifest lists what and why).
+    pub outputs_truncated: bool,
 }
 
 /// How a job ended, as the worker reports it.
@@ -93,6 +110,7 @@ pub struct ReviewEnd {
     pub signal: Option<i32>,
     pub error: Option<String>,
     pub usage: Option<Usage>,
+    pub storage: JobStorage,
 }
 
 /// One file a job left in `/output`, stored as an object.
@@ -214,6 +232,17 @@ pub trait JobStore: Send + Sync {
     /// job of this tenant).
     async fn cancel_review(&self, tenant: &TenantId, id: &ReviewId)
         -> Result<Option<ReviewRecord>>;
+    /// Back to pending without counting the claim as an attempt: the job
+    /// could not start for a reason that passes (its tenant's quotas are
+    /// taken by other work), so it waits rather than fails. False if
+    /// `owner` no longer holds the job.
+    async fn defer_review(
+        &self,
+        id: &ReviewId,
+        owner: &str,
+        not_before: Millis,
+        why: &str,
+    ) -> Result<bool>;
     /// Whether a cancel was requested for a running job (workers poll it).
     async fn cancel_requested(&self, id: &ReviewId) -> Result<bool>;
     /// Jobs in each state for a tenant (pending, running), for quotas.

@@ -68,12 +68,20 @@ pub fn now_ms() -> Millis {
 }
 
 /// Per-tenant limits; the server refuses work beyond them with 429/413.
+/// Memory, CPUs and PIDs are totals over the tenant's running sandboxes
+/// and review jobs; `max_sandboxes` counts interactive sandboxes only.
+/// Fields missing from a stored row (older versions) take the defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Quotas {
     pub max_sandboxes: u32,
     pub max_memory_bytes: u64,
     pub max_storage_bytes: u64,
     pub max_file_bytes: u64,
+    /// Sum of the `cpus` limits of everything running, in whole CPUs.
+    pub max_cpus: u32,
+    /// Sum of the `pids` limits of everything running.
+    pub max_pids: u64,
 }
 
 impl Default for Quotas {
@@ -83,6 +91,11 @@ impl Default for Quotas {
             max_memory_bytes: 8 << 30,
             max_storage_bytes: 10 << 30,
             max_file_bytes: 1 << 30,
+            // Above what max_sandboxes of default-sized sandboxes (1 CPU,
+            // 256 PIDs) take, so tenants stored before these existed keep
+            // what they had; operators lower them per tenant.
+            max_cpus: 64,
+            max_pids: 16_384,
         }
     }
 }
@@ -321,7 +334,8 @@ pub trait MetaStore: EgressLog + Send + Sync {
         limit: u32,
     ) -> Result<Page<FileMeta>>;
     async fn delete_file(&self, tenant: &TenantId, id: &FileId) -> Result<bool>;
-    /// Sum of the sizes of the tenant's files.
+    /// The tenant's storage in use: its files, its review jobs' outputs
+    /// and their stored logs.
     async fn storage_bytes(&self, tenant: &TenantId) -> Result<u64>;
     /// Records a signed upload URL's nonce as used; false if it already was
     /// (each URL accepts one upload).

@@ -39,6 +39,7 @@ fn review(tenant: &TenantId, created_at: Millis, key: Option<&str>) -> ReviewRec
         lease_owner: None,
         lease_expires: None,
         not_before: created_at,
+        storage: Default::default(),
     }
 }
 
@@ -59,6 +60,7 @@ fn end(status: ReviewStatus) -> ReviewEnd {
             peak_memory_bytes: 64 << 20,
             wall_seconds: 2.0,
         }),
+        storage: Default::default(),
     }
 }
 

@@ -514,3 +514,180 @@ async fn files_stay_inside_and_policy_and_masking_still_apply() {
     );
     assert_eq!(get("/scratch/marker2").await.unwrap().status(), 404);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn state_changes_through_envd_and_stdin_are_audited_without_content() {
+    use warden_envd_wire::filesystem as f;
+    let server = Server::start();
+    let (_, a) = server.admin().tenant("audited-envd", None).await;
+    let sb = e2b_sandbox(&a, json!({"templateID": "base"})).await;
+
+    // Files made, moved and removed through envd: each one audited with
+    // its paths (these were not audited at all).
+    let _: f::MakeDirResponse = sb
+        .unary(
+            "/filesystem.Filesystem/MakeDir",
+            &f::MakeDirRequest {
+                path: "/tmp/made".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let _: f::MoveResponse = sb
+        .unary(
+            "/filesystem.Filesystem/Move",
+            &f::MoveRequest {
+                source: "/tmp/made".into(),
+                destination: "/tmp/moved".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let _: f::RemoveResponse = sb
+        .unary(
+            "/filesystem.Filesystem/Remove",
+            &f::RemoveRequest {
+                path: "/tmp/moved".into(),
+            },
+        )
+        .await
+        .unwrap();
+    // A refused change is audited as such.
+    let gone: Result<f::RemoveResponse, _> = sb
+        .unary(
+            "/filesystem.Filesystem/Remove",
+            &f::RemoveRequest {
+                path: "/tmp/moved".into(),
+            },
+        )
+        .await;
+    assert_eq!(gone.unwrap_err().0, StatusCode::NOT_FOUND);
+    let id = &sb.id;
+    let actor = "e2b-envd".to_string();
+    assert_eq!(
+        audited(&a, "sandbox.mkdir").await,
+        [(
+            actor.clone(),
+            format!("{id}:/tmp/made"),
+            "ok (e2b)".to_string()
+        )]
+    );
+    assert_eq!(
+        audited(&a, "sandbox.file_move").await,
+        [(
+            actor.clone(),
+            format!("{id}:/tmp/made -> /tmp/moved"),
+            "ok (e2b)".to_string()
+        )]
+    );
+    assert_eq!(
+        audited(&a, "sandbox.file_remove").await,
+        [
+            (
+                actor.clone(),
+                format!("{id}:/tmp/moved"),
+                "ok (e2b)".to_string()
+            ),
+            (
+                actor.clone(),
+                format!("{id}:/tmp/moved"),
+                "not_found (e2b)".to_string()
+            ),
+        ]
+    );
+
+    // Input fed to a process: its size is audited, never its bytes.
+    let mut cat = start("cat > /tmp/got");
+    cat.stdin = Some(true);
+    let s = sb.stream("/process.Process/Start", &cat, Some(300)).await;
+    let Some(Event::Start(st)) = s.events.first() else {
+        panic!("no start event")
+    };
+    let pid = st.pid;
+    let select = || {
+        Some(p::ProcessSelector {
+            selector: Some(p::process_selector::Selector::Pid(pid)),
+        })
+    };
+    let _: p::SendInputResponse = sb
+        .unary(
+            "/process.Process/SendInput",
+            &p::SendInputRequest {
+                process: select(),
+                input: Some(p::ProcessInput {
+                    input: Some(p::process_input::Input::Stdin(b"swordfish\n".to_vec())),
+                }),
+            },
+        )
+        .await
+        .unwrap();
+    let _: p::CloseStdinResponse = sb
+        .unary(
+            "/process.Process/CloseStdin",
+            &p::CloseStdinRequest { process: select() },
+        )
+        .await
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    while stdout(&sb.run("cat /tmp/got").await) != "swordfish\n" {
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(10),
+            "input never arrived"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        audited(&a, "sandbox.stdin").await,
+        [(
+            actor.clone(),
+            format!("{id}:{pid}"),
+            "ok (10 bytes, e2b)".to_string()
+        )]
+    );
+    assert_eq!(
+        audited(&a, "sandbox.stdin_close").await,
+        [(actor.clone(), format!("{id}:{pid}"), "ok (e2b)".to_string())]
+    );
+
+    // The same through the native API (a process with a stdin pipe: one
+    // envd started; the native API closes the pipes it opens itself).
+    let native = sb.id.clone();
+    let mut cat = start("cat > /tmp/got2");
+    cat.stdin = Some(true);
+    let s = sb.stream("/process.Process/Start", &cat, Some(300)).await;
+    let Some(Event::Start(st)) = s.events.first() else {
+        panic!("no start event")
+    };
+    let npid = st.pid;
+    let w = a
+        .send(
+            a.req(
+                reqwest::Method::POST,
+                &format!("/v1/sandboxes/{native}/processes/{npid}/stdin?close=true"),
+            )
+            .body("hunter2\n"),
+        )
+        .await;
+    assert_eq!(w.status, 204, "{}", w.text);
+    let done = a
+        .post(
+            &format!("/v1/sandboxes/{native}/processes/{npid}/wait"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(done.body["exit_code"], 0, "{}", done.text);
+    assert_eq!(a.ok(&native, "cat /tmp/got2").await, "hunter2\n");
+    let entries = audited(&a, "sandbox.stdin").await;
+    let (who, target, outcome) = &entries[1];
+    assert!(who.starts_with("key_"), "{entries:?}");
+    assert_eq!(
+        (target.as_str(), outcome.as_str()),
+        (
+            format!("{native}:{npid}").as_str(),
+            "ok (8 bytes, stdin closed)"
+        ),
+    );
+    // No entry holds what was typed.
+    let all = a.get("/v1/audit?limit=1000").await.text;
+    assert!(!all.contains("swordfish") && !all.contains("hunter2"));
+}

@@ -13,6 +13,7 @@ mod flows;
 mod host_dirs;
 mod isolation;
 mod job_faults;
+mod job_limits;
 mod lifecycle;
 mod parallel_exec;
 mod policy;

@@ -47,21 +47,57 @@ pub fn path(dir: &Path, review: &str) -> PathBuf {
 pub struct LogWriter {
     file: tokio::fs::File,
     pub bytes: u64,
+    /// The command's output stops being kept past this many bytes of log
+    /// (the operator's `[limits] max_job_log_bytes`).
+    cap: u64,
+    /// Output was dropped because of `cap`.
+    pub truncated: bool,
 }
 
 impl LogWriter {
-    /// Opens for appending (a retry continues the same log).
+    /// Opens for appending (a retry continues the same log), without a cap
+    /// (Warden's own notes).
     pub async fn open(path: &Path) -> std::io::Result<LogWriter> {
+        LogWriter::open_capped(path, u64::MAX).await
+    }
+
+    /// Opens for appending; the command's output is kept up to `cap` bytes
+    /// of log in all, attempts together.
+    pub async fn open_capped(path: &Path, cap: u64) -> std::io::Result<LogWriter> {
         let file = tokio::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(path)
             .await?;
         let bytes = file.metadata().await?.len();
-        Ok(LogWriter { file, bytes })
+        Ok(LogWriter {
+            file,
+            bytes,
+            cap,
+            truncated: bytes >= cap,
+        })
     }
 
+    /// The command's output: dropped once the log reached its cap (a note
+    /// says so, once).
     pub async fn write(&mut self, tag: u8, data: &[u8]) -> std::io::Result<()> {
+        // Once anything was dropped, everything after is too: a log with a
+        // gap and then more output would read as if nothing was missing.
+        if self.truncated || self.bytes.saturating_add(5 + data.len() as u64) > self.cap {
+            if !self.truncated {
+                self.truncated = true;
+                let cap = self.cap;
+                self.note(&format!(
+                    "the log reached its limit of {cap} bytes; further output is dropped"
+                ))
+                .await?;
+            }
+            return Ok(());
+        }
+        self.record(tag, data).await
+    }
+
+    async fn record(&mut self, tag: u8, data: &[u8]) -> std::io::Result<()> {
         let mut rec = Vec::with_capacity(5 + data.len());
         rec.push(tag);
         rec.extend_from_slice(&(data.len() as u32).to_le_bytes());
@@ -71,9 +107,10 @@ impl LogWriter {
         Ok(())
     }
 
-    /// A line of Warden's own in the log (attempt starts, retries).
+    /// A line of Warden's own in the log (attempt starts, retries); kept
+    /// past the cap (they are few and short).
     pub async fn note(&mut self, text: &str) -> std::io::Result<()> {
-        self.write(STDERR, format!("[warden] {text}\n").as_bytes())
+        self.record(STDERR, format!("[warden] {text}\n").as_bytes())
             .await
     }
 
@@ -133,6 +170,11 @@ impl MaskedLog {
     pub async fn flush(&mut self) -> std::io::Result<()> {
         self.log.flush().await
     }
+
+    /// Output was dropped at the log's cap.
+    pub fn truncated(&self) -> bool {
+        self.log.truncated
+    }
 }
 
 /// Decodes the complete records in `buf` (from its start), appending the
@@ -177,6 +219,32 @@ mod tests {
         let n = decode(&buf[..buf.len() - 2], Streams::Both, &mut part);
         assert_eq!(part, b"out1 err1 ");
         assert!(n < buf.len() - 2);
+    }
+
+    #[tokio::test]
+    async fn output_past_the_cap_is_dropped_with_one_note() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = path(dir.path(), "rev_c");
+        let mut w = LogWriter::open_capped(&p, 64).await.unwrap();
+        w.write(STDOUT, &[b'a'; 40]).await.unwrap();
+        assert!(!w.truncated);
+        for _ in 0..100 {
+            w.write(STDOUT, &[b'b'; 40]).await.unwrap();
+        }
+        // Small enough to fit the room left, but after a drop: dropped too.
+        w.write(STDOUT, b"c").await.unwrap();
+        w.flush().await.unwrap();
+        assert!(w.truncated);
+        let buf = std::fs::read(&p).unwrap();
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        decode(&buf, Streams::Stdout, &mut out);
+        decode(&buf, Streams::Stderr, &mut err);
+        assert_eq!(out, [b'a'; 40]);
+        let err = String::from_utf8(err).unwrap();
+        assert_eq!(err.matches("limit of 64 bytes").count(), 1, "{err}");
+        // A retry continues the same log, already full.
+        let again = LogWriter::open_capped(&p, 64).await.unwrap();
+        assert!(again.truncated);
     }
 
     #[tokio::test]

@@ -3,6 +3,7 @@
 
 pub mod log_read;
 pub mod logs;
+mod manifest;
 pub mod outputs;
 mod run;
 

@@ -27,9 +27,12 @@ const EXPORT_MARGIN_SECS: i64 = 300;
 enum Outcome {
     /// The job ended (whatever way); record it.
     Done(ReviewEnd),
-    /// A failure of Warden's own (or a retry the job asked for): run again
-    /// if attempts remain.
+    /// A failure of Warden's own before the command ran (or a retry the
+    /// job asked for): run again if attempts remain.
     Retry(String),
+    /// It cannot start yet (its tenant's quotas are taken by other work):
+    /// back to the queue without using an attempt.
+    Defer(String),
     /// Another node holds the job now; leave it alone.
     LeaseLost,
     /// This server is shutting down: the job goes back to the queue, due
@@ -44,6 +47,7 @@ fn end(status: ReviewStatus, error: Option<String>) -> ReviewEnd {
         signal: None,
         error,
         usage: None,
+        storage: Default::default(),
     }
 }
 
@@ -78,6 +82,18 @@ pub async fn run(st: Shared, job: ReviewRecord) {
             match st.jobs.requeue_review(&id, &owner, now_ms(), &why).await {
                 Ok(_) => {}
                 Err(e) => tracing::error!(review = %id, "handing back: {e}"),
+            }
+            return;
+        }
+        Outcome::Defer(why) => {
+            let wait = st.cfg.jobs.retry_backoff_ms.max(100);
+            match st
+                .jobs
+                .defer_review(&id, &owner, now_ms() + wait as i64, &why)
+                .await
+            {
+                Ok(_) => {}
+                Err(e) => tracing::error!(review = %id, "deferring: {e}"),
             }
             return;
         }
@@ -178,6 +194,18 @@ async fn attempt(st: &Shared, job: &ReviewRecord, cancel: &Notify, lost: &Notify
             ))
         }
     };
+    // Room in the tenant's quotas first: a job that has to wait does no
+    // other work (policy hook, secrets) each time it comes round.
+    let mut probe = SandboxSpec::default();
+    let limits = spec.limits.clone().unwrap_or_default();
+    if crate::routes::sandboxes::limits_spec(&limits, &mut probe, &st.cfg.limits).is_ok() {
+        let footprint = crate::manager::Footprint::of(&probe);
+        if let Err(e) = st.sandboxes.room_for(&store, footprint).await {
+            if e.status == axum::http::StatusCode::TOO_MANY_REQUESTS {
+                return Outcome::Defer(format!("waiting for room in the quotas: {}", e.message));
+            }
+        }
+    }
     // The policy again: it may have changed since the submit. A refusal
     // ends the job; a hook that failed is a failure of Warden's own.
     if let Err(e) =
@@ -255,6 +283,7 @@ async fn attempt(st: &Shared, job: &ReviewRecord, cancel: &Notify, lost: &Notify
     let limits = match crate::routes::sandboxes::limits_spec(
         &spec.limits.clone().unwrap_or_default(),
         &mut sspec,
+        &st.cfg.limits,
     ) {
         Ok(l) => l,
         Err(e) => return Outcome::Done(end(ReviewStatus::Failed, Some(e.message))),
@@ -284,13 +313,16 @@ async fn attempt(st: &Shared, job: &ReviewRecord, cancel: &Notify, lost: &Notify
                 spec: sspec,
                 files: files.clone(),
                 record,
-                count_quota: false,
+                takes_slot: false,
                 masker: secrets.masker.clone(),
             },
         )
         .await;
     if let Err(e) = created {
-        return if e.status.is_client_error() {
+        return if e.status == axum::http::StatusCode::TOO_MANY_REQUESTS {
+            // The tenant's quotas are taken by its other work for now.
+            Outcome::Defer(format!("waiting for room in the quotas: {}", e.message))
+        } else if e.status.is_client_error() {
             Outcome::Done(end(ReviewStatus::Failed, Some(e.message)))
         } else {
             Outcome::Retry(format!("starting the sandbox: {}", e.message))
@@ -316,17 +348,7 @@ async fn attempt(st: &Shared, job: &ReviewRecord, cancel: &Notify, lost: &Notify
     let started_at = now_ms();
     let ran = execute(st, job, &spec, &live, timeout, cancel, lost).await;
     // Export whatever /output holds, however the command ended.
-    outputs::clear(&store, st.jobs.as_ref(), &job.id).await;
-    let scratch = st.work_dir().join(format!("{}-out", job.id));
-    let exported = outputs::collect(
-        &live.client,
-        &store,
-        st.jobs.as_ref(),
-        &job.id,
-        &scratch,
-        disk,
-    )
-    .await;
+    let exported = super::manifest::export(st, &store, job, &live, disk).await;
     let ended = st
         .sandboxes
         .destroy(
@@ -338,18 +360,24 @@ async fn attempt(st: &Shared, job: &ReviewRecord, cancel: &Notify, lost: &Notify
         )
         .await
         .unwrap_or_default();
-    let (status, exit, cancelled) = match ran {
+    let (status, exit, cancelled, log_truncated) = match ran {
         Ran::LeaseLost => return Outcome::LeaseLost,
         Ran::Broken(why) => return Outcome::Retry(why),
         Ran::HandBack(why) => return Outcome::HandBack(why),
         // Running the job again would not bring its sandbox back: the
         // tenant (or a fault inside it) ended it.
         Ran::Gone(why) => return Outcome::Done(end(ReviewStatus::Failed, Some(why))),
-        Ran::Exited { status, cancelled } => (status, status, cancelled),
+        Ran::Exited {
+            status,
+            cancelled,
+            log_truncated,
+        } => (status, status, cancelled, log_truncated),
     };
-    let (mut stored, report) = match exported {
-        Ok(x) => x,
-        Err(e) => return Outcome::Retry(format!("exporting /output: {e:#}")),
+    // From here on the command has run: a failure of Warden's own ends the
+    // job with the command's exit recorded, never runs the command again.
+    let (collected, export_error) = match exported {
+        Ok(c) => (c, None),
+        Err(e) => (Default::default(), Some(e)),
     };
     let mut review_end = ReviewEnd {
         status: ReviewStatus::Succeeded,
@@ -357,6 +385,11 @@ async fn attempt(st: &Shared, job: &ReviewRecord, cancel: &Notify, lost: &Notify
         signal: exit.signal,
         error: None,
         usage: Some(ended.usage),
+        storage: warden_store::jobs::JobStorage {
+            log_bytes: 0,
+            log_truncated,
+            outputs_truncated: collected.truncated(),
+        },
     };
     if cancelled {
         review_end.status = ReviewStatus::Cancelled;
@@ -378,41 +411,51 @@ async fn attempt(st: &Shared, job: &ReviewRecord, cancel: &Notify, lost: &Notify
             ));
         }
     }
-    let manifest = json!({
-        "warden_version": env!("CARGO_PKG_VERSION"),
-        "review_id": job.id,
-        "tenant_id": job.tenant_id,
-        "image": identity,
-        "command": spec.command,
-        "shell": spec.shell,
-        "env_names": spec.env.keys().collect::<Vec<_>>(),
-        "secret_names": spec.secrets,
-        "limits": limits,
-        "timeout_secs": timeout,
-        "network": network,
-        "inputs": files.iter().map(|f| json!({"name": f.name, "file_id": f.id, "size": f.size, "sha256": f.sha256})).collect::<Vec<_>>(),
-        "outputs": stored.iter().map(|o| json!({"path": o.path, "size": o.size, "sha256": o.sha256})).collect::<Vec<_>>(),
-        "skipped_outputs": report.skipped.iter().map(|s| json!({"path": s.path, "reason": s.reason})).collect::<Vec<_>>(),
-        "exit": {"status": review_end.status.as_str(), "exit_code": exit.code, "signal": exit.signal, "timed_out": exit.timed_out, "error": review_end.error},
-        "usage": ended.usage,
-        "attempt": job.attempts,
-        "times": {
-            "submitted_at": crate::api::time(job.created_at),
-            "started_at": crate::api::time(started_at),
-            "finished_at": crate::api::time(now_ms()),
-        },
+    if let Some(e) = &export_error {
+        fail_after_run(&mut review_end, e);
+    }
+    let manifest = super::manifest::build(super::manifest::Facts {
+        job,
+        spec: &spec,
+        identity: &identity,
+        limits: &limits,
+        timeout,
+        network: &network,
+        files: &files,
+        collected: &collected,
+        export_error: export_error.as_deref(),
+        end: &review_end,
+        exit: &exit,
+        usage: &ended.usage,
+        started_at,
     });
-    match outputs::put_manifest(&store, st.jobs.as_ref(), &job.id, &manifest).await {
-        Ok(m) => stored.push(m),
-        Err(e) => return Outcome::Retry(format!("storing the manifest: {e:#}")),
+    if let Err(e) = outputs::put_manifest(&store, st.jobs.as_ref(), &job.id, &manifest).await {
+        fail_after_run(
+            &mut review_end,
+            &format!("storing the manifest failed: {e:#}"),
+        );
     }
     Outcome::Done(review_end)
+}
+
+/// A failure of Warden's own after the command ran: the job fails with it
+/// (next to the command's own error, if any), its exit code kept.
+fn fail_after_run(end: &mut ReviewEnd, why: &str) {
+    if end.status == ReviewStatus::Succeeded {
+        end.status = ReviewStatus::Failed;
+    }
+    end.error = Some(match end.error.take() {
+        Some(e) => format!("{e}; {why}"),
+        None => why.to_string(),
+    });
 }
 
 enum Ran {
     Exited {
         status: ExitStatus,
         cancelled: bool,
+        /// Output was dropped at the log's cap.
+        log_truncated: bool,
     },
     Broken(String),
     /// The sandbox went away under the command.
@@ -454,7 +497,7 @@ async fn execute(
     req.command = command;
     req.timeout_ms = Some(timeout * 1000);
     let path = logs::path(&st.logs_dir(), job.id.as_str());
-    let mut log = match LogWriter::open(&path).await {
+    let mut log = match LogWriter::open_capped(&path, st.cfg.limits.max_job_log_bytes).await {
         // The log is masked with the sandbox's secrets' values.
         Ok(l) => MaskedLog::new(l, live.masker.clone()),
         Err(e) => return Ran::Broken(format!("opening the log: {e}")),
@@ -506,7 +549,11 @@ async fn execute(
                 let _ = log.end_streams().await;
                 let _ = log.note(&how).await;
                 let _ = log.flush().await;
-                return Ran::Exited { status, cancelled };
+                return Ran::Exited {
+                    status,
+                    cancelled,
+                    log_truncated: log.truncated(),
+                };
             }
             Ok(Some(other)) => return Ran::Broken(format!("unexpected reply {other:?}")),
             Ok(None) => return Ran::Broken("the command's stream ended early".into()),
@@ -527,6 +574,7 @@ async fn execute(
                             timed_out: false,
                         },
                         cancelled,
+                        log_truncated: log.truncated(),
                     };
                 }
                 if !matches!(e, warden_protocol::ClientError::Disconnected) {
@@ -544,7 +592,7 @@ async fn execute(
 }
 
 /// Records the end, stores the log, audits, queues the webhook.
-async fn finish(st: &Shared, store: &TenantStore, job: &ReviewRecord, review_end: ReviewEnd) {
+async fn finish(st: &Shared, store: &TenantStore, job: &ReviewRecord, mut review_end: ReviewEnd) {
     let owner = &st.sandboxes.owner;
     let path = logs::path(&st.logs_dir(), job.id.as_str());
     if let Ok(file) = tokio::fs::File::open(&path).await {
@@ -554,7 +602,9 @@ async fn finish(st: &Shared, store: &TenantStore, job: &ReviewRecord, review_end
             .put_stream(ObjectKind::Logs, job.id.as_str(), stream, u64::MAX)
             .await
         {
-            Ok(_) => {
+            Ok(put) => {
+                // Counted in the tenant's storage from now on.
+                review_end.storage.log_bytes = put.size;
                 let _ = tokio::fs::remove_file(&path).await;
             }
             Err(e) => tracing::error!(review = %job.id, "storing the log: {e}"),

@@ -63,6 +63,7 @@ pub async fn usage(caller: Caller, Query(p): Query<UsageParams>) -> ApiResult<Js
         return Err(ApiError::bad_request("from is after to"));
     }
     let sum = caller.store.usage_between(from, to).await?;
+    let storage_bytes = caller.store.storage_bytes().await?;
     Ok(Json(UsageSum {
         from: api::time(from),
         to: api::time(to),
@@ -70,5 +71,6 @@ pub async fn usage(caller: Caller, Query(p): Query<UsageParams>) -> ApiResult<Js
         cpu_seconds: sum.cpu_seconds,
         wall_seconds: sum.wall_seconds,
         max_peak_memory_bytes: sum.max_peak_memory_bytes,
+        storage_bytes,
     }))
 }

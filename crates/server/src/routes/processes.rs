@@ -92,13 +92,32 @@ pub async fn stdin(
     body: Bytes,
 ) -> ApiResult<StatusCode> {
     let live = live(&st, &caller, &id).await?;
-    if !body.is_empty() {
-        live.client.stdin(pid, &body).await.map_err(init_error)?;
+    let close = p.close.unwrap_or(false);
+    let fed = async {
+        if !body.is_empty() {
+            live.client.stdin(pid, &body).await.map_err(init_error)?;
+        }
+        if close {
+            live.client.close_stdin(pid).await.map_err(init_error)?;
+        }
+        Ok::<_, ApiError>(())
     }
-    if p.close.unwrap_or(false) {
-        live.client.close_stdin(pid).await.map_err(init_error)?;
-    }
-    Ok(StatusCode::NO_CONTENT)
+    .await;
+    // Input changes what runs: audited with its size, never its bytes.
+    let closed = if close { ", stdin closed" } else { "" };
+    let how = match &fed {
+        Ok(()) => "ok",
+        Err(e) => e.code,
+    };
+    st.audit(
+        caller.store.tenant_id(),
+        caller.actor(),
+        "sandbox.stdin",
+        &format!("{}:{pid}", live.id),
+        &format!("{how} ({} bytes{closed})", body.len()),
+    )
+    .await;
+    fed.map(|()| StatusCode::NO_CONTENT)
 }
 
 #[derive(Deserialize, ToSchema)]

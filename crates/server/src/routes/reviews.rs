@@ -79,7 +79,19 @@ async fn validate(st: &Shared, caller: &Caller, req: &SubmitReview) -> ApiResult
     st.sandboxes.check_isolation(isolation).await?;
     crate::images::resolve(&st.cfg.images_dir, req.image.as_deref().unwrap_or("host"))?;
     let mut probe = warden_spec::SandboxSpec::default();
-    crate::routes::sandboxes::limits_spec(&req.limits.clone().unwrap_or_default(), &mut probe)?;
+    crate::routes::sandboxes::limits_spec(
+        &req.limits.clone().unwrap_or_default(),
+        &mut probe,
+        &st.cfg.limits,
+    )?;
+    // A job counts against the same quotas as sandboxes; one that could
+    // not run even alone is refused now rather than left waiting.
+    let tenant = caller
+        .store
+        .tenant()
+        .await?
+        .ok_or_else(|| ApiError::not_found("tenant"))?;
+    crate::manager::quota::check_alone(&tenant.quotas, crate::manager::Footprint::of(&probe))?;
     crate::routes::sandboxes::check_labels(&req.labels)?;
     if let Some(k) = &req.idempotency_key {
         if k.is_empty() || k.len() > 128 || k.chars().any(char::is_control) {
@@ -141,6 +153,7 @@ pub async fn submit(
         lease_owner: None,
         lease_expires: None,
         not_before: 0,
+        storage: Default::default(),
         spec: serde_json::to_value(&req).map_err(|e| ApiError::internal("encoding", e))?,
     };
     let (job, created) = st.jobs.submit_review(&record).await?;

@@ -84,7 +84,14 @@ pub fn check_labels(labels: &BTreeMap<String, String>) -> ApiResult<()> {
     Ok(())
 }
 
-pub fn limits_spec(l: &SandboxLimits, spec: &mut SandboxSpec) -> ApiResult<SandboxLimits> {
+/// Checks a request's limits (against fixed ranges and the operator's
+/// `[limits]` caps, which keep one sandbox from asking for more CPUs than
+/// the host has or a share of its PIDs) and sets them on `spec`.
+pub fn limits_spec(
+    l: &SandboxLimits,
+    spec: &mut SandboxSpec,
+    caps: &crate::config::LimitsConfig,
+) -> ApiResult<SandboxLimits> {
     let memory_mb = l.memory_mb.unwrap_or(512);
     let cpus = l.cpus.unwrap_or(1.0);
     let pids = l.pids.unwrap_or(256);
@@ -94,11 +101,25 @@ pub fn limits_spec(l: &SandboxLimits, spec: &mut SandboxSpec) -> ApiResult<Sandb
             "limits.memory_mb must be 16 to 1048576",
         ));
     }
-    if !(cpus.is_finite() && (0.01..=64.0).contains(&cpus)) {
-        return Err(ApiError::bad_request("limits.cpus must be 0.01 to 64"));
+    if !(cpus.is_finite() && cpus >= 0.01) {
+        return Err(ApiError::bad_request("limits.cpus must be at least 0.01"));
     }
-    if !(8..=65_536).contains(&pids) {
-        return Err(ApiError::bad_request("limits.pids must be 8 to 65536"));
+    if cpus > f64::from(caps.max_cpus) {
+        return Err(ApiError::bad_request(format!(
+            "limits.cpus: {cpus} is over this server's limit of {} CPUs per sandbox \
+             ([limits] max_cpus)",
+            caps.max_cpus
+        )));
+    }
+    if pids < 8 {
+        return Err(ApiError::bad_request("limits.pids must be at least 8"));
+    }
+    if pids > caps.max_pids {
+        return Err(ApiError::bad_request(format!(
+            "limits.pids: {pids} is over this server's limit of {} PIDs per sandbox \
+             ([limits] max_pids)",
+            caps.max_pids
+        )));
     }
     if !(1..=1 << 20).contains(&disk_mb) {
         return Err(ApiError::bad_request("limits.disk_mb must be 1 to 1048576"));
@@ -174,7 +195,7 @@ async fn create_inner(
     }
     // The server enforces the lifetime itself (expires_at).
     spec.limits.timeout = Some(Duration::from_secs(timeout));
-    let limits = limits_spec(&req.limits.unwrap_or_default(), &mut spec)?;
+    let limits = limits_spec(&req.limits.unwrap_or_default(), &mut spec, &st.cfg.limits)?;
     if let Some(w) = &req.workdir {
         spec.workdir = w.clone();
     }
@@ -231,7 +252,7 @@ async fn create_inner(
                 spec,
                 files,
                 record,
-                count_quota: true,
+                takes_slot: true,
                 masker: secrets.masker.clone(),
             },
         )

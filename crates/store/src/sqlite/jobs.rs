@@ -1,7 +1,9 @@
 //! The review queue, tenant side: submission, listings, cancel, counts.
 //! The worker side (the lease protocol) is in `leases`.
 
-use super::{insert_error, json, limit_plus_one, page, to_u32, usage_from_row, BEGIN_WRITE};
+use super::{
+    insert_error, json, limit_plus_one, page, to_u32, to_u64, usage_from_row, BEGIN_WRITE,
+};
 use crate::jobs::*;
 use crate::*;
 use sqlx::sqlite::SqliteRow;
@@ -11,7 +13,7 @@ pub(super) const REVIEW_COLS: &str =
     "id, tenant_id, status, spec, files, idempotency_key, webhook_url, \
      created_at, started_at, finished_at, attempts, max_attempts, exit_code, signal, error, \
      cpu_seconds, peak_memory_bytes, wall_seconds, cancel_requested, lease_owner, \
-     lease_expires, not_before";
+     lease_expires, not_before, log_bytes, log_truncated, outputs_truncated";
 
 pub(super) fn review_from_row(row: &SqliteRow) -> Result<ReviewRecord> {
     let id: String = row.try_get("id")?;
@@ -45,6 +47,11 @@ pub(super) fn review_from_row(row: &SqliteRow) -> Result<ReviewRecord> {
         lease_owner: row.try_get("lease_owner")?,
         lease_expires: row.try_get("lease_expires")?,
         not_before: row.try_get("not_before")?,
+        storage: JobStorage {
+            log_bytes: to_u64(row.try_get("log_bytes")?, "log bytes")?,
+            log_truncated: row.try_get("log_truncated")?,
+            outputs_truncated: row.try_get("outputs_truncated")?,
+        },
         id: ReviewId::from_stored(id),
     })
 }

@@ -6,7 +6,7 @@
 //! renew refused instead of overwriting the new owner's job.
 
 use super::jobs::{review_from_row, REVIEW_COLS};
-use super::{usage_cols, BEGIN_WRITE};
+use super::{to_i64, usage_cols, BEGIN_WRITE};
 use crate::jobs::*;
 use crate::*;
 use sqlx::SqlitePool;
@@ -109,6 +109,7 @@ pub(super) async fn finish(
         "UPDATE reviews
          SET status = ?, exit_code = ?, signal = ?, error = ?,
              cpu_seconds = ?, peak_memory_bytes = ?, wall_seconds = ?,
+             log_bytes = ?, log_truncated = ?, outputs_truncated = ?,
              finished_at = ?, lease_owner = NULL, lease_expires = NULL
          WHERE id = ? AND status = 'running' AND lease_owner = ?",
     )
@@ -119,6 +120,9 @@ pub(super) async fn finish(
     .bind(cpu)
     .bind(peak)
     .bind(wall)
+    .bind(to_i64(end.storage.log_bytes, "log bytes")?)
+    .bind(end.storage.log_truncated)
+    .bind(end.storage.outputs_truncated)
     .bind(now_ms())
     .bind(id.as_str())
     .bind(owner)
@@ -143,6 +147,31 @@ pub(super) async fn requeue(
     )
     .bind(not_before)
     .bind(error)
+    .bind(id.as_str())
+    .bind(owner)
+    .execute(pool)
+    .await?;
+    Ok(r.rows_affected() > 0)
+}
+
+pub(super) async fn defer(
+    pool: &SqlitePool,
+    id: &ReviewId,
+    owner: &str,
+    not_before: Millis,
+    why: &str,
+) -> Result<bool> {
+    // As requeue, but the claim that is handed back does not count: the
+    // job never ran, and waiting for room must not use up its attempts.
+    let r = sqlx::query(
+        "UPDATE reviews
+         SET status = 'pending', not_before = ?, error = ?,
+             attempts = MAX(attempts - 1, 0),
+             lease_owner = NULL, lease_expires = NULL
+         WHERE id = ? AND status = 'running' AND lease_owner = ?",
+    )
+    .bind(not_before)
+    .bind(why)
     .bind(id.as_str())
     .bind(owner)
     .execute(pool)

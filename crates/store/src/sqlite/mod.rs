@@ -228,7 +228,8 @@ impl MetaStore for SqliteMeta {
         files::delete(&self.pool, tenant, id).await
     }
     async fn storage_bytes(&self, tenant: &TenantId) -> Result<u64> {
-        files::storage_bytes(&self.pool, tenant).await
+        let files = files::storage_bytes(&self.pool, tenant).await?;
+        Ok(files.saturating_add(outputs::storage_bytes(&self.pool, tenant).await?))
     }
     async fn use_upload_nonce(&self, nonce: &str, expires_at: Millis) -> Result<bool> {
         files::use_upload_nonce(&self.pool, nonce, expires_at).await
@@ -364,6 +365,15 @@ impl JobStore for SqliteMeta {
         error: &str,
     ) -> Result<bool> {
         leases::requeue(&self.pool, id, owner, not_before, error).await
+    }
+    async fn defer_review(
+        &self,
+        id: &ReviewId,
+        owner: &str,
+        not_before: Millis,
+        why: &str,
+    ) -> Result<bool> {
+        leases::defer(&self.pool, id, owner, not_before, why).await
     }
     async fn cancel_review(
         &self,

@@ -2,10 +2,12 @@
 //! operation goes through the init, so paths resolve in the sandbox's own
 //! view and a symlink planted there cannot lead outside it.
 
+use super::audit;
 use super::entry::entry;
 use super::errors::from_client;
 use super::paths::{self, absolute};
 use crate::manager::Live;
+use crate::state::Shared;
 use warden_envd_wire::connect::{Code, Error};
 use warden_envd_wire::filesystem::{
     EntryInfo, ListDirRequest, ListDirResponse, MakeDirResponse, MoveRequest, MoveResponse,
@@ -24,8 +26,18 @@ pub async fn stat(live: &Live, path: &str) -> Result<StatResponse, Error> {
     })
 }
 
-pub async fn make_dir(live: &Live, path: &str) -> Result<MakeDirResponse, Error> {
+pub async fn make_dir(st: &Shared, live: &Live, path: &str) -> Result<MakeDirResponse, Error> {
     let path = absolute(path)?;
+    let made = make_dir_at(live, &path).await;
+    // An existing directory is E2B's normal "false", not a change.
+    if !matches!(&made, Err(e) if e.code == Code::AlreadyExists) {
+        audit::record(st, live, "sandbox.mkdir", &path, "", &made).await;
+    }
+    made
+}
+
+async fn make_dir_at(live: &Live, path: &str) -> Result<MakeDirResponse, Error> {
+    let path = path.to_string();
     // E2B answers "already exists" for an existing directory (the SDKs'
     // make_dir then returns false) and creates missing parents.
     match live.client.stat(&path).await {
@@ -42,24 +54,31 @@ pub async fn make_dir(live: &Live, path: &str) -> Result<MakeDirResponse, Error>
     })
 }
 
-pub async fn rename(live: &Live, req: MoveRequest) -> Result<MoveResponse, Error> {
+pub async fn rename(st: &Shared, live: &Live, req: MoveRequest) -> Result<MoveResponse, Error> {
     let from = absolute(&req.source)?;
     let to = absolute(&req.destination)?;
-    ensure_parent(live, &to).await?;
-    live.client.rename(&from, &to).await.map_err(from_client)?;
-    let st = live.client.stat(&to).await.map_err(from_client)?;
-    Ok(MoveResponse {
-        entry: Some(entry(&to, &st)),
-    })
+    let moved = async {
+        ensure_parent(live, &to).await?;
+        live.client.rename(&from, &to).await.map_err(from_client)?;
+        let st = live.client.stat(&to).await.map_err(from_client)?;
+        Ok(MoveResponse {
+            entry: Some(entry(&to, &st)),
+        })
+    }
+    .await;
+    let target = format!("{from} -> {to}");
+    audit::record(st, live, "sandbox.file_move", &target, "", &moved).await;
+    moved
 }
 
-pub async fn remove(live: &Live, path: &str) -> Result<RemoveResponse, Error> {
+pub async fn remove(st: &Shared, live: &Live, path: &str) -> Result<RemoveResponse, Error> {
     let path = absolute(path)?;
     if path == "/" {
         return Err(Error::invalid_argument("refusing to remove /"));
     }
-    live.client.remove(&path, true).await.map_err(from_client)?;
-    Ok(RemoveResponse {})
+    let removed = live.client.remove(&path, true).await.map_err(from_client);
+    audit::record(st, live, "sandbox.file_remove", &path, "", &removed).await;
+    removed.map(|()| RemoveResponse {})
 }
 
 /// Lists `depth` levels (0 counts as 1), breadth first; symlinked

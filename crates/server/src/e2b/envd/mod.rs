@@ -4,6 +4,7 @@
 //! request and authenticated by its access token (`access`).
 
 mod access;
+mod audit;
 mod entry;
 mod errors;
 mod files;
@@ -108,11 +109,11 @@ async fn process_rpc(
         "Start" => process::start(&st, live, &call).await,
         "Connect" => process::connect(live, &call).await,
         "List" => unary(&call, |_: p::ListRequest| process::list(&live)).await,
-        "SendInput" => unary(&call, |req| process::send_input(&live, req)).await,
+        "SendInput" => unary(&call, |req| process::send_input(&st, &live, req)).await,
         "SendSignal" => unary(&call, |req| process::send_signal(&live, req)).await,
         "CloseStdin" => {
             unary(&call, |req: p::CloseStdinRequest| async {
-                process::close_stdin(&live, req.process).await?;
+                process::close_stdin(&st, &live, req.process).await?;
                 Ok(p::CloseStdinResponse {})
             })
             .await
@@ -145,15 +146,15 @@ async fn filesystem_rpc(
         }
         "MakeDir" => {
             unary(&call, |req: f::MakeDirRequest| async move {
-                filesystem::make_dir(&live, &req.path).await
+                filesystem::make_dir(&st, &live, &req.path).await
             })
             .await
         }
-        "Move" => unary(&call, |req| filesystem::rename(&live, req)).await,
+        "Move" => unary(&call, |req| filesystem::rename(&st, &live, req)).await,
         "ListDir" => unary(&call, |req| filesystem::list_dir(&live, req)).await,
         "Remove" => {
             unary(&call, |req: f::RemoveRequest| async move {
-                filesystem::remove(&live, &req.path).await
+                filesystem::remove(&st, &live, &req.path).await
             })
             .await
         }

@@ -138,16 +138,26 @@ pub async fn list(live: &Live) -> Result<ListResponse, Error> {
     Ok(ListResponse { processes })
 }
 
-pub async fn send_input(live: &Live, req: SendInputRequest) -> Result<SendInputResponse, Error> {
+pub async fn send_input(
+    st: &Shared,
+    live: &Live,
+    req: SendInputRequest,
+) -> Result<SendInputResponse, Error> {
     let pid = select(live, req.process).await?;
     match req.input.and_then(|i| i.input) {
         Some(process_input::Input::Stdin(data)) => {
-            if let Err(e) = live.client.stdin(pid, &data).await {
+            let fed = match live.client.stdin(pid, &data).await {
+                Ok(()) => Ok(()),
                 // A process that has ended is "not found" to envd, whatever
                 // the init says about its stdin.
-                ensure_running(live, pid).await?;
-                return Err(from_client(e));
-            }
+                Err(e) => Err(ensure_running(live, pid)
+                    .await
+                    .err()
+                    .unwrap_or_else(|| from_client(e))),
+            };
+            let size = format!("{} bytes", data.len());
+            super::audit::record(st, live, "sandbox.stdin", &pid.to_string(), &size, &fed).await;
+            fed?;
         }
         Some(process_input::Input::Pty(_)) => return Err(Error::unimplemented(NO_PTY)),
         None => {}
@@ -156,11 +166,22 @@ pub async fn send_input(live: &Live, req: SendInputRequest) -> Result<SendInputR
 }
 
 pub async fn close_stdin(
+    st: &Shared,
     live: &Live,
     process: Option<warden_envd_wire::process::ProcessSelector>,
 ) -> Result<(), Error> {
     let pid = select(live, process).await?;
-    live.client.close_stdin(pid).await.map_err(from_client)
+    let closed = live.client.close_stdin(pid).await.map_err(from_client);
+    super::audit::record(
+        st,
+        live,
+        "sandbox.stdin_close",
+        &pid.to_string(),
+        "",
+        &closed,
+    )
+    .await;
+    closed
 }
 
 pub async fn send_signal(live: &Live, req: SendSignalRequest) -> Result<SendSignalResponse, Error> {

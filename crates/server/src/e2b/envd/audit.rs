@@ -1,0 +1,36 @@
+//! The audit entries of envd calls that change a sandbox's state (files
+//! made, moved, removed; input fed to a process): names and sizes, never
+//! content, whether the call worked or not.
+
+use super::process::ACTOR;
+use crate::manager::Live;
+use crate::state::Shared;
+use warden_envd_wire::connect::Error;
+
+/// Records `action` on `target` (inside the sandbox) with the call's
+/// outcome; `detail` (sizes, flags) goes with it.
+pub async fn record<T>(
+    st: &Shared,
+    live: &Live,
+    action: &str,
+    target: &str,
+    detail: &str,
+    result: &Result<T, Error>,
+) {
+    let how = match result {
+        Ok(_) => "ok",
+        Err(e) => e.code.as_str(),
+    };
+    let outcome = match detail {
+        "" => format!("{how} (e2b)"),
+        d => format!("{how} ({d}, e2b)"),
+    };
+    st.audit(
+        &live.tenant,
+        ACTOR,
+        action,
+        &format!("{}:{target}", live.id),
+        &outcome,
+    )
+    .await;
+}
