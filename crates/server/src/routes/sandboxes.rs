@@ -138,7 +138,8 @@ pub fn limits_spec(
 
 #[utoipa::path(post, path = "/v1/sandboxes", tag = "sandboxes", request_body = CreateSandbox,
     responses((status = 201, body = api::Sandbox), (status = 400, body = ErrorBody),
-              (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
+              (status = 404, body = ErrorBody), (status = 429, body = ErrorBody),
+              (status = 503, body = ErrorBody, description = "`capacity`: this server runs as many sandboxes as it may, or has no file descriptors left for another (the message says which); try again later")))]
 pub async fn create(
     caller: Caller,
     State(st): State<Shared>,
