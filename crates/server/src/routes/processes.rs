@@ -146,7 +146,7 @@ pub async fn signal(
         &format!("{}:{pid}", live.id),
         &format!("ok (signal {sig})"),
     )
-    .await;
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -149,7 +149,7 @@ pub(crate) async fn create_audited(
         &target,
         &outcome,
     )
-    .await;
+    .await?;
     result
 }
 
@@ -378,6 +378,6 @@ pub(crate) async fn set_expiry(
         live.id.as_str(),
         outcome,
     )
-    .await;
+    .await?;
     Ok(())
 }

@@ -66,7 +66,8 @@ pub async fn start(st: &Shared, live: Arc<Live>, call: &Call) -> Response {
             &format!("{}:{}", live.id, config.cmd),
             "started (e2b)",
         )
-        .await;
+        .await
+        .map_err(from_api)?;
         let pid = live.client.spawn(exec).await.map_err(from_client)?;
         prune(&live).await;
         live.envd.remember(
