@@ -58,26 +58,53 @@ pub struct VerifyArgs {
     /// The server's data directory (default ./warden-data; WARDEN_DATA_DIR).
     #[arg(long, env = "WARDEN_DATA_DIR", default_value = "./warden-data")]
     data_dir: PathBuf,
+    /// The audit key file (default <data dir>/audit.key;
+    /// WARDEN_AUDIT_KEY_FILE).
+    #[arg(long, env = "WARDEN_AUDIT_KEY_FILE")]
+    audit_key: Option<PathBuf>,
 }
 
-/// Re-checks every tenant's audit chain; 0 when all verify, 1 when one is
-/// broken (which entry, and why, on stdout).
+/// Re-checks every tenant's audit chain against the audit key and the
+/// chain's anchor: 0 when all verify, 1 when one is broken (which entry,
+/// and why, on stdout). Chains are found in the database and by their
+/// anchors, so a chain deleted from the database still shows.
 pub async fn verify(args: &VerifyArgs) -> Result<i32> {
+    use warden_store::anchor::Anchors;
+    use warden_store::audit::{AuditKey, Verifier};
     use warden_store::MetaStore;
     let db = args.data_dir.join("warden.db");
     if !db.is_file() {
         anyhow::bail!("no database at {}", db.display());
     }
+    let key_file = args
+        .audit_key
+        .clone()
+        .unwrap_or_else(|| args.data_dir.join("audit.key"));
+    let key = AuditKey::load(&key_file).context("the audit key (see --audit-key)")?;
+    let objects = warden_store::Objects::local(&args.data_dir.join("objects"))?;
+    let anchors = Anchors::new(&objects, key.clone());
     let meta = warden_store::sqlite::open(&db).await?;
+    let mut tenants = meta.audit_tenants().await?;
+    tenants.extend(anchors.tenants().await?);
+    tenants.sort();
+    tenants.dedup();
     let mut broken = 0;
-    for tenant in meta.audit_tenants().await? {
-        let mut v = warden_store::audit::Verifier::new();
+    for tenant in tenants {
+        let anchor = match anchors.read(&tenant).await {
+            Ok(a) => a,
+            Err(e) => {
+                broken += 1;
+                println!("{tenant}: BROKEN: {e}");
+                continue;
+            }
+        };
+        let mut v = Verifier::keyed(&key, anchor);
         let mut after = 0;
         let mut count = 0u64;
         let outcome = loop {
             let page = meta.list_audit(&tenant, after, 1000).await?;
             let Some(last) = page.last() else {
-                break Ok(());
+                break v.finish();
             };
             after = last.seq;
             count += page.len() as u64;

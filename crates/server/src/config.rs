@@ -36,6 +36,11 @@ pub struct Config {
     /// Key for signed upload URLs; when absent one is generated and kept in
     /// the database.
     pub signing_key: Option<String>,
+    /// Key file for the audit chains (HMAC-SHA256 of entries and anchors);
+    /// default `<data_dir>/audit.key`, created (mode 0600) when missing.
+    /// Kept out of the database on purpose: whoever can rewrite the
+    /// database must not be able to re-sign what they rewrote.
+    pub audit_key_file: Option<PathBuf>,
     /// Base URL clients reach this server at (for signed upload URLs).
     pub public_url: Option<String>,
     /// Largest JSON request body.
@@ -175,6 +180,7 @@ impl Default for Config {
             data_dir: PathBuf::from("./warden-data"),
             admin_token: None,
             signing_key: None,
+            audit_key_file: None,
             public_url: None,
             max_json_bytes: 1 << 20,
             quotas: QuotaConfig::default(),
@@ -266,6 +272,9 @@ impl Config {
         if let Some(v) = get("WARDEN_SIGNING_KEY").filter(|v| !v.is_empty()) {
             self.signing_key = Some(v);
         }
+        if let Some(v) = get("WARDEN_AUDIT_KEY_FILE").filter(|v| !v.is_empty()) {
+            self.audit_key_file = Some(v.into());
+        }
         if let Some(v) = get("WARDEN_PUBLIC_URL") {
             self.public_url = Some(v);
         }
@@ -330,6 +339,13 @@ impl Config {
         self.command_policy.apply_env(&get, &num)
     }
 
+    /// The audit key file in effect.
+    pub fn audit_key_file(&self) -> PathBuf {
+        self.audit_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("audit.key"))
+    }
+
     /// What signed URLs start with.
     pub fn base_url(&self) -> String {
         match &self.public_url {
@@ -365,6 +381,11 @@ impl fmt::Display for Config {
         writeln!(f, "data_dir = {:?}", self.data_dir.display().to_string())?;
         writeln!(f, "admin_token = {}", mask(&self.admin_token))?;
         writeln!(f, "signing_key = {}", mask(&self.signing_key))?;
+        writeln!(
+            f,
+            "audit_key_file = {:?}",
+            self.audit_key_file().display().to_string()
+        )?;
         writeln!(f, "public_url = \"{}\"", self.base_url())?;
         writeln!(f, "max_json_bytes = {}", self.max_json_bytes)?;
         let q = &self.quotas;

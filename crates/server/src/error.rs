@@ -22,7 +22,8 @@ pub struct ErrorBody {
 #[derive(Serialize, ToSchema)]
 pub struct ErrorDetail {
     /// Stable, machine-readable: `bad_request`, `unauthorized`, `forbidden`,
-    /// `not_found`, `conflict`, `payload_too_large`, `quota_exceeded`, ...
+    /// `not_found`, `conflict`, `payload_too_large`, `quota_exceeded`,
+    /// `storage_full`, ...
     pub code: String,
     pub message: String,
 }
@@ -73,6 +74,17 @@ impl ApiError {
         ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", m)
     }
 
+    /// The server's disk is full: nothing can be stored until an operator
+    /// frees space (507, which clients may retry later).
+    pub fn storage_full(e: &dyn std::fmt::Display) -> ApiError {
+        tracing::error!("storage full: {e}");
+        ApiError::new(
+            StatusCode::INSUFFICIENT_STORAGE,
+            "storage_full",
+            "the server's storage is full (no space left on its data disk); try again later",
+        )
+    }
+
     /// A failure of Warden's own: logged in full, answered without detail
     /// beyond one line.
     pub fn internal(context: &str, e: impl std::fmt::Display) -> ApiError {
@@ -103,7 +115,11 @@ impl IntoResponse for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
+        if e.is_storage_full() {
+            return ApiError::storage_full(&e);
+        }
         match e {
+            e @ StoreError::StorageQuota { .. } => ApiError::too_large(e.to_string()),
             StoreError::TooLarge { limit } => {
                 ApiError::too_large(format!("the body is larger than {limit} bytes"))
             }

@@ -215,13 +215,26 @@ pub async fn serve(
         .create(&cfg.data_dir)
         .with_context(|| format!("creating data directory {}", cfg.data_dir.display()))?;
     cfg.data_dir = cfg.data_dir.canonicalize()?;
+    let objects =
+        Objects::local(&cfg.data_dir.join("objects")).context("opening the object store")?;
+    let audit_key = warden_store::audit::AuditKey::load_or_create(&cfg.audit_key_file())?;
+    let anchors = warden_store::anchor::Anchors::new(&objects, audit_key);
     let db = Arc::new(
         warden_store::sqlite::open(&cfg.data_dir.join("warden.db"))
             .await
-            .context("opening the database")?,
+            .context("opening the database")?
+            .with_audit(anchors.clone()),
     );
     let meta: Arc<dyn MetaStore> = db.clone();
     let jobs: Arc<dyn warden_store::JobStore> = db;
+    // Chains from before audit keys: anchored once, as they are now.
+    let adopted = anchors
+        .adopt_unkeyed(meta.as_ref())
+        .await
+        .context("anchoring the audit chains")?;
+    if adopted > 0 {
+        tracing::warn!("{adopted} unkeyed audit chain(s) anchored at their current head");
+    }
     for dir in ["logs", "work"] {
         let d = cfg.data_dir.join(dir);
         std::fs::create_dir_all(&d).with_context(|| format!("creating {}", d.display()))?;
@@ -232,8 +245,20 @@ pub async fn serve(
             let _ = std::fs::remove_dir_all(e.path());
         }
     }
-    let objects =
-        Objects::local(&cfg.data_dir.join("objects")).context("opening the object store")?;
+    // What a killed predecessor left in the object store (half-written
+    // uploads and exports, objects whose row was never recorded, storage
+    // reservations): outside every quota, and nothing else removes them.
+    let swept = warden_store::sweep::sweep(meta.as_ref(), &objects, warden_store::now_ms())
+        .await
+        .context("sweeping the object store")?;
+    if swept != Default::default() {
+        tracing::warn!(
+            reservations = swept.reservations,
+            orphans = swept.orphans,
+            partials = swept.partials,
+            "removed what a previous server process left in the object store"
+        );
+    }
     let admin_hash = admin_hash(&cfg, meta.as_ref()).await?;
     let signing_key = signing_key(&cfg, meta.as_ref()).await?;
     let vault = match &cfg.secrets.key {

@@ -214,7 +214,7 @@ pub async fn enforce(st: &AppState, exec: &Exec<'_>) -> Result<(), ApiError> {
     };
     let outcome = format!("{outcome}; command: {}", cut(&line, MAX_AUDITED_LINE));
     st.audit(exec.tenant, exec.actor, action, &target, &outcome)
-        .await;
+        .await?;
     Err(error)
 }
 

@@ -1,10 +1,11 @@
 //! What every handler shares.
 
 use crate::config::Config;
+use crate::error::{ApiError, ApiResult};
 use crate::manager::Manager;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use warden_store::{AuditEvent, JobStore, MetaStore, Objects, TenantId, TenantStore};
+use warden_store::{AuditEvent, JobStore, MetaStore, Objects, StoreError, TenantId, TenantStore};
 
 pub struct AppState {
     pub cfg: Config,
@@ -33,8 +34,9 @@ impl AppState {
         TenantStore::new(id, self.meta.clone(), &self.objects)
     }
 
-    /// Appends to the tenant's audit chain. A failure is logged, not
-    /// returned: the request's effect has already happened.
+    /// Appends to the tenant's audit chain. A failure fails the request
+    /// that made it (the effect went unrecorded): a full disk answers 507,
+    /// anything else 500.
     pub async fn audit(
         &self,
         tenant: &TenantId,
@@ -42,8 +44,10 @@ impl AppState {
         action: &str,
         target: &str,
         outcome: &str,
-    ) {
-        append_audit(self.meta.as_ref(), tenant, actor, action, target, outcome).await
+    ) -> ApiResult<()> {
+        append_audit(self.meta.as_ref(), tenant, actor, action, target, outcome)
+            .await
+            .map_err(ApiError::from)
     }
 
     /// Logs of jobs running on this node.
@@ -61,8 +65,9 @@ impl AppState {
     }
 }
 
-/// Appends to a tenant's audit chain. A failure is logged, not returned:
-/// the effect being recorded has already happened.
+/// Appends to a tenant's audit chain. A failure is logged and returned:
+/// callers answering a request fail it; background work (which has no one
+/// to answer) logs it.
 pub async fn append_audit(
     meta: &dyn MetaStore,
     tenant: &TenantId,
@@ -70,14 +75,18 @@ pub async fn append_audit(
     action: &str,
     target: &str,
     outcome: &str,
-) {
+) -> Result<(), StoreError> {
     let event = AuditEvent {
         actor: actor.into(),
         action: action.into(),
         target: target.into(),
         outcome: outcome.into(),
     };
-    if let Err(e) = meta.append_audit(tenant, &event).await {
-        tracing::error!(%tenant, action, target, "audit append failed: {e}");
+    match meta.append_audit(tenant, &event).await {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            tracing::error!(%tenant, action, target, "audit append failed: {e}");
+            Err(e)
+        }
     }
 }

@@ -3,27 +3,155 @@
 //! access to the database file) shows up as a break when the chain is
 //! verified.
 //!
-//! `hash = sha256(encoding(prev_hash, tenant, seq, actor, action, target,
-//! outcome, at))`, lower-case hex. The encoding is unambiguous: a version tag,
-//! then every string prefixed with its length and every integer as 8
-//! big-endian bytes, so no two different entries encode to the same bytes
-//! (plain concatenation would make `("ab", "c")` and `("a", "bc")` collide).
+//! A plain hash chain only catches careless edits: whoever can write the
+//! database can also recompute every hash after a change, or cut the newest
+//! entries off, or delete a whole chain. So entries are keyed and chains
+//! anchored:
+//! - keyed: `hash = HMAC-SHA256(key, encoding(...))` under the server's
+//!   audit key ([`AuditKey`], a file beside the database, never in it), so
+//!   a changed entry cannot be given a matching hash without the key;
+//! - anchored: after every append the server writes the chain's head
+//!   (`seq`, `hash`), signed with the same key, to the object store
+//!   ([`crate::anchor`]), apart from the rows, so cutting entries off the
+//!   end or deleting the chain leaves an anchor that vouches for more than
+//!   is there.
+//!
+//! Entries written before chains were keyed (`warden-audit-v1`: a plain
+//! sha256) stay verifiable as they are; the first server start with a key
+//! anchors each such chain's head, after which they are covered by the
+//! anchor like keyed ones. A chain goes from unkeyed to keyed once: an
+//! unkeyed entry after a keyed one is a break (a rewrite that dropped the
+//! key).
+//!
+//! The encoding is unambiguous: a version tag, then every string prefixed
+//! with its length and every integer as 8 big-endian bytes, so no two
+//! different entries encode to the same bytes (plain concatenation would
+//! make `("ab", "c")` and `("a", "bc")` collide).
 
+use crate::anchor::Anchor;
 use crate::{AuditEntry, Millis, TenantId};
+use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
+use std::path::Path;
 
 /// The `prev_hash` of the first entry of every chain.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
-/// Changing the encoding means changing this tag (old chains keep theirs).
+/// Changing the encoding means changing these tags (old chains keep theirs).
 const DOMAIN: &str = "warden-audit-v1";
+const DOMAIN_KEYED: &str = "warden-audit-v2";
 
-fn put_str(h: &mut Sha256, s: &str) {
-    h.update((s.len() as u64).to_be_bytes());
-    h.update(s.as_bytes());
+/// The server's key for audit entries and anchors: 32 random bytes, kept
+/// in a file of its own (mode 0600), never in the database.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AuditKey([u8; 32]);
+
+impl std::fmt::Debug for AuditKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AuditKey(..)")
+    }
 }
 
-/// The hash of one entry, chained to its predecessor's hash.
+/// Why the audit key could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("audit key file {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("audit key file {path} does not hold 64 hex digits")]
+    Malformed { path: String },
+}
+
+impl AuditKey {
+    pub fn generate() -> AuditKey {
+        AuditKey(rand::random())
+    }
+
+    pub fn from_bytes(bytes: [u8; 32]) -> AuditKey {
+        AuditKey(bytes)
+    }
+
+    /// Reads the key file (64 hex digits).
+    pub fn load(path: &Path) -> Result<AuditKey, KeyError> {
+        let text = std::fs::read_to_string(path).map_err(|source| KeyError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let malformed = || KeyError::Malformed {
+            path: path.display().to_string(),
+        };
+        let bytes = hex::decode(text.trim()).map_err(|_| malformed())?;
+        Ok(AuditKey(bytes.try_into().map_err(|_| malformed())?))
+    }
+
+    /// Reads the key file, creating it (mode 0600, a fresh key) if missing.
+    pub fn load_or_create(path: &Path) -> Result<AuditKey, KeyError> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let io = |source| KeyError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        let key = AuditKey::generate();
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+        {
+            Ok(mut f) => {
+                f.write_all(hex::encode(key.0).as_bytes()).map_err(io)?;
+                f.sync_all().map_err(io)?;
+                Ok(key)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => AuditKey::load(path),
+            Err(e) => Err(io(e)),
+        }
+    }
+
+    pub(crate) fn mac(&self, data: &[u8]) -> String {
+        // HMAC takes keys of any length; 32 bytes never fails.
+        let mut m = <Hmac<Sha256> as Mac>::new_from_slice(&self.0)
+            .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
+        m.update(data);
+        hex::encode(m.finalize().into_bytes())
+    }
+}
+
+fn put_str(buf: &mut Vec<u8>, s: &str) {
+    buf.extend_from_slice(&(s.len() as u64).to_be_bytes());
+    buf.extend_from_slice(s.as_bytes());
+}
+
+#[allow(clippy::too_many_arguments)] // the fields of one entry, in order
+fn encode(
+    domain: &str,
+    prev_hash: &str,
+    tenant: &TenantId,
+    seq: i64,
+    actor: &str,
+    action: &str,
+    target: &str,
+    outcome: &str,
+    at: Millis,
+) -> Vec<u8> {
+    let mut b = Vec::with_capacity(160 + actor.len() + action.len() + target.len() + outcome.len());
+    put_str(&mut b, domain);
+    put_str(&mut b, prev_hash);
+    put_str(&mut b, tenant.as_str());
+    b.extend_from_slice(&seq.to_be_bytes());
+    put_str(&mut b, actor);
+    put_str(&mut b, action);
+    put_str(&mut b, target);
+    put_str(&mut b, outcome);
+    b.extend_from_slice(&at.to_be_bytes());
+    b
+}
+
+/// The unkeyed hash of one entry (`warden-audit-v1`), chained to its
+/// predecessor's hash: what entries written before chains were keyed hold.
 #[allow(clippy::too_many_arguments)] // the fields of one entry, in order
 pub fn entry_hash(
     prev_hash: &str,
@@ -35,17 +163,36 @@ pub fn entry_hash(
     outcome: &str,
     at: Millis,
 ) -> String {
-    let mut h = Sha256::new();
-    put_str(&mut h, DOMAIN);
-    put_str(&mut h, prev_hash);
-    put_str(&mut h, tenant.as_str());
-    h.update(seq.to_be_bytes());
-    put_str(&mut h, actor);
-    put_str(&mut h, action);
-    put_str(&mut h, target);
-    put_str(&mut h, outcome);
-    h.update(at.to_be_bytes());
-    hex::encode(h.finalize())
+    let b = encode(
+        DOMAIN, prev_hash, tenant, seq, actor, action, target, outcome, at,
+    );
+    hex::encode(Sha256::digest(&b))
+}
+
+/// The keyed hash of one entry (`warden-audit-v2`).
+#[allow(clippy::too_many_arguments)] // the fields of one entry, in order
+pub fn entry_mac(
+    key: &AuditKey,
+    prev_hash: &str,
+    tenant: &TenantId,
+    seq: i64,
+    actor: &str,
+    action: &str,
+    target: &str,
+    outcome: &str,
+    at: Millis,
+) -> String {
+    key.mac(&encode(
+        DOMAIN_KEYED,
+        prev_hash,
+        tenant,
+        seq,
+        actor,
+        action,
+        target,
+        outcome,
+        at,
+    ))
 }
 
 /// Where and why a chain does not verify.
@@ -57,12 +204,19 @@ pub struct AuditBreak {
 }
 
 /// Verifies a chain entry by entry, so a long chain can be checked one page
-/// at a time without holding all of it.
+/// at a time without holding all of it; [`finish`](Verifier::finish) then
+/// checks the chain against its anchor.
 #[derive(Debug, Clone)]
 pub struct Verifier {
     tenant: Option<TenantId>,
     next_seq: i64,
     prev_hash: String,
+    key: Option<AuditKey>,
+    /// A keyed entry was seen: every later one must be keyed too.
+    keyed: bool,
+    /// Unkeyed entries were seen (only an anchor vouches for them).
+    unkeyed: bool,
+    anchor: Option<Anchor>,
 }
 
 impl Default for Verifier {
@@ -72,17 +226,34 @@ impl Default for Verifier {
 }
 
 impl Verifier {
-    /// A verifier expecting the first entry of a chain (seq 1).
+    /// A verifier without the key, expecting the first entry of a chain
+    /// (seq 1): it can check only unkeyed entries.
     pub fn new() -> Verifier {
         Verifier {
             tenant: None,
             next_seq: 1,
             prev_hash: GENESIS.to_owned(),
+            key: None,
+            keyed: false,
+            unkeyed: false,
+            anchor: None,
+        }
+    }
+
+    /// A verifier holding the server's audit key and the chain's anchor, if
+    /// there is one (its signature already checked, see
+    /// [`crate::anchor::Anchors::read`]).
+    pub fn keyed(key: &AuditKey, anchor: Option<Anchor>) -> Verifier {
+        Verifier {
+            key: Some(key.clone()),
+            anchor,
+            ..Verifier::new()
         }
     }
 
     /// Checks the next entry: its seq follows without a gap, it names the
-    /// previous entry's hash, and its own hash recomputes.
+    /// previous entry's hash, its own hash recomputes, and where the anchor
+    /// names its seq, the anchor's hash is its hash.
     pub fn push(&mut self, e: &AuditEntry) -> Result<(), AuditBreak> {
         let fail = |reason: String| AuditBreak { seq: e.seq, reason };
         if e.seq != self.next_seq {
@@ -106,20 +277,52 @@ impl Verifier {
                 "prev_hash does not match the previous entry's hash".into(),
             ));
         }
-        let expected = entry_hash(
-            &e.prev_hash,
-            &e.tenant_id,
-            e.seq,
-            &e.actor,
-            &e.action,
-            &e.target,
-            &e.outcome,
-            e.at,
-        );
-        if e.hash != expected {
-            return Err(fail(
-                "hash does not match the entry's contents (altered)".into(),
-            ));
+        let keyed = self.key.as_ref().is_some_and(|k| {
+            e.hash
+                == entry_mac(
+                    k,
+                    &e.prev_hash,
+                    &e.tenant_id,
+                    e.seq,
+                    &e.actor,
+                    &e.action,
+                    &e.target,
+                    &e.outcome,
+                    e.at,
+                )
+        });
+        if keyed {
+            self.keyed = true;
+        } else {
+            let unkeyed = e.hash
+                == entry_hash(
+                    &e.prev_hash,
+                    &e.tenant_id,
+                    e.seq,
+                    &e.actor,
+                    &e.action,
+                    &e.target,
+                    &e.outcome,
+                    e.at,
+                );
+            if !unkeyed {
+                return Err(fail(
+                    "hash does not match the entry's contents (altered)".into(),
+                ));
+            }
+            if self.keyed {
+                return Err(fail(
+                    "an unkeyed entry after keyed ones (rewritten without the key)".into(),
+                ));
+            }
+            self.unkeyed = true;
+        }
+        if let Some(a) = &self.anchor {
+            if a.seq == e.seq && a.hash != e.hash {
+                return Err(fail(
+                    "the entry differs from the one its anchor vouches for (rewritten)".into(),
+                ));
+            }
         }
         self.next_seq += 1;
         self.prev_hash = e.hash.clone();
@@ -130,9 +333,41 @@ impl Verifier {
     pub fn verified(&self) -> i64 {
         self.next_seq - 1
     }
+
+    /// After the last entry: the chain reaches at least as far as its
+    /// anchor (else entries were cut off, or the whole chain deleted), and
+    /// unkeyed entries are vouched for by an anchor (anyone can compute
+    /// those). Only checked by a keyed verifier.
+    pub fn finish(&self) -> Result<(), AuditBreak> {
+        if self.key.is_none() {
+            return Ok(());
+        }
+        let end = self.verified();
+        match &self.anchor {
+            Some(a) if a.seq > end => Err(AuditBreak {
+                seq: end + 1,
+                reason: if end == 0 {
+                    format!(
+                        "the chain is gone, but its anchor vouches for {} entries (deleted)",
+                        a.seq
+                    )
+                } else {
+                    format!(
+                        "the chain ends at seq {end}, but its anchor vouches for {} entries (truncated)",
+                        a.seq
+                    )
+                },
+            }),
+            None if self.unkeyed => Err(AuditBreak {
+                seq: 1,
+                reason: "unkeyed entries without an anchor vouching for them".into(),
+            }),
+            _ => Ok(()),
+        }
+    }
 }
 
-/// Verifies a whole chain, from seq 1.
+/// Verifies a whole unkeyed chain, from seq 1.
 pub fn verify(entries: &[AuditEntry]) -> Result<(), AuditBreak> {
     let mut v = Verifier::new();
     entries.iter().try_for_each(|e| v.push(e))

@@ -10,12 +10,14 @@
 //! directory (`Objects::local`); PostgreSQL and S3 are further
 //! implementations of the same trait and of `object_store::ObjectStore`.
 
+pub mod anchor;
 pub mod audit;
 pub mod egress;
 pub mod ids;
 pub mod jobs;
 pub mod objects;
 pub mod sqlite;
+pub mod sweep;
 mod tenant;
 
 use async_trait::async_trait;
@@ -25,8 +27,8 @@ use std::collections::BTreeMap;
 pub use egress::{EgressEntry, EgressLog};
 pub use ids::{DeliveryId, FileId, KeyId, OutputId, ReviewId, SandboxId, TenantId};
 pub use jobs::JobStore;
-pub use objects::{ObjectKind, Objects, PutResult, TenantObjects};
-pub use tenant::TenantStore;
+pub use objects::{Gate, ObjectKind, Objects, PutResult, TenantObjects};
+pub use tenant::{TenantStore, RESERVE_STEP};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -53,6 +55,61 @@ pub enum StoreError {
     /// The call itself makes no sense (a caller bug, not bad data).
     #[error("invalid request to the store: {0}")]
     Invalid(String),
+    /// Storing `wanted` more bytes would take the tenant past its storage
+    /// quota (files plus uploads in flight).
+    #[error("max_storage_bytes: the tenant's storage quota is {limit} bytes, {used} are in use or reserved, this needs {wanted}")]
+    StorageQuota { used: u64, wanted: u64, limit: u64 },
+}
+
+impl StoreError {
+    /// Whether the error is the disk (or a disk quota) being full: the
+    /// database's `SQLITE_FULL`, or `ENOSPC`/`EDQUOT` from a file write,
+    /// however deep in the object store's error chain.
+    pub fn is_storage_full(&self) -> bool {
+        match self {
+            StoreError::Db(sqlx::Error::Database(d)) => sqlite_full(d.code().as_deref()),
+            StoreError::Db(sqlx::Error::Io(e)) | StoreError::Io(e) => io_full(e),
+            StoreError::Migrate(sqlx::migrate::MigrateError::Execute(sqlx::Error::Database(d))) => {
+                sqlite_full(d.code().as_deref())
+            }
+            StoreError::Object(e) => chain_full(e),
+            _ => false,
+        }
+    }
+}
+
+/// SQLite's primary result code `SQLITE_FULL` (13); sqlx reports the
+/// extended code, whose low byte is the primary one.
+fn sqlite_full(code: Option<&str>) -> bool {
+    code.and_then(|c| c.parse::<i64>().ok())
+        .is_some_and(|c| c & 0xff == 13)
+}
+
+fn io_full(e: &std::io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc_codes::ENOSPC | libc_codes::EDQUOT)
+    ) || e.kind() == std::io::ErrorKind::StorageFull
+        || e.kind() == std::io::ErrorKind::QuotaExceeded
+}
+
+fn chain_full(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(e) = cur {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            if io_full(io) {
+                return true;
+            }
+        }
+        cur = e.source();
+    }
+    false
+}
+
+/// The two errno values of a full disk (Linux numbering).
+mod libc_codes {
+    pub const ENOSPC: i32 = 28;
+    pub const EDQUOT: i32 = 122;
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -337,6 +394,26 @@ pub trait MetaStore: EgressLog + Send + Sync {
     /// The tenant's storage in use: its files, its review jobs' outputs
     /// and their stored logs.
     async fn storage_bytes(&self, tenant: &TenantId) -> Result<u64>;
+    /// Sets the storage reservation `id` (an upload in flight) of the
+    /// tenant to `bytes`, if the tenant's files plus its other reservations
+    /// plus `bytes` stay within its storage quota; else
+    /// [`StoreError::StorageQuota`]. Check and reservation are atomic.
+    async fn reserve_storage(&self, tenant: &TenantId, id: &str, bytes: u64) -> Result<()>;
+    /// Drops a reservation (the upload failed); inserting the file whose id
+    /// it has drops it too. Missing is not an error.
+    async fn release_storage(&self, tenant: &TenantId, id: &str) -> Result<()>;
+    /// Drops every reservation made before `before` (a dead process's,
+    /// at start-up); returns how many.
+    async fn clear_storage_reservations(&self, before: Millis) -> Result<u64>;
+    /// Whether a row points at the tenant's object `id` of `kind` (a file,
+    /// an output, a review's log): the start-up sweep removes those that
+    /// none does.
+    async fn object_referenced(
+        &self,
+        tenant: &TenantId,
+        kind: ObjectKind,
+        id: &str,
+    ) -> Result<bool>;
     /// Records a signed upload URL's nonce as used; false if it already was
     /// (each URL accepts one upload).
     async fn use_upload_nonce(&self, nonce: &str, expires_at: Millis) -> Result<bool>;

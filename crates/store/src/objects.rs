@@ -36,6 +36,16 @@ pub enum ObjectKind {
 }
 
 impl ObjectKind {
+    /// The kind a key segment names.
+    pub fn parse(s: &str) -> Option<ObjectKind> {
+        Some(match s {
+            "files" => ObjectKind::Files,
+            "outputs" => ObjectKind::Outputs,
+            "logs" => ObjectKind::Logs,
+            _ => return None,
+        })
+    }
+
     /// The key segment for this kind.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -104,6 +114,17 @@ impl Objects {
             store,
             local_root: None,
         }
+    }
+
+    /// The backend, for store-wide maintenance (the start-up sweep, audit
+    /// anchors); tenant data is reached through [`Objects::tenant`].
+    pub(crate) fn store(&self) -> &Arc<dyn ObjectStore> {
+        &self.store
+    }
+
+    /// The directory behind a local backend.
+    pub(crate) fn local_root(&self) -> Option<&Path> {
+        self.local_root.as_deref()
     }
 
     pub fn tenant(&self, t: &TenantId) -> TenantObjects {
@@ -175,10 +196,29 @@ impl TenantObjects {
         S: Stream<Item = std::result::Result<Bytes, E>> + Send + Unpin,
         E: std::fmt::Display,
     {
+        self.put_stream_with(kind, id, stream, max_bytes, &mut NoGate)
+            .await
+    }
+
+    /// [`put_stream`](Self::put_stream), asking `gate` before writing each
+    /// chunk whether the object may grow to its new size (e.g. to reserve
+    /// the bytes against a quota); its error aborts the upload.
+    pub async fn put_stream_with<S, E>(
+        &self,
+        kind: ObjectKind,
+        id: &str,
+        stream: S,
+        max_bytes: u64,
+        gate: &mut (dyn Gate + Send),
+    ) -> Result<PutResult>
+    where
+        S: Stream<Item = std::result::Result<Bytes, E>> + Send + Unpin,
+        E: std::fmt::Display,
+    {
         let path = self.key(kind, id)?;
         let upload = self.store.put_multipart(&path).await?;
         let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
-        match copy(stream, &mut writer, max_bytes).await {
+        match copy(stream, &mut writer, max_bytes, gate).await {
             Ok(result) => match writer.finish().await {
                 Ok(_) => Ok(result),
                 Err(e) => {
@@ -216,7 +256,10 @@ impl TenantObjects {
         }
     }
 
-    /// Deletes every object under this tenant's prefix; returns how many.
+    /// Deletes every object under this tenant's prefix, and with a local
+    /// backend whatever else is in its directory (partial multipart files
+    /// of interrupted uploads, which listings never show); returns how many
+    /// objects.
     pub async fn delete_all(&self) -> Result<u64> {
         let prefix = self.prefix()?;
         // Prefixes match whole path segments, so this lists only this
@@ -234,6 +277,14 @@ impl TenantObjects {
                 Ok(_) => count += 1,
                 // Deleted concurrently by someone else: gone either way.
                 Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        if let Some(root) = &self.local_root {
+            let dir = root.join("tenants").join(self.tenant.as_str());
+            match tokio::fs::remove_dir_all(&dir).await {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => return Err(e.into()),
             }
         }
@@ -274,9 +325,31 @@ impl TenantObjects {
     }
 }
 
+/// Asked before each chunk of an upload is written.
+#[async_trait::async_trait]
+pub trait Gate {
+    /// The object is about to hold `total` bytes; an error refuses it.
+    async fn grow(&mut self, total: u64) -> Result<()>;
+}
+
+struct NoGate;
+
+#[async_trait::async_trait]
+impl Gate for NoGate {
+    async fn grow(&mut self, _: u64) -> Result<()> {
+        Ok(())
+    }
+}
+
 /// Copies `stream` into `writer`, hashing, counting and keeping the head.
-/// Fails before writing a chunk that would pass `max_bytes`.
-async fn copy<S, E>(mut stream: S, writer: &mut WriteMultipart, max_bytes: u64) -> Result<PutResult>
+/// Fails before writing a chunk that would pass `max_bytes` or that `gate`
+/// refuses.
+async fn copy<S, E>(
+    mut stream: S,
+    writer: &mut WriteMultipart,
+    max_bytes: u64,
+    gate: &mut (dyn Gate + Send),
+) -> Result<PutResult>
 where
     S: Stream<Item = std::result::Result<Bytes, E>> + Send + Unpin,
     E: std::fmt::Display,
@@ -296,6 +369,7 @@ where
         if new_size > max_bytes {
             return Err(StoreError::TooLarge { limit: max_bytes });
         }
+        gate.grow(new_size).await?;
         // Back pressure: wait for earlier parts to be written before taking
         // more of the body into memory.
         writer.wait_for_capacity(PARTS_IN_FLIGHT).await?;

@@ -1,7 +1,49 @@
 //! [`TenantStore`]: everything one authenticated tenant may touch.
 
+use crate::objects::Gate;
 use crate::*;
 use std::sync::Arc;
+
+/// How far ahead of the bytes received an upload of unknown length
+/// reserves storage (one database write per step, not per chunk).
+pub const RESERVE_STEP: u64 = 1 << 20;
+
+/// Reserves an upload's bytes as it streams in (see
+/// [`TenantStore::put_file`]).
+struct Reserve<'a> {
+    meta: &'a dyn MetaStore,
+    tenant: &'a TenantId,
+    id: &'a str,
+    reserved: u64,
+    declared: Option<u64>,
+}
+
+#[async_trait::async_trait]
+impl Gate for Reserve<'_> {
+    async fn grow(&mut self, total: u64) -> Result<()> {
+        if total <= self.reserved {
+            return Ok(());
+        }
+        // The declared length at once (a too large upload is refused before
+        // its body is read), else a step ahead; a step that does not fit
+        // falls back to exactly what is needed.
+        let (ahead, exact_fallback) = match self.declared.take() {
+            Some(d) => (d.max(total), false),
+            None => (self.reserved.saturating_add(RESERVE_STEP).max(total), true),
+        };
+        match self.meta.reserve_storage(self.tenant, self.id, ahead).await {
+            Ok(()) => self.reserved = ahead,
+            Err(StoreError::StorageQuota { .. }) if exact_fallback && ahead > total => {
+                self.meta
+                    .reserve_storage(self.tenant, self.id, total)
+                    .await?;
+                self.reserved = total;
+            }
+            Err(e) => return Err(e),
+        }
+        Ok(())
+    }
+}
 
 /// A tenant's view of the store. Made only from a tenant id the server has
 /// authenticated; every call is scoped to that tenant by construction.
@@ -51,6 +93,50 @@ impl TenantStore {
 
     pub async fn delete_file(&self, id: &FileId) -> Result<bool> {
         self.meta.delete_file(&self.tenant, id).await
+    }
+
+    /// Streams an upload into the tenant's files as object `id`, reserving
+    /// its bytes against the storage quota before writing them (all of
+    /// `declared` at once when the client said how much it sends, else
+    /// [`RESERVE_STEP`] at a time). Past the quota it fails with
+    /// [`StoreError::StorageQuota`], past `max_bytes` with `TooLarge`. On
+    /// failure nothing is kept; on success the reservation stays until
+    /// [`insert_file`](Self::insert_file) replaces it with the file's row
+    /// or [`release_upload`](Self::release_upload) drops it.
+    pub async fn put_file<S, E>(
+        &self,
+        id: &FileId,
+        stream: S,
+        max_bytes: u64,
+        declared: Option<u64>,
+    ) -> Result<PutResult>
+    where
+        S: futures::Stream<Item = std::result::Result<bytes::Bytes, E>> + Send + Unpin,
+        E: std::fmt::Display,
+    {
+        let mut gate = Reserve {
+            meta: self.meta.as_ref(),
+            tenant: &self.tenant,
+            id: id.as_str(),
+            reserved: 0,
+            declared: declared.map(|d| d.min(max_bytes)),
+        };
+        let put = self
+            .objects
+            .put_stream_with(ObjectKind::Files, id.as_str(), stream, max_bytes, &mut gate)
+            .await;
+        if put.is_err() {
+            self.release_upload(id).await;
+        }
+        put
+    }
+
+    /// Drops what an upload reserved (it was refused after it was stored).
+    /// A failure is logged: the start-up sweep drops it at the latest.
+    pub async fn release_upload(&self, id: &FileId) {
+        if let Err(e) = self.meta.release_storage(&self.tenant, id.as_str()).await {
+            tracing::warn!(file = %id, error = %e, "could not release a storage reservation");
+        }
     }
 
     pub async fn storage_bytes(&self) -> Result<u64> {

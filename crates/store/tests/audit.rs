@@ -1,6 +1,7 @@
 //! Audit chains on a real database file: concurrent appends and tampering.
 
 use std::sync::Arc;
+use warden_store::anchor;
 use warden_store::audit::{self, GENESIS};
 use warden_store::sqlite::{self, SqliteMeta};
 use warden_store::*;
@@ -214,4 +215,98 @@ async fn entries_about_a_target_are_its_own_and_its_details_only() {
         ..q(true, None, None)
     };
     assert!(db.list_audit_about(&t, &earlier).await.unwrap().is_empty());
+}
+
+/// Reads a whole chain and verifies it with the key and its anchor.
+async fn verify_keyed(
+    db: &SqliteMeta,
+    anchors: &anchor::Anchors,
+    tenant: &TenantId,
+) -> Result<(), audit::AuditBreak> {
+    let a = anchors.read(tenant).await.unwrap();
+    let mut v = audit::Verifier::keyed(anchors.key(), a);
+    for e in db.list_audit(tenant, 0, 1000).await.unwrap() {
+        v.push(&e)?;
+    }
+    v.finish()
+}
+
+/// Chains written before keys (unkeyed sha256) are adopted at the first
+/// keyed start: anchored as they are, then continued with keyed entries.
+/// The whole chain verifies; a rewrite of an old unkeyed entry with every
+/// hash recomputed is caught by the anchor, and once a chain is keyed an
+/// unkeyed entry after a keyed one is a break.
+#[tokio::test]
+async fn unkeyed_chains_are_adopted_and_stay_verifiable() {
+    let dir = tempfile::tempdir().unwrap();
+    let plain = sqlite::open(&dir.path().join("meta.db")).await.unwrap();
+    let t = TenantId::generate();
+    for i in 0..3 {
+        plain.append_audit(&t, &event(i)).await.unwrap();
+    }
+    let objects = Objects::local(&dir.path().join("objects")).unwrap();
+    let anchors = anchor::Anchors::new(&objects, audit::AuditKey::generate());
+    let keyed = plain.clone().with_audit(anchors.clone());
+    assert_eq!(anchors.adopt_unkeyed(&keyed).await.unwrap(), 1);
+    assert_eq!(anchors.read(&t).await.unwrap().unwrap().seq, 3);
+    // Once only: a later start anchors nothing on its own.
+    assert_eq!(anchors.adopt_unkeyed(&keyed).await.unwrap(), 0);
+    for i in 3..5 {
+        keyed.append_audit(&t, &event(i)).await.unwrap();
+    }
+    assert_eq!(anchors.read(&t).await.unwrap().unwrap().seq, 5);
+    assert_eq!(verify_keyed(&keyed, &anchors, &t).await, Ok(()));
+
+    // Rewriting seq 2 and recomputing the unkeyed hashes of 2 and 3 makes
+    // them verify on their own, but not against the anchor's chain.
+    let rows = keyed.list_audit(&t, 0, 10).await.unwrap();
+    let mut prev = rows[0].hash.clone();
+    for e in &rows[1..3] {
+        let outcome = if e.seq == 2 {
+            "denied"
+        } else {
+            e.outcome.as_str()
+        };
+        let hash = audit::entry_hash(
+            &prev, &t, e.seq, &e.actor, &e.action, &e.target, outcome, e.at,
+        );
+        sqlx::query(
+            "UPDATE audit SET outcome = ?, prev_hash = ?, hash = ? WHERE tenant_id = ? AND seq = ?",
+        )
+        .bind(outcome)
+        .bind(&prev)
+        .bind(&hash)
+        .bind(t.as_str())
+        .bind(e.seq)
+        .execute(keyed.pool())
+        .await
+        .unwrap();
+        prev = hash;
+    }
+    let err = verify_keyed(&keyed, &anchors, &t).await.unwrap_err();
+    // Seq 4 (keyed) names the old hash of 3; either break is the rewrite.
+    assert!(err.seq == 3 || err.seq == 4, "{err}");
+
+    // An unkeyed entry after keyed ones: a rewrite that dropped the key.
+    let t2 = TenantId::generate();
+    keyed.append_audit(&t2, &event(0)).await.unwrap();
+    let head = keyed.list_audit(&t2, 0, 10).await.unwrap().remove(0);
+    let e = event(1);
+    let hash = audit::entry_hash(
+        &head.hash, &t2, 2, &e.actor, &e.action, &e.target, &e.outcome, 7,
+    );
+    sqlx::query("INSERT INTO audit (tenant_id, seq, actor, action, target, outcome, at, prev_hash, hash) VALUES (?, 2, ?, ?, ?, ?, 7, ?, ?)")
+        .bind(t2.as_str())
+        .bind(&e.actor)
+        .bind(&e.action)
+        .bind(&e.target)
+        .bind(&e.outcome)
+        .bind(&head.hash)
+        .bind(&hash)
+        .execute(keyed.pool())
+        .await
+        .unwrap();
+    let err = verify_keyed(&keyed, &anchors, &t2).await.unwrap_err();
+    assert_eq!(err.seq, 2);
+    assert!(err.reason.contains("unkeyed entry after keyed"), "{err}");
 }

@@ -272,6 +272,70 @@ async fn claims_are_fair_between_tenants() {
     );
 }
 
+/// Four busy tenants each hold a backlog and fill the four worker slots;
+/// a fifth submits one job later. The next slot that frees goes to the
+/// fifth tenant, not back to the tenant that just finished (which has as
+/// few live jobs, and the oldest backlog).
+#[tokio::test]
+async fn a_newly_active_tenant_gets_the_next_free_slot() {
+    let (_dir, db) = open_db().await;
+    let mut busy = Vec::new();
+    for name in ["a", "b", "c", "d"] {
+        let t = tenant(&db, name).await;
+        for i in 0..10 {
+            submit(&db, &review(&t, 10 + i, None)).await;
+        }
+        busy.push(t);
+    }
+    // Four slots, one job each (fewest live first).
+    let mut running = Vec::new();
+    for _ in 0..4 {
+        running.push(claim(&db, "n1", 1000, 4).await.unwrap());
+    }
+    let mut served: Vec<_> = running.iter().map(|r| r.tenant_id.clone()).collect();
+    served.sort();
+    let mut want = busy.clone();
+    want.sort();
+    assert_eq!(served, want, "one job per busy tenant");
+
+    // Control: with no newcomer, a freed slot goes to the busy tenant
+    // served least recently (here: the one that just finished).
+    let done = running.remove(0);
+    assert!(db
+        .finish_review(&done.id, "n1", &end(ReviewStatus::Succeeded))
+        .await
+        .unwrap());
+    let next = claim(&db, "n1", 2000, 4).await.unwrap();
+    assert_eq!(next.tenant_id, done.tenant_id);
+    running.push(next);
+
+    // The newcomer submits one job; every busy tenant keeps its backlog.
+    let newcomer = tenant(&db, "e").await;
+    let single = submit(&db, &review(&newcomer, 3000, None)).await;
+    let waiting = running.remove(0);
+    assert!(db
+        .finish_review(&waiting.id, "n1", &end(ReviewStatus::Succeeded))
+        .await
+        .unwrap());
+    let next = claim(&db, "n1", 3000, 4).await.unwrap();
+    assert_eq!(
+        next.id, single.id,
+        "the newcomer's job takes the first free slot (got {}'s)",
+        next.tenant_id
+    );
+
+    // The next freed slot goes to the busy tenant whose slot the newcomer
+    // took (it has as few running jobs as the one just finished, and was
+    // served less recently), not back to the one that just finished.
+    let done = running.remove(0);
+    assert!(db
+        .finish_review(&done.id, "n1", &end(ReviewStatus::Succeeded))
+        .await
+        .unwrap());
+    let next = claim(&db, "n1", 4000, 4).await.unwrap();
+    assert_eq!(next.tenant_id, waiting.tenant_id);
+}
+
 #[tokio::test]
 async fn not_before_is_respected() {
     let (_dir, db) = open_db().await;

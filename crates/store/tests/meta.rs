@@ -335,3 +335,55 @@ async fn command_policy_round_trip_and_goes_with_its_tenant() {
     assert!(db.delete_tenant(&a.id).await.unwrap());
     assert_eq!(db.get_command_policy(&a.id).await.unwrap(), None);
 }
+
+/// Storage reservations: parallel reservations never take a tenant past
+/// its storage quota together (the check and the reservation are one
+/// transaction), a refusal names the quota, a file's row takes over its
+/// upload's reservation, and released or stale reservations free the
+/// space.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn reservations_never_exceed_the_storage_quota() {
+    let (_dir, db) = open_db().await;
+    let quotas = Quotas {
+        max_storage_bytes: 10 << 20,
+        ..Quotas::default()
+    };
+    let t = db.create_tenant("t", quotas).await.unwrap().id;
+    let db = Arc::new(db);
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let (db, t) = (Arc::clone(&db), t.clone());
+            tokio::spawn(async move { db.reserve_storage(&t, &format!("up{i}"), 3 << 20).await })
+        })
+        .collect();
+    let mut granted = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(()) => granted += 1,
+            Err(e @ StoreError::StorageQuota { .. }) => {
+                assert!(e.to_string().contains("max_storage_bytes"), "{e}");
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(granted, 3, "three 3 MiB reservations fit in 10 MiB");
+    // A file's row replaces its reservation: the total stays the same.
+    db.reserve_storage(&t, "file_x", 1 << 20).await.unwrap();
+    let mut f = file(&t, "x", 1 << 20, 1);
+    f.id = FileId::from_stored("file_x".into());
+    db.insert_file(&f).await.unwrap();
+    assert!(matches!(
+        db.reserve_storage(&t, "up_more", 1).await,
+        Err(StoreError::StorageQuota { used, .. }) if used == 10 << 20
+    ));
+    // Released and stale reservations free their space.
+    for i in 0..8 {
+        db.release_storage(&t, &format!("up{i}")).await.unwrap();
+    }
+    db.reserve_storage(&t, "big", 9 << 20).await.unwrap();
+    assert_eq!(
+        db.clear_storage_reservations(now_ms() + 1).await.unwrap(),
+        1
+    );
+    db.reserve_storage(&t, "big2", 9 << 20).await.unwrap();
+}

@@ -118,7 +118,10 @@ pub async fn run(st: Shared, job: ReviewRecord) {
                 .await
             {
                 Ok(true) => {
-                    st.audit(&job.tenant_id, "system", "review.retry", id.as_str(), &why)
+                    // Logged by append_audit on failure; a job has no
+                    // request to fail.
+                    let _ = st
+                        .audit(&job.tenant_id, "system", "review.retry", id.as_str(), &why)
                         .await;
                     return;
                 }
@@ -618,14 +621,15 @@ async fn finish(st: &Shared, store: &TenantStore, job: &ReviewRecord, mut review
             return;
         }
     }
-    st.audit(
-        &job.tenant_id,
-        "system",
-        "review.finish",
-        job.id.as_str(),
-        review_end.status.as_str(),
-    )
-    .await;
+    let _ = st
+        .audit(
+            &job.tenant_id,
+            "system",
+            "review.finish",
+            job.id.as_str(),
+            review_end.status.as_str(),
+        )
+        .await;
     let Some(url) = &job.webhook_url else { return };
     let record = match st.jobs.get_review(&job.tenant_id, &job.id).await {
         Ok(Some(r)) => r,

@@ -47,7 +47,7 @@ pub async fn set(
         if p.hook { "on" } else { "off" }
     );
     st.audit(&id, "admin", "tenant.command_policy", id.as_str(), &outcome)
-        .await;
+        .await?;
     Ok(Json(p))
 }
 

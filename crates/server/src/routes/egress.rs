@@ -148,6 +148,6 @@ pub(crate) async fn set_rules(
         live.id.as_str(),
         &outcome,
     )
-    .await;
+    .await?;
     result
 }

@@ -191,7 +191,7 @@ pub async fn exec(
             "started"
         },
     )
-    .await;
+    .await?;
     let client = live.client.clone();
     if req.background {
         let pid = client.spawn(req).await.map_err(init_error)?;

@@ -9,7 +9,7 @@ use crate::sniff;
 use crate::state::Shared;
 use axum::body::Body;
 use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use bytes::Bytes;
@@ -18,70 +18,81 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 use warden_store::{now_ms, FileId, FileMeta, ObjectKind, TenantStore};
 
+/// The body's declared length, if the client sent a valid one.
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
 fn file_id(id: &str) -> ApiResult<FileId> {
     FileId::parse(id).ok_or_else(|| ApiError::not_found("file"))
 }
 
-/// The most this upload may hold: the per-file limit, or what is left of
-/// the tenant's storage, whichever is smaller (the error names which).
-async fn upload_limit(store: &TenantStore) -> ApiResult<(u64, &'static str)> {
+/// The most one file may hold (the tenant's `max_file_bytes`); the storage
+/// quota is enforced as the bytes arrive, by reservations (`put_file`).
+async fn file_limit(store: &TenantStore) -> ApiResult<u64> {
     let tenant = store
         .tenant()
         .await?
         .ok_or_else(|| ApiError::not_found("tenant"))?;
-    let used = store.storage_bytes().await?;
-    let left = tenant.quotas.max_storage_bytes.saturating_sub(used);
-    if left == 0 {
-        return Err(ApiError::too_large(format!(
-            "max_storage_bytes: the tenant's storage is full ({used} of {} bytes)",
-            tenant.quotas.max_storage_bytes
-        )));
+    Ok(tenant.quotas.max_file_bytes)
+}
+
+/// Reads and drops what is left of a refused upload's body (up to 64 MiB),
+/// so the client, still sending, reads the answer instead of a reset.
+async fn drain_rest<S, E>(stream: &mut S)
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+{
+    let mut seen = 0u64;
+    while let Some(Ok(chunk)) = stream.next().await {
+        seen += chunk.len() as u64;
+        if seen > 64 << 20 {
+            break;
+        }
     }
-    Ok(if left < tenant.quotas.max_file_bytes {
-        (left, "max_storage_bytes")
-    } else {
-        (tenant.quotas.max_file_bytes, "max_file_bytes")
-    })
 }
 
 /// Streams one upload into the store, checks it (`checks`: type, archive
 /// limits, scanner) and records it. A refused upload's object is deleted
-/// and the refusal audited as `actor`'s.
+/// and the refusal audited as `actor`'s. `declared` is the body's
+/// Content-Length when the client sent one (reserved up front).
 pub async fn store_upload<S, E>(
     st: &Shared,
     store: &TenantStore,
     actor: &str,
     name: &str,
     stream: S,
+    declared: Option<u64>,
 ) -> ApiResult<FileMeta>
 where
     S: Stream<Item = Result<Bytes, E>> + Send,
     E: std::fmt::Display,
 {
     sniff::check_name(name).map_err(ApiError::bad_request)?;
-    let (limit, which) = upload_limit(store).await?;
+    let limit = file_limit(store).await?;
     let id = FileId::generate();
     let mut stream = Box::pin(stream);
-    let put = match store
-        .objects()
-        .put_stream(ObjectKind::Files, id.as_str(), &mut stream, limit)
-        .await
-    {
+    let put = match store.put_file(&id, &mut stream, limit, declared).await {
         Ok(p) => p,
         Err(warden_store::StoreError::TooLarge { limit }) => {
-            // Let the client finish sending so it reads the 413, not a reset.
-            let mut seen = 0u64;
-            while let Some(Ok(chunk)) = stream.next().await {
-                seen += chunk.len() as u64;
-                if seen > 64 << 20 {
-                    break;
-                }
-            }
+            drain_rest(&mut stream).await;
             return Err(ApiError::too_large(format!(
-                "{which}: the file is larger than {limit} bytes"
+                "max_file_bytes: the file is larger than {limit} bytes"
             )));
         }
-        Err(e) => return Err(e.into()),
+        // The body itself failed: nothing left to read.
+        Err(e @ warden_store::StoreError::Upload(_)) => return Err(e.into()),
+        // Refused for the quota, or the store failed (a full disk): the
+        // client, still sending, reads the answer.
+        Err(e) => {
+            drain_rest(&mut stream).await;
+            return Err(e.into());
+        }
     };
     let passed = match checks::run(st, store, &id, name, &put).await {
         Ok(p) => p,
@@ -89,6 +100,7 @@ where
             if let Err(e) = store.objects().delete(ObjectKind::Files, id.as_str()).await {
                 tracing::warn!(file = %id, error = %e, "could not delete a refused upload");
             }
+            store.release_upload(&id).await;
             st.audit(
                 store.tenant_id(),
                 actor,
@@ -96,7 +108,7 @@ where
                 name,
                 &rejection.outcome,
             )
-            .await;
+            .await?;
             return Err(rejection.error);
         }
     };
@@ -112,6 +124,7 @@ where
     };
     if let Err(e) = store.insert_file(&meta).await {
         let _ = store.objects().delete(ObjectKind::Files, id.as_str()).await;
+        store.release_upload(&id).await;
         return Err(e.into());
     }
     Ok(meta)
@@ -128,7 +141,8 @@ pub struct UploadParams {
     responses((status = 201, body = api::File), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody),
         (status = 415, description = "type_not_allowed: the bytes are of a type the tenant does not accept", body = ErrorBody),
         (status = 422, description = "empty_file, archive_rejected (names the zip limit) or malware_detected", body = ErrorBody),
-        (status = 503, description = "scanner_unavailable: the scanner failed and the server is fail-closed", body = ErrorBody)))]
+        (status = 503, description = "scanner_unavailable: the scanner failed and the server is fail-closed", body = ErrorBody),
+        (status = 507, description = "storage_full: the server's data disk is full", body = ErrorBody)))]
 pub async fn upload(
     caller: Caller,
     State(st): State<Shared>,
@@ -158,7 +172,8 @@ pub async fn upload(
                 .clone()
                 .or_else(|| field.file_name().map(str::to_string))
                 .ok_or_else(|| ApiError::bad_request("the `file` part has no filename"))?;
-            stored = Some(store_upload(&st, &caller.store, caller.actor(), &name, field).await?);
+            stored =
+                Some(store_upload(&st, &caller.store, caller.actor(), &name, field, None).await?);
             break;
         }
         stored.ok_or_else(|| ApiError::bad_request("no multipart part named `file`"))?
@@ -166,8 +181,9 @@ pub async fn upload(
         let name = p
             .name
             .ok_or_else(|| ApiError::bad_request("raw uploads need ?name=FILENAME"))?;
+        let declared = content_length(req.headers());
         let body = req.into_body().into_data_stream();
-        store_upload(&st, &caller.store, caller.actor(), &name, body).await?
+        store_upload(&st, &caller.store, caller.actor(), &name, body, declared).await?
     };
     st.audit(
         caller.store.tenant_id(),
@@ -176,7 +192,7 @@ pub async fn upload(
         meta.id.as_str(),
         "ok",
     )
-    .await;
+    .await?;
     Ok((StatusCode::CREATED, Json(meta.into())))
 }
 
@@ -256,7 +272,7 @@ pub async fn delete(
         id.as_str(),
         "ok",
     )
-    .await;
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -288,7 +304,7 @@ pub async fn upload_url(
         &claims.n,
         "ok",
     )
-    .await;
+    .await?;
     Ok((
         StatusCode::CREATED,
         Json(UploadUrl {
@@ -304,10 +320,12 @@ pub async fn upload_url(
     responses((status = 201, body = api::File), (status = 403, body = ErrorBody), (status = 413, body = ErrorBody),
         (status = 415, description = "type_not_allowed", body = ErrorBody),
         (status = 422, description = "empty_file, archive_rejected or malware_detected", body = ErrorBody),
-        (status = 503, description = "scanner_unavailable", body = ErrorBody)))]
+        (status = 503, description = "scanner_unavailable", body = ErrorBody),
+        (status = 507, description = "storage_full", body = ErrorBody)))]
 pub async fn signed_upload(
     State(st): State<Shared>,
     Path(token): Path<String>,
+    headers: HeaderMap,
     body: Body,
 ) -> ApiResult<(StatusCode, Json<api::File>)> {
     let claims = signed::verify(&st.signing_key, &token, now_ms()).map_err(|e| match e {
@@ -335,6 +353,7 @@ pub async fn signed_upload(
         "upload-url",
         &claims.n,
         body.into_data_stream(),
+        content_length(&headers),
     )
     .await?;
     st.audit(
@@ -344,6 +363,6 @@ pub async fn signed_upload(
         meta.id.as_str(),
         "ok",
     )
-    .await;
+    .await?;
     Ok((StatusCode::CREATED, Json(meta.into())))
 }

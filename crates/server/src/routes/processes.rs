@@ -116,7 +116,7 @@ pub async fn stdin(
         &format!("{}:{pid}", live.id),
         &format!("{how} ({} bytes{closed})", body.len()),
     )
-    .await;
+    .await?;
     fed.map(|()| StatusCode::NO_CONTENT)
 }
 
@@ -165,7 +165,7 @@ pub async fn signal(
         &format!("{}:{pid}", live.id),
         &format!("ok (signal {sig})"),
     )
-    .await;
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -167,7 +167,7 @@ pub async fn submit(
         job.id.as_str(),
         "ok",
     )
-    .await;
+    .await?;
     st.jobs_handle.wake.notify_one();
     Ok((StatusCode::ACCEPTED, Json(full(&st, job).await?)))
 }
@@ -249,7 +249,7 @@ pub async fn cancel(
         id.as_str(),
         r.status.as_str(),
     )
-    .await;
+    .await?;
     Ok(Json(full(&st, r).await?))
 }
 

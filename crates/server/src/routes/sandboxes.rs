@@ -171,7 +171,7 @@ pub(crate) async fn create_audited(
         &target,
         &outcome,
     )
-    .await;
+    .await?;
     result
 }
 
@@ -400,6 +400,6 @@ pub(crate) async fn set_expiry(
         live.id.as_str(),
         outcome,
     )
-    .await;
+    .await?;
     Ok(())
 }

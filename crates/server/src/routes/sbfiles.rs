@@ -168,7 +168,7 @@ pub async fn write(
         &format!("{}:{path}", live.id),
         "ok",
     )
-    .await;
+    .await?;
     Ok(Json(stat.into()))
 }
 
@@ -250,7 +250,7 @@ pub async fn remove(
         &format!("{}:{path}", live.id),
         "ok",
     )
-    .await;
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -310,6 +310,6 @@ pub async fn mkdir(
         &format!("{}:{path}", live.id),
         "ok",
     )
-    .await;
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }

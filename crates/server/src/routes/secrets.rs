@@ -126,7 +126,7 @@ pub async fn create(
         target,
         outcome,
     )
-    .await;
+    .await?;
     Ok((StatusCode::CREATED, Json(result?.into())))
 }
 
@@ -160,6 +160,6 @@ pub async fn delete(
         &name,
         "ok",
     )
-    .await;
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -36,7 +36,7 @@ pub async fn create(
     let quotas = req.quotas.unwrap_or_default().over(st.cfg.quotas.quotas());
     let t = st.meta.create_tenant(req.name.trim(), quotas).await?;
     st.audit(&t.id, "admin", "tenant.create", t.id.as_str(), "ok")
-        .await;
+        .await?;
     Ok((StatusCode::CREATED, Json(t.into())))
 }
 
@@ -80,7 +80,7 @@ async fn set_disabled(st: &Shared, id: &str, disabled: bool) -> ApiResult<Json<a
     } else {
         "tenant.enable"
     };
-    st.audit(&id, "admin", action, id.as_str(), "ok").await;
+    st.audit(&id, "admin", action, id.as_str(), "ok").await?;
     if disabled {
         // A disabled tenant's sandboxes stop now, not at their timeout.
         for sb in st.sandboxes.running_of(&id) {
@@ -157,7 +157,7 @@ pub async fn delete(
         id.as_str(),
         &format!("ok ({removed} objects removed)"),
     )
-    .await;
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -182,7 +182,7 @@ pub async fn create_key(
     let secret = new_secret();
     let key = st.meta.create_key(&id, &name, &hash_hex(&secret)).await?;
     st.audit(&id, "admin", "key.create", key.id.as_str(), "ok")
-        .await;
+        .await?;
     Ok((
         StatusCode::CREATED,
         Json(NewKey {
@@ -225,7 +225,7 @@ pub async fn revoke_key(
         return Err(ApiError::not_found("key"));
     }
     st.audit(&id, "admin", "key.revoke", key.as_str(), "ok")
-        .await;
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -261,6 +261,6 @@ pub async fn set_upload_policy(
         false => format!("ok ({})", policy.allowed_types.join(",")),
     };
     st.audit(&id, "admin", "tenant.upload_policy", id.as_str(), &outcome)
-        .await;
+        .await?;
     Ok(Json(policy))
 }

@@ -1,7 +1,8 @@
 //! The audit chains.
 
 use super::{BEGIN_WRITE, MAX_PAGE};
-use crate::audit::{entry_hash, GENESIS};
+use crate::anchor::Anchors;
+use crate::audit::{entry_hash, entry_mac, AuditKey, GENESIS};
 use crate::*;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqlitePool};
@@ -22,8 +23,55 @@ fn entry_from_row(row: &SqliteRow) -> Result<AuditEntry> {
     })
 }
 
+/// Keys entries and anchors chains.
+#[derive(Debug)]
+pub(super) struct Signer {
+    anchors: Anchors,
+    /// Appends of one tenant (DB insert, then anchor) one at a time, so
+    /// anchors are written in chain order: two racing appends could
+    /// otherwise leave the older head as the anchor. Striped: a fixed
+    /// number of locks, whatever the number of tenants.
+    locks: Vec<tokio::sync::Mutex<()>>,
+}
+
+const STRIPES: usize = 64;
+
+impl Signer {
+    pub(super) fn new(anchors: Anchors) -> Signer {
+        Signer {
+            anchors,
+            locks: (0..STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
+        }
+    }
+
+    fn lock_of(&self, tenant: &TenantId) -> &tokio::sync::Mutex<()> {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        tenant.hash(&mut h);
+        &self.locks[(h.finish() as usize) % STRIPES]
+    }
+}
+
 pub(super) async fn append(
     pool: &SqlitePool,
+    signer: Option<&Signer>,
+    tenant: &TenantId,
+    event: &AuditEvent,
+) -> Result<AuditEntry> {
+    let Some(signer) = signer else {
+        return insert(pool, None, tenant, event).await;
+    };
+    let _turn = signer.lock_of(tenant).lock().await;
+    let entry = insert(pool, Some(signer.anchors.key()), tenant, event).await?;
+    // A failure here fails the append (and the request it records); the
+    // entry itself is committed and keyed, and the next append re-anchors.
+    signer.anchors.write(tenant, entry.seq, &entry.hash).await?;
+    Ok(entry)
+}
+
+async fn insert(
+    pool: &SqlitePool,
+    key: Option<&AuditKey>,
     tenant: &TenantId,
     event: &AuditEvent,
 ) -> Result<AuditEntry> {
@@ -41,16 +89,18 @@ pub(super) async fn append(
         None => (1, GENESIS.to_owned()),
     };
     let at = now_ms();
-    let hash = entry_hash(
-        &prev_hash,
-        tenant,
-        seq,
-        &event.actor,
-        &event.action,
-        &event.target,
-        &event.outcome,
-        at,
+    let (actor, action, target, outcome) = (
+        event.actor.as_str(),
+        event.action.as_str(),
+        event.target.as_str(),
+        event.outcome.as_str(),
     );
+    let hash = match key {
+        Some(k) => entry_mac(
+            k, &prev_hash, tenant, seq, actor, action, target, outcome, at,
+        ),
+        None => entry_hash(&prev_hash, tenant, seq, actor, action, target, outcome, at),
+    };
     let entry = AuditEntry {
         seq,
         tenant_id: tenant.clone(),

@@ -41,38 +41,35 @@ impl EgressLog for super::SqliteMeta {
         sandbox: &SandboxId,
         events: &[EgressEvent],
     ) -> Result<()> {
-        let mut conn = self.pool.acquire().await?;
-        sqlx::query(BEGIN_WRITE).execute(&mut *conn).await?;
-        let r = async {
-            for e in events {
-                sqlx::query(
-                    "INSERT INTO egress_events (tenant_id, sandbox_id, at_ms, method, host, port,
-                     addr, outcome, rule, reason, detail, bytes_up, bytes_down, duration_ms)
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                )
-                .bind(tenant.as_str())
-                .bind(sandbox.as_str())
-                .bind(to_i64(e.at_ms, "egress time")?)
-                .bind(&e.method)
-                .bind(&e.host)
-                .bind(i64::from(e.port))
-                .bind(&e.addr)
-                .bind(e.outcome.as_str())
-                .bind(&e.rule)
-                .bind(&e.reason)
-                .bind(&e.detail)
-                .bind(to_i64(e.bytes_up, "egress bytes")?)
-                .bind(to_i64(e.bytes_down, "egress bytes")?)
-                .bind(to_i64(e.duration_ms, "egress duration")?)
-                .execute(&mut *conn)
-                .await?;
-            }
-            Ok::<_, StoreError>(())
+        // sqlx's `Transaction` rolls back on every early return; a
+        // hand-issued BEGIN whose COMMIT failed went back to the pool still
+        // inside its transaction.
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        for e in events {
+            sqlx::query(
+                "INSERT INTO egress_events (tenant_id, sandbox_id, at_ms, method, host, port,
+                 addr, outcome, rule, reason, detail, bytes_up, bytes_down, duration_ms)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(tenant.as_str())
+            .bind(sandbox.as_str())
+            .bind(to_i64(e.at_ms, "egress time")?)
+            .bind(&e.method)
+            .bind(&e.host)
+            .bind(i64::from(e.port))
+            .bind(&e.addr)
+            .bind(e.outcome.as_str())
+            .bind(&e.rule)
+            .bind(&e.reason)
+            .bind(&e.detail)
+            .bind(to_i64(e.bytes_up, "egress bytes")?)
+            .bind(to_i64(e.bytes_down, "egress bytes")?)
+            .bind(to_i64(e.duration_ms, "egress duration")?)
+            .execute(&mut *tx)
+            .await?;
         }
-        .await;
-        let end = if r.is_ok() { "COMMIT" } else { "ROLLBACK" };
-        sqlx::query(end).execute(&mut *conn).await?;
-        r
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn list_egress(

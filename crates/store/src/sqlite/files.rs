@@ -1,6 +1,6 @@
 //! File metadata and upload nonces.
 
-use super::{conflict, limit_plus_one, page, to_i64, to_u64};
+use super::{conflict, limit_plus_one, page, to_i64, to_u64, BEGIN_WRITE};
 use crate::*;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqlitePool};
@@ -21,6 +21,15 @@ fn file_from_row(row: &SqliteRow) -> Result<FileMeta> {
 }
 
 pub(super) async fn insert(pool: &SqlitePool, f: &FileMeta) -> Result<()> {
+    // The file's row takes over from the reservation its upload held (same
+    // id), in one transaction: the bytes are never counted twice or not at
+    // all.
+    let mut tx = pool.begin_with(BEGIN_WRITE).await?;
+    sqlx::query("DELETE FROM storage_reservations WHERE tenant_id = ? AND id = ?")
+        .bind(f.tenant_id.as_str())
+        .bind(f.id.as_str())
+        .execute(&mut *tx)
+        .await?;
     sqlx::query(&format!(
         "INSERT INTO files ({FILE_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
     ))
@@ -32,9 +41,10 @@ pub(super) async fn insert(pool: &SqlitePool, f: &FileMeta) -> Result<()> {
     .bind(&f.content_type)
     .bind(f.created_at)
     .bind(&f.scan)
-    .execute(pool)
+    .execute(&mut *tx)
     .await
     .map_err(|e| conflict(e, || format!("file {}", f.id)))?;
+    tx.commit().await?;
     Ok(())
 }
 

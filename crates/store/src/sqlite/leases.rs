@@ -43,6 +43,11 @@ pub(super) async fn claim(
     // `live` counts each tenant's jobs under an unexpired lease. Tenants at
     // `per_tenant` are skipped; the others go fewest-live first, so a tenant
     // with a long backlog cannot starve one that submitted a single job.
+    // Among tenants with as many live jobs, the one handed a job least
+    // recently (`review_turns`; never is least recent) goes first: with the
+    // oldest backlog first instead, a slot freed by a busy tenant went back
+    // to that tenant (now one job short) ahead of a newly active one, whose
+    // job waited for every older backlog.
     // A running job whose lease expired is claimable like a pending one (its
     // node died); `not_before` was already passed when it was first claimed.
     let row = sqlx::query(&format!(
@@ -54,11 +59,13 @@ pub(super) async fn claim(
          SET status = 'running', lease_owner = ?2, lease_expires = ?3,
              attempts = attempts + 1, started_at = COALESCE(started_at, ?1)
          WHERE id = (
-             SELECT r.id FROM reviews AS r LEFT JOIN live AS l ON l.tenant_id = r.tenant_id
+             SELECT r.id FROM reviews AS r
+             LEFT JOIN live AS l ON l.tenant_id = r.tenant_id
+             LEFT JOIN review_turns AS t ON t.tenant_id = r.tenant_id
              WHERE ((r.status = 'pending' AND r.not_before <= ?1)
                     OR (r.status = 'running' AND r.lease_expires < ?1))
                AND COALESCE(l.n, 0) < ?4
-             ORDER BY COALESCE(l.n, 0), r.created_at, r.id
+             ORDER BY COALESCE(l.n, 0), COALESCE(t.last_claim, 0), r.created_at, r.id
              LIMIT 1)
          RETURNING {REVIEW_COLS}"
     ))
@@ -68,6 +75,17 @@ pub(super) async fn claim(
     .bind(i64::from(per_tenant))
     .fetch_optional(&mut *tx)
     .await?;
+    if let Some(row) = &row {
+        let tenant: String = sqlx::Row::try_get(row, "tenant_id")?;
+        sqlx::query(
+            "INSERT INTO review_turns (tenant_id, last_claim)
+             VALUES (?1, (SELECT COALESCE(MAX(last_claim), 0) + 1 FROM review_turns))
+             ON CONFLICT (tenant_id) DO UPDATE SET last_claim = excluded.last_claim",
+        )
+        .bind(tenant)
+        .execute(&mut *tx)
+        .await?;
+    }
     tx.commit().await?;
     row.as_ref().map(review_from_row).transpose()
 }

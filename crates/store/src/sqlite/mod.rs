@@ -20,6 +20,7 @@ mod jobs;
 mod leases;
 mod outputs;
 mod policies;
+mod reservations;
 mod sandboxes;
 mod secrets;
 mod tenants;
@@ -30,6 +31,7 @@ use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 const POOL_SIZE: u32 = 8;
@@ -43,6 +45,9 @@ const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
 #[derive(Debug, Clone)]
 pub struct SqliteMeta {
     pool: SqlitePool,
+    /// Keys audit entries and anchors chains (see [`crate::audit`]); None
+    /// writes unkeyed, unanchored entries (tools and tests).
+    audit: Option<Arc<audit::Signer>>,
 }
 
 /// Opens (creating if missing) the database at `path` and brings its schema
@@ -60,13 +65,45 @@ pub async fn open(path: &Path) -> Result<SqliteMeta> {
         .foreign_keys(true);
     let pool = SqlitePoolOptions::new()
         .max_connections(POOL_SIZE)
+        .after_release(|conn, _| Box::pin(healthy_after_use(conn)))
         .connect_with(options)
         .await?;
     sqlx::migrate!("./migrations").run(&pool).await?;
-    Ok(SqliteMeta { pool })
+    Ok(SqliteMeta { pool, audit: None })
+}
+
+/// Whether a connection going back to the pool is fit to be used again.
+///
+/// A transaction that ends in an error is rolled back when sqlx's
+/// `Transaction` drops, by a command queued to the connection's worker. But
+/// when SQLite has already rolled the transaction back itself (it does on
+/// `SQLITE_FULL`, e.g. a COMMIT on a full disk), that ROLLBACK fails, sqlx's
+/// count of open transactions stays at 1, and every later `BEGIN` on the
+/// connection fails ("attempted to call begin_with at non-zero transaction
+/// depth") until the process restarts. Such a connection is closed instead
+/// of reused; the pool opens a fresh one.
+async fn healthy_after_use(conn: &mut sqlx::SqliteConnection) -> sqlx::Result<bool> {
+    use sqlx::Connection;
+    if !conn.is_in_transaction() {
+        return Ok(true);
+    }
+    // The queued rollback may not have run yet; a ping is answered after it.
+    conn.ping().await?;
+    let healthy = !conn.is_in_transaction();
+    if !healthy {
+        tracing::warn!("closing a database connection left inside a failed transaction");
+    }
+    Ok(healthy)
 }
 
 impl SqliteMeta {
+    /// From now on, audit entries are keyed with the anchors' key and every
+    /// append rewrites the tenant's anchor.
+    pub fn with_audit(mut self, anchors: crate::anchor::Anchors) -> SqliteMeta {
+        self.audit = Some(Arc::new(audit::Signer::new(anchors)));
+        self
+    }
+
     /// The connection pool, for maintenance and for tests that need to reach
     /// under the trait (e.g. to tamper with a row).
     pub fn pool(&self) -> &SqlitePool {
@@ -231,6 +268,23 @@ impl MetaStore for SqliteMeta {
         let files = files::storage_bytes(&self.pool, tenant).await?;
         Ok(files.saturating_add(outputs::storage_bytes(&self.pool, tenant).await?))
     }
+    async fn reserve_storage(&self, tenant: &TenantId, id: &str, bytes: u64) -> Result<()> {
+        reservations::reserve(&self.pool, tenant, id, bytes).await
+    }
+    async fn release_storage(&self, tenant: &TenantId, id: &str) -> Result<()> {
+        reservations::release(&self.pool, tenant, id).await
+    }
+    async fn clear_storage_reservations(&self, before: Millis) -> Result<u64> {
+        reservations::clear_before(&self.pool, before).await
+    }
+    async fn object_referenced(
+        &self,
+        tenant: &TenantId,
+        kind: ObjectKind,
+        id: &str,
+    ) -> Result<bool> {
+        reservations::object_referenced(&self.pool, tenant, kind, id).await
+    }
     async fn use_upload_nonce(&self, nonce: &str, expires_at: Millis) -> Result<bool> {
         files::use_upload_nonce(&self.pool, nonce, expires_at).await
     }
@@ -283,7 +337,7 @@ impl MetaStore for SqliteMeta {
     }
 
     async fn append_audit(&self, tenant: &TenantId, event: &AuditEvent) -> Result<AuditEntry> {
-        audit::append(&self.pool, tenant, event).await
+        audit::append(&self.pool, self.audit.as_deref(), tenant, event).await
     }
     async fn list_audit(
         &self,

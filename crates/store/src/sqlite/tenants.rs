@@ -137,6 +137,8 @@ pub(super) async fn delete(pool: &SqlitePool, id: &TenantId) -> Result<bool> {
         "api_keys",
         "files",
         "sandboxes",
+        "review_turns",
+        "storage_reservations",
     ] {
         sqlx::query(&format!("DELETE FROM {table} WHERE tenant_id = ?"))
             .bind(id.as_str())

@@ -109,7 +109,7 @@ pub async fn create(
                 "",
                 e.code,
             )
-            .await;
+            .await?;
             return Err(e);
         }
     };
@@ -198,7 +198,7 @@ async fn keep_alive(
             live.id.as_str(),
             "ok (expiry unchanged)",
         )
-        .await;
+        .await?;
     }
     view::running(st, caller, id).await
 }

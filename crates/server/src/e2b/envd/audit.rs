@@ -8,7 +8,8 @@ use crate::state::Shared;
 use warden_envd_wire::connect::Error;
 
 /// Records `action` on `target` (inside the sandbox) with the call's
-/// outcome; `detail` (sizes, flags) goes with it.
+/// outcome; `detail` (sizes, flags) goes with it. An entry that cannot be
+/// written fails the call it records.
 pub async fn record<T>(
     st: &Shared,
     live: &Live,
@@ -16,7 +17,7 @@ pub async fn record<T>(
     target: &str,
     detail: &str,
     result: &Result<T, Error>,
-) {
+) -> Result<(), Error> {
     let how = match result {
         Ok(_) => "ok",
         Err(e) => e.code.as_str(),
@@ -32,5 +33,6 @@ pub async fn record<T>(
         &format!("{}:{target}", live.id),
         &outcome,
     )
-    .await;
+    .await
+    .map_err(super::errors::from_api)
 }

@@ -181,14 +181,18 @@ pub async fn upload(
     if written.is_empty() {
         return http_error(&Error::invalid_argument("the upload carried no file"));
     }
-    st.audit(
-        &live.tenant,
-        super::process::ACTOR,
-        "sandbox.file_write",
-        &format!("{}:{}", live.id, written[0].path),
-        &format!("ok ({} file(s), e2b)", written.len()),
-    )
-    .await;
+    if let Err(e) = st
+        .audit(
+            &live.tenant,
+            super::process::ACTOR,
+            "sandbox.file_write",
+            &format!("{}:{}", live.id, written[0].path),
+            &format!("ok ({} file(s), e2b)", written.len()),
+        )
+        .await
+    {
+        return api_error(e);
+    }
     Json(written).into_response()
 }
 

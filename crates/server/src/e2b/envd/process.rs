@@ -66,7 +66,8 @@ pub async fn start(st: &Shared, live: Arc<Live>, call: &Call) -> Response {
             &format!("{}:{}", live.id, config.cmd),
             "started (e2b)",
         )
-        .await;
+        .await
+        .map_err(from_api)?;
         let pid = live.client.spawn(exec).await.map_err(from_client)?;
         prune(&live).await;
         live.envd.remember(
@@ -156,7 +157,7 @@ pub async fn send_input(
                     .unwrap_or_else(|| from_client(e))),
             };
             let size = format!("{} bytes", data.len());
-            super::audit::record(st, live, "sandbox.stdin", &pid.to_string(), &size, &fed).await;
+            super::audit::record(st, live, "sandbox.stdin", &pid.to_string(), &size, &fed).await?;
             fed?;
         }
         Some(process_input::Input::Pty(_)) => return Err(Error::unimplemented(NO_PTY)),
@@ -180,7 +181,7 @@ pub async fn close_stdin(
         "",
         &closed,
     )
-    .await;
+    .await?;
     closed
 }
 
