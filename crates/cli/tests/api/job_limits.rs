@@ -474,7 +474,7 @@ async fn a_normal_jobs_outputs_arrive_and_count_in_storage() {
         .await;
     let msg = refused(&r, 413, "payload_too_large");
     assert!(
-        msg.contains("max_storage_bytes") && msg.contains(&left.to_string()),
+        msg.contains("max_storage_bytes") && msg.contains(&format!("{used} are in use")),
         "{msg}"
     );
 }

@@ -222,7 +222,7 @@ async fn running_out_of_descriptors_answers_503_not_500() {
         .admin()
         .tenant(
             "exhausts-fds",
-            Some(json!({"max_sandboxes": 1000, "max_memory_bytes": 1u64 << 50})),
+            Some(json!({"max_sandboxes": 1000, "max_memory_bytes": 1u64 << 50, "max_cpus": 1000, "max_pids": 1u64 << 40})),
         )
         .await;
     let mut made = 0;
@@ -261,7 +261,7 @@ async fn a_thousand_idle_sandboxes_start_under_a_soft_limit_of_1024() {
         .admin()
         .tenant(
             "a-thousand",
-            Some(json!({"max_sandboxes": 1000, "max_memory_bytes": 1u64 << 50})),
+            Some(json!({"max_sandboxes": 1000, "max_memory_bytes": 1u64 << 50, "max_cpus": 1000, "max_pids": 1u64 << 40})),
         )
         .await;
     let t0 = Instant::now();
@@ -351,7 +351,12 @@ async fn json_exec_output_is_capped_flagged_and_costs_the_server_little() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_big_review_log_streams_in_bounded_memory() {
-    let server = Server::start();
+    // The log is kept whole: the job log cap (64 MiB by default) is raised
+    // past its size.
+    let server = Server::start_env(
+        RuntimeDirs::shared(),
+        &[("WARDEN_LIMITS_MAX_JOB_LOG_BYTES", "268435456")],
+    );
     let (_, a) = server.admin().tenant("big-log", None).await;
     // Warm up the paths a job takes, then measure.
     let warm = submit(&a, json!({"shell": "echo warm"})).await;
