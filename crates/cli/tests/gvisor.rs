@@ -94,33 +94,7 @@ impl Env {
     }
 
     fn clean(&self) {
-        let runsc = |args: &[&str]| {
-            Command::new("runsc")
-                .arg("--root")
-                .arg(self.runsc_root())
-                .args(args)
-                .stdout(Stdio::piped())
-                .stderr(Stdio::null())
-                .output()
-        };
-        if let Ok(out) = runsc(&["list", "--quiet"]) {
-            for id in String::from_utf8_lossy(&out.stdout).split_whitespace() {
-                let _ = runsc(&["kill", id, "KILL"]);
-                let _ = runsc(&["delete", "--force", id]);
-            }
-        }
-        let _ = std::fs::remove_dir_all(&self.state);
-        for ctl in std::fs::read_dir("/sys/fs/cgroup")
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            let parent = ctl.path().join(&self.cgroup_parent);
-            for ent in std::fs::read_dir(&parent).into_iter().flatten().flatten() {
-                let _ = std::fs::remove_dir(ent.path());
-            }
-            let _ = std::fs::remove_dir(&parent);
-        }
+        common::remove_private_runtime(&self.state, &self.cgroup_parent);
     }
 }
 
@@ -402,8 +376,8 @@ fn files_holding(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
 /// holds the value, and the state is root's alone anyway.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_file_holds_a_sandboxes_secrets() {
-    let secret = format!("s3cret-{:x}", rand_u64());
-    let hostname = format!("h{:x}", rand_u64());
+    let secret = format!("s3cret-{}", common::token());
+    let hostname = format!("h{}", common::token());
     let mut spec = warden_spec::SandboxSpec::default();
     spec.env.push(("API_TOKEN".into(), secret.clone()));
     spec.hostname = hostname.clone();
@@ -430,16 +404,4 @@ async fn no_file_holds_a_sandboxes_secrets() {
         "nobody read the bundle: {nobody:?}"
     );
     sb.destroy();
-}
-
-fn rand_u64() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos(),
-    );
-    h.finish()
 }

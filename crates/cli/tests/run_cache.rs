@@ -66,34 +66,7 @@ impl Env {
     }
 
     fn clean(&self) {
-        let runsc = self.state.join("gvisor/runsc");
-        if let Ok(out) = Command::new("runsc")
-            .arg("--root")
-            .arg(&runsc)
-            .args(["list", "--quiet"])
-            .stderr(Stdio::null())
-            .output()
-        {
-            for id in String::from_utf8_lossy(&out.stdout).split_whitespace() {
-                let _ = Command::new("runsc")
-                    .arg("--root")
-                    .arg(&runsc)
-                    .args(["delete", "--force", id])
-                    .output();
-            }
-        }
-        let _ = std::fs::remove_dir_all(&self.state);
-        for ctl in std::fs::read_dir("/sys/fs/cgroup")
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            let parent = ctl.path().join(&self.cgroup_parent);
-            for ent in std::fs::read_dir(&parent).into_iter().flatten().flatten() {
-                let _ = std::fs::remove_dir(ent.path());
-            }
-            let _ = std::fs::remove_dir(&parent);
-        }
+        common::remove_private_runtime(&self.state, &self.cgroup_parent);
     }
 }
 

@@ -6,7 +6,7 @@
 //! runs it again.
 
 use crate::harness::*;
-use crate::reviews::{submit, wait_done};
+use crate::reviews::{download, submit, wait_done};
 use reqwest::Method;
 use serde_json::{json, Value};
 use std::os::unix::fs::MetadataExt;
@@ -51,16 +51,6 @@ fn paths(done: &Value) -> Vec<String> {
         .iter()
         .map(|o| o["path"].as_str().unwrap().to_string())
         .collect()
-}
-
-async fn download(a: &Api, id: &str, path: &str) -> Vec<u8> {
-    let r = a
-        .req(Method::GET, &format!("/v1/reviews/{id}/outputs/{path}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200, "{path}");
-    r.bytes().await.unwrap().to_vec()
 }
 
 async fn manifest(a: &Api, id: &str) -> Value {

@@ -34,7 +34,7 @@ pub async fn submit(a: &Api, body: Value) -> String {
     r.body["id"].as_str().unwrap().to_string()
 }
 
-async fn download(a: &Api, id: &str, path: &str) -> Vec<u8> {
+pub async fn download(a: &Api, id: &str, path: &str) -> Vec<u8> {
     let r = a
         .req(Method::GET, &format!("/v1/reviews/{id}/outputs/{path}"))
         .send()

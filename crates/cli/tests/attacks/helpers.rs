@@ -1,6 +1,6 @@
 //! Probes and helpers shared by the attack modules.
 
-pub use super::common::{init_bin, text, Sb, Tier};
+pub use super::common::{init_bin, text, token, Sb, Tier};
 pub use std::collections::{BTreeSet, HashMap};
 pub use std::os::unix::fs::{FileTypeExt, MetadataExt};
 pub use std::os::unix::process::CommandExt;
@@ -138,20 +138,6 @@ pub(crate) fn as_user(user: SandboxUser) -> SandboxSpec {
 }
 
 pub(crate) const USERS: [SandboxUser; 2] = [SandboxUser::Sandbox, SandboxUser::Root];
-
-/// A fresh random token (no rand crate in this package).
-pub(crate) fn token() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos(),
-    );
-    h.write_u32(std::process::id());
-    format!("{:016x}", h.finish())
-}
 
 pub(crate) fn sha256(path: &Path) -> String {
     let out = Command::new("sha256sum")

@@ -5,7 +5,7 @@
 
 pub mod watch;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use warden_protocol::{Client, ExecOutput, ExecRequest};
 use warden_runtime::gvisor::{GvisorConfig, GvisorRuntime};
@@ -243,4 +243,52 @@ impl Drop for Sb {
 
 pub fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
+}
+
+/// Removes what `warden run` processes with a state directory and cgroup
+/// parent of their own may have left: runsc containers under
+/// `<state>/gvisor/runsc`, the state directory, the parent's groups.
+pub fn remove_private_runtime(state: &Path, cgroup_parent: &str) {
+    let runsc = |args: &[&str]| {
+        std::process::Command::new("runsc")
+            .arg("--root")
+            .arg(state.join("gvisor/runsc"))
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .output()
+    };
+    if let Ok(out) = runsc(&["list", "--quiet"]) {
+        for id in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+            let _ = runsc(&["kill", id, "KILL"]);
+            let _ = runsc(&["delete", "--force", id]);
+        }
+    }
+    let _ = std::fs::remove_dir_all(state);
+    for ctl in std::fs::read_dir("/sys/fs/cgroup")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let parent = ctl.path().join(cgroup_parent);
+        for ent in std::fs::read_dir(&parent).into_iter().flatten().flatten() {
+            let _ = std::fs::remove_dir(ent.path());
+        }
+        let _ = std::fs::remove_dir(&parent);
+    }
+}
+
+/// A fresh random token, different per call and per process (no rand
+/// crate in this package).
+pub fn token() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos(),
+    );
+    h.write_u32(std::process::id());
+    format!("{:016x}", h.finish())
 }

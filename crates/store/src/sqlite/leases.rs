@@ -157,19 +157,7 @@ pub(super) async fn requeue(
     error: &str,
 ) -> Result<bool> {
     // `attempts` stays: the next claim counts the retry.
-    let r = sqlx::query(
-        "UPDATE reviews
-         SET status = 'pending', not_before = ?, error = ?,
-             lease_owner = NULL, lease_expires = NULL
-         WHERE id = ? AND status = 'running' AND lease_owner = ?",
-    )
-    .bind(not_before)
-    .bind(error)
-    .bind(id.as_str())
-    .bind(owner)
-    .execute(pool)
-    .await?;
-    Ok(r.rows_affected() > 0)
+    back_to_pending(pool, id, owner, not_before, error, 0).await
 }
 
 pub(super) async fn defer(
@@ -181,15 +169,29 @@ pub(super) async fn defer(
 ) -> Result<bool> {
     // As requeue, but the claim that is handed back does not count: the
     // job never ran, and waiting for room must not use up its attempts.
+    back_to_pending(pool, id, owner, not_before, why, 1).await
+}
+
+/// A running job `owner` holds goes back to `pending`, its attempts less
+/// `refund` (never below zero). False if `owner` no longer holds it.
+async fn back_to_pending(
+    pool: &SqlitePool,
+    id: &ReviewId,
+    owner: &str,
+    not_before: Millis,
+    error: &str,
+    refund: i64,
+) -> Result<bool> {
     let r = sqlx::query(
         "UPDATE reviews
          SET status = 'pending', not_before = ?, error = ?,
-             attempts = MAX(attempts - 1, 0),
+             attempts = MAX(attempts - ?, 0),
              lease_owner = NULL, lease_expires = NULL
          WHERE id = ? AND status = 'running' AND lease_owner = ?",
     )
     .bind(not_before)
-    .bind(why)
+    .bind(error)
+    .bind(refund)
     .bind(id.as_str())
     .bind(owner)
     .execute(pool)
