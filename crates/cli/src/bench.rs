@@ -38,6 +38,14 @@ pub enum BenchCommand {
         /// Warm-up runs per contender, not counted.
         #[arg(long, default_value_t = 5)]
         warmup: usize,
+        /// Runs per contender of the image pair: `python3 -c pass` in the
+        /// python-data image next to the host image (0 skips it).
+        #[arg(long, default_value_t = 30)]
+        image_iterations: usize,
+        /// The directory image of that pair [default: python-data in
+        /// $WARDEN_IMAGES_DIR, else in /var/cache/warden/images].
+        #[arg(long)]
+        image: Option<std::path::PathBuf>,
     },
     /// Create -> exec /bin/true -> destroy over the HTTP API (in-process
     /// server on loopback), sequential and concurrent.
@@ -109,7 +117,15 @@ pub fn main(cmd: BenchCommand) -> i32 {
             iterations,
             gvisor_iterations,
             warmup,
-        } => crate::bench_cli::run(iterations, gvisor_iterations, warmup),
+            image_iterations,
+            image,
+        } => crate::bench_cli::run(crate::bench_cli::Plan {
+            n: iterations,
+            gvisor_n: gvisor_iterations,
+            warmup,
+            image_n: image_iterations,
+            image,
+        }),
         BenchCommand::Api {
             rounds,
             concurrency,

@@ -1,12 +1,14 @@
 //! `warden bench cli`: whole processes, as a user starts them from a shell.
 //! `warden run -- /bin/true` next to `bwrap` with the same binds, and (when
 //! runsc is installed) `warden run --isolation gvisor -- /bin/true` next to
-//! `runsc do /bin/true` on the same platform. Each pair takes turns run by
-//! run, so a busy neighbour weighs on both alike. Prints p50/p99 and the
-//! ratios; never asserts anything.
+//! `runsc do /bin/true` on the same platform, and (when the python-data
+//! image is built) `python3 -c pass` in that image next to the host image.
+//! Each pair takes turns run by run, so a busy neighbour weighs on both
+//! alike. Prints p50/p99 and the ratios; never asserts anything.
 
 use crate::bench::{bar, ms, percentile, row, run_command, BWRAP};
 use anyhow::{bail, Context, Result};
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// The gVisor pair, when runsc is there: runsc's path and the platform
@@ -33,7 +35,59 @@ fn strs(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
 }
 
-pub fn run(n: usize, gvisor_n: usize, warmup: usize) -> Result<()> {
+/// What to run, and how often.
+pub struct Plan {
+    pub n: usize,
+    pub gvisor_n: usize,
+    pub warmup: usize,
+    pub image_n: usize,
+    pub image: Option<PathBuf>,
+}
+
+/// The image of the image pair: as given, else the python-data image where
+/// `make image` puts it, if it is there.
+fn image_dir(given: Option<PathBuf>) -> Option<PathBuf> {
+    if given.is_some() {
+        return given;
+    }
+    let base = std::env::var_os("WARDEN_IMAGES_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/cache/warden/images"));
+    Some(base.join("python-data")).filter(|p| p.join("usr/bin/python3").exists())
+}
+
+/// `python3 -c pass` in a directory image next to the host image.
+fn image_pair(exe: &str, image: &std::path::Path, n: usize, warmup: usize) -> Result<()> {
+    let img = image.to_string_lossy().into_owned();
+    let in_image: Vec<&str> = vec![exe, "run", "--image", &img, "--", "python3", "-c", "pass"];
+    let on_host: Vec<&str> = vec![exe, "run", "--", "python3", "-c", "pass"];
+    let (mut a, mut b) = (vec![], vec![]);
+    let pb = bar("image runs", n + warmup);
+    for i in 0..n + warmup {
+        let da = run_command("warden run --image", &in_image)?;
+        let db = run_command("warden run (host image)", &on_host)?;
+        if i >= warmup {
+            a.push(da);
+            b.push(db);
+        }
+        pb.inc(1);
+    }
+    pb.finish_and_clear();
+    row(&format!("python3 -c pass in {}", image.display()), &a);
+    row("python3 -c pass in the host image", &b);
+    let (ra, rb) = (ms(percentile(&a, 0.5)), ms(percentile(&b, 0.5)));
+    println!("ratio image/host p50: {:.2}x (target <= 1.2x)", ra / rb);
+    Ok(())
+}
+
+pub fn run(plan: Plan) -> Result<()> {
+    let Plan {
+        n,
+        gvisor_n,
+        warmup,
+        image_n,
+        image,
+    } = plan;
     if n == 0 {
         bail!("--iterations must be at least 1");
     }
@@ -103,6 +157,10 @@ pub fn run(n: usize, gvisor_n: usize, warmup: usize) -> Result<()> {
         );
     } else {
         println!("gVisor pair skipped (runsc not available, or --gvisor-iterations 0)");
+    }
+    match image_dir(image) {
+        Some(dir) if image_n > 0 => image_pair(&exe, &dir, image_n, warmup)?,
+        _ => println!("image pair skipped (no python-data image, or --image-iterations 0)"),
     }
     Ok(())
 }

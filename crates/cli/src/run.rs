@@ -173,6 +173,7 @@ async fn run(args: RunArgs) -> Result<i32> {
     let spec = build_spec(&args)?;
     let runtime = crate::runtime::for_isolation(spec.isolation)?;
     let mut sandbox = runtime.start(&spec).context("cannot start the sandbox")?;
+    runtime.seal();
     let egress = crate::run_egress::start(
         &spec,
         sandbox.as_mut(),

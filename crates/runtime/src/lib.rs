@@ -89,4 +89,9 @@ pub trait Sandbox: Send {
 /// An isolation backend.
 pub trait Runtime: Send + Sync {
     fn start(&self, spec: &SandboxSpec) -> Result<Box<dyn Sandbox>, RuntimeError>;
+
+    /// Says that no more sandboxes will be started (a one-shot `warden
+    /// run`): the runtime lets go of what only starts need while its
+    /// sandbox runs, instead of on the way out. A later start fails.
+    fn seal(&self) {}
 }

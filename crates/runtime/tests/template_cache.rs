@@ -40,6 +40,9 @@ fn settle() {
     std::thread::sleep(Duration::from_millis(1100));
 }
 
+/// Where the key of the last walk of the source is remembered.
+const MEMO: &str = "memo.etc";
+
 fn etc(f: &Fixture) -> cache::Entry {
     templates::obtain_etc(&f.state.join("templates"), &f.source, PerSandbox::Links).expect("etc")
 }
@@ -48,12 +51,14 @@ fn ino(p: &Path) -> u64 {
     fs::symlink_metadata(p).expect("stat").ino()
 }
 
-/// Entry and work-in-progress names in the cache directory.
+/// Entry and work-in-progress names in the cache directory (not the
+/// memo of the key, a file of its own).
 fn names(f: &Fixture) -> Vec<String> {
     let mut v: Vec<String> = fs::read_dir(f.state.join("templates"))
         .map(|rd| {
             rd.flatten()
                 .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n != MEMO)
                 .collect()
         })
         .unwrap_or_default();
@@ -172,4 +177,146 @@ fn concurrent_builders_agree_on_one_entry() {
     }
     // The losers' builds are gone, not left as leftovers.
     assert_eq!(names(&f).len(), 1, "{:?}", names(&f));
+}
+
+/// The memo spares the walk: a later process takes the key it records as
+/// long as every input it names is unchanged, and walks again otherwise.
+#[test]
+fn the_key_is_remembered_until_an_input_changes() {
+    let f = fixture();
+    let first = etc(&f);
+    let real = first
+        .dir()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    drop(first);
+    let memo_path = f.state.join("templates").join(MEMO);
+    let memo: serde_json::Value =
+        serde_json::from_slice(&fs::read(&memo_path).expect("a memo is written")).unwrap();
+    let key = memo["key"].as_str().unwrap().to_string();
+    assert_eq!(cache::entry_name("etc", &key), real);
+    // Proof that the memo is what gives the key: one it records is used
+    // (an entry under that name is built, from the real source).
+    let planted = "ab".repeat(32);
+    let mut forged = memo.clone();
+    forged["key"] = planted.clone().into();
+    fs::write(&memo_path, serde_json::to_vec(&forged).unwrap()).unwrap();
+    let from_memo = etc(&f);
+    assert_eq!(
+        from_memo.dir().file_name().unwrap().to_string_lossy(),
+        cache::entry_name("etc", &planted)
+    );
+    assert_eq!(
+        fs::read_to_string(from_memo.tree().join("os-release")).unwrap(),
+        "NAME=first\n"
+    );
+    drop(from_memo);
+    // Any input changed (here a file deep in a directory, in place): the
+    // memo is not trusted, the walk runs, and the memo is rewritten.
+    fs::write(f.source.join("ssl/certs/a.pem"), "cert a, renewed\n").unwrap();
+    settle();
+    let walked = etc(&f);
+    assert_ne!(
+        walked.dir().file_name().unwrap().to_string_lossy(),
+        cache::entry_name("etc", &planted),
+        "a memo with a changed input was trusted"
+    );
+    assert_eq!(
+        fs::read_to_string(walked.tree().join("ssl/certs/a.pem")).unwrap(),
+        "cert a, renewed\n"
+    );
+    let rewritten: serde_json::Value =
+        serde_json::from_slice(&fs::read(&memo_path).unwrap()).unwrap();
+    assert_eq!(
+        cache::entry_name("etc", rewritten["key"].as_str().unwrap()),
+        walked.dir().file_name().unwrap().to_string_lossy()
+    );
+    drop(walked);
+    // A name the template takes appearing where there was none is a
+    // change too (its absence is an input).
+    fs::write(f.source.join("timezone"), "Etc/UTC\n").unwrap();
+    settle();
+    let grown = etc(&f);
+    assert_eq!(
+        fs::read_to_string(grown.tree().join("timezone")).unwrap(),
+        "Etc/UTC\n"
+    );
+    drop(grown);
+    // A memo that does not parse is ignored (and replaced).
+    fs::write(&memo_path, "{ half a memo").unwrap();
+    let again = etc(&f);
+    assert_eq!(
+        fs::read_to_string(again.tree().join("timezone")).unwrap(),
+        "Etc/UTC\n"
+    );
+    assert!(serde_json::from_slice::<serde_json::Value>(&fs::read(&memo_path).unwrap()).is_ok());
+}
+
+/// A directory image's /etc becomes one template of its own: the image's
+/// files (its `passwd` and `shadow` replaced by Warden's or left out), the
+/// per-sandbox names as links, one kind per image (two images never share
+/// or evict each other's), and rebuilt when the image's /etc changes.
+#[test]
+fn a_directory_image_gets_its_own_etc_template() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cache_dir = dir.path().join("templates");
+    let image = |name: &str, release: &str| {
+        let root = dir.path().join(name);
+        fs::create_dir_all(root.join("etc/python3")).unwrap();
+        fs::write(root.join("etc/os-release"), release).unwrap();
+        fs::write(root.join("etc/python3/sitecustomize.py"), "# site\n").unwrap();
+        fs::write(root.join("etc/passwd"), "image:x:0:0::/:/bin/sh\n").unwrap();
+        fs::write(root.join("etc/shadow"), "image:secret\n").unwrap();
+        std::os::unix::fs::symlink("/usr/share/zoneinfo/UTC", root.join("etc/localtime")).unwrap();
+        root
+    };
+    let (one, two) = (image("one", "ID=one\n"), image("two", "ID=two\n"));
+    settle();
+    let a = templates::obtain_image_etc(&cache_dir, &one).expect("image one");
+    let b = templates::obtain_image_etc(&cache_dir, &two).expect("image two");
+    assert!(!a.is_private() && !b.is_private());
+    let t = a.tree();
+    assert_eq!(
+        fs::read_to_string(t.join("os-release")).unwrap(),
+        "ID=one\n"
+    );
+    assert_eq!(
+        fs::read_to_string(b.tree().join("os-release")).unwrap(),
+        "ID=two\n"
+    );
+    assert_eq!(
+        fs::read_to_string(t.join("python3/sitecustomize.py")).unwrap(),
+        "# site\n"
+    );
+    assert_eq!(
+        fs::read_link(t.join("localtime")).unwrap(),
+        Path::new("/usr/share/zoneinfo/UTC")
+    );
+    let passwd = fs::read_to_string(t.join("passwd")).unwrap();
+    assert!(passwd.contains("sandbox:x:1000"), "{passwd}");
+    assert!(!passwd.contains("image:"), "the image's accounts leaked in");
+    assert!(!t.join("shadow").exists(), "the image's shadow was copied");
+    assert_eq!(
+        fs::read_link(t.join("hosts")).unwrap(),
+        Path::new("../.warden/hosts")
+    );
+    // Same image again: the same entry, not a rebuild.
+    let a_dir = a.dir().to_path_buf();
+    drop(a);
+    let again = templates::obtain_image_etc(&cache_dir, &one).unwrap();
+    assert_eq!(again.dir(), a_dir);
+    // Image two's entry survived image one's lookups.
+    assert!(b.dir().join(MARKER).is_file());
+    drop(again);
+    // A change in the image's /etc makes a new template.
+    fs::write(one.join("etc/os-release"), "ID=one-updated\n").unwrap();
+    settle();
+    let updated = templates::obtain_image_etc(&cache_dir, &one).unwrap();
+    assert_ne!(updated.dir(), a_dir);
+    assert_eq!(
+        fs::read_to_string(updated.tree().join("os-release")).unwrap(),
+        "ID=one-updated\n"
+    );
 }

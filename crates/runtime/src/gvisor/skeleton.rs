@@ -176,27 +176,35 @@ pub fn build_shared(root: &Path, etc_template: &Path, init: &Path) -> Result<Sha
 /// binary, all of them in its key.
 pub fn obtain_shared(dir: &Path, init: &Path) -> Result<Shared, crate::RuntimeError> {
     let spec = SandboxSpec::default();
-    let mut key = cache::Key::new("root");
     let etc = Path::new("/etc");
-    templates::hash_etc(&mut key, etc, PerSandbox::Placeholders).map_err(io("read", etc))?;
-    key.binary(&fs::metadata(init).map_err(io("stat", init))?);
-    let (_, entries) = image_entries(&Image::Host)?;
-    for e in &entries {
-        key.text(e.name.as_encoded_bytes());
-        match &e.kind {
-            Kind::Link(t) => key.text(t.as_os_str().as_encoded_bytes()),
-            Kind::Dir => key.text(b"d"),
-            Kind::File => key.text(b"f"),
-        }
-    }
-    for d in LAYOUT {
-        key.text(d.as_bytes());
-    }
+    let mut recipe = templates::etc_recipe(etc, PerSandbox::Placeholders);
+    recipe.extend(LAYOUT.iter().map(|d| d.as_bytes().to_vec()));
     for (name, text) in super::bundle::name_files(&spec.hostname) {
-        key.text(name.as_bytes());
-        key.text(text.as_bytes());
+        recipe.push(name.as_bytes().to_vec());
+        recipe.push(text.as_bytes().to_vec());
     }
-    let entry = cache::obtain(dir, "root", key.finish(), &|tree| {
+    let parts: Vec<&[u8]> = recipe.iter().map(Vec::as_slice).collect();
+    let init_md = fs::metadata(init).map_err(io("stat", init))?;
+    let key = cache::memoized(dir, "root", &parts, |key| {
+        templates::hash_etc(key, etc)?;
+        key.binary(init, &init_md);
+        // The host image's top-level names, kinds and link targets: any
+        // change to them changes the root directory's times.
+        let root = Path::new("/");
+        key.file(root, &fs::symlink_metadata(root)?);
+        let (_, entries) = image_entries(&Image::Host).map_err(std::io::Error::other)?;
+        for e in &entries {
+            key.text(e.name.as_encoded_bytes());
+            match &e.kind {
+                Kind::Link(t) => key.text(t.as_os_str().as_encoded_bytes()),
+                Kind::Dir => key.text(b"d"),
+                Kind::File => key.text(b"f"),
+            }
+        }
+        Ok(())
+    })
+    .map_err(io("read", etc))?;
+    let entry = cache::obtain(dir, "root", key, &|tree| {
         let etc_src = tree.with_file_name("etc-source");
         templates::build_etc(&etc_src, etc, PerSandbox::Placeholders)?;
         build_shared(tree, &etc_src, init).map_err(std::io::Error::other)?;

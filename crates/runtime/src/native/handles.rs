@@ -65,9 +65,9 @@ pub fn open_for(pid: i32, setup: &mut NativeSetup) -> Result<Vec<OwnedFd>, Spawn
     };
     take(&mut setup.staging_dir)?;
     take(&mut setup.dev_template)?;
-    match &mut setup.image {
-        Image::Host => take(&mut setup.etc_template)?,
-        Image::Dir(dir) => take(dir)?,
+    take(&mut setup.etc_template)?;
+    if let Image::Dir(dir) = &mut setup.image {
+        take(dir)?;
     }
     if let Some(input) = &mut setup.input_dir {
         take(input)?;

@@ -4,9 +4,11 @@
 
 pub mod egress;
 mod filler;
+mod filters;
 pub mod handles;
 pub mod inside;
 pub mod netns;
+mod posix_spawn;
 pub mod prestart;
 pub mod rootfs;
 pub mod setup;
@@ -23,7 +25,7 @@ use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::sync::Arc;
 use warden_cgroups::{Cgroup, Manager};
-use warden_spec::{Isolation, SandboxSpec};
+use warden_spec::{Image, Isolation, SandboxSpec};
 
 /// The init binary installed in `dir`: the statically linked
 /// `warden-init-static` that `make build` installs (it starts faster), else
@@ -108,15 +110,20 @@ impl NativeRuntime {
                 );
             }
         }
-        let seccomp = warden_confine::load_seccomp_split()?;
         let one_shot = cfg.prestart == 0;
         // The zygote's start (an exec of the init, which then attaches its
-        // seccomp filter) and, for a one-shot runtime, its one sandbox's
-        // network namespace are made on other threads while this one gets
-        // the templates, slots and cgroups ready: a `warden run` waits for
-        // the slowest of them instead of their sum.
+        // seccomp filter, compiled here while the init is being loaded)
+        // and, for a one-shot runtime, its one sandbox's network namespace
+        // are made on other threads while this one gets the templates,
+        // slots and cgroups ready: a `warden run` waits for the slowest of
+        // them instead of their sum.
         let (zygote, spare, rest) = std::thread::scope(|s| {
-            let zygote = s.spawn(|| zygote::Zygote::start(&init_path, &seccomp.inherited));
+            let zygote = s.spawn(|| -> Result<_, RuntimeError> {
+                let unconfined = zygote::Zygote::spawn(&init_path)?;
+                let seccomp = filters::obtain(&cfg.state_dir.join("templates"))?;
+                let r = (unconfined.confine(&seccomp.inherited)?, seccomp.own);
+                Ok(r)
+            });
             let spare = one_shot.then(|| s.spawn(netns::fresh));
             let rest = (|| -> Result<_, RuntimeError> {
                 let templates = templates::prepare(&cfg.state_dir, templates::PerSandbox::Links)?;
@@ -129,9 +136,11 @@ impl NativeRuntime {
                 reap_leftovers(&slots, &cgroups)?;
                 Ok((templates, slots, cgroups))
             })();
-            (zygote.join(), spare.map(|h| h.join()), rest)
+            let z = zygote.join();
+            let sp = spare.map(|h| h.join());
+            (z, sp, rest)
         });
-        let zygote =
+        let (zygote, own_filter) =
             zygote.map_err(|_| RuntimeError::Init("starting the zygote panicked".into()))??;
         let (templates, slots, cgroups) = rest?;
         // Only a head start: without it the clone makes the namespace.
@@ -158,7 +167,7 @@ impl NativeRuntime {
             parts,
             staging: staging.to_string_lossy().into_owned(),
             templates,
-            seccomp: seccomp.own.to_bytes(),
+            seccomp: own_filter.to_bytes(),
             spare_netns: std::sync::Mutex::new(spare),
         })
     }
@@ -209,6 +218,12 @@ fn cgroup_limits(spec: &SandboxSpec) -> warden_cgroups::Limits {
 }
 
 impl crate::Runtime for NativeRuntime {
+    /// The zygote exits while the sandbox runs (its exit and collection
+    /// are otherwise the last thing a `warden run` waits for).
+    fn seal(&self) {
+        self.parts.zygote.retire();
+    }
+
     fn start(&self, spec: &SandboxSpec) -> Result<Box<dyn Sandbox>, RuntimeError> {
         spec.validate()?;
         if spec.isolation != Isolation::Native {
@@ -217,6 +232,13 @@ impl crate::Runtime for NativeRuntime {
                 spec.isolation
             )));
         }
+        let image_etc = match &spec.image {
+            Image::Host => None,
+            Image::Dir(d) => Some(templates::obtain_image_etc(
+                &self.templates.dir,
+                std::path::Path::new(d),
+            )?),
+        };
         let limits = cgroup_limits(spec);
         let first = match self.prestart.take(&limits) {
             Some(ready) => ready,
@@ -228,6 +250,9 @@ impl crate::Runtime for NativeRuntime {
         };
         let prestart::Prestarted { slot, cgroup, init } = first;
         let mut setup = NativeSetup::from_spec(spec, &self.staging, &self.templates);
+        if let Some(entry) = &image_etc {
+            setup.etc_template = entry.tree().to_string_lossy().into_owned();
+        }
         let started = (|| {
             // Opened by us, root, whatever the modes of the directories
             // above them (see `handles.rs`).
@@ -263,6 +288,7 @@ impl crate::Runtime for NativeRuntime {
         let id = format!("{:016x}", rand::random::<u64>());
         Ok(Box::new(NativeSandbox {
             id,
+            _image_etc: image_etc,
             control: Some(started.control),
             egress,
             init: Some(started.init),
@@ -274,6 +300,9 @@ impl crate::Runtime for NativeRuntime {
 
 pub struct NativeSandbox {
     id: String,
+    /// The directory image's /etc template, held (so never collected)
+    /// while the sandbox has it bound.
+    _image_etc: Option<crate::cache::Entry>,
     control: Option<UnixStream>,
     egress: Option<std::net::TcpListener>,
     init: Option<InitProcess>,

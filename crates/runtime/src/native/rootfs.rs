@@ -5,7 +5,7 @@
 //! the source of binds. Nothing is mounted in the host's namespace.
 
 use super::setup::NativeSetup;
-use super::templates::{is_own_etc, write_own_etc, OWN_FILES};
+use super::templates::OWN_FILES;
 use rustix::mount::{mount, mount_bind, mount_remount, MountFlags};
 use std::fs;
 use std::io;
@@ -204,44 +204,21 @@ fn write_own_file(root: &Path, name: &str, content: &str) -> Result<()> {
     write(&own.join(name), content)
 }
 
-/// /etc: for the host image, the prepared template (Warden's account and
-/// name files plus harmless pieces of the host's /etc, never its secrets)
-/// bound read-only in one go, its `hosts` and `hostname` linking to files
-/// on the root tmpfs; for a directory image, every entry of the
-/// image's own /etc except the files Warden always provides. Either way
-/// `hosts` and `hostname` carry this sandbox's hostname.
+/// /etc: the prepared template of the sandbox's image (for the host image
+/// Warden's account and name files plus harmless pieces of the host's
+/// /etc, never its secrets; for a directory image the image's own /etc
+/// with Warden's account and name files in place of its own), bound
+/// read-only in one go, its `hosts` and `hostname` linking to files on the
+/// root tmpfs that carry this sandbox's hostname.
 pub fn etc(root: &Path, setup: &NativeSetup) -> Result<()> {
-    let etc = root.join("etc");
     let hosts = format!(
         "127.0.0.1\tlocalhost {h}\n::1\tlocalhost ip6-localhost ip6-loopback {h}\n",
         h = setup.hostname
     );
     let hostname = format!("{}\n", setup.hostname);
-    match &setup.image {
-        Image::Host => {
-            bind(Path::new(&setup.etc_template), &etc, true)?;
-            write_own_file(root, "hosts", &hosts)?;
-            write_own_file(root, "hostname", &hostname)
-        }
-        Image::Dir(d) => {
-            fs::create_dir_all(&etc).map_err(err("mkdir", &etc))?;
-            write_own_etc(&etc).map_err(err("write", &etc))?;
-            write(&etc.join("hosts"), &hosts)?;
-            write(&etc.join("hostname"), &hostname)?;
-            let src = Path::new(d).join("etc");
-            let Ok(rd) = fs::read_dir(&src) else {
-                return Ok(());
-            };
-            for ent in rd.flatten() {
-                let name = ent.file_name();
-                match name.to_str() {
-                    Some(n) if !is_own_etc(n) => pass_through(&ent.path(), &etc.join(n))?,
-                    _ => {}
-                }
-            }
-            Ok(())
-        }
-    }
+    bind(Path::new(&setup.etc_template), &root.join("etc"), true)?;
+    write_own_file(root, "hosts", &hosts)?;
+    write_own_file(root, "hostname", &hostname)
 }
 
 /// Ptys one sandbox may hold at once (its devpts instance's `max=`). All

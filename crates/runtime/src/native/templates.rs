@@ -96,6 +96,9 @@ pub const DEVICES: &[(&str, u32, u32)] = &[
 pub struct Templates {
     pub etc: PathBuf,
     pub dev: PathBuf,
+    /// The cache directory they are in (directory images' /etc templates
+    /// go there too, see [`obtain_image_etc`]).
+    pub dir: PathBuf,
     _entries: Vec<cache::Entry>,
 }
 
@@ -216,6 +219,7 @@ pub fn prepare_from(
     Ok(Templates {
         etc: etc.tree(),
         dev: dev.tree(),
+        dir,
         _entries: vec![etc, dev],
     })
 }
@@ -226,13 +230,16 @@ pub fn obtain_etc(
     source: &Path,
     per_sandbox: PerSandbox,
 ) -> Result<cache::Entry, CacheError> {
-    let mut key = cache::Key::new("etc");
-    hash_etc(&mut key, source, per_sandbox).map_err(|e| CacheError {
-        what: "read",
-        path: source.to_path_buf(),
-        source: e,
+    let recipe = etc_recipe(source, per_sandbox);
+    let parts: Vec<&[u8]> = recipe.iter().map(Vec::as_slice).collect();
+    let key = cache::memoized(dir, "etc", &parts, |key| hash_etc(key, source)).map_err(|e| {
+        CacheError {
+            what: "read",
+            path: source.to_path_buf(),
+            source: e,
+        }
     })?;
-    cache::obtain(dir, "etc", key.finish(), &|tree| {
+    cache::obtain(dir, "etc", key, &|tree| {
         build_etc(tree, source, per_sandbox)
     })
 }
@@ -245,22 +252,32 @@ fn dev_key() -> Option<String> {
     key.finish()
 }
 
-/// Adds to `key` everything [`build_etc`] reads from `source`: what it
-/// copies (type, mode, size, times and inode of each file and directory)
-/// and the variant of the per-sandbox files.
-pub fn hash_etc(key: &mut cache::Key, source: &Path, per_sandbox: PerSandbox) -> io::Result<()> {
-    key.text(source.as_os_str().as_encoded_bytes());
-    key.text(format!("{per_sandbox:?}").as_bytes());
+/// What [`build_etc`] puts in an /etc template besides the host's files:
+/// where it reads them, which names it takes, and Warden's own files.
+pub fn etc_recipe(source: &Path, per_sandbox: PerSandbox) -> Vec<Vec<u8>> {
+    let mut recipe = vec![
+        source.as_os_str().as_encoded_bytes().to_vec(),
+        format!("{per_sandbox:?}").into_bytes(),
+    ];
     for (name, content) in OWN_ETC {
-        key.text(name.as_bytes());
-        key.text(content.as_bytes());
+        recipe.push(name.as_bytes().to_vec());
+        recipe.push(content.as_bytes().to_vec());
     }
+    for name in HOST_ETC {
+        recipe.push(name.as_bytes().to_vec());
+    }
+    recipe
+}
+
+/// Adds to `key` the version of everything [`build_etc`] copies from
+/// `source`: type, mode, size, times and inode of each file and directory.
+pub fn hash_etc(key: &mut cache::Key, source: &Path) -> io::Result<()> {
     for name in HOST_ETC {
         let src = source.join(name);
         key.text(name.as_bytes());
         match fs::symlink_metadata(&src) {
             Ok(md) => hash_tree(key, &src, &md)?,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => key.text(b"-"),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => key.missing(&src),
             Err(e) => return Err(e),
         }
     }
@@ -272,7 +289,7 @@ pub fn hash_etc(key: &mut cache::Key, source: &Path, per_sandbox: PerSandbox) ->
 /// replacing or removing it changes its directory's times, which are in the
 /// key. A regular file can change in place, so each is stat'ed.
 fn hash_tree(key: &mut cache::Key, src: &Path, md: &fs::Metadata) -> io::Result<()> {
-    key.file(md);
+    key.file(src, md);
     if !md.is_dir() || !readable(md) {
         return Ok(());
     }
@@ -287,4 +304,90 @@ fn hash_tree(key: &mut cache::Key, src: &Path, md: &fs::Metadata) -> io::Result<
         }
     }
     Ok(())
+}
+
+/// The names of a directory image's `/etc` (at `source`) its template
+/// takes: all but those Warden provides itself, and any not valid UTF-8
+/// (which the bind-per-entry layout before this template skipped too).
+fn image_etc_names(source: &Path) -> io::Result<Vec<std::ffi::OsString>> {
+    let rd = match fs::read_dir(source) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut names = Vec::new();
+    for ent in rd {
+        let name = ent?.file_name();
+        if name.to_str().is_some_and(|n| !is_own_etc(n)) {
+            names.push(name);
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+/// Builds a directory image's /etc template at `dir` from the image's
+/// `/etc` at `source`: its own files (what any user may read of them, as
+/// for the host's), Warden's accounts and name files in place of the
+/// image's, and `hosts` and `hostname` linking to each sandbox's own.
+pub fn build_image_etc(dir: &Path, source: &Path) -> io::Result<()> {
+    fs::create_dir(dir)?;
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o755))?;
+    for name in image_etc_names(source)? {
+        copy_tree(&source.join(&name), &dir.join(&name))?;
+    }
+    for name in PER_SANDBOX_ETC {
+        symlink(format!("../{OWN_FILES}/{name}"), dir.join(name))?;
+    }
+    write_own_etc(dir)
+}
+
+/// The /etc template of the directory image at `image`, as a cache entry
+/// under `dir` (built there unless an up-to-date one is): one read-only
+/// bind per sandbox instead of one (and a remount) per entry of the
+/// image's /etc. Each image has entries of its own kind, so two images
+/// never evict each other's; a sandbox holds its entry while it runs.
+pub fn obtain_image_etc(dir: &Path, image: &Path) -> Result<cache::Entry, CacheError> {
+    let source = image.join("etc");
+    let digest = {
+        let mut k = cache::Key::new("image");
+        k.text(image.as_os_str().as_encoded_bytes());
+        k.finish().unwrap_or_default()
+    };
+    let kind = format!("etc-{}", &digest[..digest.len().min(16)]);
+    let mut recipe = vec![
+        b"image".to_vec(),
+        source.as_os_str().as_encoded_bytes().to_vec(),
+    ];
+    for (name, content) in OWN_ETC {
+        recipe.push(name.as_bytes().to_vec());
+        recipe.push(content.as_bytes().to_vec());
+    }
+    for name in PER_SANDBOX_ETC {
+        recipe.push(name.as_bytes().to_vec());
+    }
+    let parts: Vec<&[u8]> = recipe.iter().map(Vec::as_slice).collect();
+    let walked = cache::memoized(dir, &kind, &parts, |key| {
+        // The directory's own times stand for its list of names.
+        match fs::symlink_metadata(&source) {
+            Ok(md) => key.file(&source, &md),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                key.missing(&source);
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        }
+        for name in image_etc_names(&source)? {
+            let src = source.join(&name);
+            key.text(name.as_encoded_bytes());
+            hash_tree(key, &src, &fs::symlink_metadata(&src)?)?;
+        }
+        Ok(())
+    });
+    let key = walked.map_err(|e| CacheError {
+        what: "read",
+        path: source.clone(),
+        source: e,
+    })?;
+    cache::obtain(dir, &kind, key, &|tree| build_image_etc(tree, &source))
 }

@@ -31,6 +31,7 @@
 //! The child's ids end up as before: once its maps exist it becomes uid 0 of
 //! its namespace, which is the slot's first host uid.
 
+use super::posix_spawn;
 use super::spawn::{self, SpawnError};
 use rustix::net::{
     recvmsg, sendmsg, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer,
@@ -40,9 +41,7 @@ use std::io::{IoSlice, IoSliceMut, Read, Write};
 use std::mem::MaybeUninit;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
-use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use warden_confine::CompiledFilter;
 
@@ -86,63 +85,76 @@ fn recv_with_fds(sock: impl AsFd, buf: &mut [u8]) -> std::io::Result<(usize, Vec
 
 /// The runtime's handle on its zygote.
 pub struct Zygote {
-    sock: Mutex<UnixStream>,
-    child: Mutex<Child>,
+    sock: Mutex<Channel>,
+    pid: libc::pid_t,
+}
+
+struct Channel {
+    stream: UnixStream,
+    /// Whether the zygote has said it is confined. Heard at the first
+    /// request rather than at the start, so that a `warden run` gets its
+    /// sandbox's cgroup ready while the zygote attaches its filter.
+    ready: bool,
+}
+
+impl Channel {
+    fn confirm_ready(&mut self) -> Result<(), SpawnError> {
+        if self.ready {
+            return Ok(());
+        }
+        let mut byte = [0u8; 1];
+        if !matches!((&self.stream).read(&mut byte), Ok(1)) || byte[0] != READY {
+            return Err(SpawnError::Sys {
+                what: "start the zygote",
+                source: std::io::Error::other("it could not attach its seccomp filter"),
+            });
+        }
+        self.ready = true;
+        Ok(())
+    }
+}
+
+/// A zygote started and not yet confined: it waits for its filter.
+pub struct Unconfined {
+    /// First, so it goes first: a zygote still waiting for its filter
+    /// exits at the end of the pipe, and only then can it be collected.
+    filter: std::fs::File,
+    zygote: Zygote,
 }
 
 impl Zygote {
-    /// Starts `warden-init --zygote` in its own session (so a terminal's
-    /// Ctrl-C aimed at Warden does not reach it) and waits until it has
-    /// attached `filter`, the part of the seccomp policy every sandbox
-    /// inherits from it (see `warden_confine::SplitFilter`).
-    pub fn start(init: &Path, filter: &CompiledFilter) -> Result<Zygote, SpawnError> {
+    /// Starts `warden-init --zygote`. It starts its own session (so a
+    /// terminal's Ctrl-C aimed at Warden does not reach it) and waits for
+    /// the filter [`Unconfined::confine`] hands it, so that the filter can
+    /// be compiled while the zygote's binary is being loaded.
+    ///
+    /// `posix_spawn` rather than `fork`: the Warden binary is large, and
+    /// copying its page tables into a child that only calls `execve` costs
+    /// a `warden run` most of a millisecond.
+    pub fn spawn(init: &Path) -> Result<Unconfined, SpawnError> {
         let (ours, theirs) = UnixStream::pair().map_err(sys_err("socketpair"))?;
         let (filter_r, filter_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
             .map_err(|e| SpawnError::Sys {
                 what: "pipe",
                 source: e.into(),
             })?;
-        // A few KiB: the pipe holds it whole, so this never blocks.
-        std::fs::File::from(filter_w)
-            .write_all(&filter.to_bytes())
-            .map_err(sys_err("hand the zygote its seccomp filter"))?;
-        let (fd, ffd) = (theirs.as_raw_fd(), filter_r.as_raw_fd());
-        let mut cmd = Command::new(init);
         // A neutral argv[0]: every init is a clone of the zygote and shows
         // its argv as /proc/1/cmdline, where the binary's host path would
         // tell the sandbox where Warden is installed.
-        cmd.arg0(ZYGOTE_ARGV0)
-            .args(["--zygote", "3", "--filter-fd", "4"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        // SAFETY: only async-signal-safe calls between fork and exec.
-        unsafe {
-            cmd.pre_exec(move || {
-                if libc::setsid() < 0 || libc::dup2(fd, 3) < 0 || libc::dup2(ffd, 4) < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-        let mut child = cmd.spawn().map_err(sys_err("start the zygote"))?;
-        drop(theirs);
-        drop(filter_r);
-        let mut ready = [0u8; 1];
-        if !matches!((&ours).read(&mut ready), Ok(1)) || ready[0] != READY {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(SpawnError::Sys {
-                what: "start the zygote",
-                source: std::io::Error::other("it could not attach its seccomp filter"),
-            });
-        }
-        Ok(Zygote {
-            sock: Mutex::new(ours),
-            child: Mutex::new(child),
+        let argv = [ZYGOTE_ARGV0, "--zygote", "3", "--filter-fd", "4"];
+        let pid = posix_spawn::spawn(init, &argv, &[theirs.as_fd(), filter_r.as_fd()])
+            .map_err(sys_err("start the zygote"))?;
+        Ok(Unconfined {
+            zygote: Zygote {
+                sock: Mutex::new(Channel {
+                    stream: ours,
+                    ready: false,
+                }),
+                pid,
+            },
+            filter: filter_w.into(),
         })
     }
-
     /// Clones a new init holding `control` and `setup` as fds 3 and 4, in
     /// the network namespace `netns` if given (else in a new one), in a
     /// user namespace owned by host uid `owner` (the slot's first uid).
@@ -158,11 +170,13 @@ impl Zygote {
         let mut msg = [0u8; REQUEST_LEN];
         msg[0] = 1;
         msg[1..].copy_from_slice(&owner.to_le_bytes());
-        let sock = self.sock.lock().unwrap_or_else(|e| e.into_inner());
-        send_with_fds(&*sock, &msg, &fds).map_err(sys_err("hand the sandbox to the zygote"))?;
+        let mut channel = self.sock.lock().unwrap_or_else(|e| e.into_inner());
+        channel.confirm_ready()?;
+        let sock = &channel.stream;
+        send_with_fds(sock, &msg, &fds).map_err(sys_err("hand the sandbox to the zygote"))?;
         let mut buf = [0u8; 4];
         let (n, mut fds) =
-            recv_with_fds(&*sock, &mut buf).map_err(sys_err("hear back from the zygote"))?;
+            recv_with_fds(sock, &mut buf).map_err(sys_err("hear back from the zygote"))?;
         if n != 4 {
             return Err(SpawnError::Sys {
                 what: "hear back from the zygote",
@@ -188,13 +202,36 @@ impl Zygote {
     }
 }
 
+impl Unconfined {
+    /// Hands the zygote `filter`, the part of the seccomp policy every
+    /// sandbox inherits from it (see `warden_confine::SplitFilter`). It
+    /// attaches it before it serves anything; the first request waits for
+    /// that (and fails if it could not).
+    pub fn confine(self, policy: &CompiledFilter) -> Result<Zygote, SpawnError> {
+        let Unconfined { mut filter, zygote } = self;
+        // A few KiB: the pipe holds it whole, so this never blocks.
+        filter
+            .write_all(&policy.to_bytes())
+            .map_err(sys_err("hand the zygote its seccomp filter"))?;
+        Ok(zygote)
+    }
+}
+
+impl Zygote {
+    /// Tells the zygote to exit (it is collected when this is dropped);
+    /// launching fails from now on.
+    pub fn retire(&self) {
+        let channel = self.sock.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = channel.stream.shutdown(std::net::Shutdown::Both);
+    }
+}
+
 impl Drop for Zygote {
     fn drop(&mut self) {
         // Closing our end makes the zygote exit; then collect it.
-        let sock = self.sock.get_mut().unwrap_or_else(|e| e.into_inner());
-        let _ = sock.shutdown(std::net::Shutdown::Both);
-        let child = self.child.get_mut().unwrap_or_else(|e| e.into_inner());
-        let _ = child.wait();
+        let channel = self.sock.get_mut().unwrap_or_else(|e| e.into_inner());
+        let _ = channel.stream.shutdown(std::net::Shutdown::Both);
+        posix_spawn::reap(self.pid);
     }
 }
 
@@ -228,6 +265,13 @@ fn confine_self(fd: RawFd) -> Result<(), Box<dyn std::error::Error>> {
 /// only in a newly cloned child, which then continues as a sandbox's init
 /// with its control channel on fd 3 and its setup pipe on fd 4.
 pub fn serve(fd: RawFd, filter_fd: RawFd) {
+    // Our own session: a terminal's Ctrl-C aimed at Warden must not reach
+    // us (or, through us, any sandbox). We were spawned in Warden's process
+    // group, so we are not a group leader and this cannot fail.
+    // SAFETY: a plain system call.
+    if unsafe { libc::setsid() } < 0 {
+        std::process::exit(1);
+    }
     // SAFETY: our launcher passed us this fd and nothing else uses it.
     let sock = unsafe { OwnedFd::from_raw_fd(fd) };
     // Confined before the first clone: every init inherits the filter.

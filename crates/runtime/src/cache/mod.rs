@@ -31,14 +31,17 @@
 //! Nothing of a sandbox's own goes into an entry: builders only read the
 //! host's files, and sandboxes see entries read-only.
 
+mod key;
+
+pub use key::{memoized, Key};
+
 use crate::gvisor::owner;
-use sha2::{Digest, Sha256};
 use std::fs::{self, File};
 use std::io;
 use std::os::fd::AsFd;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 /// Bumped whenever what a builder writes changes, so that entries an older
 /// Warden wrote are rebuilt rather than trusted.
@@ -82,98 +85,6 @@ impl From<CacheError> for crate::RuntimeError {
             path: e.path,
             source: io::Error::new(e.source.kind(), format!("{}: {}", e.what, e.source)),
         }
-    }
-}
-
-/// A digest of everything an entry is built from.
-pub struct Key {
-    hash: Sha256,
-    racy: bool,
-    now: SystemTime,
-}
-
-impl Key {
-    /// A key for entries of `kind`, valid in this boot only.
-    pub fn new(kind: &str) -> Key {
-        let mut k = Key {
-            hash: Sha256::new(),
-            racy: false,
-            now: SystemTime::now(),
-        };
-        k.text(FORMAT.as_bytes());
-        k.text(kind.as_bytes());
-        // Unreadable only without /proc, where nothing else would work.
-        let boot = fs::read("/proc/sys/kernel/random/boot_id").unwrap_or_default();
-        k.text(&boot);
-        k
-    }
-
-    /// Adds a length-prefixed piece of text (so no two sequences collide).
-    pub fn text(&mut self, b: &[u8]) {
-        self.hash.update((b.len() as u64).to_le_bytes());
-        self.hash.update(b);
-    }
-
-    /// Adds what identifies a file's version: its inode, type and mode,
-    /// owner, size, and modification and change times.
-    pub fn file(&mut self, md: &fs::Metadata) {
-        for n in [
-            md.dev(),
-            md.ino(),
-            u64::from(md.mode()),
-            u64::from(md.uid()),
-            u64::from(md.gid()),
-            md.size(),
-            md.mtime() as u64,
-            md.mtime_nsec() as u64,
-            md.ctime() as u64,
-            md.ctime_nsec() as u64,
-        ] {
-            self.hash.update(n.to_le_bytes());
-        }
-        if self.recent(md.mtime(), md.mtime_nsec()) || self.recent(md.ctime(), md.ctime_nsec()) {
-            self.racy = true;
-        }
-    }
-
-    /// Adds what identifies a binary's version: its inode, size and
-    /// modification time. Not its change time, which moves whenever a hard
-    /// link to it is made or removed (the gVisor skeleton links the init).
-    pub fn binary(&mut self, md: &fs::Metadata) {
-        for n in [
-            md.dev(),
-            md.ino(),
-            md.size(),
-            md.mtime() as u64,
-            md.mtime_nsec() as u64,
-        ] {
-            self.hash.update(n.to_le_bytes());
-        }
-        if self.recent(md.mtime(), md.mtime_nsec()) {
-            self.racy = true;
-        }
-    }
-
-    fn recent(&self, secs: i64, nsec: i64) -> bool {
-        let t = SystemTime::UNIX_EPOCH
-            + Duration::from_secs(secs.max(0) as u64)
-            + Duration::from_nanos(nsec.max(0) as u64);
-        t + RACY > self.now
-    }
-
-    /// The key as hex, or `None` if an input changed too recently for the
-    /// key to be trusted later (the caller builds a private entry then).
-    pub fn finish(self) -> Option<String> {
-        if self.racy {
-            return None;
-        }
-        Some(
-            self.hash
-                .finalize()
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect(),
-        )
     }
 }
 
@@ -382,7 +293,10 @@ fn collect(base: &Path, kind: &str, keep: Option<&str>) {
         let name = ent.file_name().to_string_lossy().into_owned();
         if name.starts_with('.') {
             if owner_gone(&name) {
-                let _ = fs::remove_dir_all(ent.path());
+                // A build, a trash directory, or a memo being written.
+                if fs::remove_dir_all(ent.path()).is_err() {
+                    let _ = fs::remove_file(ent.path());
+                }
             }
         } else if name.starts_with(&prefix) && Some(name.as_str()) != keep {
             discard(base, &ent.path());
