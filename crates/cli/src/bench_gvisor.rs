@@ -62,5 +62,9 @@ pub fn run(n: usize, warmup: usize) -> Result<()> {
     let eg = ms(percentile(&phases.exec_again, 0.5));
     let en = ms(percentile(&native.exec_again, 0.5));
     println!("ratio exec round trip gvisor/native p50: {:.2}x", eg / en);
-    Ok(())
+    let api_n = n.min(30);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(crate::bench_gvisor_api::run(api_n, warmup))
 }

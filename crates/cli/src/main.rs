@@ -6,6 +6,7 @@ mod bench_cli;
 mod bench_e2b;
 mod bench_egress;
 mod bench_gvisor;
+mod bench_gvisor_api;
 mod bench_jobs;
 mod bench_server;
 mod client;

@@ -65,6 +65,8 @@ pub fn gvisor() -> Result<GvisorRuntime> {
         platform: std::env::var("WARDEN_GVISOR_PLATFORM")
             .ok()
             .filter(|p| !p.is_empty()),
+        // One sandbox: a pool would only boot sandboxes to discard them.
+        prestart: 0,
     };
     // The error already says "the gvisor isolation tier is unavailable: why".
     Ok(GvisorRuntime::new(cfg)?)

@@ -144,6 +144,9 @@ pub struct RuntimeConfig {
     /// A gVisor platform (`systrap`, `ptrace`, `kvm`); default: the first
     /// of systrap, ptrace that works here.
     pub gvisor_platform: Option<String>,
+    /// gVisor sandboxes kept booted, their init waiting, once a gVisor
+    /// sandbox has been asked for; 0: each start boots its own.
+    pub gvisor_prestart: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -237,6 +240,7 @@ impl Default for RuntimeConfig {
             gvisor: GvisorSetting::Auto,
             runsc: None,
             gvisor_platform: None,
+            gvisor_prestart: warden_runtime::gvisor::pool::POOL_SIZE,
         }
     }
 }
@@ -303,6 +307,11 @@ impl Config {
         }
         if let Some(v) = get("WARDEN_GVISOR_PLATFORM").filter(|v| !v.is_empty()) {
             self.runtime.gvisor_platform = Some(v);
+        }
+        if let Some(v) = get("WARDEN_GVISOR_PRESTART") {
+            self.runtime.gvisor_prestart = v
+                .parse()
+                .with_context(|| format!("WARDEN_GVISOR_PRESTART={v:?}"))?;
         }
         if let Some(v) = get("WARDEN_IMAGES_DIR") {
             self.images_dir = v.into();
@@ -416,6 +425,7 @@ impl fmt::Display for Config {
             Some(p) => writeln!(f, "gvisor_platform = {p:?}")?,
             None => writeln!(f, "gvisor_platform = (first that works: systrap, ptrace)")?,
         }
+        writeln!(f, "gvisor_prestart = {}", r.gvisor_prestart)?;
         writeln!(
             f,
             "images_dir = {:?}",

@@ -30,6 +30,7 @@ pub async fn open(rc: &RuntimeConfig, default_init: PathBuf) -> Result<Arc<Tiers
             state_dir: rc.state_dir.clone(),
             cgroup_parent: rc.cgroup_parent.clone(),
             platform: rc.gvisor_platform.clone(),
+            prestart: rc.gvisor_prestart,
         }),
     };
     let required = rc.gvisor == GvisorSetting::Required;

@@ -35,6 +35,14 @@ pub enum TenantCommand {
         /// Largest single file, e.g. 100M.
         #[arg(long, value_name = "SIZE")]
         max_file: Option<String>,
+        /// Most CPUs of all running sandboxes and jobs together (the sum
+        /// of their `cpus`, rounded up).
+        #[arg(long, value_name = "N")]
+        max_cpus: Option<u32>,
+        /// Most processes of all running sandboxes and jobs together (the
+        /// sum of their `pids` limits).
+        #[arg(long, value_name = "N")]
+        max_pids: Option<u64>,
     },
     /// List tenants.
     List {
@@ -60,16 +68,36 @@ pub enum TenantCommand {
     CommandPolicy(super::command_policy::CommandPolicyArgs),
 }
 
+/// The limits `tenant create` takes, as given on the command line.
+#[derive(Default)]
+pub struct QuotaFlags<'a> {
+    pub max_sandboxes: Option<u64>,
+    pub max_memory: Option<&'a str>,
+    pub max_storage: Option<&'a str>,
+    pub max_file: Option<&'a str>,
+    pub max_cpus: Option<u32>,
+    pub max_pids: Option<u64>,
+}
+
 /// The `quotas` object of a create request: only the limits given.
-pub fn quotas(
-    max_sandboxes: Option<u64>,
-    max_memory: Option<&str>,
-    max_storage: Option<&str>,
-    max_file: Option<&str>,
-) -> Result<Option<Value>> {
+pub fn quotas(f: QuotaFlags<'_>) -> Result<Option<Value>> {
+    let QuotaFlags {
+        max_sandboxes,
+        max_memory,
+        max_storage,
+        max_file,
+        max_cpus,
+        max_pids,
+    } = f;
     let mut q = Map::new();
     if let Some(n) = max_sandboxes {
         q.insert("max_sandboxes".into(), n.into());
+    }
+    if let Some(n) = max_cpus {
+        q.insert("max_cpus".into(), n.into());
+    }
+    if let Some(n) = max_pids {
+        q.insert("max_pids".into(), n.into());
     }
     for (flag, key, value) in [
         ("--max-memory", "max_memory_bytes", max_memory),
@@ -93,14 +121,18 @@ pub async fn run(a: TenantArgs) -> Result<i32> {
             max_memory,
             max_storage,
             max_file,
+            max_cpus,
+            max_pids,
         } => {
             let mut body = json!({ "name": name });
-            if let Some(q) = quotas(
+            if let Some(q) = quotas(QuotaFlags {
                 max_sandboxes,
-                max_memory.as_deref(),
-                max_storage.as_deref(),
-                max_file.as_deref(),
-            )? {
+                max_memory: max_memory.as_deref(),
+                max_storage: max_storage.as_deref(),
+                max_file: max_file.as_deref(),
+                max_cpus,
+                max_pids,
+            })? {
                 body["quotas"] = q;
             }
             let t = api.post(&["v1", "tenants"], &body).await?;
@@ -124,6 +156,8 @@ pub async fn run(a: TenantArgs) -> Result<i32> {
                 "MEMORY",
                 "STORAGE",
                 "FILE",
+                "CPUS",
+                "PIDS",
             ]);
             for item in output::items(&v)? {
                 let q = item.get("quotas").unwrap_or(&Value::Null);
@@ -136,6 +170,8 @@ pub async fn run(a: TenantArgs) -> Result<i32> {
                     bytes_field(q, "max_memory_bytes"),
                     bytes_field(q, "max_storage_bytes"),
                     bytes_field(q, "max_file_bytes"),
+                    field(q, "max_cpus"),
+                    field(q, "max_pids"),
                 ]);
             }
             t.print()?;
@@ -188,6 +224,8 @@ fn show(t: &Value, as_json: bool) -> Result<()> {
         ("max memory", bytes_field(q, "max_memory_bytes")),
         ("max storage", bytes_field(q, "max_storage_bytes")),
         ("max file", bytes_field(q, "max_file_bytes")),
+        ("max cpus", field(q, "max_cpus")),
+        ("max pids", field(q, "max_pids")),
     ])
 }
 
@@ -197,16 +235,30 @@ mod tests {
 
     #[test]
     fn quotas_carry_only_what_was_given() {
-        assert_eq!(quotas(None, None, None, None).unwrap(), None);
+        assert_eq!(quotas(QuotaFlags::default()).unwrap(), None);
         assert_eq!(
-            quotas(Some(5), Some("8G"), None, Some("100M")).unwrap(),
+            quotas(QuotaFlags {
+                max_sandboxes: Some(5),
+                max_memory: Some("8G"),
+                max_file: Some("100M"),
+                max_cpus: Some(4),
+                max_pids: Some(2048),
+                ..QuotaFlags::default()
+            })
+            .unwrap(),
             Some(json!({
                 "max_sandboxes": 5,
                 "max_memory_bytes": 8u64 << 30,
                 "max_file_bytes": 100u64 << 20,
+                "max_cpus": 4,
+                "max_pids": 2048,
             }))
         );
-        let e = quotas(None, None, Some("lots"), None).unwrap_err();
+        let e = quotas(QuotaFlags {
+            max_storage: Some("lots"),
+            ..QuotaFlags::default()
+        })
+        .unwrap_err();
         assert!(e.to_string().starts_with("--max-storage"), "{e}");
     }
 }

@@ -33,8 +33,19 @@ fn scripts_can_drive_the_whole_flow() {
     let t = json_of(&warden(
         &server,
         None,
-        &["tenant", "create", "scripted", "--json"],
+        &[
+            "tenant",
+            "create",
+            "scripted",
+            "--max-cpus",
+            "3",
+            "--max-pids",
+            "700",
+            "--json",
+        ],
     ));
+    assert_eq!(t["quotas"]["max_cpus"], 3, "{t}");
+    assert_eq!(t["quotas"]["max_pids"], 700, "{t}");
     let tid = t["id"].as_str().unwrap();
     let k = json_of(&warden(
         &server,

@@ -143,6 +143,9 @@ impl Server {
             // Nothing pre-started, so `cgroups_left` sees only sandboxes'
             // groups (the pool is the runtime tests' business).
             .env("WARDEN_PRESTART", "0")
+            // Nor booted ahead on the gVisor tier (its pool has tests of
+            // its own: tiers.rs, gvisor_pool.rs).
+            .env("WARDEN_GVISOR_PRESTART", "0")
             .env("WARDEN_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

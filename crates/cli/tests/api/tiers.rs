@@ -142,6 +142,70 @@ async fn gvisor_sandbox_and_review_over_the_api() {
     assert_eq!(processes_naming(&state), Vec::<String>::new());
 }
 
+/// With the pool of pre-started gVisor sandboxes on: a create after the
+/// first is served by a sandbox booted ahead (its bundle is the one that
+/// was waiting), gets its own environment and nothing of the sandbox
+/// before; SIGTERM removes the waiting sandboxes with the live ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pooled_gvisor_sandboxes_and_a_clean_stop() {
+    let dirs = RuntimeDirs::private();
+    let state = dirs.state_dir.clone();
+    let bundles = Path::new(&state).join("gvisor/bundles");
+    let mut server = Server::start_env(
+        dirs,
+        &[
+            ("WARDEN_GVISOR_PRESTART", "1"),
+            ("WARDEN_LOG", "warn,warden_runtime::gvisor=info"),
+        ],
+    );
+    let (_, a) = server.admin().tenant("pool", None).await;
+    let first = a
+        .sandbox(json!({"isolation": "gvisor", "env": {"SECRET": "one"}}))
+        .await;
+    assert_eq!(
+        a.ok(&first, "echo $SECRET; echo x > /scratch/left-by-first")
+            .await,
+        "one\n"
+    );
+    let d = a.delete(&format!("/v1/sandboxes/{first}")).await;
+    assert!(d.status.is_success(), "{}", d.text);
+    // The first taught the pool its shape; one boots in the background.
+    let t = std::time::Instant::now();
+    let waiting = loop {
+        let now = entries(&bundles);
+        if now.len() == 1 {
+            break now[0].clone();
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "no pooled sandbox: {now:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let second = a
+        .sandbox(json!({"isolation": "gvisor", "env": {"SECRET": "two"}}))
+        .await;
+    assert_eq!(
+        a.ok(&second, "echo $SECRET; ls -A /scratch | wc -l").await,
+        "two\n0\n"
+    );
+    let log = server.log.lock().unwrap().clone();
+    assert!(
+        log.contains(&format!(
+            "gVisor sandbox {waiting} handed out from the pool"
+        )),
+        "the second sandbox did not come from the pool:\n{log}"
+    );
+    // Stopped with a sandbox live and (after a moment) another waiting:
+    // nothing of either is left.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    server.stop();
+    let log = server.log.lock().unwrap().clone();
+    assert_eq!(entries(&bundles), Vec::<String>::new(), "{log}");
+    assert_eq!(processes_naming(&state), Vec::<String>::new());
+    assert_eq!(cgroups_left(&server), Vec::<String>::new());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_and_unavailable_tiers_are_refused() {
     let server = Server::start_env(RuntimeDirs::shared(), &[("WARDEN_GVISOR", "off")]);

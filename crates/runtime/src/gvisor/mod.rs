@@ -11,15 +11,20 @@ pub mod bundle;
 pub mod egress;
 pub mod owner;
 pub mod platform;
+pub mod pool;
 pub mod runsc;
+mod sandbox;
 pub mod skeleton;
 
-use crate::{RuntimeError, Sandbox, SandboxStats};
+pub use sandbox::GvisorSandbox;
+
+use crate::{RuntimeError, Sandbox};
 use runsc::Runsc;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::Child;
+use std::sync::Arc;
 use std::time::Duration;
 use warden_cgroups::Manager;
 use warden_spec::{Isolation, SandboxSpec};
@@ -65,6 +70,9 @@ pub struct GvisorConfig {
     /// A gVisor platform (`ptrace`, `systrap`, `kvm`); `None` probes
     /// [`platform::CANDIDATES`] in order.
     pub platform: Option<String>,
+    /// Sandboxes kept booted ahead of time once gVisor is in use (see
+    /// `pool.rs`); 0 for a one-shot runtime.
+    pub prestart: usize,
 }
 
 impl Default for GvisorConfig {
@@ -75,11 +83,20 @@ impl Default for GvisorConfig {
             state_dir: PathBuf::from("/run/warden"),
             cgroup_parent: "warden".into(),
             platform: None,
+            prestart: 0,
         }
     }
 }
 
 pub struct GvisorRuntime {
+    /// First, so it goes first: its waiting sandboxes are removed while
+    /// everything they need is still here.
+    pool: pool::Pool,
+    parts: Arc<Parts>,
+}
+
+/// What starting a sandbox needs, shared with the pool's thread.
+pub struct Parts {
     runsc: Runsc,
     init_path: PathBuf,
     bundles: PathBuf,
@@ -147,7 +164,7 @@ impl GvisorRuntime {
         // Shared with every other runtime on the host, built once (see
         // `skeleton::obtain_shared`).
         let shared = skeleton::obtain_shared(&dir.join("templates"), &init_path)?;
-        let rt = GvisorRuntime {
+        let parts = Parts {
             runsc: Runsc {
                 binary,
                 root,
@@ -160,20 +177,37 @@ impl GvisorRuntime {
             cgroups: Manager::detect(&cfg.cgroup_parent)?,
             owner: owner::Owner::current(),
         };
-        rt.reap_leftovers()?;
-        Ok(rt)
+        parts.reap_leftovers()?;
+        let parts = Arc::new(parts);
+        Ok(GvisorRuntime {
+            pool: pool::Pool::start(cfg.prestart, parts.clone()),
+            parts,
+        })
     }
 
     /// The platform in use.
     pub fn platform(&self) -> &str {
-        &self.runsc.platform
+        &self.parts.runsc.platform
     }
 
     /// The runsc invocation this runtime uses (for benchmarks and tests).
     pub fn runsc(&self) -> &Runsc {
-        &self.runsc
+        &self.parts.runsc
     }
 
+    /// Removes the containers, bundles and cgroups of sandboxes whose owning
+    /// process is gone. Returns how many things were removed.
+    pub fn reap_leftovers(&self) -> Result<usize, RuntimeError> {
+        self.parts.reap_leftovers()
+    }
+
+    /// Ids of the sandboxes booted ahead of time and not handed out yet.
+    pub fn prestarted(&self) -> Vec<String> {
+        self.pool.ready_ids()
+    }
+}
+
+impl Parts {
     /// Removes the containers, bundles and cgroups of sandboxes whose owning
     /// process is gone. Returns how many things were removed.
     pub fn reap_leftovers(&self) -> Result<usize, RuntimeError> {
@@ -213,7 +247,32 @@ impl GvisorRuntime {
         Ok(reaped)
     }
 
-    fn launch(&self, spec: &SandboxSpec, id: &str, dir: &Path) -> Result<Launched, RuntimeError> {
+    /// Writes the bundle and starts runsc for `spec`: the sandbox boots
+    /// and its init waits for its configuration ([`Parts::finish`]).
+    /// Nothing is left behind on failure.
+    pub fn begin(&self, spec: &SandboxSpec) -> Result<Begun, RuntimeError> {
+        let id = self.owner.new_id();
+        let dir = self.bundles.join(&id);
+        match self.boot(spec, &id, &dir) {
+            Ok((control, child, egress)) => Ok(Begun {
+                id,
+                dir,
+                control,
+                child,
+                egress,
+            }),
+            Err(e) => {
+                let _ = self.runsc.delete(&id);
+                let _ = std::fs::remove_dir_all(&dir);
+                if let Ok(Some(cg)) = self.cgroups.open(&id) {
+                    let _ = cg.destroy();
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn boot(&self, spec: &SandboxSpec, id: &str, dir: &Path) -> Result<Booted, RuntimeError> {
         std::fs::DirBuilder::new()
             .mode(0o700)
             .create(dir)
@@ -239,7 +298,7 @@ impl GvisorRuntime {
         };
         bundle::write(dir, spec, &inputs)?;
         let (host, guest) = UnixStream::pair().map_err(state_err(dir))?;
-        let log_path = dir.join("runsc.log");
+        let log_path = dir.join(RUNSC_LOG);
         let log = std::fs::File::create(&log_path).map_err(state_err(&log_path))?;
         let (netns, egress) = match spec.network.rules() {
             Some(_) => {
@@ -254,26 +313,48 @@ impl GvisorRuntime {
             }
             None => (None, None),
         };
-        let mut child = self.runsc.run(dir, id, guest.into(), log, netns)?;
-        let ready = send_init_config(&host, &bundle::init_config(spec), START_DEADLINE)
-            .and_then(|()| wait_ready(&host, START_DEADLINE));
-        if let Err(why) = ready {
-            let _ = self.runsc.kill(id);
-            runsc::wait_or_kill(&mut child, STOP_DEADLINE);
-            let said = std::fs::read_to_string(&log_path).unwrap_or_default();
-            let said = said.lines().last().unwrap_or("").trim().to_string();
-            return Err(GvisorError::Start(format!("{why}; runsc said: {said}")).into());
+        let child = self.runsc.run(dir, id, guest.into(), log, netns)?;
+        Ok((host, child, egress))
+    }
+
+    /// Hands the init of `begun` its configuration for `spec` and waits
+    /// until it serves. On failure the sandbox is removed, and the error
+    /// carries the last line runsc logged.
+    pub fn finish(
+        self: &Arc<Self>,
+        begun: Begun,
+        spec: &SandboxSpec,
+    ) -> Result<GvisorSandbox, RuntimeError> {
+        let log_path = begun.dir.join(RUNSC_LOG);
+        let control = &begun.control;
+        let ready = send_init_config(control, &bundle::init_config(spec), START_DEADLINE)
+            .and_then(|()| wait_ready(control, START_DEADLINE));
+        let sandbox = GvisorSandbox::from_begun(self, begun);
+        match ready {
+            Ok(()) => Ok(sandbox),
+            Err(why) => {
+                let said = std::fs::read_to_string(&log_path).unwrap_or_default();
+                let said = said.lines().last().unwrap_or("").trim().to_string();
+                // Killed and removed.
+                drop(sandbox);
+                Err(GvisorError::Start(format!("{why}; runsc said: {said}")).into())
+            }
         }
-        Ok(Launched {
-            control: host,
-            child,
-            egress,
-        })
     }
 }
 
-struct Launched {
+/// runsc's log in a sandbox's bundle directory.
+const RUNSC_LOG: &str = "runsc.log";
+
+type Booted = (UnixStream, Child, Option<std::net::TcpListener>);
+
+/// A sandbox whose runsc is started and whose init waits for its
+/// configuration.
+pub struct Begun {
+    pub id: String,
+    dir: PathBuf,
     control: UnixStream,
+    /// `runsc run`, alive as long as the container.
     child: Child,
     /// The egress proxy's listener in the sandbox's namespace (allowlist).
     egress: Option<std::net::TcpListener>,
@@ -330,123 +411,17 @@ impl crate::Runtime for GvisorRuntime {
                 spec.isolation
             )));
         }
-        let id = self.owner.new_id();
-        let dir = self.bundles.join(&id);
-        match self.launch(spec, &id, &dir) {
-            Ok(l) => Ok(Box::new(GvisorSandbox {
-                id,
-                control: Some(l.control),
-                child: Some(l.child),
-                egress: l.egress,
-                runsc: self.runsc.clone(),
-                bundle: dir,
-                cgroups: self.cgroups.clone(),
-                done: false,
-            })),
-            Err(e) => {
-                let _ = self.runsc.delete(&id);
-                let _ = std::fs::remove_dir_all(&dir);
-                if let Ok(Some(cg)) = self.cgroups.open(&id) {
-                    let _ = cg.destroy();
+        if let Some(waiting) = self.pool.take(spec) {
+            match self.parts.finish(waiting.begun, spec) {
+                Ok(sandbox) => {
+                    tracing::info!("gVisor sandbox {} handed out from the pool", sandbox.id());
+                    return Ok(Box::new(sandbox));
                 }
-                Err(e)
+                // It died while it waited (or at hand-out): start one now.
+                Err(e) => tracing::warn!("a pre-started gVisor sandbox failed at hand-out: {e}"),
             }
         }
-    }
-}
-
-pub struct GvisorSandbox {
-    id: String,
-    control: Option<UnixStream>,
-    /// `runsc run`, alive as long as the container.
-    child: Option<Child>,
-    egress: Option<std::net::TcpListener>,
-    runsc: Runsc,
-    bundle: PathBuf,
-    cgroups: Manager,
-    done: bool,
-}
-
-impl GvisorSandbox {
-    fn cgroup_stats(&self) -> Result<SandboxStats, RuntimeError> {
-        match self.cgroups.open(&self.id)? {
-            Some(cg) => Ok(cg.stats()?.into()),
-            None => Ok(SandboxStats::default()),
-        }
-    }
-
-    /// runsc names its state files after the container; any left means the
-    /// container was not cleaned up by `runsc run` itself.
-    fn runsc_state_left(&self) -> bool {
-        std::fs::read_dir(&self.runsc.root)
-            .map(|rd| {
-                rd.flatten()
-                    .any(|e| e.file_name().to_string_lossy().contains(&self.id))
-            })
-            .unwrap_or(true)
-    }
-
-    fn teardown(&mut self) -> Result<SandboxStats, RuntimeError> {
-        if self.done {
-            return Ok(SandboxStats::default());
-        }
-        self.done = true;
-        self.control.take();
-        let stats = self.cgroup_stats().unwrap_or_default();
-        if let Some(mut child) = self.child.take() {
-            if !matches!(child.try_wait(), Ok(Some(_)))
-                && !runsc::kill_sandbox_process(&self.bundle, &child)
-            {
-                let _ = self.runsc.kill(&self.id);
-            }
-            runsc::wait_or_kill(&mut child, STOP_DEADLINE);
-        }
-        if self.runsc_state_left() {
-            let _ = self.runsc.kill(&self.id);
-            self.runsc.delete(&self.id)?;
-        }
-        std::fs::remove_dir_all(&self.bundle).map_err(state_err(&self.bundle))?;
-        if let Some(cg) = self.cgroups.open(&self.id)? {
-            cg.destroy()?;
-        }
-        Ok(stats)
-    }
-}
-
-impl Sandbox for GvisorSandbox {
-    fn id(&self) -> &str {
-        &self.id
-    }
-
-    fn take_control(&mut self) -> Option<UnixStream> {
-        self.control.take()
-    }
-
-    fn take_egress_listener(&mut self) -> Option<std::net::TcpListener> {
-        self.egress.take()
-    }
-
-    fn stats(&self) -> Result<SandboxStats, RuntimeError> {
-        self.cgroup_stats()
-    }
-
-    fn kill(&self) {
-        let killed = self
-            .child
-            .as_ref()
-            .is_some_and(|c| runsc::kill_sandbox_process(&self.bundle, c));
-        if !killed {
-            let _ = self.runsc.kill(&self.id);
-        }
-    }
-
-    fn destroy(mut self: Box<Self>) -> Result<SandboxStats, RuntimeError> {
-        self.teardown()
-    }
-}
-
-impl Drop for GvisorSandbox {
-    fn drop(&mut self) {
-        let _ = self.teardown();
+        let begun = self.parts.begin(spec)?;
+        Ok(Box::new(self.parts.finish(begun, spec)?))
     }
 }

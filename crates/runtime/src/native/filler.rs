@@ -5,6 +5,23 @@
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// What a pool of sandboxes made ahead tells its filler about itself.
+pub trait PoolState {
+    fn closed(&self) -> bool;
+    /// How many are ready to hand out.
+    fn ready(&self) -> usize;
+    /// When one was last handed out.
+    fn taken(&self) -> Option<Instant>;
+}
+
+/// What the filler does next (see [`Shared::after_settling`]).
+pub enum Next {
+    Stop,
+    Full,
+    Make,
+}
 
 pub struct Shared<S> {
     state: Mutex<S>,
@@ -44,6 +61,28 @@ impl<S> Shared<S> {
     /// Wakes the filler (something was taken, or the pool is closing).
     pub fn wake(&self) {
         self.wake.notify_all();
+    }
+}
+
+impl<S: PoolState> Shared<S> {
+    /// The sandbox last handed out is setting itself up: leaves it the CPUs
+    /// until `settle` after its hand-out (a start's own latency comes
+    /// first), unless the pool has run dry; then says whether to make one
+    /// more for a pool of `size`.
+    pub fn after_settling(&self, settle: Duration, size: usize) -> Next {
+        let st = self.lock();
+        let left = match st.taken() {
+            Some(t) if st.ready() > 0 => settle.saturating_sub(t.elapsed()),
+            _ => Duration::ZERO,
+        };
+        let st = self.wait_for(st, left, |st| st.closed() || st.ready() == 0);
+        if st.closed() {
+            Next::Stop
+        } else if st.ready() >= size {
+            Next::Full
+        } else {
+            Next::Make
+        }
     }
 }
 

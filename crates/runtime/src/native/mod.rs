@@ -3,7 +3,7 @@
 //! (`inside`, `rootfs`) runs in the init before it serves the protocol.
 
 pub mod egress;
-mod filler;
+pub(crate) mod filler;
 mod filters;
 pub mod handles;
 pub mod inside;

@@ -18,7 +18,7 @@
 //! the init sees its set-up pipe close and exits, the slot locks go with
 //! Warden, and the next start reaps the groups like any other leftover.
 
-use super::filler::{Filler, Shared};
+use super::filler::{Filler, Next, PoolState, Shared};
 use super::netns::NetnsPool;
 use super::slots::{Slot, Slots};
 use super::spawn::{self, Pending};
@@ -89,6 +89,18 @@ struct State {
     /// When one was last handed out (its set-up is under way).
     taken: Option<Instant>,
     closed: bool,
+}
+
+impl PoolState for State {
+    fn closed(&self) -> bool {
+        self.closed
+    }
+    fn ready(&self) -> usize {
+        self.ready.len()
+    }
+    fn taken(&self) -> Option<Instant> {
+        self.taken
+    }
 }
 
 pub struct PrestartPool(Filler<State>);
@@ -170,22 +182,11 @@ fn fill(shared: &Shared<State>, size: usize, parts: &Parts) {
             (std::mem::take(&mut st.stale), st.limits)
         };
         stale.into_iter().for_each(Prestarted::discard);
-        // The sandbox just handed out is setting itself up: leave it the
-        // CPUs for that long (a start's own latency comes first), unless
-        // the pool has run dry.
-        let st = shared.lock();
-        let settle = match st.taken {
-            Some(t) if !st.ready.is_empty() => SETTLE.saturating_sub(t.elapsed()),
-            _ => Duration::ZERO,
-        };
-        let st = shared.wait_for(st, settle, |st| st.closed || st.ready.is_empty());
-        if st.closed {
-            return;
+        match shared.after_settling(SETTLE, size) {
+            Next::Stop => return,
+            Next::Full => continue,
+            Next::Make => {}
         }
-        if st.ready.len() >= size {
-            continue;
-        }
-        drop(st);
         match Prestarted::make(parts, parts.netns.take(), &limits) {
             Ok(made) => {
                 let mut st = shared.lock();
