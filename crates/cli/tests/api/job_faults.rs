@@ -17,19 +17,9 @@ async fn running_with_sandbox(a: &Api, job: &str, mark: &str) -> String {
             t0.elapsed() < Duration::from_secs(60),
             "job {job} never ran"
         );
-        let r = a.get(&format!("/v1/reviews/{job}")).await;
         let logs = a.get(&format!("/v1/reviews/{job}/logs")).await.text;
-        if r.body["status"] == "running" && logs.contains(mark) {
-            let list = a.get("/v1/sandboxes").await;
-            let found = list.body["items"].as_array().and_then(|items| {
-                items
-                    .iter()
-                    .find(|s| s["labels"]["review"] == job && s["state"] == "running")
-                    .and_then(|s| s["id"].as_str().map(str::to_string))
-            });
-            if let Some(id) = found {
-                return id;
-            }
+        if logs.contains(mark) {
+            return crate::job_limits::job_sandbox(a, job).await;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -165,4 +155,54 @@ async fn sigterm_hands_a_running_job_back_and_the_next_server_completes_it() {
     assert_eq!(out.text().await.unwrap(), "done\n");
     let logs = a.get(&format!("/v1/reviews/{job}/logs")).await.text;
     assert!(logs.contains("back to the queue"), "{logs}");
+}
+
+/// The gVisor form of a sandbox vanishing under a job: every process of
+/// the sandbox (runsc, its gofer, the Sentry that is the sandbox's kernel
+/// and so its PID 1) killed from the host. The job ends failed with the
+/// reason at once, and nothing of the sandbox is left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gvisor_jobs_sandbox_vanishing_fails_the_job() {
+    let server = Server::start_with(RuntimeDirs::private());
+    let (_, a) = server.admin().tenant("gvisor-vanishes", None).await;
+    let job = submit(
+        &a,
+        json!({"isolation": "gvisor", "shell": "echo started; sleep 300"}),
+    )
+    .await;
+    running_with_sandbox(&a, &job, "started").await;
+    let groups = cgroups_left(&server);
+    let mut killed = 0;
+    for group in &groups {
+        let procs = std::fs::read_to_string(format!("{group}/cgroup.procs")).unwrap_or_default();
+        for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+            // SAFETY: kill(2) on a pid read from the sandbox's own cgroup.
+            if unsafe { libc::kill(pid, libc::SIGKILL) } == 0 {
+                killed += 1;
+            }
+        }
+    }
+    assert!(killed > 0, "no gVisor process found in {groups:?}");
+    let d = wait_done(&a, &job, Duration::from_secs(30)).await;
+    assert_eq!(d["status"], "failed", "{d}");
+    let err = d["error"].as_str().unwrap_or_default();
+    assert!(
+        err.contains("sandbox"),
+        "the reason should name the sandbox: {d}"
+    );
+    assert_eq!(d["attempts"], 1, "{d}");
+    eprintln!("the job failed with: {err}");
+    let t0 = Instant::now();
+    while !cgroups_left(&server).is_empty() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "{:?}",
+            cgroups_left(&server)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The worker slot is free again.
+    let next = submit(&a, json!({"isolation": "gvisor", "shell": "echo next"})).await;
+    let d = wait_done(&a, &next, Duration::from_secs(60)).await;
+    assert_eq!(d["status"], "succeeded", "{d}");
 }

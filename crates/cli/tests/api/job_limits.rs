@@ -20,7 +20,7 @@ fn gated(then: &str) -> String {
 }
 
 /// The running sandbox of a job (labelled `review=<id>`), once it is up.
-async fn job_sandbox(a: &Api, job: &str) -> String {
+pub async fn job_sandbox(a: &Api, job: &str) -> String {
     let t0 = Instant::now();
     loop {
         let r = a

@@ -1,6 +1,8 @@
 //! Review jobs: the worker that claims them from the queue and runs each in
 //! a fresh sandbox (`run`), their logs (`logs`) and outputs (`outputs`).
 
+mod execute;
+mod finish;
 pub mod log_read;
 pub mod logs;
 mod manifest;

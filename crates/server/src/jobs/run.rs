@@ -3,22 +3,21 @@
 //! exported into the tenant's outputs, the manifest, the sandbox destroyed,
 //! the outcome recorded, the webhook queued.
 
-use super::logs::{self, LogWriter, MaskedLog};
+use super::execute::{execute, Ran};
+use super::finish::finish;
+use super::logs::{self, LogWriter};
 use super::outputs;
-use crate::api_reviews::{self, SubmitReview};
-use crate::manager::{Live, NewSandbox};
+use crate::api_reviews::SubmitReview;
+use crate::manager::NewSandbox;
 use crate::secrets::SecretError;
 use crate::state::Shared;
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
-use warden_protocol::{ExecRequest, ExitStatus, Response};
 use warden_spec::SandboxSpec;
 use warden_store::jobs::{ReviewEnd, ReviewRecord, ReviewStatus};
-use warden_store::{
-    now_ms, FileMeta, ObjectKind, SandboxId, SandboxRecord, SandboxState, TenantStore,
-};
+use warden_store::{now_ms, FileMeta, SandboxId, SandboxRecord, SandboxState};
 
 /// Extra lifetime of a job's sandbox beyond the command's timeout, for the
 /// export of `/output`.
@@ -451,205 +450,4 @@ fn fail_after_run(end: &mut ReviewEnd, why: &str) {
         Some(e) => format!("{e}; {why}"),
         None => why.to_string(),
     });
-}
-
-enum Ran {
-    Exited {
-        status: ExitStatus,
-        cancelled: bool,
-        /// Output was dropped at the log's cap.
-        log_truncated: bool,
-    },
-    Broken(String),
-    /// The sandbox went away under the command.
-    Gone(String),
-    HandBack(String),
-    LeaseLost,
-}
-
-/// The command's channel closed: the sandbox was destroyed (by its
-/// tenant, a tenant disable, a timeout, the shutdown) or its init died.
-fn gone(st: &Shared, live: &Live, e: &warden_protocol::ClientError) -> Ran {
-    if st.draining() {
-        return Ran::HandBack(format!("its sandbox was stopped: {e}"));
-    }
-    Ran::Gone(match live.end_reason() {
-        Some(reason) => {
-            format!("the job's sandbox was destroyed while the command ran ({reason})")
-        }
-        None => format!("the job's sandbox stopped answering: its init exited ({e})"),
-    })
-}
-
-/// Runs the command, logging its output as it comes; stops it on cancel or
-/// when the lease is lost.
-async fn execute(
-    st: &Shared,
-    job: &ReviewRecord,
-    spec: &SubmitReview,
-    live: &Live,
-    timeout: u64,
-    cancel: &Notify,
-    lost: &Notify,
-) -> Ran {
-    let client = &live.client;
-    let Some(command) = spec.to_command() else {
-        return Ran::Broken("the job has no command".into());
-    };
-    let mut req = ExecRequest::argv(Vec::<String>::new());
-    req.command = command;
-    req.timeout_ms = Some(timeout * 1000);
-    let path = logs::path(&st.logs_dir(), job.id.as_str());
-    let mut log = match LogWriter::open_capped(&path, st.cfg.limits.max_job_log_bytes).await {
-        // The log is masked with the sandbox's secrets' values.
-        Ok(l) => MaskedLog::new(l, live.masker.clone()),
-        Err(e) => return Ran::Broken(format!("opening the log: {e}")),
-    };
-    let _ = log.note(&format!("attempt {} started", job.attempts)).await;
-    let mut stream = match client.stream(warden_protocol::Request::Exec(req)) {
-        Ok(s) => s,
-        Err(e @ warden_protocol::ClientError::Disconnected) => return gone(st, live, &e),
-        Err(e) => return Ran::Broken(format!("starting the command: {e}")),
-    };
-    let mut pid = None;
-    let mut cancelled = false;
-    loop {
-        let next = tokio::select! {
-            r = stream.next() => r,
-            _ = cancel.notified(), if !cancelled => {
-                cancelled = true;
-                let _ = log.note("cancel requested: stopping the command").await;
-                if let Some(p) = pid {
-                    let _ = client.signal(p, libc::SIGKILL).await;
-                }
-                continue;
-            }
-            _ = lost.notified() => {
-                let _ = log.note("another node took over this job").await;
-                return Ran::LeaseLost;
-            }
-        };
-        match next {
-            Ok(Some(Response::Started { pid: p })) => {
-                pid = Some(p);
-                if cancelled {
-                    let _ = client.signal(p, libc::SIGKILL).await;
-                }
-            }
-            Ok(Some(Response::Stdout(d))) => {
-                let _ = log.write(logs::STDOUT, &d).await;
-            }
-            Ok(Some(Response::Stderr(d))) => {
-                let _ = log.write(logs::STDERR, &d).await;
-            }
-            Ok(Some(Response::Exited(status))) => {
-                let how = match (status.code, status.signal) {
-                    _ if status.timed_out => "timed out: killed".to_string(),
-                    (Some(c), _) => format!("exited with code {c}"),
-                    (None, Some(s)) => format!("killed by signal {s}"),
-                    (None, None) => "ended".to_string(),
-                };
-                let _ = log.end_streams().await;
-                let _ = log.note(&how).await;
-                let _ = log.flush().await;
-                return Ran::Exited {
-                    status,
-                    cancelled,
-                    log_truncated: log.truncated(),
-                };
-            }
-            Ok(Some(other)) => return Ran::Broken(format!("unexpected reply {other:?}")),
-            Ok(None) => return Ran::Broken("the command's stream ended early".into()),
-            Err(e) => {
-                if let Some(kind) = e.remote_kind() {
-                    // The command could not start: the job's own failure.
-                    let code = match kind {
-                        warden_protocol::ErrorKind::NotFound => 127,
-                        _ => 126,
-                    };
-                    let _ = log.write(logs::STDERR, format!("{e}\n").as_bytes()).await;
-                    let _ = log.end_streams().await;
-                    let _ = log.flush().await;
-                    return Ran::Exited {
-                        status: ExitStatus {
-                            code: Some(code),
-                            signal: None,
-                            timed_out: false,
-                        },
-                        cancelled,
-                        log_truncated: log.truncated(),
-                    };
-                }
-                if !matches!(e, warden_protocol::ClientError::Disconnected) {
-                    return Ran::Broken(format!("the sandbox answered badly: {e}"));
-                }
-                let ran = gone(st, live, &e);
-                if let Ran::Gone(why) = &ran {
-                    let _ = log.note(why).await;
-                    let _ = log.flush().await;
-                }
-                return ran;
-            }
-        }
-    }
-}
-
-/// Records the end, stores the log, audits, queues the webhook.
-async fn finish(st: &Shared, store: &TenantStore, job: &ReviewRecord, mut review_end: ReviewEnd) {
-    let owner = &st.sandboxes.owner;
-    let path = logs::path(&st.logs_dir(), job.id.as_str());
-    if let Ok(file) = tokio::fs::File::open(&path).await {
-        let stream = tokio_util::io::ReaderStream::new(file);
-        match store
-            .objects()
-            .put_stream(ObjectKind::Logs, job.id.as_str(), stream, u64::MAX)
-            .await
-        {
-            Ok(put) => {
-                // Counted in the tenant's storage from now on.
-                review_end.storage.log_bytes = put.size;
-                let _ = tokio::fs::remove_file(&path).await;
-            }
-            Err(e) => tracing::error!(review = %job.id, "storing the log: {e}"),
-        }
-    }
-    match st.jobs.finish_review(&job.id, owner, &review_end).await {
-        Ok(true) => {}
-        Ok(false) => return,
-        Err(e) => {
-            tracing::error!(review = %job.id, "recording the end: {e}");
-            return;
-        }
-    }
-    let _ = st
-        .audit(
-            &job.tenant_id,
-            "system",
-            "review.finish",
-            job.id.as_str(),
-            review_end.status.as_str(),
-        )
-        .await;
-    let Some(url) = &job.webhook_url else { return };
-    let record = match st.jobs.get_review(&job.tenant_id, &job.id).await {
-        Ok(Some(r)) => r,
-        _ => return,
-    };
-    let outs = st
-        .jobs
-        .list_outputs(&job.tenant_id, &job.id)
-        .await
-        .unwrap_or_default();
-    let body = json!({"event": "review.finished", "review": api_reviews::review(record, outs)});
-    if let Err(e) = crate::webhooks::enqueue(
-        st.jobs.as_ref(),
-        &job.tenant_id,
-        &job.id,
-        url,
-        body.to_string(),
-    )
-    .await
-    {
-        tracing::error!(review = %job.id, "queueing the webhook: {e}");
-    }
 }
