@@ -171,7 +171,7 @@ fn fail(e: anyhow::Error) -> i32 {
 
 async fn run(args: RunArgs) -> Result<i32> {
     let spec = build_spec(&args)?;
-    let runtime = crate::runtime::for_isolation(spec.isolation)?;
+    let runtime = crate::runtime::for_spec(&spec)?;
     let mut sandbox = runtime.start(&spec).context("cannot start the sandbox")?;
     runtime.seal();
     let egress = crate::run_egress::start(

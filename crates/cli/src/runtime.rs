@@ -44,14 +44,17 @@ pub fn native() -> Result<NativeRuntime> {
 /// The native runtime keeping `prestart` sandboxes pre-started (0 for one
 /// sandbox, which would only discard them again).
 pub fn native_with_pool(prestart: usize) -> Result<NativeRuntime> {
-    let cfg = NativeConfig {
+    NativeRuntime::new(native_config(prestart)?).context("cannot start the native runtime")
+}
+
+fn native_config(prestart: usize) -> Result<NativeConfig> {
+    Ok(NativeConfig {
         init_path: init_path()?,
         state_dir: state_dir(),
         cgroup_parent: cgroup_parent(),
         favor_dynmods: std::env::var("WARDEN_CGROUP_FAVOR_DYNMODS").as_deref() != Ok("0"),
         prestart,
-    };
-    NativeRuntime::new(cfg).context("cannot start the native runtime")
+    })
 }
 
 /// The gVisor runtime: `WARDEN_RUNSC` (else `runsc` in `PATH`) on
@@ -72,10 +75,13 @@ pub fn gvisor() -> Result<GvisorRuntime> {
     Ok(GvisorRuntime::new(cfg)?)
 }
 
-/// The runtime for one sandbox (`warden run`) on an isolation tier.
-pub fn for_isolation(isolation: Isolation) -> Result<Box<dyn Runtime>> {
-    Ok(match isolation {
-        Isolation::Native => Box::new(native_with_pool(0)?),
+/// The runtime for one sandbox (`warden run`) of `spec`, on its tier.
+pub fn for_spec(spec: &warden_spec::SandboxSpec) -> Result<Box<dyn Runtime>> {
+    Ok(match spec.isolation {
+        Isolation::Native => Box::new(
+            NativeRuntime::one_shot(native_config(0)?, spec)
+                .context("cannot start the native runtime")?,
+        ),
         Isolation::Gvisor => Box::new(gvisor()?),
     })
 }

@@ -85,12 +85,29 @@ pub struct NativeRuntime {
     /// A one-shot runtime's network namespace for its sandbox, made while
     /// the runtime started (never refilled: not a pool).
     spare_netns: std::sync::Mutex<Option<std::os::fd::OwnedFd>>,
+    /// A one-shot runtime's slot and cgroup for its sandbox, likewise.
+    reserved: std::sync::Mutex<Option<prestart::Reserved>>,
 }
 
 impl NativeRuntime {
     /// Checks privileges, prepares the state directory, and reaps whatever a
     /// crashed earlier process left behind.
     pub fn new(cfg: NativeConfig) -> Result<NativeRuntime, RuntimeError> {
+        NativeRuntime::open(cfg, None)
+    }
+
+    /// A runtime for one sandbox of `spec` (`warden run`): as [`Self::new`]
+    /// without pools, and with that sandbox's slot and cgroup made while
+    /// the zygote starts, instead of after.
+    pub fn one_shot(cfg: NativeConfig, spec: &SandboxSpec) -> Result<NativeRuntime, RuntimeError> {
+        let cfg = NativeConfig { prestart: 0, ..cfg };
+        NativeRuntime::open(cfg, Some(cgroup_limits(spec)))
+    }
+
+    fn open(
+        cfg: NativeConfig,
+        first: Option<warden_cgroups::Limits>,
+    ) -> Result<NativeRuntime, RuntimeError> {
         if !rustix::process::geteuid().is_root() {
             return Err(RuntimeError::NotRoot);
         }
@@ -134,7 +151,14 @@ impl NativeRuntime {
                 let cgroups = Manager::detect(&cfg.cgroup_parent)?.without_freezer();
                 // Before anything is pre-started in the slots they free.
                 reap_leftovers(&slots, &cgroups)?;
-                Ok((templates, slots, cgroups))
+                // Only a head start: if it fails, the start tries again and
+                // reports why.
+                let reserved = first.and_then(|l| {
+                    prestart::Reserved::take(&slots, &cgroups, &l)
+                        .map_err(|e| tracing::debug!("reserving a slot ahead: {e}"))
+                        .ok()
+                });
+                Ok((templates, slots, cgroups, reserved))
             })();
             let z = zygote.join();
             let sp = spare.map(|h| h.join());
@@ -142,7 +166,7 @@ impl NativeRuntime {
         });
         let (zygote, own_filter) =
             zygote.map_err(|_| RuntimeError::Init("starting the zygote panicked".into()))??;
-        let (templates, slots, cgroups) = rest?;
+        let (templates, slots, cgroups, reserved) = rest?;
         // Only a head start: without it the clone makes the namespace.
         let spare = match spare {
             Some(Ok(Ok(ns))) => Some(ns),
@@ -169,6 +193,7 @@ impl NativeRuntime {
             templates,
             seccomp: own_filter.to_bytes(),
             spare_netns: std::sync::Mutex::new(spare),
+            reserved: std::sync::Mutex::new(reserved),
         })
     }
 
@@ -245,7 +270,16 @@ impl crate::Runtime for NativeRuntime {
             None => {
                 let spare = || self.spare_netns.lock().ok().and_then(|mut n| n.take());
                 let netns = self.parts.netns.take().or_else(spare);
-                prestart::Prestarted::make(&self.parts, netns, &limits)?
+                let reserved = self
+                    .reserved
+                    .lock()
+                    .ok()
+                    .and_then(|mut r| r.take())
+                    .filter(|r| r.fits(&limits));
+                match reserved {
+                    Some(r) => prestart::Prestarted::launch(&self.parts, netns, r)?,
+                    None => prestart::Prestarted::make(&self.parts, netns, &limits)?,
+                }
             }
         };
         let prestart::Prestarted { slot, cgroup, init } = first;

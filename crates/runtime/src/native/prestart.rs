@@ -38,6 +38,51 @@ pub struct Prestarted {
     pub init: Pending,
 }
 
+/// A slot taken and its cgroup made, nothing launched into them yet (a
+/// one-shot runtime makes them while its zygote starts). Dropped unused,
+/// the group is removed and the slot freed.
+pub struct Reserved {
+    /// Both `Some` until [`Prestarted::launch`] takes them.
+    slot: Option<Slot>,
+    cgroup: Option<Cgroup>,
+    limits: Limits,
+}
+
+impl Reserved {
+    /// The lowest free slot, cleared of whatever a crashed holder left,
+    /// and a fresh group with `limits`.
+    pub fn take(
+        slots: &Slots,
+        cgroups: &Manager,
+        limits: &Limits,
+    ) -> Result<Reserved, crate::RuntimeError> {
+        let slot = slots.acquire()?;
+        let name = slot.cgroup_name();
+        if let Some(stale) = cgroups.open(&name)? {
+            stale.destroy()?;
+        }
+        let cgroup = cgroups.create(&name, limits)?;
+        Ok(Reserved {
+            slot: Some(slot),
+            cgroup: Some(cgroup),
+            limits: *limits,
+        })
+    }
+
+    /// Whether a sandbox with `limits` can use it.
+    pub fn fits(&self, limits: &Limits) -> bool {
+        self.limits == *limits
+    }
+}
+
+impl Drop for Reserved {
+    fn drop(&mut self) {
+        if let Some(cg) = self.cgroup.take() {
+            let _ = cg.destroy();
+        }
+    }
+}
+
 impl Prestarted {
     /// Takes the first steps in the lowest free slot (removing whatever a
     /// crashed holder of that slot left).
@@ -46,12 +91,21 @@ impl Prestarted {
         netns: Option<std::os::fd::OwnedFd>,
         limits: &Limits,
     ) -> Result<Prestarted, crate::RuntimeError> {
-        let slot = parts.slots.acquire()?;
-        let name = slot.cgroup_name();
-        if let Some(stale) = parts.cgroups.open(&name)? {
-            stale.destroy()?;
-        }
-        let cgroup = parts.cgroups.create(&name, limits)?;
+        let reserved = Reserved::take(&parts.slots, &parts.cgroups, limits)?;
+        Prestarted::launch(parts, netns, reserved)
+    }
+
+    /// Clones an init into the slot and group of `reserved`.
+    pub fn launch(
+        parts: &Parts,
+        netns: Option<std::os::fd::OwnedFd>,
+        mut reserved: Reserved,
+    ) -> Result<Prestarted, crate::RuntimeError> {
+        let (Some(slot), Some(cgroup)) = (reserved.slot.take(), reserved.cgroup.take()) else {
+            return Err(crate::RuntimeError::Init(
+                "a reserved slot was already used".into(),
+            ));
+        };
         match spawn::launch(&parts.zygote, netns, slot.host_base(), &cgroup) {
             Ok(init) => Ok(Prestarted { slot, cgroup, init }),
             Err(e) => {
