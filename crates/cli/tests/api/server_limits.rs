@@ -415,3 +415,70 @@ async fn a_big_review_log_streams_in_bounded_memory() {
         grew >> 20
     );
 }
+
+/// What JSON-mode execs buffer is reserved up front from the tenant's
+/// budget and the server's: a tenant past its own share gets 429 and its
+/// command never runs, while another tenant's execs go on; past the
+/// server's total, 503 `capacity`. SSE mode buffers nothing and is never
+/// refused for it. Each reservation ends with its request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn buffered_exec_output_is_reserved_per_tenant_and_per_server() {
+    // 64 KiB per stream: each JSON exec reserves 128 KiB; a tenant may
+    // hold two at once, the server three.
+    let server = Server::start_env(
+        RuntimeDirs::shared(),
+        &[
+            ("WARDEN_EXEC_OUTPUT_BYTES", "65536"),
+            ("WARDEN_EXEC_OUTPUT_TENANT_BYTES", "262144"),
+            ("WARDEN_EXEC_OUTPUT_TOTAL_BYTES", "393216"),
+        ],
+    );
+    let (_, a) = server.admin().tenant("buffers-a", None).await;
+    let (_, b) = server.admin().tenant("buffers-b", None).await;
+    let (sa, sb) = (a.sandbox(json!({})).await, b.sandbox(json!({})).await);
+    let exec = |api: &Api, sandbox: &str, line: &str| {
+        let (api, path, body) = (
+            api.clone(),
+            format!("/v1/sandboxes/{sandbox}/exec"),
+            json!({ "shell": line }),
+        );
+        async move { api.post(&path, body).await }
+    };
+    // Tenant A holds its whole share with two slow execs.
+    let held = tokio::spawn(futures::future::join(
+        exec(&a, &sa, "sleep 3; echo a1"),
+        exec(&a, &sa, "sleep 3; echo a2"),
+    ));
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    // A third from A: refused, naming the limit, and never run.
+    let r = exec(&a, &sa, "touch /scratch/ran").await;
+    let m = refused(&r, 429, "quota_exceeded");
+    assert!(m.contains("exec_output_tenant_bytes"), "{m}");
+    // SSE mode buffers nothing: A can still run commands that way.
+    let sse = a
+        .send(
+            a.req(reqwest::Method::POST, &format!("/v1/sandboxes/{sa}/exec"))
+                .header("accept", "text/event-stream")
+                .json(&json!({"shell": "echo streamed"})),
+        )
+        .await;
+    assert_eq!(sse.status, 200, "{}", sse.text);
+    // "streamed\n", base64 in the event's data.
+    assert!(sse.text.contains("c3RyZWFtZWQK"), "{}", sse.text);
+    // Tenant B is not held up by A's share: one exec fits the server's
+    // total (A's two and B's one), a second does not.
+    let b1 = tokio::spawn(exec(&b, &sb, "sleep 2; echo b1"));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let r = exec(&b, &sb, "echo b2").await;
+    let m = refused(&r, 503, "capacity");
+    assert!(m.contains("exec_output_total_bytes"), "{m}");
+    let (a1, a2) = held.await.expect("A's execs");
+    assert_eq!((a1.status.as_u16(), a2.status.as_u16()), (200, 200));
+    assert_eq!(a1.body["stdout"], "a1\n", "{}", a1.text);
+    assert_eq!(b1.await.expect("B's exec").body["stdout"], "b1\n");
+    // The refused command never ran.
+    assert_eq!(a.ok(&sa, "ls /scratch").await, "");
+    // Every reservation went with its request: both tenants have room.
+    assert_eq!(a.ok(&sa, "echo again").await, "again\n");
+    assert_eq!(b.ok(&sb, "echo again").await, "again\n");
+}
