@@ -7,7 +7,6 @@
 pub mod api;
 pub mod api_reviews;
 pub mod auth;
-pub mod budget;
 pub mod checks;
 pub mod config;
 pub mod e2b;
@@ -289,7 +288,6 @@ pub async fn serve(
     }
     eprintln!("warden: configuration\n{cfg}");
     tiers::report_in_background(&runtime);
-    let exec_budgets = routes::exec_budget::ExecBudgets::new(cfg.server.exec_output_total_bytes);
     let state = Arc::new(AppState {
         cfg,
         meta,
@@ -302,7 +300,6 @@ pub async fn serve(
         sandboxes: manager.clone(),
         draining: AtomicBool::new(false),
         watch_budgets: Default::default(),
-        exec_budgets,
     });
     tokio::spawn(manager.clone().expire_loop());
     tokio::spawn(jobs::worker_loop(state.clone()));

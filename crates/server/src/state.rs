@@ -25,8 +25,6 @@ pub struct AppState {
     pub draining: AtomicBool,
     /// Memory each tenant's E2B polling watchers may hold, together.
     pub watch_budgets: crate::e2b::envd::watch_budget::TenantBudgets,
-    /// What JSON-mode execs buffer: per tenant, and the server's total.
-    pub exec_budgets: crate::routes::exec_budget::ExecBudgets,
 }
 
 pub type Shared = Arc<AppState>;

@@ -25,12 +25,6 @@ pub struct ServerConfig {
     /// Output a JSON-mode exec keeps per stream (stdout, stderr); the rest
     /// is dropped and the answer says so (`stdout_truncated`, ...).
     pub exec_output_bytes: usize,
-    /// What JSON-mode execs in flight may buffer together (each reserves
-    /// twice `exec_output_bytes` while it runs): one tenant's (past it
-    /// 429), and the whole server's (past it 503). SSE and background
-    /// execs buffer nothing and are not counted.
-    pub exec_output_tenant_bytes: usize,
-    pub exec_output_total_bytes: usize,
     /// Events an unpolled E2B watcher may hold, in bytes: per watcher,
     /// shared by a sandbox's watchers, shared by a tenant's watchers.
     pub watcher_bytes: usize,
@@ -46,8 +40,6 @@ impl Default for ServerConfig {
             max_connections: 4096,
             max_sandboxes: warden_runtime::native::slots::MAX_SLOTS as usize,
             exec_output_bytes: 1 << 20,
-            exec_output_tenant_bytes: 64 << 20,
-            exec_output_total_bytes: 512 << 20,
             watcher_bytes: 1 << 20,
             watcher_sandbox_bytes: 4 << 20,
             watcher_tenant_bytes: 16 << 20,
@@ -66,8 +58,7 @@ impl ServerConfig {
 
     /// `WARDEN_HEADER_TIMEOUT_SECS`, `WARDEN_IDLE_TIMEOUT_SECS`,
     /// `WARDEN_MAX_CONNECTIONS`, `WARDEN_MAX_SANDBOXES`,
-    /// `WARDEN_EXEC_OUTPUT_BYTES`, `WARDEN_EXEC_OUTPUT_TENANT_BYTES`,
-    /// `WARDEN_EXEC_OUTPUT_TOTAL_BYTES`, `WARDEN_WATCHER_BYTES`,
+    /// `WARDEN_EXEC_OUTPUT_BYTES`, `WARDEN_WATCHER_BYTES`,
     /// `WARDEN_WATCHER_SANDBOX_BYTES`, `WARDEN_WATCHER_TENANT_BYTES`.
     pub(super) fn apply_env(&mut self, num: &impl Fn(&str) -> Result<Option<u64>>) -> Result<()> {
         if let Some(v) = num("WARDEN_HEADER_TIMEOUT_SECS")? {
@@ -87,12 +78,6 @@ impl ServerConfig {
         }
         if let Some(v) = size("WARDEN_EXEC_OUTPUT_BYTES", 0)? {
             self.exec_output_bytes = v;
-        }
-        if let Some(v) = size("WARDEN_EXEC_OUTPUT_TENANT_BYTES", 0)? {
-            self.exec_output_tenant_bytes = v;
-        }
-        if let Some(v) = size("WARDEN_EXEC_OUTPUT_TOTAL_BYTES", 0)? {
-            self.exec_output_total_bytes = v;
         }
         if let Some(v) = size("WARDEN_WATCHER_BYTES", 1024)? {
             self.watcher_bytes = v;
@@ -115,16 +100,6 @@ impl fmt::Display for ServerConfig {
         writeln!(f, "max_connections = {}", self.max_connections)?;
         writeln!(f, "max_sandboxes = {}", self.max_sandboxes)?;
         writeln!(f, "exec_output_bytes = {}", self.exec_output_bytes)?;
-        writeln!(
-            f,
-            "exec_output_tenant_bytes = {}",
-            self.exec_output_tenant_bytes
-        )?;
-        writeln!(
-            f,
-            "exec_output_total_bytes = {}",
-            self.exec_output_total_bytes
-        )?;
         writeln!(f, "watcher_bytes = {}", self.watcher_bytes)?;
         writeln!(f, "watcher_sandbox_bytes = {}", self.watcher_sandbox_bytes)?;
         writeln!(f, "watcher_tenant_bytes = {}", self.watcher_tenant_bytes)

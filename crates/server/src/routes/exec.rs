@@ -160,8 +160,7 @@ fn wants_sse(headers: &HeaderMap) -> bool {
               (status = 400, body = ErrorBody),
               (status = 403, body = ErrorBody, description = "`command_denied`: refused by the tenant's command policy (the reason is in the message)"),
               (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
-              (status = 429, body = ErrorBody, description = "`quota_exceeded`: the tenant's JSON-mode execs in flight already reserve all of `[server] exec_output_tenant_bytes`; the command was not run (SSE mode buffers nothing)"),
-              (status = 503, body = ErrorBody, description = "`policy_unavailable`: the command policy hook failed; `capacity`: the server's JSON-mode execs in flight reserve all of `[server] exec_output_total_bytes`; either way the command was not run")))]
+              (status = 503, body = ErrorBody, description = "`policy_unavailable`: the command policy hook failed; the command was not run")))]
 pub async fn exec(
     caller: Caller,
     State(st): State<Shared>,
@@ -176,17 +175,6 @@ pub async fn exec(
     let tenant = caller.store.tenant_id();
     let exec = crate::policy::Exec::sandbox(tenant, caller.actor(), live.id.as_str(), &req);
     crate::policy::enforce(&st, &exec).await?;
-    let sse_mode = wants_sse(&headers);
-    // JSON mode buffers the output: its share of the server's memory is
-    // reserved first, before the command runs (or is audited as run).
-    let _reserved = match sse_mode || req.background {
-        true => None,
-        false => Some(st.exec_budgets.reserve(
-            tenant,
-            st.cfg.server.exec_output_tenant_bytes,
-            st.cfg.server.exec_output_bytes,
-        )?),
-    };
     crate::metrics::exec();
     let what = match &req.command {
         Command::Argv(a) => a.first().cloned().unwrap_or_default(),
@@ -213,7 +201,7 @@ pub async fn exec(
         return Ok((StatusCode::ACCEPTED, Json(Pid { pid })).into_response());
     }
     let stream = client.stream(Request::Exec(req)).map_err(init_error)?;
-    if sse_mode {
+    if wants_sse(&headers) {
         let stdin = stdin.map(String::into_bytes);
         return Ok(sse(client, stream, stdin, true, live.masker.clone()).into_response());
     }

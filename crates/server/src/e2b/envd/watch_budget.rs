@@ -5,9 +5,67 @@
 //! room (and its next poll reports the loss, naming the limit), so one
 //! watcher never takes another's events away.
 
-pub use crate::budget::{Budget, TenantBudgets};
+use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use warden_store::TenantId;
+
+/// Bytes in use against a limit.
+#[derive(Debug)]
+pub struct Budget {
+    used: AtomicUsize,
+    limit: usize,
+}
+
+impl Budget {
+    pub fn new(limit: usize) -> Arc<Budget> {
+        Arc::new(Budget {
+            used: AtomicUsize::new(0),
+            limit,
+        })
+    }
+
+    fn try_take(&self, n: usize) -> bool {
+        self.used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| {
+                u.checked_add(n).filter(|t| *t <= self.limit)
+            })
+            .is_ok()
+    }
+
+    fn give(&self, n: usize) {
+        let _ = self
+            .used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |u| {
+                Some(u.saturating_sub(n))
+            });
+    }
+
+    pub fn used(&self) -> usize {
+        self.used.load(Ordering::Acquire)
+    }
+}
+
+/// Each tenant's budget, shared by its sandboxes' watchers while any holds
+/// it.
+#[derive(Default)]
+pub struct TenantBudgets {
+    map: Mutex<HashMap<TenantId, Weak<Budget>>>,
+}
+
+impl TenantBudgets {
+    pub fn get(&self, tenant: &TenantId, limit: usize) -> Arc<Budget> {
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(b) = map.get(tenant).and_then(Weak::upgrade) {
+            return b;
+        }
+        map.retain(|_, w| w.strong_count() > 0);
+        let b = Budget::new(limit);
+        map.insert(tenant.clone(), Arc::downgrade(&b));
+        b
+    }
+}
 
 /// Which limit left no room.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,16 +117,16 @@ impl Charges {
     /// Takes `n` bytes from all three budgets, or from none.
     pub fn take(&self, n: usize) -> Result<(), Limit> {
         if !self.watcher.try_take(n) {
-            return Err(Limit::Watcher(self.watcher.limit()));
+            return Err(Limit::Watcher(self.watcher.limit));
         }
         if !self.sandbox.try_take(n) {
             self.watcher.give(n);
-            return Err(Limit::Sandbox(self.sandbox.limit()));
+            return Err(Limit::Sandbox(self.sandbox.limit));
         }
         if !self.tenant.try_take(n) {
             self.sandbox.give(n);
             self.watcher.give(n);
-            return Err(Limit::Tenant(self.tenant.limit()));
+            return Err(Limit::Tenant(self.tenant.limit));
         }
         Ok(())
     }
