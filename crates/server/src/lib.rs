@@ -7,6 +7,7 @@
 pub mod api;
 pub mod api_reviews;
 pub mod auth;
+pub mod budget;
 pub mod checks;
 pub mod config;
 pub mod e2b;
@@ -288,6 +289,7 @@ pub async fn serve(
     }
     eprintln!("warden: configuration\n{cfg}");
     tiers::report_in_background(&runtime);
+    let buffers = budget::Buffers::new(cfg.server.buffers_total_bytes);
     let state = Arc::new(AppState {
         cfg,
         meta,
@@ -299,7 +301,7 @@ pub async fn serve(
         vault,
         sandboxes: manager.clone(),
         draining: AtomicBool::new(false),
-        watch_budgets: Default::default(),
+        buffers,
     });
     tokio::spawn(manager.clone().expire_loop());
     tokio::spawn(jobs::worker_loop(state.clone()));

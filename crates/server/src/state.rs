@@ -23,8 +23,9 @@ pub struct AppState {
     pub vault: Option<crate::secrets::Vault>,
     pub sandboxes: Arc<Manager>,
     pub draining: AtomicBool,
-    /// Memory each tenant's E2B polling watchers may hold, together.
-    pub watch_budgets: crate::e2b::envd::watch_budget::TenantBudgets,
+    /// What tenants' requests make the server buffer (JSON-mode exec
+    /// output, E2B polling watchers' events): per tenant, and in all.
+    pub buffers: crate::budget::Buffers,
 }
 
 pub type Shared = Arc<AppState>;

@@ -334,6 +334,7 @@ async fn json_exec_output_is_capped_flagged_and_costs_the_server_little() {
         assert_eq!(r.body["stderr"], "err\n");
         assert_eq!(r.body["stderr_truncated"], false);
         assert_eq!(r.body["truncated"], true);
+        assert_eq!(r.body["truncated_by"], "exec_output_bytes");
         assert!(r.text.len() < 7 << 20, "{} bytes of JSON", r.text.len());
     }
     let grew = vm(server.pid(), "VmHWM").saturating_sub(before);
@@ -414,4 +415,95 @@ async fn a_big_review_log_streams_in_bounded_memory() {
         "the server's peak RSS grew {} MiB",
         grew >> 20
     );
+}
+
+/// What JSON-mode execs buffer is charged as it is kept, to the tenant's
+/// share and to the server's total for every tenant's buffers: past either,
+/// the output is cut there and the answer names the limit, while the
+/// command runs to its end. Another tenant's output is not cut for the
+/// first one's share, SSE mode buffers nothing, and every charge ends with
+/// its answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn buffered_exec_output_is_charged_per_tenant_and_per_server() {
+    // 64 KiB per stream. Plain text costs two bytes a byte, so an exec
+    // printing 60,000 bytes holds 120,000: the tenant's share (262,144)
+    // has room for two such, the server's total (393,216) for three.
+    let server = Server::start_env(
+        RuntimeDirs::shared(),
+        &[
+            ("WARDEN_EXEC_OUTPUT_BYTES", "65536"),
+            ("WARDEN_EXEC_OUTPUT_TENANT_BYTES", "262144"),
+            ("WARDEN_BUFFERS_TOTAL_BYTES", "393216"),
+        ],
+    );
+    let (_, a) = server.admin().tenant("buffers-a", None).await;
+    let (_, b) = server.admin().tenant("buffers-b", None).await;
+    let (sa, sb) = (a.sandbox(json!({})).await, b.sandbox(json!({})).await);
+    let exec = |api: &Api, sandbox: &str, line: String| {
+        let (api, path, body) = (
+            api.clone(),
+            format!("/v1/sandboxes/{sandbox}/exec"),
+            json!({ "shell": line }),
+        );
+        async move { api.post(&path, body).await }
+    };
+    let print = |c: char, then: &str| format!("printf '%60000s' | tr ' ' {c}; {then}");
+    let whole = |r: &Reply, c: char| {
+        assert_eq!(r.status.as_u16(), 200, "{}", r.text);
+        assert_eq!(
+            r.body["stdout"].as_str(),
+            Some(c.to_string().repeat(60_000).as_str())
+        );
+        assert_eq!(
+            (&r.body["truncated"], &r.body["truncated_by"]),
+            (&json!(false), &json!(null))
+        );
+    };
+    let cut = |r: &Reply, c: char, kept: usize, by: &str| {
+        assert_eq!(r.status.as_u16(), 200, "{}", r.text);
+        assert_eq!(r.body["exit_code"], 0, "{}", r.body);
+        assert_eq!(
+            r.body["stdout"].as_str(),
+            Some(c.to_string().repeat(kept).as_str())
+        );
+        assert_eq!(
+            (&r.body["stdout_truncated"], &r.body["truncated_by"]),
+            (&json!(true), &json!(by))
+        );
+    };
+    // Tenant A holds 240,000 of its share with two slow execs.
+    let held = tokio::spawn(futures::future::join(
+        exec(&a, &sa, print('a', "sleep 4")),
+        exec(&a, &sa, print('b', "sleep 4")),
+    ));
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    // A third from A keeps what is left of the share (22,144 bytes of
+    // charge), says what cut it, and its command ran on to the end.
+    let r = exec(&a, &sa, print('c', "touch /scratch/ran")).await;
+    cut(&r, 'c', 11_072, "exec_output_tenant_bytes");
+    assert_eq!(a.ok(&sa, "ls /scratch").await, "ran\n");
+    // SSE mode buffers nothing: A still gets all of it that way.
+    let sse = a
+        .send(
+            a.req(reqwest::Method::POST, &format!("/v1/sandboxes/{sa}/exec"))
+                .header("accept", "text/event-stream")
+                .json(&json!({"shell": "echo streamed"})),
+        )
+        .await;
+    assert_eq!(sse.status, 200, "{}", sse.text);
+    // "streamed\n", base64 in the event's data.
+    assert!(sse.text.contains("c3RyZWFtZWQK"), "{}", sse.text);
+    // Tenant B is not cut for A's share: its first exec keeps everything,
+    // but a second one meets the server's total (33,216 bytes left).
+    let b1 = tokio::spawn(exec(&b, &sb, print('d', "sleep 3")));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let r = exec(&b, &sb, print('e', "true")).await;
+    cut(&r, 'e', 16_608, "buffers_total_bytes");
+    let (a1, a2) = held.await.expect("A's execs");
+    whole(&a1, 'a');
+    whole(&a2, 'b');
+    whole(&b1.await.expect("B's exec"), 'd');
+    // Every charge went with its answer: both tenants have all the room.
+    whole(&exec(&a, &sa, print('f', "true")).await, 'f');
+    whole(&exec(&b, &sb, print('g', "true")).await, 'g');
 }

@@ -25,6 +25,15 @@ pub struct ServerConfig {
     /// Output a JSON-mode exec keeps per stream (stdout, stderr); the rest
     /// is dropped and the answer says so (`stdout_truncated`, ...).
     pub exec_output_bytes: usize,
+    /// What one tenant's JSON-mode execs in flight may buffer together
+    /// (each kept byte is charged with its JSON form); past it output is
+    /// cut and the answer names this limit. SSE and background execs
+    /// buffer nothing and are not counted.
+    pub exec_output_tenant_bytes: usize,
+    /// What all tenants' requests may make this server buffer together:
+    /// JSON-mode exec output and unpolled E2B watchers' events. The bound
+    /// on the server's memory that tenants can drive.
+    pub buffers_total_bytes: usize,
     /// Events an unpolled E2B watcher may hold, in bytes: per watcher,
     /// shared by a sandbox's watchers, shared by a tenant's watchers.
     pub watcher_bytes: usize,
@@ -40,6 +49,8 @@ impl Default for ServerConfig {
             max_connections: 4096,
             max_sandboxes: warden_runtime::native::slots::MAX_SLOTS as usize,
             exec_output_bytes: 1 << 20,
+            exec_output_tenant_bytes: 64 << 20,
+            buffers_total_bytes: 512 << 20,
             watcher_bytes: 1 << 20,
             watcher_sandbox_bytes: 4 << 20,
             watcher_tenant_bytes: 16 << 20,
@@ -58,7 +69,8 @@ impl ServerConfig {
 
     /// `WARDEN_HEADER_TIMEOUT_SECS`, `WARDEN_IDLE_TIMEOUT_SECS`,
     /// `WARDEN_MAX_CONNECTIONS`, `WARDEN_MAX_SANDBOXES`,
-    /// `WARDEN_EXEC_OUTPUT_BYTES`, `WARDEN_WATCHER_BYTES`,
+    /// `WARDEN_EXEC_OUTPUT_BYTES`, `WARDEN_EXEC_OUTPUT_TENANT_BYTES`,
+    /// `WARDEN_BUFFERS_TOTAL_BYTES`, `WARDEN_WATCHER_BYTES`,
     /// `WARDEN_WATCHER_SANDBOX_BYTES`, `WARDEN_WATCHER_TENANT_BYTES`.
     pub(super) fn apply_env(&mut self, num: &impl Fn(&str) -> Result<Option<u64>>) -> Result<()> {
         if let Some(v) = num("WARDEN_HEADER_TIMEOUT_SECS")? {
@@ -78,6 +90,12 @@ impl ServerConfig {
         }
         if let Some(v) = size("WARDEN_EXEC_OUTPUT_BYTES", 0)? {
             self.exec_output_bytes = v;
+        }
+        if let Some(v) = size("WARDEN_EXEC_OUTPUT_TENANT_BYTES", 0)? {
+            self.exec_output_tenant_bytes = v;
+        }
+        if let Some(v) = size("WARDEN_BUFFERS_TOTAL_BYTES", 0)? {
+            self.buffers_total_bytes = v;
         }
         if let Some(v) = size("WARDEN_WATCHER_BYTES", 1024)? {
             self.watcher_bytes = v;
@@ -100,6 +118,12 @@ impl fmt::Display for ServerConfig {
         writeln!(f, "max_connections = {}", self.max_connections)?;
         writeln!(f, "max_sandboxes = {}", self.max_sandboxes)?;
         writeln!(f, "exec_output_bytes = {}", self.exec_output_bytes)?;
+        writeln!(
+            f,
+            "exec_output_tenant_bytes = {}",
+            self.exec_output_tenant_bytes
+        )?;
+        writeln!(f, "buffers_total_bytes = {}", self.buffers_total_bytes)?;
         writeln!(f, "watcher_bytes = {}", self.watcher_bytes)?;
         writeln!(f, "watcher_sandbox_bytes = {}", self.watcher_sandbox_bytes)?;
         writeln!(f, "watcher_tenant_bytes = {}", self.watcher_tenant_bytes)

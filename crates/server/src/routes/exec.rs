@@ -4,6 +4,7 @@
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::routes::exec_budget::{Cut, ExecCharge};
 use crate::routes::sandboxes::live;
 use crate::secrets::{MaskStream, Masker};
 use crate::state::Shared;
@@ -62,6 +63,13 @@ pub struct ExecResult {
     pub stderr_truncated: bool,
     /// Either stream was truncated.
     pub truncated: bool,
+    /// The limit that cut the output when `truncated`:
+    /// `exec_output_bytes` (this exec's cap per stream),
+    /// `exec_output_tenant_bytes` (what the tenant's JSON-mode execs in
+    /// flight may buffer together) or `buffers_total_bytes` (what the
+    /// server buffers for all tenants). The command ran to its end either
+    /// way; use SSE mode to get all of its output.
+    pub truncated_by: Option<&'static str>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -175,6 +183,7 @@ pub async fn exec(
     let tenant = caller.store.tenant_id();
     let exec = crate::policy::Exec::sandbox(tenant, caller.actor(), live.id.as_str(), &req);
     crate::policy::enforce(&st, &exec).await?;
+    let sse_mode = wants_sse(&headers);
     crate::metrics::exec();
     let what = match &req.command {
         Command::Argv(a) => a.first().cloned().unwrap_or_default(),
@@ -201,19 +210,49 @@ pub async fn exec(
         return Ok((StatusCode::ACCEPTED, Json(Pid { pid })).into_response());
     }
     let stream = client.stream(Request::Exec(req)).map_err(init_error)?;
-    if wants_sse(&headers) {
+    if sse_mode {
         let stdin = stdin.map(String::into_bytes);
         return Ok(sse(client, stream, stdin, true, live.masker.clone()).into_response());
     }
-    collect(
+    let charge = ExecCharge::new(&st.buffers, tenant, st.cfg.server.exec_output_tenant_bytes);
+    let kept = Kept::new(st.cfg.server.exec_output_bytes, charge);
+    let (result, charge) = collect(
         client,
         stream,
         stdin.map(String::into_bytes),
         live.masker.clone(),
-        st.cfg.server.exec_output_bytes,
+        kept,
     )
-    .await
-    .map(|r| Json(r).into_response())
+    .await?;
+    Ok(answer_holding(&result, charge))
+}
+
+/// The JSON answer, with the exec's charge held until the body has been
+/// handed over: the output stays charged for as long as the server holds
+/// it in any form.
+fn answer_holding(result: &ExecResult, charge: ExecCharge) -> Response {
+    let body = match serde_json::to_vec(result) {
+        Ok(b) => bytes::Bytes::from(b),
+        Err(e) => return ApiError::internal("encoding the answer", e).into_response(),
+    };
+    enum Part {
+        Body(bytes::Bytes, ExecCharge),
+        Sent(ExecCharge),
+    }
+    let parts = futures::stream::unfold(Some(Part::Body(body, charge)), |part| async move {
+        match part? {
+            Part::Body(b, c) => Some((Ok::<_, Infallible>(b), Some(Part::Sent(c)))),
+            Part::Sent(c) => {
+                drop(c);
+                None
+            }
+        }
+    });
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        axum::body::Body::from_stream(parts),
+    )
+        .into_response()
 }
 
 async fn feed_stdin(client: &Client, pid: u32, data: Vec<u8>) -> ApiResult<()> {
@@ -221,52 +260,93 @@ async fn feed_stdin(client: &Client, pid: u32, data: Vec<u8>) -> ApiResult<()> {
     client.close_stdin(pid).await.map_err(init_error)
 }
 
-/// One stream's output in JSON mode: at most `cap` bytes kept; what comes
-/// after is read (so the command is not held up) and dropped.
+/// A JSON-mode exec's output: at most `cap` bytes of each stream, each
+/// kept byte charged to the tenant's and the server's buffers. Past the
+/// first limit reached, a stream keeps nothing more (no holes in the
+/// middle); what comes after is read, so the command is not held up, and
+/// dropped.
 struct Kept {
-    buf: Vec<u8>,
+    out: Vec<u8>,
+    err: Vec<u8>,
+    out_cut: Option<Cut>,
+    err_cut: Option<Cut>,
     cap: usize,
-    truncated: bool,
+    charge: ExecCharge,
+}
+
+#[derive(Clone, Copy)]
+enum Which {
+    Out,
+    Err,
 }
 
 impl Kept {
-    fn new(cap: usize) -> Kept {
+    fn new(cap: usize, charge: ExecCharge) -> Kept {
         Kept {
-            buf: Vec::new(),
+            out: Vec::new(),
+            err: Vec::new(),
+            out_cut: None,
+            err_cut: None,
             cap,
-            truncated: false,
+            charge,
         }
     }
 
-    fn push(&mut self, d: &[u8]) {
-        let room = self.cap.saturating_sub(self.buf.len());
-        if d.len() > room {
-            self.truncated = true;
+    fn push(&mut self, which: Which, d: &[u8]) {
+        let (buf, cut) = match which {
+            Which::Out => (&mut self.out, &mut self.out_cut),
+            Which::Err => (&mut self.err, &mut self.err_cut),
+        };
+        if cut.is_some() || d.is_empty() {
+            return;
         }
-        self.buf.extend_from_slice(&d[..d.len().min(room)]);
+        let room = self.cap.saturating_sub(buf.len());
+        let d = if d.len() > room {
+            *cut = Some(Cut::Stream);
+            &d[..room]
+        } else {
+            d
+        };
+        let (n, by) = self.charge.take(d);
+        buf.extend_from_slice(&d[..n]);
+        if by.is_some() {
+            *cut = by;
+        }
     }
 
-    /// The text, given up as it is made: the bytes and the string never
-    /// both stay in memory longer than the conversion.
-    fn text(self) -> String {
-        match String::from_utf8(self.buf) {
-            Ok(s) => s,
-            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
-        }
+    /// Fills in the answer's output and what cut it; gives up the charge,
+    /// which must outlive the answer.
+    fn finish(self, out: &mut ExecResult) -> ExecCharge {
+        out.stdout_truncated = self.out_cut.is_some();
+        out.stderr_truncated = self.err_cut.is_some();
+        out.truncated = out.stdout_truncated || out.stderr_truncated;
+        out.truncated_by = self.out_cut.or(self.err_cut).map(Cut::key);
+        out.stdout = text(self.out);
+        out.stderr = text(self.err);
+        self.charge
     }
 }
 
-/// JSON mode: run to the end, keep up to `cap` bytes of each stream
-/// (masked before the cap is applied, so a cut never splits a value into
-/// view). The server's memory per request is bounded by the cap, however
-/// much the command prints.
+/// The text, given up as it is made: the bytes and the string never both
+/// stay in memory longer than the conversion.
+fn text(buf: Vec<u8>) -> String {
+    match String::from_utf8(buf) {
+        Ok(s) => s,
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+    }
+}
+
+/// JSON mode: run to the end, keep what `kept` allows of each stream
+/// (masked before any cut, so a cut never splits a value into view). The
+/// server's memory per request is bounded by the cap and the budgets,
+/// however much the command prints.
 async fn collect(
     client: Client,
     mut stream: ResponseStream,
     mut stdin: Option<Vec<u8>>,
     masker: Option<Arc<Masker>>,
-    cap: usize,
-) -> ApiResult<ExecResult> {
+    mut kept: Kept,
+) -> ApiResult<(ExecResult, ExecCharge)> {
     let (mut mo, mut me) = (MaskStream::new(masker.clone()), MaskStream::new(masker));
     let mut out = ExecResult {
         pid: 0,
@@ -278,8 +358,8 @@ async fn collect(
         stdout_truncated: false,
         stderr_truncated: false,
         truncated: false,
+        truncated_by: None,
     };
-    let (mut so, mut se) = (Kept::new(cap), Kept::new(cap));
     loop {
         match stream.next().await {
             Ok(Some(R::Started { pid })) => {
@@ -292,8 +372,8 @@ async fn collect(
                     });
                 }
             }
-            Ok(Some(R::Stdout(d))) => so.push(&mo.push(&d)),
-            Ok(Some(R::Stderr(d))) => se.push(&me.push(&d)),
+            Ok(Some(R::Stdout(d))) => kept.push(Which::Out, &mo.push(&d)),
+            Ok(Some(R::Stderr(d))) => kept.push(Which::Err, &me.push(&d)),
             Ok(Some(R::Exited(s))) => {
                 out.exit_code = s.code;
                 out.signal = s.signal;
@@ -307,25 +387,21 @@ async fn collect(
             // The shell convention: 127 not found, 126 cannot execute.
             Err(ClientError::Remote(r)) if r.kind == ErrorKind::NotFound => {
                 out.exit_code = Some(127);
-                se.push(r.message.as_bytes());
+                kept.push(Which::Err, r.message.as_bytes());
                 break;
             }
             Err(ClientError::Remote(r)) if r.kind == ErrorKind::PermissionDenied => {
                 out.exit_code = Some(126);
-                se.push(r.message.as_bytes());
+                kept.push(Which::Err, r.message.as_bytes());
                 break;
             }
             Err(e) => return Err(init_error(e)),
         }
     }
-    so.push(&mo.finish());
-    se.push(&me.finish());
-    out.stdout_truncated = so.truncated;
-    out.stderr_truncated = se.truncated;
-    out.truncated = so.truncated || se.truncated;
-    out.stdout = so.text();
-    out.stderr = se.text();
-    Ok(out)
+    kept.push(Which::Out, &mo.finish());
+    kept.push(Which::Err, &me.finish());
+    let charge = kept.finish(&mut out);
+    Ok((out, charge))
 }
 
 /// Kills a foreground command whose HTTP client went away.

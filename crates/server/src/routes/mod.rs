@@ -4,6 +4,7 @@ pub mod audit;
 pub mod command_policy;
 pub mod egress;
 pub mod exec;
+pub mod exec_budget;
 pub mod files;
 pub mod health;
 pub mod isolation;

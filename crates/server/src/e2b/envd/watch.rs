@@ -277,12 +277,18 @@ pub async fn create_watcher(
         .get_or_init(|| Budget::new(limits.watcher_sandbox_bytes))
         .clone();
     let tenant = st
-        .watch_budgets
+        .buffers
+        .watch
         .get(&live.tenant, limits.watcher_tenant_bytes);
     let polled = Arc::new(Polled {
         queue: Mutex::default(),
         task: Mutex::default(),
-        charges: Charges::new(limits.watcher_bytes, sandbox, tenant),
+        charges: Charges::new(
+            limits.watcher_bytes,
+            sandbox,
+            tenant,
+            st.buffers.total.clone(),
+        ),
     });
     // The task holds its watcher weakly: removing the watcher (or the
     // sandbox ending) drops it, which aborts the task.
