@@ -110,6 +110,9 @@ pub struct Review {
     pub log_truncated: bool,
     /// Size of the stored log (counted in the tenant's storage).
     pub log_bytes: u64,
+    /// When the tenant deleted the job's outputs and log
+    /// (`DELETE /v1/reviews/{id}/outputs`).
+    pub outputs_deleted_at: Option<String>,
 }
 
 pub fn review(r: ReviewRecord, outputs: Vec<OutputRecord>) -> Review {
@@ -143,6 +146,7 @@ pub fn review(r: ReviewRecord, outputs: Vec<OutputRecord>) -> Review {
         outputs_truncated: r.storage.outputs_truncated,
         log_truncated: r.storage.log_truncated,
         log_bytes: r.storage.log_bytes,
+        outputs_deleted_at: r.outputs_deleted_at.map(time),
     }
 }
 

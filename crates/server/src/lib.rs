@@ -115,7 +115,10 @@ pub fn router(state: Shared) -> Router {
         .route("/v1/reviews/{id}", get(reviews::get))
         .route("/v1/reviews/{id}/cancel", post(reviews::cancel))
         .route("/v1/reviews/{id}/logs", get(reviews::logs))
-        .route("/v1/reviews/{id}/outputs", get(reviews::outputs))
+        .route(
+            "/v1/reviews/{id}/outputs",
+            get(reviews::outputs).delete(reviews::delete_outputs),
+        )
         .route("/v1/reviews/{id}/outputs/{*path}", get(reviews::output))
         .route("/v1/reviews/{id}/webhooks", get(reviews::deliveries))
         .route("/v1/reviews/{id}/egress", get(egress::review_log))

@@ -86,6 +86,8 @@ pub struct ReviewRecord {
     /// Its log's size once stored, and what was cut to keep it within the
     /// operator's caps (set when it ends).
     pub storage: JobStorage,
+    /// When its tenant deleted its outputs and stored log.
+    pub outputs_deleted_at: Option<Millis>,
 }
 
 /// What an ended job keeps in the object store besides its outputs' rows,
@@ -100,6 +102,19 @@ pub struct JobStorage {
     /// Some of `/output` was not kept (over the byte, file-count or storage
     /// limits; the manifest lists what and why).
     pub outputs_truncated: bool,
+}
+
+/// What deleting a job's outputs did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutputsDeleted {
+    /// No such job of this tenant.
+    NoJob,
+    /// The job has not ended: its outputs are not all made yet.
+    NotEnded(ReviewStatus),
+    /// Removed from the records: the outputs' objects to delete (the log's
+    /// is stored under the job's id, if it was stored) and the bytes given
+    /// back. Deleting again is harmless and gives back nothing more.
+    Deleted { outputs: Vec<OutputId>, bytes: u64 },
 }
 
 /// How a job ended, as the worker reports it.
@@ -261,6 +276,16 @@ pub trait JobStore: Send + Sync {
     /// Removes a job's output rows (before a retry re-exports); returns the
     /// object ids so the caller can delete the objects.
     async fn clear_outputs(&self, tenant: &TenantId, review: &ReviewId) -> Result<Vec<OutputId>>;
+    /// A tenant deletes an ended job's outputs and stored log, in one
+    /// transaction: the rows go, the log no longer counts, the job says
+    /// when. The caller deletes the objects named in the answer (should it
+    /// die first, the start-up sweep does: nothing references them now).
+    async fn delete_outputs(
+        &self,
+        tenant: &TenantId,
+        review: &ReviewId,
+        now: Millis,
+    ) -> Result<OutputsDeleted>;
 
     /// The tenant's webhook signing secret, created on first use.
     async fn webhook_secret(&self, tenant: &TenantId) -> Result<String>;

@@ -40,6 +40,7 @@ fn review(tenant: &TenantId, created_at: Millis, key: Option<&str>) -> ReviewRec
         lease_expires: None,
         not_before: created_at,
         storage: Default::default(),
+        outputs_deleted_at: None,
     }
 }
 

@@ -70,6 +70,9 @@ pub enum ReviewCommand {
     },
     /// Cancel a job: a pending one at once, a running one is stopped.
     Cancel { id: String },
+    /// Delete an ended job's outputs and log, giving their bytes back to
+    /// the tenant's storage (the job's record stays).
+    DeleteOutputs { id: String },
     /// List the webhook deliveries of a job.
     Webhooks { id: String },
     /// Show every connection attempt the job's sandbox made.
@@ -153,6 +156,16 @@ pub async fn run(a: ReviewArgs) -> Result<i32> {
                 return output::json(&r).map(|_| 0);
             }
             output::out(&format!("{}\n", show::cancelled(&id, &r)))?;
+        }
+        ReviewCommand::DeleteOutputs { id } => {
+            let r = api.delete(&["v1", "reviews", &id, "outputs"], &[]).await?;
+            if as_json {
+                return output::json(&r).map(|_| 0);
+            }
+            output::out(&format!(
+                "deleted {} outputs and the log of {id} ({} bytes freed)\n",
+                r["outputs"], r["freed_bytes"]
+            ))?;
         }
         ReviewCommand::Webhooks { id } => {
             let v = api.get(&["v1", "reviews", &id, "webhooks"], &[]).await?;

@@ -13,6 +13,7 @@ mod flows;
 mod host_dirs;
 mod integrity;
 mod isolation;
+mod job_cleanup;
 mod job_faults;
 mod job_limits;
 mod lifecycle;

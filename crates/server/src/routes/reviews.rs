@@ -16,7 +16,7 @@ use axum::Json;
 use futures::StreamExt;
 use serde::Deserialize;
 use utoipa::IntoParams;
-use warden_store::jobs::{ReviewFilter, ReviewRecord, ReviewStatus};
+use warden_store::jobs::{OutputsDeleted, ReviewFilter, ReviewRecord, ReviewStatus};
 use warden_store::{now_ms, FileId, ObjectKind, ReviewId};
 
 const MAX_TIMEOUT_SECS: u64 = 86_400;
@@ -154,6 +154,7 @@ pub async fn submit(
         lease_expires: None,
         not_before: 0,
         storage: Default::default(),
+        outputs_deleted_at: None,
         spec: serde_json::to_value(&req).map_err(|e| ApiError::internal("encoding", e))?,
     };
     let (job, created) = st.jobs.submit_review(&record).await?;
@@ -263,7 +264,8 @@ pub struct LogParams {
 
 #[utoipa::path(get, path = "/v1/reviews/{id}/logs", tag = "reviews", params(LogParams),
     responses((status = 200, description = "text/plain: what the command printed (Warden's own notes as `[warden]` lines on stderr)"),
-              (status = 404, body = ErrorBody)))]
+              (status = 404, body = ErrorBody),
+              (status = 410, body = ErrorBody, description = "`gone`: the job's outputs and log were deleted")))]
 pub async fn logs(
     caller: Caller,
     State(st): State<Shared>,
@@ -271,6 +273,9 @@ pub async fn logs(
     Query(p): Query<LogParams>,
 ) -> ApiResult<Response> {
     let r = find(&st, &caller, &id).await?;
+    if let Some(e) = deleted(&r) {
+        return Err(e);
+    }
     let streams = Streams::parse(p.stream.as_deref())
         .ok_or_else(|| ApiError::bad_request("stream is stdout, stderr or both"))?;
     let local = logs::path(&st.logs_dir(), r.id.as_str());
@@ -398,15 +403,86 @@ pub async fn outputs(
     }))
 }
 
+/// What deleting a job's outputs gave back.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct OutputsDeletion {
+    /// Output files removed (the manifest included).
+    pub outputs: usize,
+    /// Bytes given back to the tenant's storage: the outputs and the
+    /// stored log.
+    pub freed_bytes: u64,
+}
+
+#[utoipa::path(delete, path = "/v1/reviews/{id}/outputs", tag = "reviews",
+    responses((status = 200, body = OutputsDeletion, description = "the job's outputs and stored log are gone; the job's record stays (`outputs_deleted_at`). Deleting again answers 200 with nothing freed"),
+              (status = 404, body = ErrorBody),
+              (status = 409, body = ErrorBody, description = "`conflict`: the job has not ended; cancel it first")))]
+pub async fn delete_outputs(
+    caller: Caller,
+    State(st): State<Shared>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<OutputsDeletion>> {
+    let id = review_id(&id)?;
+    let tenant = caller.store.tenant_id();
+    let (outputs, freed_bytes) = match st.jobs.delete_outputs(tenant, &id, now_ms()).await? {
+        OutputsDeleted::NoJob => return Err(ApiError::not_found("review")),
+        OutputsDeleted::NotEnded(status) => {
+            return Err(ApiError::conflict(format!(
+                "review {id} is {}: its outputs are deleted once it has ended (cancel it first)",
+                status.as_str()
+            )))
+        }
+        OutputsDeleted::Deleted { outputs, bytes } => (outputs, bytes),
+    };
+    // The rows are gone, so nothing serves these objects any more; should
+    // the server die before deleting them, the start-up sweep does.
+    let objects = caller.store.objects();
+    for o in &outputs {
+        objects.delete(ObjectKind::Outputs, o.as_str()).await?;
+    }
+    objects.delete(ObjectKind::Logs, id.as_str()).await?;
+    st.audit(
+        tenant,
+        caller.actor(),
+        "review.delete_outputs",
+        id.as_str(),
+        &format!("{} outputs, {freed_bytes} bytes", outputs.len()),
+    )
+    .await?;
+    Ok(Json(OutputsDeletion {
+        outputs: outputs.len(),
+        freed_bytes,
+    }))
+}
+
+/// What a read of a job's deleted log or outputs answers.
+fn deleted(r: &ReviewRecord) -> Option<ApiError> {
+    r.outputs_deleted_at.map(|at| {
+        ApiError::new(
+            StatusCode::GONE,
+            "gone",
+            format!(
+                "review {}'s outputs and log were deleted at {}",
+                r.id,
+                crate::api::time(at)
+            ),
+        )
+    })
+}
+
 #[utoipa::path(get, path = "/v1/reviews/{id}/outputs/{path}", tag = "reviews",
     params(("path" = String, Path, description = "the output's path, e.g. report.html or charts/a.png")),
-    responses((status = 200, description = "the output's bytes"), (status = 404, body = ErrorBody)))]
+    responses((status = 200, description = "the output's bytes"), (status = 404, body = ErrorBody),
+              (status = 410, body = ErrorBody, description = "`gone`: the job's outputs were deleted")))]
 pub async fn output(
     caller: Caller,
     State(st): State<Shared>,
     Path((id, path)): Path<(String, String)>,
 ) -> ApiResult<Response> {
     let r = find(&st, &caller, &id).await?;
+    if let Some(e) = deleted(&r) {
+        return Err(e);
+    }
     let o = st
         .jobs
         .get_output(&r.tenant_id, &r.id, &path)

@@ -13,7 +13,8 @@ pub(super) const REVIEW_COLS: &str =
     "id, tenant_id, status, spec, files, idempotency_key, webhook_url, \
      created_at, started_at, finished_at, attempts, max_attempts, exit_code, signal, error, \
      cpu_seconds, peak_memory_bytes, wall_seconds, cancel_requested, lease_owner, \
-     lease_expires, not_before, log_bytes, log_truncated, outputs_truncated";
+     lease_expires, not_before, log_bytes, log_truncated, outputs_truncated, \
+     outputs_deleted_at";
 
 pub(super) fn review_from_row(row: &SqliteRow) -> Result<ReviewRecord> {
     let id: String = row.try_get("id")?;
@@ -52,6 +53,7 @@ pub(super) fn review_from_row(row: &SqliteRow) -> Result<ReviewRecord> {
             log_truncated: row.try_get("log_truncated")?,
             outputs_truncated: row.try_get("outputs_truncated")?,
         },
+        outputs_deleted_at: row.try_get("outputs_deleted_at")?,
         id: ReviewId::from_stored(id),
     })
 }

@@ -25,7 +25,9 @@ mod sandboxes;
 mod secrets;
 mod tenants;
 
-use crate::jobs::{DeliveryRecord, OutputRecord, ReviewEnd, ReviewFilter, ReviewRecord};
+use crate::jobs::{
+    DeliveryRecord, OutputRecord, OutputsDeleted, ReviewEnd, ReviewFilter, ReviewRecord,
+};
 use crate::*;
 use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -463,6 +465,14 @@ impl JobStore for SqliteMeta {
     }
     async fn clear_outputs(&self, tenant: &TenantId, review: &ReviewId) -> Result<Vec<OutputId>> {
         outputs::clear(&self.pool, tenant, review).await
+    }
+    async fn delete_outputs(
+        &self,
+        tenant: &TenantId,
+        review: &ReviewId,
+        now: Millis,
+    ) -> Result<OutputsDeleted> {
+        outputs::delete_all(&self.pool, tenant, review, now).await
     }
 
     async fn webhook_secret(&self, tenant: &TenantId) -> Result<String> {

@@ -1,6 +1,6 @@
 //! The files a review job left in `/output` (rows; the bytes are objects).
 
-use super::{insert_error, to_i64, to_u64};
+use super::{insert_error, to_i64, to_u64, BEGIN_WRITE};
 use crate::jobs::*;
 use crate::*;
 use sqlx::sqlite::SqliteRow;
@@ -97,6 +97,54 @@ pub(super) async fn clear(
     // RETURNING gives no order guarantee; callers (and logs) get a stable one.
     ids.sort();
     Ok(ids.into_iter().map(OutputId::from_stored).collect())
+}
+
+pub(super) async fn delete_all(
+    pool: &SqlitePool,
+    tenant: &TenantId,
+    review: &ReviewId,
+    now: Millis,
+) -> Result<OutputsDeleted> {
+    let mut tx = pool.begin_with(BEGIN_WRITE).await?;
+    let row: Option<(String, i64)> =
+        sqlx::query_as("SELECT status, log_bytes FROM reviews WHERE tenant_id = ? AND id = ?")
+            .bind(tenant.as_str())
+            .bind(review.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+    let Some((status, log_bytes)) = row else {
+        return Ok(OutputsDeleted::NoJob);
+    };
+    let status = ReviewStatus::parse(&status)
+        .ok_or_else(|| StoreError::Corrupt(format!("status of review {review}: {status}")))?;
+    if !status.is_terminal() {
+        return Ok(OutputsDeleted::NotEnded(status));
+    }
+    let removed: Vec<(String, i64)> = sqlx::query_as(
+        "DELETE FROM review_outputs WHERE tenant_id = ? AND review_id = ? RETURNING object_id, size",
+    )
+    .bind(tenant.as_str())
+    .bind(review.as_str())
+    .fetch_all(&mut *tx)
+    .await?;
+    sqlx::query(
+        "UPDATE reviews SET log_bytes = 0, outputs_deleted_at = COALESCE(outputs_deleted_at, ?)
+         WHERE tenant_id = ? AND id = ?",
+    )
+    .bind(now)
+    .bind(tenant.as_str())
+    .bind(review.as_str())
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    let mut bytes = to_u64(log_bytes, "log bytes")?;
+    let mut outputs = Vec::with_capacity(removed.len());
+    for (id, size) in removed {
+        bytes += to_u64(size, "output size")?;
+        outputs.push(OutputId::from_stored(id));
+    }
+    outputs.sort();
+    Ok(OutputsDeleted::Deleted { outputs, bytes })
 }
 
 /// Bytes of the tenant's review outputs plus its jobs' stored logs.

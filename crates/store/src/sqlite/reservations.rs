@@ -104,8 +104,12 @@ pub(super) async fn object_referenced(
         ObjectKind::Outputs => {
             "SELECT EXISTS (SELECT 1 FROM review_outputs WHERE tenant_id = ? AND object_id = ?)"
         }
-        // A review's log is stored under the review's id.
-        ObjectKind::Logs => "SELECT EXISTS (SELECT 1 FROM reviews WHERE tenant_id = ? AND id = ?)",
+        // A review's log is stored under the review's id, until its tenant
+        // deletes the job's outputs.
+        ObjectKind::Logs => {
+            "SELECT EXISTS (SELECT 1 FROM reviews WHERE tenant_id = ? AND id = ?
+                 AND outputs_deleted_at IS NULL)"
+        }
     };
     Ok(sqlx::query_scalar(sql)
         .bind(tenant.as_str())
