@@ -209,7 +209,7 @@ pub async fn serve(
     on_listen: impl FnOnce(SocketAddr),
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
-    raise_fd_limit();
+    raise_fd_limit()?;
     // Root's alone when we make it: it holds the database and every
     // tenant's files. (An existing directory keeps the operator's mode;
     // sandboxes work whatever it is, see the runtime's `handles.rs`.)
@@ -341,19 +341,45 @@ pub async fn serve(
 
 /// Raises the soft limit on open files to the hard limit: every sandbox
 /// holds a few descriptors here (control socket, pidfd, slot lock), and the
-/// usual soft limit of 1024 ran out at ~330 sandboxes.
-fn raise_fd_limit() {
-    use rustix::process::{getrlimit, setrlimit, Resource};
-    let mut lim = getrlimit(Resource::Nofile);
-    if let (Some(soft), Some(hard)) = (lim.current, lim.maximum) {
-        if soft < hard {
-            lim.current = Some(hard);
-            match setrlimit(Resource::Nofile, lim) {
-                Ok(()) => tracing::info!("open files: soft limit raised from {soft} to {hard}"),
-                Err(e) => tracing::warn!("raising the open-files limit: {e}"),
-            }
+/// usual soft limit of 1024 ran out at ~330 sandboxes. A hard limit below
+/// what a sandbox needs is raised to it (root may), or start-up stops with
+/// the reason: otherwise every sandbox would fail to start.
+fn raise_fd_limit() -> Result<()> {
+    use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+    // What each sandbox's processes may open, set with soft = hard inside:
+    // raising a hard limit takes the host's CAP_SYS_RESOURCE, which a
+    // sandbox has not, so it cannot start under a lower inherited one.
+    let sandbox_nofile = warden_spec::Limits::default().nofile;
+    let lim = getrlimit(Resource::Nofile);
+    let (Some(soft), Some(hard)) = (lim.current, lim.maximum) else {
+        return Ok(()); // unlimited
+    };
+    if hard < sandbox_nofile {
+        let wanted = Rlimit {
+            current: Some(sandbox_nofile),
+            maximum: Some(sandbox_nofile),
+        };
+        setrlimit(Resource::Nofile, wanted).map_err(|e| {
+            anyhow::anyhow!(
+                "the hard limit on open files is {hard}, below the {sandbox_nofile} each \
+                 sandbox's processes get, and raising it failed ({e}); raise it (systemd: \
+                 LimitNOFILE=, a shell: ulimit -Hn) or run warden serve as root"
+            )
+        })?;
+        eprintln!("warden: open files: hard limit raised from {hard} to {sandbox_nofile}, what each sandbox needs");
+        return Ok(());
+    }
+    if soft < hard {
+        let raised = Rlimit {
+            current: Some(hard),
+            maximum: Some(hard),
+        };
+        match setrlimit(Resource::Nofile, raised) {
+            Ok(()) => tracing::info!("open files: soft limit raised from {soft} to {hard}"),
+            Err(e) => tracing::warn!("raising the open-files limit: {e}"),
         }
     }
+    Ok(())
 }
 
 /// SIGINT or SIGTERM.

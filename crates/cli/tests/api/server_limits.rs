@@ -253,6 +253,86 @@ async fn running_out_of_descriptors_answers_503_not_500() {
     a.sandbox(json!({"limits": {"memory_mb": 64}})).await;
 }
 
+/// Whether this process may raise hard limits (CAP_SYS_RESOURCE, which
+/// some containers' root lacks).
+fn may_raise_hard_limits() -> bool {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let eff = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .map(|v| u64::from_str_radix(v.trim(), 16).unwrap())
+        .unwrap();
+    const CAP_SYS_RESOURCE: u32 = 24;
+    eff & (1 << CAP_SYS_RESOURCE) != 0
+}
+
+/// A hard limit on open files below what each sandbox's processes get
+/// (1024) made every create answer 500, since a sandbox cannot raise it.
+/// Now the server raises it at start-up where it may (root with
+/// CAP_SYS_RESOURCE) and sandboxes start; where it may not, start-up stops
+/// at once, naming the limit and how to raise it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hard_open_files_limit_below_a_sandboxs_is_raised_or_refused_at_start_up() {
+    if may_raise_hard_limits() {
+        let server = Server::start_nofile(RuntimeDirs::shared(), &[], (256, 256));
+        let log = server.log.lock().unwrap().clone();
+        assert!(log.contains("hard limit raised from 256 to 1024"), "{log}");
+        let (_, a) = server.admin().tenant("low-hard-limit", None).await;
+        let sb = a.sandbox(json!({})).await;
+        assert_eq!(a.ok(&sb, "ulimit -n").await, "1024\n");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cmd = std::process::Command::new(warden_bin());
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(tmp.path())
+        .env("WARDEN_ADMIN_TOKEN", ADMIN)
+        .env("WARDEN_CGROUP_PARENT", "warden-api-low-nofile")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    // SAFETY: setrlimit is async-signal-safe; nothing else runs in the child.
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        cmd.pre_exec(|| {
+            let lim = libc::rlimit {
+                rlim_cur: 256,
+                rlim_max: 256,
+            };
+            match libc::setrlimit(libc::RLIMIT_NOFILE, &lim) {
+                0 => Ok(()),
+                _ => Err(std::io::Error::last_os_error()),
+            }
+        });
+    }
+    let mut child = cmd.spawn().unwrap();
+    let t0 = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if t0.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("warden serve kept running under a hard limit of 256");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(!status.success(), "{err}");
+    assert!(
+        err.contains("hard limit on open files is 256, below the 1024")
+            && err.contains("LimitNOFILE"),
+        "{err}"
+    );
+    assert!(!err.contains("listening on"), "{err}");
+    // It stopped before making anything of the runtime's.
+    for root in cgroup_roots() {
+        assert!(!root.join("warden-api-low-nofile").exists());
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_idle_sandboxes_start_under_a_soft_limit_of_1024() {
     let hard = raise_own_nofile();
