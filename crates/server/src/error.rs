@@ -218,3 +218,31 @@ pub async fn drain(body: axum::body::Body) {
         }
     }
 }
+
+/// What an init error means for an HTTP client.
+pub fn init_error(e: warden_protocol::ClientError) -> ApiError {
+    use warden_protocol::{ClientError, ErrorKind};
+    match e {
+        ClientError::Remote(r) => {
+            let (status, code) = match r.kind {
+                ErrorKind::NotFound => (StatusCode::NOT_FOUND, "not_found"),
+                ErrorKind::PermissionDenied => (StatusCode::FORBIDDEN, "permission_denied"),
+                ErrorKind::AlreadyExists => (StatusCode::CONFLICT, "already_exists"),
+                ErrorKind::DirectoryNotEmpty => (StatusCode::CONFLICT, "directory_not_empty"),
+                ErrorKind::NotADirectory => (StatusCode::BAD_REQUEST, "not_a_directory"),
+                ErrorKind::IsADirectory => (StatusCode::BAD_REQUEST, "is_a_directory"),
+                ErrorKind::NoSpace => (StatusCode::INSUFFICIENT_STORAGE, "no_space"),
+                ErrorKind::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+                ErrorKind::BadRequest | ErrorKind::Unsupported => {
+                    (StatusCode::BAD_REQUEST, "bad_request")
+                }
+                ErrorKind::Io => (StatusCode::INTERNAL_SERVER_ERROR, "io_error"),
+            };
+            ApiError::new(status, code, r.message)
+        }
+        ClientError::Disconnected => {
+            ApiError::conflict("the sandbox ended while the request was in flight")
+        }
+        e => ApiError::internal("talking to the sandbox", e),
+    }
+}

@@ -117,9 +117,12 @@ pub fn router(state: Shared) -> Router {
         .route("/v1/reviews/{id}/logs", get(reviews::logs))
         .route(
             "/v1/reviews/{id}/outputs",
-            get(reviews::outputs).delete(reviews::delete_outputs),
+            get(review_outputs::list).delete(review_outputs::delete),
         )
-        .route("/v1/reviews/{id}/outputs/{*path}", get(reviews::output))
+        .route(
+            "/v1/reviews/{id}/outputs/{*path}",
+            get(review_outputs::download),
+        )
         .route("/v1/reviews/{id}/webhooks", get(reviews::deliveries))
         .route("/v1/reviews/{id}/egress", get(egress::review_log))
         .route("/v1/webhooks/secret", get(reviews::webhook_secret))

@@ -21,7 +21,7 @@ use utoipa::{Modify, OpenApi};
         sbfiles::read, sbfiles::write, sbfiles::remove, sbfiles::list, sbfiles::stat,
         sbfiles::mkdir,
         reviews::submit, reviews::list, reviews::get, reviews::cancel, reviews::logs,
-        reviews::outputs, reviews::delete_outputs, reviews::output, reviews::deliveries, reviews::webhook_secret,
+        review_outputs::list, review_outputs::delete, review_outputs::download, reviews::deliveries, reviews::webhook_secret,
         secrets::create, secrets::list, secrets::delete,
         audit::audit, audit::usage,
         egress::sandbox_log, egress::review_log, egress::set_network,

@@ -2,8 +2,9 @@
 //! stdin, signals, wait.
 
 use crate::auth::Caller;
+use crate::error::init_error;
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::routes::exec::{init_error, sse, Exit};
+use crate::routes::exec::{sse, Exit};
 use crate::routes::sandboxes::live;
 use crate::state::Shared;
 use axum::body::Bytes;

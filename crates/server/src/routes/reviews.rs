@@ -2,7 +2,7 @@
 //! deliveries.
 
 use crate::api::{Page, PageParams};
-use crate::api_reviews::{self, Delivery, Review, ReviewOutput, SubmitReview};
+use crate::api_reviews::{self, Delivery, Review, SubmitReview};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::jobs::log_read::{self, Decoder};
@@ -16,12 +16,12 @@ use axum::Json;
 use futures::StreamExt;
 use serde::Deserialize;
 use utoipa::IntoParams;
-use warden_store::jobs::{OutputsDeleted, ReviewFilter, ReviewRecord, ReviewStatus};
-use warden_store::{now_ms, FileId, ObjectKind, ReviewId};
+use warden_store::jobs::{ReviewFilter, ReviewRecord, ReviewStatus};
+use warden_store::{now_ms, FileId, ReviewId};
 
 const MAX_TIMEOUT_SECS: u64 = 86_400;
 
-fn review_id(id: &str) -> ApiResult<ReviewId> {
+pub(crate) fn review_id(id: &str) -> ApiResult<ReviewId> {
     ReviewId::parse(id).ok_or_else(|| ApiError::not_found("review"))
 }
 
@@ -273,7 +273,7 @@ pub async fn logs(
     Query(p): Query<LogParams>,
 ) -> ApiResult<Response> {
     let r = find(&st, &caller, &id).await?;
-    if let Some(e) = deleted(&r) {
+    if let Some(e) = crate::routes::review_outputs::deleted(&r) {
         return Err(e);
     }
     let streams = Streams::parse(p.stream.as_deref())
@@ -382,129 +382,6 @@ fn follow(
             tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         }
     })
-}
-
-#[derive(serde::Serialize, utoipa::ToSchema)]
-pub struct OutputList {
-    pub items: Vec<ReviewOutput>,
-}
-
-#[utoipa::path(get, path = "/v1/reviews/{id}/outputs", tag = "reviews",
-    responses((status = 200, body = OutputList), (status = 404, body = ErrorBody)))]
-pub async fn outputs(
-    caller: Caller,
-    State(st): State<Shared>,
-    Path(id): Path<String>,
-) -> ApiResult<Json<OutputList>> {
-    let r = find(&st, &caller, &id).await?;
-    let items = st.jobs.list_outputs(&r.tenant_id, &r.id).await?;
-    Ok(Json(OutputList {
-        items: items.into_iter().map(Into::into).collect(),
-    }))
-}
-
-/// What deleting a job's outputs gave back.
-#[derive(serde::Serialize, utoipa::ToSchema)]
-pub struct OutputsDeletion {
-    /// Output files removed (the manifest included).
-    pub outputs: usize,
-    /// Bytes given back to the tenant's storage: the outputs and the
-    /// stored log.
-    pub freed_bytes: u64,
-}
-
-#[utoipa::path(delete, path = "/v1/reviews/{id}/outputs", tag = "reviews",
-    responses((status = 200, body = OutputsDeletion, description = "the job's outputs and stored log are gone; the job's record stays (`outputs_deleted_at`). Deleting again answers 200 with nothing freed"),
-              (status = 404, body = ErrorBody),
-              (status = 409, body = ErrorBody, description = "`conflict`: the job has not ended; cancel it first")))]
-pub async fn delete_outputs(
-    caller: Caller,
-    State(st): State<Shared>,
-    Path(id): Path<String>,
-) -> ApiResult<Json<OutputsDeletion>> {
-    let id = review_id(&id)?;
-    let tenant = caller.store.tenant_id();
-    let (outputs, freed_bytes) = match st.jobs.delete_outputs(tenant, &id, now_ms()).await? {
-        OutputsDeleted::NoJob => return Err(ApiError::not_found("review")),
-        OutputsDeleted::NotEnded(status) => {
-            return Err(ApiError::conflict(format!(
-                "review {id} is {}: its outputs are deleted once it has ended (cancel it first)",
-                status.as_str()
-            )))
-        }
-        OutputsDeleted::Deleted { outputs, bytes } => (outputs, bytes),
-    };
-    // The rows are gone, so nothing serves these objects any more; should
-    // the server die before deleting them, the start-up sweep does.
-    let objects = caller.store.objects();
-    for o in &outputs {
-        objects.delete(ObjectKind::Outputs, o.as_str()).await?;
-    }
-    objects.delete(ObjectKind::Logs, id.as_str()).await?;
-    st.audit(
-        tenant,
-        caller.actor(),
-        "review.delete_outputs",
-        id.as_str(),
-        &format!("{} outputs, {freed_bytes} bytes", outputs.len()),
-    )
-    .await?;
-    Ok(Json(OutputsDeletion {
-        outputs: outputs.len(),
-        freed_bytes,
-    }))
-}
-
-/// What a read of a job's deleted log or outputs answers.
-fn deleted(r: &ReviewRecord) -> Option<ApiError> {
-    r.outputs_deleted_at.map(|at| {
-        ApiError::new(
-            StatusCode::GONE,
-            "gone",
-            format!(
-                "review {}'s outputs and log were deleted at {}",
-                r.id,
-                crate::api::time(at)
-            ),
-        )
-    })
-}
-
-#[utoipa::path(get, path = "/v1/reviews/{id}/outputs/{path}", tag = "reviews",
-    params(("path" = String, Path, description = "the output's path, e.g. report.html or charts/a.png")),
-    responses((status = 200, description = "the output's bytes"), (status = 404, body = ErrorBody),
-              (status = 410, body = ErrorBody, description = "`gone`: the job's outputs were deleted")))]
-pub async fn output(
-    caller: Caller,
-    State(st): State<Shared>,
-    Path((id, path)): Path<(String, String)>,
-) -> ApiResult<Response> {
-    let r = find(&st, &caller, &id).await?;
-    if let Some(e) = deleted(&r) {
-        return Err(e);
-    }
-    let o = st
-        .jobs
-        .get_output(&r.tenant_id, &r.id, &path)
-        .await?
-        .ok_or_else(|| ApiError::not_found("output"))?;
-    let stream = caller
-        .store
-        .objects()
-        .get_stream(ObjectKind::Outputs, o.object_id.as_str())
-        .await?;
-    let mut resp =
-        Body::from_stream(stream.map(|r| r.map_err(std::io::Error::other))).into_response();
-    let h = resp.headers_mut();
-    h.insert(header::CONTENT_LENGTH, HeaderValue::from(o.size));
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/octet-stream"),
-    );
-    if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", o.sha256)) {
-        h.insert(header::ETAG, v);
-    }
-    Ok(resp)
 }
 
 #[derive(serde::Serialize, utoipa::ToSchema)]

@@ -2,8 +2,8 @@
 //! sandbox's own view, so a symlink planted there cannot lead outside it.
 
 use crate::auth::Caller;
+use crate::error::init_error;
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::routes::exec::init_error;
 use crate::routes::sandboxes::live;
 use crate::state::Shared;
 use axum::body::Body;
