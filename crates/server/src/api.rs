@@ -213,11 +213,11 @@ pub struct CreateSandbox {
 }
 
 /// The tier named in a request (`None`: the default), or a 400.
-pub fn parse_isolation(name: Option<&str>) -> crate::error::ApiResult<warden_spec::Isolation> {
+pub fn parse_isolation(name: Option<&str>) -> crate::service::Result<warden_spec::Isolation> {
     match name {
         None => Ok(warden_spec::Isolation::default()),
         Some(n) => warden_spec::Isolation::from_name(n).ok_or_else(|| {
-            crate::error::ApiError::bad_request(format!(
+            crate::service::Error::invalid(format!(
                 "isolation {n:?}: expected \"native\" or \"gvisor\""
             ))
         }),
@@ -271,11 +271,11 @@ impl Network {
     }
 
     /// Checks the request and turns it into the spec's mode.
-    pub fn to_mode(&self) -> crate::error::ApiResult<warden_spec::NetworkMode> {
-        use crate::error::ApiError;
+    pub fn to_mode(&self) -> crate::service::Result<warden_spec::NetworkMode> {
+        use crate::service::Error;
         match self.mode.as_str() {
             "none" if self.rules.is_empty() => Ok(warden_spec::NetworkMode::None),
-            "none" => Err(ApiError::bad_request(
+            "none" => Err(Error::invalid(
                 "network: rules need {\"mode\": \"allowlist\"}",
             )),
             "allowlist" => {
@@ -288,10 +288,10 @@ impl Network {
                     })
                     .collect();
                 warden_spec::validate_rules(&rules)
-                    .map_err(|e| ApiError::bad_request(format!("network: {e}")))?;
+                    .map_err(|e| Error::invalid(format!("network: {e}")))?;
                 Ok(warden_spec::NetworkMode::Allowlist { rules })
             }
-            other => Err(ApiError::bad_request(format!(
+            other => Err(Error::invalid(format!(
                 "network.mode {other:?}: expected \"none\" or \"allowlist\""
             ))),
         }

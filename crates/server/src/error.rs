@@ -246,3 +246,69 @@ pub fn init_error(e: warden_protocol::ClientError) -> ApiError {
         e => ApiError::internal("talking to the sandbox", e),
     }
 }
+
+/// What a service's answer means to an HTTP client: the one place its
+/// kinds become statuses.
+impl From<crate::service::Error> for ApiError {
+    fn from(e: crate::service::Error) -> ApiError {
+        use crate::service::Error as E;
+        let status = match &e {
+            E::Store(_) | E::Secret(_) => return ApiError::from_lower(e),
+            E::Invalid(_) | E::IsolationUnavailable(_) => StatusCode::BAD_REQUEST,
+            E::NotFound(_) => StatusCode::NOT_FOUND,
+            E::Conflict(_) => StatusCode::CONFLICT,
+            E::Quota(_) => StatusCode::TOO_MANY_REQUESTS,
+            E::Capacity(_) | E::ShuttingDown(_) => StatusCode::SERVICE_UNAVAILABLE,
+            // Logged when it was made.
+            E::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError::new(status, e.code(), e.to_string())
+    }
+}
+
+impl ApiError {
+    /// A service error that wraps a lower layer's, mapped as that one is.
+    fn from_lower(e: crate::service::Error) -> ApiError {
+        use crate::service::Error as E;
+        match e {
+            E::Store(e) => e.into(),
+            E::Secret(e) => e.into(),
+            other => other.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::service::Error as E;
+
+    /// Each kind of a service's answer keeps the status and code clients
+    /// (and audit outcomes) have always seen for it.
+    #[test]
+    fn service_kinds_become_statuses_only_here() {
+        let cases = [
+            (E::invalid("x"), 400, "bad_request"),
+            (E::not_found("sandbox"), 404, "not_found"),
+            (E::conflict("x"), 409, "conflict"),
+            (E::Quota("x".into()), 429, "quota_exceeded"),
+            (E::Capacity("x".into()), 503, "capacity"),
+            (E::ShuttingDown("x".into()), 503, "unavailable"),
+            (E::IsolationUnavailable("x".into()), 400, "isolation_unavailable"),
+            (E::internal("starting a sandbox", "boom"), 500, "internal"),
+            (E::Store(StoreError::NotFound("file".into())), 404, "not_found"),
+            (
+                E::Secret(crate::secrets::SecretError::NotFound("K".into())),
+                400,
+                "secret_not_found",
+            ),
+        ];
+        for (e, status, code) in cases {
+            assert_eq!(e.code(), code, "{e:?}");
+            let text = e.to_string();
+            let api = ApiError::from(e);
+            assert_eq!((api.status.as_u16(), api.code), (status, code), "{text}");
+            assert_eq!(api.message, text);
+        }
+    }
+}

@@ -2,7 +2,6 @@
 //! `scripts/build-image.sh` under the configured images directory, which
 //! carries a `.warden-image.json` saying what it is.
 
-use crate::error::{ApiError, ApiResult};
 use serde::Serialize;
 use std::path::Path;
 use warden_spec::Image;
@@ -25,7 +24,8 @@ fn valid_name(name: &str) -> bool {
 }
 
 /// Resolves an image name to what the runtime starts, and its identity.
-pub fn resolve(images_dir: &Path, name: &str) -> ApiResult<(Image, ImageIdentity)> {
+pub fn resolve(images_dir: &Path, name: &str) -> crate::service::Result<(Image, ImageIdentity)> {
+    use crate::service::Error;
     if name == "host" {
         return Ok((
             Image::Host,
@@ -37,7 +37,7 @@ pub fn resolve(images_dir: &Path, name: &str) -> ApiResult<(Image, ImageIdentity
         ));
     }
     let unknown = || {
-        ApiError::bad_request(format!(
+        Error::invalid(format!(
             "unknown image {name:?} (available: host{})",
             available(images_dir)
                 .iter()
@@ -51,10 +51,10 @@ pub fn resolve(images_dir: &Path, name: &str) -> ApiResult<(Image, ImageIdentity
     let dir = images_dir.join(name);
     let record = std::fs::read(dir.join(".warden-image.json")).map_err(|_| unknown())?;
     let meta: serde_json::Value = serde_json::from_slice(&record)
-        .map_err(|e| ApiError::internal("reading the image record", e))?;
+        .map_err(|e| Error::internal("reading the image record", e))?;
     let path = dir
         .canonicalize()
-        .map_err(|e| ApiError::internal("resolving the image", e))?;
+        .map_err(|e| Error::internal("resolving the image", e))?;
     Ok((
         Image::Dir(path.to_string_lossy().into_owned()),
         ImageIdentity {
@@ -102,7 +102,7 @@ mod tests {
         ));
         for bad in ["half-built", "../py", "py/..", "", "Py", "nope"] {
             let e = resolve(dir.path(), bad).unwrap_err();
-            assert_eq!(e.code, "bad_request", "{bad}");
+            assert_eq!(e.code(), "bad_request", "{bad}");
         }
         assert_eq!(available(dir.path()), ["py"]);
     }

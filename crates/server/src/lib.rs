@@ -24,6 +24,7 @@ pub mod openapi;
 pub mod policy;
 pub mod routes;
 pub mod secrets;
+pub mod service;
 pub mod signed;
 pub mod sniff;
 pub mod state;

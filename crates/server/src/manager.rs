@@ -1,7 +1,7 @@
 //! Live sandboxes: start (with /input hydrated), look up (tenant-scoped),
 //! destroy (usage recorded), expire, and reap a dead predecessor's.
 
-use crate::error::{ApiError, ApiResult};
+use crate::service::{Error, Result};
 pub use quota::Footprint;
 use quota::Totals;
 pub use sample::Sample;
@@ -220,21 +220,21 @@ impl Manager {
 
     /// Refuses a tier this server cannot run (a 400 naming the reason),
     /// opening it first if it has not been checked yet.
-    pub async fn check_isolation(&self, isolation: Isolation) -> ApiResult<()> {
+    pub async fn check_isolation(&self, isolation: Isolation) -> Result<()> {
         let tiers = self.runtime.clone();
         tokio::task::spawn_blocking(move || tiers.check(isolation))
             .await
-            .map_err(|e| ApiError::internal("checking the isolation tier", e))?
+            .map_err(|e| Error::internal("checking the isolation tier", e))?
             .map_err(start_error)
     }
 
     /// Checks quotas, hydrates /input, starts the sandbox, records it.
-    pub async fn create(&self, store: &TenantStore, new: NewSandbox) -> ApiResult<SandboxRecord> {
+    pub async fn create(&self, store: &TenantStore, new: NewSandbox) -> Result<SandboxRecord> {
         let t0 = Instant::now();
         let tenant = store
             .tenant()
             .await?
-            .ok_or_else(|| ApiError::not_found("tenant"))?;
+            .ok_or_else(|| Error::not_found("tenant"))?;
         let footprint = Footprint::of(&new.spec);
         // The tenant's quotas first (a 429 is theirs to fix), then the
         // node's room (a 503: nobody's fault, try later).
@@ -296,12 +296,12 @@ impl Manager {
         tenant: &TenantId,
         id: &SandboxId,
         masker: Option<Arc<crate::secrets::Masker>>,
-    ) -> ApiResult<(Box<dyn Sandbox>, Client, Option<warden_egress::Egress>)> {
+    ) -> Result<(Box<dyn Sandbox>, Client, Option<warden_egress::Egress>)> {
         let rt = self.runtime.clone();
         let rules = spec.network.rules().map(<[_]>::to_vec);
         let mut sandbox = tokio::task::spawn_blocking(move || rt.start(&spec))
             .await
-            .map_err(|e| ApiError::internal("starting a sandbox", e))?
+            .map_err(|e| Error::internal("starting a sandbox", e))?
             .map_err(start_error)?;
         let connect = async {
             let control = sandbox
@@ -437,10 +437,10 @@ impl Manager {
 
 /// Puts each file at `<input>/<name>`: a hard link to the stored object
 /// when the store is a local directory (no copy), else a streamed copy.
-async fn hydrate(store: &TenantStore, files: &[FileMeta], input: &Path) -> ApiResult<()> {
+async fn hydrate(store: &TenantStore, files: &[FileMeta], input: &Path) -> Result<()> {
     tokio::fs::create_dir_all(input)
         .await
-        .map_err(|e| ApiError::internal("preparing /input", e))?;
+        .map_err(|e| Error::internal("preparing /input", e))?;
     for f in files {
         let target = input.join(&f.name);
         if let Some(src) = store.objects().local_path(ObjectKind::Files, f.id.as_str()) {
@@ -454,18 +454,18 @@ async fn hydrate(store: &TenantStore, files: &[FileMeta], input: &Path) -> ApiRe
             .await?;
         let mut out = tokio::fs::File::create(&target)
             .await
-            .map_err(|e| ApiError::internal("preparing /input", e))?;
+            .map_err(|e| Error::internal("preparing /input", e))?;
         use futures::StreamExt;
         use tokio::io::AsyncWriteExt;
         while let Some(chunk) = stream.next().await {
             let chunk = chunk?;
             out.write_all(&chunk)
                 .await
-                .map_err(|e| ApiError::internal("preparing /input", e))?;
+                .map_err(|e| Error::internal("preparing /input", e))?;
         }
         out.flush()
             .await
-            .map_err(|e| ApiError::internal("preparing /input", e))?;
+            .map_err(|e| Error::internal("preparing /input", e))?;
     }
     Ok(())
 }

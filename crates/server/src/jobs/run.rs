@@ -200,12 +200,11 @@ async fn attempt(st: &Shared, job: &ReviewRecord, cancel: &Notify, lost: &Notify
     // other work (policy hook, secrets) each time it comes round.
     let mut probe = SandboxSpec::default();
     let limits = spec.limits.clone().unwrap_or_default();
-    if crate::routes::sandboxes::limits_spec(&limits, &mut probe, &st.cfg.limits).is_ok() {
+    if crate::service::sandboxes::limits_spec(&limits, &mut probe, &st.cfg.limits).is_ok() {
         let footprint = crate::manager::Footprint::of(&probe);
-        if let Err(e) = st.sandboxes.room_for(&store, footprint).await {
-            if e.status == axum::http::StatusCode::TOO_MANY_REQUESTS {
-                return Outcome::Defer(format!("waiting for room in the quotas: {}", e.message));
-            }
+        if let Err(crate::service::Error::Quota(m)) = st.sandboxes.room_for(&store, footprint).await
+        {
+            return Outcome::Defer(format!("waiting for room in the quotas: {m}"));
         }
     }
     // The policy again: it may have changed since the submit. A refusal
@@ -239,7 +238,7 @@ async fn attempt(st: &Shared, job: &ReviewRecord, cancel: &Notify, lost: &Notify
     let image_name = spec.image.clone().unwrap_or_else(|| "host".into());
     let (image, identity) = match crate::images::resolve(&st.cfg.images_dir, &image_name) {
         Ok(i) => i,
-        Err(e) => return Outcome::Done(end(ReviewStatus::Failed, Some(e.message))),
+        Err(e) => return Outcome::Done(end(ReviewStatus::Failed, Some(e.to_string()))),
     };
     // Secrets are decrypted now, into the sandbox's env only; one deleted
     // (or undecryptable) since the submit fails the job: no retry helps.
@@ -263,7 +262,7 @@ async fn attempt(st: &Shared, job: &ReviewRecord, cancel: &Notify, lost: &Notify
     let timeout = spec.timeout_secs.unwrap_or(3600);
     let isolation = match crate::api::parse_isolation(spec.isolation.as_deref()) {
         Ok(i) => i,
-        Err(e) => return Outcome::Done(end(ReviewStatus::Failed, Some(e.message))),
+        Err(e) => return Outcome::Done(end(ReviewStatus::Failed, Some(e.to_string()))),
     };
     let mut sspec = SandboxSpec {
         image,
@@ -279,16 +278,16 @@ async fn attempt(st: &Shared, job: &ReviewRecord, cancel: &Notify, lost: &Notify
     sspec.limits.timeout = Some(Duration::from_secs(timeout));
     sspec.network = match spec.network.clone().unwrap_or_default().to_mode() {
         Ok(n) => n,
-        Err(e) => return Outcome::Done(end(ReviewStatus::Failed, Some(e.message))),
+        Err(e) => return Outcome::Done(end(ReviewStatus::Failed, Some(e.to_string()))),
     };
     let network = crate::api::Network::from_mode(&sspec.network);
-    let limits = match crate::routes::sandboxes::limits_spec(
+    let limits = match crate::service::sandboxes::limits_spec(
         &spec.limits.clone().unwrap_or_default(),
         &mut sspec,
         &st.cfg.limits,
     ) {
         Ok(l) => l,
-        Err(e) => return Outcome::Done(end(ReviewStatus::Failed, Some(e.message))),
+        Err(e) => return Outcome::Done(end(ReviewStatus::Failed, Some(e.to_string()))),
     };
     let disk = sspec.limits.disk_bytes;
     let now = now_ms();
@@ -321,13 +320,17 @@ async fn attempt(st: &Shared, job: &ReviewRecord, cancel: &Notify, lost: &Notify
         )
         .await;
     if let Err(e) = created {
-        return if e.status == axum::http::StatusCode::TOO_MANY_REQUESTS {
+        return match e {
             // The tenant's quotas are taken by its other work for now.
-            Outcome::Defer(format!("waiting for room in the quotas: {}", e.message))
-        } else if e.status.is_client_error() {
-            Outcome::Done(end(ReviewStatus::Failed, Some(e.message)))
-        } else {
-            Outcome::Retry(format!("starting the sandbox: {}", e.message))
+            crate::service::Error::Quota(m) => {
+                Outcome::Defer(format!("waiting for room in the quotas: {m}"))
+            }
+            // The node's room, or a failure of Warden's own: try again.
+            e if e.is_ours() || matches!(e, crate::service::Error::Capacity(_)) => {
+                Outcome::Retry(format!("starting the sandbox: {e}"))
+            }
+            // The job's own request cannot be run as it stands.
+            e => Outcome::Done(end(ReviewStatus::Failed, Some(e.to_string()))),
         };
     }
     let Some(live) = st.sandboxes.get(&job.tenant_id, &sb_id) else {

@@ -3,7 +3,7 @@
 //! 503 naming the capacity, not an opaque 500.
 
 use super::Manager;
-use crate::error::{ApiError, ApiResult};
+use crate::service::{Error, Result};
 use warden_runtime::native::slots::{SlotError, MAX_SLOTS};
 
 /// Releases a place held against the node's capacity.
@@ -17,8 +17,8 @@ impl Drop for Starting<'_> {
 }
 
 /// The node is out of room for another sandbox: 503, naming the capacity.
-fn capacity(m: impl Into<String>) -> ApiError {
-    ApiError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, "capacity", m)
+fn capacity(m: impl Into<String>) -> Error {
+    Error::Capacity(m.into())
 }
 
 impl Manager {
@@ -30,7 +30,7 @@ impl Manager {
 
     /// Holds a place for one more sandbox, or refuses with 503 when the
     /// node runs as many as it may.
-    pub(super) fn reserve(&self) -> ApiResult<Starting<'_>> {
+    pub(super) fn reserve(&self) -> Result<Starting<'_>> {
         let mut starting = self.starting.lock().unwrap_or_else(|e| e.into_inner());
         let live = self.map().len();
         if live + *starting >= self.capacity {
@@ -48,16 +48,12 @@ impl Manager {
 
 /// What a failed start means to the caller: their spec (400), a tier this
 /// server does not offer (400 `isolation_unavailable`), or Warden's fault.
-pub(super) fn start_error(e: warden_runtime::RuntimeError) -> ApiError {
+pub(super) fn start_error(e: warden_runtime::RuntimeError) -> Error {
     use warden_runtime::RuntimeError as E;
     match e {
-        E::Spec(e) => ApiError::bad_request(e.to_string()),
-        E::Unsupported(m) => ApiError::bad_request(m),
-        e @ E::TierUnavailable { .. } => ApiError::new(
-            axum::http::StatusCode::BAD_REQUEST,
-            "isolation_unavailable",
-            e.to_string(),
-        ),
+        E::Spec(e) => Error::invalid(e.to_string()),
+        E::Unsupported(m) => Error::invalid(m),
+        e @ E::TierUnavailable { .. } => Error::IsolationUnavailable(e.to_string()),
         E::Slot(SlotError::Exhausted) => capacity(format!(
             "this server is at capacity: all {} sandbox slots are in use; try again later",
             MAX_SLOTS
@@ -69,12 +65,12 @@ pub(super) fn start_error(e: warden_runtime::RuntimeError) -> ApiError {
                  sandbox (its open-files limit); try again later",
             )
         }
-        e => ApiError::internal("starting a sandbox", e),
+        e => Error::internal("starting a sandbox", e),
     }
 }
 
 /// A sandbox that started but could not be connected to.
-pub(super) fn connect_error(e: anyhow::Error) -> ApiError {
+pub(super) fn connect_error(e: anyhow::Error) -> Error {
     if out_of_descriptors(e.as_ref()) {
         tracing::warn!("connecting to a sandbox: out of file descriptors: {e:#}");
         return capacity(
@@ -82,7 +78,7 @@ pub(super) fn connect_error(e: anyhow::Error) -> ApiError {
              sandbox (its open-files limit); try again later",
         );
     }
-    ApiError::internal("starting a sandbox", format!("{e:#}"))
+    Error::internal("starting a sandbox", format!("{e:#}"))
 }
 
 /// Whether an error comes from the process (EMFILE) or the system (ENFILE)

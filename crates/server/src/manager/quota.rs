@@ -8,7 +8,7 @@
 //! open sandboxes cannot keep its jobs from ever starting.
 
 use super::Manager;
-use crate::error::{ApiError, ApiResult};
+use crate::service::{Error, Result};
 use warden_spec::SandboxSpec;
 use warden_store::{Quotas, TenantId, TenantStore};
 
@@ -69,23 +69,23 @@ impl Totals {
 
 /// Refuses (429, naming the quota) one more sandbox of footprint `asked`
 /// next to `now`.
-pub fn check(q: &Quotas, now: Totals, asked: Footprint, takes_slot: bool) -> ApiResult<()> {
+pub fn check(q: &Quotas, now: Totals, asked: Footprint, takes_slot: bool) -> Result<()> {
     if takes_slot && now.slots >= q.max_sandboxes {
-        return Err(ApiError::quota(format!(
+        return Err(Error::Quota(format!(
             "max_sandboxes: {} of {} sandboxes are running or starting",
             now.slots, q.max_sandboxes
         )));
     }
     let used = now.used;
     if used.memory.saturating_add(asked.memory) > q.max_memory_bytes {
-        return Err(ApiError::quota(format!(
+        return Err(Error::Quota(format!(
             "max_memory_bytes: {} bytes in use, {} more asked, limit {}",
             used.memory, asked.memory, q.max_memory_bytes
         )));
     }
     let max_millicpus = u64::from(q.max_cpus) * 1000;
     if used.millicpus.saturating_add(asked.millicpus) > max_millicpus {
-        return Err(ApiError::quota(format!(
+        return Err(Error::Quota(format!(
             "max_cpus: {} CPUs in use, {} more asked, limit {}",
             cpus(used.millicpus),
             cpus(asked.millicpus),
@@ -93,7 +93,7 @@ pub fn check(q: &Quotas, now: Totals, asked: Footprint, takes_slot: bool) -> Api
         )));
     }
     if used.pids.saturating_add(asked.pids) > q.max_pids {
-        return Err(ApiError::quota(format!(
+        return Err(Error::Quota(format!(
             "max_pids: {} PIDs in use, {} more asked, limit {}",
             used.pids, asked.pids, q.max_pids
         )));
@@ -103,7 +103,7 @@ pub fn check(q: &Quotas, now: Totals, asked: Footprint, takes_slot: bool) -> Api
 
 /// Refuses what could never run, even with nothing else running (a review
 /// job, checked when it is submitted rather than left to wait forever).
-pub fn check_alone(q: &Quotas, asked: Footprint) -> ApiResult<()> {
+pub fn check_alone(q: &Quotas, asked: Footprint) -> Result<()> {
     check(q, Totals::default(), asked, false)
 }
 
@@ -155,7 +155,7 @@ impl Manager {
         q: Quotas,
         footprint: Footprint,
         takes_slot: bool,
-    ) -> ApiResult<Admission<'_>> {
+    ) -> Result<Admission<'_>> {
         let mut admitting = self.admitting.lock().unwrap_or_else(|e| e.into_inner());
         let now = self.totals(&admitting, tenant);
         check(&q, now, footprint, takes_slot)?;
@@ -174,11 +174,11 @@ impl Manager {
     /// Whether one more of `footprint` fits the tenant's quotas now,
     /// without reserving it (a review job asks before it does any other
     /// work, and waits in the queue while it does not).
-    pub async fn room_for(&self, store: &TenantStore, footprint: Footprint) -> ApiResult<()> {
+    pub async fn room_for(&self, store: &TenantStore, footprint: Footprint) -> Result<()> {
         let tenant = store
             .tenant()
             .await?
-            .ok_or_else(|| ApiError::not_found("tenant"))?;
+            .ok_or_else(|| Error::not_found("tenant"))?;
         let admitting = self.admitting.lock().unwrap_or_else(|e| e.into_inner());
         let now = self.totals(&admitting, store.tenant_id());
         check(&tenant.quotas, now, footprint, false)
@@ -216,8 +216,10 @@ mod tests {
             (fp(0, 0, 41), "max_pids"),
         ] {
             let e = check(&q, now, asked, false).unwrap_err();
-            assert_eq!(e.status.as_u16(), 429);
-            assert!(e.message.starts_with(quota), "{}", e.message);
+            let Error::Quota(m) = e else {
+                panic!("{e:?}");
+            };
+            assert!(m.starts_with(quota), "{m}");
         }
         now.add(fp(0, 0, 0), true);
         now.add(fp(0, 0, 0), true);

@@ -1,7 +1,7 @@
 //! A live sandbox's resource figures, read from its cgroup on demand.
 
 use super::Live;
-use crate::error::{ApiError, ApiResult};
+use crate::service::{Error, Result};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -18,16 +18,16 @@ pub struct Sample {
 impl Live {
     /// Reads the sandbox's usage from its cgroup now; the CPU rate window
     /// runs from the previous sample.
-    pub async fn sample(self: &Arc<Self>) -> ApiResult<Sample> {
+    pub async fn sample(self: &Arc<Self>) -> Result<Sample> {
         let me = self.clone();
         let stats = tokio::task::spawn_blocking(move || {
             let guard = me.sandbox.lock().unwrap_or_else(|e| e.into_inner());
             guard.as_ref().map(|sb| sb.stats())
         })
         .await
-        .map_err(|e| ApiError::internal("reading sandbox usage", e))?
-        .ok_or_else(|| ApiError::conflict("the sandbox is ending"))?
-        .map_err(|e| ApiError::internal("reading sandbox usage", e))?;
+        .map_err(|e| Error::internal("reading sandbox usage", e))?
+        .ok_or_else(|| Error::conflict("the sandbox is ending"))?
+        .map_err(|e| Error::internal("reading sandbox usage", e))?;
         let now = Instant::now();
         let mut mark = self.cpu_mark.lock().unwrap_or_else(|e| e.into_inner());
         let (since, cpu_before) = *mark;

@@ -4,7 +4,7 @@ use crate::api::{self, EgressPage, Network};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::manager::Live;
-use crate::routes::sandboxes::{live, sandbox_id};
+use crate::service::sandboxes::{live, sandbox_id};
 use crate::state::Shared;
 use axum::extract::{Path, Query, State};
 use axum::Json;
@@ -98,7 +98,7 @@ pub async fn set_network(
             "a running sandbox keeps its egress proxy: to cut it off, send \
              {\"mode\": \"allowlist\", \"rules\": []}",
         )),
-        Err(e) => Err(e),
+        Err(e) => Err(e.into()),
     };
     set_rules(&st, &caller, &live, rules).await?;
     let r = caller

@@ -5,7 +5,7 @@ use crate::auth::Caller;
 use crate::error::init_error;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::routes::exec::{sse, Exit};
-use crate::routes::sandboxes::live;
+use crate::service::sandboxes::live;
 use crate::state::Shared;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};

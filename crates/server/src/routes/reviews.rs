@@ -79,7 +79,7 @@ async fn validate(st: &Shared, caller: &Caller, req: &SubmitReview) -> ApiResult
     st.sandboxes.check_isolation(isolation).await?;
     crate::images::resolve(&st.cfg.images_dir, req.image.as_deref().unwrap_or("host"))?;
     let mut probe = warden_spec::SandboxSpec::default();
-    crate::routes::sandboxes::limits_spec(
+    crate::service::sandboxes::limits_spec(
         &req.limits.clone().unwrap_or_default(),
         &mut probe,
         &st.cfg.limits,
@@ -92,7 +92,7 @@ async fn validate(st: &Shared, caller: &Caller, req: &SubmitReview) -> ApiResult
         .await?
         .ok_or_else(|| ApiError::not_found("tenant"))?;
     crate::manager::quota::check_alone(&tenant.quotas, crate::manager::Footprint::of(&probe))?;
-    crate::routes::sandboxes::check_labels(&req.labels)?;
+    crate::service::sandboxes::check_labels(&req.labels)?;
     if let Some(k) = &req.idempotency_key {
         if k.is_empty() || k.len() > 128 || k.chars().any(char::is_control) {
             return Err(ApiError::bad_request(
@@ -111,7 +111,7 @@ async fn validate(st: &Shared, caller: &Caller, req: &SubmitReview) -> ApiResult
             }
         }
     }
-    let files = crate::routes::sandboxes::input_files(&caller.store, &req.files).await?;
+    let files = crate::service::sandboxes::input_files(&caller.store, &req.files).await?;
     Ok(files.into_iter().map(|f| f.id).collect())
 }
 

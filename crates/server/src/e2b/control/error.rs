@@ -54,6 +54,12 @@ impl From<ApiError> for E2bError {
     }
 }
 
+impl From<crate::service::Error> for E2bError {
+    fn from(e: crate::service::Error) -> E2bError {
+        ApiError::from(e).into()
+    }
+}
+
 impl From<warden_store::StoreError> for E2bError {
     fn from(e: warden_store::StoreError) -> E2bError {
         ApiError::from(e).into()

@@ -8,7 +8,7 @@ use super::models::{ConnectSandbox, Detail, NewSandbox, RefreshRequest, Sandbox,
 use super::view;
 use crate::api::CreateSandbox;
 use crate::auth::Caller;
-use crate::routes::sandboxes::{check_labels, create_audited, set_expiry, MAX_TIMEOUT_SECS};
+use crate::service::sandboxes::{check_labels, create_audited, set_expiry, MAX_TIMEOUT_SECS};
 use crate::state::Shared;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -71,7 +71,7 @@ fn native_request(st: &Shared, req: NewSandbox) -> E2bResult<CreateSandbox> {
         E2bError::bad_request(format!(
             "template {:?}: `base` is Warden's host image, any other template must be a \
              built Warden image: {}",
-            req.template_id, e.message
+            req.template_id, e
         ))
     })?;
     let timeout = seconds(
@@ -80,7 +80,7 @@ fn native_request(st: &Shared, req: NewSandbox) -> E2bResult<CreateSandbox> {
         MAX_TIMEOUT_SECS as i64,
     )?;
     let labels = req.metadata.unwrap_or_default();
-    check_labels(&labels).map_err(|e| E2bError::bad_request(format!("metadata: {}", e.message)))?;
+    check_labels(&labels).map_err(|e| E2bError::bad_request(format!("metadata: {e}")))?;
     let network = super::network::for_create(st, req.allow_internet_access, req.network.as_ref())?;
     Ok(CreateSandbox {
         image: Some(image),

@@ -8,7 +8,6 @@ use crate::api::{time, StoredSpec};
 use crate::auth::Caller;
 use crate::manager::Live;
 use crate::state::Shared;
-use axum::http::StatusCode;
 use std::sync::Arc;
 use warden_store::{SandboxRecord, SandboxState};
 
@@ -146,10 +145,10 @@ pub async fn running(st: &Shared, caller: &Caller, id: &str) -> E2bResult<Sandbo
 
 /// A sandbox of the caller's that runs on this server.
 pub async fn live(st: &Shared, caller: &Caller, id: &str) -> E2bResult<Arc<Live>> {
-    match crate::routes::sandboxes::live(st, caller, id).await {
+    match crate::service::sandboxes::live(st, caller, id).await {
         Ok(l) => Ok(l),
-        Err(e) if e.status == StatusCode::CONFLICT => Err(ended(id, &record(caller, id).await?)),
-        Err(e) if e.status == StatusCode::NOT_FOUND => Err(unknown(id)),
+        Err(crate::service::Error::Conflict(_)) => Err(ended(id, &record(caller, id).await?)),
+        Err(crate::service::Error::NotFound(_)) => Err(unknown(id)),
         Err(e) => Err(e.into()),
     }
 }

@@ -1,0 +1,12 @@
+//! The service layer: each use case once, whoever asks for it. The `/v1`
+//! handlers, the E2B front door and the job worker translate their input
+//! into a call here and its result into their own answer; the services
+//! speak in their own typed errors ([`Error`]), and HTTP statuses are
+//! chosen only at the edge (`crate::error`).
+//!
+//! Moved here so far: sandboxes (create, find, limits, labels, expiry).
+
+pub mod error;
+pub mod sandboxes;
+
+pub use error::{Error, Result};

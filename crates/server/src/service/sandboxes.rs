@@ -1,0 +1,363 @@
+//! Sandboxes, whoever asks: find a tenant's live sandbox, check what a
+//! create asks for (limits against the operator's caps, labels, inputs),
+//! create one (audited, whatever the outcome), move its expiry.
+
+use crate::api::{self, CreateSandbox, SandboxLimits, StoredSpec};
+use crate::auth::Caller;
+use crate::manager::{Live, NewSandbox};
+use crate::service::{Error, Result};
+use crate::state::{append_audit, Shared};
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+use warden_spec::SandboxSpec;
+use warden_store::{now_ms, FileId, FileMeta, SandboxId, SandboxRecord, SandboxState, TenantStore};
+
+pub const MAX_TIMEOUT_SECS: u64 = 86_400;
+const MAX_LABELS: usize = 32;
+
+pub fn sandbox_id(id: &str) -> Result<SandboxId> {
+    SandboxId::parse(id).ok_or_else(|| Error::not_found("sandbox"))
+}
+
+/// The live sandbox `id` of the caller's tenant, or 404 (also for another
+/// tenant's id, and 409 for one of its own that has ended).
+pub async fn live(st: &Shared, caller: &Caller, id: &str) -> Result<Arc<Live>> {
+    let id = sandbox_id(id)?;
+    if let Some(l) = st.sandboxes.get(caller.store.tenant_id(), &id) {
+        return Ok(l);
+    }
+    match caller.store.get_sandbox(&id).await? {
+        Some(r) => Err(Error::conflict(format!(
+            "the sandbox is {} ({})",
+            r.state.as_str(),
+            r.end_reason.unwrap_or_default()
+        ))),
+        None => Err(Error::not_found("sandbox")),
+    }
+}
+
+/// The tenant's files a request names for `/input`: each must exist (an
+/// id of another tenant is "not found"), and their names must be distinct.
+pub async fn input_files(store: &TenantStore, raw_ids: &[String]) -> Result<Vec<FileMeta>> {
+    let mut files = Vec::new();
+    let mut names = HashSet::new();
+    for raw in raw_ids {
+        let not_found = || Error::not_found(format!("file {raw:?}"));
+        let id = FileId::parse(raw).ok_or_else(not_found)?;
+        let f = store.get_file(&id).await?.ok_or_else(not_found)?;
+        if !names.insert(f.name.clone()) {
+            return Err(Error::invalid(format!(
+                "two files are named {:?}; /input needs distinct names",
+                f.name
+            )));
+        }
+        files.push(f);
+    }
+    Ok(files)
+}
+
+pub fn check_labels(labels: &BTreeMap<String, String>) -> Result<()> {
+    if labels.len() > MAX_LABELS {
+        return Err(Error::invalid(format!("at most {MAX_LABELS} labels")));
+    }
+    for (k, v) in labels {
+        let key_ok = (1..=63).contains(&k.len())
+            && k.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_.-/".contains(c));
+        if !key_ok {
+            return Err(Error::invalid(format!(
+                "label key {k:?}: 1-63 characters of [A-Za-z0-9_.-/]"
+            )));
+        }
+        if v.len() > 256 || v.chars().any(char::is_control) {
+            return Err(Error::invalid(format!(
+                "label {k:?}: values are up to 256 printable characters"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Checks a request's limits (against fixed ranges and the operator's
+/// `[limits]` caps, which keep one sandbox from asking for more CPUs than
+/// the host has or a share of its PIDs) and sets them on `spec`.
+pub fn limits_spec(
+    l: &SandboxLimits,
+    spec: &mut SandboxSpec,
+    caps: &crate::config::LimitsConfig,
+) -> Result<SandboxLimits> {
+    let memory_mb = l.memory_mb.unwrap_or(512);
+    let cpus = l.cpus.unwrap_or(1.0);
+    let pids = l.pids.unwrap_or(256);
+    let disk_mb = l.disk_mb.unwrap_or(256);
+    if !(16..=1 << 20).contains(&memory_mb) {
+        return Err(Error::invalid("limits.memory_mb must be 16 to 1048576"));
+    }
+    if !(cpus.is_finite() && cpus >= 0.01) {
+        return Err(Error::invalid("limits.cpus must be at least 0.01"));
+    }
+    if cpus > f64::from(caps.max_cpus) {
+        return Err(Error::invalid(format!(
+            "limits.cpus: {cpus} is over this server's limit of {} CPUs per sandbox \
+             ([limits] max_cpus)",
+            caps.max_cpus
+        )));
+    }
+    if pids < 8 {
+        return Err(Error::invalid("limits.pids must be at least 8"));
+    }
+    if pids > caps.max_pids {
+        return Err(Error::invalid(format!(
+            "limits.pids: {pids} is over this server's limit of {} PIDs per sandbox \
+             ([limits] max_pids)",
+            caps.max_pids
+        )));
+    }
+    if !(1..=1 << 20).contains(&disk_mb) {
+        return Err(Error::invalid("limits.disk_mb must be 1 to 1048576"));
+    }
+    spec.limits.memory_bytes = Some(memory_mb << 20);
+    spec.limits.cpu_millicores = Some((cpus * 1000.0).round() as u64);
+    spec.limits.pids = Some(pids);
+    spec.limits.disk_bytes = disk_mb << 20;
+    Ok(SandboxLimits {
+        memory_mb: Some(memory_mb),
+        cpus: Some(cpus),
+        pids: Some(pids),
+        disk_mb: Some(disk_mb),
+    })
+}
+
+/// Creates a sandbox and audits the attempt (both APIs create through
+/// here).
+pub async fn create_audited(
+    caller: &Caller,
+    st: &Shared,
+    req: CreateSandbox,
+) -> Result<SandboxRecord> {
+    if st.draining() {
+        return Err(Error::ShuttingDown("the server is shutting down".into()));
+    }
+    let result = create_inner(caller, st, req).await;
+    let (target, outcome) = match &result {
+        Ok(r) => (r.id.to_string(), "ok".to_string()),
+        Err(e) => (String::new(), e.code().to_string()),
+    };
+    append_audit(
+        st.meta.as_ref(),
+        caller.store.tenant_id(),
+        caller.actor(),
+        "sandbox.create",
+        &target,
+        &outcome,
+    )
+    .await?;
+    result
+}
+
+async fn create_inner(caller: &Caller, st: &Shared, req: CreateSandbox) -> Result<SandboxRecord> {
+    let image = req.image.unwrap_or_else(|| "host".into());
+    let (image_spec, _) = crate::images::resolve(&st.cfg.images_dir, &image)?;
+    let isolation = api::parse_isolation(req.isolation.as_deref())?;
+    let mut spec = SandboxSpec {
+        image: image_spec,
+        isolation,
+        ..SandboxSpec::default()
+    };
+    let timeout = req.timeout_secs.unwrap_or(300);
+    if !(1..=MAX_TIMEOUT_SECS).contains(&timeout) {
+        return Err(Error::invalid(format!(
+            "timeout_secs must be 1 to {MAX_TIMEOUT_SECS}"
+        )));
+    }
+    // The server enforces the lifetime itself (expires_at).
+    spec.limits.timeout = Some(Duration::from_secs(timeout));
+    let limits = limits_spec(&req.limits.unwrap_or_default(), &mut spec, &st.cfg.limits)?;
+    if let Some(w) = &req.workdir {
+        spec.workdir = w.clone();
+    }
+    spec.env = req
+        .env
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    check_labels(&req.labels)?;
+    spec.network = req.network.clone().unwrap_or_default().to_mode()?;
+    spec.validate().map_err(|e| Error::invalid(e.to_string()))?;
+    // Before any file is copied or secret decrypted.
+    st.sandboxes.check_isolation(isolation).await?;
+    let files = input_files(&caller.store, &req.files).await?;
+    // Decrypted only now, into the in-memory spec; the record keeps names.
+    let secrets = crate::secrets::resolve(
+        st.vault.as_ref(),
+        &caller.store,
+        &req.secrets,
+        req.env.keys(),
+    )
+    .await?;
+    secrets.add_env(&mut spec.env);
+    let now = now_ms();
+    let stored = StoredSpec {
+        image,
+        limits,
+        files: req.files.clone(),
+        env_names: req.env.keys().cloned().collect(),
+        workdir: spec.workdir.clone(),
+        network: api::Network::from_mode(&spec.network),
+        secret_names: req.secrets.clone(),
+        isolation,
+    };
+    let record = SandboxRecord {
+        id: SandboxId::generate(),
+        tenant_id: caller.store.tenant_id().clone(),
+        state: SandboxState::Running,
+        spec: serde_json::to_value(&stored).map_err(|e| Error::internal("encoding", e))?,
+        labels: req.labels,
+        memory_bytes: spec.limits.memory_bytes.unwrap_or(0),
+        owner: String::new(),
+        created_at: now,
+        expires_at: now + timeout as i64 * 1000,
+        ended_at: None,
+        end_reason: None,
+        usage: None,
+    };
+    st.sandboxes
+        .create(
+            &caller.store,
+            NewSandbox {
+                spec,
+                files,
+                record,
+                takes_slot: true,
+                masker: secrets.masker.clone(),
+            },
+        )
+        .await
+}
+
+/// Moves a live sandbox's expiry (recorded, enforced, audited as `action`).
+pub async fn set_expiry(
+    st: &Shared,
+    caller: &Caller,
+    live: &Live,
+    expires: warden_store::Millis,
+    action: &str,
+    outcome: &str,
+) -> Result<()> {
+    if !caller.store.set_sandbox_expiry(&live.id, expires).await? {
+        return Err(Error::conflict("the sandbox has just ended"));
+    }
+    st.sandboxes.extend(live, expires);
+    append_audit(
+        st.meta.as_ref(),
+        caller.store.tenant_id(),
+        caller.actor(),
+        action,
+        live.id.as_str(),
+        outcome,
+    )
+    .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::LimitsConfig;
+
+    fn caps() -> LimitsConfig {
+        LimitsConfig {
+            max_cpus: 2,
+            max_pids: 1000,
+            ..LimitsConfig::default()
+        }
+    }
+
+    #[test]
+    fn limits_are_checked_against_the_operators_caps_and_set_on_the_spec() {
+        let mut spec = SandboxSpec::default();
+        let asked = SandboxLimits {
+            memory_mb: Some(64),
+            cpus: Some(1.5),
+            pids: Some(100),
+            disk_mb: None,
+        };
+        let kept = limits_spec(&asked, &mut spec, &caps()).expect("within the caps");
+        assert_eq!(spec.limits.memory_bytes, Some(64 << 20));
+        assert_eq!(spec.limits.cpu_millicores, Some(1500));
+        assert_eq!(spec.limits.pids, Some(100));
+        assert_eq!(
+            (kept.disk_mb, spec.limits.disk_bytes),
+            (Some(256), 256 << 20)
+        );
+        for (limits, words) in [
+            (
+                SandboxLimits {
+                    cpus: Some(3.0),
+                    ..asked.clone()
+                },
+                "max_cpus",
+            ),
+            (
+                SandboxLimits {
+                    pids: Some(1001),
+                    ..asked.clone()
+                },
+                "max_pids",
+            ),
+            (
+                SandboxLimits {
+                    memory_mb: Some(8),
+                    ..asked.clone()
+                },
+                "memory_mb",
+            ),
+            (
+                SandboxLimits {
+                    pids: Some(4),
+                    ..asked.clone()
+                },
+                "at least 8",
+            ),
+            (
+                SandboxLimits {
+                    cpus: Some(f64::NAN),
+                    ..asked.clone()
+                },
+                "at least 0.01",
+            ),
+        ] {
+            match limits_spec(&limits, &mut SandboxSpec::default(), &caps()) {
+                Err(Error::Invalid(m)) => assert!(m.contains(words), "{m}"),
+                Err(e) => panic!("{words}: {e:?}"),
+                Ok(_) => panic!("{words}: accepted"),
+            }
+        }
+    }
+
+    #[test]
+    fn labels_are_bounded_in_number_and_shape() {
+        let ok: BTreeMap<String, String> = [
+            ("team".into(), "data".into()),
+            ("a/b.c-d_e".into(), String::new()),
+        ]
+        .into();
+        assert!(check_labels(&ok).is_ok());
+        let many: BTreeMap<String, String> = (0..=MAX_LABELS)
+            .map(|i| (format!("k{i}"), "v".into()))
+            .collect();
+        for (labels, words) in [
+            (many, "at most 32 labels"),
+            ([("".into(), "v".into())].into(), "1-63 characters"),
+            ([("sp ace".into(), "v".into())].into(), "1-63 characters"),
+            ([("k".into(), "x".repeat(257))].into(), "up to 256"),
+            ([("k".into(), "a\nb".into())].into(), "printable"),
+        ] {
+            match check_labels(&labels) {
+                Err(Error::Invalid(m)) => assert!(m.contains(words), "{m}"),
+                other => panic!("{words}: {other:?}"),
+            }
+        }
+    }
+}
