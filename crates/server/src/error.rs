@@ -253,7 +253,7 @@ impl From<crate::service::Error> for ApiError {
     fn from(e: crate::service::Error) -> ApiError {
         use crate::service::Error as E;
         let status = match &e {
-            E::Store(_) | E::Secret(_) => return ApiError::from_lower(e),
+            E::Store(_) | E::Secret(_) | E::Sandbox(_) => return ApiError::from_lower(e),
             E::Invalid(_) | E::IsolationUnavailable(_) => StatusCode::BAD_REQUEST,
             E::NotFound(_) => StatusCode::NOT_FOUND,
             E::Conflict(_) => StatusCode::CONFLICT,
@@ -273,6 +273,7 @@ impl ApiError {
         match e {
             E::Store(e) => e.into(),
             E::Secret(e) => e.into(),
+            E::Sandbox(e) => init_error(e),
             other => other.into(),
         }
     }
@@ -294,9 +295,17 @@ mod tests {
             (E::Quota("x".into()), 429, "quota_exceeded"),
             (E::Capacity("x".into()), 503, "capacity"),
             (E::ShuttingDown("x".into()), 503, "unavailable"),
-            (E::IsolationUnavailable("x".into()), 400, "isolation_unavailable"),
+            (
+                E::IsolationUnavailable("x".into()),
+                400,
+                "isolation_unavailable",
+            ),
             (E::internal("starting a sandbox", "boom"), 500, "internal"),
-            (E::Store(StoreError::NotFound("file".into())), 404, "not_found"),
+            (
+                E::Store(StoreError::NotFound("file".into())),
+                404,
+                "not_found",
+            ),
             (
                 E::Secret(crate::secrets::SecretError::NotFound("K".into())),
                 400,

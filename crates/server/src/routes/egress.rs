@@ -3,7 +3,6 @@
 use crate::api::{self, EgressPage, Network};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::manager::Live;
 use crate::service::sandboxes::{live, sandbox_id};
 use crate::state::Shared;
 use axum::extract::{Path, Query, State};
@@ -94,60 +93,17 @@ pub async fn set_network(
     let live = live(&st, &caller, &id).await?;
     let rules = match req.to_mode() {
         Ok(warden_spec::NetworkMode::Allowlist { rules }) => Ok(rules),
-        Ok(warden_spec::NetworkMode::None) => Err(ApiError::bad_request(
+        Ok(warden_spec::NetworkMode::None) => Err(crate::service::Error::invalid(
             "a running sandbox keeps its egress proxy: to cut it off, send \
              {\"mode\": \"allowlist\", \"rules\": []}",
         )),
-        Err(e) => Err(e.into()),
+        Err(e) => Err(e),
     };
-    set_rules(&st, &caller, &live, rules).await?;
+    crate::service::egress::set_rules(&st, &caller, &live, rules).await?;
     let r = caller
         .store
         .get_sandbox(&live.id)
         .await?
         .ok_or_else(|| ApiError::not_found("sandbox"))?;
     Ok(Json(r.into()))
-}
-
-/// Replaces a live sandbox's egress rules (recorded with the sandbox) and
-/// audits the attempt, refused ones included; both APIs change rules
-/// through here. A sandbox created without egress has no proxy to change.
-pub(crate) async fn set_rules(
-    st: &Shared,
-    caller: &Caller,
-    live: &Live,
-    rules: ApiResult<Vec<warden_spec::EgressRule>>,
-) -> ApiResult<Network> {
-    let result = async {
-        let rules = rules?;
-        let stored = Network::from_mode(&warden_spec::NetworkMode::Allowlist {
-            rules: rules.clone(),
-        });
-        if !live.set_egress_rules(rules) {
-            return Err(ApiError::conflict(
-                "the sandbox was created with network \"none\" and has no egress proxy; \
-                 create it with {\"mode\": \"allowlist\"} to change rules later",
-            ));
-        }
-        let value = serde_json::to_value(&stored).map_err(|e| ApiError::internal("encoding", e))?;
-        caller.store.set_sandbox_network(&live.id, &value).await?;
-        Ok(stored)
-    }
-    .await;
-    let outcome = match &result {
-        Ok(n) => {
-            let hosts: Vec<&str> = n.rules.iter().map(|r| r.host.as_str()).collect();
-            format!("ok ({})", hosts.join(" "))
-        }
-        Err(e) => e.code.to_string(),
-    };
-    st.audit(
-        caller.store.tenant_id(),
-        caller.actor(),
-        "sandbox.network_set",
-        live.id.as_str(),
-        &outcome,
-    )
-    .await?;
-    result
 }

@@ -4,6 +4,7 @@
 use crate::auth::Caller;
 use crate::error::init_error;
 use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::service::sandbox_files::{read_stream, write_stream};
 use crate::service::sandboxes::live;
 use crate::state::Shared;
 use axum::body::Body;
@@ -11,10 +12,9 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use warden_protocol::{FileKind, FileStat, Request, Response as R, CHUNK};
+use warden_protocol::{FileKind, FileStat};
 
 #[derive(Deserialize, IntoParams)]
 pub struct PathParams {
@@ -98,49 +98,6 @@ pub async fn read(
     Ok(resp)
 }
 
-/// A regular file's bytes, streamed from the sandbox as the client reads
-/// (the first chunk is awaited, so a file that cannot be read is an error
-/// response rather than a cut-off body).
-pub async fn read_stream(
-    client: &warden_protocol::Client,
-    path: &str,
-    follow_links: bool,
-) -> ApiResult<impl futures::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send + 'static> {
-    let stat = client.stat(path).await.map_err(init_error)?;
-    // With `follow_links`, a symlink is read through (the init resolves it
-    // inside the sandbox's own view; what it names must be a file).
-    let link_ok = follow_links && stat.kind == FileKind::Symlink;
-    if stat.kind != FileKind::File && !link_ok {
-        return Err(ApiError::bad_request(format!(
-            "{path} is not a regular file"
-        )));
-    }
-    let mut stream = client
-        .stream(Request::ReadFile {
-            path: path.into(),
-            offset: 0,
-            limit: None,
-            strict: false,
-        })
-        .map_err(init_error)?;
-    // The first answer tells whether the read can start at all.
-    let first = match stream.next().await.map_err(init_error)? {
-        Some(R::Data(d)) => Some(d),
-        Some(R::Done) | None => None,
-        Some(other) => return Err(ApiError::internal("read", format!("unexpected {other:?}"))),
-    };
-    let rest = futures::stream::unfold(Some(stream), |s| async move {
-        let mut s = s?;
-        match s.next().await {
-            Ok(Some(R::Data(d))) => Some((Ok(bytes::Bytes::from(d)), Some(s))),
-            Ok(_) => None,
-            Err(e) => Some((Err(std::io::Error::other(e.to_string())), None)),
-        }
-    });
-    let head = futures::stream::iter(first.map(|d| Ok(bytes::Bytes::from(d))));
-    Ok(head.chain(rest))
-}
-
 #[utoipa::path(put, path = "/v1/sandboxes/{id}/files", tag = "sandbox files", params(PathParams),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),
     responses((status = 200, body = Stat), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
@@ -170,63 +127,6 @@ pub async fn write(
     )
     .await?;
     Ok(Json(stat.into()))
-}
-
-/// Writes a file atomically from a stream of chunks (a temp file renamed
-/// into place on success, removed on any failure) and returns its stat.
-pub async fn write_stream<S, E>(
-    client: &warden_protocol::Client,
-    path: &str,
-    mode: u32,
-    mut body: S,
-) -> ApiResult<FileStat>
-where
-    S: futures::Stream<Item = Result<bytes::Bytes, E>> + Unpin,
-    E: std::fmt::Display,
-{
-    let handle = match client
-        .call(Request::WriteOpen {
-            path: path.to_string(),
-            mode,
-        })
-        .await
-        .map_err(init_error)?
-    {
-        R::Opened { handle } => handle,
-        other => return Err(ApiError::internal("write", format!("unexpected {other:?}"))),
-    };
-    let abort = || async {
-        let _ = client.call(Request::WriteAbort { handle }).await;
-    };
-    while let Some(chunk) = body.next().await {
-        let chunk = match chunk {
-            Ok(c) => c,
-            Err(e) => {
-                abort().await;
-                return Err(ApiError::bad_request(format!("upload interrupted: {e}")));
-            }
-        };
-        for piece in chunk.chunks(CHUNK) {
-            if let Err(e) = client
-                .call(Request::WriteChunk {
-                    handle,
-                    data: piece.to_vec(),
-                })
-                .await
-            {
-                abort().await;
-                return Err(init_error(e));
-            }
-        }
-    }
-    match client
-        .call(Request::WriteCommit { handle })
-        .await
-        .map_err(init_error)?
-    {
-        R::Stat(s) => Ok(s),
-        other => Err(ApiError::internal("write", format!("unexpected {other:?}"))),
-    }
 }
 
 #[utoipa::path(delete, path = "/v1/sandboxes/{id}/files", tag = "sandbox files", params(PathParams),

@@ -5,6 +5,7 @@
 
 use crate::secrets::SecretError;
 use std::fmt::Display;
+use warden_protocol::{ClientError, ErrorKind};
 use warden_store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +38,10 @@ pub enum Error {
     Store(#[from] StoreError),
     #[error(transparent)]
     Secret(#[from] SecretError),
+    /// What the sandbox's init answered (a missing path, a full disk, ...)
+    /// or that it could not be reached.
+    #[error(transparent)]
+    Sandbox(#[from] ClientError),
     /// A failure of Warden's own, logged in full when it is made; callers
     /// are told only which step failed.
     #[error("{context} failed")]
@@ -83,6 +88,7 @@ impl Error {
             Error::Secret(SecretError::Undecryptable(_)) => "secret_undecryptable",
             Error::Secret(SecretError::Invalid(_)) => "bad_request",
             Error::Secret(SecretError::Store(e)) => store_code(e),
+            Error::Sandbox(e) => sandbox_code(e),
             Error::Internal { .. } => "internal",
         }
     }
@@ -102,6 +108,9 @@ impl Error {
             Error::Internal { .. } | Error::ShuttingDown(_) => true,
             Error::Store(e) | Error::Secret(SecretError::Store(e)) => store_is_ours(e),
             Error::Secret(SecretError::Disabled | SecretError::Undecryptable(_)) => true,
+            Error::Sandbox(ClientError::Remote(r)) => r.kind == ErrorKind::Io,
+            Error::Sandbox(ClientError::Disconnected) => false,
+            Error::Sandbox(_) => true,
             _ => false,
         }
     }
@@ -127,6 +136,26 @@ fn store_code(e: &StoreError) -> &'static str {
         StoreError::Upload(_) => "bad_request",
         StoreError::Conflict(_) => "conflict",
         StoreError::NotFound(_) => "not_found",
+        _ => "internal",
+    }
+}
+
+/// The names of what an init answers, as `/v1` has always given them.
+fn sandbox_code(e: &ClientError) -> &'static str {
+    match e {
+        ClientError::Remote(r) => match r.kind {
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::PermissionDenied => "permission_denied",
+            ErrorKind::AlreadyExists => "already_exists",
+            ErrorKind::DirectoryNotEmpty => "directory_not_empty",
+            ErrorKind::NotADirectory => "not_a_directory",
+            ErrorKind::IsADirectory => "is_a_directory",
+            ErrorKind::NoSpace => "no_space",
+            ErrorKind::TooLarge => "payload_too_large",
+            ErrorKind::BadRequest | ErrorKind::Unsupported => "bad_request",
+            ErrorKind::Io => "io_error",
+        },
+        ClientError::Disconnected => "conflict",
         _ => "internal",
     }
 }

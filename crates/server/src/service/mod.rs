@@ -4,9 +4,12 @@
 //! speak in their own typed errors ([`Error`]), and HTTP statuses are
 //! chosen only at the edge (`crate::error`).
 //!
-//! Moved here so far: sandboxes (create, find, limits, labels, expiry).
+//! Moved here so far: sandboxes (create, find, limits, labels, expiry),
+//! the streaming of files in and out of them, and their egress rules.
 
+pub mod egress;
 pub mod error;
+pub mod sandbox_files;
 pub mod sandboxes;
 
 pub use error::{Error, Result};

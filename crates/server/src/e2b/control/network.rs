@@ -14,10 +14,9 @@
 //!   other gets an egress proxy, possibly with no rules.
 
 use super::auth::E2bCaller;
-use super::error::{E2bError, E2bJson, E2bResult};
+use super::error::{E2bJson, E2bResult};
 use super::models::NetworkConfig;
 use crate::api::{EgressRuleBody, Network};
-use crate::error::ApiError;
 use crate::state::Shared;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -37,8 +36,8 @@ fn denies_everything(deny: &[String]) -> bool {
 }
 
 /// Refuses the settings Warden has nothing to honour them with.
-fn check_supported(net: &NetworkConfig) -> E2bResult<()> {
-    let refuse = |what: &str| Err(E2bError::bad_request(format!("network.{what}")));
+fn check_supported(net: &NetworkConfig) -> crate::service::Result<()> {
+    let refuse = |what: &str| Err(crate::service::Error::invalid(format!("network.{what}")));
     if net.egress_proxy.as_ref().is_some_and(|v| !v.is_null()) {
         return refuse("egressProxy: Warden sends allowed traffic out through its own proxy only");
     }
@@ -69,11 +68,12 @@ pub(super) fn rules(
     st: &Shared,
     allow_internet: Option<bool>,
     net: &NetworkConfig,
-) -> E2bResult<Vec<EgressRule>> {
+) -> crate::service::Result<Vec<EgressRule>> {
+    use crate::service::Error;
     check_supported(net)?;
     let deny = net.deny_out.as_deref().unwrap_or_default();
     if let Some(d) = deny.iter().find(|d| !is_address(d.trim())) {
-        return Err(E2bError::bad_request(format!(
+        return Err(Error::invalid(format!(
             "network.denyOut {d:?}: only IP addresses and CIDR blocks can be denied"
         )));
     }
@@ -81,13 +81,13 @@ pub(super) fn rules(
     for entry in net.allow_out.as_deref().unwrap_or_default() {
         let entry = entry.trim();
         if is_address(entry) {
-            return Err(E2bError::bad_request(format!(
+            return Err(Error::invalid(format!(
                 "network.allowOut {entry:?}: Warden allows destinations by host name only \
                  (example.com, *.example.com), not IP addresses or CIDR blocks"
             )));
         }
         let rule = EgressRule::parse(entry)
-            .map_err(|e| E2bError::bad_request(format!("network.allowOut: {e}")))?;
+            .map_err(|e| Error::invalid(format!("network.allowOut: {e}")))?;
         rules.push(rule);
     }
     if allow_internet != Some(false) && !denies_everything(deny) {
@@ -95,15 +95,14 @@ pub(super) fn rules(
             .cfg
             .e2b
             .internet_rules()
-            .map_err(|e| ApiError::internal("[e2b] internet_allow", e))?;
+            .map_err(|e| Error::internal("[e2b] internet_allow", e))?;
         for r in internet {
             if !rules.contains(&r) {
                 rules.push(r);
             }
         }
     }
-    warden_spec::validate_rules(&rules)
-        .map_err(|e| E2bError::bad_request(format!("network: {e}")))?;
+    warden_spec::validate_rules(&rules).map_err(|e| Error::invalid(format!("network: {e}")))?;
     Ok(rules)
 }
 
@@ -143,14 +142,13 @@ pub async fn update(
     let live = super::view::live(&st, &caller, &id).await?;
     let rules = if live.has_egress() {
         rules(&st, req.allow_internet_access, &req)
-            .map_err(|e| ApiError::new(e.status, e.code, e.message))
     } else {
-        Err(ApiError::conflict(
+        Err(crate::service::Error::conflict(
             "the sandbox was created without network access (allow_internet_access \
              false and no allowOut), so it has no egress proxy whose rules could change",
         ))
     };
-    crate::routes::egress::set_rules(&st, &caller, &live, rules).await?;
+    crate::service::egress::set_rules(&st, &caller, &live, rules).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -5,7 +5,7 @@
 use super::entry::type_word;
 use super::paths::{absolute, base_name};
 use crate::error::ApiError;
-use crate::routes::sbfiles::{read_stream, write_stream};
+use crate::service::sandbox_files::{read_stream, write_stream};
 use crate::state::Shared;
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, Multipart, Query, Request, State};
@@ -91,7 +91,7 @@ pub async fn download(
             );
             resp
         }
-        Err(e) => api_error(e),
+        Err(e) => api_error(e.into()),
     }
 }
 
@@ -210,7 +210,7 @@ where
         .map_err(|e| http_error(&e))?;
     let st = write_stream(&live.client, &path, 0o644, body)
         .await
-        .map_err(api_error)?;
+        .map_err(|e| api_error(e.into()))?;
     Ok(WriteInfo {
         name: base_name(&path).to_string(),
         kind: type_word(st.kind),
