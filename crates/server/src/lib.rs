@@ -5,6 +5,7 @@
 //! the only way to get one is the [`auth::Caller`] extractor.
 
 pub mod api;
+pub mod api_network;
 pub mod api_reviews;
 pub mod auth;
 pub mod budget;

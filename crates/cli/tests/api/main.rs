@@ -22,6 +22,7 @@ mod policy;
 mod reviews;
 mod secrets;
 mod server_limits;
+mod server_memory;
 mod storage;
 mod tiers;
 mod uploads;

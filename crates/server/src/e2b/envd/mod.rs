@@ -11,6 +11,7 @@ mod files;
 mod filesystem;
 mod paths;
 pub mod process;
+mod process_config;
 mod rpc;
 mod state;
 mod watch;
