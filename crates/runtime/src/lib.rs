@@ -90,6 +90,18 @@ pub trait Sandbox: Send {
 pub trait Runtime: Send + Sync {
     fn start(&self, spec: &SandboxSpec) -> Result<Box<dyn Sandbox>, RuntimeError>;
 
+    /// Refuses an isolation tier this runtime cannot start (opening it
+    /// first if it has not been checked yet). A single backend starts what
+    /// it is asked to and says otherwise at `start`.
+    fn check(&self, _isolation: warden_spec::Isolation) -> Result<(), RuntimeError> {
+        Ok(())
+    }
+
+    /// How each tier this runtime serves stands (for listings and logs).
+    fn probe(&self) -> Vec<tiers::TierStatus> {
+        Vec::new()
+    }
+
     /// Says that no more sandboxes will be started (a one-shot `warden
     /// run`): the runtime lets go of what only starts need while its
     /// sandbox runs, instead of on the way out. A later start fails.

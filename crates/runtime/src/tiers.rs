@@ -121,6 +121,14 @@ impl Runtime for Tiers {
             Isolation::Gvisor => self.gvisor()?.start(spec),
         }
     }
+
+    fn check(&self, isolation: Isolation) -> Result<(), RuntimeError> {
+        Tiers::check(self, isolation)
+    }
+
+    fn probe(&self) -> Vec<TierStatus> {
+        Tiers::probe(self)
+    }
 }
 
 /// A one-line summary of tier statuses, e.g. for a start-up log.

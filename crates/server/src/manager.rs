@@ -11,7 +11,6 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use warden_protocol::Client;
-use warden_runtime::tiers::Tiers;
 use warden_runtime::{Runtime, Sandbox};
 use warden_spec::{Isolation, SandboxSpec};
 use warden_store::{
@@ -111,7 +110,7 @@ pub struct Ended {
 }
 
 pub struct Manager {
-    runtime: Arc<Tiers>,
+    runtime: Arc<dyn Runtime>,
     meta: Arc<dyn MetaStore>,
     live: Mutex<HashMap<SandboxId, Arc<Live>>>,
     /// Per-sandbox host directories (`<data>/sandboxes/<id>/input`).
@@ -131,7 +130,7 @@ pub struct Manager {
 
 impl Manager {
     pub fn new(
-        runtime: Arc<Tiers>,
+        runtime: Arc<dyn Runtime>,
         meta: Arc<dyn MetaStore>,
         work_dir: PathBuf,
         egress: Arc<crate::egress::EgressHub>,
@@ -213,9 +212,10 @@ impl Manager {
                 .await;
     }
 
-    /// The isolation tiers this server runs sandboxes on.
-    pub fn tiers(&self) -> &Arc<Tiers> {
-        &self.runtime
+    /// How each isolation tier stands on this server, opening any not
+    /// checked yet (blocking: call it off the async threads).
+    pub fn probe_tiers(&self) -> Vec<warden_runtime::tiers::TierStatus> {
+        self.runtime.probe()
     }
 
     /// Refuses a tier this server cannot run (a 400 naming the reason),

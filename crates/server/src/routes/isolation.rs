@@ -15,8 +15,8 @@ pub async fn list(
     State(st): State<Shared>,
 ) -> ApiResult<Json<Vec<IsolationTier>>> {
     // Opens a tier not checked yet, so the answer is never "don't know".
-    let tiers = st.sandboxes.tiers().clone();
-    let statuses = tokio::task::spawn_blocking(move || tiers.probe())
+    let manager = st.sandboxes.clone();
+    let statuses = tokio::task::spawn_blocking(move || manager.probe_tiers())
         .await
         .map_err(|e| ApiError::internal("checking the isolation tiers", e))?;
     Ok(Json(
