@@ -236,10 +236,28 @@ async fn attempt(st: &Shared, job: &ReviewRecord, cancel: &Notify, lost: &Notify
         }
     }
     let image_name = spec.image.clone().unwrap_or_else(|| "host".into());
-    let (image, identity) = match crate::images::resolve(&st.cfg.images_dir, &image_name) {
-        Ok(i) => i,
+    // The same spec an interactive create makes (checked at submit, so a
+    // refusal now means the server's images or caps changed since).
+    let asked_limits = spec.limits.clone().unwrap_or_default();
+    let shape = crate::service::sandboxes::Shape {
+        image: &image_name,
+        isolation: spec.isolation.as_deref(),
+        limits: &asked_limits,
+        env: &spec.env,
+        network: spec.network.as_ref(),
+        workdir: None,
+        timeout_secs: spec.timeout_secs.unwrap_or(3600),
+    };
+    let crate::service::sandboxes::Planned {
+        spec: mut sspec,
+        limits,
+        identity,
+    } = match crate::service::sandboxes::spec_for(&shape, &st.cfg) {
+        Ok(p) => p,
         Err(e) => return Outcome::Done(end(ReviewStatus::Failed, Some(e.to_string()))),
     };
+    let timeout = shape.timeout_secs;
+    let isolation = sspec.isolation;
     // Secrets are decrypted now, into the sandbox's env only; one deleted
     // (or undecryptable) since the submit fails the job: no retry helps.
     let secrets =
@@ -259,36 +277,8 @@ async fn attempt(st: &Shared, job: &ReviewRecord, cancel: &Notify, lost: &Notify
                 return Outcome::Done(end(ReviewStatus::Failed, Some(e.message)));
             }
         };
-    let timeout = spec.timeout_secs.unwrap_or(3600);
-    let isolation = match crate::api::parse_isolation(spec.isolation.as_deref()) {
-        Ok(i) => i,
-        Err(e) => return Outcome::Done(end(ReviewStatus::Failed, Some(e.to_string()))),
-    };
-    let mut sspec = SandboxSpec {
-        image,
-        isolation,
-        env: spec
-            .env
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
-        ..SandboxSpec::default()
-    };
     secrets.add_env(&mut sspec.env);
-    sspec.limits.timeout = Some(Duration::from_secs(timeout));
-    sspec.network = match spec.network.clone().unwrap_or_default().to_mode() {
-        Ok(n) => n,
-        Err(e) => return Outcome::Done(end(ReviewStatus::Failed, Some(e.to_string()))),
-    };
     let network = crate::api::Network::from_mode(&sspec.network);
-    let limits = match crate::service::sandboxes::limits_spec(
-        &spec.limits.clone().unwrap_or_default(),
-        &mut sspec,
-        &st.cfg.limits,
-    ) {
-        Ok(l) => l,
-        Err(e) => return Outcome::Done(end(ReviewStatus::Failed, Some(e.to_string()))),
-    };
     let disk = sspec.limits.disk_bytes;
     let now = now_ms();
     let record = SandboxRecord {

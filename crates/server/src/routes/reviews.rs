@@ -72,18 +72,23 @@ async fn validate(st: &Shared, caller: &Caller, req: &SubmitReview) -> ApiResult
         req.env.keys(),
     )
     .await?;
-    if let Some(n) = &req.network {
-        n.to_mode()?;
-    }
-    let isolation = crate::api::parse_isolation(req.isolation.as_deref())?;
-    st.sandboxes.check_isolation(isolation).await?;
-    crate::images::resolve(&st.cfg.images_dir, req.image.as_deref().unwrap_or("host"))?;
-    let mut probe = warden_spec::SandboxSpec::default();
-    crate::service::sandboxes::limits_spec(
-        &req.limits.clone().unwrap_or_default(),
-        &mut probe,
-        &st.cfg.limits,
+    // The spec the job will run with, made as its worker will make it.
+    let image = req.image.clone().unwrap_or_else(|| "host".into());
+    let asked_limits = req.limits.clone().unwrap_or_default();
+    let planned = crate::service::sandboxes::spec_for(
+        &crate::service::sandboxes::Shape {
+            image: &image,
+            isolation: req.isolation.as_deref(),
+            limits: &asked_limits,
+            env: &req.env,
+            network: req.network.as_ref(),
+            workdir: None,
+            timeout_secs: req.timeout_secs.unwrap_or(3600),
+        },
+        &st.cfg,
     )?;
+    st.sandboxes.check_isolation(planned.spec.isolation).await?;
+    let probe = planned.spec;
     // A job counts against the same quotas as sandboxes; one that could
     // not run even alone is refused now rather than left waiting.
     let tenant = caller

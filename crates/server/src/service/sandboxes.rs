@@ -129,6 +129,62 @@ pub fn limits_spec(
     })
 }
 
+/// What a sandbox is asked to be, whoever asks (an interactive create, a
+/// review job): everything of its spec but its inputs and secrets.
+pub struct Shape<'a> {
+    pub image: &'a str,
+    pub isolation: Option<&'a str>,
+    pub limits: &'a SandboxLimits,
+    pub env: &'a BTreeMap<String, String>,
+    pub network: Option<&'a api::Network>,
+    pub workdir: Option<&'a str>,
+    pub timeout_secs: u64,
+}
+
+/// A shape made into a spec, with the limits as granted and the image's
+/// identity (for a job's manifest).
+pub struct Planned {
+    pub spec: SandboxSpec,
+    pub limits: SandboxLimits,
+    pub identity: crate::images::ImageIdentity,
+}
+
+/// The spec for a shape: the image resolved, the tier named, the lifetime
+/// and limits checked (against the operator's caps), the network's rules
+/// checked. The caller adds inputs and secrets.
+pub fn spec_for(shape: &Shape, cfg: &crate::config::Config) -> Result<Planned> {
+    let (image, identity) = crate::images::resolve(&cfg.images_dir, shape.image)?;
+    let isolation = api::parse_isolation(shape.isolation)?;
+    let mut spec = SandboxSpec {
+        image,
+        isolation,
+        ..SandboxSpec::default()
+    };
+    if !(1..=MAX_TIMEOUT_SECS).contains(&shape.timeout_secs) {
+        return Err(Error::invalid(format!(
+            "timeout_secs must be 1 to {MAX_TIMEOUT_SECS}"
+        )));
+    }
+    // The server enforces the lifetime itself (expires_at).
+    spec.limits.timeout = Some(Duration::from_secs(shape.timeout_secs));
+    let limits = limits_spec(shape.limits, &mut spec, &cfg.limits)?;
+    if let Some(w) = shape.workdir {
+        spec.workdir = w.to_string();
+    }
+    spec.env = shape
+        .env
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    spec.network = shape.network.cloned().unwrap_or_default().to_mode()?;
+    spec.validate().map_err(|e| Error::invalid(e.to_string()))?;
+    Ok(Planned {
+        spec,
+        limits,
+        identity,
+    })
+}
+
 /// Creates a sandbox and audits the attempt (both APIs create through
 /// here).
 pub async fn create_audited(
@@ -157,34 +213,25 @@ pub async fn create_audited(
 }
 
 async fn create_inner(caller: &Caller, st: &Shared, req: CreateSandbox) -> Result<SandboxRecord> {
-    let image = req.image.unwrap_or_else(|| "host".into());
-    let (image_spec, _) = crate::images::resolve(&st.cfg.images_dir, &image)?;
-    let isolation = api::parse_isolation(req.isolation.as_deref())?;
-    let mut spec = SandboxSpec {
-        image: image_spec,
-        isolation,
-        ..SandboxSpec::default()
-    };
+    let image = req.image.clone().unwrap_or_else(|| "host".into());
+    let asked_limits = req.limits.clone().unwrap_or_default();
     let timeout = req.timeout_secs.unwrap_or(300);
-    if !(1..=MAX_TIMEOUT_SECS).contains(&timeout) {
-        return Err(Error::invalid(format!(
-            "timeout_secs must be 1 to {MAX_TIMEOUT_SECS}"
-        )));
-    }
-    // The server enforces the lifetime itself (expires_at).
-    spec.limits.timeout = Some(Duration::from_secs(timeout));
-    let limits = limits_spec(&req.limits.unwrap_or_default(), &mut spec, &st.cfg.limits)?;
-    if let Some(w) = &req.workdir {
-        spec.workdir = w.clone();
-    }
-    spec.env = req
-        .env
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
+    let Planned {
+        mut spec, limits, ..
+    } = spec_for(
+        &Shape {
+            image: &image,
+            isolation: req.isolation.as_deref(),
+            limits: &asked_limits,
+            env: &req.env,
+            network: req.network.as_ref(),
+            workdir: req.workdir.as_deref(),
+            timeout_secs: timeout,
+        },
+        &st.cfg,
+    )?;
+    let isolation = spec.isolation;
     check_labels(&req.labels)?;
-    spec.network = req.network.clone().unwrap_or_default().to_mode()?;
-    spec.validate().map_err(|e| Error::invalid(e.to_string()))?;
     // Before any file is copied or secret decrypted.
     st.sandboxes.check_isolation(isolation).await?;
     let files = input_files(&caller.store, &req.files).await?;
