@@ -47,7 +47,7 @@ pub struct Live {
     dir: PathBuf,
     /// What the E2B envd API keeps about this sandbox (process tags,
     /// watchers); it ends with the sandbox.
-    pub envd: crate::e2b::envd::SandboxState,
+    pub envd: crate::e2b::envd::EnvdState,
     /// Why the sandbox was destroyed, set as teardown begins: whoever still
     /// holds this `Live` (a review job, a stream) learns why its requests
     /// now fail.
@@ -87,8 +87,9 @@ impl Live {
     }
 }
 
-/// What the API layer asks for.
-pub struct NewSandbox {
+/// What a sandbox start needs (from the sandboxes service or the job
+/// worker): its spec, inputs, record, and whether it takes a sandbox slot.
+pub struct SandboxLaunch {
     pub spec: SandboxSpec,
     pub files: Vec<FileMeta>,
     pub record: SandboxRecord,
@@ -229,7 +230,7 @@ impl Manager {
     }
 
     /// Checks quotas, hydrates /input, starts the sandbox, records it.
-    pub async fn create(&self, store: &TenantStore, new: NewSandbox) -> Result<SandboxRecord> {
+    pub async fn create(&self, store: &TenantStore, new: SandboxLaunch) -> Result<SandboxRecord> {
         let t0 = Instant::now();
         let tenant = store
             .tenant()

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use warden_runtime::tiers::TierStatus;
 use warden_runtime::{Runtime, RuntimeError, Sandbox, SandboxStats};
-use warden_server::manager::{Manager, NewSandbox};
+use warden_server::manager::{Manager, SandboxLaunch};
 use warden_server::service::Error;
 use warden_spec::{Isolation, SandboxSpec};
 use warden_store::{
@@ -153,7 +153,7 @@ impl World {
             end_reason: None,
             usage: None,
         };
-        let new = NewSandbox {
+        let new = SandboxLaunch {
             spec,
             files: Vec::new(),
             record,

@@ -8,7 +8,7 @@ use super::finish::finish;
 use super::logs::{self, LogWriter};
 use super::outputs;
 use crate::api_reviews::SubmitReview;
-use crate::manager::NewSandbox;
+use crate::manager::SandboxLaunch;
 use crate::secrets::SecretError;
 use crate::state::Shared;
 use serde_json::json;
@@ -300,7 +300,7 @@ async fn attempt(st: &Shared, job: &ReviewRecord, cancel: &Notify, lost: &Notify
         .sandboxes
         .create(
             &store,
-            NewSandbox {
+            SandboxLaunch {
                 spec: sspec,
                 files: files.clone(),
                 record,

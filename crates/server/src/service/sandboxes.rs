@@ -4,7 +4,7 @@
 
 use crate::api::{self, CreateSandbox, SandboxLimits, StoredSpec};
 use crate::auth::Caller;
-use crate::manager::{Live, NewSandbox};
+use crate::manager::{Live, SandboxLaunch};
 use crate::service::{Error, Result};
 use crate::state::{append_audit, Shared};
 use std::collections::{BTreeMap, HashSet};
@@ -272,7 +272,7 @@ async fn create_inner(caller: &Caller, st: &Shared, req: CreateSandbox) -> Resul
     st.sandboxes
         .create(
             &caller.store,
-            NewSandbox {
+            SandboxLaunch {
                 spec,
                 files,
                 record,

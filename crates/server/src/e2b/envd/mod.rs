@@ -17,7 +17,7 @@ mod state;
 mod watch;
 pub mod watch_budget;
 
-pub use state::SandboxState;
+pub use state::EnvdState;
 
 use crate::state::Shared;
 use axum::body::Bytes;

@@ -16,12 +16,12 @@ pub struct ProcMeta {
 }
 
 #[derive(Default)]
-pub struct SandboxState {
+pub struct EnvdState {
     procs: Mutex<HashMap<u32, ProcMeta>>,
     pub watchers: super::watch::Watchers,
 }
 
-impl SandboxState {
+impl EnvdState {
     fn procs(&self) -> std::sync::MutexGuard<'_, HashMap<u32, ProcMeta>> {
         self.procs.lock().unwrap_or_else(|e| e.into_inner())
     }
