@@ -7,6 +7,7 @@
 //! Every isolation backend speaks exactly this protocol to exactly the same
 //! init.
 
+mod calls;
 pub mod client;
 pub mod codec;
 pub mod messages;
