@@ -1,11 +1,10 @@
 //! E2B's envd on a real server, spoken from Rust with our own protobuf
 //! types: the binary protobuf codec (the SDKs use JSON, which their own
 //! suites in `e2b_sdk.rs` cover), the Connect framing, and the attacks on
-//! the front door — tokens, other sandboxes, paths, policy, secrets.
+//! the front door's tokens (files, policy, secrets and audit through envd
+//! are in `e2b_envd_guards.rs`).
 
 use crate::harness::*;
-use crate::policy::put_policy;
-use crate::secrets::{fresh_value, KEY};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use warden_envd_wire::connect::{self, FLAG_END_STREAM};
@@ -15,15 +14,15 @@ use warden_envd_wire::process::{
 use warden_envd_wire::prost::Message;
 
 /// One sandbox seen through envd: its id and access token.
-struct Envd {
-    http: reqwest::Client,
-    base: String,
-    id: String,
-    token: String,
+pub(crate) struct Envd {
+    pub(crate) http: reqwest::Client,
+    pub(crate) base: String,
+    pub(crate) id: String,
+    pub(crate) token: String,
 }
 
 /// Creates a sandbox through E2B's control API (`X-API-Key`).
-async fn e2b_sandbox(a: &Api, body: Value) -> Envd {
+pub(crate) async fn e2b_sandbox(a: &Api, body: Value) -> Envd {
     let r = a
         .send(
             a.http
@@ -42,13 +41,13 @@ async fn e2b_sandbox(a: &Api, body: Value) -> Envd {
 }
 
 /// The events of a server stream, and its end-of-stream JSON.
-struct Streamed {
-    events: Vec<Event>,
-    end: Value,
+pub(crate) struct Streamed {
+    pub(crate) events: Vec<Event>,
+    pub(crate) end: Value,
 }
 
 impl Envd {
-    fn post(&self, path: &str) -> reqwest::RequestBuilder {
+    pub(crate) fn post(&self, path: &str) -> reqwest::RequestBuilder {
         self.http
             .post(format!("{}{path}", self.base))
             .header("E2b-Sandbox-Id", &self.id)
@@ -57,7 +56,7 @@ impl Envd {
     }
 
     /// A unary call in binary protobuf.
-    async fn unary<Req: Message, Resp: Message + Default>(
+    pub(crate) async fn unary<Req: Message, Resp: Message + Default>(
         &self,
         method: &str,
         req: &Req,
@@ -82,7 +81,12 @@ impl Envd {
     }
 
     /// A server-streaming call in binary protobuf.
-    async fn stream(&self, method: &str, req: &impl Message, timeout_ms: Option<u64>) -> Streamed {
+    pub(crate) async fn stream(
+        &self,
+        method: &str,
+        req: &impl Message,
+        timeout_ms: Option<u64>,
+    ) -> Streamed {
         let mut rb = self
             .post(method)
             .header("content-type", "application/connect+proto")
@@ -112,7 +116,7 @@ impl Envd {
         Streamed { events, end }
     }
 
-    async fn run(&self, line: &str) -> Streamed {
+    pub(crate) async fn run(&self, line: &str) -> Streamed {
         self.stream("/process.Process/Start", &start(line), None)
             .await
     }
@@ -124,7 +128,7 @@ async fn list(e: &Envd) -> Result<(), (StatusCode, Value)> {
         .map(|_| ())
 }
 
-fn start(line: &str) -> p::StartRequest {
+pub(crate) fn start(line: &str) -> p::StartRequest {
     p::StartRequest {
         process: Some(p::ProcessConfig {
             cmd: "/bin/sh".into(),
@@ -136,7 +140,7 @@ fn start(line: &str) -> p::StartRequest {
     }
 }
 
-fn stdout(s: &Streamed) -> String {
+pub(crate) fn stdout(s: &Streamed) -> String {
     let mut out = Vec::new();
     for e in &s.events {
         if let Event::Data(d) = e {
@@ -148,7 +152,7 @@ fn stdout(s: &Streamed) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn end(s: &Streamed) -> p::process_event::EndEvent {
+pub(crate) fn end(s: &Streamed) -> p::process_event::EndEvent {
     s.events
         .iter()
         .find_map(|e| match e {
@@ -398,296 +402,4 @@ async fn the_front_door_opens_for_the_right_token_only() {
         502,
         "the SDKs read 502 on /health as not running"
     );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn files_stay_inside_and_policy_and_masking_still_apply() {
-    let server = Server::start_env(RuntimeDirs::shared(), &[("WARDEN_SECRETS_KEY", KEY)]);
-    let admin = server.admin();
-    let (tid, a) = admin.tenant("careful", None).await;
-    let secret = fresh_value("e2b");
-    let r = a
-        .post("/v1/secrets", json!({"name": "API_TOKEN", "value": secret}))
-        .await;
-    assert_eq!(r.status, 201, "{}", r.text);
-    // A sandbox made through /v1 with a secret, reached through envd.
-    let id = a.sandbox(json!({"secrets": ["API_TOKEN"]})).await;
-    let info = a
-        .send(
-            a.http
-                .get(format!("{}/sandboxes/{id}", a.base))
-                .header("X-API-Key", &a.token),
-        )
-        .await;
-    assert_eq!(info.status, 200, "{}", info.text);
-    let sb = Envd {
-        http: a.http.clone(),
-        base: a.base.clone(),
-        id: id.clone(),
-        token: info.body["envdAccessToken"].as_str().unwrap().to_string(),
-    };
-
-    // The secret's value never comes back in a stream.
-    let s = sb.run("echo \"token=$API_TOKEN\"").await;
-    assert_eq!(stdout(&s), "token=***\n");
-
-    // A symlink to /etc/passwd leads to the sandbox's own passwd, not the
-    // host's (the host has accounts the sandbox's synthesised one lacks).
-    let host_passwd = std::fs::read_to_string("/etc/passwd").unwrap();
-    let host_only = host_passwd
-        .lines()
-        .find(|l| !l.starts_with("root:") && !l.starts_with("sandbox:"))
-        .expect("the host has another account")
-        .split(':')
-        .next()
-        .unwrap()
-        .to_string();
-    sb.run("ln -s /etc/passwd /scratch/link").await;
-    let get = |path: &str| {
-        sb.http
-            .get(format!("{}/files", sb.base))
-            .query(&[("path", path)])
-            .header("E2b-Sandbox-Id", &sb.id)
-            .header("X-Access-Token", &sb.token)
-            .send()
-    };
-    let via_link = get("/scratch/link").await.unwrap();
-    assert_eq!(via_link.status(), 200);
-    let text = via_link.text().await.unwrap();
-    assert!(text.contains("sandbox:"), "{text}");
-    assert!(
-        !text.contains(&format!("{host_only}:")),
-        "host account leaked: {text}"
-    );
-    // Relative paths climb no higher than /.
-    let shadow = get("../../../../etc/shadow").await.unwrap();
-    assert_eq!(shadow.status(), 404, "the sandbox has no /etc/shadow");
-    let missing = get("nope.txt").await.unwrap();
-    assert_eq!(missing.status(), 404);
-    assert_eq!(missing.json::<Value>().await.unwrap()["code"], 404);
-
-    // The tenant's command policy applies to E2B's Start too.
-    let denied = put_policy(&admin, &tid, json!({"deny": ["touch *"]})).await;
-    assert_eq!(denied.status, 200, "{}", denied.text);
-    let s = sb.run("touch /scratch/marker").await;
-    assert_eq!(s.end["error"]["code"], "permission_denied", "{}", s.end);
-    assert!(s.events.is_empty(), "a denied command never starts");
-    let check = sb
-        .run("test -e /scratch/marker && echo there || echo absent")
-        .await;
-    assert_eq!(stdout(&check), "absent\n");
-    let audit = audited(&a, "exec.denied").await;
-    assert!(!audit.is_empty(), "the refusal is audited");
-
-    // `[bash, SCRIPT, -c, LINE]` runs SCRIPT: the policy judges that, not
-    // LINE (issue 15, item 16). The script would leave a marker.
-    let s = sb
-        .run("printf 'echo ran > /scratch/marker2\\n' > /scratch/evil.sh")
-        .await;
-    assert_eq!(end(&s).exit_code, 0, "{}", s.end);
-    let allow = put_policy(&admin, &tid, json!({"allow": ["echo *"]})).await;
-    assert_eq!(allow.status, 200, "{}", allow.text);
-    let bash = |args: &[&str]| p::StartRequest {
-        process: Some(p::ProcessConfig {
-            cmd: "/bin/bash".into(),
-            args: args.iter().map(|a| a.to_string()).collect(),
-            envs: Default::default(),
-            cwd: None,
-        }),
-        ..Default::default()
-    };
-    let control = sb
-        .stream("/process.Process/Start", &bash(&["-c", "echo hi"]), None)
-        .await;
-    assert_eq!(stdout(&control), "hi\n", "{}", control.end);
-    let smuggled = sb
-        .stream(
-            "/process.Process/Start",
-            &bash(&["/scratch/evil.sh", "-c", "echo hi"]),
-            None,
-        )
-        .await;
-    assert_eq!(
-        smuggled.end["error"]["code"], "permission_denied",
-        "{}",
-        smuggled.end
-    );
-    assert_eq!(get("/scratch/marker2").await.unwrap().status(), 404);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn state_changes_through_envd_and_stdin_are_audited_without_content() {
-    use warden_envd_wire::filesystem as f;
-    let server = Server::start();
-    let (_, a) = server.admin().tenant("audited-envd", None).await;
-    let sb = e2b_sandbox(&a, json!({"templateID": "base"})).await;
-
-    // Files made, moved and removed through envd: each one audited with
-    // its paths (these were not audited at all).
-    let _: f::MakeDirResponse = sb
-        .unary(
-            "/filesystem.Filesystem/MakeDir",
-            &f::MakeDirRequest {
-                path: "/tmp/made".into(),
-            },
-        )
-        .await
-        .unwrap();
-    let _: f::MoveResponse = sb
-        .unary(
-            "/filesystem.Filesystem/Move",
-            &f::MoveRequest {
-                source: "/tmp/made".into(),
-                destination: "/tmp/moved".into(),
-            },
-        )
-        .await
-        .unwrap();
-    let _: f::RemoveResponse = sb
-        .unary(
-            "/filesystem.Filesystem/Remove",
-            &f::RemoveRequest {
-                path: "/tmp/moved".into(),
-            },
-        )
-        .await
-        .unwrap();
-    // A refused change is audited as such.
-    let gone: Result<f::RemoveResponse, _> = sb
-        .unary(
-            "/filesystem.Filesystem/Remove",
-            &f::RemoveRequest {
-                path: "/tmp/moved".into(),
-            },
-        )
-        .await;
-    assert_eq!(gone.unwrap_err().0, StatusCode::NOT_FOUND);
-    let id = &sb.id;
-    let actor = "e2b-envd".to_string();
-    assert_eq!(
-        audited(&a, "sandbox.mkdir").await,
-        [(
-            actor.clone(),
-            format!("{id}:/tmp/made"),
-            "ok (e2b)".to_string()
-        )]
-    );
-    assert_eq!(
-        audited(&a, "sandbox.file_move").await,
-        [(
-            actor.clone(),
-            format!("{id}:/tmp/made -> /tmp/moved"),
-            "ok (e2b)".to_string()
-        )]
-    );
-    assert_eq!(
-        audited(&a, "sandbox.file_remove").await,
-        [
-            (
-                actor.clone(),
-                format!("{id}:/tmp/moved"),
-                "ok (e2b)".to_string()
-            ),
-            (
-                actor.clone(),
-                format!("{id}:/tmp/moved"),
-                "not_found (e2b)".to_string()
-            ),
-        ]
-    );
-
-    // Input fed to a process: its size is audited, never its bytes.
-    let mut cat = start("cat > /tmp/got");
-    cat.stdin = Some(true);
-    let s = sb.stream("/process.Process/Start", &cat, Some(300)).await;
-    let Some(Event::Start(st)) = s.events.first() else {
-        panic!("no start event")
-    };
-    let pid = st.pid;
-    let select = || {
-        Some(p::ProcessSelector {
-            selector: Some(p::process_selector::Selector::Pid(pid)),
-        })
-    };
-    let _: p::SendInputResponse = sb
-        .unary(
-            "/process.Process/SendInput",
-            &p::SendInputRequest {
-                process: select(),
-                input: Some(p::ProcessInput {
-                    input: Some(p::process_input::Input::Stdin(b"swordfish\n".to_vec())),
-                }),
-            },
-        )
-        .await
-        .unwrap();
-    let _: p::CloseStdinResponse = sb
-        .unary(
-            "/process.Process/CloseStdin",
-            &p::CloseStdinRequest { process: select() },
-        )
-        .await
-        .unwrap();
-    let t0 = std::time::Instant::now();
-    while stdout(&sb.run("cat /tmp/got").await) != "swordfish\n" {
-        assert!(
-            t0.elapsed() < std::time::Duration::from_secs(10),
-            "input never arrived"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    assert_eq!(
-        audited(&a, "sandbox.stdin").await,
-        [(
-            actor.clone(),
-            format!("{id}:{pid}"),
-            "ok (10 bytes, e2b)".to_string()
-        )]
-    );
-    assert_eq!(
-        audited(&a, "sandbox.stdin_close").await,
-        [(actor.clone(), format!("{id}:{pid}"), "ok (e2b)".to_string())]
-    );
-
-    // The same through the native API (a process with a stdin pipe: one
-    // envd started; the native API closes the pipes it opens itself).
-    let native = sb.id.clone();
-    let mut cat = start("cat > /tmp/got2");
-    cat.stdin = Some(true);
-    let s = sb.stream("/process.Process/Start", &cat, Some(300)).await;
-    let Some(Event::Start(st)) = s.events.first() else {
-        panic!("no start event")
-    };
-    let npid = st.pid;
-    let w = a
-        .send(
-            a.req(
-                reqwest::Method::POST,
-                &format!("/v1/sandboxes/{native}/processes/{npid}/stdin?close=true"),
-            )
-            .body("hunter2\n"),
-        )
-        .await;
-    assert_eq!(w.status, 204, "{}", w.text);
-    let done = a
-        .post(
-            &format!("/v1/sandboxes/{native}/processes/{npid}/wait"),
-            json!({}),
-        )
-        .await;
-    assert_eq!(done.body["exit_code"], 0, "{}", done.text);
-    assert_eq!(a.ok(&native, "cat /tmp/got2").await, "hunter2\n");
-    let entries = audited(&a, "sandbox.stdin").await;
-    let (who, target, outcome) = &entries[1];
-    assert!(who.starts_with("key_"), "{entries:?}");
-    assert_eq!(
-        (target.as_str(), outcome.as_str()),
-        (
-            format!("{native}:{npid}").as_str(),
-            "ok (8 bytes, stdin closed)"
-        ),
-    );
-    // No entry holds what was typed.
-    let all = a.get("/v1/audit?limit=1000").await.text;
-    assert!(!all.contains("swordfish") && !all.contains("hunter2"));
 }

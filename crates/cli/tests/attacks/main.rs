@@ -67,7 +67,9 @@ mod helpers;
 
 mod export;
 mod filesystem;
+mod kernel_files;
 mod namespaces;
 mod resources;
 mod seccomp;
 mod shared_kernel;
+mod teardown;
