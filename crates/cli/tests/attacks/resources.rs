@@ -145,6 +145,11 @@ async fn fork_bomb_under_gvisor() {
     );
 }
 
+/// The most a 64 MiB sandbox's peak may read: cgroup v1 charges a page
+/// before it reclaims or OOM-kills, so `max_usage_in_bytes` can pass the
+/// limit by a page or a charge batch (67,112,960 was seen: one page over).
+const PEAK_CAP: u64 = (64 << 20) + (256 << 10);
+
 /// Allocating 512 MiB under a 64 MiB limit gets the process OOM-killed
 /// inside the sandbox; the cgroup counts it; the sandbox survives.
 async fn memory_bomb_is_oom_killed(tier: Tier) {
@@ -177,7 +182,7 @@ async fn memory_bomb_is_oom_killed(tier: Tier) {
         }
         let st = stats(&sb);
         assert!(st.oom_kills >= 1, "{st:?}");
-        assert!(st.memory_peak_bytes <= 64 << 20, "{st:?}");
+        assert!(st.memory_peak_bytes <= PEAK_CAP, "{st:?}");
         return;
     }
     let out = py_args(
@@ -190,7 +195,7 @@ async fn memory_bomb_is_oom_killed(tier: Tier) {
     assert!(!text(&out.stdout).contains("survived"));
     let st = stats(&sb);
     assert!(st.oom_kills >= 1, "{st:?}");
-    assert!(st.memory_peak_bytes <= 64 << 20, "{st:?}");
+    assert!(st.memory_peak_bytes <= PEAK_CAP, "{st:?}");
     assert_eq!(sb.ok("echo alive").await, "alive\n");
 }
 
