@@ -252,8 +252,14 @@ pub fn init_error(e: warden_protocol::ClientError) -> ApiError {
 impl From<crate::service::Error> for ApiError {
     fn from(e: crate::service::Error) -> ApiError {
         use crate::service::Error as E;
+        // A lower layer's error is mapped as that layer's always was.
+        let e = match e {
+            E::Store(e) => return e.into(),
+            E::Secret(e) => return e.into(),
+            E::Sandbox(e) => return init_error(e),
+            own => own,
+        };
         let status = match &e {
-            E::Store(_) | E::Secret(_) | E::Sandbox(_) => return ApiError::from_lower(e),
             E::Invalid(_) | E::IsolationUnavailable(_) => StatusCode::BAD_REQUEST,
             E::NotFound(_) => StatusCode::NOT_FOUND,
             E::Conflict(_) => StatusCode::CONFLICT,
@@ -261,21 +267,9 @@ impl From<crate::service::Error> for ApiError {
             E::Capacity(_) | E::ShuttingDown(_) => StatusCode::SERVICE_UNAVAILABLE,
             // Logged when it was made.
             E::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+            E::Store(_) | E::Secret(_) | E::Sandbox(_) => unreachable!("mapped above"),
         };
         ApiError::new(status, e.code(), e.to_string())
-    }
-}
-
-impl ApiError {
-    /// A service error that wraps a lower layer's, mapped as that one is.
-    fn from_lower(e: crate::service::Error) -> ApiError {
-        use crate::service::Error as E;
-        match e {
-            E::Store(e) => e.into(),
-            E::Secret(e) => e.into(),
-            E::Sandbox(e) => init_error(e),
-            other => other.into(),
-        }
     }
 }
 
