@@ -298,6 +298,11 @@ pub async fn serve(
     eprintln!("warden: configuration\n{cfg}");
     tiers::report_in_background(&runtime);
     let buffers = budget::Buffers::new(cfg.server.buffers_total_bytes);
+    let envd = Arc::new(e2b::envd::EnvdSandboxes::default());
+    manager.on_end({
+        let envd = envd.clone();
+        Box::new(move |id| envd.forget(id))
+    });
     let state = Arc::new(AppState {
         cfg,
         meta,
@@ -310,6 +315,7 @@ pub async fn serve(
         sandboxes: manager.clone(),
         draining: AtomicBool::new(false),
         buffers,
+        envd,
     });
     tokio::spawn(manager.clone().expire_loop());
     tokio::spawn(jobs::worker_loop(state.clone()));

@@ -45,9 +45,6 @@ pub struct Live {
     /// measured between two samples.
     cpu_mark: Mutex<(Instant, u64)>,
     dir: PathBuf,
-    /// What the E2B envd API keeps about this sandbox (process tags,
-    /// watchers); it ends with the sandbox.
-    pub envd: crate::e2b::envd::EnvdState,
     /// Why the sandbox was destroyed, set as teardown begins: whoever still
     /// holds this `Live` (a review job, a stream) learns why its requests
     /// now fail.
@@ -127,7 +124,13 @@ pub struct Manager {
     /// those starting now (counted against it with the live ones).
     capacity: usize,
     starting: Mutex<usize>,
+    /// Told the id of each sandbox as it ends (after it is marked ended):
+    /// what front doors keep per sandbox is dropped there.
+    on_end: Mutex<Vec<EndHook>>,
 }
+
+/// See [`Manager::on_end`].
+pub type EndHook = Box<dyn Fn(&SandboxId) + Send + Sync>;
 
 impl Manager {
     pub fn new(
@@ -146,7 +149,17 @@ impl Manager {
             admitting: Default::default(),
             capacity: usize::MAX,
             starting: Mutex::new(0),
+            on_end: Mutex::default(),
         }
+    }
+
+    /// Calls `hook` with the id of every sandbox that ends from now on, as
+    /// its teardown begins.
+    pub fn on_end(&self, hook: EndHook) {
+        self.on_end
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(hook);
     }
 
     fn map(&self) -> std::sync::MutexGuard<'_, HashMap<SandboxId, Arc<Live>>> {
@@ -283,7 +296,6 @@ impl Manager {
             started: Instant::now(),
             cpu_mark: Mutex::new((Instant::now(), 0)),
             dir,
-            envd: Default::default(),
             ended: Default::default(),
         });
         self.map().insert(id, live);
@@ -353,6 +365,9 @@ impl Manager {
             }
         }?;
         let _ = live.ended.set(reason.to_string());
+        for hook in self.on_end.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            hook(id);
+        }
         // Requests in flight and any made later fail now rather than wait
         // for an init that is about to die (and whose end of the channel
         // may outlive it).

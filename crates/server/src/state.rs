@@ -26,6 +26,9 @@ pub struct AppState {
     /// What tenants' requests make the server buffer (JSON-mode exec
     /// output, E2B polling watchers' events): per tenant, and in all.
     pub buffers: crate::budget::Buffers,
+    /// What the E2B envd front door keeps per live sandbox (process tags,
+    /// polling watchers), by sandbox id.
+    pub envd: Arc<crate::e2b::envd::EnvdSandboxes>,
 }
 
 pub type Shared = Arc<AppState>;

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use warden_runtime::tiers::TierStatus;
 use warden_runtime::{Runtime, RuntimeError, Sandbox, SandboxStats};
+use warden_server::e2b::envd::EnvdSandboxes;
 use warden_server::manager::{Manager, SandboxLaunch};
 use warden_server::service::Error;
 use warden_spec::{Isolation, SandboxSpec};
@@ -245,4 +246,34 @@ async fn a_tier_the_runtime_refuses_is_isolation_unavailable() {
         other => panic!("{other:?}"),
     }
     assert_eq!(w.runtime.started.load(Ordering::SeqCst), 0);
+}
+
+/// What the E2B front door keeps per sandbox lives in the E2B module, by
+/// sandbox id, and is dropped when the sandbox ends (the manager's end
+/// hook): a request that finds the sandbox already ended is given a state
+/// that is not kept, so nothing is left behind for an id that is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn e2b_state_kept_per_sandbox_ends_with_the_sandbox() {
+    let w = world(10).await;
+    let envd = Arc::new(EnvdSandboxes::default());
+    w.manager.on_end({
+        let envd = envd.clone();
+        Box::new(move |id| envd.forget(id))
+    });
+    let a = w.tenant("a", Quotas::default()).await;
+    let first = w.create(&a, 64).await.expect("first");
+    let second = w.create(&a, 64).await.expect("second");
+    let live = w.manager.get(a.tenant_id(), &first).expect("live");
+    let kept = envd.of(&live);
+    assert!(Arc::ptr_eq(&kept, &envd.of(&live)), "one state per sandbox");
+    envd.of(&w.manager.get(a.tenant_id(), &second).expect("live"));
+    assert_eq!(envd.len(), 2);
+    w.delete(&a, &first).await;
+    assert_eq!(envd.len(), 1, "the ended sandbox's state is dropped");
+    // A request still holding the ended sandbox gets a state not kept.
+    let late = envd.of(&live);
+    assert!(!Arc::ptr_eq(&kept, &late));
+    assert_eq!(envd.len(), 1);
+    w.delete(&a, &second).await;
+    assert!(envd.is_empty());
 }

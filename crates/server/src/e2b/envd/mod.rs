@@ -17,7 +17,7 @@ mod state;
 mod watch;
 pub mod watch_budget;
 
-pub use state::EnvdState;
+pub use state::{EnvdSandboxes, EnvdState};
 
 use crate::state::Shared;
 use axum::body::Bytes;
@@ -106,20 +106,22 @@ async fn process_rpc(
         Ok(opened) => opened,
         Err(refused) => return *refused,
     };
+    let envd = st.envd.of(&live);
+    let envd = envd.as_ref();
     match method.as_str() {
-        "Start" => process::start(&st, live, &call).await,
-        "Connect" => process::connect(live, &call).await,
-        "List" => unary(&call, |_: p::ListRequest| process::list(&live)).await,
-        "SendInput" => unary(&call, |req| process::send_input(&st, &live, req)).await,
-        "SendSignal" => unary(&call, |req| process::send_signal(&live, req)).await,
+        "Start" => process::start(&st, live, envd, &call).await,
+        "Connect" => process::connect(live, envd, &call).await,
+        "List" => unary(&call, |_: p::ListRequest| process::list(&live, envd)).await,
+        "SendInput" => unary(&call, |req| process::send_input(&st, &live, envd, req)).await,
+        "SendSignal" => unary(&call, |req| process::send_signal(&live, envd, req)).await,
         "CloseStdin" => {
             unary(&call, |req: p::CloseStdinRequest| async {
-                process::close_stdin(&st, &live, req.process).await?;
+                process::close_stdin(&st, &live, envd, req.process).await?;
                 Ok(p::CloseStdinResponse {})
             })
             .await
         }
-        "Update" => unary(&call, |req| process::update(&live, req)).await,
+        "Update" => unary(&call, |req| process::update(&live, envd, req)).await,
         "StreamInput" => rpc::error_response(&Error::unimplemented(
             "StreamInput (client streaming) is not supported; use SendInput",
         )),
@@ -160,17 +162,20 @@ async fn filesystem_rpc(
             .await
         }
         "WatchDir" => watch::watch_dir(live, &call).await,
-        "CreateWatcher" => unary(&call, |req| watch::create_watcher(&st, &live, req)).await,
+        "CreateWatcher" => {
+            let envd = st.envd.of(&live);
+            unary(&call, |req| watch::create_watcher(&st, &live, &envd, req)).await
+        }
         "GetWatcherEvents" => {
             let r = call
                 .message::<f::GetWatcherEventsRequest>(Shape::Unary)
-                .and_then(|req| watch::get_events(&live, &req.watcher_id));
+                .and_then(|req| watch::get_events(&st.envd.of(&live), &req.watcher_id));
             reply(&call, r)
         }
         "RemoveWatcher" => {
             let r = call
                 .message::<f::RemoveWatcherRequest>(Shape::Unary)
-                .and_then(|req| watch::remove_watcher(&live, &req.watcher_id))
+                .and_then(|req| watch::remove_watcher(&st.envd.of(&live), &req.watcher_id))
                 .map(|()| f::RemoveWatcherResponse {});
             reply(&call, r)
         }

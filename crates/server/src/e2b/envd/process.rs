@@ -9,7 +9,7 @@
 use super::errors::{from_api, from_client};
 use super::process_config::{config_of, exec_request, shell_line};
 use super::rpc::{Call, Sink};
-use super::state::ProcMeta;
+use super::state::{EnvdState, ProcMeta};
 use crate::manager::Live;
 use crate::secrets::MaskStream;
 use crate::state::Shared;
@@ -34,7 +34,7 @@ const KEEPALIVE: Duration = Duration::from_secs(30);
 
 const NO_PTY: &str = "PTY sessions are not supported by Warden; run the command without a PTY";
 
-pub async fn start(st: &Shared, live: Arc<Live>, call: &Call) -> Response {
+pub async fn start(st: &Shared, live: Arc<Live>, envd: &EnvdState, call: &Call) -> Response {
     let started = async {
         let req: StartRequest = call.message(Shape::Stream)?;
         if req.pty.is_some() {
@@ -69,8 +69,8 @@ pub async fn start(st: &Shared, live: Arc<Live>, call: &Call) -> Response {
         .await
         .map_err(from_api)?;
         let pid = live.client.spawn(exec).await.map_err(from_client)?;
-        prune(&live).await;
-        live.envd.remember(
+        prune(&live, envd).await;
+        envd.remember(
             pid,
             ProcMeta {
                 config,
@@ -96,10 +96,10 @@ pub async fn start(st: &Shared, live: Arc<Live>, call: &Call) -> Response {
     }
 }
 
-pub async fn connect(live: Arc<Live>, call: &Call) -> Response {
+pub async fn connect(live: Arc<Live>, envd: &EnvdState, call: &Call) -> Response {
     let attached = async {
         let req: ConnectRequest = call.message(Shape::Stream)?;
-        let pid = select(&live, req.process).await?;
+        let pid = select(&live, envd, req.process).await?;
         // envd knows running processes only: one that has ended is gone.
         ensure_running(&live, pid).await?;
         live.client
@@ -119,13 +119,13 @@ pub async fn connect(live: Arc<Live>, call: &Call) -> Response {
     }
 }
 
-pub async fn list(live: &Live) -> Result<ListResponse, Error> {
+pub async fn list(live: &Live, envd: &EnvdState) -> Result<ListResponse, Error> {
     let procs = live.client.list_processes().await.map_err(from_client)?;
     let processes = procs
         .into_iter()
         .filter(|p| p.exit.is_none())
         .map(|p| {
-            let meta = live.envd.meta(p.pid);
+            let meta = envd.meta(p.pid);
             ProcessInfo {
                 config: Some(match &meta {
                     Some(m) => m.config.clone(),
@@ -142,9 +142,10 @@ pub async fn list(live: &Live) -> Result<ListResponse, Error> {
 pub async fn send_input(
     st: &Shared,
     live: &Live,
+    envd: &EnvdState,
     req: SendInputRequest,
 ) -> Result<SendInputResponse, Error> {
-    let pid = select(live, req.process).await?;
+    let pid = select(live, envd, req.process).await?;
     match req.input.and_then(|i| i.input) {
         Some(process_input::Input::Stdin(data)) => {
             let fed = match live.client.stdin(pid, &data).await {
@@ -169,9 +170,10 @@ pub async fn send_input(
 pub async fn close_stdin(
     st: &Shared,
     live: &Live,
+    envd: &EnvdState,
     process: Option<warden_envd_wire::process::ProcessSelector>,
 ) -> Result<(), Error> {
-    let pid = select(live, process).await?;
+    let pid = select(live, envd, process).await?;
     let closed = live.client.close_stdin(pid).await.map_err(from_client);
     super::audit::record(
         st,
@@ -185,19 +187,27 @@ pub async fn close_stdin(
     closed
 }
 
-pub async fn send_signal(live: &Live, req: SendSignalRequest) -> Result<SendSignalResponse, Error> {
+pub async fn send_signal(
+    live: &Live,
+    envd: &EnvdState,
+    req: SendSignalRequest,
+) -> Result<SendSignalResponse, Error> {
     let signal = match Signal::try_from(req.signal) {
         Ok(Signal::Sigkill) => libc::SIGKILL,
         Ok(Signal::Sigterm) => libc::SIGTERM,
         _ => return Err(Error::invalid_argument("signal must be SIGTERM or SIGKILL")),
     };
-    let pid = select(live, req.process).await?;
+    let pid = select(live, envd, req.process).await?;
     live.client.signal(pid, signal).await.map_err(from_client)?;
     Ok(SendSignalResponse {})
 }
 
-pub async fn update(live: &Live, req: UpdateRequest) -> Result<UpdateResponse, Error> {
-    select(live, req.process).await?;
+pub async fn update(
+    live: &Live,
+    envd: &EnvdState,
+    req: UpdateRequest,
+) -> Result<UpdateResponse, Error> {
+    select(live, envd, req.process).await?;
     if req.pty.is_some() {
         return Err(Error::unimplemented(NO_PTY));
     }
@@ -208,12 +218,13 @@ pub async fn update(live: &Live, req: UpdateRequest) -> Result<UpdateResponse, E
 /// exists), a tag as the running process started with it.
 async fn select(
     live: &Live,
+    envd: &EnvdState,
     selector: Option<warden_envd_wire::process::ProcessSelector>,
 ) -> Result<u32, Error> {
     match selector.and_then(|s| s.selector) {
         Some(process_selector::Selector::Pid(pid)) => Ok(pid),
         Some(process_selector::Selector::Tag(tag)) => {
-            let tagged = live.envd.pids_tagged(&tag);
+            let tagged = envd.pids_tagged(&tag);
             if !tagged.is_empty() {
                 let procs = live.client.list_processes().await.map_err(from_client)?;
                 if let Some(p) = procs
@@ -244,15 +255,15 @@ async fn ensure_running(live: &Live, pid: u32) -> Result<(), Error> {
 }
 
 /// Forgets exited processes once many have been remembered.
-async fn prune(live: &Live) {
-    if live.envd.needs_pruning() {
+async fn prune(live: &Live, envd: &EnvdState) {
+    if envd.needs_pruning() {
         if let Ok(procs) = live.client.list_processes().await {
             let running: Vec<u32> = procs
                 .iter()
                 .filter(|p| p.exit.is_none())
                 .map(|p| p.pid)
                 .collect();
-            live.envd.retain_running(&running);
+            envd.retain_running(&running);
         }
     }
 }

@@ -7,6 +7,7 @@ use super::entry::entry;
 use super::errors::from_client;
 use super::paths::{absolute, join};
 use super::rpc::{Call, Sink};
+use super::state::EnvdState;
 use super::watch_budget::{Budget, Charges, Limit};
 use crate::manager::Live;
 use crate::state::Shared;
@@ -259,9 +260,10 @@ async fn stream_events(live: Arc<Live>, dir: String, mut watch: Watch, include: 
 pub async fn create_watcher(
     st: &Shared,
     live: &Arc<Live>,
+    envd: &EnvdState,
     req: CreateWatcherRequest,
 ) -> Result<CreateWatcherResponse, Error> {
-    if live.envd.watchers.map().len() >= MAX_WATCHERS {
+    if envd.watchers.map().len() >= MAX_WATCHERS {
         return Err(Error::resource_exhausted(format!(
             "at most {MAX_WATCHERS} watchers per sandbox; remove one first"
         )));
@@ -270,8 +272,7 @@ pub async fn create_watcher(
     let id = format!("w_{:016x}", rand::random::<u64>());
     let include = req.include_entry;
     let limits = &st.cfg.server;
-    let sandbox = live
-        .envd
+    let sandbox = envd
         .watchers
         .budget
         .get_or_init(|| Budget::new(limits.watcher_sandbox_bytes))
@@ -321,13 +322,12 @@ pub async fn create_watcher(
         }
     });
     *polled.task.lock().unwrap_or_else(|e| e.into_inner()) = Some(task.abort_handle());
-    live.envd.watchers.map().insert(id.clone(), polled);
+    envd.watchers.map().insert(id.clone(), polled);
     Ok(CreateWatcherResponse { watcher_id: id })
 }
 
-pub fn get_events(live: &Live, id: &str) -> Result<GetWatcherEventsResponse, Error> {
-    let polled = live
-        .envd
+pub fn get_events(envd: &EnvdState, id: &str) -> Result<GetWatcherEventsResponse, Error> {
+    let polled = envd
         .watchers
         .map()
         .get(id)
@@ -346,16 +346,15 @@ pub fn get_events(live: &Live, id: &str) -> Result<GetWatcherEventsResponse, Err
     if events.is_empty() {
         if let Some(e) = q.ended.take() {
             drop(q);
-            live.envd.watchers.map().remove(id);
+            envd.watchers.map().remove(id);
             return Err(e);
         }
     }
     Ok(GetWatcherEventsResponse { events })
 }
 
-pub fn remove_watcher(live: &Live, id: &str) -> Result<(), Error> {
-    live.envd
-        .watchers
+pub fn remove_watcher(envd: &EnvdState, id: &str) -> Result<(), Error> {
+    envd.watchers
         .map()
         .remove(id)
         .map(drop)
