@@ -113,12 +113,18 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// The status and message of a storage error; its code is the one
+/// `service::error::store_code` names.
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
+        let code = crate::service::error::store_code(&e);
         if e.is_storage_full() {
-            return ApiError::storage_full(&e);
+            return ApiError {
+                code,
+                ..ApiError::storage_full(&e)
+            };
         }
-        match e {
+        let api = match e {
             e @ StoreError::StorageQuota { .. } => ApiError::too_large(e.to_string()),
             StoreError::TooLarge { limit } => {
                 ApiError::too_large(format!("the body is larger than {limit} bytes"))
@@ -127,7 +133,8 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict(m) => ApiError::conflict(format!("{m} already exists")),
             StoreError::NotFound(m) => ApiError::not_found(&m),
             other => ApiError::internal("storage", other),
-        }
+        };
+        ApiError { code, ..api }
     }
 }
 
@@ -222,28 +229,34 @@ pub async fn drain(body: axum::body::Body) {
 /// What an init error means for an HTTP client.
 pub fn init_error(e: warden_protocol::ClientError) -> ApiError {
     use warden_protocol::{ClientError, ErrorKind};
+    // The code is the one `service::error::sandbox_code` names; only the
+    // status is chosen here.
+    let code = crate::service::error::sandbox_code(&e);
     match e {
         ClientError::Remote(r) => {
-            let (status, code) = match r.kind {
-                ErrorKind::NotFound => (StatusCode::NOT_FOUND, "not_found"),
-                ErrorKind::PermissionDenied => (StatusCode::FORBIDDEN, "permission_denied"),
-                ErrorKind::AlreadyExists => (StatusCode::CONFLICT, "already_exists"),
-                ErrorKind::DirectoryNotEmpty => (StatusCode::CONFLICT, "directory_not_empty"),
-                ErrorKind::NotADirectory => (StatusCode::BAD_REQUEST, "not_a_directory"),
-                ErrorKind::IsADirectory => (StatusCode::BAD_REQUEST, "is_a_directory"),
-                ErrorKind::NoSpace => (StatusCode::INSUFFICIENT_STORAGE, "no_space"),
-                ErrorKind::TooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
-                ErrorKind::BadRequest | ErrorKind::Unsupported => {
-                    (StatusCode::BAD_REQUEST, "bad_request")
-                }
-                ErrorKind::Io => (StatusCode::INTERNAL_SERVER_ERROR, "io_error"),
+            let status = match r.kind {
+                ErrorKind::NotFound => StatusCode::NOT_FOUND,
+                ErrorKind::PermissionDenied => StatusCode::FORBIDDEN,
+                ErrorKind::AlreadyExists | ErrorKind::DirectoryNotEmpty => StatusCode::CONFLICT,
+                ErrorKind::NotADirectory
+                | ErrorKind::IsADirectory
+                | ErrorKind::BadRequest
+                | ErrorKind::Unsupported => StatusCode::BAD_REQUEST,
+                ErrorKind::NoSpace => StatusCode::INSUFFICIENT_STORAGE,
+                ErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+                ErrorKind::Io => StatusCode::INTERNAL_SERVER_ERROR,
             };
             ApiError::new(status, code, r.message)
         }
-        ClientError::Disconnected => {
-            ApiError::conflict("the sandbox ended while the request was in flight")
-        }
-        e => ApiError::internal("talking to the sandbox", e),
+        ClientError::Disconnected => ApiError::new(
+            StatusCode::CONFLICT,
+            code,
+            "the sandbox ended while the request was in flight",
+        ),
+        e => ApiError {
+            code,
+            ..ApiError::internal("talking to the sandbox", e)
+        },
     }
 }
 
@@ -312,6 +325,58 @@ mod tests {
             let api = ApiError::from(e);
             assert_eq!((api.status.as_u16(), api.code), (status, code), "{text}");
             assert_eq!(api.message, text);
+        }
+    }
+
+    /// A lower layer's error has one code whichever way it is reported:
+    /// wrapped in a service's answer (what audit outcomes record) or
+    /// mapped to HTTP directly.
+    #[test]
+    fn a_lower_layers_error_has_one_code_either_way() {
+        use crate::secrets::SecretError;
+        use warden_protocol::{ClientError, ErrorKind, ErrorReply};
+        let init = |kind| {
+            ClientError::Remote(ErrorReply {
+                kind,
+                message: "m".into(),
+            })
+        };
+        let stores = || {
+            vec![
+                StoreError::NotFound("file".into()),
+                StoreError::Conflict("name".into()),
+                StoreError::TooLarge { limit: 1 },
+                StoreError::Upload("cut".into()),
+            ]
+        };
+        for i in 0..stores().len() {
+            let code = E::Store(stores().remove(i)).code();
+            assert_eq!(ApiError::from(stores().remove(i)).code, code);
+        }
+        for (e, status) in [
+            (init(ErrorKind::NoSpace), 507),
+            (init(ErrorKind::NotFound), 404),
+            (init(ErrorKind::DirectoryNotEmpty), 409),
+            (ClientError::Disconnected, 409),
+        ] {
+            let code = E::Sandbox(clone_client(&e)).code();
+            let api = init_error(e);
+            assert_eq!((api.status.as_u16(), api.code), (status, code));
+        }
+        for e in [SecretError::Disabled, SecretError::Invalid("x".into())] {
+            let code = crate::service::error::secret_code(&e);
+            assert_eq!(ApiError::from(e).code, code);
+        }
+    }
+
+    fn clone_client(e: &warden_protocol::ClientError) -> warden_protocol::ClientError {
+        use warden_protocol::{ClientError, ErrorReply};
+        match e {
+            ClientError::Remote(r) => ClientError::Remote(ErrorReply {
+                kind: r.kind,
+                message: r.message.clone(),
+            }),
+            _ => ClientError::Disconnected,
         }
     }
 }

@@ -42,9 +42,12 @@ pub enum SecretError {
     Store(#[from] StoreError),
 }
 
+/// The status and message of a secret's error; its code is the one
+/// `service::error::secret_code` names.
 impl From<SecretError> for ApiError {
     fn from(e: SecretError) -> ApiError {
-        match e {
+        let code = crate::service::error::secret_code(&e);
+        let api = match e {
             SecretError::Disabled => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "secrets_disabled",
@@ -70,7 +73,8 @@ impl From<SecretError> for ApiError {
             }
             SecretError::Invalid(m) => ApiError::bad_request(m),
             SecretError::Store(e) => e.into(),
-        }
+        };
+        ApiError { code, ..api }
     }
 }
 

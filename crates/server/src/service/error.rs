@@ -83,11 +83,7 @@ impl Error {
             Error::ShuttingDown(_) => "unavailable",
             Error::IsolationUnavailable(_) => "isolation_unavailable",
             Error::Store(e) => store_code(e),
-            Error::Secret(SecretError::Disabled) => "secrets_disabled",
-            Error::Secret(SecretError::NotFound(_)) => "secret_not_found",
-            Error::Secret(SecretError::Undecryptable(_)) => "secret_undecryptable",
-            Error::Secret(SecretError::Invalid(_)) => "bad_request",
-            Error::Secret(SecretError::Store(e)) => store_code(e),
+            Error::Secret(e) => secret_code(e),
             Error::Sandbox(e) => sandbox_code(e),
             Error::Internal { .. } => "internal",
         }
@@ -129,7 +125,10 @@ fn store_is_ours(e: &StoreError) -> bool {
     )
 }
 
-fn store_code(e: &StoreError) -> &'static str {
+/// The code of a storage error: the one table of them, used by the audit
+/// outcome of a service call and by the HTTP mapping (`crate::error`),
+/// which picks only the status.
+pub(crate) fn store_code(e: &StoreError) -> &'static str {
     match e {
         e if e.is_storage_full() => "storage_full",
         StoreError::StorageQuota { .. } | StoreError::TooLarge { .. } => "payload_too_large",
@@ -140,8 +139,20 @@ fn store_code(e: &StoreError) -> &'static str {
     }
 }
 
-/// The names of what an init answers, as `/v1` has always given them.
-fn sandbox_code(e: &ClientError) -> &'static str {
+/// The code of a secret's error (likewise the one table).
+pub(crate) fn secret_code(e: &SecretError) -> &'static str {
+    match e {
+        SecretError::Disabled => "secrets_disabled",
+        SecretError::NotFound(_) => "secret_not_found",
+        SecretError::Undecryptable(_) => "secret_undecryptable",
+        SecretError::Invalid(_) => "bad_request",
+        SecretError::Store(e) => store_code(e),
+    }
+}
+
+/// The names of what an init answers, as `/v1` has always given them
+/// (likewise the one table).
+pub(crate) fn sandbox_code(e: &ClientError) -> &'static str {
     match e {
         ClientError::Remote(r) => match r.kind {
             ErrorKind::NotFound => "not_found",
