@@ -1,6 +1,7 @@
 //! Live sandboxes: start (with /input hydrated), look up (tenant-scoped),
 //! destroy (usage recorded), expire, and reap a dead predecessor's.
 
+use crate::service::audit::{Action, Audit};
 use crate::service::{Error, Result};
 pub use quota::Footprint;
 use quota::Totals;
@@ -196,10 +197,12 @@ impl Manager {
         for sb in &lost {
             self.audit(
                 &sb.tenant_id,
-                "system",
-                "sandbox.lost",
-                sb.id.as_str(),
-                "server restarted",
+                Audit {
+                    actor: "system",
+                    action: Action::SandboxLost,
+                    target: sb.id.as_str(),
+                    outcome: "server restarted",
+                },
             )
             .await;
         }
@@ -211,19 +214,10 @@ impl Manager {
         Ok(lost.len())
     }
 
-    async fn audit(
-        &self,
-        tenant: &TenantId,
-        actor: &str,
-        action: &str,
-        target: &str,
-        outcome: &str,
-    ) {
+    async fn audit(&self, tenant: &TenantId, entry: Audit<'_>) {
         // Teardown and reaping happen whatever the audit does (expiry and
-        // restarts have no request to fail); append_audit logged a failure.
-        let _ =
-            crate::state::append_audit(self.meta.as_ref(), tenant, actor, action, target, outcome)
-                .await;
+        // restarts have no request to fail); `append` logged a failure.
+        let _ = crate::service::audit::append(self.meta.as_ref(), tenant, entry).await;
     }
 
     /// How each isolation tier stands on this server, opening any not
@@ -402,11 +396,17 @@ impl Manager {
             tracing::error!(%id, "recording the end of a sandbox: {e}");
         }
         let action = match state {
-            SandboxState::TimedOut => "sandbox.timeout",
-            SandboxState::Failed => "sandbox.fail",
-            _ => "sandbox.delete",
+            SandboxState::TimedOut => Action::SandboxTimeout,
+            SandboxState::Failed => Action::SandboxFail,
+            _ => Action::SandboxDelete,
         };
-        self.audit(tenant, actor, action, id.as_str(), reason).await;
+        let entry = Audit {
+            actor,
+            action,
+            target: id.as_str(),
+            outcome: reason,
+        };
+        self.audit(tenant, entry).await;
         crate::metrics::sandbox_ended();
         Some(Ended {
             usage,

@@ -24,6 +24,7 @@ pub use rules::{compile, CommandRules, RuleError};
 
 use crate::error::ApiError;
 use crate::hostcmd::cut;
+use crate::service::audit::{Action, Audit};
 use crate::state::AppState;
 use axum::http::StatusCode;
 use hook::HookVerdict;
@@ -209,12 +210,20 @@ pub async fn enforce(st: &AppState, exec: &Exec<'_>) -> Result<(), ApiError> {
         }
     };
     let (action, target) = match exec.target {
-        Target::Sandbox(id) => ("exec.denied", id.to_string()),
-        Target::Review(id) => ("review.denied", id.unwrap_or("(submit)").to_string()),
+        Target::Sandbox(id) => (Action::ExecDenied, id.to_string()),
+        Target::Review(id) => (Action::ReviewDenied, id.unwrap_or("(submit)").to_string()),
     };
     let outcome = format!("{outcome}; command: {}", cut(&line, MAX_AUDITED_LINE));
-    st.audit(exec.tenant, exec.actor, action, &target, &outcome)
-        .await?;
+    st.audit(
+        exec.tenant,
+        Audit {
+            actor: exec.actor,
+            action,
+            target: &target,
+            outcome: &outcome,
+        },
+    )
+    .await?;
     Err(error)
 }
 

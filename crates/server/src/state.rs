@@ -3,9 +3,10 @@
 use crate::config::Config;
 use crate::error::{ApiError, ApiResult};
 use crate::manager::Manager;
+use crate::service::audit::{self, Audit};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use warden_store::{AuditEvent, JobStore, MetaStore, Objects, StoreError, TenantId, TenantStore};
+use warden_store::{JobStore, MetaStore, Objects, TenantId, TenantStore};
 
 pub struct AppState {
     pub cfg: Config,
@@ -41,15 +42,8 @@ impl AppState {
     /// Appends to the tenant's audit chain. A failure fails the request
     /// that made it (the effect went unrecorded): a full disk answers 507,
     /// anything else 500.
-    pub async fn audit(
-        &self,
-        tenant: &TenantId,
-        actor: &str,
-        action: &str,
-        target: &str,
-        outcome: &str,
-    ) -> ApiResult<()> {
-        append_audit(self.meta.as_ref(), tenant, actor, action, target, outcome)
+    pub async fn audit(&self, tenant: &TenantId, entry: Audit<'_>) -> ApiResult<()> {
+        audit::append(self.meta.as_ref(), tenant, entry)
             .await
             .map_err(ApiError::from)
     }
@@ -66,31 +60,5 @@ impl AppState {
 
     pub fn draining(&self) -> bool {
         self.draining.load(Ordering::Relaxed)
-    }
-}
-
-/// Appends to a tenant's audit chain. A failure is logged and returned:
-/// callers answering a request fail it; background work (which has no one
-/// to answer) logs it.
-pub async fn append_audit(
-    meta: &dyn MetaStore,
-    tenant: &TenantId,
-    actor: &str,
-    action: &str,
-    target: &str,
-    outcome: &str,
-) -> Result<(), StoreError> {
-    let event = AuditEvent {
-        actor: actor.into(),
-        action: action.into(),
-        target: target.into(),
-        outcome: outcome.into(),
-    };
-    match meta.append_audit(tenant, &event).await {
-        Ok(_) => Ok(()),
-        Err(e) => {
-            tracing::error!(%tenant, action, target, "audit append failed: {e}");
-            Err(e)
-        }
     }
 }

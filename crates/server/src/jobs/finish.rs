@@ -3,6 +3,7 @@
 
 use super::logs;
 use crate::api_reviews;
+use crate::service::audit::{Action, Audit};
 use crate::state::Shared;
 use serde_json::json;
 use warden_store::jobs::{ReviewEnd, ReviewRecord};
@@ -43,10 +44,12 @@ pub(super) async fn finish(
     let _ = st
         .audit(
             &job.tenant_id,
-            "system",
-            "review.finish",
-            job.id.as_str(),
-            review_end.status.as_str(),
+            Audit {
+                actor: "system",
+                action: Action::ReviewFinish,
+                target: job.id.as_str(),
+                outcome: review_end.status.as_str(),
+            },
         )
         .await;
     let Some(url) = &job.webhook_url else { return };

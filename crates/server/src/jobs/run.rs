@@ -10,6 +10,7 @@ use super::outputs;
 use crate::api_reviews::SubmitReview;
 use crate::manager::SandboxLaunch;
 use crate::secrets::SecretError;
+use crate::service::audit::{Action, Audit};
 use crate::state::Shared;
 use serde_json::json;
 use std::sync::Arc;
@@ -120,7 +121,15 @@ pub async fn run(st: Shared, job: ReviewRecord) {
                     // Logged by append_audit on failure; a job has no
                     // request to fail.
                     let _ = st
-                        .audit(&job.tenant_id, "system", "review.retry", id.as_str(), &why)
+                        .audit(
+                            &job.tenant_id,
+                            Audit {
+                                actor: "system",
+                                action: Action::ReviewRetry,
+                                target: id.as_str(),
+                                outcome: &why,
+                            },
+                        )
                         .await;
                     return;
                 }

@@ -4,6 +4,7 @@
 use crate::auth::{Admin, Caller};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::policy::{self, CommandPolicy, CommandRules};
+use crate::service::audit::{Action, Audit};
 use crate::state::Shared;
 use axum::extract::{Path, State};
 use axum::Json;
@@ -46,8 +47,16 @@ pub async fn set(
         p.allow.len(),
         if p.hook { "on" } else { "off" }
     );
-    st.audit(&id, "admin", "tenant.command_policy", id.as_str(), &outcome)
-        .await?;
+    st.audit(
+        &id,
+        Audit {
+            actor: "admin",
+            action: Action::TenantCommandPolicy,
+            target: id.as_str(),
+            outcome: &outcome,
+        },
+    )
+    .await?;
     Ok(Json(p))
 }
 

@@ -9,6 +9,7 @@ use crate::routes::exec_budget::ExecCharge;
 pub use crate::routes::exec_json::ExecResult;
 use crate::routes::exec_json::{self, Kept};
 use crate::secrets::{MaskStream, Masker};
+use crate::service::audit::{Action, Audit};
 use crate::service::sandboxes::live;
 use crate::state::Shared;
 use axum::extract::{Path, State};
@@ -141,13 +142,15 @@ pub async fn exec(
     };
     st.audit(
         caller.store.tenant_id(),
-        caller.actor(),
-        "sandbox.exec",
-        &format!("{}:{what}", live.id),
-        if req.background {
-            "started in background"
-        } else {
-            "started"
+        Audit {
+            actor: caller.actor(),
+            action: Action::SandboxExec,
+            target: &format!("{}:{what}", live.id),
+            outcome: if req.background {
+                "started in background"
+            } else {
+                "started"
+            },
         },
     )
     .await?;

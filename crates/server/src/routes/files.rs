@@ -4,6 +4,7 @@ use crate::api::{self, Page, PageParams, UploadUrl, UploadUrlRequest};
 use crate::auth::Caller;
 use crate::checks;
 use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::service::audit::{Action, Audit};
 use crate::signed::{self, Claims, TokenError};
 use crate::sniff;
 use crate::state::Shared;
@@ -103,10 +104,12 @@ where
             store.release_upload(&id).await;
             st.audit(
                 store.tenant_id(),
-                actor,
-                "file.upload",
-                name,
-                &rejection.outcome,
+                Audit {
+                    actor,
+                    action: Action::FileUpload,
+                    target: name,
+                    outcome: &rejection.outcome,
+                },
             )
             .await?;
             return Err(rejection.error);
@@ -187,10 +190,12 @@ pub async fn upload(
     };
     st.audit(
         caller.store.tenant_id(),
-        caller.actor(),
-        "file.upload",
-        meta.id.as_str(),
-        "ok",
+        Audit {
+            actor: caller.actor(),
+            action: Action::FileUpload,
+            target: meta.id.as_str(),
+            outcome: "ok",
+        },
     )
     .await?;
     Ok((StatusCode::CREATED, Json(meta.into())))
@@ -267,10 +272,12 @@ pub async fn delete(
         .await?;
     st.audit(
         caller.store.tenant_id(),
-        caller.actor(),
-        "file.delete",
-        id.as_str(),
-        "ok",
+        Audit {
+            actor: caller.actor(),
+            action: Action::FileDelete,
+            target: id.as_str(),
+            outcome: "ok",
+        },
     )
     .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -299,10 +306,12 @@ pub async fn upload_url(
     let token = signed::sign(&st.signing_key, &claims);
     st.audit(
         caller.store.tenant_id(),
-        caller.actor(),
-        "file.upload_url",
-        &claims.n,
-        "ok",
+        Audit {
+            actor: caller.actor(),
+            action: Action::FileUploadUrl,
+            target: &claims.n,
+            outcome: "ok",
+        },
     )
     .await?;
     Ok((
@@ -358,10 +367,12 @@ pub async fn signed_upload(
     .await?;
     st.audit(
         store.tenant_id(),
-        "upload-url",
-        "file.upload",
-        meta.id.as_str(),
-        "ok",
+        Audit {
+            actor: "upload-url",
+            action: Action::FileUpload,
+            target: meta.id.as_str(),
+            outcome: "ok",
+        },
     )
     .await?;
     Ok((StatusCode::CREATED, Json(meta.into())))

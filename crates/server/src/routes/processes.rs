@@ -5,6 +5,7 @@ use crate::auth::Caller;
 use crate::error::init_error;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::routes::exec::{sse, Exit};
+use crate::service::audit::{Action, Audit};
 use crate::service::sandboxes::live;
 use crate::state::Shared;
 use axum::body::Bytes;
@@ -112,10 +113,12 @@ pub async fn stdin(
     };
     st.audit(
         caller.store.tenant_id(),
-        caller.actor(),
-        "sandbox.stdin",
-        &format!("{}:{pid}", live.id),
-        &format!("{how} ({} bytes{closed})", body.len()),
+        Audit {
+            actor: caller.actor(),
+            action: Action::SandboxStdin,
+            target: &format!("{}:{pid}", live.id),
+            outcome: &format!("{how} ({} bytes{closed})", body.len()),
+        },
     )
     .await?;
     fed.map(|()| StatusCode::NO_CONTENT)
@@ -161,10 +164,12 @@ pub async fn signal(
     live.client.signal(pid, sig).await.map_err(init_error)?;
     st.audit(
         caller.store.tenant_id(),
-        caller.actor(),
-        "sandbox.signal",
-        &format!("{}:{pid}", live.id),
-        &format!("ok (signal {sig})"),
+        Audit {
+            actor: caller.actor(),
+            action: Action::SandboxSignal,
+            target: &format!("{}:{pid}", live.id),
+            outcome: &format!("ok (signal {sig})"),
+        },
     )
     .await?;
     Ok(StatusCode::NO_CONTENT)

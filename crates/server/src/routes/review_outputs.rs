@@ -5,6 +5,7 @@ use crate::api_reviews::ReviewOutput;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::routes::reviews::{find, review_id};
+use crate::service::audit::{Action, Audit};
 use crate::state::Shared;
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -74,10 +75,12 @@ pub async fn delete(
     objects.delete(ObjectKind::Logs, id.as_str()).await?;
     st.audit(
         tenant,
-        caller.actor(),
-        "review.delete_outputs",
-        id.as_str(),
-        &format!("{} outputs, {freed_bytes} bytes", outputs.len()),
+        Audit {
+            actor: caller.actor(),
+            action: Action::ReviewDeleteOutputs,
+            target: id.as_str(),
+            outcome: &format!("{} outputs, {freed_bytes} bytes", outputs.len()),
+        },
     )
     .await?;
     Ok(Json(OutputsDeletion {

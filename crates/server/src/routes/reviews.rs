@@ -7,6 +7,7 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::jobs::log_read::{self, Decoder};
 use crate::jobs::logs::{self, Streams};
+use crate::service::audit::{Action, Audit};
 use crate::state::Shared;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
@@ -168,10 +169,12 @@ pub async fn submit(
     }
     st.audit(
         caller.store.tenant_id(),
-        caller.actor(),
-        "review.submit",
-        job.id.as_str(),
-        "ok",
+        Audit {
+            actor: caller.actor(),
+            action: Action::ReviewSubmit,
+            target: job.id.as_str(),
+            outcome: "ok",
+        },
     )
     .await?;
     st.jobs_handle.wake.notify_one();
@@ -250,10 +253,12 @@ pub async fn cancel(
     st.jobs_handle.cancel(&id);
     st.audit(
         caller.store.tenant_id(),
-        caller.actor(),
-        "review.cancel",
-        id.as_str(),
-        r.status.as_str(),
+        Audit {
+            actor: caller.actor(),
+            action: Action::ReviewCancel,
+            target: id.as_str(),
+            outcome: r.status.as_str(),
+        },
     )
     .await?;
     Ok(Json(full(&st, r).await?))

@@ -4,6 +4,7 @@
 use crate::api::{self, CreateSandbox, Page, SetTimeout};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::service::audit::Action;
 use crate::service::sandboxes::{create_audited, live, sandbox_id, set_expiry, MAX_TIMEOUT_SECS};
 use crate::state::Shared;
 use axum::extract::{Path, RawQuery, State};
@@ -132,7 +133,7 @@ pub async fn set_timeout(
         &caller,
         &live,
         expires,
-        "sandbox.timeout_set",
+        Action::SandboxTimeoutSet,
         &format!("ok ({}s)", req.timeout_secs),
     )
     .await?;

@@ -4,6 +4,7 @@
 use crate::auth::Caller;
 use crate::error::init_error;
 use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::service::audit::{Action, Audit};
 use crate::service::sandbox_files::{read_stream, write_stream};
 use crate::service::sandboxes::live;
 use crate::state::Shared;
@@ -120,10 +121,12 @@ pub async fn write(
     let stat = write_stream(&live.client, &path, mode, body.into_data_stream()).await?;
     st.audit(
         caller.store.tenant_id(),
-        caller.actor(),
-        "sandbox.file_write",
-        &format!("{}:{path}", live.id),
-        "ok",
+        Audit {
+            actor: caller.actor(),
+            action: Action::SandboxFileWrite,
+            target: &format!("{}:{path}", live.id),
+            outcome: "ok",
+        },
     )
     .await?;
     Ok(Json(stat.into()))
@@ -145,10 +148,12 @@ pub async fn remove(
         .map_err(init_error)?;
     st.audit(
         caller.store.tenant_id(),
-        caller.actor(),
-        "sandbox.file_remove",
-        &format!("{}:{path}", live.id),
-        "ok",
+        Audit {
+            actor: caller.actor(),
+            action: Action::SandboxFileRemove,
+            target: &format!("{}:{path}", live.id),
+            outcome: "ok",
+        },
     )
     .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -205,10 +210,12 @@ pub async fn mkdir(
     live.client.mkdir(path, true).await.map_err(init_error)?;
     st.audit(
         caller.store.tenant_id(),
-        caller.actor(),
-        "sandbox.mkdir",
-        &format!("{}:{path}", live.id),
-        "ok",
+        Audit {
+            actor: caller.actor(),
+            action: Action::SandboxMkdir,
+            target: &format!("{}:{path}", live.id),
+            outcome: "ok",
+        },
     )
     .await?;
     Ok(StatusCode::NO_CONTENT)

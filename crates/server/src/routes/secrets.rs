@@ -5,6 +5,7 @@ use crate::api::time;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::secrets::{self, SecretError, Vault};
+use crate::service::audit::{Action, Audit};
 use crate::state::Shared;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -108,9 +109,9 @@ pub async fn create(
         Err(e) => e.code,
     };
     let action = if replace {
-        "secret.replace"
+        Action::SecretReplace
     } else {
-        "secret.create"
+        Action::SecretCreate
     };
     // A refused name is not recorded as given: it could be a value pasted
     // into the wrong field.
@@ -121,10 +122,12 @@ pub async fn create(
     };
     st.audit(
         caller.store.tenant_id(),
-        caller.actor(),
-        action,
-        target,
-        outcome,
+        Audit {
+            actor: caller.actor(),
+            action,
+            target,
+            outcome,
+        },
     )
     .await?;
     Ok((StatusCode::CREATED, Json(result?.into())))
@@ -155,10 +158,12 @@ pub async fn delete(
     }
     st.audit(
         caller.store.tenant_id(),
-        caller.actor(),
-        "secret.delete",
-        &name,
-        "ok",
+        Audit {
+            actor: caller.actor(),
+            action: Action::SecretDelete,
+            target: &name,
+            outcome: "ok",
+        },
     )
     .await?;
     Ok(StatusCode::NO_CONTENT)

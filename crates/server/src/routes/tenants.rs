@@ -4,6 +4,7 @@ use crate::api::{self, CreateKey, CreateTenant, NewKey, Page, PageParams};
 use crate::auth::{full_key, hash_hex, new_secret, Admin};
 use crate::checks::{self, SetUploadPolicy, UploadPolicy};
 use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::service::audit::{Action, Audit};
 use crate::state::Shared;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -35,8 +36,16 @@ pub async fn create(
     check_tenant_name(&req.name)?;
     let quotas = req.quotas.unwrap_or_default().over(st.cfg.quotas.quotas());
     let t = st.meta.create_tenant(req.name.trim(), quotas).await?;
-    st.audit(&t.id, "admin", "tenant.create", t.id.as_str(), "ok")
-        .await?;
+    st.audit(
+        &t.id,
+        Audit {
+            actor: "admin",
+            action: Action::TenantCreate,
+            target: t.id.as_str(),
+            outcome: "ok",
+        },
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(t.into())))
 }
 
@@ -76,11 +85,20 @@ async fn set_disabled(st: &Shared, id: &str, disabled: bool) -> ApiResult<Json<a
         return Err(ApiError::not_found("tenant"));
     }
     let action = if disabled {
-        "tenant.disable"
+        Action::TenantDisable
     } else {
-        "tenant.enable"
+        Action::TenantEnable
     };
-    st.audit(&id, "admin", action, id.as_str(), "ok").await?;
+    st.audit(
+        &id,
+        Audit {
+            actor: "admin",
+            action,
+            target: id.as_str(),
+            outcome: "ok",
+        },
+    )
+    .await?;
     if disabled {
         // A disabled tenant's sandboxes stop now, not at their timeout.
         for sb in st.sandboxes.running_of(&id) {
@@ -152,10 +170,12 @@ pub async fn delete(
     let removed = st.tenant_store(id.clone()).objects().delete_all().await?;
     st.audit(
         &id,
-        "admin",
-        "tenant.delete",
-        id.as_str(),
-        &format!("ok ({removed} objects removed)"),
+        Audit {
+            actor: "admin",
+            action: Action::TenantDelete,
+            target: id.as_str(),
+            outcome: &format!("ok ({removed} objects removed)"),
+        },
     )
     .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -181,8 +201,16 @@ pub async fn create_key(
     }
     let secret = new_secret();
     let key = st.meta.create_key(&id, &name, &hash_hex(&secret)).await?;
-    st.audit(&id, "admin", "key.create", key.id.as_str(), "ok")
-        .await?;
+    st.audit(
+        &id,
+        Audit {
+            actor: "admin",
+            action: Action::KeyCreate,
+            target: key.id.as_str(),
+            outcome: "ok",
+        },
+    )
+    .await?;
     Ok((
         StatusCode::CREATED,
         Json(NewKey {
@@ -224,8 +252,16 @@ pub async fn revoke_key(
     if !st.meta.revoke_key(&id, &key).await? {
         return Err(ApiError::not_found("key"));
     }
-    st.audit(&id, "admin", "key.revoke", key.as_str(), "ok")
-        .await?;
+    st.audit(
+        &id,
+        Audit {
+            actor: "admin",
+            action: Action::KeyRevoke,
+            target: key.as_str(),
+            outcome: "ok",
+        },
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -260,7 +296,15 @@ pub async fn set_upload_policy(
         true => "ok (server default)".to_string(),
         false => format!("ok ({})", policy.allowed_types.join(",")),
     };
-    st.audit(&id, "admin", "tenant.upload_policy", id.as_str(), &outcome)
-        .await?;
+    st.audit(
+        &id,
+        Audit {
+            actor: "admin",
+            action: Action::TenantUploadPolicy,
+            target: id.as_str(),
+            outcome: &outcome,
+        },
+    )
+    .await?;
     Ok(Json(policy))
 }

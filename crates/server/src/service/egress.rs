@@ -5,8 +5,9 @@
 use crate::api::Network;
 use crate::auth::Caller;
 use crate::manager::Live;
+use crate::service::audit::{Action, Audit};
 use crate::service::{Error, Result};
-use crate::state::{append_audit, Shared};
+use crate::state::Shared;
 
 /// Replaces a live sandbox's egress rules (recorded with the sandbox) and
 /// audits the attempt, refused ones included; both APIs change rules
@@ -40,13 +41,15 @@ pub async fn set_rules(
         }
         Err(e) => e.code().to_string(),
     };
-    append_audit(
+    crate::service::audit::append(
         st.meta.as_ref(),
         caller.store.tenant_id(),
-        caller.actor(),
-        "sandbox.network_set",
-        live.id.as_str(),
-        &outcome,
+        Audit {
+            actor: caller.actor(),
+            action: Action::SandboxNetworkSet,
+            target: live.id.as_str(),
+            outcome: &outcome,
+        },
     )
     .await?;
     result

@@ -7,6 +7,7 @@
 //! Moved here so far: sandboxes (create, find, limits, labels, expiry),
 //! the streaming of files in and out of them, and their egress rules.
 
+pub mod audit;
 pub mod egress;
 pub mod error;
 pub mod sandbox_files;

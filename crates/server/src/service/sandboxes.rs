@@ -5,8 +5,9 @@
 use crate::api::{self, CreateSandbox, SandboxLimits, StoredSpec};
 use crate::auth::Caller;
 use crate::manager::{Live, SandboxLaunch};
+use crate::service::audit::{Action, Audit};
 use crate::service::{Error, Result};
-use crate::state::{append_audit, Shared};
+use crate::state::Shared;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -200,13 +201,15 @@ pub async fn create_audited(
         Ok(r) => (r.id.to_string(), "ok".to_string()),
         Err(e) => (String::new(), e.code().to_string()),
     };
-    append_audit(
+    crate::service::audit::append(
         st.meta.as_ref(),
         caller.store.tenant_id(),
-        caller.actor(),
-        "sandbox.create",
-        &target,
-        &outcome,
+        Audit {
+            actor: caller.actor(),
+            action: Action::SandboxCreate,
+            target: &target,
+            outcome: &outcome,
+        },
     )
     .await?;
     result
@@ -289,20 +292,22 @@ pub async fn set_expiry(
     caller: &Caller,
     live: &Live,
     expires: warden_store::Millis,
-    action: &str,
+    action: Action,
     outcome: &str,
 ) -> Result<()> {
     if !caller.store.set_sandbox_expiry(&live.id, expires).await? {
         return Err(Error::conflict("the sandbox has just ended"));
     }
     st.sandboxes.extend(live, expires);
-    append_audit(
+    crate::service::audit::append(
         st.meta.as_ref(),
         caller.store.tenant_id(),
-        caller.actor(),
-        action,
-        live.id.as_str(),
-        outcome,
+        Audit {
+            actor: caller.actor(),
+            action,
+            target: live.id.as_str(),
+            outcome,
+        },
     )
     .await?;
     Ok(())

@@ -8,6 +8,7 @@ use super::models::{ConnectSandbox, Detail, NewSandbox, RefreshRequest, Sandbox,
 use super::view;
 use crate::api::CreateSandbox;
 use crate::auth::Caller;
+use crate::service::audit::{Action, Audit};
 use crate::service::sandboxes::{check_labels, create_audited, set_expiry, MAX_TIMEOUT_SECS};
 use crate::state::Shared;
 use axum::extract::{Path, State};
@@ -104,10 +105,12 @@ pub async fn create(
             // Refused before the native path: audited like its refusals.
             st.audit(
                 caller.store.tenant_id(),
-                caller.actor(),
-                "sandbox.create",
-                "",
-                e.code,
+                Audit {
+                    actor: caller.actor(),
+                    action: Action::SandboxCreate,
+                    target: "",
+                    outcome: e.code,
+                },
             )
             .await?;
             return Err(e);
@@ -170,7 +173,7 @@ pub async fn timeout(
         &caller,
         &live,
         expires,
-        "sandbox.timeout_set",
+        Action::SandboxTimeoutSet,
         &format!("ok ({secs}s)"),
     )
     .await?;
@@ -184,7 +187,7 @@ async fn keep_alive(
     caller: &Caller,
     id: &str,
     secs: i64,
-    action: &str,
+    action: Action,
 ) -> E2bResult<warden_store::SandboxRecord> {
     let live = view::live(st, caller, id).await?;
     let wanted = now_ms() + secs * 1000;
@@ -193,10 +196,12 @@ async fn keep_alive(
     } else {
         st.audit(
             caller.store.tenant_id(),
-            caller.actor(),
-            action,
-            live.id.as_str(),
-            "ok (expiry unchanged)",
+            Audit {
+                actor: caller.actor(),
+                action,
+                target: live.id.as_str(),
+                outcome: "ok (expiry unchanged)",
+            },
         )
         .await?;
     }
@@ -218,7 +223,7 @@ pub async fn connect(
         req.timeout.unwrap_or(DEFAULT_TIMEOUT_SECS),
         MAX_TIMEOUT_SECS as i64,
     )?;
-    let r = keep_alive(&st, &caller, &id, secs, "sandbox.connect").await?;
+    let r = keep_alive(&st, &caller, &id, secs, Action::SandboxConnect).await?;
     Ok(Json(view::created(&st, &r)))
 }
 
@@ -241,6 +246,6 @@ pub async fn refresh(
         req.duration.unwrap_or(DEFAULT_REFRESH_SECS),
         MAX_REFRESH_SECS,
     )?;
-    keep_alive(&st, &caller, &id, secs, "sandbox.refresh").await?;
+    keep_alive(&st, &caller, &id, secs, Action::SandboxRefresh).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -4,6 +4,7 @@
 
 use super::process::ACTOR;
 use crate::manager::Live;
+use crate::service::audit::{Action, Audit};
 use crate::state::Shared;
 use warden_envd_wire::connect::Error;
 
@@ -13,7 +14,7 @@ use warden_envd_wire::connect::Error;
 pub async fn record<T>(
     st: &Shared,
     live: &Live,
-    action: &str,
+    action: Action,
     target: &str,
     detail: &str,
     result: &Result<T, Error>,
@@ -28,10 +29,12 @@ pub async fn record<T>(
     };
     st.audit(
         &live.tenant,
-        ACTOR,
-        action,
-        &format!("{}:{target}", live.id),
-        &outcome,
+        Audit {
+            actor: ACTOR,
+            action,
+            target: &format!("{}:{target}", live.id),
+            outcome: &outcome,
+        },
     )
     .await
     .map_err(super::errors::from_api)

@@ -5,6 +5,7 @@
 use super::entry::type_word;
 use super::paths::{absolute, base_name};
 use crate::error::ApiError;
+use crate::service::audit::{Action, Audit};
 use crate::service::sandbox_files::{read_stream, write_stream};
 use crate::state::Shared;
 use axum::body::{Body, Bytes};
@@ -184,10 +185,12 @@ pub async fn upload(
     if let Err(e) = st
         .audit(
             &live.tenant,
-            super::process::ACTOR,
-            "sandbox.file_write",
-            &format!("{}:{}", live.id, written[0].path),
-            &format!("ok ({} file(s), e2b)", written.len()),
+            Audit {
+                actor: super::process::ACTOR,
+                action: Action::SandboxFileWrite,
+                target: &format!("{}:{}", live.id, written[0].path),
+                outcome: &format!("ok ({} file(s), e2b)", written.len()),
+            },
         )
         .await
     {

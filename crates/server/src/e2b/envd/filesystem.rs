@@ -7,6 +7,7 @@ use super::entry::entry;
 use super::errors::from_client;
 use super::paths::{self, absolute};
 use crate::manager::Live;
+use crate::service::audit::Action;
 use crate::state::Shared;
 use warden_envd_wire::connect::{Code, Error};
 use warden_envd_wire::filesystem::{
@@ -31,7 +32,7 @@ pub async fn make_dir(st: &Shared, live: &Live, path: &str) -> Result<MakeDirRes
     let made = make_dir_at(live, &path).await;
     // An existing directory is E2B's normal "false", not a change.
     if !matches!(&made, Err(e) if e.code == Code::AlreadyExists) {
-        audit::record(st, live, "sandbox.mkdir", &path, "", &made).await?;
+        audit::record(st, live, Action::SandboxMkdir, &path, "", &made).await?;
     }
     made
 }
@@ -67,7 +68,7 @@ pub async fn rename(st: &Shared, live: &Live, req: MoveRequest) -> Result<MoveRe
     }
     .await;
     let target = format!("{from} -> {to}");
-    audit::record(st, live, "sandbox.file_move", &target, "", &moved).await?;
+    audit::record(st, live, Action::SandboxFileMove, &target, "", &moved).await?;
     moved
 }
 
@@ -77,7 +78,7 @@ pub async fn remove(st: &Shared, live: &Live, path: &str) -> Result<RemoveRespon
         return Err(Error::invalid_argument("refusing to remove /"));
     }
     let removed = live.client.remove(&path, true).await.map_err(from_client);
-    audit::record(st, live, "sandbox.file_remove", &path, "", &removed).await?;
+    audit::record(st, live, Action::SandboxFileRemove, &path, "", &removed).await?;
     removed.map(|()| RemoveResponse {})
 }
 

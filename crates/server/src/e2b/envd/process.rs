@@ -12,6 +12,7 @@ use super::rpc::{Call, Sink};
 use super::state::{EnvdState, ProcMeta};
 use crate::manager::Live;
 use crate::secrets::MaskStream;
+use crate::service::audit::{Action, Audit};
 use crate::state::Shared;
 use axum::response::Response;
 use std::sync::Arc;
@@ -61,10 +62,12 @@ pub async fn start(st: &Shared, live: Arc<Live>, envd: &EnvdState, call: &Call) 
         crate::metrics::exec();
         st.audit(
             &live.tenant,
-            ACTOR,
-            "sandbox.exec",
-            &format!("{}:{}", live.id, config.cmd),
-            "started (e2b)",
+            Audit {
+                actor: ACTOR,
+                action: Action::SandboxExec,
+                target: &format!("{}:{}", live.id, config.cmd),
+                outcome: "started (e2b)",
+            },
         )
         .await
         .map_err(from_api)?;
@@ -158,7 +161,15 @@ pub async fn send_input(
                     .unwrap_or_else(|| from_client(e))),
             };
             let size = format!("{} bytes", data.len());
-            super::audit::record(st, live, "sandbox.stdin", &pid.to_string(), &size, &fed).await?;
+            super::audit::record(
+                st,
+                live,
+                Action::SandboxStdin,
+                &pid.to_string(),
+                &size,
+                &fed,
+            )
+            .await?;
             fed?;
         }
         Some(process_input::Input::Pty(_)) => return Err(Error::unimplemented(NO_PTY)),
@@ -178,7 +189,7 @@ pub async fn close_stdin(
     super::audit::record(
         st,
         live,
-        "sandbox.stdin_close",
+        Action::SandboxStdinClose,
         &pid.to_string(),
         "",
         &closed,
