@@ -78,4 +78,21 @@ mod tests {
             "docs/openapi.json is stale: run UPDATE_OPENAPI=1 cargo test -p warden-server openapi"
         );
     }
+
+    /// Every operation has its own id: SDK generators name methods by it.
+    #[test]
+    fn operation_ids_are_unique() {
+        let doc: serde_json::Value =
+            serde_json::from_str(&super::document()).expect("the document is JSON");
+        let mut seen = std::collections::HashMap::new();
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            for (method, op) in item.as_object().expect("path item") {
+                let id = op["operationId"].as_str().unwrap_or_default().to_string();
+                assert!(!id.is_empty(), "{method} {path} has no operationId");
+                if let Some(other) = seen.insert(id.clone(), format!("{method} {path}")) {
+                    panic!("{id} names both {other} and {method} {path}");
+                }
+            }
+        }
+    }
 }

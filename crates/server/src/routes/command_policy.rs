@@ -18,7 +18,9 @@ async fn existing(st: &Shared, id: &str) -> ApiResult<TenantId> {
     Ok(id)
 }
 
-#[utoipa::path(get, path = "/v1/tenants/{id}/command-policy", tag = "admin",
+#[utoipa::path(
+    operation_id = "get_command_policy",
+    get, path = "/v1/tenants/{id}/command-policy", tag = "admin",
     responses((status = 200, body = CommandPolicy), (status = 404, body = ErrorBody)))]
 pub async fn get(
     _: Admin,

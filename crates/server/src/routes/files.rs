@@ -201,7 +201,9 @@ pub async fn upload(
     Ok((StatusCode::CREATED, Json(meta.into())))
 }
 
-#[utoipa::path(get, path = "/v1/files", tag = "files", params(PageParams),
+#[utoipa::path(
+    operation_id = "list_files",
+    get, path = "/v1/files", tag = "files", params(PageParams),
     responses((status = 200, body = Page<api::File>)))]
 pub async fn list(caller: Caller, Query(p): Query<PageParams>) -> ApiResult<Json<Page<api::File>>> {
     let page = caller
@@ -222,7 +224,9 @@ async fn find(caller: &Caller, id: &str) -> ApiResult<FileMeta> {
         .ok_or_else(|| ApiError::not_found("file"))
 }
 
-#[utoipa::path(get, path = "/v1/files/{id}", tag = "files",
+#[utoipa::path(
+    operation_id = "get_file",
+    get, path = "/v1/files/{id}", tag = "files",
     responses((status = 200, body = api::File), (status = 404, body = ErrorBody)))]
 pub async fn get(caller: Caller, Path(id): Path<String>) -> ApiResult<Json<api::File>> {
     Ok(Json(find(&caller, &id).await?.into()))
@@ -254,7 +258,9 @@ pub async fn content(caller: Caller, Path(id): Path<String>) -> ApiResult<Respon
     Ok(resp)
 }
 
-#[utoipa::path(delete, path = "/v1/files/{id}", tag = "files",
+#[utoipa::path(
+    operation_id = "delete_file",
+    delete, path = "/v1/files/{id}", tag = "files",
     responses((status = 204), (status = 404, body = ErrorBody)))]
 pub async fn delete(
     caller: Caller,

@@ -7,7 +7,9 @@ use crate::state::Shared;
 use axum::extract::State;
 use axum::Json;
 
-#[utoipa::path(get, path = "/v1/isolation", tag = "sandboxes",
+#[utoipa::path(
+    operation_id = "list_isolation_tiers",
+    get, path = "/v1/isolation", tag = "sandboxes",
     responses((status = 200, body = Vec<IsolationTier>,
         description = "every tier, whether this server can run sandboxes on it, and what on (or why not)")))]
 pub async fn list(

@@ -189,7 +189,9 @@ pub struct ListParams {
     pub cursor: Option<String>,
 }
 
-#[utoipa::path(get, path = "/v1/reviews", tag = "reviews", params(ListParams),
+#[utoipa::path(
+    operation_id = "list_reviews",
+    get, path = "/v1/reviews", tag = "reviews", params(ListParams),
     responses((status = 200, body = Page<Review>), (status = 400, body = ErrorBody)))]
 pub async fn list(
     caller: Caller,
@@ -226,7 +228,9 @@ pub async fn list(
     }))
 }
 
-#[utoipa::path(get, path = "/v1/reviews/{id}", tag = "reviews",
+#[utoipa::path(
+    operation_id = "get_review",
+    get, path = "/v1/reviews/{id}", tag = "reviews",
     responses((status = 200, body = Review), (status = 404, body = ErrorBody)))]
 pub async fn get(
     caller: Caller,

@@ -12,7 +12,9 @@ use axum::http::StatusCode;
 use axum::Json;
 use warden_store::{now_ms, SandboxFilter, SandboxState};
 
-#[utoipa::path(post, path = "/v1/sandboxes", tag = "sandboxes", request_body = CreateSandbox,
+#[utoipa::path(
+    operation_id = "create_sandbox",
+    post, path = "/v1/sandboxes", tag = "sandboxes", request_body = CreateSandbox,
     responses((status = 201, body = api::Sandbox), (status = 400, body = ErrorBody),
               (status = 404, body = ErrorBody), (status = 429, body = ErrorBody),
               (status = 503, body = ErrorBody, description = "`capacity`: this server runs as many sandboxes as it may, or has no file descriptors left for another (the message says which); try again later")))]
@@ -25,7 +27,9 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(record.into())))
 }
 
-#[utoipa::path(get, path = "/v1/sandboxes", tag = "sandboxes",
+#[utoipa::path(
+    operation_id = "list_sandboxes",
+    get, path = "/v1/sandboxes", tag = "sandboxes",
     params(("state" = Option<String>, Query, description = "running | stopped | timed_out | lost | failed"),
            ("label" = Option<String>, Query, description = "k=v, repeatable; all must match"),
            ("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query)),
@@ -72,7 +76,9 @@ pub async fn list(caller: Caller, RawQuery(q): RawQuery) -> ApiResult<Json<Page<
     }))
 }
 
-#[utoipa::path(get, path = "/v1/sandboxes/{id}", tag = "sandboxes",
+#[utoipa::path(
+    operation_id = "get_sandbox",
+    get, path = "/v1/sandboxes/{id}", tag = "sandboxes",
     responses((status = 200, body = api::Sandbox), (status = 404, body = ErrorBody)))]
 pub async fn get(caller: Caller, Path(id): Path<String>) -> ApiResult<Json<api::Sandbox>> {
     let r = caller
@@ -83,7 +89,9 @@ pub async fn get(caller: Caller, Path(id): Path<String>) -> ApiResult<Json<api::
     Ok(Json(r.into()))
 }
 
-#[utoipa::path(delete, path = "/v1/sandboxes/{id}", tag = "sandboxes",
+#[utoipa::path(
+    operation_id = "delete_sandbox",
+    delete, path = "/v1/sandboxes/{id}", tag = "sandboxes",
     responses((status = 204), (status = 404, body = ErrorBody)))]
 pub async fn delete(
     caller: Caller,

@@ -159,7 +159,9 @@ pub async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[utoipa::path(get, path = "/v1/sandboxes/{id}/files/list", tag = "sandbox files", params(PathParams),
+#[utoipa::path(
+    operation_id = "list_sandbox_dir",
+    get, path = "/v1/sandboxes/{id}/files/list", tag = "sandbox files", params(PathParams),
     responses((status = 200, body = EntryList), (status = 404, body = ErrorBody)))]
 pub async fn list(
     caller: Caller,

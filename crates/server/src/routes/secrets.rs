@@ -73,7 +73,9 @@ fn parse_body(body: &[u8]) -> ApiResult<(String, Zeroizing<String>)> {
     Ok((req.name, Zeroizing::new(req.value)))
 }
 
-#[utoipa::path(post, path = "/v1/secrets", tag = "secrets", request_body = CreateSecret, params(CreateParams),
+#[utoipa::path(
+    operation_id = "create_secret",
+    post, path = "/v1/secrets", tag = "secrets", request_body = CreateSecret, params(CreateParams),
     responses((status = 201, body = Secret), (status = 400, body = ErrorBody),
               (status = 409, body = ErrorBody, description = "the name exists (use ?replace=true)"),
               (status = 503, body = ErrorBody, description = "`secrets_disabled`: the server has no secrets key")))]
@@ -133,7 +135,9 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(result?.into())))
 }
 
-#[utoipa::path(get, path = "/v1/secrets", tag = "secrets",
+#[utoipa::path(
+    operation_id = "list_secrets",
+    get, path = "/v1/secrets", tag = "secrets",
     responses((status = 200, body = SecretList), (status = 503, body = ErrorBody)))]
 pub async fn list(caller: Caller, State(st): State<Shared>) -> ApiResult<Json<SecretList>> {
     vault(&st)?;
@@ -143,7 +147,9 @@ pub async fn list(caller: Caller, State(st): State<Shared>) -> ApiResult<Json<Se
     }))
 }
 
-#[utoipa::path(delete, path = "/v1/secrets/{name}", tag = "secrets",
+#[utoipa::path(
+    operation_id = "delete_secret",
+    delete, path = "/v1/secrets/{name}", tag = "secrets",
     responses((status = 204), (status = 404, body = ErrorBody), (status = 503, body = ErrorBody)))]
 pub async fn delete(
     caller: Caller,

@@ -26,7 +26,9 @@ fn check_tenant_name(name: &str) -> ApiResult<()> {
     Ok(())
 }
 
-#[utoipa::path(post, path = "/v1/tenants", tag = "admin", request_body = CreateTenant,
+#[utoipa::path(
+    operation_id = "create_tenant",
+    post, path = "/v1/tenants", tag = "admin", request_body = CreateTenant,
     responses((status = 201, body = api::Tenant), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn create(
     _: Admin,
@@ -49,7 +51,9 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(t.into())))
 }
 
-#[utoipa::path(get, path = "/v1/tenants", tag = "admin", params(PageParams),
+#[utoipa::path(
+    operation_id = "list_tenants",
+    get, path = "/v1/tenants", tag = "admin", params(PageParams),
     responses((status = 200, body = Page<api::Tenant>)))]
 pub async fn list(
     _: Admin,
@@ -63,7 +67,9 @@ pub async fn list(
     }))
 }
 
-#[utoipa::path(get, path = "/v1/tenants/{id}", tag = "admin",
+#[utoipa::path(
+    operation_id = "get_tenant",
+    get, path = "/v1/tenants/{id}", tag = "admin",
     responses((status = 200, body = api::Tenant), (status = 404, body = ErrorBody)))]
 pub async fn get(
     _: Admin,
@@ -141,7 +147,9 @@ pub struct DeleteParams {
     pub force: Option<bool>,
 }
 
-#[utoipa::path(delete, path = "/v1/tenants/{id}", tag = "admin", params(DeleteParams),
+#[utoipa::path(
+    operation_id = "delete_tenant",
+    delete, path = "/v1/tenants/{id}", tag = "admin", params(DeleteParams),
     responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn delete(
     _: Admin,
