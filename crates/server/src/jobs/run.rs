@@ -218,9 +218,14 @@ async fn attempt(st: &Shared, job: &ReviewRecord, cancel: &Notify, lost: &Notify
     }
     // The policy again: it may have changed since the submit. A refusal
     // ends the job; a hook that failed is a failure of Warden's own.
-    if let Err(e) =
-        crate::policy::enforce_review(st, &job.tenant_id, "system", Some(job.id.as_str()), &spec)
-            .await
+    if let Err(e) = crate::command_policy::enforce_review(
+        st,
+        &job.tenant_id,
+        "system",
+        Some(job.id.as_str()),
+        &spec,
+    )
+    .await
     {
         return match e.status.is_server_error() {
             true => Outcome::Retry(e.message),

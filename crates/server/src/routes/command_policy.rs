@@ -1,9 +1,9 @@
 //! Command policy: set by the admin per tenant (as the upload policy is),
-//! readable by the tenant itself. Enforcement is in `crate::policy`.
+//! readable by the tenant itself. Enforcement is in `crate::command_policy`.
 
 use crate::auth::{Admin, Caller};
+use crate::command_policy::{self, CommandPolicy, CommandRules};
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::policy::{self, CommandPolicy, CommandRules};
 use crate::service::audit::{Action, Audit};
 use crate::state::Shared;
 use axum::extract::{Path, State};
@@ -28,7 +28,7 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> ApiResult<Json<CommandPolicy>> {
     let id = existing(&st, &id).await?;
-    Ok(Json(policy::policy(&st, &id).await?))
+    Ok(Json(command_policy::policy(&st, &id).await?))
 }
 
 #[utoipa::path(put, path = "/v1/tenants/{id}/command-policy", tag = "admin", request_body = CommandRules,
@@ -42,7 +42,7 @@ pub async fn set(
     Json(req): Json<CommandRules>,
 ) -> ApiResult<Json<CommandPolicy>> {
     let id = existing(&st, &id).await?;
-    let p = policy::set_policy(&st, &id, req).await?;
+    let p = command_policy::set_policy(&st, &id, req).await?;
     let outcome = format!(
         "ok ({} deny, {} allow, hook {})",
         p.deny.len(),
@@ -65,5 +65,7 @@ pub async fn set(
 #[utoipa::path(get, path = "/v1/command-policy", tag = "sandboxes",
     responses((status = 200, body = CommandPolicy, description = "the caller's own policy (set by the admin)")))]
 pub async fn own(caller: Caller, State(st): State<Shared>) -> ApiResult<Json<CommandPolicy>> {
-    Ok(Json(policy::policy(&st, caller.store.tenant_id()).await?))
+    Ok(Json(
+        command_policy::policy(&st, caller.store.tenant_id()).await?,
+    ))
 }

@@ -132,8 +132,8 @@ pub async fn exec(
     // Before anything reaches the sandbox (foreground, background and
     // session execs all come through here).
     let tenant = caller.store.tenant_id();
-    let exec = crate::policy::Exec::sandbox(tenant, caller.actor(), live.id.as_str(), &req);
-    crate::policy::enforce(&st, &exec).await?;
+    let exec = crate::command_policy::Exec::sandbox(tenant, caller.actor(), live.id.as_str(), &req);
+    crate::command_policy::enforce(&st, &exec).await?;
     let sse_mode = wants_sse(&headers);
     crate::metrics::exec();
     let what = match &req.command {

@@ -137,8 +137,14 @@ pub async fn submit(
         return Err(ApiError::unavailable("the server is shutting down"));
     }
     let files = validate(&st, &caller, &req).await?;
-    crate::policy::enforce_review(&st, caller.store.tenant_id(), caller.actor(), None, &req)
-        .await?;
+    crate::command_policy::enforce_review(
+        &st,
+        caller.store.tenant_id(),
+        caller.actor(),
+        None,
+        &req,
+    )
+    .await?;
     let record = ReviewRecord {
         id: ReviewId::generate(),
         tenant_id: caller.store.tenant_id().clone(),

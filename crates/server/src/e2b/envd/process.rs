@@ -55,8 +55,9 @@ pub async fn start(st: &Shared, live: Arc<Live>, envd: &EnvdState, call: &Call) 
             command: shell_line(&exec.command).unwrap_or_else(|| exec.command.clone()),
             ..exec.clone()
         };
-        let policy = crate::policy::Exec::sandbox(&live.tenant, ACTOR, live.id.as_str(), &judged);
-        crate::policy::enforce(st, &policy)
+        let policy =
+            crate::command_policy::Exec::sandbox(&live.tenant, ACTOR, live.id.as_str(), &judged);
+        crate::command_policy::enforce(st, &policy)
             .await
             .map_err(from_api)?;
         crate::metrics::exec();
