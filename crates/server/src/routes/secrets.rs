@@ -1,11 +1,11 @@
-//! A tenant's secrets: create (or replace), list names, delete. A value is
-//! accepted once and never shown again; only names and times come back.
+//! `/v1/secrets`: the HTTP side of a tenant's secrets (`service::secrets`
+//! does the work). A value is accepted once and never shown again; only
+//! names and times come back.
 
 use crate::api::time;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::secrets::{self, SecretError, Vault};
-use crate::service::audit::{Action, Audit};
+use crate::service;
 use crate::state::Shared;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -13,7 +13,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use warden_store::{now_ms, SecretMeta, SecretRecord};
+use warden_store::SecretMeta;
 use zeroize::Zeroizing;
 
 /// `POST /v1/secrets`.
@@ -55,10 +55,6 @@ pub struct SecretList {
     pub items: Vec<Secret>,
 }
 
-fn vault(st: &Shared) -> ApiResult<&Vault> {
-    Ok(st.vault.as_ref().ok_or(SecretError::Disabled)?)
-}
-
 /// Parses the body itself: axum's JSON rejection may quote the offending
 /// input, and that input may be the value.
 fn parse_body(body: &[u8]) -> ApiResult<(String, Zeroizing<String>)> {
@@ -85,54 +81,11 @@ pub async fn create(
     Query(p): Query<CreateParams>,
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<Secret>)> {
-    let vault = vault(&st)?;
+    service::secrets::enabled(&st)?;
     let (name, value) = parse_body(&body)?;
     let replace = p.replace.unwrap_or(false);
-    let result = async {
-        secrets::check_name(&name)?;
-        secrets::check_value(&value)?;
-        let tenant = caller.store.tenant_id();
-        let (nonce, ciphertext) = vault.seal(tenant, &name, value.as_bytes());
-        let now = now_ms();
-        let record = SecretRecord {
-            tenant_id: tenant.clone(),
-            name: name.clone(),
-            nonce,
-            ciphertext,
-            created_at: now,
-            updated_at: now,
-        };
-        Ok::<_, ApiError>(caller.store.put_secret(&record, replace).await?)
-    }
-    .await;
-    // The name only: never the value, in the audit as anywhere.
-    let outcome = match &result {
-        Ok(_) => "ok",
-        Err(e) => e.code,
-    };
-    let action = if replace {
-        Action::SecretReplace
-    } else {
-        Action::SecretCreate
-    };
-    // A refused name is not recorded as given: it could be a value pasted
-    // into the wrong field.
-    let target = if secrets::check_name(&name).is_ok() {
-        name.as_str()
-    } else {
-        "(invalid name)"
-    };
-    st.audit(
-        caller.store.tenant_id(),
-        Audit {
-            actor: caller.actor(),
-            action,
-            target,
-            outcome,
-        },
-    )
-    .await?;
-    Ok((StatusCode::CREATED, Json(result?.into())))
+    let meta = service::secrets::create(&st, &caller, &name, &value, replace).await?;
+    Ok((StatusCode::CREATED, Json(meta.into())))
 }
 
 #[utoipa::path(
@@ -140,8 +93,7 @@ pub async fn create(
     get, path = "/v1/secrets", tag = "secrets",
     responses((status = 200, body = SecretList), (status = 503, body = ErrorBody)))]
 pub async fn list(caller: Caller, State(st): State<Shared>) -> ApiResult<Json<SecretList>> {
-    vault(&st)?;
-    let items = caller.store.list_secrets().await?;
+    let items = service::secrets::list(&st, &caller).await?;
     Ok(Json(SecretList {
         items: items.into_iter().map(Into::into).collect(),
     }))
@@ -156,21 +108,6 @@ pub async fn delete(
     State(st): State<Shared>,
     Path(name): Path<String>,
 ) -> ApiResult<StatusCode> {
-    vault(&st)?;
-    // Another tenant's name is simply not found here.
-    let deleted = secrets::check_name(&name).is_ok() && caller.store.delete_secret(&name).await?;
-    if !deleted {
-        return Err(ApiError::not_found("secret"));
-    }
-    st.audit(
-        caller.store.tenant_id(),
-        Audit {
-            actor: caller.actor(),
-            action: Action::SecretDelete,
-            target: &name,
-            outcome: "ok",
-        },
-    )
-    .await?;
+    service::secrets::delete(&st, &caller, &name).await?;
     Ok(StatusCode::NO_CONTENT)
 }

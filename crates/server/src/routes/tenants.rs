@@ -1,29 +1,22 @@
-//! Admin: tenants and their API keys.
+//! Admin: tenants and their API keys, over HTTP (`service::tenants` does the
+//! work).
 
 use crate::api::{self, CreateKey, CreateTenant, NewKey, Page, PageParams};
-use crate::auth::{full_key, hash_hex, new_secret, Admin};
+use crate::auth::{full_key, Admin};
 use crate::checks::{self, SetUploadPolicy, UploadPolicy};
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiResult, ErrorBody};
 use crate::service::audit::{Action, Audit};
+use crate::service::tenants;
 use crate::state::Shared;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 use utoipa::IntoParams;
-use warden_store::{KeyId, SandboxState, TenantId};
+use warden_store::TenantId;
 
 pub(crate) fn tenant_id(id: &str) -> ApiResult<TenantId> {
-    TenantId::parse(id).ok_or_else(|| ApiError::not_found("tenant"))
-}
-
-fn check_tenant_name(name: &str) -> ApiResult<()> {
-    if name.trim().is_empty() || name.len() > 128 || name.chars().any(char::is_control) {
-        return Err(ApiError::bad_request(
-            "tenant names are 1-128 characters with no control characters",
-        ));
-    }
-    Ok(())
+    Ok(tenants::tenant_id(id)?)
 }
 
 #[utoipa::path(
@@ -35,19 +28,8 @@ pub async fn create(
     State(st): State<Shared>,
     Json(req): Json<CreateTenant>,
 ) -> ApiResult<(StatusCode, Json<api::Tenant>)> {
-    check_tenant_name(&req.name)?;
     let quotas = req.quotas.unwrap_or_default().over(st.cfg.quotas.quotas());
-    let t = st.meta.create_tenant(req.name.trim(), quotas).await?;
-    st.audit(
-        &t.id,
-        Audit {
-            actor: "admin",
-            action: Action::TenantCreate,
-            target: t.id.as_str(),
-            outcome: "ok",
-        },
-    )
-    .await?;
+    let t = tenants::create(&st, &req.name, quotas).await?;
     Ok((StatusCode::CREATED, Json(t.into())))
 }
 
@@ -76,48 +58,11 @@ pub async fn get(
     State(st): State<Shared>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<api::Tenant>> {
-    let id = tenant_id(&id)?;
-    let t = st
-        .meta
-        .get_tenant(&id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("tenant"))?;
-    Ok(Json(t.into()))
+    Ok(Json(tenants::get(&st, &tenant_id(&id)?).await?.into()))
 }
 
 async fn set_disabled(st: &Shared, id: &str, disabled: bool) -> ApiResult<Json<api::Tenant>> {
-    let id = tenant_id(id)?;
-    if !st.meta.set_tenant_disabled(&id, disabled).await? {
-        return Err(ApiError::not_found("tenant"));
-    }
-    let action = if disabled {
-        Action::TenantDisable
-    } else {
-        Action::TenantEnable
-    };
-    st.audit(
-        &id,
-        Audit {
-            actor: "admin",
-            action,
-            target: id.as_str(),
-            outcome: "ok",
-        },
-    )
-    .await?;
-    if disabled {
-        // A disabled tenant's sandboxes stop now, not at their timeout.
-        for sb in st.sandboxes.running_of(&id) {
-            st.sandboxes
-                .destroy(&id, &sb, SandboxState::Stopped, "tenant disabled", "admin")
-                .await;
-        }
-    }
-    let t = st
-        .meta
-        .get_tenant(&id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("tenant"))?;
+    let t = tenants::set_disabled(st, &tenant_id(id)?, disabled).await?;
     Ok(Json(t.into()))
 }
 
@@ -157,35 +102,7 @@ pub async fn delete(
     Path(id): Path<String>,
     Query(p): Query<DeleteParams>,
 ) -> ApiResult<StatusCode> {
-    let id = tenant_id(&id)?;
-    if st.meta.get_tenant(&id).await?.is_none() {
-        return Err(ApiError::not_found("tenant"));
-    }
-    let running = st.sandboxes.running_of(&id);
-    if !running.is_empty() && !p.force.unwrap_or(false) {
-        return Err(ApiError::conflict(format!(
-            "the tenant has {} running sandbox(es); stop them or delete with ?force=true",
-            running.len()
-        )));
-    }
-    for sb in running {
-        st.sandboxes
-            .destroy(&id, &sb, SandboxState::Stopped, "tenant deleted", "admin")
-            .await;
-    }
-    // Rows first: once they are gone no request can reach the objects.
-    st.meta.delete_tenant(&id).await?;
-    let removed = st.tenant_store(id.clone()).objects().delete_all().await?;
-    st.audit(
-        &id,
-        Audit {
-            actor: "admin",
-            action: Action::TenantDelete,
-            target: id.as_str(),
-            outcome: &format!("ok ({removed} objects removed)"),
-        },
-    )
-    .await?;
+    tenants::delete(&st, &tenant_id(&id)?, p.force.unwrap_or(false)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -197,28 +114,8 @@ pub async fn create_key(
     Path(id): Path<String>,
     body: Option<Json<CreateKey>>,
 ) -> ApiResult<(StatusCode, Json<NewKey>)> {
-    let id = tenant_id(&id)?;
-    if st.meta.get_tenant(&id).await?.is_none() {
-        return Err(ApiError::not_found("tenant"));
-    }
     let name = body.and_then(|b| b.0.name).unwrap_or_default();
-    if name.len() > 128 || name.chars().any(char::is_control) {
-        return Err(ApiError::bad_request(
-            "key names are up to 128 printable characters",
-        ));
-    }
-    let secret = new_secret();
-    let key = st.meta.create_key(&id, &name, &hash_hex(&secret)).await?;
-    st.audit(
-        &id,
-        Audit {
-            actor: "admin",
-            action: Action::KeyCreate,
-            target: key.id.as_str(),
-            outcome: "ok",
-        },
-    )
-    .await?;
+    let (key, secret) = tenants::create_key(&st, &tenant_id(&id)?, &name).await?;
     Ok((
         StatusCode::CREATED,
         Json(NewKey {
@@ -237,11 +134,7 @@ pub async fn list_keys(
     State(st): State<Shared>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Page<api::ApiKey>>> {
-    let id = tenant_id(&id)?;
-    if st.meta.get_tenant(&id).await?.is_none() {
-        return Err(ApiError::not_found("tenant"));
-    }
-    let keys = st.meta.list_keys(&id).await?;
+    let keys = tenants::list_keys(&st, &tenant_id(&id)?).await?;
     Ok(Json(Page {
         items: keys.into_iter().map(Into::into).collect(),
         next_cursor: None,
@@ -255,21 +148,7 @@ pub async fn revoke_key(
     State(st): State<Shared>,
     Path((id, key_id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    let id = tenant_id(&id)?;
-    let key = KeyId::parse(&key_id).ok_or_else(|| ApiError::not_found("key"))?;
-    if !st.meta.revoke_key(&id, &key).await? {
-        return Err(ApiError::not_found("key"));
-    }
-    st.audit(
-        &id,
-        Audit {
-            actor: "admin",
-            action: Action::KeyRevoke,
-            target: key.as_str(),
-            outcome: "ok",
-        },
-    )
-    .await?;
+    tenants::revoke_key(&st, &tenant_id(&id)?, &key_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -281,9 +160,7 @@ pub async fn upload_policy(
     Path(id): Path<String>,
 ) -> ApiResult<Json<UploadPolicy>> {
     let id = tenant_id(&id)?;
-    if st.meta.get_tenant(&id).await?.is_none() {
-        return Err(ApiError::not_found("tenant"));
-    }
+    tenants::get(&st, &id).await?;
     Ok(Json(checks::policy(&st, &id).await?))
 }
 
@@ -296,9 +173,7 @@ pub async fn set_upload_policy(
     Json(req): Json<SetUploadPolicy>,
 ) -> ApiResult<Json<UploadPolicy>> {
     let id = tenant_id(&id)?;
-    if st.meta.get_tenant(&id).await?.is_none() {
-        return Err(ApiError::not_found("tenant"));
-    }
+    tenants::get(&st, &id).await?;
     let policy = checks::set_policy(&st, &id, req).await?;
     let outcome = match policy.default {
         true => "ok (server default)".to_string(),

@@ -12,5 +12,7 @@ pub mod egress;
 pub mod error;
 pub mod sandbox_files;
 pub mod sandboxes;
+pub mod secrets;
+pub mod tenants;
 
 pub use error::{Error, Result};
