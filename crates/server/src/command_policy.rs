@@ -24,9 +24,9 @@ pub use rules::{compile, CommandRules, RuleError};
 
 use crate::error::ApiError;
 use crate::hostcmd::cut;
-use crate::service::audit::{Action, Audit};
+use crate::service;
+use crate::service::audit::{self, Action, Audit};
 use crate::state::AppState;
-use axum::http::StatusCode;
 use hook::HookVerdict;
 use rules::Decision;
 use serde::Serialize;
@@ -149,9 +149,9 @@ pub async fn enforce_review(
     actor: &str,
     review: Option<&str>,
     spec: &crate::api_reviews::SubmitReview,
-) -> Result<(), ApiError> {
+) -> Result<(), service::Error> {
     let Some(command) = spec.to_command() else {
-        return Err(ApiError::bad_request(
+        return Err(service::Error::invalid(
             "give exactly one of `command` (a non-empty argv) or `shell`",
         ));
     };
@@ -175,8 +175,8 @@ enum Refusal {
 }
 
 /// Applies the tenant's policy to `exec`: `Ok` when it may run; otherwise
-/// the refusal is audited and returned as the API error to answer with.
-pub async fn enforce(st: &AppState, exec: &Exec<'_>) -> Result<(), ApiError> {
+/// the refusal is audited and returned.
+pub async fn enforce(st: &AppState, exec: &Exec<'_>) -> Result<(), service::Error> {
     let rules = rules_of(st, exec.tenant).await?;
     if rules.is_empty() {
         return Ok(());
@@ -186,44 +186,30 @@ pub async fn enforce(st: &AppState, exec: &Exec<'_>) -> Result<(), ApiError> {
         Ok(()) => return Ok(()),
         Err(r) => r,
     };
-    let (error, outcome) = match refusal {
-        Refusal::Denied(reason) => (
-            ApiError::new(
-                StatusCode::FORBIDDEN,
-                "command_denied",
-                format!("command denied by policy: {reason}"),
-            ),
-            format!("command_denied: {reason}"),
-        ),
+    let error = match refusal {
+        Refusal::Denied(reason) => service::Error::Denied(reason),
         Refusal::Unavailable(why) => {
             tracing::warn!(tenant = %exec.tenant, "command policy unavailable: {why}");
-            (
-                ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "policy_unavailable",
-                    format!(
-                        "the command policy could not be checked ({why}); the command was not run"
-                    ),
-                ),
-                format!("policy_unavailable: {why}"),
-            )
+            service::Error::PolicyUnavailable(why)
         }
     };
+    let reason = match &error {
+        service::Error::Denied(r) | service::Error::PolicyUnavailable(r) => r.as_str(),
+        _ => "",
+    };
+    let outcome = format!("{}: {reason}", error.code());
     let (action, target) = match exec.target {
         Target::Sandbox(id) => (Action::ExecDenied, id.to_string()),
         Target::Review(id) => (Action::ReviewDenied, id.unwrap_or("(submit)").to_string()),
     };
     let outcome = format!("{outcome}; command: {}", cut(&line, MAX_AUDITED_LINE));
-    st.audit(
-        exec.tenant,
-        Audit {
-            actor: exec.actor,
-            action,
-            target: &target,
-            outcome: &outcome,
-        },
-    )
-    .await?;
+    let entry = Audit {
+        actor: exec.actor,
+        action,
+        target: &target,
+        outcome: &outcome,
+    };
+    audit::append(st.meta.as_ref(), exec.tenant, entry).await?;
     Err(error)
 }
 

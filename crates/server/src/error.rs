@@ -277,6 +277,8 @@ impl From<crate::service::Error> for ApiError {
             E::NotFound(_) => StatusCode::NOT_FOUND,
             E::Conflict(_) => StatusCode::CONFLICT,
             E::Quota(_) => StatusCode::TOO_MANY_REQUESTS,
+            E::Denied(_) => StatusCode::FORBIDDEN,
+            E::PolicyUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             E::Capacity(_) | E::ShuttingDown(_) => StatusCode::SERVICE_UNAVAILABLE,
             // Logged when it was made.
             E::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
@@ -308,6 +310,12 @@ mod tests {
                 "isolation_unavailable",
             ),
             (E::internal("starting a sandbox", "boom"), 500, "internal"),
+            (E::Denied("rm".into()), 403, "command_denied"),
+            (
+                E::PolicyUnavailable("hook".into()),
+                503,
+                "policy_unavailable",
+            ),
             (
                 E::Store(StoreError::NotFound("file".into())),
                 404,

@@ -227,9 +227,9 @@ async fn attempt(st: &Shared, job: &ReviewRecord, cancel: &Notify, lost: &Notify
     )
     .await
     {
-        return match e.status.is_server_error() {
-            true => Outcome::Retry(e.message),
-            false => Outcome::Done(end(ReviewStatus::Failed, Some(e.message))),
+        return match e.is_ours() {
+            true => Outcome::Retry(e.to_string()),
+            false => Outcome::Done(end(ReviewStatus::Failed, Some(e.to_string()))),
         };
     }
     // Inputs: a file deleted since the submit fails the job (no retry can

@@ -1,5 +1,5 @@
-//! Review jobs: submit, list, get, cancel, logs, outputs, webhook
-//! deliveries.
+//! Review jobs over HTTP: submit, list, get, cancel (`service::reviews`
+//! does the work), logs, webhook deliveries.
 
 use crate::api::{Page, PageParams};
 use crate::api_reviews::{self, Delivery, Review, SubmitReview};
@@ -7,7 +7,7 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::jobs::log_read::{self, Decoder};
 use crate::jobs::logs::{self, Streams};
-use crate::service::audit::{Action, Audit};
+use crate::service::reviews;
 use crate::state::Shared;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
@@ -17,20 +17,15 @@ use axum::Json;
 use futures::StreamExt;
 use serde::Deserialize;
 use utoipa::IntoParams;
-use warden_store::jobs::{ReviewFilter, ReviewRecord, ReviewStatus};
-use warden_store::{now_ms, FileId, ReviewId};
-
-const MAX_TIMEOUT_SECS: u64 = 86_400;
+use warden_store::jobs::ReviewRecord;
+use warden_store::ReviewId;
 
 pub(crate) fn review_id(id: &str) -> ApiResult<ReviewId> {
-    ReviewId::parse(id).ok_or_else(|| ApiError::not_found("review"))
+    Ok(reviews::review_id(id)?)
 }
 
 pub(crate) async fn find(st: &Shared, caller: &Caller, id: &str) -> ApiResult<ReviewRecord> {
-    st.jobs
-        .get_review(caller.store.tenant_id(), &review_id(id)?)
-        .await?
-        .ok_or_else(|| ApiError::not_found("review"))
+    Ok(reviews::find(st, caller, id).await?)
 }
 
 async fn full(st: &Shared, r: ReviewRecord) -> ApiResult<Review> {
@@ -40,85 +35,6 @@ async fn full(st: &Shared, r: ReviewRecord) -> ApiResult<Review> {
         Vec::new()
     };
     Ok(api_reviews::review(r, outs))
-}
-
-/// Everything about a submit that can be wrong is refused here, not when
-/// the job runs.
-async fn validate(st: &Shared, caller: &Caller, req: &SubmitReview) -> ApiResult<Vec<FileId>> {
-    match (&req.command, &req.shell) {
-        (Some(a), None) if !a.is_empty() => {}
-        (None, Some(_)) => {}
-        _ => {
-            return Err(ApiError::bad_request(
-                "give exactly one of `command` (a non-empty argv) or `shell`",
-            ))
-        }
-    }
-    if let Some(t) = req.timeout_secs {
-        if !(1..=MAX_TIMEOUT_SECS).contains(&t) {
-            return Err(ApiError::bad_request(format!(
-                "timeout_secs must be 1 to {MAX_TIMEOUT_SECS}"
-            )));
-        }
-    }
-    for k in req.env.keys() {
-        warden_spec::check_env_name(k).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    }
-    // Each named secret must exist and decrypt now; the job keeps names and
-    // decrypts again when it starts (the values are dropped here).
-    crate::secrets::resolve(
-        st.vault.as_ref(),
-        &caller.store,
-        &req.secrets,
-        req.env.keys(),
-    )
-    .await?;
-    // The spec the job will run with, made as its worker will make it.
-    let image = req.image.clone().unwrap_or_else(|| "host".into());
-    let asked_limits = req.limits.clone().unwrap_or_default();
-    let planned = crate::service::sandboxes::spec_for(
-        &crate::service::sandboxes::Shape {
-            image: &image,
-            isolation: req.isolation.as_deref(),
-            limits: &asked_limits,
-            env: &req.env,
-            network: req.network.as_ref(),
-            workdir: None,
-            timeout_secs: req.timeout_secs.unwrap_or(3600),
-        },
-        &st.cfg,
-    )?;
-    st.sandboxes.check_isolation(planned.spec.isolation).await?;
-    let probe = planned.spec;
-    // A job counts against the same quotas as sandboxes; one that could
-    // not run even alone is refused now rather than left waiting.
-    let tenant = caller
-        .store
-        .tenant()
-        .await?
-        .ok_or_else(|| ApiError::not_found("tenant"))?;
-    crate::manager::quota::check_alone(&tenant.quotas, crate::manager::Footprint::of(&probe))?;
-    crate::service::sandboxes::check_labels(&req.labels)?;
-    if let Some(k) = &req.idempotency_key {
-        if k.is_empty() || k.len() > 128 || k.chars().any(char::is_control) {
-            return Err(ApiError::bad_request(
-                "idempotency_key is 1-128 printable characters",
-            ));
-        }
-    }
-    if let Some(url) = &req.webhook_url {
-        crate::netguard::parse_url(url)
-            .map_err(|e| ApiError::bad_request(format!("webhook_url: {e}")))?;
-        if !st.cfg.webhooks.allow_private {
-            if let Err(e) = crate::netguard::resolve(url, false).await {
-                if matches!(e, crate::netguard::TargetError::NotPublic { .. }) {
-                    return Err(ApiError::bad_request(format!("webhook_url: {e}")));
-                }
-            }
-        }
-    }
-    let files = crate::service::sandboxes::input_files(&caller.store, &req.files).await?;
-    Ok(files.into_iter().map(|f| f.id).collect())
 }
 
 #[utoipa::path(post, path = "/v1/reviews", tag = "reviews", request_body = SubmitReview,
@@ -133,58 +49,12 @@ pub async fn submit(
     State(st): State<Shared>,
     Json(req): Json<SubmitReview>,
 ) -> ApiResult<(StatusCode, Json<Review>)> {
-    if st.draining() {
-        return Err(ApiError::unavailable("the server is shutting down"));
-    }
-    let files = validate(&st, &caller, &req).await?;
-    crate::command_policy::enforce_review(
-        &st,
-        caller.store.tenant_id(),
-        caller.actor(),
-        None,
-        &req,
-    )
-    .await?;
-    let record = ReviewRecord {
-        id: ReviewId::generate(),
-        tenant_id: caller.store.tenant_id().clone(),
-        status: ReviewStatus::Pending,
-        files,
-        idempotency_key: req.idempotency_key.clone(),
-        webhook_url: req.webhook_url.clone(),
-        created_at: now_ms(),
-        started_at: None,
-        finished_at: None,
-        attempts: 0,
-        max_attempts: st.cfg.jobs.max_attempts.max(1),
-        exit_code: None,
-        signal: None,
-        error: None,
-        usage: None,
-        cancel_requested: false,
-        lease_owner: None,
-        lease_expires: None,
-        not_before: 0,
-        storage: Default::default(),
-        outputs_deleted_at: None,
-        spec: serde_json::to_value(&req).map_err(|e| ApiError::internal("encoding", e))?,
+    let (job, created) = reviews::submit(&st, &caller, &req).await?;
+    let status = match created {
+        true => StatusCode::ACCEPTED,
+        false => StatusCode::OK,
     };
-    let (job, created) = st.jobs.submit_review(&record).await?;
-    if !created {
-        return Ok((StatusCode::OK, Json(full(&st, job).await?)));
-    }
-    st.audit(
-        caller.store.tenant_id(),
-        Audit {
-            actor: caller.actor(),
-            action: Action::ReviewSubmit,
-            target: job.id.as_str(),
-            outcome: "ok",
-        },
-    )
-    .await?;
-    st.jobs_handle.wake.notify_one();
-    Ok((StatusCode::ACCEPTED, Json(full(&st, job).await?)))
+    Ok((status, Json(full(&st, job).await?)))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -204,26 +74,18 @@ pub async fn list(
     State(st): State<Shared>,
     Query(p): Query<ListParams>,
 ) -> ApiResult<Json<Page<Review>>> {
-    let status = match &p.status {
-        Some(s) => Some(
-            ReviewStatus::parse(s)
-                .ok_or_else(|| ApiError::bad_request(format!("unknown status {s:?}")))?,
-        ),
-        None => None,
-    };
     let page = PageParams {
         limit: p.limit,
         cursor: p.cursor.clone(),
     };
-    let got = st
-        .jobs
-        .list_reviews(
-            caller.store.tenant_id(),
-            &ReviewFilter { status },
-            page.cursor.as_deref(),
-            page.limit(),
-        )
-        .await?;
+    let got = reviews::list(
+        &st,
+        &caller,
+        p.status.as_deref(),
+        page.cursor.as_deref(),
+        page.limit(),
+    )
+    .await?;
     let mut items = Vec::new();
     for r in got.items {
         items.push(full(&st, r).await?);
@@ -254,23 +116,7 @@ pub async fn cancel(
     State(st): State<Shared>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Review>> {
-    let id = review_id(&id)?;
-    let r = st
-        .jobs
-        .cancel_review(caller.store.tenant_id(), &id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("review"))?;
-    st.jobs_handle.cancel(&id);
-    st.audit(
-        caller.store.tenant_id(),
-        Audit {
-            actor: caller.actor(),
-            action: Action::ReviewCancel,
-            target: id.as_str(),
-            outcome: r.status.as_str(),
-        },
-    )
-    .await?;
+    let r = reviews::cancel(&st, &caller, &id).await?;
     Ok(Json(full(&st, r).await?))
 }
 

@@ -34,6 +34,13 @@ pub enum Error {
     /// The isolation tier asked for is not offered by this server.
     #[error("{0}")]
     IsolationUnavailable(String),
+    /// The tenant's command policy refuses the command (the reason).
+    #[error("command denied by policy: {0}")]
+    Denied(String),
+    /// The command policy could not be checked (its hook failed): the
+    /// command is refused, and the failure is Warden's.
+    #[error("the command policy could not be checked ({0}); the command was not run")]
+    PolicyUnavailable(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -82,6 +89,8 @@ impl Error {
             Error::Capacity(_) => "capacity",
             Error::ShuttingDown(_) => "unavailable",
             Error::IsolationUnavailable(_) => "isolation_unavailable",
+            Error::Denied(_) => "command_denied",
+            Error::PolicyUnavailable(_) => "policy_unavailable",
             Error::Store(e) => store_code(e),
             Error::Secret(e) => secret_code(e),
             Error::Sandbox(e) => sandbox_code(e),
@@ -101,7 +110,7 @@ impl Error {
     /// request's.
     pub fn is_ours(&self) -> bool {
         match self {
-            Error::Internal { .. } | Error::ShuttingDown(_) => true,
+            Error::Internal { .. } | Error::ShuttingDown(_) | Error::PolicyUnavailable(_) => true,
             Error::Store(e) | Error::Secret(SecretError::Store(e)) => store_is_ours(e),
             Error::Secret(SecretError::Disabled | SecretError::Undecryptable(_)) => true,
             Error::Sandbox(ClientError::Remote(r)) => r.kind == ErrorKind::Io,

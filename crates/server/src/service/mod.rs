@@ -10,6 +10,7 @@
 pub mod audit;
 pub mod egress;
 pub mod error;
+pub mod reviews;
 pub mod sandbox_files;
 pub mod sandboxes;
 pub mod secrets;

@@ -59,7 +59,7 @@ pub async fn start(st: &Shared, live: Arc<Live>, envd: &EnvdState, call: &Call) 
             crate::command_policy::Exec::sandbox(&live.tenant, ACTOR, live.id.as_str(), &judged);
         crate::command_policy::enforce(st, &policy)
             .await
-            .map_err(from_api)?;
+            .map_err(|e| from_api(e.into()))?;
         crate::metrics::exec();
         st.audit(
             &live.tenant,
