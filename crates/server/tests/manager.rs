@@ -100,7 +100,7 @@ struct World {
     meta: Arc<dyn MetaStore>,
     objects: Objects,
     runtime: Arc<FakeRuntime>,
-    manager: Manager,
+    manager: Arc<Manager>,
 }
 
 async fn world(capacity: usize) -> World {
@@ -113,13 +113,15 @@ async fn world(capacity: usize) -> World {
     let objects = Objects::local(&dir.path().join("objects")).expect("objects");
     let runtime = Arc::new(FakeRuntime::default());
     let egress = warden_server::egress::EgressHub::start(meta.clone(), Default::default());
-    let manager = Manager::new(
-        runtime.clone(),
-        meta.clone(),
-        dir.path().join("sandboxes"),
-        egress,
-    )
-    .with_capacity(capacity);
+    let manager = Arc::new(
+        Manager::new(
+            runtime.clone(),
+            meta.clone(),
+            dir.path().join("sandboxes"),
+            egress,
+        )
+        .with_capacity(capacity),
+    );
     World {
         _dir: dir,
         meta,
@@ -276,4 +278,54 @@ async fn e2b_state_kept_per_sandbox_ends_with_the_sandbox() {
     assert_eq!(envd.len(), 1);
     w.delete(&a, &second).await;
     assert!(envd.is_empty());
+}
+
+/// Expiry: the expiry loop ends a sandbox once it is past its time —
+/// recorded `timed_out`, audited `sandbox.timeout` by `system` — and
+/// leaves one within its time alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_expiry_loop_ends_sandboxes_past_their_time_and_only_those() {
+    let w = world(10).await;
+    let a = w.tenant("a", Quotas::default()).await;
+    let due = w.create(&a, 64).await.expect("due");
+    let kept = w.create(&a, 64).await.expect("kept");
+    let live = w.manager.get(a.tenant_id(), &due).expect("live");
+    w.manager.extend(&live, now_ms() - 1);
+    drop(live);
+    let expiry = tokio::spawn(w.manager.clone().expire_loop());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while w.manager.get(a.tenant_id(), &due).is_some() {
+        assert!(std::time::Instant::now() < deadline, "not expired in 10 s");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // Its record is written as teardown ends: wait for it too.
+    let rec = loop {
+        let rec = a.get_sandbox(&due).await.expect("read").expect("record");
+        if rec.state != SandboxState::Running {
+            break rec;
+        }
+        assert!(std::time::Instant::now() < deadline, "no end recorded");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    expiry.abort();
+    assert_eq!(rec.state, SandboxState::TimedOut);
+    assert_eq!(rec.end_reason.as_deref(), Some("timeout"));
+    assert!(
+        w.manager.get(a.tenant_id(), &kept).is_some(),
+        "within its time"
+    );
+    let audit = w
+        .meta
+        .list_audit(a.tenant_id(), 0, 100)
+        .await
+        .expect("audit");
+    let timeout = audit
+        .iter()
+        .find(|e| e.action == "sandbox.timeout")
+        .expect("audited");
+    assert_eq!(
+        (timeout.target.as_str(), timeout.actor.as_str()),
+        (due.as_str(), "system")
+    );
+    assert!(!audit.iter().any(|e| e.target == kept.as_str()));
 }
