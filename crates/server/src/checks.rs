@@ -13,7 +13,7 @@
 //! audited; no row ever names it.
 
 mod archive;
-mod kinds;
+pub mod kinds;
 mod scanner;
 
 pub use kinds::{known_types, DEFAULT_ALLOWED, TYPES};

@@ -258,7 +258,7 @@ impl Config {
             None => Config::default(),
         };
         cfg.apply_env(|k| std::env::var(k).ok())?;
-        cfg.uploads.allowed_types = crate::checks::known_types(&cfg.uploads.allowed_types)
+        cfg.uploads.allowed_types = crate::checks::kinds::known_types(&cfg.uploads.allowed_types)
             .map_err(|e| anyhow::anyhow!("[uploads] allowed_types: {e}"))?;
         Ok(cfg)
     }

@@ -138,6 +138,43 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// The status and message of a secret's error; its code is the one
+/// `service::error::secret_code` names.
+impl From<crate::secrets::SecretError> for ApiError {
+    fn from(e: crate::secrets::SecretError) -> ApiError {
+        use crate::secrets::SecretError;
+        let code = crate::service::error::secret_code(&e);
+        let api = match e {
+            SecretError::Disabled => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "secrets_disabled",
+                "secrets are disabled on this server: the operator must set WARDEN_SECRETS_KEY \
+                 (or `key` in [secrets]) to 32 random bytes as hex or base64, \
+                 e.g. `openssl rand -hex 32`",
+            ),
+            SecretError::NotFound(n) => ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "secret_not_found",
+                format!("secret {n:?} not found"),
+            ),
+            SecretError::Undecryptable(n) => {
+                tracing::error!(secret = %n, "a stored secret does not decrypt: wrong key?");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "secret_undecryptable",
+                    format!(
+                        "secret {n:?} cannot be decrypted with this server's key \
+                         (was WARDEN_SECRETS_KEY changed?); set it again"
+                    ),
+                )
+            }
+            SecretError::Invalid(m) => ApiError::bad_request(m),
+            SecretError::Store(e) => e.into(),
+        };
+        ApiError { code, ..api }
+    }
+}
+
 pub type ApiResult<T> = Result<T, ApiError>;
 
 /// Turns axum's own rejections (bad JSON, wrong content type, body limit)

@@ -159,7 +159,17 @@ pub fn router(state: Shared) -> Router {
     // E2B's control API answers in its own error shape, so it sits beside
     // the native routes, not under `json_errors`; requests addressed to a
     // sandbox's envd are diverted before any of them.
-    let envd = e2b::envd::routes().with_state(state.clone());
+    // What envd keeps per sandbox is the front door's own, dropped as each
+    // sandbox ends.
+    let kept = Arc::new(e2b::envd::EnvdSandboxes::default());
+    state.sandboxes.on_end({
+        let kept = kept.clone();
+        Box::new(move |id| kept.forget(id))
+    });
+    let envd = e2b::envd::routes().with_state(e2b::envd::EnvdApp {
+        app: state.clone(),
+        sandboxes: kept,
+    });
     // `native` last: of two default fallbacks a merge keeps the second,
     // and only native's (under `json_errors`) answers an unknown route in
     // the API's error shape.
@@ -298,11 +308,6 @@ pub async fn serve(
     eprintln!("warden: configuration\n{cfg}");
     tiers::report_in_background(&runtime);
     let buffers = budget::Buffers::new(cfg.server.buffers_total_bytes);
-    let envd = Arc::new(e2b::envd::EnvdSandboxes::default());
-    manager.on_end({
-        let envd = envd.clone();
-        Box::new(move |id| envd.forget(id))
-    });
     let state = Arc::new(AppState {
         cfg,
         meta,
@@ -315,7 +320,6 @@ pub async fn serve(
         sandboxes: manager.clone(),
         draining: AtomicBool::new(false),
         buffers,
-        envd,
     });
     tokio::spawn(manager.clone().expire_loop());
     tokio::spawn(jobs::worker_loop(state.clone()));

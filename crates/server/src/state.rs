@@ -13,7 +13,7 @@ pub struct AppState {
     pub meta: Arc<dyn MetaStore>,
     /// The review-job queue (the same database as `meta`).
     pub jobs: Arc<dyn JobStore>,
-    pub jobs_handle: crate::jobs::JobsHandle,
+    pub jobs_handle: crate::jobs::handle::JobsHandle,
     pub objects: Objects,
     /// sha256 of the admin token.
     pub admin_hash: [u8; 32],
@@ -27,9 +27,6 @@ pub struct AppState {
     /// What tenants' requests make the server buffer (JSON-mode exec
     /// output, E2B polling watchers' events): per tenant, and in all.
     pub buffers: crate::budget::Buffers,
-    /// What the E2B envd front door keeps per live sandbox (process tags,
-    /// polling watchers), by sandbox id.
-    pub envd: Arc<crate::e2b::envd::EnvdSandboxes>,
 }
 
 pub type Shared = Arc<AppState>;

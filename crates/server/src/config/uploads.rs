@@ -34,7 +34,7 @@ pub struct UploadsConfig {
 impl Default for UploadsConfig {
     fn default() -> Self {
         UploadsConfig {
-            allowed_types: crate::checks::DEFAULT_ALLOWED
+            allowed_types: crate::checks::kinds::DEFAULT_ALLOWED
                 .iter()
                 .map(|t| t.to_string())
                 .collect(),

@@ -3,64 +3,20 @@
 
 mod execute;
 mod finish;
+pub mod handle;
 pub mod log_read;
 pub mod logs;
 mod manifest;
 pub mod outputs;
 mod run;
 
+pub use handle::JobsHandle;
+
 use crate::state::Shared;
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{Notify, Semaphore};
-use warden_store::{now_ms, ReviewId};
-
-/// What the API and the worker share on one node.
-#[derive(Default)]
-pub struct JobsHandle {
-    /// Wakes the worker (a job was submitted, or a slot freed).
-    pub wake: Notify,
-    /// Jobs running on this node, and how to tell each to stop.
-    cancels: Mutex<HashMap<ReviewId, Arc<Notify>>>,
-    running: AtomicUsize,
-}
-
-impl JobsHandle {
-    /// Tells a job running on this node that it was cancelled (a job on
-    /// another node sees the flag when it next renews its lease).
-    pub fn cancel(&self, id: &ReviewId) {
-        if let Some(n) = self
-            .cancels
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(id)
-        {
-            n.notify_one();
-        }
-    }
-
-    pub fn running(&self) -> usize {
-        self.running.load(Ordering::Relaxed)
-    }
-
-    fn register(&self, id: &ReviewId) -> Arc<Notify> {
-        let n = Arc::new(Notify::new());
-        self.cancels
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(id.clone(), n.clone());
-        n
-    }
-
-    fn unregister(&self, id: &ReviewId) {
-        self.cancels
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(id);
-    }
-}
+use tokio::sync::Semaphore;
+use warden_store::now_ms;
 
 /// Claims and runs jobs, at most `jobs.concurrency` at once, until the
 /// server drains.
@@ -87,10 +43,10 @@ pub async fn worker_loop(st: Shared) {
         match claimed {
             Ok(Some(job)) => {
                 let st2 = st.clone();
-                st.jobs_handle.running.fetch_add(1, Ordering::Relaxed);
+                st.jobs_handle.started();
                 tokio::spawn(async move {
                     run::run(st2.clone(), job).await;
-                    st2.jobs_handle.running.fetch_sub(1, Ordering::Relaxed);
+                    st2.jobs_handle.ended();
                     drop(permit);
                     st2.jobs_handle.wake.notify_one();
                 });

@@ -70,7 +70,7 @@ pub async fn review_log(
     Path(id): Path<String>,
     Query(p): Query<EgressParams>,
 ) -> ApiResult<Json<EgressPage>> {
-    let review = crate::routes::reviews::find(&st, &caller, &id).await?;
+    let review = crate::service::reviews::find(&st, &caller, &id).await?;
     // Every attempt of the job ran in a sandbox labelled with its id.
     let filter = SandboxFilter {
         state: None,

@@ -4,8 +4,8 @@
 use crate::api_reviews::ReviewOutput;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::routes::reviews::{find, review_id};
 use crate::service::audit::{Action, Audit};
+use crate::service::reviews::{find, review_id};
 use crate::state::Shared;
 use axum::body::Body;
 use axum::extract::{Path, State};

@@ -18,15 +18,6 @@ use futures::StreamExt;
 use serde::Deserialize;
 use utoipa::IntoParams;
 use warden_store::jobs::ReviewRecord;
-use warden_store::ReviewId;
-
-pub(crate) fn review_id(id: &str) -> ApiResult<ReviewId> {
-    Ok(reviews::review_id(id)?)
-}
-
-pub(crate) async fn find(st: &Shared, caller: &Caller, id: &str) -> ApiResult<ReviewRecord> {
-    Ok(reviews::find(st, caller, id).await?)
-}
 
 async fn full(st: &Shared, r: ReviewRecord) -> ApiResult<Review> {
     let outs = if r.status.is_terminal() {
@@ -105,7 +96,7 @@ pub async fn get(
     State(st): State<Shared>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Review>> {
-    let r = find(&st, &caller, &id).await?;
+    let r = reviews::find(&st, &caller, &id).await?;
     Ok(Json(full(&st, r).await?))
 }
 
@@ -138,7 +129,7 @@ pub async fn logs(
     Path(id): Path<String>,
     Query(p): Query<LogParams>,
 ) -> ApiResult<Response> {
-    let r = find(&st, &caller, &id).await?;
+    let r = reviews::find(&st, &caller, &id).await?;
     if let Some(e) = crate::routes::review_outputs::deleted(&r) {
         return Err(e);
     }
@@ -262,7 +253,7 @@ pub async fn deliveries(
     State(st): State<Shared>,
     Path(id): Path<String>,
 ) -> ApiResult<Json<DeliveryList>> {
-    let r = find(&st, &caller, &id).await?;
+    let r = reviews::find(&st, &caller, &id).await?;
     let items = st.jobs.list_deliveries(&r.tenant_id, &r.id).await?;
     Ok(Json(DeliveryList {
         items: items.into_iter().map(Into::into).collect(),

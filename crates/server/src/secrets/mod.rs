@@ -14,8 +14,6 @@ pub mod mask;
 pub use crypto::{parse_key, OpenError, Vault, KEY_LEN};
 pub use mask::{MaskStream, Masker};
 
-use crate::error::ApiError;
-use axum::http::StatusCode;
 use std::sync::Arc;
 use warden_store::{StoreError, TenantStore};
 use zeroize::Zeroizing;
@@ -40,42 +38,6 @@ pub enum SecretError {
     Invalid(String),
     #[error(transparent)]
     Store(#[from] StoreError),
-}
-
-/// The status and message of a secret's error; its code is the one
-/// `service::error::secret_code` names.
-impl From<SecretError> for ApiError {
-    fn from(e: SecretError) -> ApiError {
-        let code = crate::service::error::secret_code(&e);
-        let api = match e {
-            SecretError::Disabled => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "secrets_disabled",
-                "secrets are disabled on this server: the operator must set WARDEN_SECRETS_KEY \
-                 (or `key` in [secrets]) to 32 random bytes as hex or base64, \
-                 e.g. `openssl rand -hex 32`",
-            ),
-            SecretError::NotFound(n) => ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "secret_not_found",
-                format!("secret {n:?} not found"),
-            ),
-            SecretError::Undecryptable(n) => {
-                tracing::error!(secret = %n, "a stored secret does not decrypt: wrong key?");
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "secret_undecryptable",
-                    format!(
-                        "secret {n:?} cannot be decrypted with this server's key \
-                         (was WARDEN_SECRETS_KEY changed?); set it again"
-                    ),
-                )
-            }
-            SecretError::Invalid(m) => ApiError::bad_request(m),
-            SecretError::Store(e) => e.into(),
-        };
-        ApiError { code, ..api }
-    }
 }
 
 /// Names are environment variable names: `[A-Z_][A-Z0-9_]{0,63}`.

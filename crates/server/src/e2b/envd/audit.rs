@@ -2,11 +2,13 @@
 //! made, moved, removed; input fed to a process): names and sizes, never
 //! content, whether the call worked or not.
 
-use super::process::ACTOR;
 use crate::manager::Live;
 use crate::service::audit::{Action, Audit};
 use crate::state::Shared;
 use warden_envd_wire::connect::Error;
+
+/// Who the audit log names for calls made with an envd access token.
+pub const ACTOR: &str = "e2b-envd";
 
 /// Records `action` on `target` (inside the sandbox) with the call's
 /// outcome; `detail` (sizes, flags) goes with it. An entry that cannot be

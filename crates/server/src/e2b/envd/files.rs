@@ -186,7 +186,7 @@ pub async fn upload(
         .audit(
             &live.tenant,
             Audit {
-                actor: super::process::ACTOR,
+                actor: super::audit::ACTOR,
                 action: Action::SandboxFileWrite,
                 target: &format!("{}:{}", live.id, written[0].path),
                 outcome: &format!("ok ({} file(s), e2b)", written.len()),

@@ -21,13 +21,14 @@ pub use state::{EnvdSandboxes, EnvdState};
 
 use crate::state::Shared;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, FromRef, Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 use rpc::Call;
 use serde::Serialize;
+use std::sync::Arc;
 use warden_envd_wire::connect::{self, Error, Shape};
 use warden_envd_wire::prost::Message;
 
@@ -36,7 +37,27 @@ use warden_envd_wire::prost::Message;
 /// uploads), no higher (file metadata and watch entry info are not here).
 pub const VERSION: &str = "0.5.7";
 
-pub fn routes() -> Router<Shared> {
+/// The front door's state: the server's, and what envd keeps per sandbox
+/// (its own, not the server's: the core knows nothing of E2B).
+#[derive(Clone)]
+pub struct EnvdApp {
+    pub app: Shared,
+    pub sandboxes: Arc<EnvdSandboxes>,
+}
+
+impl FromRef<EnvdApp> for Shared {
+    fn from_ref(s: &EnvdApp) -> Shared {
+        s.app.clone()
+    }
+}
+
+impl FromRef<EnvdApp> for Arc<EnvdSandboxes> {
+    fn from_ref(s: &EnvdApp) -> Arc<EnvdSandboxes> {
+        s.sandboxes.clone()
+    }
+}
+
+pub fn routes() -> Router<EnvdApp> {
     let rpc = Router::new()
         .route("/process.Process/{method}", post(process_rpc))
         .route("/filesystem.Filesystem/{method}", post(filesystem_rpc))
@@ -97,6 +118,7 @@ fn open(
 
 async fn process_rpc(
     State(st): State<Shared>,
+    State(kept): State<Arc<EnvdSandboxes>>,
     Path(method): Path<String>,
     headers: HeaderMap,
     body: Bytes,
@@ -106,7 +128,7 @@ async fn process_rpc(
         Ok(opened) => opened,
         Err(refused) => return *refused,
     };
-    let envd = st.envd.of(&live);
+    let envd = kept.of(&live);
     let envd = envd.as_ref();
     match method.as_str() {
         "Start" => process::start(&st, live, envd, &call).await,
@@ -131,6 +153,7 @@ async fn process_rpc(
 
 async fn filesystem_rpc(
     State(st): State<Shared>,
+    State(kept): State<Arc<EnvdSandboxes>>,
     Path(method): Path<String>,
     headers: HeaderMap,
     body: Bytes,
@@ -163,19 +186,22 @@ async fn filesystem_rpc(
         }
         "WatchDir" => watch::watch_dir(live, &call).await,
         "CreateWatcher" => {
-            let envd = st.envd.of(&live);
-            unary(&call, |req| watch::create_watcher(&st, &live, &envd, req)).await
+            let envd = kept.of(&live);
+            unary(&call, |req| {
+                watch::create_watcher(&st, &live, &envd.watchers, req)
+            })
+            .await
         }
         "GetWatcherEvents" => {
             let r = call
                 .message::<f::GetWatcherEventsRequest>(Shape::Unary)
-                .and_then(|req| watch::get_events(&st.envd.of(&live), &req.watcher_id));
+                .and_then(|req| watch::get_events(&kept.of(&live).watchers, &req.watcher_id));
             reply(&call, r)
         }
         "RemoveWatcher" => {
             let r = call
                 .message::<f::RemoveWatcherRequest>(Shape::Unary)
-                .and_then(|req| watch::remove_watcher(&st.envd.of(&live), &req.watcher_id))
+                .and_then(|req| watch::remove_watcher(&kept.of(&live).watchers, &req.watcher_id))
                 .map(|()| f::RemoveWatcherResponse {});
             reply(&call, r)
         }

@@ -6,6 +6,7 @@
 //! kept for attaching, and it outlives the stream that started it (a
 //! client that goes away, or a call deadline, ends the stream only).
 
+use super::audit::ACTOR;
 use super::errors::{from_api, from_client};
 use super::process_config::{config_of, exec_request, shell_line};
 use super::rpc::{Call, Sink};
@@ -25,9 +26,6 @@ use warden_envd_wire::process::{
     UpdateResponse,
 };
 use warden_protocol::{ExecRequest, ExitStatus, Request, Response as R, ResponseStream};
-
-/// Who the audit log names for calls made with an envd access token.
-pub const ACTOR: &str = "e2b-envd";
 
 /// How often an idle stream carries a keep-alive (proxies drop silent
 /// connections; the SDKs ignore these events).

@@ -7,7 +7,6 @@ use super::entry::entry;
 use super::errors::from_client;
 use super::paths::{absolute, join};
 use super::rpc::{Call, Sink};
-use super::state::EnvdState;
 use super::watch_budget::{Budget, Charges, Limit};
 use crate::manager::Live;
 use crate::state::Shared;
@@ -260,10 +259,10 @@ async fn stream_events(live: Arc<Live>, dir: String, mut watch: Watch, include: 
 pub async fn create_watcher(
     st: &Shared,
     live: &Arc<Live>,
-    envd: &EnvdState,
+    watchers: &Watchers,
     req: CreateWatcherRequest,
 ) -> Result<CreateWatcherResponse, Error> {
-    if envd.watchers.map().len() >= MAX_WATCHERS {
+    if watchers.map().len() >= MAX_WATCHERS {
         return Err(Error::resource_exhausted(format!(
             "at most {MAX_WATCHERS} watchers per sandbox; remove one first"
         )));
@@ -272,8 +271,7 @@ pub async fn create_watcher(
     let id = format!("w_{:016x}", rand::random::<u64>());
     let include = req.include_entry;
     let limits = &st.cfg.server;
-    let sandbox = envd
-        .watchers
+    let sandbox = watchers
         .budget
         .get_or_init(|| Budget::new(limits.watcher_sandbox_bytes))
         .clone();
@@ -322,13 +320,12 @@ pub async fn create_watcher(
         }
     });
     *polled.task.lock().unwrap_or_else(|e| e.into_inner()) = Some(task.abort_handle());
-    envd.watchers.map().insert(id.clone(), polled);
+    watchers.map().insert(id.clone(), polled);
     Ok(CreateWatcherResponse { watcher_id: id })
 }
 
-pub fn get_events(envd: &EnvdState, id: &str) -> Result<GetWatcherEventsResponse, Error> {
-    let polled = envd
-        .watchers
+pub fn get_events(watchers: &Watchers, id: &str) -> Result<GetWatcherEventsResponse, Error> {
+    let polled = watchers
         .map()
         .get(id)
         .cloned()
@@ -346,15 +343,15 @@ pub fn get_events(envd: &EnvdState, id: &str) -> Result<GetWatcherEventsResponse
     if events.is_empty() {
         if let Some(e) = q.ended.take() {
             drop(q);
-            envd.watchers.map().remove(id);
+            watchers.map().remove(id);
             return Err(e);
         }
     }
     Ok(GetWatcherEventsResponse { events })
 }
 
-pub fn remove_watcher(envd: &EnvdState, id: &str) -> Result<(), Error> {
-    envd.watchers
+pub fn remove_watcher(watchers: &Watchers, id: &str) -> Result<(), Error> {
+    watchers
         .map()
         .remove(id)
         .map(drop)
