@@ -307,22 +307,27 @@ async fn the_expiry_loop_ends_sandboxes_past_their_time_and_only_those() {
         assert!(std::time::Instant::now() < deadline, "no end recorded");
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     };
-    expiry.abort();
     assert_eq!(rec.state, SandboxState::TimedOut);
     assert_eq!(rec.end_reason.as_deref(), Some("timeout"));
+    // The audit entry is appended after the record is written.
+    let (audit, timeout) = loop {
+        let audit = w
+            .meta
+            .list_audit(a.tenant_id(), 0, 100)
+            .await
+            .expect("audit");
+        if let Some(e) = audit.iter().find(|e| e.action == "sandbox.timeout") {
+            let e = e.clone();
+            break (audit, e);
+        }
+        assert!(std::time::Instant::now() < deadline, "not audited");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    expiry.abort();
     assert!(
         w.manager.get(a.tenant_id(), &kept).is_some(),
         "within its time"
     );
-    let audit = w
-        .meta
-        .list_audit(a.tenant_id(), 0, 100)
-        .await
-        .expect("audit");
-    let timeout = audit
-        .iter()
-        .find(|e| e.action == "sandbox.timeout")
-        .expect("audited");
     assert_eq!(
         (timeout.target.as_str(), timeout.actor.as_str()),
         (due.as_str(), "system")

@@ -118,7 +118,7 @@ pub async fn run(st: Shared, job: ReviewRecord) {
                 .await
             {
                 Ok(true) => {
-                    // Logged by append_audit on failure; a job has no
+                    // Logged by audit::append on failure; a job has no
                     // request to fail.
                     let _ = st
                         .audit(
@@ -227,9 +227,13 @@ async fn attempt(st: &Shared, job: &ReviewRecord, cancel: &Notify, lost: &Notify
     )
     .await
     {
-        return match e.is_ours() {
-            true => Outcome::Retry(e.to_string()),
-            false => Outcome::Done(end(ReviewStatus::Failed, Some(e.to_string()))),
+        // Retried or failed by kind; the reason the review shows is what
+        // the API would answer (a storage failure is logged, not quoted).
+        let ours = e.is_ours();
+        let why = crate::error::ApiError::from(e).message;
+        return match ours {
+            true => Outcome::Retry(why),
+            false => Outcome::Done(end(ReviewStatus::Failed, Some(why))),
         };
     }
     // Inputs: a file deleted since the submit fails the job (no retry can
