@@ -186,18 +186,19 @@ pub async fn enforce(st: &AppState, exec: &Exec<'_>) -> Result<(), service::Erro
         Ok(()) => return Ok(()),
         Err(r) => r,
     };
-    let error = match refusal {
-        Refusal::Denied(reason) => service::Error::Denied(reason),
+    let (outcome, error) = match refusal {
+        Refusal::Denied(reason) => (
+            format!("command_denied: {reason}"),
+            service::Error::Denied(reason),
+        ),
         Refusal::Unavailable(why) => {
             tracing::warn!(tenant = %exec.tenant, "command policy unavailable: {why}");
-            service::Error::PolicyUnavailable(why)
+            (
+                format!("policy_unavailable: {why}"),
+                service::Error::PolicyUnavailable(why),
+            )
         }
     };
-    let reason = match &error {
-        service::Error::Denied(r) | service::Error::PolicyUnavailable(r) => r.as_str(),
-        _ => "",
-    };
-    let outcome = format!("{}: {reason}", error.code());
     let (action, target) = match exec.target {
         Target::Sandbox(id) => (Action::ExecDenied, id.to_string()),
         Target::Review(id) => (Action::ReviewDenied, id.unwrap_or("(submit)").to_string()),
