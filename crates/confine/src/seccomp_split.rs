@@ -32,7 +32,7 @@ pub const SETUP_SYSCALLS: &[&str] = &[
     "setns",
     "clone",
     // The root tmpfs is made detached and attached by descriptor (see
-    // `warden_runtime::native::rootfs::root_tmpfs`).
+    // `warden_inside::init`'s `rootfs::root_tmpfs`).
     "fsopen",
     "fsconfig",
     "fsmount",

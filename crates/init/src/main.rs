@@ -112,11 +112,11 @@ fn main() {
         (Some(fd), Some(filter_fd)) => {
             // Returns only in a new sandbox's init, with its channels on the
             // native backend's fixed fds.
-            warden_runtime::native::zygote::serve(fd, filter_fd);
+            warden_inside::zygote::serve(fd, filter_fd);
             cloexec_above_stdio();
             Args {
-                control_fd: warden_runtime::native::spawn::CONTROL_FD,
-                setup_fd: Some(warden_runtime::native::spawn::SETUP_FD),
+                control_fd: warden_inside::wire::CONTROL_FD,
+                setup_fd: Some(warden_inside::wire::SETUP_FD),
                 config: None,
                 config_on_control: false,
                 zygote_fd: None,
@@ -129,7 +129,7 @@ fn main() {
     let control = unsafe { OwnedFd::from_raw_fd(args.control_fd) };
     let mut control = std::fs::File::from(control);
     let cfg = match (args.setup_fd, args.config) {
-        (Some(fd), _) => match warden_runtime::native::inside::setup(fd, args.control_fd) {
+        (Some(fd), _) => match warden_inside::init::setup(fd, args.control_fd) {
             Ok(cfg) => cfg,
             Err(e) => fail(&mut control, &e.to_string()),
         },

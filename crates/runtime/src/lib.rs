@@ -37,7 +37,7 @@ pub enum RuntimeError {
     #[error("seccomp policy: {0}")]
     Confine(#[from] warden_confine::ConfineError),
     #[error("starting the sandbox: {0}")]
-    Spawn(#[from] native::spawn::SpawnError),
+    Spawn(#[from] native::SpawnError),
     #[error("the {} isolation tier is unavailable: {reason}", tier.name())]
     TierUnavailable {
         tier: warden_spec::Isolation,

@@ -4,7 +4,7 @@
 //! hog did get up to its own cap, for the reason the cap gives.
 
 use super::helpers::*;
-use warden_runtime::native::rootfs::{MAX_INOTIFY_INSTANCES, MAX_PTYS};
+use warden_inside::setup::{MAX_INOTIFY_INSTANCES, MAX_PTYS};
 
 /// Runs `body` (a Python probe that takes what it can and prints
 /// `key=value` lines) in the background in `sb`, and returns its report

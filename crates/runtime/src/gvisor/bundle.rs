@@ -9,13 +9,13 @@
 //! /output, /dev/shm). Nothing is mounted on the host: the gofer makes its
 //! binds in its own mount namespace.
 
-use super::{skeleton, GvisorError};
-use crate::native::rootfs::inodes_for;
+use super::{io, skeleton, GvisorError};
 use crate::native::setup::base_env;
 use serde_json::{json, Value};
 use std::fs;
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::Path;
+use warden_inside::setup::inodes_for;
 use warden_protocol::InitConfig;
 use warden_spec::{Image, SandboxSpec};
 
@@ -49,17 +49,6 @@ pub struct Inputs<'a> {
     pub shared: Option<&'a skeleton::Shared>,
 }
 
-pub(super) fn io<'a>(
-    what: &'static str,
-    path: &'a Path,
-) -> impl FnOnce(std::io::Error) -> GvisorError + 'a {
-    move |e| GvisorError::Bundle {
-        what,
-        path: path.to_path_buf(),
-        source: e,
-    }
-}
-
 fn bind(src: &Path, dst: &str, ro: bool) -> Value {
     let mut opts = vec!["rbind", "nosuid", "nodev"];
     opts.push(if ro { "ro" } else { "rw" });
@@ -83,17 +72,6 @@ fn image(src_dir: &Path, entries: &[skeleton::Entry], mounts: &mut Vec<Value>) {
     }
 }
 
-/// The contents of `/etc/hosts` and `/etc/hostname` for hostname `h`.
-pub fn name_files(h: &str) -> [(&'static str, String); 2] {
-    [
-        (
-            "hosts",
-            format!("127.0.0.1\tlocalhost {h}\n::1\tlocalhost ip6-localhost ip6-loopback {h}\n"),
-        ),
-        ("hostname", format!("{h}\n")),
-    ]
-}
-
 /// /etc: the host image gets the prepared template; a directory image gets
 /// Warden's own account and name files plus every other entry of its /etc
 /// (bound read-only). Either way `hosts` and `hostname` are this sandbox's.
@@ -111,7 +89,7 @@ fn etc(
     }
     let mut own = Vec::new();
     // Straight in the bundle: every directory costs an rmdir at teardown.
-    for (name, text) in name_files(&spec.hostname) {
+    for (name, text) in warden_inside::setup::name_files(&spec.hostname) {
         let path = bundle.join(name);
         fs::write(&path, text).map_err(io("write", &path))?;
         own.push(bind(&path, &format!("/etc/{name}"), true));

@@ -52,6 +52,15 @@ pub enum GvisorError {
     Start(String),
 }
 
+/// Maps an I/O error on `path` while building a bundle or skeleton.
+fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> GvisorError + 'a {
+    move |e| GvisorError::Bundle {
+        what,
+        path: path.to_path_buf(),
+        source: e,
+    }
+}
+
 /// How long a sandbox may take to reach its init before start gives up.
 const START_DEADLINE: Duration = Duration::from_secs(30);
 /// How long runsc may take to wind a killed container down.

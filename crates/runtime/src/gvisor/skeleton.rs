@@ -9,8 +9,7 @@
 //! costs most at teardown (on ext4 an `rmdir` takes milliseconds), so only
 //! other sandboxes get a skeleton of their own, inside their bundle.
 
-use super::bundle::io;
-use super::GvisorError;
+use super::{io, GvisorError};
 use crate::cache;
 use crate::native::templates::{self, PerSandbox};
 use std::ffi::OsString;
@@ -151,7 +150,7 @@ pub fn build_shared(root: &Path, etc_template: &Path, init: &Path) -> Result<Sha
     let etc = root.join("etc");
     fs::remove_dir(&etc).map_err(io("rmdir", &etc))?;
     fs::rename(etc_template, &etc).map_err(io("move the /etc template", &etc))?;
-    for (name, text) in super::bundle::name_files(&spec.hostname) {
+    for (name, text) in warden_inside::setup::name_files(&spec.hostname) {
         let path = etc.join(name);
         fs::write(&path, text).map_err(io("write", &path))?;
     }
@@ -179,7 +178,7 @@ pub fn obtain_shared(dir: &Path, init: &Path) -> Result<Shared, crate::RuntimeEr
     let etc = Path::new("/etc");
     let mut recipe = templates::etc_recipe(etc, PerSandbox::Placeholders);
     recipe.extend(LAYOUT.iter().map(|d| d.as_bytes().to_vec()));
-    for (name, text) in super::bundle::name_files(&spec.hostname) {
+    for (name, text) in warden_inside::setup::name_files(&spec.hostname) {
         recipe.push(name.as_bytes().to_vec());
         recipe.push(text.as_bytes().to_vec());
     }

@@ -26,7 +26,7 @@ pub fn listen_in_ns(ns: BorrowedFd<'_>, port: u16) -> std::io::Result<std::net::
             if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
                 return Err(std::io::Error::last_os_error());
             }
-            super::inside::loopback_up().map_err(std::io::Error::other)?;
+            warden_inside::net::loopback_up()?;
             std::net::TcpListener::bind(("127.0.0.1", port))
         })
         .join()

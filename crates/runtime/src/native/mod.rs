@@ -1,16 +1,17 @@
 //! The native backend: Linux namespaces, cgroups, Landlock and seccomp on the
-//! host kernel. The host side lives here (`spawn`, `slots`); the sandbox side
-//! (`inside`, `rootfs`) runs in the init before it serves the protocol.
+//! host kernel. Only the host's side lives here (`zygote` starts and asks
+//! the zygote, `spawn` finishes each init's start, `slots`, `templates`,
+//! `netns`, `prestart`); what runs in the zygote and in each init before it
+//! serves the protocol is the `warden-inside` crate.
 
 pub mod egress;
+mod error;
 pub(crate) mod filler;
 mod filters;
 pub mod handles;
-pub mod inside;
 pub mod netns;
 mod posix_spawn;
 pub mod prestart;
-pub mod rootfs;
 pub mod setup;
 pub mod slots;
 pub mod spawn;
@@ -18,9 +19,9 @@ pub mod templates;
 pub mod zygote;
 
 use crate::{RuntimeError, Sandbox, SandboxStats};
-use setup::NativeSetup;
+pub use error::SpawnError;
 use slots::{Slot, Slots};
-use spawn::{InitProcess, SpawnError};
+use spawn::InitProcess;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -283,7 +284,7 @@ impl crate::Runtime for NativeRuntime {
             }
         };
         let prestart::Prestarted { slot, cgroup, init } = first;
-        let mut setup = NativeSetup::from_spec(spec, &self.staging, &self.templates);
+        let mut setup = setup::describe(spec, &self.staging, &self.templates);
         if let Some(entry) = &image_etc {
             setup.etc_template = entry.tree().to_string_lossy().into_owned();
         }
@@ -295,7 +296,7 @@ impl crate::Runtime for NativeRuntime {
                 what: "encode the set-up",
                 source: std::io::Error::other(e),
             })?;
-            let message = setup::encode_message(&json, &self.seccomp);
+            let message = warden_inside::wire::encode_message(&json, &self.seccomp);
             // Before "go": the proxy's port exists before any of the
             // sandbox's code does.
             let egress = match spec.network.rules() {

@@ -105,7 +105,7 @@ fn make(home: &File) -> std::io::Result<OwnedFd> {
         return Err(std::io::Error::last_os_error());
     }
     let made = (|| {
-        super::inside::loopback_up().map_err(std::io::Error::other)?;
+        warden_inside::net::loopback_up()?;
         // SAFETY: a plain open of a constant path; the fd is ours.
         let fd = unsafe {
             libc::open(

@@ -1,33 +1,11 @@
-//! What the host tells a native sandbox's init to build, before the init
-//! builds it (see `inside.rs`). Sent once over the setup pipe as JSON.
+//! What the host tells a native sandbox's init to build, drawn from a
+//! spec: the [`NativeSetup`] (its shape is `warden_inside::setup`, which
+//! the init reads) and the environment every command starts from (shared
+//! with the gVisor tier).
 
-use serde::{Deserialize, Serialize};
+use warden_inside::setup::NativeSetup;
 use warden_protocol::InitConfig;
-use warden_spec::{Image, Mount, SandboxSpec};
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct NativeSetup {
-    pub image: Image,
-    pub input_dir: Option<String>,
-    pub mounts: Vec<Mount>,
-    pub hostname: String,
-    /// Size of each writable tmpfs.
-    pub disk_bytes: u64,
-    pub nofile: u64,
-    /// uid/gid inside the sandbox that processes run as.
-    pub uid: u32,
-    /// An empty host directory the new root is built on (in the sandbox's
-    /// own mount namespace: nothing is mounted on the host).
-    pub staging_dir: String,
-    /// Host templates for /etc (host image) and /dev (see `templates.rs`).
-    pub etc_template: String,
-    pub dev_template: String,
-    pub init: InitConfig,
-    /// How many host paths above arrive as descriptors on the control
-    /// socket (and are named `/proc/self/fd/N`): see `handles.rs`.
-    #[serde(default)]
-    pub path_fds: usize,
-}
+use warden_spec::SandboxSpec;
 
 /// The environment every command starts from.
 pub fn base_env(spec: &SandboxSpec) -> Vec<(String, String)> {
@@ -75,61 +53,27 @@ pub fn user_name(uid: u32) -> &'static str {
     }
 }
 
-impl NativeSetup {
-    pub fn from_spec(
-        spec: &SandboxSpec,
-        staging_dir: &str,
-        templates: &super::templates::Templates,
-    ) -> NativeSetup {
-        NativeSetup {
-            image: spec.image.clone(),
-            input_dir: spec.input_dir.clone(),
-            mounts: spec.mounts.clone(),
-            hostname: spec.hostname.clone(),
-            disk_bytes: spec.limits.disk_bytes,
-            nofile: spec.limits.nofile,
-            uid: spec.user.uid(),
-            staging_dir: staging_dir.to_string(),
-            etc_template: templates.etc.to_string_lossy().into_owned(),
-            dev_template: templates.dev.to_string_lossy().into_owned(),
-            init: InitConfig {
-                env: base_env(spec),
-                workdir: spec.workdir.clone(),
-            },
-            path_fds: 0,
-        }
-    }
-}
-
-/// The setup message: `u32` LE length of the JSON, the JSON, then the
-/// compiled seccomp filter (`warden_confine::CompiledFilter::to_bytes`).
-pub fn encode_message(json: &[u8], seccomp: &[u8]) -> Vec<u8> {
-    let mut m = Vec::with_capacity(4 + json.len() + seccomp.len());
-    m.extend_from_slice(&(json.len() as u32).to_le_bytes());
-    m.extend_from_slice(json);
-    m.extend_from_slice(seccomp);
-    m
-}
-
-/// Splits a setup message into its JSON and filter parts.
-pub fn decode_message(m: &[u8]) -> Option<(&[u8], &[u8])> {
-    let len = u32::from_le_bytes(m.get(..4)?.try_into().ok()?) as usize;
-    let json = m.get(4..4 + len)?;
-    Some((json, &m[4 + len..]))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn setup_messages_round_trip_and_reject_truncation() {
-        let m = encode_message(b"{\"a\":1}", &[1, 2, 3]);
-        assert_eq!(
-            decode_message(&m),
-            Some((&b"{\"a\":1}"[..], &[1u8, 2, 3][..]))
-        );
-        assert_eq!(decode_message(&m[..6]), None);
-        assert_eq!(decode_message(&[1, 0]), None);
+/// What the init builds for `spec` on `staging_dir` with `templates`.
+pub fn describe(
+    spec: &SandboxSpec,
+    staging_dir: &str,
+    templates: &super::templates::Templates,
+) -> NativeSetup {
+    NativeSetup {
+        image: spec.image.clone(),
+        input_dir: spec.input_dir.clone(),
+        mounts: spec.mounts.clone(),
+        hostname: spec.hostname.clone(),
+        disk_bytes: spec.limits.disk_bytes,
+        nofile: spec.limits.nofile,
+        uid: spec.user.uid(),
+        staging_dir: staging_dir.to_string(),
+        etc_template: templates.etc.to_string_lossy().into_owned(),
+        dev_template: templates.dev.to_string_lossy().into_owned(),
+        init: InitConfig {
+            env: base_env(spec),
+            workdir: spec.workdir.clone(),
+        },
+        path_fds: 0,
     }
 }

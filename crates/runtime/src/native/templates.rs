@@ -12,6 +12,7 @@ use std::fs;
 use std::io;
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
+use warden_inside::setup::{DEVICES, OWN_FILES};
 
 /// Harmless, read-only pieces of the host's /etc that programs expect.
 /// Never the host's accounts, secrets, or configuration of its services.
@@ -70,25 +71,12 @@ pub enum PerSandbox {
     Links,
 }
 
-/// Where a native sandbox keeps the files its /etc links to.
-pub const OWN_FILES: &str = ".warden";
-
 /// Names in /etc that Warden always provides itself.
 pub fn is_own_etc(name: &str) -> bool {
     OWN_ETC.iter().any(|(n, _)| *n == name)
         || PER_SANDBOX_ETC.contains(&name)
         || matches!(name, "shadow" | "gshadow" | "mtab")
 }
-
-/// Character devices every sandbox gets: (name, major, minor).
-pub const DEVICES: &[(&str, u32, u32)] = &[
-    ("null", 1, 3),
-    ("zero", 1, 5),
-    ("full", 1, 7),
-    ("random", 1, 8),
-    ("urandom", 1, 9),
-    ("tty", 5, 0),
-];
 
 /// The templates a runtime uses: paths into shared cache entries (see
 /// `cache.rs`), which stay in place as long as this is alive.

@@ -1,13 +1,18 @@
 //! The native sandbox's set-up, run by the init as PID 1 of its new
-//! namespaces, before it serves the protocol.
+//! namespaces (right after [`crate::clone::enter_child`]), before it serves
+//! the protocol.
 //!
 //! Order (bubblewrap, nsjail and youki agree): private mount propagation,
 //! tmpfs root, binds, /proc while the old root is still visible, pivot_root,
 //! detach the old root, hostname and loopback, rlimits, drop groups and ids,
 //! capabilities, no_new_privs, Landlock, and seccomp last.
 
-use super::rootfs::{self, MountError};
-use super::setup::NativeSetup;
+mod handles;
+mod rootfs;
+
+pub use rootfs::MountError;
+
+use crate::setup::{NativeSetup, DEVICES};
 use rustix::mount::{mount_change, mount_remount, unmount, MountFlags, MountPropagationFlags};
 use std::io::Read;
 use std::os::fd::{AsRawFd, FromRawFd, RawFd};
@@ -30,6 +35,8 @@ pub enum SetupError {
     },
     #[error("confinement: {0}")]
     Confine(#[from] warden_confine::ConfineError),
+    #[error(transparent)]
+    Net(std::io::Error),
 }
 
 fn sys(what: &'static str) -> impl FnOnce(rustix::io::Errno) -> SetupError {
@@ -59,11 +66,11 @@ pub fn setup(fd: RawFd, control: RawFd) -> Result<InitConfig, SetupError> {
     let mut buf = Vec::new();
     pipe.read_to_end(&mut buf).map_err(SetupError::Read)?;
     drop(pipe);
-    let (json, filter) = super::setup::decode_message(&buf)
+    let (json, filter) = crate::wire::decode_message(&buf)
         .ok_or_else(|| SetupError::Read(std::io::Error::other("truncated setup message")))?;
     let setup: NativeSetup = serde_json::from_slice(json)?;
     let filter = warden_confine::CompiledFilter::from_bytes(filter)?;
-    super::handles::receive(control, setup.path_fds).map_err(|source| SetupError::Sys {
+    handles::receive(control, setup.path_fds).map_err(|source| SetupError::Sys {
         what: "receiving the host paths",
         source,
     })?;
@@ -104,7 +111,7 @@ pub fn setup(fd: RawFd, control: RawFd) -> Result<InitConfig, SetupError> {
     rootfs::layout(root, &setup)?;
 
     rustix::system::sethostname(setup.hostname.as_bytes()).map_err(sys("sethostname"))?;
-    loopback_up()?;
+    crate::net::loopback_up().map_err(SetupError::Net)?;
 
     // pivot_root(".", ".") stacks the old root under the new one; detaching
     // it leaves only the sandbox's tree (no put_old directory needed).
@@ -113,7 +120,7 @@ pub fn setup(fd: RawFd, control: RawFd) -> Result<InitConfig, SetupError> {
     unmount(".", rustix::mount::UnmountFlags::DETACH).map_err(sys("detach old root"))?;
     rustix::process::chdir("/").map_err(sys("chdir /"))?;
     // No handle on the host's tree may outlive the set-up.
-    super::handles::close_all();
+    handles::close_all();
     drop(root_fd);
     mount_remount(
         "/",
@@ -124,37 +131,6 @@ pub fn setup(fd: RawFd, control: RawFd) -> Result<InitConfig, SetupError> {
 
     confine(&setup, &filter)?;
     Ok(setup.init)
-}
-
-/// Brings up `lo` in the sandbox's network namespace: one ioctl, so no
-/// netlink library is needed for it. A namespace from the pool (see
-/// `netns.rs`) has it up already, and there the init has no right to
-/// change it (the namespace belongs to the host's user namespace).
-pub(crate) fn loopback_up() -> Result<(), SetupError> {
-    let up = (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
-    unsafe {
-        let s = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
-        check("socket for lo", s)?;
-        let mut req: libc::ifreq = std::mem::zeroed();
-        for (i, b) in b"lo\0".iter().enumerate() {
-            req.ifr_name[i] = *b as libc::c_char;
-        }
-        let r = libc::ioctl(s, libc::SIOCGIFFLAGS, &mut req);
-        if r == 0 && req.ifr_ifru.ifru_flags & libc::IFF_UP as libc::c_short != 0 {
-            libc::close(s);
-            return Ok(());
-        }
-        if r == 0 {
-            req.ifr_ifru.ifru_flags |= up;
-        }
-        let r = if r == 0 {
-            libc::ioctl(s, libc::SIOCSIFFLAGS, &req)
-        } else {
-            r
-        };
-        libc::close(s);
-        check("bring lo up", r)
-    }
 }
 
 fn confine(setup: &NativeSetup, filter: &warden_confine::CompiledFilter) -> Result<(), SetupError> {
@@ -183,7 +159,7 @@ fn confine(setup: &NativeSetup, filter: &warden_confine::CompiledFilter) -> Resu
         .iter()
         .map(Into::into)
         .collect();
-    for (d, _, _) in super::templates::DEVICES {
+    for (d, _, _) in DEVICES {
         rw.push(Path::new("/dev").join(d));
     }
     for m in setup.mounts.iter().filter(|m| !m.read_only) {

@@ -4,8 +4,10 @@
 //! namespace) before `pivot_root`, while the host's tree is still visible as
 //! the source of binds. Nothing is mounted in the host's namespace.
 
-use super::setup::NativeSetup;
-use super::templates::OWN_FILES;
+use crate::setup::{
+    inodes_for, name_files, NativeSetup, MAX_INOTIFY_INSTANCES, MAX_INOTIFY_WATCHES, MAX_PTYS,
+    OWN_FILES,
+};
 use rustix::mount::{mount, mount_bind, mount_remount, MountFlags};
 use std::fs;
 use std::io;
@@ -196,8 +198,8 @@ fn write(path: &Path, content: &str) -> Result<()> {
 }
 
 /// Writes `name` into the root tmpfs's own directory, where the host
-/// image's /etc template links to it (see `templates::PerSandbox::Links`);
-/// read-only once the root is remounted so.
+/// image's /etc template links to it (see the runtime's
+/// `templates::PerSandbox::Links`); read-only once the root is remounted so.
 fn write_own_file(root: &Path, name: &str, content: &str) -> Result<()> {
     let own = root.join(OWN_FILES);
     fs::create_dir_all(&own).map_err(err("mkdir", &own))?;
@@ -211,30 +213,12 @@ fn write_own_file(root: &Path, name: &str, content: &str) -> Result<()> {
 /// read-only in one go, its `hosts` and `hostname` linking to files on the
 /// root tmpfs that carry this sandbox's hostname.
 pub fn etc(root: &Path, setup: &NativeSetup) -> Result<()> {
-    let hosts = format!(
-        "127.0.0.1\tlocalhost {h}\n::1\tlocalhost ip6-localhost ip6-loopback {h}\n",
-        h = setup.hostname
-    );
-    let hostname = format!("{}\n", setup.hostname);
     bind(Path::new(&setup.etc_template), &root.join("etc"), true)?;
-    write_own_file(root, "hosts", &hosts)?;
-    write_own_file(root, "hostname", &hostname)
+    for (name, content) in name_files(&setup.hostname) {
+        write_own_file(root, name, &content)?;
+    }
+    Ok(())
 }
-
-/// Ptys one sandbox may hold at once (its devpts instance's `max=`). All
-/// devpts instances but the host's own share `kernel.pty.max` minus
-/// `kernel.pty.reserve` (3,072 by default): without a cap one sandbox could
-/// take them all and every other sandbox would get ENOSPC from /dev/ptmx.
-pub const MAX_PTYS: u32 = 64;
-
-/// inotify instances and watches each user of a sandbox may hold, set in
-/// the sandbox's own user namespace (`/proc/sys/user/max_inotify_*`, which
-/// it cannot change: its /proc/sys is read-only and it has no
-/// capabilities). Above that, the kernel charges the sandbox's namespace
-/// to its owner, the slot's uid, against the host's per-user limits
-/// (`fs.inotify.max_user_instances`, `max_user_watches`): see `zygote.rs`.
-pub const MAX_INOTIFY_INSTANCES: u32 = 128;
-pub const MAX_INOTIFY_WATCHES: u32 = 65_536;
 
 /// A minimal /dev: the prepared template (null, zero, full, random,
 /// urandom, tty and the usual symlinks; made on the host, since mknod is
@@ -275,12 +259,6 @@ pub fn dev(root: &Path, template: &Path, shm_bytes: u64) -> Result<()> {
         | MountFlags::NOEXEC
         | locked_flags(template);
     mount_remount(&dev, flags, c"").map_err(rerr("remount /dev read-only", &dev))
-}
-
-/// Inodes a writable tmpfs of `bytes` may hold: enough for real work, few
-/// enough that creating empty files cannot eat kernel memory without bound.
-pub fn inodes_for(bytes: u64) -> u64 {
-    (bytes / 4096).clamp(1024, 1 << 20)
 }
 
 /// A fresh /proc for the sandbox's PID namespace, with the parts that could
