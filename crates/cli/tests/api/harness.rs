@@ -221,6 +221,20 @@ impl Server {
         }
     }
 
+    /// The server's log once it holds `needle` (lines written by the
+    /// server's background work arrive in their own time), or as it is
+    /// after `limit`.
+    pub async fn log_with(&self, needle: &str, limit: Duration) -> String {
+        let until = std::time::Instant::now() + limit;
+        loop {
+            let log = self.log.lock().map(|l| l.clone()).unwrap_or_default();
+            if log.contains(needle) || std::time::Instant::now() >= until {
+                return log;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// SIGTERM and wait for a graceful exit.
     pub fn stop(&mut self) -> Option<ExitStatus> {
         let mut c = self.child.take()?;

@@ -60,11 +60,9 @@ async fn gvisor_sandbox_and_review_over_the_api() {
         "runsc is installed by make test: {gv}"
     );
     assert!(gv["detail"].as_str().unwrap().contains("platform"), "{gv}");
-    let log = server.log.lock().unwrap().clone();
-    assert!(
-        log.contains("warden: isolation tiers: native (available"),
-        "no start-up tier report:\n{log}"
-    );
+    let report = "warden: isolation tiers: native (available";
+    let log = server.log_with(report, Duration::from_secs(10)).await;
+    assert!(log.contains(report), "no start-up tier report:\n{log}");
 
     let f = a.upload("rows.csv", b"a,1\nb,2\nc,3\n").await;
     let fid = f["id"].as_str().unwrap().to_string();

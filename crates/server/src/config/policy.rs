@@ -1,34 +1,24 @@
 //! `[command_policy]`: the operator's side of command policy (see
-//! `policy`). Tenants' deny/allow rules are set per tenant through the
-//! API; the hook runs on the host, so only the operator can name it.
+//! `command_policy`). Tenants' deny/allow rules are set per tenant through
+//! the API; the hook runs on the host, so only the operator can name it.
 
-use anyhow::Result;
-use serde::Deserialize;
-use std::fmt;
+use super::knobs::knobs;
 use std::time::Duration;
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct CommandPolicyConfig {
-    /// A program (and its arguments) asked about each exec of a tenant
-    /// whose policy has `hook: true`: the request as JSON on stdin, the
-    /// answer `{"allow": bool, "reason": "…"}` on stdout. Empty: no hook,
-    /// and policies that want one are refused.
-    pub hook: Vec<String>,
-    /// A hook that has not answered by then is killed (with everything it
-    /// started) and the exec refused.
-    pub hook_timeout_ms: u64,
-}
 
 /// Longest a hook may be given: an exec waits for it.
 const MAX_HOOK_TIMEOUT_MS: u64 = 60_000;
 
-impl Default for CommandPolicyConfig {
-    fn default() -> Self {
-        CommandPolicyConfig {
-            hook: Vec::new(),
-            hook_timeout_ms: 2000,
-        }
+knobs! {
+    #[derive(Debug)]
+    pub struct CommandPolicyConfig {
+        /// A program (and its arguments) asked about each exec of a tenant
+        /// whose policy has `hook: true`: the request as JSON on stdin, the
+        /// answer `{"allow": bool, "reason": "…"}` on stdout. Empty: no
+        /// hook, and policies that want one are refused.
+        pub hook: Vec<String> = Vec::new(), env "WARDEN_COMMAND_POLICY_HOOK";
+        /// A hook that has not answered by then (1 ms to 60 s) is killed
+        /// (with everything it started) and the exec refused.
+        pub hook_timeout_ms: u64 = 2000, env "WARDEN_COMMAND_POLICY_HOOK_TIMEOUT_MS";
     }
 }
 
@@ -37,28 +27,8 @@ impl CommandPolicyConfig {
         Duration::from_millis(self.hook_timeout_ms.clamp(1, MAX_HOOK_TIMEOUT_MS))
     }
 
-    /// `WARDEN_COMMAND_POLICY_*` over the file's values.
-    pub(super) fn apply_env(
-        &mut self,
-        get: &impl Fn(&str) -> Option<String>,
-        num: &impl Fn(&str) -> Result<Option<u64>>,
-    ) -> Result<()> {
-        if let Some(v) = get("WARDEN_COMMAND_POLICY_HOOK") {
-            self.hook = super::command_from_env("WARDEN_COMMAND_POLICY_HOOK", &v)?;
-        }
-        if let Some(v) = num("WARDEN_COMMAND_POLICY_HOOK_TIMEOUT_MS")? {
-            self.hook_timeout_ms = v.clamp(1, MAX_HOOK_TIMEOUT_MS);
-        }
-        Ok(())
-    }
-}
-
-/// The section as TOML.
-impl fmt::Display for CommandPolicyConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "[command_policy]")?;
-        writeln!(f, "hook = {:?}", self.hook)?;
-        write!(f, "hook_timeout_ms = {}", self.hook_timeout_ms)
+    pub(super) fn normalize(&mut self) {
+        self.hook_timeout_ms = self.hook_timeout_ms.clamp(1, MAX_HOOK_TIMEOUT_MS);
     }
 }
 
@@ -81,8 +51,8 @@ mod tests {
         let p = &cfg.command_policy;
         assert_eq!(p.hook, ["/opt/my hook", "-v"]);
         assert_eq!(p.hook_timeout().as_millis(), 500);
-        assert!(cfg.to_string().ends_with(
-            "\n[command_policy]\nhook = [\"/opt/my hook\", \"-v\"]\nhook_timeout_ms = 500"
+        assert!(cfg.to_string().contains(
+            "\n[command_policy]\nhook = [\"/opt/my hook\", \"-v\"]\nhook_timeout_ms = 500\n"
         ));
         assert!(toml::from_str::<Config>("[command_policy]\nhooks = []\n").is_err());
     }

@@ -1,28 +1,26 @@
 //! `[secrets]`: the key tenant secrets are encrypted with at rest.
 
+use super::knobs::{knobs, masked};
 use anyhow::Result;
-use serde::Deserialize;
 use std::fmt;
 
-#[derive(Clone, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct SecretsConfig {
-    /// 32 bytes as 64 hex digits or base64 (`openssl rand -hex 32`). Without
-    /// it the secrets API and any request naming secrets answer 503
-    /// `secrets_disabled`. Losing or changing it makes stored secrets
-    /// unreadable: keep it with the database's backups, apart from them.
-    pub key: Option<String>,
+knobs! {
+    pub struct SecretsConfig {
+        /// 32 bytes as 64 hex digits or base64 (`openssl rand -hex 32`).
+        /// Without it the secrets API and any request naming secrets answer
+        /// 503 `secrets_disabled`. Losing or changing it makes stored
+        /// secrets unreadable: keep it with the database's backups, apart
+        /// from them.
+        #[serde(serialize_with = "masked")]
+        pub key: Option<String> = None, env "WARDEN_SECRETS_KEY";
+    }
 }
 
 impl SecretsConfig {
-    /// `WARDEN_SECRETS_KEY` over the file's value.
-    pub(super) fn apply_env(&mut self, get: &impl Fn(&str) -> Option<String>) -> Result<()> {
-        if let Some(v) = get("WARDEN_SECRETS_KEY").filter(|v| !v.is_empty()) {
-            self.key = Some(v);
-        }
+    /// A key that cannot be used stops the start, rather than leaving
+    /// secrets silently off.
+    pub(super) fn normalize(&mut self) -> Result<()> {
         if let Some(k) = &self.key {
-            // A key that cannot be used stops the start, rather than
-            // leaving secrets silently off.
             crate::secrets::parse_key(k)
                 .map_err(|e| anyhow::anyhow!("[secrets] key / WARDEN_SECRETS_KEY: {e}"))?;
         }
@@ -39,17 +37,6 @@ impl fmt::Debug for SecretsConfig {
     }
 }
 
-/// The section as TOML, the key masked.
-impl fmt::Display for SecretsConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "[secrets]")?;
-        match self.key {
-            Some(_) => writeln!(f, "key = \"****\" (set)"),
-            None => writeln!(f, "key = (unset: secrets are disabled)"),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::super::Config;
@@ -63,6 +50,7 @@ mod tests {
             .unwrap();
         assert_eq!(cfg.secrets.key.as_deref(), Some(key.as_str()));
         assert!(!cfg.to_string().contains(&key));
+        assert!(!format!("{cfg:?}").contains(&key));
         assert!(cfg.to_string().contains("[secrets]\nkey = \"****\""));
         let mut bad = Config::default();
         let e = bad
