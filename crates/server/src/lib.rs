@@ -33,8 +33,7 @@ pub mod tiers;
 pub mod webhooks;
 
 use anyhow::{Context, Result};
-use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post, put};
+use axum::routing::get;
 use axum::Router;
 use config::Config;
 use sha2::{Digest, Sha256};
@@ -49,112 +48,13 @@ use warden_store::{MetaStore, Objects, SandboxState};
 
 pub fn router(state: Shared) -> Router {
     use routes::*;
-    let limit = state.cfg.max_json_bytes;
-    // Routes whose bodies are JSON (or small): a declared length over the
-    // limit is refused up front.
-    let json = Router::new()
-        .route("/v1/tenants", post(tenants::create).get(tenants::list))
-        .route(
-            "/v1/tenants/{id}",
-            get(tenants::get).delete(tenants::delete),
-        )
-        .route("/v1/tenants/{id}/disable", post(tenants::disable))
-        .route("/v1/tenants/{id}/enable", post(tenants::enable))
-        .route(
-            "/v1/tenants/{id}/keys",
-            post(tenants::create_key).get(tenants::list_keys),
-        )
-        .route(
-            "/v1/tenants/{id}/keys/{key_id}",
-            axum::routing::delete(tenants::revoke_key),
-        )
-        .route(
-            "/v1/tenants/{id}/upload-policy",
-            get(tenants::upload_policy).put(tenants::set_upload_policy),
-        )
-        .route(
-            "/v1/tenants/{id}/command-policy",
-            get(command_policy::get).put(command_policy::set),
-        )
-        .route("/v1/command-policy", get(command_policy::own))
-        .route("/v1/isolation", get(isolation::list))
-        .route("/v1/files/upload-url", post(files::upload_url))
-        .route("/v1/files/{id}", get(files::get).delete(files::delete))
-        .route("/v1/files/{id}/content", get(files::content))
-        .route(
-            "/v1/sandboxes",
-            post(sandboxes::create).get(sandboxes::list),
-        )
-        .route(
-            "/v1/sandboxes/{id}",
-            get(sandboxes::get).delete(sandboxes::delete),
-        )
-        .route("/v1/sandboxes/{id}/timeout", post(sandboxes::set_timeout))
-        .route("/v1/sandboxes/{id}/network", put(egress::set_network))
-        .route("/v1/sandboxes/{id}/egress", get(egress::sandbox_log))
-        .route("/v1/sandboxes/{id}/exec", post(exec::exec))
-        .route("/v1/sandboxes/{id}/processes", get(processes::processes))
-        .route(
-            "/v1/sandboxes/{id}/processes/{pid}/output",
-            get(processes::attach),
-        )
-        .route(
-            "/v1/sandboxes/{id}/processes/{pid}/stdin",
-            post(processes::stdin),
-        )
-        .route(
-            "/v1/sandboxes/{id}/processes/{pid}/signal",
-            post(processes::signal),
-        )
-        .route(
-            "/v1/sandboxes/{id}/processes/{pid}/wait",
-            post(processes::wait),
-        )
-        .route("/v1/sandboxes/{id}/files/list", get(sbfiles::list))
-        .route("/v1/sandboxes/{id}/files/stat", get(sbfiles::stat))
-        .route("/v1/sandboxes/{id}/files/mkdir", post(sbfiles::mkdir))
-        .route("/v1/reviews", post(reviews::submit).get(reviews::list))
-        .route("/v1/reviews/{id}", get(reviews::get))
-        .route("/v1/reviews/{id}/cancel", post(reviews::cancel))
-        .route("/v1/reviews/{id}/logs", get(reviews::logs))
-        .route(
-            "/v1/reviews/{id}/outputs",
-            get(review_outputs::list).delete(review_outputs::delete),
-        )
-        .route(
-            "/v1/reviews/{id}/outputs/{*path}",
-            get(review_outputs::download),
-        )
-        .route("/v1/reviews/{id}/webhooks", get(reviews::deliveries))
-        .route("/v1/reviews/{id}/egress", get(egress::review_log))
-        .route("/v1/webhooks/secret", get(reviews::webhook_secret))
-        .route("/v1/secrets", post(secrets::create).get(secrets::list))
-        .route("/v1/secrets/{name}", axum::routing::delete(secrets::delete))
-        .route("/v1/audit", get(audit::audit))
-        .route("/v1/usage", get(audit::usage))
-        .layer(DefaultBodyLimit::max(limit))
-        .layer(axum::middleware::from_fn_with_state(
-            limit,
-            error::refuse_oversized,
-        ));
-    // Streamed bodies: limited by quotas and the sandbox's own disk limit.
-    let streamed = Router::new()
-        .route("/v1/files", post(files::upload).get(files::list))
-        .route("/v1/uploads/{token}", put(files::signed_upload))
-        .route(
-            "/v1/sandboxes/{id}/files",
-            get(sbfiles::read)
-                .put(sbfiles::write)
-                .delete(sbfiles::remove),
-        )
-        .layer(DefaultBodyLimit::disable());
+    let (v1, _) = table::v1(state.cfg.max_json_bytes).split_for_parts();
     let native = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
         .route("/openapi.json", get(health::openapi))
-        .merge(json)
-        .merge(streamed)
+        .merge(v1)
         .layer(axum::middleware::from_fn(error::json_errors));
     // E2B's control API answers in its own error shape, so it sits beside
     // the native routes, not under `json_errors`; requests addressed to a

@@ -15,4 +15,5 @@ pub mod reviews;
 pub mod sandboxes;
 pub mod sbfiles;
 pub mod secrets;
+pub mod table;
 pub mod tenants;
