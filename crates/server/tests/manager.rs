@@ -6,184 +6,19 @@
 //! held is given back when it ends. The real kernel's part has its own
 //! suites (`crates/cli/tests`).
 
-use std::os::unix::net::UnixStream;
-use std::sync::atomic::{AtomicUsize, Ordering};
+mod common;
+
+use common::{world, Init};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use warden_runtime::tiers::TierStatus;
-use warden_runtime::{Runtime, RuntimeError, Sandbox, SandboxStats};
 use warden_server::e2b::envd::EnvdSandboxes;
-use warden_server::manager::{Manager, SandboxLaunch};
 use warden_server::service::Error;
-use warden_spec::{Isolation, SandboxSpec};
-use warden_store::{
-    now_ms, MetaStore, Objects, Quotas, SandboxId, SandboxRecord, SandboxState, TenantStore,
-};
-
-/// Starts "sandboxes" that are only a control channel; gVisor is refused.
-#[derive(Default)]
-struct FakeRuntime {
-    started: AtomicUsize,
-    destroyed: Arc<AtomicUsize>,
-}
-
-struct FakeSandbox {
-    id: String,
-    control: Option<UnixStream>,
-    destroyed: Arc<AtomicUsize>,
-}
-
-impl Runtime for FakeRuntime {
-    fn start(&self, _spec: &SandboxSpec) -> Result<Box<dyn Sandbox>, RuntimeError> {
-        let (host, inside) = UnixStream::pair()
-            .map_err(|e| RuntimeError::Unsupported(format!("socketpair: {e}")))?;
-        // The init's end: the handshake, then open until the host closes.
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            rt.block_on(async move {
-                use tokio::io::AsyncReadExt;
-                inside.set_nonblocking(true).expect("nonblocking");
-                let mut s = tokio::net::UnixStream::from_std(inside).expect("stream");
-                if warden_protocol::codec::handshake(&mut s).await.is_ok() {
-                    let mut buf = [0u8; 4096];
-                    while matches!(s.read(&mut buf).await, Ok(n) if n > 0) {}
-                }
-            });
-        });
-        let n = self.started.fetch_add(1, Ordering::SeqCst);
-        Ok(Box::new(FakeSandbox {
-            id: format!("fake-{n}"),
-            control: Some(host),
-            destroyed: self.destroyed.clone(),
-        }))
-    }
-
-    fn check(&self, isolation: Isolation) -> Result<(), RuntimeError> {
-        match isolation {
-            Isolation::Native => Ok(()),
-            tier => Err(RuntimeError::TierUnavailable {
-                tier,
-                reason: "not in this test".into(),
-            }),
-        }
-    }
-
-    fn probe(&self) -> Vec<TierStatus> {
-        Vec::new()
-    }
-}
-
-impl Sandbox for FakeSandbox {
-    fn id(&self) -> &str {
-        &self.id
-    }
-    fn take_control(&mut self) -> Option<UnixStream> {
-        self.control.take()
-    }
-    fn take_egress_listener(&mut self) -> Option<std::net::TcpListener> {
-        None
-    }
-    fn stats(&self) -> Result<SandboxStats, RuntimeError> {
-        Ok(SandboxStats::default())
-    }
-    fn kill(&self) {}
-    fn destroy(self: Box<Self>) -> Result<SandboxStats, RuntimeError> {
-        self.destroyed.fetch_add(1, Ordering::SeqCst);
-        Ok(SandboxStats::default())
-    }
-}
-
-struct World {
-    _dir: tempfile::TempDir,
-    meta: Arc<dyn MetaStore>,
-    objects: Objects,
-    runtime: Arc<FakeRuntime>,
-    manager: Arc<Manager>,
-}
-
-async fn world(capacity: usize) -> World {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let meta: Arc<dyn MetaStore> = Arc::new(
-        warden_store::sqlite::open(&dir.path().join("meta.db"))
-            .await
-            .expect("database"),
-    );
-    let objects = Objects::local(&dir.path().join("objects")).expect("objects");
-    let runtime = Arc::new(FakeRuntime::default());
-    let egress = warden_server::egress::EgressHub::start(meta.clone(), Default::default());
-    let manager = Arc::new(
-        Manager::new(
-            runtime.clone(),
-            meta.clone(),
-            dir.path().join("sandboxes"),
-            egress,
-        )
-        .with_capacity(capacity),
-    );
-    World {
-        _dir: dir,
-        meta,
-        objects,
-        runtime,
-        manager,
-    }
-}
-
-impl World {
-    async fn tenant(&self, name: &str, quotas: Quotas) -> TenantStore {
-        let t = self.meta.create_tenant(name, quotas).await.expect("tenant");
-        TenantStore::new(t.id, self.meta.clone(), &self.objects)
-    }
-
-    /// Creates a sandbox asking for `memory_mb` of memory.
-    async fn create(&self, store: &TenantStore, memory_mb: u64) -> Result<SandboxId, Error> {
-        let mut spec = SandboxSpec::default();
-        spec.limits.memory_bytes = Some(memory_mb << 20);
-        let now = now_ms();
-        let record = SandboxRecord {
-            id: SandboxId::generate(),
-            tenant_id: store.tenant_id().clone(),
-            state: SandboxState::Running,
-            spec: serde_json::json!({}),
-            labels: Default::default(),
-            memory_bytes: memory_mb << 20,
-            owner: String::new(),
-            created_at: now,
-            expires_at: now + 60_000,
-            ended_at: None,
-            end_reason: None,
-            usage: None,
-        };
-        let new = SandboxLaunch {
-            spec,
-            files: Vec::new(),
-            record,
-            takes_slot: true,
-            masker: None,
-        };
-        self.manager.create(store, new).await.map(|r| r.id)
-    }
-
-    async fn delete(&self, store: &TenantStore, id: &SandboxId) {
-        let ended = self
-            .manager
-            .destroy(
-                store.tenant_id(),
-                id,
-                SandboxState::Stopped,
-                "deleted",
-                "test",
-            )
-            .await;
-        assert!(ended.is_some(), "{id} was not running");
-    }
-}
+use warden_spec::Isolation;
+use warden_store::{now_ms, Quotas, SandboxState};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tenants_quotas_bound_its_sandboxes_and_come_back_when_they_end() {
-    let w = world(100).await;
+    let w = world(Init::Handshake, 100).await;
     let quotas = Quotas {
         max_sandboxes: 2,
         max_memory_bytes: 1 << 30,
@@ -220,7 +55,7 @@ async fn a_tenants_quotas_bound_its_sandboxes_and_come_back_when_they_end() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_nodes_capacity_is_shared_and_refused_as_capacity() {
-    let w = world(2).await;
+    let w = world(Init::Handshake, 2).await;
     let a = w.tenant("a", Quotas::default()).await;
     let b = w.tenant("b", Quotas::default()).await;
     let first = w.create(&a, 64).await.expect("first");
@@ -238,7 +73,7 @@ async fn the_nodes_capacity_is_shared_and_refused_as_capacity() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tier_the_runtime_refuses_is_isolation_unavailable() {
-    let w = world(10).await;
+    let w = world(Init::Handshake, 10).await;
     w.manager
         .check_isolation(Isolation::Native)
         .await
@@ -256,7 +91,7 @@ async fn a_tier_the_runtime_refuses_is_isolation_unavailable() {
 /// that is not kept, so nothing is left behind for an id that is gone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn e2b_state_kept_per_sandbox_ends_with_the_sandbox() {
-    let w = world(10).await;
+    let w = world(Init::Handshake, 10).await;
     let envd = Arc::new(EnvdSandboxes::default());
     w.manager.on_end({
         let envd = envd.clone();
@@ -285,7 +120,7 @@ async fn e2b_state_kept_per_sandbox_ends_with_the_sandbox() {
 /// leaves one within its time alone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_expiry_loop_ends_sandboxes_past_their_time_and_only_those() {
-    let w = world(10).await;
+    let w = world(Init::Handshake, 10).await;
     let a = w.tenant("a", Quotas::default()).await;
     let due = w.create(&a, 64).await.expect("due");
     let kept = w.create(&a, 64).await.expect("kept");
