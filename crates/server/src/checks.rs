@@ -9,8 +9,9 @@
 //! 3. the operator's scanner command, if configured (`scanner`), whose
 //!    verdict is recorded on the file.
 //!
-//! A refused upload's object is deleted by the caller and its refusal
-//! audited; no row ever names it.
+//! A refusal is a `service::Error::Refused` (why, the detail an audit entry
+//! records, the message). A refused upload's object is deleted by the
+//! caller (`service::files`) and its refusal audited; no row ever names it.
 
 mod archive;
 pub mod kinds;
@@ -18,9 +19,9 @@ mod scanner;
 
 pub use kinds::{known_types, DEFAULT_ALLOWED, TYPES};
 
-use crate::error::ApiError;
+use crate::service::error::Refusal;
+use crate::service::Error;
 use crate::state::AppState;
-use axum::http::StatusCode;
 use futures::StreamExt;
 use kinds::Found;
 use serde::{Deserialize, Serialize};
@@ -76,18 +77,18 @@ pub async fn policy(st: &AppState, t: &TenantId) -> Result<UploadPolicy, StoreEr
     })
 }
 
-/// Checks and stores a new policy; an unknown type name is a `400`.
+/// Checks and stores a new policy; an unknown type name is invalid.
 pub async fn set_policy(
     st: &AppState,
     t: &TenantId,
     new: SetUploadPolicy,
-) -> Result<UploadPolicy, ApiError> {
+) -> Result<UploadPolicy, Error> {
     let allowed_types = match new.allowed_types {
-        Some(list) => Some(known_types(&list).map_err(ApiError::bad_request)?),
+        Some(list) => Some(known_types(&list).map_err(Error::invalid)?),
         None => None,
     };
     let value = serde_json::to_string(&SetUploadPolicy { allowed_types })
-        .map_err(|e| ApiError::internal("encoding the upload policy", e))?;
+        .map_err(|e| Error::internal("encoding the upload policy", e))?;
     st.meta.set_setting(&policy_key(t), &value).await?;
     Ok(policy(st, t).await?)
 }
@@ -100,36 +101,11 @@ pub struct Passed {
     pub scan: Option<String>,
 }
 
-/// A refused upload: the answer, and the reason for the audit entry.
-#[derive(Debug)]
-pub struct Rejection {
-    pub error: ApiError,
-    pub outcome: String,
-}
-
-impl From<ApiError> for Rejection {
-    fn from(error: ApiError) -> Rejection {
-        Rejection {
-            outcome: format!("error: {}", error.code),
-            error,
-        }
-    }
-}
-
-impl From<StoreError> for Rejection {
-    fn from(e: StoreError) -> Rejection {
-        ApiError::from(e).into()
-    }
-}
-
-fn reject(status: StatusCode, code: &'static str, reason: &str, message: String) -> Rejection {
-    Rejection {
-        error: ApiError::new(status, code, message),
-        outcome: if reason.is_empty() {
-            code.to_string()
-        } else {
-            format!("{code}: {reason}")
-        },
+fn refuse(why: Refusal, detail: &str, message: String) -> Error {
+    Error::Refused {
+        why,
+        detail: detail.to_string(),
+        message,
     }
 }
 
@@ -141,7 +117,7 @@ pub async fn run(
     id: &FileId,
     name: &str,
     put: &PutResult,
-) -> Result<Passed, Rejection> {
+) -> Result<Passed, Error> {
     let allowed = policy(st, store.tenant_id()).await?.allowed_types;
     let local = Local::new(st, store, id).await?;
     let u = &st.cfg.uploads;
@@ -159,23 +135,21 @@ pub async fn run(
     );
     let found = tokio::task::spawn_blocking(move || inspect(&path, &head, size, &list, &limits))
         .await
-        .map_err(|e| ApiError::internal("checking an upload", e))??;
+        .map_err(|e| Error::internal("checking an upload", e))??;
     let list = match allowed.is_empty() {
         true => "nothing".to_string(),
         false => allowed.join(", "),
     };
     if !allowed.iter().any(|t| t == found.name) {
         return Err(if found.name == "empty" {
-            reject(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "empty_file",
+            refuse(
+                Refusal::EmptyFile,
                 "",
                 format!("the file is empty (0 bytes); this tenant accepts only: {list}"),
             )
         } else {
-            reject(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "type_not_allowed",
+            refuse(
+                Refusal::TypeNotAllowed,
                 found.name,
                 format!(
                     "the file's bytes are {}, which this tenant does not accept (allowed: {list}); \
@@ -203,15 +177,14 @@ fn inspect(
     size: u64,
     allowed: &[String],
     limits: &archive::Limits,
-) -> Result<Found, Rejection> {
+) -> Result<Found, Error> {
     if size == 0 {
         return Ok(Found::new("empty", "application/x-empty"));
     }
     let mime = crate::sniff::sniff(head);
     let refused = |r: archive::Refused| {
-        reject(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "archive_rejected",
+        refuse(
+            Refusal::ArchiveRejected,
             r.limit,
             format!("{}: {}", r.limit, r.message),
         )
@@ -235,7 +208,7 @@ fn inspect(
     archive::verify_embedded(path, limits).map_err(refused)?;
     let name = kinds::of_mime(mime);
     if kinds::is_text(name) {
-        let nul = kinds::first_nul(path).map_err(|e| ApiError::internal("reading an upload", e))?;
+        let nul = kinds::first_nul(path).map_err(|e| Error::internal("reading an upload", e))?;
         if let Some(at) = nul {
             return Ok(Found {
                 detail: Some(format!("it starts as {name}, but byte {at} is NUL")),
@@ -247,22 +220,20 @@ fn inspect(
 }
 
 /// The scanner's verdict as recorded, or the refusal.
-async fn scan(st: &AppState, path: &Path, name: &str) -> Result<String, Rejection> {
+async fn scan(st: &AppState, path: &Path, name: &str) -> Result<String, Error> {
     let u = &st.cfg.uploads;
     let timeout = Duration::from_secs(u.scanner_timeout_secs.max(1));
     match scanner::scan(&u.scanner, path, name, timeout).await {
         scanner::Verdict::Clean => Ok("clean".into()),
-        scanner::Verdict::Flagged(line) => Err(reject(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "malware_detected",
+        scanner::Verdict::Flagged(line) => Err(refuse(
+            Refusal::MalwareDetected,
             &line,
             format!("the upload scanner flagged the file: {line}"),
         )),
         scanner::Verdict::Failed(why) if u.scanner_fail_closed => {
             tracing::warn!("upload scanner failed: {why}");
-            Err(reject(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "scanner_unavailable",
+            Err(refuse(
+                Refusal::ScannerUnavailable,
                 &why,
                 format!(
                     "the upload could not be scanned ({why}); it was not kept, try again later"
@@ -284,7 +255,7 @@ struct Local {
 }
 
 impl Local {
-    async fn new(st: &AppState, store: &TenantStore, id: &FileId) -> Result<Local, Rejection> {
+    async fn new(st: &AppState, store: &TenantStore, id: &FileId) -> Result<Local, Error> {
         let objects = store.objects();
         if let Some(path) = objects.local_path(ObjectKind::Files, id.as_str()) {
             if path.is_file() {
@@ -298,7 +269,7 @@ impl Local {
             path: st.work_dir().join(format!("upload-{id}")),
             spooled: true,
         };
-        let spool_err = |e: std::io::Error| ApiError::internal("spooling an upload", e);
+        let spool_err = |e: std::io::Error| Error::internal("spooling an upload", e);
         let mut out = tokio::fs::File::create(&local.path)
             .await
             .map_err(spool_err)?;

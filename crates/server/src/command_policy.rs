@@ -22,7 +22,6 @@ mod rules;
 pub use hook::HookRequest;
 pub use rules::{compile, CommandRules, RuleError};
 
-use crate::error::ApiError;
 use crate::hostcmd::cut;
 use crate::service;
 use crate::service::audit::{self, Action, Audit};
@@ -75,15 +74,15 @@ pub async fn policy(st: &AppState, t: &TenantId) -> Result<CommandPolicy, StoreE
 }
 
 /// Checks and stores a tenant's rules (empty rules remove the policy). Bad
-/// patterns, or `hook: true` on a server without a hook, are a `400`.
+/// patterns, or `hook: true` on a server without a hook, are invalid.
 pub async fn set_policy(
     st: &AppState,
     t: &TenantId,
     new: CommandRules,
-) -> Result<CommandPolicy, ApiError> {
-    compile(&new).map_err(|e| ApiError::bad_request(e.to_string()))?;
+) -> Result<CommandPolicy, service::Error> {
+    compile(&new).map_err(|e| service::Error::invalid(e.to_string()))?;
     if new.hook && st.cfg.command_policy.hook.is_empty() {
-        return Err(ApiError::bad_request(
+        return Err(service::Error::invalid(
             "hook: this server has no command policy hook configured \
              ([command_policy] hook / WARDEN_COMMAND_POLICY_HOOK)",
         ));
@@ -92,7 +91,7 @@ pub async fn set_policy(
         true => None,
         false => Some(
             serde_json::to_value(&new)
-                .map_err(|e| ApiError::internal("encoding the command policy", e))?,
+                .map_err(|e| service::Error::internal("encoding the command policy", e))?,
         ),
     };
     st.meta.set_command_policy(t, value.as_ref()).await?;

@@ -113,65 +113,44 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// The status and message of a storage error; its code is the one
-/// `service::error::store_code` names.
+/// The status of a storage error; its code and message are the service
+/// layer's (`service::error`).
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
-        let code = crate::service::error::store_code(&e);
-        if e.is_storage_full() {
-            return ApiError {
-                code,
-                ..ApiError::storage_full(&e)
-            };
-        }
-        let api = match e {
-            e @ StoreError::StorageQuota { .. } => ApiError::too_large(e.to_string()),
-            StoreError::TooLarge { limit } => {
-                ApiError::too_large(format!("the body is larger than {limit} bytes"))
+        use crate::service::error::{store_code, store_message};
+        let status = match &e {
+            e if e.is_storage_full() => StatusCode::INSUFFICIENT_STORAGE,
+            StoreError::StorageQuota { .. } | StoreError::TooLarge { .. } => {
+                StatusCode::PAYLOAD_TOO_LARGE
             }
-            StoreError::Upload(m) => ApiError::bad_request(format!("upload interrupted: {m}")),
-            StoreError::Conflict(m) => ApiError::conflict(format!("{m} already exists")),
-            StoreError::NotFound(m) => ApiError::not_found(&m),
-            other => ApiError::internal("storage", other),
+            StoreError::Upload(_) => StatusCode::BAD_REQUEST,
+            StoreError::Conflict(_) => StatusCode::CONFLICT,
+            StoreError::NotFound(_) => StatusCode::NOT_FOUND,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
-        ApiError { code, ..api }
+        ApiError::new(status, store_code(&e), store_message(e))
     }
 }
 
-/// The status and message of a secret's error; its code is the one
-/// `service::error::secret_code` names.
+/// The status of a secret's error; its code and message are the service
+/// layer's.
 impl From<crate::secrets::SecretError> for ApiError {
     fn from(e: crate::secrets::SecretError) -> ApiError {
         use crate::secrets::SecretError;
-        let code = crate::service::error::secret_code(&e);
-        let api = match e {
-            SecretError::Disabled => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "secrets_disabled",
-                "secrets are disabled on this server: the operator must set WARDEN_SECRETS_KEY \
-                 (or `key` in [secrets]) to 32 random bytes as hex or base64, \
-                 e.g. `openssl rand -hex 32`",
-            ),
-            SecretError::NotFound(n) => ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "secret_not_found",
-                format!("secret {n:?} not found"),
-            ),
-            SecretError::Undecryptable(n) => {
-                tracing::error!(secret = %n, "a stored secret does not decrypt: wrong key?");
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "secret_undecryptable",
-                    format!(
-                        "secret {n:?} cannot be decrypted with this server's key \
-                         (was WARDEN_SECRETS_KEY changed?); set it again"
-                    ),
-                )
-            }
-            SecretError::Invalid(m) => ApiError::bad_request(m),
+        use crate::service::error::{secret_code, secret_message};
+        match e {
             SecretError::Store(e) => e.into(),
-        };
-        ApiError { code, ..api }
+            e => {
+                let status = match &e {
+                    SecretError::Disabled => StatusCode::SERVICE_UNAVAILABLE,
+                    SecretError::NotFound(_) | SecretError::Invalid(_) => StatusCode::BAD_REQUEST,
+                    SecretError::Undecryptable(_) | SecretError::Store(_) => {
+                        StatusCode::INTERNAL_SERVER_ERROR
+                    }
+                };
+                ApiError::new(status, secret_code(&e), secret_message(e))
+            }
+        }
     }
 }
 
@@ -263,44 +242,35 @@ pub async fn drain(body: axum::body::Body) {
     }
 }
 
-/// What an init error means for an HTTP client.
+/// The status of an init's answer for an HTTP client; its code and
+/// message are the service layer's.
 pub fn init_error(e: warden_protocol::ClientError) -> ApiError {
+    use crate::service::error::{sandbox_code, sandbox_message};
     use warden_protocol::{ClientError, ErrorKind};
-    // The code is the one `service::error::sandbox_code` names; only the
-    // status is chosen here.
-    let code = crate::service::error::sandbox_code(&e);
-    match e {
-        ClientError::Remote(r) => {
-            let status = match r.kind {
-                ErrorKind::NotFound => StatusCode::NOT_FOUND,
-                ErrorKind::PermissionDenied => StatusCode::FORBIDDEN,
-                ErrorKind::AlreadyExists | ErrorKind::DirectoryNotEmpty => StatusCode::CONFLICT,
-                ErrorKind::NotADirectory
-                | ErrorKind::IsADirectory
-                | ErrorKind::BadRequest
-                | ErrorKind::Unsupported => StatusCode::BAD_REQUEST,
-                ErrorKind::NoSpace => StatusCode::INSUFFICIENT_STORAGE,
-                ErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-                ErrorKind::Io => StatusCode::INTERNAL_SERVER_ERROR,
-            };
-            ApiError::new(status, code, r.message)
-        }
-        ClientError::Disconnected => ApiError::new(
-            StatusCode::CONFLICT,
-            code,
-            "the sandbox ended while the request was in flight",
-        ),
-        e => ApiError {
-            code,
-            ..ApiError::internal("talking to the sandbox", e)
+    let status = match &e {
+        ClientError::Remote(r) => match r.kind {
+            ErrorKind::NotFound => StatusCode::NOT_FOUND,
+            ErrorKind::PermissionDenied => StatusCode::FORBIDDEN,
+            ErrorKind::AlreadyExists | ErrorKind::DirectoryNotEmpty => StatusCode::CONFLICT,
+            ErrorKind::NotADirectory
+            | ErrorKind::IsADirectory
+            | ErrorKind::BadRequest
+            | ErrorKind::Unsupported => StatusCode::BAD_REQUEST,
+            ErrorKind::NoSpace => StatusCode::INSUFFICIENT_STORAGE,
+            ErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorKind::Io => StatusCode::INTERNAL_SERVER_ERROR,
         },
-    }
+        ClientError::Disconnected => StatusCode::CONFLICT,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    ApiError::new(status, sandbox_code(&e), sandbox_message(e))
 }
 
 /// What a service's answer means to an HTTP client: the one place its
 /// kinds become statuses.
 impl From<crate::service::Error> for ApiError {
     fn from(e: crate::service::Error) -> ApiError {
+        use crate::service::error::Refusal;
         use crate::service::Error as E;
         // A lower layer's error is mapped as that layer's always was.
         let e = match e {
@@ -317,11 +287,20 @@ impl From<crate::service::Error> for ApiError {
             E::Denied(_) => StatusCode::FORBIDDEN,
             E::PolicyUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             E::Capacity(_) | E::ShuttingDown(_) => StatusCode::SERVICE_UNAVAILABLE,
+            E::Forbidden(_) => StatusCode::FORBIDDEN,
+            E::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            E::Refused { why, .. } => match why {
+                Refusal::TypeNotAllowed => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                Refusal::ScannerUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+                Refusal::EmptyFile | Refusal::ArchiveRejected | Refusal::MalwareDetected => {
+                    StatusCode::UNPROCESSABLE_ENTITY
+                }
+            },
             // Logged when it was made.
             E::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
             E::Store(_) | E::Secret(_) | E::Sandbox(_) => unreachable!("mapped above"),
         };
-        ApiError::new(status, e.code(), e.to_string())
+        ApiError::new(status, e.code(), e.into_message())
     }
 }
 

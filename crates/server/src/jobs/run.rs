@@ -230,7 +230,7 @@ async fn attempt(st: &Shared, job: &ReviewRecord, cancel: &Notify, lost: &Notify
         // Retried or failed by kind; the reason the review shows is what
         // the API would answer (a storage failure is logged, not quoted).
         let ours = e.is_ours();
-        let why = crate::error::ApiError::from(e).message;
+        let why = e.into_message();
         return match ours {
             true => Outcome::Retry(why),
             false => Outcome::Done(end(ReviewStatus::Failed, Some(why))),
@@ -291,8 +291,8 @@ async fn attempt(st: &Shared, job: &ReviewRecord, cancel: &Notify, lost: &Notify
                 ))
             }
             Err(e) => {
-                let e = crate::error::ApiError::from(e);
-                return Outcome::Done(end(ReviewStatus::Failed, Some(e.message)));
+                let why = crate::service::error::secret_message(e);
+                return Outcome::Done(end(ReviewStatus::Failed, Some(why)));
             }
         };
     secrets.add_env(&mut sspec.env);

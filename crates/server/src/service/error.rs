@@ -41,6 +41,23 @@ pub enum Error {
     /// command is refused, and the failure is Warden's.
     #[error("the command policy could not be checked ({0}); the command was not run")]
     PolicyUnavailable(String),
+    /// Not this caller's to do (a signed upload URL forged, expired, used
+    /// or of a tenant gone).
+    #[error("{0}")]
+    Forbidden(String),
+    /// Larger than a limit allows (the limit named in the message).
+    #[error("{0}")]
+    TooLarge(String),
+    /// An upload the checks refused (see `crate::checks`): why, in a word
+    /// and in full.
+    #[error("{message}")]
+    Refused {
+        why: Refusal,
+        /// The detail an audit entry records (`pdf`, the zip limit, the
+        /// scanner's line); may be empty.
+        detail: String,
+        message: String,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error(transparent)]
@@ -56,6 +73,29 @@ pub enum Error {
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
+
+/// Why the upload checks refused a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    EmptyFile,
+    TypeNotAllowed,
+    ArchiveRejected,
+    MalwareDetected,
+    /// The scanner failed and the server is fail-closed.
+    ScannerUnavailable,
+}
+
+impl Refusal {
+    pub fn code(self) -> &'static str {
+        match self {
+            Refusal::EmptyFile => "empty_file",
+            Refusal::TypeNotAllowed => "type_not_allowed",
+            Refusal::ArchiveRejected => "archive_rejected",
+            Refusal::MalwareDetected => "malware_detected",
+            Refusal::ScannerUnavailable => "scanner_unavailable",
+        }
+    }
+}
 
 impl Error {
     pub fn invalid(m: impl Into<String>) -> Error {
@@ -91,10 +131,26 @@ impl Error {
             Error::IsolationUnavailable(_) => "isolation_unavailable",
             Error::Denied(_) => "command_denied",
             Error::PolicyUnavailable(_) => "policy_unavailable",
+            Error::Forbidden(_) => "forbidden",
+            Error::TooLarge(_) => "payload_too_large",
+            Error::Refused { why, .. } => why.code(),
             Error::Store(e) => store_code(e),
             Error::Secret(e) => secret_code(e),
             Error::Sandbox(e) => sandbox_code(e),
             Error::Internal { .. } => "internal",
+        }
+    }
+
+    /// What the caller is told, whoever the caller is (an HTTP client, a
+    /// review job's record): the error's own text for the request's
+    /// errors; for a failure of Warden's own only the step that failed,
+    /// logged in full here.
+    pub fn into_message(self) -> String {
+        match self {
+            Error::Store(e) => store_message(e),
+            Error::Secret(e) => secret_message(e),
+            Error::Sandbox(e) => sandbox_message(e),
+            own => own.to_string(),
         }
     }
 
@@ -111,6 +167,7 @@ impl Error {
     pub fn is_ours(&self) -> bool {
         match self {
             Error::Internal { .. } | Error::ShuttingDown(_) | Error::PolicyUnavailable(_) => true,
+            Error::Refused { why, .. } => *why == Refusal::ScannerUnavailable,
             Error::Store(e) | Error::Secret(SecretError::Store(e)) => store_is_ours(e),
             Error::Secret(SecretError::Disabled | SecretError::Undecryptable(_)) => true,
             Error::Sandbox(ClientError::Remote(r)) => r.kind == ErrorKind::Io,
@@ -145,6 +202,59 @@ pub(crate) fn store_code(e: &StoreError) -> &'static str {
         StoreError::Conflict(_) => "conflict",
         StoreError::NotFound(_) => "not_found",
         _ => "internal",
+    }
+}
+
+/// What a storage error tells the caller (the full error of a failure of
+/// the store's own is logged, not told).
+pub(crate) fn store_message(e: StoreError) -> String {
+    if e.is_storage_full() {
+        tracing::error!("storage full: {e}");
+        return "the server's storage is full (no space left on its data disk); try again later"
+            .into();
+    }
+    match e {
+        e @ StoreError::StorageQuota { .. } => e.to_string(),
+        StoreError::TooLarge { limit } => format!("the body is larger than {limit} bytes"),
+        StoreError::Upload(m) => format!("upload interrupted: {m}"),
+        StoreError::Conflict(m) => format!("{m} already exists"),
+        StoreError::NotFound(m) => format!("{m} not found"),
+        other => {
+            tracing::error!("storage: {other}");
+            "storage failed".into()
+        }
+    }
+}
+
+/// What a secret's error tells the caller.
+pub(crate) fn secret_message(e: SecretError) -> String {
+    match e {
+        SecretError::Disabled => "secrets are disabled on this server: the operator must set \
+             WARDEN_SECRETS_KEY (or `key` in [secrets]) to 32 random bytes as hex or base64, \
+             e.g. `openssl rand -hex 32`"
+            .into(),
+        SecretError::NotFound(n) => format!("secret {n:?} not found"),
+        SecretError::Undecryptable(n) => {
+            tracing::error!(secret = %n, "a stored secret does not decrypt: wrong key?");
+            format!(
+                "secret {n:?} cannot be decrypted with this server's key \
+                 (was WARDEN_SECRETS_KEY changed?); set it again"
+            )
+        }
+        SecretError::Invalid(m) => m,
+        SecretError::Store(e) => store_message(e),
+    }
+}
+
+/// What an init's answer (or its absence) tells the caller.
+pub(crate) fn sandbox_message(e: ClientError) -> String {
+    match e {
+        ClientError::Remote(r) => r.message,
+        ClientError::Disconnected => "the sandbox ended while the request was in flight".into(),
+        e => {
+            tracing::error!("talking to the sandbox: {e}");
+            "talking to the sandbox failed".into()
+        }
     }
 }
 

@@ -4,12 +4,15 @@
 //! speak in their own typed errors ([`Error`]), and HTTP statuses are
 //! chosen only at the edge (`crate::error`).
 //!
-//! Moved here so far: sandboxes (create, find, limits, labels, expiry),
-//! the streaming of files in and out of them, and their egress rules.
+//! Here: sandboxes (create, find, limits, labels, expiry), the streaming
+//! of files in and out of them, their egress rules, uploads (checked,
+//! signed URLs), reviews, secrets, tenants and their keys, and the audit
+//! log's entries.
 
 pub mod audit;
 pub mod egress;
 pub mod error;
+pub mod files;
 pub mod reviews;
 pub mod sandbox_files;
 pub mod sandboxes;
