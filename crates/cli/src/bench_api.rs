@@ -8,7 +8,7 @@ use anyhow::{bail, Context, Result};
 use serde_json::json;
 use std::time::{Duration, Instant};
 
-use crate::bench::{bar, ms, percentile};
+use crate::bench_measure::{bar, ms, percentile};
 use crate::bench_server::{BenchServer, Http};
 
 /// One create -> exec /bin/true -> destroy cycle.
@@ -46,7 +46,7 @@ pub async fn run(rounds: usize, concurrency: usize, warmup: usize) -> Result<()>
         cycle(&http).await?;
     }
     // The same cycle through the runtime, as `warden bench run` times it.
-    let (base_line, _) = crate::bench::time_warden(rounds.min(300), 0).await?;
+    let (base_line, _) = crate::bench_measure::time_warden(rounds.min(300), 0).await?;
     let pb = bar("api", rounds);
     let mut seq = Vec::with_capacity(rounds);
     for _ in 0..rounds {

@@ -6,7 +6,7 @@
 //! Each pair takes turns run by run, so a busy neighbour weighs on both
 //! alike. Prints p50/p99 and the ratios; never asserts anything.
 
-use crate::bench::{bar, ms, percentile, row, run_command, BWRAP};
+use crate::bench_measure::{bar, ms, percentile, row, run_command, BWRAP};
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
 use std::time::Duration;

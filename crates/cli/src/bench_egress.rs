@@ -4,7 +4,7 @@
 //! the proxy. Prints throughput and per-connection time both ways and the
 //! ratios; never asserts anything.
 
-use crate::bench::{ms, percentile};
+use crate::bench_measure::{ms, percentile};
 use anyhow::{bail, Context, Result};
 use std::process::Command;
 use std::sync::Arc;
@@ -125,7 +125,7 @@ pub async fn run(size_mb: u64, downloads: usize, requests: usize) -> Result<()> 
     control.set_nonblocking(true)?;
     let client = Client::connect(tokio::net::UnixStream::from_std(control)?).await?;
 
-    let pb = crate::bench::bar("egress", 2 * downloads + 2);
+    let pb = crate::bench_measure::bar("egress", 2 * downloads + 2);
     let (mut d_big, mut p_big) = (Vec::new(), Vec::new());
     for _ in 0..downloads {
         d_big.extend(direct(&curl_loop(

@@ -2,7 +2,7 @@
 //! next to raw `runsc do /bin/true` on the same platform in the same run,
 //! and the exec round trip in a live sandbox on both tiers.
 
-use crate::bench::{ms, percentile, row, time_command, time_cycles};
+use crate::bench_measure::{ms, percentile, row, time_command, time_cycles};
 use anyhow::{bail, Result};
 use warden_spec::{Isolation, SandboxSpec};
 
@@ -40,7 +40,7 @@ pub fn run(n: usize, warmup: usize) -> Result<()> {
         warmup,
     )?;
     drop(gv);
-    let (_, native) = rt.block_on(crate::bench::time_warden(n, warmup))?;
+    let (_, native) = rt.block_on(crate::bench_measure::time_warden(n, warmup))?;
     println!(
         "gVisor tier (platform {platform}): create -> /bin/true -> destroy, \
          {n} cycles each (after {warmup} warm-up)"

@@ -4,7 +4,7 @@
 //! timed create after the pool has had time to refill). Prints figures;
 //! asserts nothing.
 
-use crate::bench::{ms, percentile, row};
+use crate::bench_measure::{ms, percentile, row};
 use crate::bench_server::{BenchServer, Http};
 use anyhow::{bail, Context, Result};
 use serde_json::json;

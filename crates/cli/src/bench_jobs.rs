@@ -10,7 +10,7 @@
 //!
 //! Prints figures; asserts nothing.
 
-use crate::bench::{bar, ms, percentile};
+use crate::bench_measure::{bar, ms, percentile};
 use crate::bench_server::BenchServer;
 use anyhow::{bail, Context, Result};
 use reqwest::Method;

@@ -8,6 +8,8 @@ mod bench_egress;
 mod bench_gvisor;
 mod bench_gvisor_api;
 mod bench_jobs;
+mod bench_measure;
+mod bench_run;
 mod bench_server;
 mod client;
 mod run;

@@ -10,6 +10,7 @@
 //! attempt, allowed or not, to an [`EgressSink`].
 
 mod address;
+mod ctx;
 mod event;
 mod policy;
 mod proxy;

@@ -2,9 +2,9 @@
 //! then hold the sandbox's first bytes until its TLS ClientHello proves it
 //! is asking the far end for the same name (no SNI/Host swapping).
 
+use crate::ctx::{dial, empty, event, Body, Ctx};
 use crate::event::{now_ms, Outcome};
 use crate::policy::Deny;
-use crate::proxy::{dial, empty, event, Body, Ctx};
 use crate::sni::{read_client_hello, SniError};
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;

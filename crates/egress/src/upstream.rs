@@ -3,9 +3,9 @@
 //! `Host` must be the target, and it goes to the checked address in origin
 //! form on a connection of its own.
 
+use crate::ctx::{dial, event, Body, Ctx};
 use crate::event::{EgressEvent, Outcome};
 use crate::policy::Deny;
-use crate::proxy::{dial, event, Body, Ctx};
 use bytes::Bytes;
 use http::{header, HeaderMap, Request, Response, StatusCode, Uri};
 use http_body_util::BodyExt;

@@ -9,9 +9,9 @@
 //! leaves an anchor and no entries; a rewritten entry at or before the
 //! anchor changes the hash the anchor names.
 
-use crate::audit::AuditKey;
+use crate::audit_key::AuditKey;
 use crate::objects::Objects;
-use crate::{now_ms, MetaStore, Millis, Result, StoreError, TenantId};
+use crate::{now_ms, Millis, Result, StoreError, TenantId};
 use futures::TryStreamExt;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, PutPayload};
@@ -21,7 +21,7 @@ use std::sync::Arc;
 const DOMAIN: &str = "warden-audit-anchor-v1";
 /// Written once the first server with a key has anchored the chains that
 /// were there before keys (see [`Anchors::adopt_unkeyed`]).
-const ADOPTED: &str = "audit/adopted";
+pub(crate) const ADOPTED: &str = "audit/adopted";
 
 /// A signed chain head.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,7 +66,7 @@ impl Anchor {
 /// The anchors in an object store, signed with one key.
 #[derive(Clone)]
 pub struct Anchors {
-    store: Arc<dyn ObjectStore>,
+    pub(crate) store: Arc<dyn ObjectStore>,
     key: AuditKey,
 }
 
@@ -138,50 +138,5 @@ impl Anchors {
         }
         out.sort();
         Ok(out)
-    }
-
-    /// Once per store: anchors the heads of chains written before chains
-    /// were keyed, so from now on they are vouched for like keyed ones. A
-    /// chain that does not verify is left unanchored (verification will
-    /// show it). Returns how many were anchored.
-    pub async fn adopt_unkeyed(&self, meta: &dyn MetaStore) -> Result<u64> {
-        let marker = ObjectPath::from(ADOPTED);
-        match self.store.head(&marker).await {
-            Ok(_) => return Ok(0),
-            Err(object_store::Error::NotFound { .. }) => {}
-            Err(e) => return Err(e.into()),
-        }
-        let mut adopted = 0;
-        for tenant in meta.audit_tenants().await? {
-            if self.read(&tenant).await?.is_some() {
-                continue;
-            }
-            let mut v = crate::audit::Verifier::new();
-            let mut after = 0;
-            let mut head = None;
-            let ok = loop {
-                let page = meta.list_audit(&tenant, after, 1000).await?;
-                let Some(last) = page.last() else { break true };
-                after = last.seq;
-                if page.iter().try_for_each(|e| v.push(e)).is_err() {
-                    break false;
-                }
-                head = Some((last.seq, last.hash.clone()));
-            };
-            match (ok, head) {
-                (true, Some((seq, hash))) => {
-                    self.write(&tenant, seq, &hash).await?;
-                    adopted += 1;
-                }
-                (false, _) => {
-                    tracing::error!(%tenant, "audit chain does not verify; not anchored");
-                }
-                _ => {}
-            }
-        }
-        self.store
-            .put(&marker, PutPayload::from(now_ms().to_string().into_bytes()))
-            .await?;
-        Ok(adopted)
     }
 }

@@ -10,8 +10,10 @@
 //! directory (`Objects::local`); PostgreSQL and S3 are further
 //! implementations of the same trait and of `object_store::ObjectStore`.
 
+mod adopt;
 pub mod anchor;
 pub mod audit;
+mod audit_key;
 pub mod egress;
 pub mod ids;
 pub mod jobs;
