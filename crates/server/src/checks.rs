@@ -17,7 +17,7 @@ mod archive;
 pub mod kinds;
 mod scanner;
 
-pub use kinds::{known_types, DEFAULT_ALLOWED, TYPES};
+pub use kinds::known_types;
 
 use crate::service::error::Refusal;
 use crate::service::Error;

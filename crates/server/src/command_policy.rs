@@ -20,7 +20,7 @@ mod hook;
 mod rules;
 
 pub use hook::HookRequest;
-pub use rules::{compile, CommandRules, RuleError};
+pub use rules::{compile, CommandRules};
 
 use crate::hostcmd::cut;
 use crate::service;

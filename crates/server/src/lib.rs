@@ -5,32 +5,32 @@
 //! the only way to get one is the [`auth::Caller`] extractor.
 
 pub mod api;
-pub mod api_network;
+mod api_network;
 pub mod api_reviews;
 pub mod auth;
 pub mod budget;
-pub mod checks;
-pub mod command_policy;
+mod checks;
+mod command_policy;
 pub mod config;
 pub mod e2b;
 pub mod egress;
-pub mod error;
-pub mod hostcmd;
-pub mod images;
+mod error;
+mod hostcmd;
+mod images;
 pub mod jobs;
-pub mod listen;
+mod listen;
 pub mod manager;
-pub mod metrics;
-pub mod netguard;
-pub mod openapi;
-pub mod routes;
-pub mod secrets;
+mod metrics;
+mod netguard;
+mod openapi;
+mod routes;
+mod secrets;
 pub mod service;
-pub mod signed;
-pub mod sniff;
+mod signed;
+mod sniff;
 pub mod state;
-pub mod tiers;
-pub mod webhooks;
+mod tiers;
+mod webhooks;
 
 use anyhow::{Context, Result};
 use axum::routing::get;

@@ -10,53 +10,27 @@
 
 mod common;
 
-use common::{world, Init, World};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use common::{caller, world, Init, World};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use warden_server::api_reviews::SubmitReview;
 use warden_server::auth::Caller;
 use warden_server::config::Config;
 use warden_server::service::reviews;
-use warden_server::state::{AppState, Shared};
+use warden_server::state::Shared;
 use warden_store::jobs::{ReviewRecord, ReviewStatus};
-use warden_store::{KeyId, Quotas, TenantStore};
+use warden_store::{Quotas, TenantStore};
 
-/// The server's shared state over `w`, with the job worker running.
+/// The server's shared state over `w`, with the job worker running (and
+/// short retry backoffs and leases).
 fn server(w: &World, tune: impl FnOnce(&mut Config)) -> Shared {
-    let mut cfg = Config {
-        data_dir: w.dir.path().to_path_buf(),
-        ..Config::default()
-    };
-    cfg.jobs.retry_backoff_ms = 50;
-    cfg.jobs.lease_secs = 5;
-    tune(&mut cfg);
-    for d in ["logs", "work"] {
-        std::fs::create_dir_all(w.dir.path().join(d)).expect("data directories");
-    }
-    let buffers = warden_server::budget::Buffers::new(cfg.server.buffers_total_bytes);
-    let st = Arc::new(AppState {
-        cfg,
-        meta: w.meta.clone(),
-        jobs: w.jobs.clone(),
-        jobs_handle: Default::default(),
-        objects: w.objects.clone(),
-        admin_hash: [0; 32],
-        signing_key: vec![7; 32],
-        vault: None,
-        sandboxes: w.manager.clone(),
-        draining: AtomicBool::new(false),
-        buffers,
+    let st = common::app(w, |cfg| {
+        cfg.jobs.retry_backoff_ms = 50;
+        cfg.jobs.lease_secs = 5;
+        tune(cfg);
     });
     tokio::spawn(warden_server::jobs::worker_loop(st.clone()));
     st
-}
-
-fn caller(store: &TenantStore) -> Caller {
-    Caller {
-        store: store.clone(),
-        key_id: KeyId::generate(),
-    }
 }
 
 async fn submit(st: &Shared, who: &Caller, req: serde_json::Value) -> ReviewRecord {

@@ -11,7 +11,7 @@
 mod crypto;
 pub mod mask;
 
-pub use crypto::{parse_key, OpenError, Vault, KEY_LEN};
+pub use crypto::{parse_key, Vault};
 pub use mask::{MaskStream, Masker};
 
 use std::sync::Arc;

@@ -338,3 +338,41 @@ impl World {
         assert!(ended.is_some(), "{id} was not running");
     }
 }
+
+/// The server's shared state over `w` (no background loops: a suite starts
+/// the ones it tests), with `tune` applied to the default configuration.
+pub fn app(
+    w: &World,
+    tune: impl FnOnce(&mut warden_server::config::Config),
+) -> warden_server::state::Shared {
+    let mut cfg = warden_server::config::Config {
+        data_dir: w.dir.path().to_path_buf(),
+        ..Default::default()
+    };
+    tune(&mut cfg);
+    for d in ["logs", "work"] {
+        std::fs::create_dir_all(w.dir.path().join(d)).expect("data directories");
+    }
+    let buffers = warden_server::budget::Buffers::new(cfg.server.buffers_total_bytes);
+    Arc::new(warden_server::state::AppState {
+        cfg,
+        meta: w.meta.clone(),
+        jobs: w.jobs.clone(),
+        jobs_handle: Default::default(),
+        objects: w.objects.clone(),
+        admin_hash: [0; 32],
+        signing_key: vec![7; 32],
+        vault: None,
+        sandboxes: w.manager.clone(),
+        draining: std::sync::atomic::AtomicBool::new(false),
+        buffers,
+    })
+}
+
+/// A caller of `store`'s tenant, as an API key of its would be.
+pub fn caller(store: &TenantStore) -> warden_server::auth::Caller {
+    warden_server::auth::Caller {
+        store: store.clone(),
+        key_id: warden_store::KeyId::generate(),
+    }
+}

@@ -81,9 +81,9 @@ pub struct RefreshRequest {
     pub duration: Option<i64>,
 }
 
-/// `Sandbox`: what create and connect answer.
+/// E2B's `Sandbox`: what create and connect answer.
 #[derive(Serialize)]
-pub struct Sandbox {
+pub struct CreatedSandbox {
     #[serde(rename = "templateID")]
     pub template_id: String,
     #[serde(rename = "sandboxID")]

@@ -4,7 +4,9 @@
 
 use super::auth::E2bCaller;
 use super::error::{E2bError, E2bJson, E2bResult};
-use super::models::{ConnectSandbox, Detail, NewSandbox, RefreshRequest, Sandbox, TimeoutRequest};
+use super::models::{
+    ConnectSandbox, CreatedSandbox, Detail, NewSandbox, RefreshRequest, TimeoutRequest,
+};
 use super::view;
 use crate::api::CreateSandbox;
 use crate::auth::Caller;
@@ -98,7 +100,7 @@ pub async fn create(
     E2bCaller(caller): E2bCaller,
     State(st): State<Shared>,
     E2bJson(req): E2bJson<NewSandbox>,
-) -> E2bResult<(StatusCode, Json<Sandbox>)> {
+) -> E2bResult<(StatusCode, Json<CreatedSandbox>)> {
     let native = match native_request(&st, req) {
         Ok(n) => n,
         Err(e) => {
@@ -217,7 +219,7 @@ pub async fn connect(
     State(st): State<Shared>,
     Path(id): Path<String>,
     E2bJson(req): E2bJson<ConnectSandbox>,
-) -> E2bResult<Json<Sandbox>> {
+) -> E2bResult<Json<CreatedSandbox>> {
     let secs = seconds(
         "timeout",
         req.timeout.unwrap_or(DEFAULT_TIMEOUT_SECS),

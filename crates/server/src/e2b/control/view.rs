@@ -3,7 +3,7 @@
 //! found", as E2B says of killed sandboxes).
 
 use super::error::{E2bError, E2bResult};
-use super::models::{Detail, Lifecycle, Listed, NetworkInfo, Sandbox};
+use super::models::{CreatedSandbox, Detail, Lifecycle, Listed, NetworkInfo};
 use crate::api::{time, StoredSpec};
 use crate::auth::Caller;
 use crate::manager::Live;
@@ -85,9 +85,9 @@ pub fn detail(st: &Shared, r: &SandboxRecord) -> Detail {
 }
 
 /// What create and connect answer.
-pub fn created(st: &Shared, r: &SandboxRecord) -> Sandbox {
+pub fn created(st: &Shared, r: &SandboxRecord) -> CreatedSandbox {
     let template = template_of(&spec(r).image);
-    Sandbox {
+    CreatedSandbox {
         alias: template.clone(),
         template_id: template,
         sandbox_id: r.id.to_string(),
