@@ -1,5 +1,5 @@
 //! Sandbox lifecycle: create, get, kill, timeout, connect, refresh, all
-//! through the native API's code (`routes::sandboxes`): the same quotas,
+//! through the same services as `/v1` (`service::sandboxes`): the same quotas,
 //! limits, validation and audit.
 
 use super::auth::E2bCaller;
