@@ -266,6 +266,9 @@ pub struct SandboxFilter {
     pub state: Option<SandboxState>,
     /// Every pair must match.
     pub labels: BTreeMap<String, String>,
+    /// Newest first (E2B's order) instead of oldest first; the cursor
+    /// leads on in the same direction.
+    pub newest_first: bool,
 }
 
 /// One audit entry. `hash = sha256(prev_hash || canonical fields)`; see

@@ -78,12 +78,26 @@ async fn insert_get_list_with_filters() {
         .unwrap();
     assert_eq!((ids(&p2), p2.next), (vec![s4.id.clone()], None));
 
+    // Newest first, paged the same way.
+    let newest = SandboxFilter {
+        newest_first: true,
+        ..SandboxFilter::default()
+    };
+    let n1 = db.list_sandboxes(&t, &newest, None, 3).await.unwrap();
+    assert_eq!(ids(&n1), vec![s4.id.clone(), s3.id.clone(), s2.id.clone()]);
+    let n2 = db
+        .list_sandboxes(&t, &newest, n1.next.as_deref(), 3)
+        .await
+        .unwrap();
+    assert_eq!((ids(&n2), n2.next), (vec![s1.id.clone()], None));
+
     let by = |pairs: &[(&str, &str)], state: Option<SandboxState>| SandboxFilter {
         state,
         labels: pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect::<BTreeMap<_, _>>(),
+        newest_first: false,
     };
     let ml = db
         .list_sandboxes(&t, &by(&[("team", "ml")], None), None, 100)

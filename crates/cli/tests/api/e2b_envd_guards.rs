@@ -162,16 +162,26 @@ async fn state_changes_through_envd_and_stdin_are_audited_without_content() {
         )
         .await
         .unwrap();
-    // A refused change is audited as such.
-    let gone: Result<f::RemoveResponse, _> = sb
+    // Removing what is already gone is done, as in E2B's envd.
+    let _: f::RemoveResponse = sb
         .unary(
             "/filesystem.Filesystem/Remove",
             &f::RemoveRequest {
                 path: "/tmp/moved".into(),
             },
         )
+        .await
+        .unwrap();
+    // A refused change is audited as such.
+    let refused: Result<f::RemoveResponse, _> = sb
+        .unary(
+            "/filesystem.Filesystem/Remove",
+            &f::RemoveRequest {
+                path: "/etc/hostname".into(),
+            },
+        )
         .await;
-    assert_eq!(gone.unwrap_err().0, StatusCode::NOT_FOUND);
+    assert_eq!(refused.unwrap_err().0, StatusCode::FORBIDDEN);
     let id = &sb.id;
     let actor = "e2b-envd".to_string();
     assert_eq!(
@@ -201,7 +211,12 @@ async fn state_changes_through_envd_and_stdin_are_audited_without_content() {
             (
                 actor.clone(),
                 format!("{id}:/tmp/moved"),
-                "not_found (e2b)".to_string()
+                "ok (e2b)".to_string()
+            ),
+            (
+                actor.clone(),
+                format!("{id}:/etc/hostname"),
+                "permission_denied (e2b)".to_string()
             ),
         ]
     );

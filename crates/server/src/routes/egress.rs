@@ -75,6 +75,7 @@ pub async fn review_log(
     let filter = SandboxFilter {
         state: None,
         labels: [("review".to_string(), review.id.to_string())].into(),
+        newest_first: false,
     };
     let runs = caller.store.list_sandboxes(&filter, None, 1000).await?;
     let ids: Vec<SandboxId> = runs.items.into_iter().map(|s| s.id).collect();

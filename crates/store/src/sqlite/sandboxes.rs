@@ -89,11 +89,17 @@ pub(super) async fn list(
     // The label filter is one JSON object parameter: no wanted pair may be
     // missing from the row's labels. This keeps the SQL static (no string
     // building from label keys, which are user input).
+    // Two fixed spellings of the order (nothing of the request goes into
+    // the SQL text).
+    let (past, order) = match filter.newest_first {
+        false => (">", "created_at, id"),
+        true => ("<", "created_at DESC, id DESC"),
+    };
     let rows = sqlx::query(&format!(
         "SELECT {SANDBOX_COLS} FROM sandboxes AS s
          WHERE tenant_id = ?1
            AND (?2 IS NULL
-                OR (created_at, id) >
+                OR (created_at, id) {past}
                    (SELECT created_at, id FROM sandboxes WHERE tenant_id = ?1 AND id = ?2))
            AND (?3 IS NULL OR state = ?3)
            AND NOT EXISTS (
@@ -101,7 +107,7 @@ pub(super) async fn list(
                 WHERE NOT EXISTS (
                     SELECT 1 FROM json_each(s.labels) AS have
                     WHERE have.key = want.key AND have.value = want.value))
-         ORDER BY created_at, id
+         ORDER BY {order}
          LIMIT ?5"
     ))
     .bind(tenant.as_str())

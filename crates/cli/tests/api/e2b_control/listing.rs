@@ -69,7 +69,12 @@ async fn lists_filter_by_metadata_and_page_with_next_token() {
             break;
         }
     }
-    assert_eq!(seen, team_a, "oldest first, every one once");
+    let mut newest_first = team_a.clone();
+    newest_first.reverse();
+    assert_eq!(
+        seen, newest_first,
+        "newest first (E2B's order), every one once"
+    );
     assert_eq!(pages, 2);
     // v1: the whole list, same filter.
     let v1 = e.get(&format!("/sandboxes?metadata={filter}")).await;
@@ -82,8 +87,41 @@ async fn lists_filter_by_metadata_and_page_with_next_token() {
     assert_eq!((paused.status.as_u16(), &paused.body), (200, &json!([])));
     let by_template = e.get("/v2/sandboxes?template=base&limit=100").await;
     assert_eq!(by_template.body.as_array().unwrap().len(), 4);
-    let msg = e2b_error(&e.get("/v2/sandboxes?order=desc").await, 400);
-    assert!(msg.contains("oldest first"), "{msg}");
+    // order=asc is oldest first, order=desc as the default.
+    let listed = |r: &Answer| -> Vec<String> {
+        r.body
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["sandboxID"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let asc = listed(&e.get("/v2/sandboxes?order=asc").await);
+    let desc = listed(&e.get("/v2/sandboxes?order=desc").await);
+    assert_eq!(desc, listed(&all));
+    assert_eq!(asc.iter().rev().cloned().collect::<Vec<_>>(), desc);
+    // startedAfter includes a sandbox started at exactly that time (the
+    // newest one here, to the millisecond), as E2B's does.
+    let newest = all.body.as_array().unwrap().first().unwrap().clone();
+    let at: String =
+        url::form_urlencoded::byte_serialize(newest["startedAt"].as_str().unwrap().as_bytes())
+            .collect();
+    let since = e.get(&format!("/v2/sandboxes?startedAfter={at}")).await;
+    assert_eq!(since.status, 200, "{}", since.text);
+    let ids: Vec<&str> = since
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["sandboxID"].as_str().unwrap())
+        .collect();
+    assert!(
+        ids.contains(&newest["sandboxID"].as_str().unwrap()),
+        "{}",
+        since.text
+    );
+    let msg = e2b_error(&e.get("/v2/sandboxes?order=sideways").await, 400);
+    assert!(msg.contains("asc or desc"), "{msg}");
     e2b_error(&e.get("/v2/sandboxes?limit=0").await, 400);
     e2b_error(&e.get("/v2/sandboxes?state=sleeping").await, 400);
 }

@@ -47,6 +47,7 @@ pub async fn list_v1(
     let mut filter = SandboxFilter {
         state: Some(SandboxState::Running),
         labels: BTreeMap::new(),
+        newest_first: false,
     };
     for (k, v) in query(q) {
         match k.as_str() {
@@ -75,8 +76,8 @@ pub async fn list_v1(
 }
 
 /// `GET /v2/sandboxes`: `metadata`, `state` (running | paused, comma
-/// list), `template`, `startedAfter`, `order` (asc only: the store lists
-/// oldest first), `limit` (1-100, default 100), `nextToken`.
+/// list), `template`, `startedAfter`, `order` (`desc`, newest first, as
+/// E2B's default; or `asc`), `limit` (1-100, default 100), `nextToken`.
 pub async fn list_v2(
     E2bCaller(caller): E2bCaller,
     RawQuery(q): RawQuery,
@@ -84,6 +85,7 @@ pub async fn list_v2(
     let mut filter = SandboxFilter {
         state: Some(SandboxState::Running),
         labels: BTreeMap::new(),
+        newest_first: true,
     };
     let mut wants_running = true;
     let (mut limit, mut token) = (MAX_PAGE, None);
@@ -116,11 +118,16 @@ pub async fn list_v2(
                     .ok_or_else(|| E2bError::bad_request(format!("invalid nextToken {v:?}")))?;
                 token = Some(v);
             }
-            "order" if v == "asc" => {}
             "order" => {
-                return Err(E2bError::bad_request(format!(
-                    "order {v:?}: Warden lists sandboxes oldest first only (order=asc)"
-                )))
+                filter.newest_first = match v.as_str() {
+                    "desc" => true,
+                    "asc" => false,
+                    _ => {
+                        return Err(E2bError::bad_request(format!(
+                            "order {v:?}: expected asc or desc"
+                        )))
+                    }
+                }
             }
             "template" => template = Some(view::template_of(view::image_for(&v))),
             "startedAfter" => {
@@ -148,7 +155,8 @@ pub async fn list_v2(
     let items = page
         .items
         .iter()
-        .filter(|r| after.is_none_or(|t| r.created_at > t))
+        // E2B's startedAfter includes a sandbox started at exactly that time.
+        .filter(|r| after.is_none_or(|t| r.created_at >= t))
         .map(view::listed)
         .filter(|l| template.as_ref().is_none_or(|t| &l.template_id == t))
         .collect();

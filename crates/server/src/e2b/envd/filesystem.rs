@@ -77,7 +77,15 @@ pub async fn remove(st: &Shared, live: &Live, path: &str) -> Result<RemoveRespon
     if path == "/" {
         return Err(Error::invalid_argument("refusing to remove /"));
     }
-    let removed = live.client.remove(&path, true).await.map_err(from_client);
+    // As E2B's envd: removing what is not there is done, not an error.
+    let removed = match live.client.remove(&path, true).await {
+        Err(warden_protocol::ClientError::Remote(r))
+            if r.kind == warden_protocol::ErrorKind::NotFound =>
+        {
+            Ok(())
+        }
+        other => other.map_err(from_client),
+    };
     audit::record(st, live, Action::SandboxFileRemove, &path, "", &removed).await?;
     removed.map(|()| RemoveResponse {})
 }
