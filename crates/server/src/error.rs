@@ -66,25 +66,6 @@ impl ApiError {
         ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", m)
     }
 
-    pub fn quota(m: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::TOO_MANY_REQUESTS, "quota_exceeded", m)
-    }
-
-    pub fn unavailable(m: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", m)
-    }
-
-    /// The server's disk is full: nothing can be stored until an operator
-    /// frees space (507, which clients may retry later).
-    pub fn storage_full(e: &dyn std::fmt::Display) -> ApiError {
-        tracing::error!("storage full: {e}");
-        ApiError::new(
-            StatusCode::INSUFFICIENT_STORAGE,
-            "storage_full",
-            "the server's storage is full (no space left on its data disk); try again later",
-        )
-    }
-
     /// A failure of Warden's own: logged in full, answered without detail
     /// beyond one line.
     pub fn internal(context: &str, e: impl std::fmt::Display) -> ApiError {
