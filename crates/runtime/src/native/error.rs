@@ -20,3 +20,10 @@ pub enum SpawnError {
     #[error("a sandbox takes at most {0} host paths (image, input, mounts)")]
     TooManyPaths(usize),
 }
+
+impl SpawnError {
+    /// Maps an I/O error of the step `what`.
+    pub(crate) fn sys(what: &'static str) -> impl FnOnce(std::io::Error) -> SpawnError {
+        move |source| SpawnError::Sys { what, source }
+    }
+}

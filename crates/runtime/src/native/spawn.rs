@@ -13,10 +13,6 @@ use warden_inside::wire::GO;
 /// never blocks writing it).
 const MAX_SETUP: usize = 1 << 20;
 
-fn sys(what: &'static str) -> impl FnOnce(std::io::Error) -> SpawnError {
-    move |source| SpawnError::Sys { what, source }
-}
-
 /// The init as seen from the host.
 pub struct InitProcess {
     pub pid: i32,
@@ -64,8 +60,10 @@ pub struct Pending {
 /// Writes uid_map and gid_map: sandbox ids 0..65536 onto the slot's range.
 pub fn write_id_maps(pid: i32, host_base: u32, count: u32) -> Result<(), SpawnError> {
     let map = format!("0 {host_base} {count}\n");
-    std::fs::write(format!("/proc/{pid}/uid_map"), &map).map_err(sys("write uid_map"))?;
-    std::fs::write(format!("/proc/{pid}/gid_map"), &map).map_err(sys("write gid_map"))?;
+    std::fs::write(format!("/proc/{pid}/uid_map"), &map)
+        .map_err(SpawnError::sys("write uid_map"))?;
+    std::fs::write(format!("/proc/{pid}/gid_map"), &map)
+        .map_err(SpawnError::sys("write gid_map"))?;
     Ok(())
 }
 
@@ -79,7 +77,7 @@ pub fn launch(
     host_base: u32,
     cgroup: &warden_cgroups::Cgroup,
 ) -> Result<Pending, SpawnError> {
-    let (host_sock, child_sock) = UnixStream::pair().map_err(sys("socketpair"))?;
+    let (host_sock, child_sock) = UnixStream::pair().map_err(SpawnError::sys("socketpair"))?;
     let (setup_r, setup_w) =
         rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC).map_err(|e| SpawnError::Sys {
             what: "pipe",
@@ -120,7 +118,8 @@ impl Pending {
             return Err(SpawnError::SetupTooLarge(setup.len()));
         }
         if let Some(control) = &self.control {
-            super::handles::send(control, paths).map_err(sys("hand the sandbox its host paths"))?;
+            super::handles::send(control, paths)
+                .map_err(SpawnError::sys("hand the sandbox its host paths"))?;
         }
         let w = self.setup.take().ok_or(SpawnError::Sys {
             what: "send setup",
@@ -138,7 +137,7 @@ impl Pending {
         msg.extend_from_slice(setup);
         std::fs::File::from(w)
             .write_all(&msg)
-            .map_err(sys("send setup"))?;
+            .map_err(SpawnError::sys("send setup"))?;
         match (self.init.take(), self.control.take()) {
             (Some(init), Some(control)) => Ok(Started { init, control }),
             _ => Err(SpawnError::Sys {

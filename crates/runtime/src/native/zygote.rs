@@ -14,10 +14,6 @@ use std::sync::Mutex;
 use warden_confine::CompiledFilter;
 use warden_inside::wire::{recv_with_fds, request, send_with_fds, READY, ZYGOTE_ARGV0};
 
-fn sys_err(what: &'static str) -> impl FnOnce(std::io::Error) -> SpawnError {
-    move |source| SpawnError::Sys { what, source }
-}
-
 /// The runtime's handle on its zygote.
 pub struct Zygote {
     sock: Mutex<Channel>,
@@ -67,7 +63,7 @@ impl Zygote {
     /// copying its page tables into a child that only calls `execve` costs
     /// a `warden run` most of a millisecond.
     pub fn spawn(init: &Path) -> Result<Unconfined, SpawnError> {
-        let (ours, theirs) = UnixStream::pair().map_err(sys_err("socketpair"))?;
+        let (ours, theirs) = UnixStream::pair().map_err(SpawnError::sys("socketpair"))?;
         let (filter_r, filter_w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
             .map_err(|e| SpawnError::Sys {
                 what: "pipe",
@@ -76,7 +72,7 @@ impl Zygote {
         // A neutral argv[0] (see ZYGOTE_ARGV0).
         let argv = [ZYGOTE_ARGV0, "--zygote", "3", "--filter-fd", "4"];
         let pid = posix_spawn::spawn(init, &argv, &[theirs.as_fd(), filter_r.as_fd()])
-            .map_err(sys_err("start the zygote"))?;
+            .map_err(SpawnError::sys("start the zygote"))?;
         Ok(Unconfined {
             zygote: Zygote {
                 sock: Mutex::new(Channel {
@@ -104,10 +100,11 @@ impl Zygote {
         let mut channel = self.sock.lock().unwrap_or_else(|e| e.into_inner());
         channel.confirm_ready()?;
         let sock = &channel.stream;
-        send_with_fds(sock, &msg, &fds).map_err(sys_err("hand the sandbox to the zygote"))?;
+        send_with_fds(sock, &msg, &fds)
+            .map_err(SpawnError::sys("hand the sandbox to the zygote"))?;
         let mut buf = [0u8; 4];
         let (n, mut fds) =
-            recv_with_fds(sock, &mut buf).map_err(sys_err("hear back from the zygote"))?;
+            recv_with_fds(sock, &mut buf).map_err(SpawnError::sys("hear back from the zygote"))?;
         if n != 4 {
             return Err(SpawnError::Sys {
                 what: "hear back from the zygote",
@@ -143,7 +140,7 @@ impl Unconfined {
         // A few KiB: the pipe holds it whole, so this never blocks.
         filter
             .write_all(&policy.to_bytes())
-            .map_err(sys_err("hand the zygote its seccomp filter"))?;
+            .map_err(SpawnError::sys("hand the zygote its seccomp filter"))?;
         Ok(zygote)
     }
 }
