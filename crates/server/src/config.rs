@@ -166,6 +166,16 @@ impl FromEnv for GvisorSetting {
     }
 }
 
+impl JobsConfig {
+    /// One to 1024 jobs at once, per node and per tenant; leases of at
+    /// least a second.
+    fn normalize(&mut self) {
+        self.concurrency = self.concurrency.clamp(1, 1024);
+        self.per_tenant = self.per_tenant.clamp(1, 1024);
+        self.lease_secs = self.lease_secs.max(1);
+    }
+}
+
 impl QuotaConfig {
     pub fn quotas(&self) -> Quotas {
         Quotas {
@@ -199,9 +209,7 @@ impl Config {
     /// floors (applied to the file's values too).
     fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<()> {
         self.overlay_env(&get)?;
-        self.jobs.concurrency = self.jobs.concurrency.clamp(1, 1024);
-        self.jobs.per_tenant = self.jobs.per_tenant.clamp(1, 1024);
-        self.jobs.lease_secs = self.jobs.lease_secs.max(1);
+        self.jobs.normalize();
         self.limits.normalize();
         self.server.normalize();
         self.command_policy.normalize();

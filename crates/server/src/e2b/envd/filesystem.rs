@@ -79,11 +79,7 @@ pub async fn remove(st: &Shared, live: &Live, path: &str) -> Result<RemoveRespon
     }
     // As E2B's envd: removing what is not there is done, not an error.
     let removed = match live.client.remove(&path, true).await {
-        Err(warden_protocol::ClientError::Remote(r))
-            if r.kind == warden_protocol::ErrorKind::NotFound =>
-        {
-            Ok(())
-        }
+        Err(e) if e.remote_kind() == Some(warden_protocol::ErrorKind::NotFound) => Ok(()),
         other => other.map_err(from_client),
     };
     audit::record(st, live, Action::SandboxFileRemove, &path, "", &removed).await?;
