@@ -64,10 +64,8 @@ fn ended(r: &ReviewRecord) -> bool {
 
 /// Actions the tenant's audit chain holds about `target`, in order.
 async fn audited(w: &World, store: &TenantStore, target: &str) -> Vec<(String, String)> {
-    w.meta
-        .list_audit(store.tenant_id(), 0, 1000)
+    w.audit(store)
         .await
-        .expect("audit")
         .into_iter()
         .filter(|e| e.target == target)
         .map(|e| (e.action, e.actor))

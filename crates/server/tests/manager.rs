@@ -146,11 +146,7 @@ async fn the_expiry_loop_ends_sandboxes_past_their_time_and_only_those() {
     assert_eq!(rec.end_reason.as_deref(), Some("timeout"));
     // The audit entry is appended after the record is written.
     let (audit, timeout) = loop {
-        let audit = w
-            .meta
-            .list_audit(a.tenant_id(), 0, 100)
-            .await
-            .expect("audit");
+        let audit = w.audit(&a).await;
         if let Some(e) = audit.iter().find(|e| e.action == "sandbox.timeout") {
             let e = e.clone();
             break (audit, e);

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{app, caller, world, Init};
+use common::{app, caller, world, Init, World};
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use warden_server::api::CreateSandbox;
@@ -18,10 +18,9 @@ fn request(v: serde_json::Value) -> CreateSandbox {
 }
 
 /// The outcomes of the tenant's `sandbox.create` entries, in order.
-async fn creates(meta: &dyn warden_store::MetaStore, store: &TenantStore) -> Vec<String> {
-    meta.list_audit(store.tenant_id(), 0, 1000)
+async fn creates(w: &World, store: &TenantStore) -> Vec<String> {
+    w.audit(store)
         .await
-        .expect("audit")
         .into_iter()
         .filter(|e| e.action == "sandbox.create")
         .map(|e| e.outcome)
@@ -87,7 +86,7 @@ async fn labels_are_checked_before_anything_starts_and_select_sandboxes_after() 
         Some("7")
     );
 
-    let outcomes = creates(w.meta.as_ref(), &a).await;
+    let outcomes = creates(&w, &a).await;
     assert_eq!(
         outcomes,
         ["bad_request"; 5]
@@ -132,7 +131,7 @@ async fn the_operators_caps_and_the_tenants_quotas_refuse_before_anything_starts
     }
     assert_eq!(w.runtime.started.load(Ordering::SeqCst), 1);
     assert_eq!(
-        creates(w.meta.as_ref(), &a).await,
+        creates(&w, &a).await,
         ["bad_request", "ok", "quota_exceeded"]
     );
 }

@@ -290,6 +290,14 @@ pub async fn world(init: Init, capacity: usize) -> World {
 }
 
 impl World {
+    /// The tenant's whole audit chain, in order.
+    pub async fn audit(&self, store: &TenantStore) -> Vec<warden_store::AuditEntry> {
+        self.meta
+            .list_audit(store.tenant_id(), 0, 1000)
+            .await
+            .expect("audit")
+    }
+
     pub async fn tenant(&self, name: &str, quotas: Quotas) -> TenantStore {
         let t = self.meta.create_tenant(name, quotas).await.expect("tenant");
         TenantStore::new(t.id, self.meta.clone(), &self.objects)
