@@ -22,6 +22,7 @@ import sys
 import time
 import traceback
 
+import httpx
 from packaging.version import Version
 
 from e2b import (
@@ -37,7 +38,7 @@ from e2b import (
 )
 
 from compat_negative import other_tenant, unknown_method, wrong_access_token, wrong_api_key
-from compat_util import HOME, RUN, Failed, check, expect_raises, wait_until
+from compat_util import HOME, RUN, SANDBOX_URL, Failed, check, expect_raises, wait_until
 
 
 class Suite:
@@ -363,6 +364,45 @@ def async_api(s, _sbx):
     asyncio.run(go())
 
 
+def serve_dir(sbx, port, text):
+    """Starts a web server in the sandbox, serving `text` as /index.html."""
+    sbx.files.write(f"/scratch/site{port}/index.html", text)
+    sbx.commands.run(f"python3 -m http.server {port} --bind 127.0.0.1 "
+                     f"--directory /scratch/site{port}", background=True)
+
+
+def via_host(host, token=None):
+    """GET / by the host name get_host built, sent to the server as wildcard
+    DNS for its domain would send it."""
+    headers = {"Host": host}
+    if token:
+        headers["e2b-traffic-access-token"] = token
+    return httpx.get(SANDBOX_URL + "/index.html", headers=headers, timeout=5)
+
+
+def ports(s, sbx):
+    serve_dir(sbx, 8123, "hello from the sandbox")
+    host = sbx.get_host(8123)
+    check(host.startswith(f"8123-{sbx.sandbox_id}."), f"get_host: {host}")
+    check("e2b" not in host.split(".", 1)[1], f"get_host names E2B's domain: {host}")
+    wait_until("the sandbox's server through get_host",
+               lambda: via_host(host).text == "hello from the sandbox", 20)
+    # Public by default; private asks for the traffic token.
+    private = s.sandbox(metadata={"suite": RUN}, timeout=120,
+                        network={"allow_public_traffic": False})
+    token = private.traffic_access_token
+    check(bool(token), "a private sandbox's traffic_access_token")
+    serve_dir(private, 8124, "private")
+    phost = private.get_host(8124)
+    wait_until("the private server with its token",
+               lambda: via_host(phost, token).text == "private", 20)
+    check(via_host(phost).status_code == 403, "a private port without the token")
+    check(via_host(phost, "et_forged").status_code == 403, "a private port, forged token")
+    closed = via_host(sbx.get_host(8125))
+    check(closed.status_code == 502 and "port is not open" in closed.text,
+          f"a closed port: {closed.status_code} {closed.text}")
+
+
 def main():
     s = Suite()
     t0 = time.monotonic()
@@ -387,6 +427,7 @@ def main():
         ("Sandbox.connect(id)", connect_by_id),
         ("Sandbox.list: metadata filter, pagination", list_filters_and_pages),
         ("set_timeout and expiry", timeout_and_expiry),
+        ("ports: get_host, public and private traffic", ports),
         ("kill", kill),
         ("get_metrics; pause refused clearly", metrics_and_pause),
         ("negative: wrong API key", wrong_api_key),

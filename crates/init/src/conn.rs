@@ -82,6 +82,30 @@ impl Conn {
     }
 }
 
+/// Writes `data` to the writer in `slot`, or (`None`) closes it by dropping
+/// it; `closed` says why a write found it already closed. What a process's
+/// stdin and a tunnel's sending side share.
+pub async fn write_or_close<W: tokio::io::AsyncWrite + Unpin>(
+    slot: &tokio::sync::Mutex<Option<W>>,
+    data: Option<Vec<u8>>,
+    closed: impl FnOnce() -> String,
+    context: &str,
+) -> Response {
+    use tokio::io::AsyncWriteExt;
+    let mut guard = slot.lock().await;
+    match (data, guard.as_mut()) {
+        (None, _) => {
+            guard.take();
+            Response::Done
+        }
+        (Some(_), None) => Response::error(ErrorKind::BadRequest, closed()),
+        (Some(d), Some(w)) => match w.write_all(&d).await {
+            Ok(()) => Response::Done,
+            Err(e) => io_error(context, &e),
+        },
+    }
+}
+
 /// Maps an OS error to the protocol's kinds, keeping the message.
 pub fn io_error(context: &str, e: &std::io::Error) -> Response {
     let kind = match e.raw_os_error() {

@@ -16,6 +16,7 @@ mod files;
 mod process;
 mod server;
 mod session;
+mod tunnel;
 mod watch;
 mod watch_tree;
 
@@ -29,6 +30,7 @@ pub struct State {
     pub files: files::Files,
     pub sessions: session::Sessions,
     pub watches: watch::Watches,
+    pub tunnels: tunnel::Tunnels,
     pub cfg: InitConfig,
 }
 

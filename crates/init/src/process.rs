@@ -5,7 +5,7 @@
 //! it must be reaped too, and a per-child wait would race the global one.
 
 use crate::command::{build_command, decode_status, spawn_in};
-use crate::conn::io_error;
+use crate::conn::{io_error, write_or_close};
 use crate::session::{self, Capture};
 use crate::State;
 use std::cell::{Cell, RefCell};
@@ -15,7 +15,7 @@ use std::os::unix::process::CommandExt;
 use std::process::Stdio;
 use std::rc::Rc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::net::unix::pipe;
 use tokio::sync::{mpsc, watch};
 use warden_protocol::{Command, ErrorKind, ExecRequest, ExitStatus, ProcessInfo, Response, CHUNK};
@@ -456,21 +456,8 @@ pub async fn stdin(state: &State, pid: u32, data: Option<Vec<u8>>) -> Response {
     let Some(p) = state.procs.get(pid) else {
         return not_found(pid);
     };
-    let mut guard = p.stdin.lock().await;
-    match (data, guard.as_mut()) {
-        (None, _) => {
-            guard.take();
-            Response::Done
-        }
-        (Some(_), None) => Response::error(
-            ErrorKind::BadRequest,
-            format!("process {pid} has no open stdin (start it with stdin: true)"),
-        ),
-        (Some(d), Some(w)) => match w.write_all(&d).await {
-            Ok(()) => Response::Done,
-            Err(e) => io_error("stdin", &e),
-        },
-    }
+    let closed = || format!("process {pid} has no open stdin (start it with stdin: true)");
+    write_or_close(&p.stdin, data, closed, "stdin").await
 }
 
 pub fn signal(state: &State, pid: u32, sig: i32) -> Response {

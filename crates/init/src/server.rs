@@ -2,7 +2,7 @@
 //! shared writer.
 
 use crate::conn::{Conn, Out};
-use crate::{files, process, watch, State};
+use crate::{files, process, tunnel, watch, State};
 use std::rc::Rc;
 use tokio::io::AsyncWriteExt;
 use tokio::net::UnixStream;
@@ -29,6 +29,7 @@ pub async fn serve(mut stream: UnixStream, cfg: InitConfig) -> ! {
         files: Default::default(),
         sessions: Default::default(),
         watches: Default::default(),
+        tunnels: Default::default(),
         cfg,
     });
 
@@ -77,6 +78,7 @@ pub async fn serve(mut stream: UnixStream, cfg: InitConfig) -> ! {
             }
             Request::Cancel { stream } => {
                 state.watches.cancel(stream);
+                state.tunnels.cancel(stream);
                 tokio::task::spawn_local(handle(
                     state.clone(),
                     frame.id,
@@ -127,6 +129,9 @@ async fn handle(state: Rc<State>, id: u32, req: Request) {
         Request::Mkdir { path, parents } => files::mkdir(&state, &path, parents).await,
         Request::Remove { path, recursive } => files::remove(&state, &path, recursive).await,
         Request::Rename { from, to } => files::rename(&state, &from, &to).await,
+        Request::Connect { port } => return tunnel::connect(state, id, port).await,
+        Request::Send { stream, data } => tunnel::send(&state, stream, Some(data)).await,
+        Request::CloseSend { stream } => tunnel::send(&state, stream, None).await,
         // (Credit, Shutdown, Watch and the effect of Cancel are handled by
         // the request loop itself.)
         Request::Ping

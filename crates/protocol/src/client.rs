@@ -42,6 +42,7 @@ fn kind_name(k: ErrorKind) -> &'static str {
         ErrorKind::TooLarge => "too large",
         ErrorKind::Unsupported => "unsupported",
         ErrorKind::Io => "i/o error",
+        ErrorKind::Refused => "connection refused",
     }
 }
 

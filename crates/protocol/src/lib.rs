@@ -11,6 +11,7 @@ mod calls;
 pub mod client;
 pub mod codec;
 pub mod messages;
+mod tunnel;
 pub mod watch;
 
 pub use client::{Client, ClientError, ExecOutput, ResponseStream, WINDOW};

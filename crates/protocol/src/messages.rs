@@ -136,6 +136,8 @@ pub enum ErrorKind {
     TooLarge,
     Unsupported,
     Io,
+    /// Nothing listens on the port a `Connect` named.
+    Refused,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -232,10 +234,23 @@ pub enum Request {
     /// overflowed, the tree outgrew the limits). The path may not contain
     /// a symlink.
     Watch { path: String, recursive: bool },
-    /// End the stream of request `stream` (a `Watch`) -> `Done`; the
+    /// End the stream of request `stream` (a `Watch` or a `Connect`) -> `Done`; the
     /// stream itself then ends with `Done`. An unknown id is not an error
     /// (the stream may just have ended).
     Cancel { stream: u32 },
+    /// Open a TCP connection to `port` on the sandbox's own loopback (a
+    /// server the sandbox runs, reached from the host without any network
+    /// of the host's) -> `Connected`, then `Data`... (what the server sends,
+    /// under flow control), and one terminal response: `Done` once the
+    /// server has closed its side and everything it sent is out, or after a
+    /// `Cancel`; `Error` (kind `Refused`) when nothing listens there.
+    Connect { port: u16 },
+    /// Bytes for the server at the other end of tunnel `stream` (a
+    /// `Connect`'s request id) -> `Done` once they are written.
+    Send { stream: u32, data: Vec<u8> },
+    /// No more bytes for tunnel `stream` (a half-close: the server sees the
+    /// end of its input and may still answer) -> `Done`.
+    CloseSend { stream: u32 },
     /// -> `Done`.
     Ping,
     /// Kill every process in the sandbox -> `Done`; then the init exits.
@@ -260,6 +275,8 @@ pub enum Response {
     Processes(Vec<ProcessInfo>),
     /// A `Watch` is in place: changes from now on are reported.
     Watching,
+    /// A `Connect` reached its server: `Send` may follow.
+    Connected,
     /// Changes in a watched directory, oldest first.
     FsEvents(Vec<FsEvent>),
     Done,
@@ -276,6 +293,7 @@ impl Response {
                 | Response::Stderr(_)
                 | Response::Data(_)
                 | Response::Watching
+                | Response::Connected
                 | Response::FsEvents(_)
         )
     }

@@ -212,6 +212,14 @@ pub struct CreateSandbox {
     /// a smaller host-kernel surface). A tier this server does not offer is
     /// refused with 400 `isolation_unavailable`; `GET /v1/isolation` lists them.
     pub isolation: Option<String>,
+    /// Serve the sandbox's ports to anyone who knows its id, without a
+    /// token: through `<port>-<id>.<domain>` host names or the
+    /// `E2b-Sandbox-Id` and `E2b-Sandbox-Port` headers (E2B's public
+    /// traffic). Default false: those need the sandbox's traffic or access
+    /// token. `/v1/sandboxes/{id}/ports/{port}/...` with the API key works
+    /// either way.
+    #[serde(default)]
+    pub public_ports: bool,
 }
 
 /// The tier named in a request (`None`: the default), or a 400.

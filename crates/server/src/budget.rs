@@ -111,6 +111,8 @@ pub struct Buffers {
     pub exec: TenantBudgets,
     /// Unpolled E2B watchers' events, per tenant.
     pub watch: TenantBudgets,
+    /// Open connections to sandbox ports, per tenant.
+    pub ports: TenantBudgets,
 }
 
 impl Buffers {
@@ -119,6 +121,7 @@ impl Buffers {
             total: Budget::new(total),
             exec: TenantBudgets::default(),
             watch: TenantBudgets::default(),
+            ports: TenantBudgets::default(),
         }
     }
 }

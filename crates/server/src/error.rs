@@ -240,6 +240,7 @@ pub fn init_error(e: warden_protocol::ClientError) -> ApiError {
             ErrorKind::NoSpace => StatusCode::INSUFFICIENT_STORAGE,
             ErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorKind::Io => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorKind::Refused => StatusCode::BAD_GATEWAY,
         },
         ClientError::Disconnected => StatusCode::CONFLICT,
         _ => StatusCode::INTERNAL_SERVER_ERROR,

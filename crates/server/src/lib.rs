@@ -23,6 +23,7 @@ pub mod manager;
 mod metrics;
 mod netguard;
 mod openapi;
+mod proxy;
 mod routes;
 mod secrets;
 pub mod service;
@@ -70,12 +71,16 @@ pub fn router(state: Shared) -> Router {
         app: state.clone(),
         sandboxes: kept,
     });
+    let diverted = e2b::Diverted {
+        envd,
+        app: state.clone(),
+    };
     // `native` last: of two default fallbacks a merge keeps the second,
     // and only native's (under `json_errors`) answers an unknown route in
     // the API's error shape.
     e2b::control::routes()
         .merge(native)
-        .layer(axum::middleware::from_fn_with_state(envd, e2b::divert))
+        .layer(axum::middleware::from_fn_with_state(diverted, e2b::divert))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }

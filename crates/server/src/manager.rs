@@ -37,6 +37,8 @@ pub struct Live {
     /// Masks the values of the secrets it was given in the output the API
     /// passes on; None when it has none.
     pub masker: Option<Arc<crate::secrets::Masker>>,
+    /// Its ports are served without a token (see `CreateSandbox`).
+    pub public_ports: bool,
     sandbox: Mutex<Option<Box<dyn Sandbox>>>,
     /// The egress proxy of a sandbox with an allowlist.
     egress: Mutex<Option<warden_egress::Egress>>,
@@ -98,6 +100,8 @@ pub struct SandboxLaunch {
     pub takes_slot: bool,
     /// The masker for the values of the secrets in `spec.env`, if any.
     pub masker: Option<Arc<crate::secrets::Masker>>,
+    /// Its ports are served without a token (see `CreateSandbox`).
+    pub public_ports: bool,
 }
 
 /// How a sandbox ended, from its cgroup.
@@ -284,6 +288,7 @@ impl Manager {
             takes_slot: new.takes_slot,
             client,
             masker: new.masker,
+            public_ports: new.public_ports,
             sandbox: Mutex::new(Some(sandbox)),
             egress: Mutex::new(egress),
             expires_at: AtomicI64::new(record.expires_at),

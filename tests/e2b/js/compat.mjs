@@ -11,6 +11,7 @@
 // resolves to the pinned package in node_modules, as in any project.
 
 import { createHash, randomBytes, randomUUID } from 'node:crypto'
+import http from 'node:http'
 import {
   Sandbox,
   CommandExitError,
@@ -366,6 +367,49 @@ async function unknownMethod(sbx) {
   }
 }
 
+// A web server in the sandbox, serving `text` as /index.html.
+async function serveDir(sbx, port, text) {
+  await sbx.files.write(`/scratch/site${port}/index.html`, text)
+  await sbx.commands.run(`python3 -m http.server ${port} --bind 127.0.0.1 --directory /scratch/site${port}`, { background: true })
+}
+
+// GET / by the host name getHost built, sent to the server as wildcard DNS
+// for its domain would send it (fetch may not set Host; node:http may).
+function viaHost(host, token) {
+  const u = new URL(SANDBOX_URL)
+  const headers = { Host: host }
+  if (token) headers['e2b-traffic-access-token'] = token
+  return new Promise((resolve, reject) => {
+    const req = http.request({ hostname: u.hostname, port: u.port, path: '/index.html', headers }, (res) => {
+      let text = ''
+      res.setEncoding('utf8')
+      res.on('data', (c) => (text += c))
+      res.on('end', () => resolve({ status: res.statusCode, text }))
+    })
+    req.on('error', reject)
+    req.end()
+  })
+}
+
+async function ports(sbx) {
+  await serveDir(sbx, 8123, 'hello from the sandbox')
+  const host = sbx.getHost(8123)
+  check(host.startsWith(`8123-${sbx.sandboxId}.`), `getHost: ${host}`)
+  check(!host.split('.').slice(1).join('.').includes('e2b'), `getHost names E2B's domain: ${host}`)
+  await waitUntil('the sandbox server through getHost', async () => (await viaHost(host)).text === 'hello from the sandbox', 20000)
+  // Public by default; private asks for the traffic token.
+  const priv = await sandbox({ metadata: { suite: RUN }, timeoutMs: 120000, network: { allowPublicTraffic: false } })
+  const token = priv.trafficAccessToken
+  check(!!token, 'a private sandbox trafficAccessToken')
+  await serveDir(priv, 8124, 'private')
+  const phost = priv.getHost(8124)
+  await waitUntil('the private server with its token', async () => (await viaHost(phost, token)).text === 'private', 20000)
+  check((await viaHost(phost)).status === 403, 'a private port without the token')
+  check((await viaHost(phost, 'et_forged')).status === 403, 'a private port, forged token')
+  const closed = await viaHost(sbx.getHost(8125))
+  check(closed.status === 502 && closed.text.includes('port is not open'), `a closed port: ${closed.status} ${closed.text}`)
+}
+
 async function main() {
   const t0 = Date.now()
   const passed = []
@@ -391,6 +435,7 @@ async function main() {
     ['Sandbox.connect(id)', connectById],
     ['Sandbox.list: metadata filter, pagination', listFiltersAndPages],
     ['setTimeout and expiry', timeoutAndExpiry],
+    ['ports: getHost, public and private traffic', ports],
     ['kill', kill],
     ['getMetrics; pause refused clearly', metricsAndPause],
     ['negative: wrong API key', wrongApiKey],

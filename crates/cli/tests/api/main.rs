@@ -21,6 +21,7 @@ mod job_limits;
 mod lifecycle;
 mod parallel_exec;
 mod policy;
+mod ports;
 mod reviews;
 mod secrets;
 mod server_limits;

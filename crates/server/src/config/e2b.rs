@@ -7,9 +7,11 @@ use warden_spec::EgressRule;
 knobs! {
     #[derive(Debug)]
     pub struct E2bConfig {
-        /// The base domain sandboxes are reached at (`<port>-<id>.<domain>`),
-        /// returned as `domain` by create and connect; none by default (the
-        /// SDK then needs `E2B_SANDBOX_URL`).
+        /// The base domain sandboxes are reached at (`<port>-<id>.<domain>`,
+        /// a wildcard DNS name for this server), returned as `domain` by
+        /// create, connect and get. None by default: they then return the
+        /// host the client reached the server by, so `get_host(port)` names
+        /// this server (resolvable as such for `localhost`), never E2B's.
         pub domain: Option<String> = None, env "WARDEN_E2B_DOMAIN";
         /// What "internet access" means for an E2B sandbox: Warden's egress
         /// is deny-by-default with host-name allowlists, so

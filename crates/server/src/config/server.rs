@@ -33,8 +33,9 @@ knobs! {
         /// buffer nothing and are not counted.
         pub exec_output_tenant_bytes: usize = 64 << 20, env "WARDEN_EXEC_OUTPUT_TENANT_BYTES";
         /// What all tenants' requests may make this server buffer together:
-        /// JSON-mode exec output and unpolled E2B watchers' events. The
-        /// bound on the server's memory that tenants can drive.
+        /// JSON-mode exec output, unpolled E2B watchers' events and open
+        /// connections to sandbox ports. The bound on the server's memory
+        /// that tenants can drive.
         pub buffers_total_bytes: usize = 512 << 20, env "WARDEN_BUFFERS_TOTAL_BYTES";
         /// Events an unpolled E2B watcher may hold, in bytes (each at least
         /// 1024): per watcher, shared by a sandbox's watchers, shared by a
@@ -42,6 +43,10 @@ knobs! {
         pub watcher_bytes: usize = 1 << 20, env "WARDEN_WATCHER_BYTES";
         pub watcher_sandbox_bytes: usize = 4 << 20, env "WARDEN_WATCHER_SANDBOX_BYTES";
         pub watcher_tenant_bytes: usize = 16 << 20, env "WARDEN_WATCHER_TENANT_BYTES";
+        /// Connections to ports inside sandboxes (E2B `get_host`, `/v1`
+        /// `/ports/{port}`) one tenant may have open at once; each also
+        /// holds 512 KiB of `buffers_total_bytes`.
+        pub port_connections_tenant: usize = 64, env "WARDEN_PORT_CONNECTIONS_TENANT";
     }
 }
 

@@ -10,11 +10,15 @@
 //!   `E2b-Sandbox-Id` header or a `<port>-<sandboxID>.<domain>` host name,
 //!   authenticated by the per-sandbox access token (`token`).
 //!
-//! Neither part touches the runtime directly: both go through the manager
+//! - `ports`: every other port of a sandbox (`get_host(port)`, the code
+//!   interpreter's 49999), forwarded to whatever listens there.
+//!
+//! None of them touches the runtime directly: all go through the manager
 //! and the init protocol client like the native API.
 
 pub mod control;
 pub mod envd;
+mod ports;
 pub mod token;
 
 use axum::http::HeaderMap;
@@ -54,21 +58,30 @@ pub fn envd_target(headers: &HeaderMap) -> Option<(String, u16)> {
     (!id.is_empty()).then(|| (id.to_string(), port))
 }
 
-/// Sends requests for a sandbox's envd to the envd router, everything else
-/// on to the server's own routes.
+/// Where requests addressed to a sandbox go: its envd's router, and the
+/// server's state for its other ports.
+#[derive(Clone)]
+pub struct Diverted {
+    pub envd: axum::Router,
+    pub app: crate::state::Shared,
+}
+
+/// Sends requests for a sandbox's envd to the envd router, for its other
+/// ports to whatever listens there, everything else on to the server's
+/// own routes.
 pub async fn divert(
-    axum::extract::State(envd): axum::extract::State<axum::Router>,
+    axum::extract::State(to): axum::extract::State<Diverted>,
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     use tower::ServiceExt;
-    if envd_target(req.headers()).is_some() {
-        match envd.oneshot(req).await {
+    match envd_target(req.headers()) {
+        Some((_, ENVD_PORT)) => match to.envd.oneshot(req).await {
             Ok(r) => r,
             Err(never) => match never {},
-        }
-    } else {
-        next.run(req).await
+        },
+        Some((id, port)) => ports::forward(&to.app, &id, port, req).await,
+        None => next.run(req).await,
     }
 }
 

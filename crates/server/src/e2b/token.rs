@@ -1,6 +1,8 @@
-//! Per-sandbox envd access tokens: HMAC-SHA256 of the sandbox id under the
-//! server's signing key, so any sandbox (created through either API) has
-//! one, nothing is stored, and a token names exactly one sandbox.
+//! Per-sandbox tokens: HMAC-SHA256 of the sandbox id under the server's
+//! signing key, so any sandbox (created through either API) has them,
+//! nothing is stored, and a token names exactly one sandbox and one use:
+//! the envd access token (`X-Access-Token`: envd, and the sandbox's ports)
+//! and the traffic token (`e2b-traffic-access-token`: its ports only).
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
@@ -10,23 +12,38 @@ use subtle::ConstantTimeEq;
 use warden_store::SandboxId;
 
 const CONTEXT: &[u8] = b"warden e2b envd access token v1\0";
+const TRAFFIC: &[u8] = b"warden e2b traffic access token v1\0";
 
-fn mac(key: &[u8], id: &SandboxId) -> [u8; 32] {
+fn mac(key: &[u8], context: &[u8], id: &SandboxId) -> [u8; 32] {
     let mut m = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key length");
-    m.update(CONTEXT);
+    m.update(context);
     m.update(id.as_str().as_bytes());
     m.finalize().into_bytes().into()
 }
 
 /// The token the control API hands out for sandbox `id`.
 pub fn access_token(key: &[u8], id: &SandboxId) -> String {
-    format!("ea_{}", B64.encode(mac(key, id)))
+    format!("ea_{}", B64.encode(mac(key, CONTEXT, id)))
 }
 
-/// Whether `presented` is sandbox `id`'s token (constant time).
-pub fn verify(key: &[u8], id: &SandboxId, presented: &str) -> bool {
-    let expected = access_token(key, id);
+/// The traffic token of sandbox `id`, for its ports when they are not
+/// public.
+pub fn traffic_token(key: &[u8], id: &SandboxId) -> String {
+    format!("et_{}", B64.encode(mac(key, TRAFFIC, id)))
+}
+
+fn same(expected: &str, presented: &str) -> bool {
     presented.len() == expected.len() && bool::from(presented.as_bytes().ct_eq(expected.as_bytes()))
+}
+
+/// Whether `presented` is sandbox `id`'s access token (constant time).
+pub fn verify(key: &[u8], id: &SandboxId, presented: &str) -> bool {
+    same(&access_token(key, id), presented)
+}
+
+/// Whether `presented` is sandbox `id`'s traffic token (constant time).
+pub fn verify_traffic(key: &[u8], id: &SandboxId, presented: &str) -> bool {
+    same(&traffic_token(key, id), presented)
 }
 
 #[cfg(test)]
@@ -43,5 +60,11 @@ mod tests {
         assert!(!verify(b"k2", &a, &t));
         assert!(!verify(b"k1", &a, ""));
         assert!(!verify(b"k1", &a, &t[..t.len() - 1]));
+        // Each token opens only what it is for.
+        let traffic = traffic_token(b"k1", &a);
+        assert!(verify_traffic(b"k1", &a, &traffic));
+        assert!(!verify_traffic(b"k1", &a, &t));
+        assert!(!verify(b"k1", &a, &traffic));
+        assert!(!verify_traffic(b"k1", &b, &traffic));
     }
 }

@@ -324,6 +324,7 @@ async fn attempt(st: &Shared, job: &ReviewRecord, cancel: &Notify, lost: &Notify
                 record,
                 takes_slot: false,
                 masker: secrets.masker.clone(),
+                public_ports: false,
             },
         )
         .await;

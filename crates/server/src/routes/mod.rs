@@ -9,6 +9,7 @@ pub mod exec_json;
 pub mod files;
 pub mod health;
 pub mod isolation;
+pub mod ports;
 pub mod processes;
 pub mod review_outputs;
 pub mod reviews;

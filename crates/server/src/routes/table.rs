@@ -66,7 +66,25 @@ pub fn v1(max_json_bytes: usize) -> OpenApiRouter<Shared> {
         .routes(routes!(files::signed_upload))
         .routes(routes!(sbfiles::read, sbfiles::write, sbfiles::remove))
         .layer(DefaultBodyLimit::disable());
-    with_outputs_download(json.merge(streamed))
+    with_ports(with_outputs_download(json.merge(streamed)))
+}
+
+/// A sandbox's ports take any method and any path below them
+/// (`{*path}`), neither of which OpenAPI can say: registered by hand with
+/// `any`, documented by the handler's annotation (as a GET). Bodies are
+/// streamed through, so no JSON limit applies.
+fn with_ports(router: OpenApiRouter<Shared>) -> OpenApiRouter<Shared> {
+    let (schemas, paths, _) = routes!(ports::forward);
+    let any = || axum::routing::any(ports::forward).layer(DefaultBodyLimit::disable());
+    let mut router = router
+        .route("/v1/sandboxes/{id}/ports/{port}", any())
+        .route("/v1/sandboxes/{id}/ports/{port}/", any())
+        .route("/v1/sandboxes/{id}/ports/{port}/{*path}", any());
+    let doc = router.get_openapi_mut();
+    doc.paths.paths.extend(paths.paths);
+    let components = doc.components.get_or_insert_with(Default::default);
+    components.schemas.extend(schemas);
+    router
 }
 
 /// An output's path may hold slashes (`charts/a.png`): axum matches it as

@@ -284,6 +284,7 @@ pub(crate) fn sandbox_code(e: &ClientError) -> &'static str {
             ErrorKind::TooLarge => "payload_too_large",
             ErrorKind::BadRequest | ErrorKind::Unsupported => "bad_request",
             ErrorKind::Io => "io_error",
+            ErrorKind::Refused => "port_not_open",
         },
         ClientError::Disconnected => "conflict",
         _ => "internal",

@@ -281,6 +281,7 @@ async fn create_inner(caller: &Caller, st: &Shared, req: CreateSandbox) -> Resul
                 record,
                 takes_slot: true,
                 masker: secrets.masker.clone(),
+                public_ports: req.public_ports,
             },
         )
         .await

@@ -328,6 +328,7 @@ impl World {
             record,
             takes_slot: true,
             masker: None,
+            public_ports: false,
         };
         self.manager.create(store, new).await.map(|r| r.id)
     }

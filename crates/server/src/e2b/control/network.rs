@@ -48,17 +48,11 @@ fn check_supported(net: &NetworkConfig) -> crate::service::Result<()> {
     {
         return refuse("rules: request transforms are not supported by Warden");
     }
-    if net.allow_public_traffic == Some(true) {
-        return refuse(
-            "allowPublicTraffic: Warden does not serve sandbox ports publicly; \
-             every request to a sandbox needs its access token",
-        );
-    }
     if net.mask_request_host.is_some() {
         return refuse("maskRequestHost is not supported by Warden");
     }
     if net.https_ports.as_ref().is_some_and(|p| !p.is_empty()) {
-        return refuse("httpsPorts: Warden does not serve sandbox ports");
+        return refuse("httpsPorts: Warden serves sandbox ports over HTTP to the server only");
     }
     Ok(())
 }

@@ -14,7 +14,7 @@ use crate::service::audit::{Action, Audit};
 use crate::service::sandboxes::{check_labels, create_audited, set_expiry, MAX_TIMEOUT_SECS};
 use crate::state::Shared;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use warden_store::{now_ms, SandboxState};
 
@@ -85,7 +85,14 @@ fn native_request(st: &Shared, req: NewSandbox) -> E2bResult<CreateSandbox> {
     let labels = req.metadata.unwrap_or_default();
     check_labels(&labels).map_err(|e| E2bError::bad_request(format!("metadata: {e}")))?;
     let network = super::network::for_create(st, req.allow_internet_access, req.network.as_ref())?;
+    // E2B serves a sandbox's ports publicly unless asked not to.
+    let public_ports = req
+        .network
+        .as_ref()
+        .and_then(|n| n.allow_public_traffic)
+        .unwrap_or(true);
     Ok(CreateSandbox {
+        public_ports,
         image: Some(image),
         timeout_secs: Some(timeout as u64),
         env: req.env_vars.unwrap_or_default(),
@@ -99,6 +106,7 @@ fn native_request(st: &Shared, req: NewSandbox) -> E2bResult<CreateSandbox> {
 pub async fn create(
     E2bCaller(caller): E2bCaller,
     State(st): State<Shared>,
+    headers: HeaderMap,
     E2bJson(req): E2bJson<NewSandbox>,
 ) -> E2bResult<(StatusCode, Json<CreatedSandbox>)> {
     let native = match native_request(&st, req) {
@@ -119,7 +127,10 @@ pub async fn create(
         }
     };
     let record = create_audited(&caller, &st, native).await?;
-    Ok((StatusCode::CREATED, Json(view::created(&st, &record))))
+    Ok((
+        StatusCode::CREATED,
+        Json(view::created(&st, &record, view::domain(&st, &headers))),
+    ))
 }
 
 /// `GET /sandboxes/{id}`.
@@ -127,9 +138,10 @@ pub async fn get(
     E2bCaller(caller): E2bCaller,
     State(st): State<Shared>,
     Path(id): Path<String>,
+    headers: HeaderMap,
 ) -> E2bResult<Json<Detail>> {
     let r = view::running(&st, &caller, &id).await?;
-    Ok(Json(view::detail(&st, &r)))
+    Ok(Json(view::detail(&st, &r, view::domain(&st, &headers))))
 }
 
 /// `DELETE /sandboxes/{id}`: 204, or 404 when there is nothing running
@@ -218,6 +230,7 @@ pub async fn connect(
     E2bCaller(caller): E2bCaller,
     State(st): State<Shared>,
     Path(id): Path<String>,
+    headers: HeaderMap,
     E2bJson(req): E2bJson<ConnectSandbox>,
 ) -> E2bResult<Json<CreatedSandbox>> {
     let secs = seconds(
@@ -226,7 +239,7 @@ pub async fn connect(
         MAX_TIMEOUT_SECS as i64,
     )?;
     let r = keep_alive(&st, &caller, &id, secs, Action::SandboxConnect).await?;
-    Ok(Json(view::created(&st, &r)))
+    Ok(Json(view::created(&st, &r, view::domain(&st, &headers))))
 }
 
 /// `POST /sandboxes/{id}/refreshes`: keeps the sandbox alive at least

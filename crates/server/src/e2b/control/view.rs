@@ -60,7 +60,20 @@ pub fn listed(r: &SandboxRecord) -> Listed {
     }
 }
 
-pub fn detail(st: &Shared, r: &SandboxRecord) -> Detail {
+/// The domain the SDKs build sandbox host names from
+/// (`<port>-<id>.<domain>`): `[e2b] domain`, else the host this request
+/// reached the server by, so that `get_host` names this server and never
+/// E2B's own domain (the SDKs' fallback when none is given).
+pub fn domain(st: &Shared, headers: &axum::http::HeaderMap) -> Option<String> {
+    if let Some(d) = &st.cfg.e2b.domain {
+        return Some(d.clone());
+    }
+    let host = headers.get(axum::http::header::HOST)?.to_str().ok()?.trim();
+    let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']');
+    (!host.is_empty() && host.chars().all(plain)).then(|| host.to_string())
+}
+
+pub fn detail(st: &Shared, r: &SandboxRecord, domain: Option<String>) -> Detail {
     let spec = spec(r);
     let rules = match spec.network.mode.as_str() {
         "allowlist" => Some(spec.network.rules.iter().map(|r| r.host.clone()).collect()),
@@ -69,7 +82,7 @@ pub fn detail(st: &Shared, r: &SandboxRecord) -> Detail {
     Detail {
         listed: listed(r),
         envd_access_token: crate::e2b::token::access_token(&st.signing_key, &r.id),
-        domain: st.cfg.e2b.domain.clone(),
+        domain,
         // No network at all is what E2B calls internet access disabled;
         // an allowlist is neither on nor off, which E2B spells null.
         allow_internet_access: rules.is_none().then_some(false),
@@ -85,7 +98,7 @@ pub fn detail(st: &Shared, r: &SandboxRecord) -> Detail {
 }
 
 /// What create and connect answer.
-pub fn created(st: &Shared, r: &SandboxRecord) -> CreatedSandbox {
+pub fn created(st: &Shared, r: &SandboxRecord, domain: Option<String>) -> CreatedSandbox {
     let template = template_of(&spec(r).image);
     CreatedSandbox {
         alias: template.clone(),
@@ -94,8 +107,13 @@ pub fn created(st: &Shared, r: &SandboxRecord) -> CreatedSandbox {
         client_id: r.owner.clone(),
         envd_version: crate::e2b::ENVD_VERSION,
         envd_access_token: crate::e2b::token::access_token(&st.signing_key, &r.id),
-        traffic_access_token: None,
-        domain: st.cfg.e2b.domain.clone(),
+        // Only a sandbox whose ports are not public has one to give.
+        traffic_access_token: st
+            .sandboxes
+            .get_unscoped(&r.id)
+            .filter(|l| !l.public_ports)
+            .map(|_| crate::e2b::token::traffic_token(&st.signing_key, &r.id)),
+        domain,
     }
 }
 

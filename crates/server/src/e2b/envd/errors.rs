@@ -19,6 +19,7 @@ pub fn from_client(e: ClientError) -> Error {
                 ErrorKind::NoSpace | ErrorKind::TooLarge => Code::ResourceExhausted,
                 ErrorKind::Unsupported => Code::Unimplemented,
                 ErrorKind::Io => Code::Internal,
+                ErrorKind::Refused => Code::Unavailable,
             };
             Error::new(code, r.message)
         }
