@@ -10,6 +10,7 @@ pub mod api_reviews;
 pub mod auth;
 pub mod budget;
 mod checks;
+mod code;
 mod command_policy;
 pub mod config;
 pub mod e2b;

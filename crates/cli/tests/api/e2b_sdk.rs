@@ -1,7 +1,8 @@
 //! The E2B front door through the official SDKs, unchanged: a real server,
 //! two tenants, and the compatibility scripts (tests/e2b/compat.py on the
-//! pinned Python SDK, tests/e2b/js/compat.mjs on the pinned npm package)
-//! pointed at it with E2B_API_URL / E2B_SANDBOX_URL. The SDKs are installed
+//! pinned Python SDK, tests/e2b/js/compat.mjs on the pinned npm package,
+//! and code_interpreter.py / js/code_interpreter.mjs on the pinned code
+//! interpreter SDKs) pointed at it with E2B_API_URL / E2B_SANDBOX_URL. The SDKs are installed
 //! by `make e2b-sdk` (a prerequisite of `make test`); without them these
 //! tests fail and say so, they never skip.
 
@@ -129,5 +130,24 @@ async fn the_js_sdk_runs_unchanged() {
     installed(&js.join("node_modules/.installed"), "the e2b npm package");
     let mut cmd = Command::new("node");
     cmd.arg("compat.mjs").current_dir(&js);
+    run_script(cmd).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_code_interpreter_sdk_runs_unchanged() {
+    let venv = repo().join("target/e2b-venv");
+    installed(&venv.join(".installed"), "the e2b Python SDKs");
+    let mut cmd = Command::new(venv.join("bin/python"));
+    cmd.arg(repo().join("tests/e2b/code_interpreter.py"))
+        .env("PYTHONUNBUFFERED", "1");
+    run_script(cmd).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_js_code_interpreter_sdk_runs_unchanged() {
+    let js = repo().join("tests/e2b/js");
+    installed(&js.join("node_modules/.installed"), "the e2b npm packages");
+    let mut cmd = Command::new("node");
+    cmd.arg("code_interpreter.mjs").current_dir(&js);
     run_script(cmd).await;
 }

@@ -109,6 +109,7 @@ pub async fn create(
     headers: HeaderMap,
     E2bJson(req): E2bJson<NewSandbox>,
 ) -> E2bResult<(StatusCode, Json<CreatedSandbox>)> {
+    let interpreter = crate::code::is_template(req.template_id.trim());
     let native = match native_request(&st, req) {
         Ok(n) => n,
         Err(e) => {
@@ -127,10 +128,45 @@ pub async fn create(
         }
     };
     let record = create_audited(&caller, &st, native).await?;
+    if interpreter {
+        start_interpreter(&caller, &st, &record).await?;
+    }
     Ok((
         StatusCode::CREATED,
         Json(view::created(&st, &record, view::domain(&st, &headers))),
     ))
+}
+
+/// The code interpreter template's sandbox answers once its interpreter
+/// listens, so the SDK's first `run_code` finds it; a sandbox whose
+/// interpreter cannot start is destroyed again, and the create fails.
+async fn start_interpreter(
+    caller: &Caller,
+    st: &Shared,
+    record: &warden_store::SandboxRecord,
+) -> E2bResult<()> {
+    let tenant = caller.store.tenant_id();
+    let Some(live) = st.sandboxes.get(tenant, &record.id) else {
+        return Err(E2bError::not_found(format!(
+            "sandbox {} ended while its code interpreter was starting",
+            record.id
+        )));
+    };
+    let started = crate::code::start(&live).await;
+    drop(live);
+    if let Err(e) = started {
+        st.sandboxes
+            .destroy(
+                tenant,
+                &record.id,
+                SandboxState::Failed,
+                "the code interpreter did not start",
+                caller.actor(),
+            )
+            .await;
+        return Err(e.into());
+    }
+    Ok(())
 }
 
 /// `GET /sandboxes/{id}`.

@@ -20,6 +20,7 @@ pub const WRITABLE_FILESYSTEMS: u64 = 3;
 pub fn image_for(template: &str) -> &str {
     match template.trim() {
         "" | "base" | "host" => "host",
+        t if crate::code::is_template(t) => crate::code::IMAGE,
         t => t,
     }
 }

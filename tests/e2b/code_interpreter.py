@@ -1,0 +1,168 @@
+#!/usr/bin/env python3
+"""Warden's code interpreter driven through E2B's own SDK
+(e2b-code-interpreter 2.11.5), unchanged: `Sandbox.create()` asks for the
+`code-interpreter-v1` template, and `run_code` and the contexts reach the
+interpreter on the sandbox's port 49999 through `E2B_SANDBOX_URL`.
+
+Same conventions as compat.py: each section on its own, a failure names its
+step, the last line is a JSON summary (with the round-trip figures), exit
+code 1 if any section failed.
+"""
+
+import asyncio
+import base64
+import json
+import statistics
+import sys
+import time
+import traceback
+
+from e2b import TimeoutException
+from e2b_code_interpreter import AsyncSandbox, Sandbox
+
+from compat_util import RUN, check, expect_raises
+
+FIGURES = {}
+
+
+def values_and_state(sbx):
+    first = sbx.run_code("x = 1 + 1\nx")
+    check(first.text == "2", f"1+1: {first.text!r} {first.error}")
+    check(first.execution_count is not None, "execution_count")
+    check(sbx.run_code("x * 21").text == "42", "state kept between calls")
+
+
+def output_callbacks(sbx):
+    out, err = [], []
+    ex = sbx.run_code("import sys\nprint('to stdout')\nprint('to stderr', file=sys.stderr)",
+                      on_stdout=lambda m: out.append(m.line),
+                      on_stderr=lambda m: err.append(m.line))
+    check(out == ["to stdout\n"], f"on_stdout: {out}")
+    check(err == ["to stderr\n"], f"on_stderr: {err}")
+    check(ex.logs.stdout == ["to stdout\n"], f"logs.stdout: {ex.logs.stdout}")
+
+
+def errors(sbx):
+    ex = sbx.run_code("1 / 0")
+    check(ex.error is not None and ex.error.name == "ZeroDivisionError",
+          f"error: {ex.error}")
+    check("division by zero" in ex.error.value, f"error value: {ex.error.value}")
+    seen = []
+    sbx.run_code("raise ValueError('bad')", on_error=lambda e: seen.append(e.name))
+    check(seen == ["ValueError"], f"on_error: {seen}")
+
+
+def rich_results(sbx):
+    df = sbx.run_code("import pandas as pd\npd.DataFrame({'a': [1, 2], 'b': [3, 4]})")
+    check(df.results and df.results[0].html and "<table" in df.results[0].html,
+          f"a DataFrame as HTML: {df.results}")
+    fig = sbx.run_code("import matplotlib.pyplot as plt\nplt.plot([1, 3, 2])\nplt.show()")
+    pngs = [r.png for r in fig.results if r.png]
+    check(pngs, f"a figure as PNG: {fig.results} {fig.error}")
+    check(base64.b64decode(pngs[0])[:8] == b"\x89PNG\r\n\x1a\n", "PNG bytes")
+
+
+def env_vars(sbx):
+    got = sbx.run_code("import os\nos.environ.get('WARDEN_CI_VAR')", envs={"WARDEN_CI_VAR": "v1"})
+    check(got.text == "'v1'", f"envs in the call: {got.text!r}")
+    after = sbx.run_code("os.environ.get('WARDEN_CI_VAR')")
+    check(after.text is None or after.text == "None", f"envs after the call: {after.text!r}")
+
+
+def contexts(sbx):
+    ctx = sbx.create_code_context()
+    sbx.run_code("y = 5", context=ctx)
+    check(sbx.run_code("y", context=ctx).text == "5", "state in a context")
+    missing = sbx.run_code("y")
+    check(missing.error is not None and missing.error.name == "NameError",
+          f"the default context is separate: {missing.error}")
+    ids = [c.id for c in sbx.list_code_contexts()]
+    check(ctx.id in ids, f"list_code_contexts: {ids}")
+    sbx.restart_code_context(ctx)
+    gone = sbx.run_code("y", context=ctx)
+    check(gone.error is not None and gone.error.name == "NameError", "restart clears state")
+    sbx.remove_code_context(ctx)
+    check(ctx.id not in [c.id for c in sbx.list_code_contexts()], "remove_code_context")
+
+
+def timeouts(sbx):
+    t0 = time.monotonic()
+    expect_raises(TimeoutException, "run_code past its timeout", sbx.run_code,
+                  "import time\ntime.sleep(30)", timeout=2)
+    check(time.monotonic() - t0 < 15, "the timeout came in time")
+    # The abandoned execution was interrupted: the context serves again.
+    t0 = time.monotonic()
+    check(sbx.run_code("x").text == "2", "the context after a timeout")
+    check(time.monotonic() - t0 < 10, "the next call did not wait for the old one")
+
+
+def figures(sbx):
+    times = []
+    for _ in range(20):
+        t0 = time.perf_counter()
+        sbx.run_code("1+1")
+        times.append((time.perf_counter() - t0) * 1000)
+    FIGURES["run_code_1plus1_p50_ms"] = round(statistics.median(times), 1)
+    firsts = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        s = Sandbox.create(metadata={"suite": RUN})
+        try:
+            check(s.run_code("1+1").text == "2", "first run_code")
+            firsts.append((time.perf_counter() - t0) * 1000)
+        finally:
+            s.kill()
+    FIGURES["create_to_first_run_code_p50_ms"] = round(statistics.median(firsts), 1)
+
+
+def async_api(_sbx):
+    async def go():
+        s = await AsyncSandbox.create(metadata={"suite": RUN})
+        try:
+            ex = await s.run_code("sum(range(10))")
+            check(ex.text == "45", f"async run_code: {ex.text!r}")
+        finally:
+            await s.kill()
+    asyncio.run(go())
+
+
+def main():
+    passed, failed = [], {}
+    t0 = time.monotonic()
+    try:
+        sbx = Sandbox.create(metadata={"suite": RUN})
+    except Exception as e:
+        traceback.print_exc()
+        failed["create"] = f"{type(e).__name__}: {e}"
+        sbx = None
+    sections = [
+        ("run_code: values and state", values_and_state),
+        ("on_stdout / on_stderr", output_callbacks),
+        ("errors", errors),
+        ("DataFrame as HTML, figure as PNG", rich_results),
+        ("envs per call", env_vars),
+        ("contexts: create, list, restart, remove", contexts),
+        ("timeout interrupts the execution", timeouts),
+        ("figures", figures),
+        ("async API", async_api),
+    ]
+    for name, fn in sections if sbx else []:
+        t = time.monotonic()
+        try:
+            fn(sbx)
+            passed.append(name)
+            print(f"[ok] {name} ({time.monotonic() - t:.2f} s)")
+        except Exception as e:
+            traceback.print_exc()
+            failed[name] = f"{type(e).__name__}: {e}"
+            print(f"[FAILED] {name}")
+    if sbx:
+        sbx.kill()
+    print(json.dumps({"sdk": "python", "e2b-code-interpreter": "2.11.5",
+                      "passed": len(passed), "failed": failed, "figures": FIGURES,
+                      "seconds": round(time.monotonic() - t0, 1)}))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
