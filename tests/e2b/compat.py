@@ -403,6 +403,61 @@ def ports(s, sbx):
           f"a closed port: {closed.status_code} {closed.text}")
 
 
+def symlinks(s, sbx):
+    """get_info of a link tells where it leads, as envd does."""
+    sbx.commands.run("mkdir -p ln-test && echo hi > ln-test/t.txt && cd ln-test && "
+                     "ln -sf t.txt l.txt && ln -sf /nowhere dangling && cd .. && "
+                     "ln -sfn ln-test ln-dir")
+    pwd = sbx.commands.run("pwd").stdout.strip()
+    # envd marks the link (is_symlink, which this SDK shows as SYMLINK) and
+    # names where it leads, resolved in the sandbox.
+    f = sbx.files.get_info("ln-test/l.txt")
+    check(f.type == FileType.SYMLINK, f"a link to a file: {f.type}")
+    check(f.symlink_target == f"{pwd}/ln-test/t.txt", f"its target: {f.symlink_target}")
+    d = sbx.files.get_info("ln-dir")
+    check(d.type == FileType.SYMLINK and d.symlink_target == f"{pwd}/ln-test",
+          f"a link to a directory: {d.type} {d.symlink_target}")
+    g = sbx.files.get_info("ln-test/dangling")
+    check(g.symlink_target is None, f"a dangling link: {g.symlink_target}")
+
+
+def signed_urls(s, sbx):
+    """download_url / upload_url: signed, no token needed; sent by the host
+    name envd has under a wildcard domain (with E2B_SANDBOX_URL the URL
+    itself names no sandbox)."""
+    from urllib.parse import urlencode
+    from e2b.sandbox.signature import get_signature
+
+    sbx.files.write("/scratch/signed.txt", "signed content")
+    envd_host = {"Host": sbx.get_host(49983)}
+    url = sbx.download_url("/scratch/signed.txt")
+    check("signature=v1_" in url, f"download_url is signed: {url}")
+    r = httpx.get(url, headers=envd_host, timeout=5)
+    check(r.status_code == 200 and r.text == "signed content",
+          f"signed download: {r.status_code} {r.text[:200]}")
+    timed = sbx.download_url("/scratch/signed.txt", use_signature_expiration=60)
+    check(httpx.get(timed, headers=envd_host, timeout=5).text == "signed content",
+          "signed download with an expiry")
+    # Another path, an expired signature, an upload with a download's
+    # signature: all refused.
+    other = url.replace("signed.txt", "other.txt")
+    check(httpx.get(other, headers=envd_host, timeout=5).status_code == 401,
+          "a signature for another path")
+    old = get_signature("/scratch/signed.txt", "read", None, sbx._envd_access_token, -10)
+    expired = SANDBOX_URL + "/files?" + urlencode({
+        "path": "/scratch/signed.txt", "signature": old["signature"],
+        "signature_expiration": old["expiration"]})
+    check(httpx.get(expired, headers=envd_host, timeout=5).status_code == 401,
+          "an expired signature")
+    up = sbx.upload_url("/scratch/uploaded.txt")
+    r = httpx.post(up, headers=envd_host, files={"file": ("uploaded.txt", b"via a signed url")},
+                   timeout=5)
+    check(r.status_code == 200, f"signed upload: {r.status_code} {r.text[:200]}")
+    check(sbx.files.read("/scratch/uploaded.txt") == "via a signed url", "the uploaded file")
+    r = httpx.post(url, headers=envd_host, files={"file": ("x.txt", b"x")}, timeout=5)
+    check(r.status_code == 401, f"an upload with a download's signature: {r.status_code}")
+
+
 def main():
     s = Suite()
     t0 = time.monotonic()
@@ -428,6 +483,8 @@ def main():
         ("Sandbox.list: metadata filter, pagination", list_filters_and_pages),
         ("set_timeout and expiry", timeout_and_expiry),
         ("ports: get_host, public and private traffic", ports),
+        ("download_url / upload_url: signed, with expiry", signed_urls),
+        ("get_info of symlinks", symlinks),
         ("kill", kill),
         ("get_metrics; pause refused clearly", metrics_and_pause),
         ("negative: wrong API key", wrong_api_key),

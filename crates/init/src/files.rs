@@ -43,10 +43,9 @@ pub fn resolve(state: &State, path: &str) -> Result<PathBuf, Response> {
     })
 }
 
-pub fn stat_of(md: &Metadata, link_target: Option<Vec<u8>>) -> FileStat {
-    let ft = md.file_type();
+fn kind_of(ft: std::fs::FileType) -> FileKind {
     use std::os::unix::fs::FileTypeExt;
-    let kind = if ft.is_file() {
+    if ft.is_file() {
         FileKind::File
     } else if ft.is_dir() {
         FileKind::Dir
@@ -62,9 +61,12 @@ pub fn stat_of(md: &Metadata, link_target: Option<Vec<u8>>) -> FileStat {
         FileKind::BlockDevice
     } else {
         FileKind::Other
-    };
+    }
+}
+
+pub fn stat_of(md: &Metadata, link_target: Option<Vec<u8>>) -> FileStat {
     FileStat {
-        kind,
+        kind: kind_of(md.file_type()),
         size: md.size(),
         mode: md.mode() & 0o7777,
         uid: md.uid(),
@@ -72,17 +74,28 @@ pub fn stat_of(md: &Metadata, link_target: Option<Vec<u8>>) -> FileStat {
         nlink: md.nlink(),
         mtime: md.mtime(),
         link_target,
+        resolved: None,
     }
 }
 
 fn lstat(path: &std::path::Path) -> std::io::Result<FileStat> {
     let md = std::fs::symlink_metadata(path)?;
-    let target = if md.file_type().is_symlink() {
-        Some(std::fs::read_link(path)?.as_os_str().as_bytes().to_vec())
-    } else {
-        None
-    };
-    Ok(stat_of(&md, target))
+    if !md.file_type().is_symlink() {
+        return Ok(stat_of(&md, None));
+    }
+    let target = std::fs::read_link(path)?.as_os_str().as_bytes().to_vec();
+    let mut st = stat_of(&md, Some(target));
+    // Followed to its end in the sandbox's own view (E2B reports a link by
+    // what it leads to); a dangling link has no end.
+    st.resolved = std::fs::canonicalize(path).ok().and_then(|end| {
+        let md = std::fs::metadata(&end).ok()?;
+        Some(warden_protocol::Resolved {
+            path: end.as_os_str().as_bytes().to_vec(),
+            kind: kind_of(md.file_type()),
+            mode: md.mode() & 0o7777,
+        })
+    });
+    Ok(st)
 }
 
 /// Runs a blocking filesystem operation off the protocol loop.

@@ -223,6 +223,11 @@ mod tests {
             nlink: 1,
             mtime: -1,
             link_target: Some(b"/etc/passwd".to_vec()),
+            resolved: Some(crate::Resolved {
+                path: b"/etc/passwd".to_vec(),
+                kind: FileKind::File,
+                mode: 0o644,
+            }),
         };
         round_trip(
             2,

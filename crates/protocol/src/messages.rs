@@ -82,6 +82,18 @@ pub struct FileStat {
     pub mtime: i64,
     /// For symlinks, the raw target (never followed).
     pub link_target: Option<Vec<u8>>,
+    /// For symlinks, where the link leads once every link on the way is
+    /// followed inside the sandbox; None for a dangling one.
+    pub resolved: Option<Resolved>,
+}
+
+/// The end of a symlink's chain, as seen inside the sandbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resolved {
+    /// The canonical absolute path.
+    pub path: Vec<u8>,
+    pub kind: FileKind,
+    pub mode: u32,
 }
 
 /// One directory entry. The name is raw bytes: it came from the sandbox and

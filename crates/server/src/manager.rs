@@ -52,6 +52,9 @@ pub struct Live {
     /// holds this `Live` (a review job, a stream) learns why its requests
     /// now fail.
     ended: std::sync::OnceLock<String>,
+    /// Whether its code interpreter has been started (`crate::code`); held
+    /// while one is starting, so it starts once.
+    pub interpreter: tokio::sync::Mutex<bool>,
 }
 
 impl Live {
@@ -296,6 +299,7 @@ impl Manager {
             cpu_mark: Mutex::new((Instant::now(), 0)),
             dir,
             ended: Default::default(),
+            interpreter: Default::default(),
         });
         self.map().insert(id, live);
         crate::metrics::sandbox_started(t0.elapsed().as_secs_f64());

@@ -16,6 +16,7 @@ use utoipa_axum::router::OpenApiRouter;
         (name = "files", description = "A tenant's uploads"),
         (name = "sandboxes", description = "Interactive sandboxes"),
         (name = "sandbox files", description = "Files inside a sandbox, through its init"),
+        (name = "code", description = "The code interpreter: stateful Python contexts in a sandbox"),
         (name = "sandbox ports", description = "HTTP and WebSocket to a server a sandbox runs, through its init"),
         (name = "reviews", description = "Review jobs: files + a command in, outputs back"),
         (name = "secrets", description = "A tenant's secrets (write-only values, given to sandboxes as env)"),

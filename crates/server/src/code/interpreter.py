@@ -349,6 +349,13 @@ class Handler(BaseHTTPRequestHandler):
 
 def main():
     port = int(sys.argv[1]) if len(sys.argv) > 1 else 49999
+    try:
+        import ipykernel  # noqa: F401  (the kernels' own package)
+        import jupyter_client  # noqa: F401
+    except ImportError as e:
+        # Before listening: Warden sees the exit and says what is missing.
+        print(f"warden code interpreter: {e}", file=sys.stderr)
+        sys.exit(3)
     server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     server.daemon_threads = True
     # Listening first, the default Python kernel right after: the first

@@ -8,6 +8,8 @@
 //! `run_code` finds it. Its requests then reach it like any other port of
 //! the sandbox (`service::ports`), through the sandbox's init.
 
+pub mod client;
+
 use crate::manager::Live;
 use crate::service::{Error, Result};
 use std::time::Duration;
@@ -32,9 +34,20 @@ pub fn is_template(name: &str) -> bool {
     matches!(base, "code-interpreter-v1" | "code-interpreter")
 }
 
+/// Starts the interpreter in `live` unless it already runs there (once:
+/// concurrent callers wait for the one starting it).
+pub async fn ensure(live: &Live) -> Result<()> {
+    let mut started = live.interpreter.lock().await;
+    if !*started {
+        start(live).await?;
+        *started = true;
+    }
+    Ok(())
+}
+
 /// Starts the interpreter in `live` (as a background process of the
 /// sandbox's) and waits until it listens on [`PORT`].
-pub async fn start(live: &Live) -> Result<()> {
+async fn start(live: &Live) -> Result<()> {
     let client = &live.client;
     client.mkdir(DIR, true).await?;
     client.write_file(SCRIPT, 0o644, SERVER.as_bytes()).await?;

@@ -41,6 +41,47 @@ pub fn verify(key: &[u8], id: &SandboxId, presented: &str) -> bool {
     same(&access_token(key, id), presented)
 }
 
+/// What a signed file URL (`download_url`, `upload_url`) grants: one
+/// operation on one path, as one user, until an optional expiry.
+pub struct FileGrant<'a> {
+    pub path: &'a str,
+    /// `read` (a download) or `write` (an upload).
+    pub operation: &'a str,
+    /// The `username` the URL names; empty for the default user.
+    pub user: &'a str,
+    /// Unix seconds.
+    pub expiration: Option<i64>,
+}
+
+/// Whether `signature` is the SDKs' v1 signature of `grant` for sandbox
+/// `id`: `v1_` + unpadded base64 of SHA-256 over
+/// `path:operation:user:<access token>[:expiration]`, as the SDK computes
+/// it from the sandbox's access token (so only a holder of the token can
+/// make one), and not expired at `now`.
+pub fn verify_file_signature(
+    key: &[u8],
+    id: &SandboxId,
+    grant: &FileGrant<'_>,
+    signature: &str,
+    now: i64,
+) -> bool {
+    use base64::engine::general_purpose::STANDARD_NO_PAD;
+    use sha2::Digest;
+    let token = access_token(key, id);
+    let FileGrant {
+        path,
+        operation,
+        user,
+        expiration,
+    } = grant;
+    let raw = match expiration {
+        None => format!("{path}:{operation}:{user}:{token}"),
+        Some(e) => format!("{path}:{operation}:{user}:{token}:{e}"),
+    };
+    let expected = format!("v1_{}", STANDARD_NO_PAD.encode(Sha256::digest(raw)));
+    same(&expected, signature) && expiration.is_none_or(|e| e >= now)
+}
+
 /// Whether `presented` is sandbox `id`'s traffic token (constant time).
 pub fn verify_traffic(key: &[u8], id: &SandboxId, presented: &str) -> bool {
     same(&traffic_token(key, id), presented)
@@ -66,5 +107,62 @@ mod tests {
         assert!(!verify_traffic(b"k1", &a, &t));
         assert!(!verify(b"k1", &a, &traffic));
         assert!(!verify_traffic(b"k1", &b, &traffic));
+    }
+
+    #[test]
+    fn a_file_signature_grants_its_own_path_operation_and_time_only() {
+        use base64::engine::general_purpose::STANDARD_NO_PAD;
+        use sha2::Digest;
+        let id = SandboxId::generate();
+        let token = access_token(b"k", &id);
+        // As the SDKs compute it (e2b/sandbox/signature.py).
+        let sign = |raw: String| format!("v1_{}", STANDARD_NO_PAD.encode(Sha256::digest(raw)));
+        let forever = sign(format!("/a.txt:read::{token}"));
+        let until = sign(format!("/a.txt:write:user:{token}:1000"));
+        let grant = |path, operation, user, expiration| FileGrant {
+            path,
+            operation,
+            user,
+            expiration,
+        };
+        assert!(verify_file_signature(
+            b"k",
+            &id,
+            &grant("/a.txt", "read", "", None),
+            &forever,
+            5
+        ));
+        assert!(!verify_file_signature(
+            b"k",
+            &id,
+            &grant("/b.txt", "read", "", None),
+            &forever,
+            5
+        ));
+        assert!(!verify_file_signature(
+            b"k",
+            &id,
+            &grant("/a.txt", "write", "", None),
+            &forever,
+            5
+        ));
+        assert!(!verify_file_signature(
+            b"k",
+            &SandboxId::generate(),
+            &grant("/a.txt", "read", "", None),
+            &forever,
+            5
+        ));
+        let w = grant("/a.txt", "write", "user", Some(1000));
+        assert!(verify_file_signature(b"k", &id, &w, &until, 1000));
+        assert!(
+            !verify_file_signature(b"k", &id, &w, &until, 1001),
+            "expired"
+        );
+        let later = grant("/a.txt", "write", "user", Some(2000));
+        assert!(
+            !verify_file_signature(b"k", &id, &later, &until, 5),
+            "expiry moved"
+        );
     }
 }

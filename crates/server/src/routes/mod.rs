@@ -1,6 +1,7 @@
 //! HTTP handlers, one module per resource.
 
 pub mod audit;
+pub mod code;
 pub mod command_policy;
 pub mod egress;
 pub mod exec;

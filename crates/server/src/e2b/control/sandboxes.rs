@@ -152,7 +152,7 @@ async fn start_interpreter(
             record.id
         )));
     };
-    let started = crate::code::start(&live).await;
+    let started = crate::code::ensure(&live).await;
     drop(live);
     if let Err(e) = started {
         st.sandboxes

@@ -17,15 +17,46 @@ fn gone(id: &str) -> Error {
     Error::new(Code::Unavailable, format!("The sandbox {id} was not found"))
 }
 
-pub fn sandbox(st: &Shared, headers: &HeaderMap) -> Result<Arc<Live>, Error> {
+/// The sandbox the request names (its raw id as given, and parsed).
+fn named(headers: &HeaderMap) -> Result<(String, SandboxId), Error> {
     let Some((raw_id, port)) = envd_target(headers) else {
         return Err(Error::invalid_argument(
             "no sandbox named: send E2b-Sandbox-Id or use a <port>-<sandboxID>.<domain> host",
         ));
     };
-    let Some(id) = SandboxId::parse(&raw_id) else {
-        return Err(gone(&raw_id));
-    };
+    // Other ports never reach envd's routes (see `e2b::divert`).
+    debug_assert_eq!(port, ENVD_PORT);
+    match SandboxId::parse(&raw_id) {
+        Some(id) => Ok((raw_id, id)),
+        None => Err(gone(&raw_id)),
+    }
+}
+
+fn running(st: &Shared, raw_id: &str, id: &SandboxId) -> Result<Arc<Live>, Error> {
+    st.sandboxes.get_unscoped(id).ok_or_else(|| gone(raw_id))
+}
+
+/// A `/files` request made with a signed URL (`download_url`,
+/// `upload_url`) instead of the access token: the signature must grant
+/// this very path, operation and user, and not have expired.
+pub fn signed_file(
+    st: &Shared,
+    headers: &HeaderMap,
+    grant: &token::FileGrant<'_>,
+    signature: &str,
+) -> Result<Arc<Live>, Error> {
+    let (raw_id, id) = named(headers)?;
+    let now = warden_store::now_ms() / 1000;
+    if !token::verify_file_signature(&st.signing_key, &id, grant, signature, now) {
+        return Err(Error::unauthenticated(
+            "invalid or expired signature for this file operation",
+        ));
+    }
+    running(st, &raw_id, &id)
+}
+
+pub fn sandbox(st: &Shared, headers: &HeaderMap) -> Result<Arc<Live>, Error> {
+    let (raw_id, id) = named(headers)?;
     let presented = headers
         .get("x-access-token")
         .and_then(|v| v.to_str().ok())
@@ -41,11 +72,5 @@ pub fn sandbox(st: &Shared, headers: &HeaderMap) -> Result<Arc<Live>, Error> {
             "invalid access token for this sandbox",
         ));
     }
-    let live = st
-        .sandboxes
-        .get_unscoped(&id)
-        .ok_or_else(|| gone(&raw_id))?;
-    // Other ports never reach envd's routes (see `e2b::divert`).
-    debug_assert_eq!(port, ENVD_PORT);
-    Ok(live)
+    running(st, &raw_id, &id)
 }

@@ -36,19 +36,34 @@ fn permissions(kind: FileKind, mode: u32) -> String {
     s
 }
 
-pub fn entry(path: &str, st: &FileStat) -> EntryInfo {
-    let kind = match st.kind {
+fn file_type(kind: FileKind) -> FileType {
+    match kind {
         FileKind::File => FileType::File,
         FileKind::Dir => FileType::Directory,
-        FileKind::Symlink => FileType::Symlink,
         _ => FileType::Unspecified,
+    }
+}
+
+/// A symlink is described as envd describes one: by where it leads (the
+/// type and mode of its end, the end's canonical path as its target), its
+/// own size, name and `L` mode string; a dangling one has no target and an
+/// unspecified type.
+pub fn entry(path: &str, st: &FileStat) -> EntryInfo {
+    let (kind, mode, target) = match (&st.kind, &st.resolved) {
+        (FileKind::Symlink, Some(end)) => (
+            file_type(end.kind),
+            end.mode & 0o7777,
+            Some(String::from_utf8_lossy(&end.path).into_owned()),
+        ),
+        (FileKind::Symlink, None) => (FileType::Unspecified, st.mode & 0o7777, None),
+        (k, _) => (file_type(*k), st.mode & 0o7777, None),
     };
     EntryInfo {
         name: base_name(path).to_string(),
         r#type: kind as i32,
         path: path.to_string(),
         size: i64::try_from(st.size).unwrap_or(i64::MAX),
-        mode: st.mode & 0o7777,
+        mode,
         permissions: permissions(st.kind, st.mode),
         owner: account(st.uid),
         group: account(st.gid),
@@ -56,10 +71,7 @@ pub fn entry(path: &str, st: &FileStat) -> EntryInfo {
             seconds: st.mtime,
             nanos: 0,
         }),
-        symlink_target: st
-            .link_target
-            .as_ref()
-            .map(|t| String::from_utf8_lossy(t).into_owned()),
+        symlink_target: target,
         metadata: Default::default(),
         is_symlink: st.kind == FileKind::Symlink,
     }
@@ -91,6 +103,7 @@ mod tests {
             nlink: 1,
             mtime: 5,
             link_target: None,
+            resolved: None,
         };
         let e = entry("/tmp/a", &st);
         assert_eq!(
@@ -99,5 +112,32 @@ mod tests {
         );
         assert_eq!(e.r#type, FileType::File as i32);
         assert!(!e.is_symlink);
+
+        // A link is told by its end; a dangling one has none.
+        let link = FileStat {
+            kind: FileKind::Symlink,
+            mode: 0o120777,
+            link_target: Some(b"../data".to_vec()),
+            resolved: Some(warden_protocol::Resolved {
+                path: b"/scratch/data".to_vec(),
+                kind: FileKind::Dir,
+                mode: 0o40750,
+            }),
+            ..st.clone()
+        };
+        let e = entry("/scratch/x/link", &link);
+        assert_eq!(e.r#type, FileType::Directory as i32);
+        assert_eq!((e.mode, e.permissions.as_str()), (0o750, "Lrwxrwxrwx"));
+        assert_eq!(e.symlink_target.as_deref(), Some("/scratch/data"));
+        assert!(e.is_symlink);
+        let dangling = entry(
+            "/scratch/x/link",
+            &FileStat {
+                resolved: None,
+                ..link
+            },
+        );
+        assert_eq!(dangling.r#type, FileType::Unspecified as i32);
+        assert_eq!(dangling.symlink_target, None);
     }
 }

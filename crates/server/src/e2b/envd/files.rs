@@ -22,9 +22,43 @@ use warden_envd_wire::connect::{Code, Error};
 pub struct FileParams {
     pub path: Option<String>,
     /// Which user to act as. Warden runs everything in a sandbox as its one
-    /// user, so this is accepted and ignored.
-    #[allow(dead_code)]
+    /// user, so this only enters a signed URL's signature.
     pub username: Option<String>,
+    /// A signed URL's signature (`download_url`, `upload_url`), in place
+    /// of the access token.
+    pub signature: Option<String>,
+    /// Unix seconds after which the signature is refused.
+    pub signature_expiration: Option<String>,
+}
+
+/// The sandbox a `/files` request may act on: by its access token, or by a
+/// signed URL that grants `operation` on the request's path.
+fn authorized(
+    st: &Shared,
+    headers: &HeaderMap,
+    p: &FileParams,
+    operation: &str,
+) -> Result<std::sync::Arc<crate::manager::Live>, Error> {
+    let Some(signature) = p.signature.as_deref() else {
+        return super::access::sandbox(st, headers);
+    };
+    if headers.contains_key("x-access-token") {
+        return super::access::sandbox(st, headers);
+    }
+    let expiration =
+        match p.signature_expiration.as_deref() {
+            None => None,
+            Some(e) => Some(e.trim().parse::<i64>().map_err(|_| {
+                Error::invalid_argument("signature_expiration must be Unix seconds")
+            })?),
+        };
+    let grant = crate::e2b::token::FileGrant {
+        path: p.path.as_deref().unwrap_or(""),
+        operation,
+        user: p.username.as_deref().unwrap_or(""),
+        expiration,
+    };
+    super::access::signed_file(st, headers, &grant, signature)
 }
 
 #[derive(Serialize)]
@@ -73,7 +107,7 @@ pub async fn download(
     headers: HeaderMap,
     Query(p): Query<FileParams>,
 ) -> Response {
-    let live = match super::access::sandbox(&st, &headers) {
+    let live = match authorized(&st, &headers, &p, "read") {
         Ok(l) => l,
         Err(e) => return http_error(&e),
     };
@@ -101,7 +135,7 @@ pub async fn upload(
     Query(p): Query<FileParams>,
     req: Request,
 ) -> Response {
-    let live = match super::access::sandbox(&st, req.headers()) {
+    let live = match authorized(&st, req.headers(), &p, "write") {
         Ok(l) => l,
         Err(e) => return http_error(&e),
     };

@@ -1,0 +1,138 @@
+//! `/v1/sandboxes/{id}/code`: the code interpreter for Warden's own clients,
+//! in a real sandbox on the python-data image: values and state, output,
+//! errors, figures, per-run env, contexts, a timeout that interrupts, and
+//! another tenant's sandbox.
+
+use super::harness::*;
+use serde_json::{json, Value};
+use std::time::Instant;
+
+async fn run(a: &Api, sb: &str, body: Value) -> Value {
+    let r = a.post(&format!("/v1/sandboxes/{sb}/code"), body).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.body
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn code_runs_in_stateful_contexts() {
+    let server = Server::start();
+    let (_, a) = server.admin().tenant("code", None).await;
+    let (_, b) = server.admin().tenant("code-other", None).await;
+    let sb = a.sandbox(json!({"image": "python-data"})).await;
+
+    let first = run(&a, &sb, json!({"code": "x = 6 * 7\nprint('hi')\nx"})).await;
+    assert_eq!(first["results"][0]["text"], "42", "{first}");
+    assert_eq!(first["results"][0]["is_main_result"], true, "{first}");
+    assert_eq!(first["stdout"], "hi\n");
+    assert_eq!(first["execution_count"], 1);
+    assert!(
+        first["error"].is_null() && first["timed_out"] == false,
+        "{first}"
+    );
+    // State lasts; errors come back as data.
+    let again = run(&a, &sb, json!({"code": "x + 1"})).await;
+    assert_eq!(again["results"][0]["text"], "43");
+    let err = run(&a, &sb, json!({"code": "1 / 0"})).await;
+    assert_eq!(err["error"]["name"], "ZeroDivisionError", "{err}");
+    // A figure as PNG; env for one run only.
+    let fig = run(
+        &a,
+        &sb,
+        json!({"code": "import matplotlib.pyplot as plt\nplt.plot([1, 2])\nplt.show()"}),
+    )
+    .await;
+    let png = fig["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|r| r["png"].as_str())
+        .unwrap_or_else(|| panic!("no PNG: {fig}"));
+    assert!(png.starts_with("iVBORw0KGgo"), "{}", &png[..20]);
+    let env = run(
+        &a,
+        &sb,
+        json!({"code": "import os\nos.environ.get('RUN_VAR')", "env": {"RUN_VAR": "v"}}),
+    )
+    .await;
+    assert_eq!(env["results"][0]["text"], "'v'");
+    let after = run(
+        &a,
+        &sb,
+        json!({"code": "os.environ.get('RUN_VAR') is None"}),
+    )
+    .await;
+    assert_eq!(after["results"][0]["text"], "True");
+
+    // Contexts: separate state, listed, restarted, removed.
+    let c = a
+        .post(&format!("/v1/sandboxes/{sb}/code/contexts"), json!({}))
+        .await;
+    assert_eq!(c.status, 201, "{}", c.text);
+    let ctx = c.body["id"].as_str().unwrap().to_string();
+    run(&a, &sb, json!({"code": "y = 1", "context_id": ctx})).await;
+    let y = run(&a, &sb, json!({"code": "y", "context_id": ctx})).await;
+    assert_eq!(y["results"][0]["text"], "1");
+    let no_y = run(&a, &sb, json!({"code": "y"})).await;
+    assert_eq!(no_y["error"]["name"], "NameError", "{no_y}");
+    let list = a.get(&format!("/v1/sandboxes/{sb}/code/contexts")).await;
+    assert!(list.text.contains(&ctx), "{}", list.text);
+    let r = a
+        .post(
+            &format!("/v1/sandboxes/{sb}/code/contexts/{ctx}/restart"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    let gone = run(&a, &sb, json!({"code": "y", "context_id": ctx})).await;
+    assert_eq!(gone["error"]["name"], "NameError");
+    let d = a
+        .delete(&format!("/v1/sandboxes/{sb}/code/contexts/{ctx}"))
+        .await;
+    assert_eq!(d.status, 204, "{}", d.text);
+    let r = a
+        .post(
+            &format!("/v1/sandboxes/{sb}/code"),
+            json!({"code": "1", "context_id": ctx}),
+        )
+        .await;
+    assert_eq!(r.status, 404, "{}", r.text);
+
+    // A run past its timeout is interrupted; the context serves at once.
+    let slow = run(
+        &a,
+        &sb,
+        json!({"code": "import time\ntime.sleep(60)", "timeout_secs": 2}),
+    )
+    .await;
+    assert_eq!(slow["timed_out"], true, "{slow}");
+    let t0 = Instant::now();
+    let next = run(&a, &sb, json!({"code": "x"})).await;
+    assert_eq!(next["results"][0]["text"], "42");
+    assert!(t0.elapsed().as_secs() < 15, "{:?}", t0.elapsed());
+
+    // Bad input, and another tenant's sandbox.
+    let r = a
+        .post(
+            &format!("/v1/sandboxes/{sb}/code"),
+            json!({"code": "1", "language": "cobol"}),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    let r = a
+        .post(
+            &format!("/v1/sandboxes/{sb}/code"),
+            json!({"code": "1", "timeout_secs": 0}),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    let r = b
+        .post(&format!("/v1/sandboxes/{sb}/code"), json!({"code": "1"}))
+        .await;
+    assert_eq!(r.status, 404, "{}", r.text);
+    // Every run is audited.
+    let runs = audited(&a, "sandbox.exec").await;
+    assert!(
+        runs.iter().filter(|(_, t, _)| t.ends_with(":code")).count() >= 9,
+        "{runs:?}"
+    );
+}
