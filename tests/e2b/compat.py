@@ -403,6 +403,16 @@ def ports(s, sbx):
           f"a closed port: {closed.status_code} {closed.text}")
 
 
+def killed_mid_command(s, _sbx):
+    """A command whose sandbox is killed under it fails saying so."""
+    import threading
+    victim = s.sandbox(metadata={"suite": RUN}, timeout=120)
+    threading.Timer(1.0, lambda: Sandbox.kill(victim.sandbox_id)).start()
+    e = expect_raises(SandboxException, "a command whose sandbox is killed",
+                      victim.commands.run, "sleep 30")
+    check("killed" in str(e), f"told it was killed: {type(e).__name__}: {e}")
+
+
 def symlinks(s, sbx):
     """get_info of a link tells where it leads, as envd does."""
     sbx.commands.run("mkdir -p ln-test && echo hi > ln-test/t.txt && cd ln-test && "
@@ -485,6 +495,7 @@ def main():
         ("ports: get_host, public and private traffic", ports),
         ("download_url / upload_url: signed, with expiry", signed_urls),
         ("get_info of symlinks", symlinks),
+        ("a command cut by a kill says so", killed_mid_command),
         ("kill", kill),
         ("get_metrics; pause refused clearly", metrics_and_pause),
         ("negative: wrong API key", wrong_api_key),

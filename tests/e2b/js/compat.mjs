@@ -410,6 +410,19 @@ async function ports(sbx) {
   check(closed.status === 502 && closed.text.includes('port is not open'), `a closed port: ${closed.status} ${closed.text}`)
 }
 
+// A command whose sandbox is killed under it fails saying so.
+async function killedMidCommand() {
+  const victim = await sandbox({ metadata: { suite: RUN }, timeoutMs: 120000 })
+  setTimeout(() => Sandbox.kill(victim.sandboxId).catch(() => {}), 1000)
+  let err = null
+  try {
+    await victim.commands.run('sleep 30')
+  } catch (e) {
+    err = e
+  }
+  check(err && /killed/.test(err.message), `told it was killed: ${err?.constructor?.name}: ${err?.message}`)
+}
+
 async function main() {
   const t0 = Date.now()
   const passed = []
@@ -436,6 +449,7 @@ async function main() {
     ['Sandbox.list: metadata filter, pagination', listFiltersAndPages],
     ['setTimeout and expiry', timeoutAndExpiry],
     ['ports: getHost, public and private traffic', ports],
+    ['a command cut by a kill says so', killedMidCommand],
     ['kill', kill],
     ['getMetrics; pause refused clearly', metricsAndPause],
     ['negative: wrong API key', wrongApiKey],

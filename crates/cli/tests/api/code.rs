@@ -110,6 +110,57 @@ async fn code_runs_in_stateful_contexts() {
     assert_eq!(next["results"][0]["text"], "42");
     assert!(t0.elapsed().as_secs() < 15, "{:?}", t0.elapsed());
 
+    // Streamed as it happens: the first line arrives while the code still
+    // runs, and the run's lines end with end_of_execution.
+    let resp = a
+        .req(reqwest::Method::POST, &format!("/v1/sandboxes/{sb}/code"))
+        .header("accept", "application/x-ndjson")
+        .json(&json!({"code": "import time\nprint('early', flush=True)\ntime.sleep(2)\nprint('late')\nx"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let t0 = Instant::now();
+    let mut resp = resp;
+    let mut text = String::new();
+    let mut first_at = None;
+    while let Some(chunk) = resp.chunk().await.unwrap() {
+        if first_at.is_none() && String::from_utf8_lossy(&chunk).contains("early") {
+            first_at = Some(t0.elapsed());
+        }
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    let first_at = first_at.unwrap_or_else(|| panic!("no early line: {text}"));
+    assert!(
+        first_at.as_millis() < 1500 && t0.elapsed().as_millis() >= 1500,
+        "early at {first_at:?}, all at {:?}",
+        t0.elapsed()
+    );
+    let kinds: Vec<String> = text
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["type"]
+                .as_str()
+                .unwrap_or("")
+                .to_string()
+        })
+        .filter(|k| k != "keepalive")
+        .collect();
+    assert_eq!(
+        kinds.first().map(String::as_str),
+        Some("number_of_executions"),
+        "{text}"
+    );
+    assert_eq!(
+        kinds.last().map(String::as_str),
+        Some("end_of_execution"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\"text\": \"42\"") || text.contains("\"text\":\"42\""),
+        "{text}"
+    );
+
     // Bad input, and another tenant's sandbox.
     let r = a
         .post(

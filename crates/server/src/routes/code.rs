@@ -12,7 +12,8 @@ use crate::service::audit::{Action, Audit};
 use crate::service::sandboxes::live;
 use crate::state::Shared;
 use axum::extract::{Path, State};
-use axum::http::{Method, StatusCode};
+use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use http_body_util::BodyExt;
 use serde::{Deserialize, Serialize};
@@ -154,6 +155,10 @@ fn apply(run: &mut CodeRun, mut line: Value, mask: &dyn Fn(&str) -> String) {
     }
 }
 
+/// With `Accept: application/x-ndjson` the run is answered as it happens:
+/// the interpreter's own lines (`stdout`, `stderr`, `result`, `error`,
+/// `number_of_executions`, `keepalive`, `end_of_execution`; `timeout` last
+/// if `timeout_secs` passes), secret values masked.
 #[utoipa::path(post, path = "/v1/sandboxes/{id}/code", tag = "code",
     request_body = RunCode,
     responses((status = 200, body = CodeRun), (status = 400, body = ErrorBody),
@@ -162,8 +167,9 @@ pub async fn run(
     caller: Caller,
     State(st): State<Shared>,
     Path(id): Path<String>,
+    headers: HeaderMap,
     Json(req): Json<RunCode>,
-) -> ApiResult<Json<CodeRun>> {
+) -> ApiResult<Response> {
     let live = live(&st, &caller, &id).await?;
     let timeout = req.timeout_secs.unwrap_or(DEFAULT_TIMEOUT_SECS);
     if !(1..=MAX_TIMEOUT_SECS).contains(&timeout) {
@@ -181,6 +187,18 @@ pub async fn run(
     let answer = call(&st, &live, Method::POST, "/execute", Some(body)).await?;
     if answer.status != StatusCode::OK {
         return Err(refusal(answer).await);
+    }
+    let streamed = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/x-ndjson"));
+    if streamed {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout);
+        return Ok(super::code_stream::respond(
+            answer,
+            live.masker.clone(),
+            deadline,
+        ));
     }
     let tenant = caller.store.tenant_id();
     let mut charge = ExecCharge::new(&st.buffers, tenant, st.cfg.server.exec_output_tenant_bytes);
@@ -228,7 +246,7 @@ pub async fn run(
         .is_err();
     run.timed_out = timed_out;
     drop(charges);
-    Ok(Json(run))
+    Ok(Json(run).into_response())
 }
 
 #[utoipa::path(post, path = "/v1/sandboxes/{id}/code/contexts", tag = "code",

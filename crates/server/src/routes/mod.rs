@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod code;
+pub mod code_stream;
 pub mod command_policy;
 pub mod egress;
 pub mod exec;

@@ -394,11 +394,9 @@ where
                 .await;
                 return;
             }
-            Ok(None) => {
-                sink.fail(Error::unavailable(
-                    "the sandbox ended while the process ran",
-                ))
-                .await;
+            // The sandbox ended under the process (killed, timed out).
+            Ok(None) | Err(warden_protocol::ClientError::Disconnected) => {
+                sink.cut().await;
                 return;
             }
             Err(e) => {

@@ -8,7 +8,6 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use std::convert::Infallible;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -113,10 +112,18 @@ impl Call {
                 return None;
             }
             let chunk = match rx.recv().await {
-                Some(Ok(msg)) => {
-                    return Some((Ok::<_, Infallible>(connect::envelope(0, &msg)), (rx, false)))
+                Some(Item::Message(msg)) => {
+                    return Some((
+                        Ok::<_, std::io::Error>(connect::envelope(0, &msg)),
+                        (rx, false),
+                    ))
                 }
-                Some(Err(e)) => connect::end_stream(Some(&e)),
+                Some(Item::Fail(e)) => connect::end_stream(Some(&e)),
+                // An error aborts the response mid-body.
+                Some(Item::Cut) => {
+                    let gone = std::io::Error::other("the sandbox ended mid-stream");
+                    return Some((Err(gone), (rx, true)));
+                }
                 None => connect::end_stream(None),
             };
             Some((Ok(chunk), (rx, true)))
@@ -130,9 +137,18 @@ impl Call {
     }
 }
 
+/// What a streaming method's task hands its stream.
+enum Item {
+    Message(Vec<u8>),
+    /// Ends the stream with this error (an end-of-stream message).
+    Fail(Error),
+    /// Cuts the stream off, with no end-of-stream message.
+    Cut,
+}
+
 /// Where a streaming method's task sends its messages.
 pub struct Sink {
-    tx: mpsc::Sender<Result<Vec<u8>, Error>>,
+    tx: mpsc::Sender<Item>,
     codec: Codec,
     pub deadline: Option<Instant>,
 }
@@ -140,12 +156,23 @@ pub struct Sink {
 impl Sink {
     /// Sends one message; false once the client has gone away.
     pub async fn send<T: Message + Serialize>(&self, msg: &T) -> bool {
-        self.tx.send(Ok(self.codec.encode(msg))).await.is_ok()
+        self.tx
+            .send(Item::Message(self.codec.encode(msg)))
+            .await
+            .is_ok()
     }
 
     /// Ends the stream with an error.
     pub async fn fail(self, e: Error) {
-        let _ = self.tx.send(Err(e)).await;
+        let _ = self.tx.send(Item::Fail(e)).await;
+    }
+
+    /// Cuts the stream off without an end-of-stream message, as the
+    /// connection to a machine that died is: for a sandbox that ended
+    /// mid-stream. The SDKs then probe the sandbox's `/health` (`502`: not
+    /// running) and report it killed, as they do against E2B.
+    pub async fn cut(self) {
+        let _ = self.tx.send(Item::Cut).await;
     }
 
     /// Resolves when the client has gone away.
