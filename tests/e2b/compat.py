@@ -432,9 +432,9 @@ def symlinks(s, sbx):
 
 
 def signed_urls(s, sbx):
-    """download_url / upload_url: signed, no token needed; sent by the host
-    name envd has under a wildcard domain (with E2B_SANDBOX_URL the URL
-    itself names no sandbox)."""
+    """download_url / upload_url: signed, no token needed; the sandbox named
+    by envd's host name under a wildcard domain, or found from the
+    signature when the URL names none (E2B_SANDBOX_URL)."""
     from urllib.parse import urlencode
     from e2b.sandbox.signature import get_signature
 
@@ -445,6 +445,13 @@ def signed_urls(s, sbx):
     r = httpx.get(url, headers=envd_host, timeout=5)
     check(r.status_code == 200 and r.text == "signed content",
           f"signed download: {r.status_code} {r.text[:200]}")
+    # As the SDK made it, against E2B_SANDBOX_URL: the signature alone
+    # finds its sandbox.
+    r = httpx.get(url, timeout=5)
+    check(r.status_code == 200 and r.text == "signed content",
+          f"signed download without a host name: {r.status_code} {r.text[:200]}")
+    check(httpx.get(url.replace("signed.txt", "other.txt"), timeout=5).status_code == 401,
+          "without a host name, a signature for another path")
     timed = sbx.download_url("/scratch/signed.txt", use_signature_expiration=60)
     check(httpx.get(timed, headers=envd_host, timeout=5).text == "signed content",
           "signed download with an expiry")

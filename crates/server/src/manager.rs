@@ -189,6 +189,12 @@ impl Manager {
         self.map().len()
     }
 
+    /// Every live sandbox, of every tenant (for a credential that names
+    /// its sandbox only by what it was derived from: a signed file URL).
+    pub fn all_running(&self) -> Vec<Arc<Live>> {
+        self.map().values().cloned().collect()
+    }
+
     pub fn running_of(&self, tenant: &TenantId) -> Vec<SandboxId> {
         self.map()
             .values()

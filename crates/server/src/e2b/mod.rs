@@ -81,8 +81,22 @@ pub async fn divert(
             Err(never) => match never {},
         },
         Some((id, port)) => ports::forward(&to.app, &id, port, req).await,
+        // A signed file URL made against E2B_SANDBOX_URL names no sandbox:
+        // envd finds it from the signature.
+        None if is_signed_file_url(req.uri()) => match to.envd.oneshot(req).await {
+            Ok(r) => r,
+            Err(never) => match never {},
+        },
         None => next.run(req).await,
     }
+}
+
+/// `/files?...&signature=...`: a download or upload URL the SDK signed.
+fn is_signed_file_url(uri: &axum::http::Uri) -> bool {
+    uri.path() == "/files"
+        && uri
+            .query()
+            .is_some_and(|q| q.split('&').any(|kv| kv.starts_with("signature=")))
 }
 
 #[cfg(test)]

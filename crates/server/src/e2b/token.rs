@@ -57,13 +57,12 @@ pub struct FileGrant<'a> {
 /// `id`: `v1_` + unpadded base64 of SHA-256 over
 /// `path:operation:user:<access token>[:expiration]`, as the SDK computes
 /// it from the sandbox's access token (so only a holder of the token can
-/// make one), and not expired at `now`.
-pub fn verify_file_signature(
+/// make one). Its expiry is [`FileGrant::expired`]'s to say.
+pub fn file_signature_matches(
     key: &[u8],
     id: &SandboxId,
     grant: &FileGrant<'_>,
     signature: &str,
-    now: i64,
 ) -> bool {
     use base64::engine::general_purpose::STANDARD_NO_PAD;
     use sha2::Digest;
@@ -79,7 +78,14 @@ pub fn verify_file_signature(
         Some(e) => format!("{path}:{operation}:{user}:{token}:{e}"),
     };
     let expected = format!("v1_{}", STANDARD_NO_PAD.encode(Sha256::digest(raw)));
-    same(&expected, signature) && expiration.is_none_or(|e| e >= now)
+    same(&expected, signature)
+}
+
+impl FileGrant<'_> {
+    /// Whether the grant's expiry has passed at `now` (Unix seconds).
+    pub fn expired(&self, now: i64) -> bool {
+        self.expiration.is_some_and(|e| e < now)
+    }
 }
 
 /// Whether `presented` is sandbox `id`'s traffic token (constant time).
@@ -125,44 +131,20 @@ mod tests {
             user,
             expiration,
         };
-        assert!(verify_file_signature(
-            b"k",
-            &id,
-            &grant("/a.txt", "read", "", None),
-            &forever,
-            5
-        ));
-        assert!(!verify_file_signature(
-            b"k",
-            &id,
-            &grant("/b.txt", "read", "", None),
-            &forever,
-            5
-        ));
-        assert!(!verify_file_signature(
-            b"k",
-            &id,
-            &grant("/a.txt", "write", "", None),
-            &forever,
-            5
-        ));
-        assert!(!verify_file_signature(
-            b"k",
-            &SandboxId::generate(),
-            &grant("/a.txt", "read", "", None),
-            &forever,
-            5
-        ));
+        let ok =
+            |g: &FileGrant, id: &SandboxId, sig: &str| file_signature_matches(b"k", id, g, sig);
+        assert!(ok(&grant("/a.txt", "read", "", None), &id, &forever));
+        assert!(!ok(&grant("/b.txt", "read", "", None), &id, &forever));
+        assert!(!ok(&grant("/a.txt", "write", "", None), &id, &forever));
+        let other = SandboxId::generate();
+        assert!(!ok(&grant("/a.txt", "read", "", None), &other, &forever));
         let w = grant("/a.txt", "write", "user", Some(1000));
-        assert!(verify_file_signature(b"k", &id, &w, &until, 1000));
+        assert!(ok(&w, &id, &until));
         assert!(
-            !verify_file_signature(b"k", &id, &w, &until, 1001),
-            "expired"
+            !w.expired(1000) && w.expired(1001),
+            "expires after its second"
         );
         let later = grant("/a.txt", "write", "user", Some(2000));
-        assert!(
-            !verify_file_signature(b"k", &id, &later, &until, 5),
-            "expiry moved"
-        );
+        assert!(!ok(&later, &id, &until), "expiry moved");
     }
 }
