@@ -9,11 +9,12 @@
 //! the sandbox (`service::ports`), through the sandbox's init.
 
 pub mod client;
+pub mod lines;
 
 use crate::manager::Live;
 use crate::service::{Error, Result};
 use std::time::Duration;
-use warden_protocol::{ClientError, Command, ErrorKind, ExecRequest};
+use warden_protocol::{Command, ErrorKind, ExecRequest};
 
 /// Where E2B's SDKs look for the interpreter.
 pub const PORT: u16 = 49999;
@@ -70,10 +71,7 @@ async fn start(live: &Live) -> Result<()> {
             }
         }
     };
-    let exited = async {
-        let status = client.wait(pid).await?;
-        Ok::<_, ClientError>(status)
-    };
+    let exited = client.wait(pid);
     tokio::select! {
         r = listening => r,
         status = exited => Err(Error::Invalid(format!(

@@ -75,19 +75,21 @@ pub async fn divert(
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     use tower::ServiceExt;
-    match envd_target(req.headers()) {
-        Some((_, ENVD_PORT)) => match to.envd.oneshot(req).await {
-            Ok(r) => r,
-            Err(never) => match never {},
-        },
-        Some((id, port)) => ports::forward(&to.app, &id, port, req).await,
+    let to_envd = match envd_target(req.headers()) {
+        Some((id, port)) if port != ENVD_PORT => {
+            return ports::forward(&to.app, &id, port, req).await
+        }
+        Some(_) => true,
         // A signed file URL made against E2B_SANDBOX_URL names no sandbox:
         // envd finds it from the signature.
-        None if is_signed_file_url(req.uri()) => match to.envd.oneshot(req).await {
-            Ok(r) => r,
-            Err(never) => match never {},
-        },
-        None => next.run(req).await,
+        None => is_signed_file_url(req.uri()),
+    };
+    if !to_envd {
+        return next.run(req).await;
+    }
+    match to.envd.oneshot(req).await {
+        Ok(r) => r,
+        Err(never) => match never {},
     }
 }
 

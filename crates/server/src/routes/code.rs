@@ -6,6 +6,7 @@
 
 use crate::auth::Caller;
 use crate::code::client::{call, small_body, Answer};
+use crate::code::lines::{mask_strings, Line, Lines};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::routes::exec_budget::ExecCharge;
 use crate::service::audit::{Action, Audit};
@@ -15,7 +16,6 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use http_body_util::BodyExt;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -126,9 +126,10 @@ async fn audit(st: &Shared, caller: &Caller, id: &str, what: &str, outcome: &str
     .await
 }
 
-/// Applies one line of the interpreter's output to `run`.
-fn apply(run: &mut CodeRun, mut line: Value, mask: &dyn Fn(&str) -> String) {
-    let text = |v: &Value| mask(v.as_str().unwrap_or_default());
+/// Applies one line of the interpreter's output (its secrets already
+/// masked) to `run`.
+fn apply(run: &mut CodeRun, mut line: Value) {
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
     match line["type"].as_str() {
         Some("stdout") => run.stdout.push_str(&text(&line["text"])),
         Some("stderr") => run.stderr.push_str(&text(&line["text"])),
@@ -143,11 +144,6 @@ fn apply(run: &mut CodeRun, mut line: Value, mask: &dyn Fn(&str) -> String) {
         Some("result") => {
             if let Some(o) = line.as_object_mut() {
                 o.remove("type");
-                for v in o.values_mut() {
-                    if let Value::String(s) = v {
-                        *s = mask(s);
-                    }
-                }
             }
             run.results.push(line);
         }
@@ -202,41 +198,34 @@ pub async fn run(
     }
     let tenant = caller.store.tenant_id();
     let mut charge = ExecCharge::new(&st.buffers, tenant, st.cfg.server.exec_output_tenant_bytes);
-    let masker = live.masker.clone();
-    let mask = move |s: &str| match &masker {
-        Some(m) => m.mask_text(s),
-        None => s.to_string(),
-    };
-    let Answer {
-        mut body, charges, ..
-    } = answer;
+    let Answer { body, charges, .. } = answer;
     let mut run = CodeRun::default();
-    let mut pending: Vec<u8> = Vec::new();
+    // One line larger than any output a run may keep.
+    let mut lines = Lines::new(body, st.cfg.server.exec_output_bytes.max(SMALL) * 8);
     let read = async {
-        while let Some(frame) = body.frame().await {
-            let Ok(data) = frame.map(|f| f.into_data().unwrap_or_default()) else {
-                break;
-            };
-            pending.extend_from_slice(&data);
-            while let Some(end) = pending.iter().position(|&b| b == b'\n') {
-                let line: Vec<u8> = pending.drain(..=end).collect();
-                if run.truncated {
-                    continue;
-                }
-                // Kept output is charged as it arrives; past the tenant's
-                // share or the server's total, the rest is dropped.
-                if charge.take(&line).1.is_some() {
+        loop {
+            let line = match lines.next().await {
+                Ok(Some(Line::Whole(line))) => line,
+                Ok(Some(Line::TooLong)) => {
                     run.truncated = true;
                     continue;
                 }
-                if let Ok(v) = serde_json::from_slice::<Value>(&line) {
-                    apply(&mut run, v, &mask);
-                }
+                Ok(None) | Err(_) => break,
+            };
+            if run.truncated {
+                continue;
             }
-            if pending.len() > st.cfg.server.exec_output_bytes.max(SMALL) * 8 {
-                // One line larger than any output a run may keep.
+            // Kept output is charged as it arrives; past the tenant's
+            // share or the server's total, the rest is dropped.
+            if charge.take(&line).1.is_some() {
                 run.truncated = true;
-                pending.clear();
+                continue;
+            }
+            if let Ok(mut v) = serde_json::from_slice::<Value>(&line) {
+                if let Some(m) = &live.masker {
+                    mask_strings(&mut v, m);
+                }
+                apply(&mut run, v);
             }
         }
     };

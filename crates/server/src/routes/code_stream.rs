@@ -5,26 +5,16 @@
 //! the server holds at most one line.
 
 use crate::code::client::Answer;
+use crate::code::lines::{mask_strings, Line, Lines};
 use crate::secrets::Masker;
 use axum::body::{Body, Bytes};
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use http_body_util::BodyExt;
 use serde_json::Value;
 use std::sync::Arc;
 
 /// The longest line passed on (a figure is a few hundred KiB of base64).
 const MAX_LINE: usize = 16 << 20;
-
-/// Masks every string in `v`.
-fn mask_strings(v: &mut Value, m: &Masker) {
-    match v {
-        Value::String(s) => *s = m.mask_text(s),
-        Value::Array(a) => a.iter_mut().for_each(|x| mask_strings(x, m)),
-        Value::Object(o) => o.values_mut().for_each(|x| mask_strings(x, m)),
-        _ => {}
-    }
-}
 
 fn masked(line: Vec<u8>, masker: Option<&Masker>) -> Bytes {
     let Some(m) = masker else {
@@ -52,49 +42,25 @@ pub fn respond(
     deadline: tokio::time::Instant,
 ) -> Response {
     let Answer { body, charges, .. } = answer;
-    let state = (body, Vec::<u8>::new(), charges, masker, false);
-    let lines = futures::stream::unfold(
-        state,
-        move |(mut body, mut pending, charges, masker, mut done)| async move {
-            loop {
-                if let Some(end) = pending.iter().position(|&b| b == b'\n') {
-                    let line: Vec<u8> = pending.drain(..=end).collect();
-                    let out = masked(line, masker.as_deref());
-                    return Some((Ok(out), (body, pending, charges, masker, done)));
-                }
-                if done {
-                    if pending.is_empty() {
-                        return None;
-                    }
-                    let rest = std::mem::take(&mut pending);
-                    let out = masked(rest, masker.as_deref());
-                    return Some((Ok(out), (body, pending, charges, masker, done)));
-                }
-                if pending.len() > MAX_LINE {
-                    let e = std::io::Error::other(
-                        "a line of the code interpreter's output is too long",
-                    );
-                    return Some((Err(e), (body, Vec::new(), charges, masker, true)));
-                }
-                let Ok(next) = tokio::time::timeout_at(deadline, body.frame()).await else {
-                    let out = Bytes::from_static(b"{\"type\":\"timeout\"}\n");
-                    return Some((Ok(out), (body, Vec::new(), charges, masker, true)));
-                };
-                match next {
-                    Some(Ok(frame)) => {
-                        if let Ok(data) = frame.into_data() {
-                            pending.extend_from_slice(&data);
-                        }
-                    }
-                    Some(Err(e)) => {
-                        let e = std::io::Error::other(e.to_string());
-                        return Some((Err(e), (body, Vec::new(), charges, masker, true)));
-                    }
-                    None => done = true,
-                }
-            }
-        },
-    );
+    // `None` once the stream has ended (after an error or the timeout).
+    let state = Some((Lines::new(body, MAX_LINE), charges, masker));
+    let lines = futures::stream::unfold(state, move |state| async move {
+        let (mut lines, charges, masker) = state?;
+        let Ok(next) = tokio::time::timeout_at(deadline, lines.next()).await else {
+            let out = Bytes::from_static(b"{\"type\":\"timeout\"}\n");
+            return Some((Ok(out), None));
+        };
+        let item = match next {
+            Ok(Some(Line::Whole(line))) => Ok(masked(line, masker.as_deref())),
+            Ok(Some(Line::TooLong)) => Err(std::io::Error::other(
+                "a line of the code interpreter's output is too long",
+            )),
+            Ok(None) => return None,
+            Err(e) => Err(std::io::Error::other(e.to_string())),
+        };
+        let more = item.is_ok().then_some((lines, charges, masker));
+        Some((item, more))
+    });
     let mut resp = Body::from_stream(lines).into_response();
     resp.headers_mut().insert(
         header::CONTENT_TYPE,

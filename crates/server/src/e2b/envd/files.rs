@@ -39,12 +39,11 @@ fn authorized(
     p: &FileParams,
     operation: &str,
 ) -> Result<std::sync::Arc<crate::manager::Live>, Error> {
-    let Some(signature) = p.signature.as_deref() else {
-        return super::access::sandbox(st, headers);
+    // The access token, when sent, decides.
+    let signature = match p.signature.as_deref() {
+        Some(s) if !headers.contains_key("x-access-token") => s,
+        _ => return super::access::sandbox(st, headers),
     };
-    if headers.contains_key("x-access-token") {
-        return super::access::sandbox(st, headers);
-    }
     let expiration =
         match p.signature_expiration.as_deref() {
             None => None,
