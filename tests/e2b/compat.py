@@ -16,11 +16,13 @@ section failed.
 
 import asyncio
 import hashlib
+import io
 import json
 import os
 import sys
 import time
 import traceback
+import zipfile
 
 import httpx
 from packaging.version import Version
@@ -32,6 +34,7 @@ from e2b import (
     FilesystemEventType,
     FileType,
     NotFoundException,
+    PtySize,
     Sandbox,
     SandboxException,
     SandboxQuery,
@@ -90,13 +93,60 @@ def create_with_metadata_and_envs(s, sbx):
 
 def paths_and_user(s, sbx):
     r = sbx.commands.run('pwd; echo "$HOME"; id -u; id -un')
-    check(r.stdout == f"{HOME}\n{HOME}\n1000\nsandbox\n", f"default cwd/home/user: {r.stdout!r}")
+    check(r.stdout == f"{HOME}\n{HOME}\n1001\nuser\n", f"default cwd/home/user: {r.stdout!r}")
     check(sbx.commands.run("pwd", cwd="/tmp").stdout == "/tmp\n", "run cwd=/tmp")
     sbx.commands.run("touch /tmp/w && touch /scratch/w")
     info = sbx.files.write("relative.txt", "rel")
     check(info.path == f"{HOME}/relative.txt", f"relative write path: {info.path}")
     check(sbx.commands.run(f"cat {HOME}/relative.txt").stdout == "rel", "relative write content")
     check(sbx.files.read("relative.txt") == "rel", "relative read")
+    info = sbx.files.get_info("relative.txt")
+    check((info.owner, info.group) == ("user", "user"), f"owner of a new file: {info}")
+
+
+def pty(s, sbx):
+    # An interactive shell on a terminal: typed input, a resize the shell
+    # sees, its exit; and a kill.
+    h = sbx.pty.create(PtySize(rows=30, cols=100), timeout=30)
+    sbx.pty.send_stdin(h.pid, b"tty; stty size\n")
+    time.sleep(1.0)  # the first `stty size` runs before the resize
+    sbx.pty.resize(h.pid, PtySize(rows=40, cols=120))
+    sbx.pty.send_stdin(h.pid, b"stty size; exit 7\n")
+    got = []
+    e = expect_raises(CommandExitException, "pty exit 7", h.wait,
+                      on_pty=lambda d: got.append(bytes(d)))
+    out = b"".join(got).decode(errors="replace")
+    check(e.exit_code == 7, f"pty exit code {e.exit_code}")
+    check("/dev/pts/" in out, f"pty: no terminal: {out!r}")
+    check("30 100" in out and "40 120" in out, f"pty sizes: {out!r}")
+    k = sbx.pty.create(PtySize(rows=24, cols=80), timeout=30)
+    check(sbx.pty.kill(k.pid) is True, "pty kill")
+    wait_until("killed pty leaves commands.list",
+               lambda: all(p.pid != k.pid for p in sbx.commands.list()))
+
+
+def writable_root(s, sbx):
+    # E2B sandboxes are machines of their own: `user` installs with pip
+    # (into ~/.local: the system's packages belong to root), `python` is
+    # there, and root's part of the tree is root's.
+    wheel = io.BytesIO()
+    with zipfile.ZipFile(wheel, "w") as z:
+        z.writestr("wardentiny/__init__.py", "VALUE = 42\n")
+        z.writestr("wardentiny-0.1.dist-info/METADATA",
+                   "Metadata-Version: 2.1\nName: wardentiny\nVersion: 0.1\n")
+        z.writestr("wardentiny-0.1.dist-info/WHEEL",
+                   "Wheel-Version: 1.0\nGenerator: warden\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        z.writestr("wardentiny-0.1.dist-info/RECORD", "")
+    sbx.files.write("wardentiny-0.1-py3-none-any.whl", wheel.getvalue())
+    r = sbx.commands.run("python3 -m pip install --no-index wardentiny-0.1-py3-none-any.whl"
+                         " && python -c 'import wardentiny; print(wardentiny.VALUE)'")
+    check(r.stdout.strip().endswith("42"), f"pip install as user: {r.stdout!r} {r.stderr!r}")
+    check(sbx.files.exists(f"{HOME}/.local/lib"), "pip installed into ~/.local")
+    e = expect_raises(CommandExitException, "user writes /usr/local",
+                      sbx.commands.run, "touch /usr/local/x")
+    check("Permission denied" in e.stderr, f"/usr/local as user: {e.stderr!r}")
+    sbx.commands.run("mkdir -p ~/work/app && cd ~/work/app && echo ok > f")
+    check(sbx.files.read("work/app/f") == "ok\n", "a project under the home")
 
 
 def foreground_callbacks(s, sbx):
@@ -487,7 +537,9 @@ def main():
         main_sbx = None
     sections = [
         ("create with metadata and envs, get_info", create_with_metadata_and_envs),
-        ("paths: home /scratch, cwd, user, relative paths", paths_and_user),
+        ("paths: home /home/user, cwd, user, relative paths", paths_and_user),
+        ("writable root: pip install, python, root's tree", writable_root),
+        ("pty: typed input, resize, exit code, kill", pty),
         ("foreground run with on_stdout/on_stderr", foreground_callbacks),
         ("exit codes and CommandExitException", exit_codes),
         ("background, commands.connect/kill/list", background_connect_kill_list),

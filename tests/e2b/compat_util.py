@@ -12,7 +12,7 @@ API_KEY = os.environ["E2B_API_KEY"]
 OTHER_KEY = os.environ["WARDEN_OTHER_TENANT_KEY"]
 # Tags this run's sandboxes, so list filters see only them.
 RUN = uuid.uuid4().hex[:12]
-HOME = "/scratch"
+HOME = "/home/user"
 
 
 class Failed(AssertionError):

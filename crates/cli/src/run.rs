@@ -25,6 +25,7 @@ pub enum IsolationArg {
 pub enum UserArg {
     Sandbox,
     Root,
+    User,
 }
 
 #[derive(Args, Debug)]
@@ -59,13 +60,20 @@ pub struct RunArgs {
     /// Environment variable for the command (repeatable).
     #[arg(long = "env", short = 'e', value_name = "K=V")]
     env: Vec<String>,
-    /// Working directory inside the sandbox.
-    #[arg(long, default_value = "/scratch")]
-    workdir: String,
-    /// Run as the unprivileged `sandbox` user (default) or as root of the
+    /// Working directory inside the sandbox (default: the user's home;
+    /// /scratch for `sandbox` and `root`).
+    #[arg(long)]
+    workdir: Option<String>,
+    /// Run as the unprivileged `sandbox` user (default), as `user` (E2B's
+    /// layout: uid 1001 with a writable home, /home/user) or as root of the
     /// sandbox's user namespace (still without capabilities).
     #[arg(long, value_enum, default_value = "sandbox")]
     user: UserArg,
+    /// Let the command write anywhere its permissions allow: the root's
+    /// changes go to a layer of the sandbox's own (within --disk on the
+    /// native tier, in memory on gVisor), gone when it ends.
+    #[arg(long)]
+    writable_root: bool,
     /// Allow connections to HOST through the sandbox's egress proxy
     /// (repeatable; `*.example.com` and `HOST:PORT[,PORT]` work; ports 443
     /// and 80 by default). Without it the sandbox has no network at all.
@@ -105,12 +113,18 @@ pub fn build_spec(a: &RunArgs) -> Result<SandboxSpec> {
             IsolationArg::Native => Isolation::Native,
             IsolationArg::Gvisor => Isolation::Gvisor,
         },
-        workdir: a.workdir.clone(),
         user: match a.user {
             UserArg::Sandbox => SandboxUser::Sandbox,
             UserArg::Root => SandboxUser::Root,
+            UserArg::User => SandboxUser::User,
         },
+        writable_root: a.writable_root,
         ..SandboxSpec::default()
+    };
+    spec.workdir = match (&a.workdir, spec.user) {
+        (Some(w), _) => w.clone(),
+        (None, SandboxUser::User) => warden_spec::USER_HOME.into(),
+        (None, _) => SandboxSpec::default().workdir,
     };
     if let Some(m) = &a.memory {
         spec.limits.memory_bytes = Some(parse_size(m)?);

@@ -367,6 +367,81 @@ async fn watches_do_not_leak(tier: Tier) {
     watch::collect_until(&mut w, (FsEventKind::Create, "a/b/last"), Duration::ZERO).await;
 }
 
+/// A command started with `pty` runs on a terminal of that size (its
+/// stdin, stdout and stderr, its controlling terminal); typed input
+/// reaches it, and so does a resize. Control: a command without one has no
+/// terminal.
+async fn commands_on_a_terminal(tier: Tier) {
+    let sb = Sb::default_on(tier).await;
+    let size = |cols, rows| Some(warden_protocol::PtySize { cols, rows });
+    let mut req =
+        ExecRequest::shell("tty; stty size; test -t 0 && test -t 2 && echo all; echo $TERM");
+    req.pty = size(100, 30);
+    let out = sb.client.exec_collect(req).await.unwrap();
+    let got = text(&out.stdout);
+    assert!(got.starts_with("/dev/pts/"), "{tier:?}: {got:?}");
+    assert!(
+        got.ends_with("30 100\r\nall\r\nxterm-256color\r\n"),
+        "{tier:?}: {got:?}"
+    );
+    assert!(out.stderr.is_empty(), "a terminal has one output");
+    let plain = sb.sh("tty; test -t 1 || echo none").await;
+    assert_eq!(text(&plain.stdout), "not a tty\nnone\n", "{tier:?}");
+
+    // Interactive: the shell waits for a line, is resized meanwhile, and
+    // then sees the new size (and the line, echoed by the terminal too).
+    let mut req = ExecRequest::shell("echo ready; read line; stty size; echo got $line");
+    req.pty = size(80, 24);
+    let pid = sb.client.spawn(req).await.unwrap();
+    let mut s = sb
+        .client
+        .stream(Request::Attach { pid, replay: true })
+        .unwrap();
+    let mut out = Vec::new();
+    while !text(&out).contains("ready") {
+        match s.next().await.unwrap() {
+            Some(Response::Stdout(d)) => out.extend(d),
+            other => panic!("{tier:?}: {other:?}"),
+        }
+    }
+    sb.client
+        .resize(
+            pid,
+            warden_protocol::PtySize {
+                cols: 120,
+                rows: 40,
+            },
+        )
+        .await
+        .unwrap();
+    sb.client.stdin(pid, b"typed\n").await.unwrap();
+    let status = loop {
+        match s.next().await.unwrap() {
+            Some(Response::Stdout(d)) => out.extend(d),
+            Some(Response::Exited(st)) => break st,
+            other => panic!("{tier:?}: {other:?}"),
+        }
+    };
+    let got = text(&out);
+    assert_eq!(status.code, Some(0), "{tier:?}: {got:?}");
+    assert!(
+        got.ends_with("typed\r\n40 120\r\ngot typed\r\n"),
+        "{tier:?}: {got:?}"
+    );
+    // The resize of a process without a terminal is refused, clearly.
+    let bare = sb
+        .client
+        .spawn(ExecRequest::shell("sleep 30"))
+        .await
+        .unwrap();
+    let err = sb
+        .client
+        .resize(bare, warden_protocol::PtySize { cols: 1, rows: 1 })
+        .await
+        .unwrap_err();
+    assert_eq!(err.remote_kind(), Some(ErrorKind::BadRequest), "{err}");
+}
+
 async fn an_unread_watch_overflows(tier: Tier) {
     let sb = Sb::default_on(tier).await;
     watch::unread_watch_overflows(&sb).await;
@@ -387,4 +462,5 @@ both_tiers!(
     watch_cancel_refusals_and_limits,
     watches_do_not_leak,
     an_unread_watch_overflows,
+    commands_on_a_terminal,
 );

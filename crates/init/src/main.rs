@@ -14,6 +14,7 @@ mod command;
 mod conn;
 mod files;
 mod process;
+mod pty;
 mod server;
 mod session;
 mod tunnel;

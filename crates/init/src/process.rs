@@ -6,6 +6,7 @@
 
 use crate::command::{build_command, decode_status, spawn_in};
 use crate::conn::{io_error, write_or_close};
+use crate::pty::Pty;
 use crate::session::{self, Capture};
 use crate::State;
 use std::cell::{Cell, RefCell};
@@ -60,6 +61,9 @@ pub struct Proc {
     background: bool,
     session: Option<String>,
     stdin: tokio::sync::Mutex<Option<pipe::Sender>>,
+    /// The init's end of the command's terminal, for one started with
+    /// `pty`: its output, its input and its size.
+    pty: Option<Rc<Pty>>,
     raw_exit: Cell<Option<ExitStatus>>,
     timed_out: Cell<bool>,
     exited: watch::Sender<bool>,
@@ -191,9 +195,45 @@ impl Proc {
     }
 }
 
+/// Where a pump reads: a pipe, or a command's terminal.
+enum Source {
+    Pipe(pipe::Receiver),
+    Pty(Rc<Pty>),
+}
+
+impl Source {
+    async fn read_buf(&mut self, buf: &mut Vec<u8>) -> std::io::Result<usize> {
+        match self {
+            Source::Pipe(rx) => rx.read_buf(buf).await,
+            Source::Pty(p) => p.read_buf(buf).await,
+        }
+    }
+
+    fn read_now(&self, buf: &mut Vec<u8>) -> std::io::Result<usize> {
+        match self {
+            Source::Pipe(rx) => read_now(rx, buf),
+            Source::Pty(p) => p.read_now(buf),
+        }
+    }
+}
+
 async fn pump(state: Rc<State>, p: Rc<Proc>, fd: OwnedFd, which: Pump) {
+    if let Ok(rx) = pipe::Receiver::from_owned_fd(fd) {
+        pump_from(&p, Source::Pipe(rx), which).await;
+    }
+    p.open_pumps.set(p.open_pumps.get() - 1);
+    p.maybe_finish(&state);
+}
+
+async fn pump_pty(state: Rc<State>, p: Rc<Proc>, pty: Rc<Pty>) {
+    pump_from(&p, Source::Pty(pty), Pump::Stdout).await;
+    p.open_pumps.set(p.open_pumps.get() - 1);
+    p.maybe_finish(&state);
+}
+
+async fn pump_from(p: &Rc<Proc>, mut rx: Source, which: Pump) {
     let mut exited = p.exited.subscribe();
-    if let Ok(mut rx) = pipe::Receiver::from_owned_fd(fd) {
+    {
         // Filled through its spare capacity, never zeroed: a command that
         // prints little touches (and page-faults in) little of it.
         let mut buf = Vec::with_capacity(CHUNK);
@@ -203,15 +243,15 @@ async fn pump(state: Rc<State>, p: Rc<Proc>, fd: OwnedFd, which: Pump) {
                 biased;
                 r = rx.read_buf(&mut buf) => match r {
                     Ok(0) | Err(_) => break,
-                    Ok(n) => which.deliver(&p, &buf[..n]).await,
+                    Ok(n) => which.deliver(p, &buf[..n]).await,
                 },
                 _ = exited.wait_for(|e| *e) => {
                     let mut drained = 0;
                     while drained < DRAIN_AFTER_EXIT {
-                        match read_now(&rx, &mut buf) {
+                        match rx.read_now(&mut buf) {
                             Ok(n) if n > 0 => {
                                 drained += n;
-                                which.deliver(&p, &buf[..n]).await;
+                                which.deliver(p, &buf[..n]).await;
                             }
                             _ => break,
                         }
@@ -221,8 +261,6 @@ async fn pump(state: Rc<State>, p: Rc<Proc>, fd: OwnedFd, which: Pump) {
             }
         }
     }
-    p.open_pumps.set(p.open_pumps.get() - 1);
-    p.maybe_finish(&state);
 }
 
 /// Reads what the pipe holds right now with a plain `read(2)`.
@@ -315,30 +353,72 @@ pub async fn exec(state: Rc<State>, id: u32, req: ExecRequest) {
         None
     };
     let capture_fd = capture.as_ref().map(|c| c.child_fd());
-    cmd.stdin(if req.stdin {
-        Stdio::piped()
-    } else {
-        Stdio::null()
-    })
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
-    // Each command leads its own process group, so signals and timeouts
-    // reach its children too. (The init has no controlling terminal, so
-    // neither do they.) Without a pre-exec hook std can use posix_spawn,
-    // which is much cheaper than forking the init.
-    cmd.process_group(0);
-    if let Some(fd) = capture_fd {
+    let (pty, slave) = match req.pty.map(crate::pty::open) {
+        Some(Ok((pty, slave))) => (Some(Rc::new(pty)), Some(slave)),
+        Some(Err(e)) => {
+            return state
+                .conn
+                .send(id, io_error("cannot open a terminal", &e))
+                .await
+        }
+        None => (None, None),
+    };
+    match &slave {
+        Some(s) => {
+            let ends = (s.try_clone(), s.try_clone(), s.try_clone());
+            let (Ok(i), Ok(o), Ok(e)) = ends else {
+                let e = std::io::Error::last_os_error();
+                return state.conn.send(id, io_error("terminal", &e)).await;
+            };
+            cmd.stdin(Stdio::from(i))
+                .stdout(Stdio::from(o))
+                .stderr(Stdio::from(e));
+            if !cmd.get_envs().any(|(k, _)| k == "TERM") {
+                cmd.env("TERM", "xterm-256color");
+            }
+        }
+        None => {
+            cmd.stdin(if req.stdin {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+            // Each command leads its own process group, so signals and
+            // timeouts reach its children too. (The init has no
+            // controlling terminal, so neither do they.) Without a
+            // pre-exec hook std can use posix_spawn, which is much cheaper
+            // than forking the init.
+            cmd.process_group(0);
+        }
+    }
+    // A terminal's command leads a session of its own (so also its own
+    // process group) with the terminal as its controlling one.
+    let tty = slave.is_some();
+    let hooked = capture_fd.is_some() || tty;
+    if hooked {
         // SAFETY: only async-signal-safe calls between fork and exec.
         unsafe {
             cmd.pre_exec(move || {
-                if libc::dup2(fd, 3) < 0 {
+                if tty && (libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0) {
                     return Err(std::io::Error::last_os_error());
+                }
+                if let Some(fd) = capture_fd {
+                    if libc::dup2(fd, 3) < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
                 }
                 Ok(())
             });
         }
     }
-    let mut child = match spawn_in(&mut cmd, &cwd, capture_fd.is_some()) {
+    let spawned = spawn_in(&mut cmd, &cwd, hooked);
+    // Only the command may hold the terminal's far end: the near end reads
+    // end-of-file once every holder has closed it.
+    drop(cmd);
+    drop(slave);
+    let mut child = match spawned {
         Ok(c) => c,
         Err(e) => {
             return state
@@ -358,6 +438,7 @@ pub async fn exec(state: Rc<State>, id: u32, req: ExecRequest) {
         background: req.background,
         session: req.session.clone(),
         stdin: tokio::sync::Mutex::new(stdin),
+        pty: pty.clone(),
         raw_exit: Cell::new(None),
         timed_out: Cell::new(false),
         exited: watch::channel(false).0,
@@ -379,9 +460,13 @@ pub async fn exec(state: Rc<State>, id: u32, req: ExecRequest) {
     if let Some(c) = capture {
         pumps.push((c.into_reader(), Pump::Capture));
     }
-    p.open_pumps.set(pumps.len() as u8);
+    p.open_pumps
+        .set(pumps.len() as u8 + u8::from(pty.is_some()));
     for (fd, which) in pumps {
         tokio::task::spawn_local(pump(state.clone(), p.clone(), fd, which));
+    }
+    if let Some(pty) = pty {
+        tokio::task::spawn_local(pump_pty(state.clone(), p.clone(), pty));
     }
     if let Some(ms) = req.timeout_ms {
         let p = p.clone();
@@ -456,8 +541,35 @@ pub async fn stdin(state: &State, pid: u32, data: Option<Vec<u8>>) -> Response {
     let Some(p) = state.procs.get(pid) else {
         return not_found(pid);
     };
+    if let Some(pty) = &p.pty {
+        // Typed input. A terminal's input is never closed: the command
+        // reads end-of-file when Ctrl-D (0x04) is typed at a line's start.
+        return match data {
+            Some(d) => match pty.write_all(&d).await {
+                Ok(()) => Response::Done,
+                Err(e) => io_error("terminal input", &e),
+            },
+            None => Response::Done,
+        };
+    }
     let closed = || format!("process {pid} has no open stdin (start it with stdin: true)");
     write_or_close(&p.stdin, data, closed, "stdin").await
+}
+
+pub fn resize(state: &State, pid: u32, size: warden_protocol::PtySize) -> Response {
+    match state.procs.get(pid) {
+        Some(p) => match &p.pty {
+            Some(pty) => match pty.resize(size) {
+                Ok(()) => Response::Done,
+                Err(e) => io_error("resize", &e),
+            },
+            None => Response::error(
+                ErrorKind::BadRequest,
+                format!("process {pid} has no terminal (start it with pty)"),
+            ),
+        },
+        None => not_found(pid),
+    }
 }
 
 pub fn signal(state: &State, pid: u32, sig: i32) -> Response {

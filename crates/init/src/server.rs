@@ -119,6 +119,7 @@ async fn handle(state: Rc<State>, id: u32, req: Request) {
         Request::Stdin { pid, data } => process::stdin(&state, pid, Some(data)).await,
         Request::CloseStdin { pid } => process::stdin(&state, pid, None).await,
         Request::Signal { pid, signal } => process::signal(&state, pid, signal),
+        Request::Resize { pid, size } => process::resize(&state, pid, size),
         Request::ListProcesses => Response::Processes(state.procs.list()),
         Request::WriteOpen { path, mode } => files::write_open(&state, &path, mode).await,
         Request::WriteChunk { handle, data } => files::write_chunk(&state, handle, data).await,

@@ -18,6 +18,19 @@ pub struct NativeSetup {
     pub nofile: u64,
     /// uid/gid inside the sandbox that processes run as.
     pub uid: u32,
+    /// A home of the user's own to make (a tmpfs of `disk_bytes` owned by
+    /// `uid`), e.g. `/home/user`.
+    #[serde(default)]
+    pub own_home: Option<String>,
+    /// The root is writable: the root tmpfs is `disk_bytes` large and stays
+    /// writable, and the image's directories and /etc are overlays whose
+    /// upper layers live on it (see `init/rootfs.rs`).
+    #[serde(default)]
+    pub writable_root: bool,
+    /// The host image's `/usr` for a writable root: a descriptor's path to
+    /// an idmapped copy of it (see the runtime's `native/handles.rs`).
+    #[serde(default)]
+    pub usr_dir: Option<String>,
     /// An empty host directory the new root is built on (in the sandbox's
     /// own mount namespace: nothing is mounted on the host).
     pub staging_dir: String,

@@ -79,6 +79,11 @@ impl Client {
         self.call_done(Request::Signal { pid, signal }).await
     }
 
+    /// Resizes the terminal of a process started with `pty`.
+    pub async fn resize(&self, pid: u32, size: crate::PtySize) -> Result<(), ClientError> {
+        self.call_done(Request::Resize { pid, size }).await
+    }
+
     pub async fn list_processes(&self) -> Result<Vec<ProcessInfo>, ClientError> {
         match self.call(Request::ListProcesses).await? {
             Response::Processes(p) => Ok(p),

@@ -34,6 +34,18 @@ pub struct ExecRequest {
     /// shell command ended with, and (for shell commands) record where this one
     /// ends. Sessions are created on first use.
     pub session: Option<String>,
+    /// Run on a terminal of this size: the command's stdin, stdout and
+    /// stderr are one pseudo-terminal, its controlling terminal in a
+    /// session of its own; its output arrives as `Stdout` only, and
+    /// `Stdin` is what is typed (`stdin` is implied).
+    pub pty: Option<PtySize>,
+}
+
+/// A terminal's size in characters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PtySize {
+    pub cols: u16,
+    pub rows: u16,
 }
 
 impl ExecRequest {
@@ -46,6 +58,7 @@ impl ExecRequest {
             timeout_ms: None,
             background: false,
             session: None,
+            pty: None,
         }
     }
 
@@ -205,6 +218,9 @@ pub enum Request {
     CloseStdin { pid: u32 },
     /// Signal the process's whole process group -> `Done`.
     Signal { pid: u32, signal: i32 },
+    /// Resize the terminal of a process started with `pty` -> `Done` (its
+    /// foreground processes get SIGWINCH).
+    Resize { pid: u32, size: PtySize },
     /// -> `Processes`.
     ListProcesses,
     /// Lets a stream (`Exec`, `Attach`, `ReadFile`, `Watch` with this

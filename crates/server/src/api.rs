@@ -220,6 +220,33 @@ pub struct CreateSandbox {
     /// either way.
     #[serde(default)]
     pub public_ports: bool,
+    /// Who the sandbox's processes run as: `sandbox` (default: uid 1000,
+    /// home `/scratch`), `user` (uid 1001 with a writable home of its own,
+    /// `/home/user`, also the default working directory: E2B's layout) or
+    /// `root` (uid 0 of the sandbox: still no capabilities, still an
+    /// unprivileged id on the host).
+    pub user: Option<String>,
+    /// A writable root: writes outside the sandbox's tmpfs mounts
+    /// (`/usr/local`, `/etc`, `/opt`, a new `/workspace`...) go to a layer
+    /// of the sandbox's own over the read-only image, gone with the
+    /// sandbox. Native: the layer is a tmpfs of the disk limit's size.
+    /// gVisor: it is held in gVisor's memory, within the memory limit.
+    /// Writing there takes the user's permissions (the image's
+    /// directories belong to root). `/input` stays read-only.
+    #[serde(default)]
+    pub writable_root: bool,
+}
+
+/// The user named in a request (`None`: the default), or a 400.
+pub fn parse_user(name: Option<&str>) -> crate::service::Result<warden_spec::SandboxUser> {
+    match name {
+        None => Ok(warden_spec::SandboxUser::default()),
+        Some(n) => warden_spec::SandboxUser::from_name(n).ok_or_else(|| {
+            crate::service::Error::invalid(format!(
+                "user {n:?}: expected \"sandbox\", \"user\" or \"root\""
+            ))
+        }),
+    }
 }
 
 /// The tier named in a request (`None`: the default), or a 400.
@@ -270,6 +297,9 @@ pub struct Sandbox {
     pub network: Network,
     /// `native` | `gvisor`
     pub isolation: String,
+    /// `sandbox` | `user` | `root`
+    pub user: String,
+    pub writable_root: bool,
 }
 
 /// What the server keeps of a create request in the sandbox record.
@@ -288,6 +318,10 @@ pub struct StoredSpec {
     /// Records made before tiers were selectable ran natively.
     #[serde(default)]
     pub isolation: warden_spec::Isolation,
+    #[serde(default)]
+    pub user: warden_spec::SandboxUser,
+    #[serde(default)]
+    pub writable_root: bool,
 }
 
 impl From<store::SandboxRecord> for Sandbox {
@@ -302,6 +336,8 @@ impl From<store::SandboxRecord> for Sandbox {
             files: spec.files,
             network: spec.network,
             isolation: spec.isolation.name().into(),
+            user: spec.user.name().into(),
+            writable_root: spec.writable_root,
             secrets: spec.secret_names,
             created_at: time(r.created_at),
             expires_at: time(r.expires_at),

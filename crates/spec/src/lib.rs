@@ -64,19 +64,57 @@ pub enum SandboxUser {
     /// uid 0 inside the sandbox: still no capabilities, still mapped to an
     /// unprivileged host uid. For images whose tools expect to be root.
     Root,
+    /// The unprivileged `user` account (uid/gid 1001) with its own writable
+    /// home, `/home/user`: the layout E2B's code expects.
+    User,
 }
 
 impl SandboxUser {
+    pub const ALL: [SandboxUser; 3] = [SandboxUser::Sandbox, SandboxUser::Root, SandboxUser::User];
+
     pub fn uid(self) -> u32 {
         match self {
             SandboxUser::Sandbox => SANDBOX_UID,
             SandboxUser::Root => 0,
+            SandboxUser::User => USER_UID,
+        }
+    }
+
+    /// The account's name in the sandbox's `/etc/passwd`.
+    pub fn name(self) -> &'static str {
+        match self {
+            SandboxUser::Sandbox => "sandbox",
+            SandboxUser::Root => "root",
+            SandboxUser::User => "user",
+        }
+    }
+
+    /// The user named `name`, if any.
+    pub fn from_name(name: &str) -> Option<SandboxUser> {
+        SandboxUser::ALL.into_iter().find(|u| u.name() == name)
+    }
+
+    /// `HOME`: `/scratch` for `sandbox` (its writable work directory),
+    /// `/root` for root, `/home/user` (a writable tmpfs of its own) for
+    /// `user`.
+    pub fn home(self) -> &'static str {
+        match self {
+            SandboxUser::Sandbox => "/scratch",
+            SandboxUser::Root => "/root",
+            SandboxUser::User => USER_HOME,
         }
     }
 }
 
 /// The uid/gid of the `sandbox` user inside every sandbox.
 pub const SANDBOX_UID: u32 = 1000;
+
+/// The uid/gid of the `user` account (see [`SandboxUser::User`]).
+pub const USER_UID: u32 = 1001;
+
+/// The `user` account's home: a writable tmpfs the size of the disk limit,
+/// made only in sandboxes that run as `user`.
+pub const USER_HOME: &str = "/home/user";
 
 /// A host directory bound into the sandbox.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -159,6 +197,14 @@ pub struct SandboxSpec {
     pub workdir: String,
     #[serde(default)]
     pub user: SandboxUser,
+    /// A writable root: what the sandbox writes outside its tmpfs mounts
+    /// (`/usr/local`, `/etc`, `/opt`, a new `/workspace`...) goes to a layer
+    /// of its own over the read-only image, counted in the disk limit and
+    /// gone with the sandbox. `/input` stays read-only. Writing there still
+    /// takes the permissions of the user (the image's directories belong to
+    /// root).
+    #[serde(default)]
+    pub writable_root: bool,
     #[serde(default)]
     pub limits: Limits,
     #[serde(default)]
@@ -176,6 +222,7 @@ impl Default for SandboxSpec {
             env: Vec::new(),
             workdir: "/scratch".into(),
             user: SandboxUser::Sandbox,
+            writable_root: false,
             limits: Limits::default(),
             network: NetworkMode::None,
             hostname: "sandbox".into(),
@@ -204,6 +251,8 @@ pub enum SpecError {
     BadHostname(String),
     #[error("limit {name} is out of range: {why}")]
     BadLimit { name: &'static str, why: String },
+    #[error("a writable root cannot be combined with a read-write mount ({0}): gVisor would keep the mount's writes in the root's layer")]
+    WritableRootMount(String),
     #[error("network mode is not supported by this backend")]
     UnsupportedNetwork,
     #[error(transparent)]
@@ -257,8 +306,11 @@ impl SandboxSpec {
                 || ["/proc/", "/dev/", "/etc/", "/.warden/"]
                     .iter()
                     .any(|p| m.target.starts_with(p));
-            if reserved {
+            if reserved || (self.user == SandboxUser::User && m.target == USER_HOME) {
                 return Err(SpecError::ReservedTarget(m.target.clone()));
+            }
+            if self.writable_root && !m.read_only {
+                return Err(SpecError::WritableRootMount(m.target.clone()));
             }
         }
         for (k, v) in &self.env {

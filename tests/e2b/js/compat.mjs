@@ -33,7 +33,7 @@ const SANDBOX_URL = env('E2B_SANDBOX_URL')
 const API_KEY = env('E2B_API_KEY')
 const OTHER_KEY = env('WARDEN_OTHER_TENANT_KEY')
 const RUN = randomUUID().slice(0, 12)
-const HOME = '/scratch'
+const HOME = '/home/user'
 
 class Failed extends Error {}
 const check = (cond, what) => {
@@ -86,12 +86,38 @@ async function createWithMetadataAndEnvs(sbx) {
 
 async function pathsAndUser(sbx) {
   const r = await sbx.commands.run('pwd; echo "$HOME"; id -u; id -un')
-  check(r.stdout === `${HOME}\n${HOME}\n1000\nsandbox\n`, `default cwd/home/user: ${JSON.stringify(r.stdout)}`)
+  check(r.stdout === `${HOME}\n${HOME}\n1001\nuser\n`, `default cwd/home/user: ${JSON.stringify(r.stdout)}`)
   check((await sbx.commands.run('pwd', { cwd: '/tmp' })).stdout === '/tmp\n', 'run cwd=/tmp')
   await sbx.commands.run('touch /tmp/w && touch /scratch/w')
   const info = await sbx.files.write('relative.txt', 'rel')
   check(info.path === `${HOME}/relative.txt`, `relative write path: ${info.path}`)
   check((await sbx.files.read('relative.txt')) === 'rel', 'relative read')
+  const got = await sbx.files.getInfo('relative.txt')
+  check(got.owner === 'user' && got.group === 'user', `owner of a new file: ${JSON.stringify(got)}`)
+  // Root's part of the tree stays root's; a project under the home is fine.
+  const e = await sbx.commands.run('touch /usr/local/x').catch((err) => err)
+  check(e instanceof CommandExitError && e.stderr.includes('Permission denied'), `/usr/local as user: ${e}`)
+  await sbx.commands.run('mkdir -p ~/work/app && cd ~/work/app && python -c "print(1)" > f')
+  check((await sbx.files.read('work/app/f')) === '1\n', 'python, and a project under the home')
+}
+
+async function pty(sbx) {
+  // An interactive shell on a terminal: typed input, a resize the shell
+  // sees, its exit; and a kill.
+  const chunks = []
+  const h = await sbx.pty.create({ cols: 100, rows: 30, onData: (d) => chunks.push(Buffer.from(d)), timeoutMs: 30000 })
+  const enc = new TextEncoder()
+  await sbx.pty.sendInput(h.pid, enc.encode('tty; stty size\n'))
+  await new Promise((r) => setTimeout(r, 1000)) // the first `stty size` runs before the resize
+  await sbx.pty.resize(h.pid, { cols: 120, rows: 40 })
+  await sbx.pty.sendInput(h.pid, enc.encode('stty size; exit 7\n'))
+  const e = await h.wait().catch((err) => err)
+  const out = Buffer.concat(chunks).toString()
+  check(e instanceof CommandExitError && e.exitCode === 7, `pty exit: ${e}`)
+  check(out.includes('/dev/pts/'), `pty: no terminal: ${JSON.stringify(out)}`)
+  check(out.includes('30 100') && out.includes('40 120'), `pty sizes: ${JSON.stringify(out)}`)
+  const k = await sbx.pty.create({ cols: 80, rows: 24, onData: () => {}, timeoutMs: 30000 })
+  check((await sbx.pty.kill(k.pid)) === true, 'pty kill')
 }
 
 async function foregroundCallbacks(sbx) {
@@ -436,7 +462,8 @@ async function main() {
   }
   const sections = [
     ['create with metadata and envs, getInfo', createWithMetadataAndEnvs],
-    ['paths: home /scratch, cwd, user, relative paths', pathsAndUser],
+    ['paths: home /home/user, cwd, user, relative paths, python', pathsAndUser],
+    ['pty: typed input, resize, exit code, kill', pty],
     ['foreground run with onStdout/onStderr', foregroundCallbacks],
     ['exit codes and CommandExitError', exitCodes],
     ['background, commands.connect/kill/list', backgroundConnectKillList],

@@ -140,16 +140,24 @@ pub(crate) fn start(line: &str) -> p::StartRequest {
     }
 }
 
-pub(crate) fn stdout(s: &Streamed) -> String {
+/// The bytes of every data event `pick` selects, as text.
+fn data_of(s: &Streamed, pick: impl Fn(&Output) -> Option<&[u8]>) -> String {
     let mut out = Vec::new();
     for e in &s.events {
         if let Event::Data(d) = e {
-            if let Some(Output::Stdout(b)) = &d.output {
+            if let Some(b) = d.output.as_ref().and_then(&pick) {
                 out.extend_from_slice(b);
             }
         }
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+pub(crate) fn stdout(s: &Streamed) -> String {
+    data_of(s, |o| match o {
+        Output::Stdout(b) => Some(b),
+        _ => None,
+    })
 }
 
 pub(crate) fn end(s: &Streamed) -> p::process_event::EndEvent {
@@ -170,7 +178,7 @@ async fn processes_speak_binary_protobuf_and_outlive_their_streams() {
 
     let s = sb.run("echo $GREETING; echo err >&2; pwd; exit 3").await;
     assert!(matches!(s.events.first(), Some(Event::Start(st)) if st.pid > 0));
-    assert_eq!(stdout(&s), "hi\n/scratch\n");
+    assert_eq!(stdout(&s), "hi\n/home/user\n");
     let e = end(&s);
     assert_eq!(
         (e.exit_code, e.exited, e.status.as_str()),
@@ -226,7 +234,7 @@ async fn processes_speak_binary_protobuf_and_outlive_their_streams() {
         (StatusCode::NOT_FOUND, Some("not_found"))
     );
 
-    // Tags select processes; PTYs are refused, clearly.
+    // Tags select processes.
     let mut tagged = start("echo tagged; sleep 30");
     tagged.tag = Some("web".into());
     let mut rb_events = sb
@@ -246,11 +254,35 @@ async fn processes_speak_binary_protobuf_and_outlive_their_streams() {
         "{}",
         rb_events.end
     );
-    let mut pty = start("true");
+    // A PTY: one terminal of the size asked for as stdin, stdout and
+    // stderr, told as `pty` data; without a size, 80x24.
+    let mut pty = start("tty; stty size; echo err >&2; echo $TERM");
+    pty.pty = Some(p::Pty {
+        size: Some(p::pty::Size {
+            cols: 100,
+            rows: 30,
+        }),
+    });
+    let s = sb.stream("/process.Process/Start", &pty, None).await;
+    let (out, plain) = (pty_output(&s), stdout(&s));
+    assert!(out.starts_with("/dev/pts/"), "{out:?}");
+    assert!(
+        out.contains("30 100\r\nerr\r\nxterm-256color\r\n"),
+        "{out:?}"
+    );
+    assert_eq!(plain, "", "a terminal's output is pty data only");
+    assert_eq!(end(&s).exit_code, 0);
+    let mut pty = start("stty size");
     pty.pty = Some(p::Pty::default());
     let s = sb.stream("/process.Process/Start", &pty, None).await;
-    assert_eq!(s.end["error"]["code"], "unimplemented", "{}", s.end);
-    assert!(s.end["error"]["message"].as_str().unwrap().contains("PTY"));
+    assert_eq!(pty_output(&s), "24 80\r\n");
+}
+
+pub(crate) fn pty_output(s: &Streamed) -> String {
+    data_of(s, |o| match o {
+        Output::Pty(b) => Some(b),
+        _ => None,
+    })
 }
 
 /// E2B's `commands.run` (envd `Process/Start`) eight at a time in one

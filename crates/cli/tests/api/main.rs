@@ -19,6 +19,7 @@ mod job_cleanup;
 mod job_export;
 mod job_faults;
 mod job_limits;
+mod layout;
 mod lifecycle;
 mod parallel_exec;
 mod policy;

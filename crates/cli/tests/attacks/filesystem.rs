@@ -48,7 +48,11 @@ async fn host_secrets_are_absent(tier: Tier) {
             "EACCES"
         };
         assert_eq!(get(&r, "root"), want_root, "{user:?}: {r:?}");
-        assert_eq!(get(&r, "users"), "nobody,root,sandbox", "{user:?}: {r:?}");
+        assert_eq!(
+            get(&r, "users"),
+            "nobody,root,sandbox,user",
+            "{user:?}: {r:?}"
+        );
         assert_eq!(get(&r, "proc1root"), "EACCES", "{user:?}: {r:?}");
         // No host sockets (an API socket under /run or /var/run) to talk to.
         assert_eq!(get(&r, "run"), "0", "{user:?}: {r:?}");
@@ -292,7 +296,7 @@ async fn system_directories_are_read_only(tier: Tier) {
                 }
                 // gVisor checks the directory's permission bits before the
                 // mount's read-only flag.
-                (Tier::Gvisor, SandboxUser::Sandbox, _) => {
+                (Tier::Gvisor, SandboxUser::Sandbox | SandboxUser::User, _) => {
                     assert_eq!(get(&r, &k), "EACCES", "gVisor {d}: {r:?}")
                 }
             }
@@ -377,7 +381,7 @@ async fn input_is_read_only(tier: Tier) {
         for k in ["chmod", "utime"] {
             let gvisor: &[&str] = match user {
                 SandboxUser::Root => &["EROFS"],
-                SandboxUser::Sandbox => &["EPERM"],
+                SandboxUser::Sandbox | SandboxUser::User => &["EPERM"],
             };
             expect(
                 tier,

@@ -44,6 +44,7 @@
 //! | crippling the init (prlimit on PID 1) | self-harm only; the host still destroys through the pidfd + cgroup |
 //! | `/output` symlinks, hard links, FIFO, socket, 10 GB sparse file, `..`/newline/invalid-UTF-8 names, deep nesting | export: strict `openat2` reads (no symlinks, nlink 1, regular files only), name checks, byte budget, depth limit, `cap_std` on the host |
 //! | symlink swapped in during export (TOCTOU) | export: `openat2(RESOLVE_NO_SYMLINKS)` at read time |
+//! | writable root: change host `/usr`, `/etc`, the shared templates, the next sandbox; write `/input`; fill the layer | overlays over idmapped read-only copies, upper layers on the sandbox's own root tmpfs (disk limit, ENOSPC); gVisor: overlay in the Sentry's memory; `/input` read-only bind (EROFS) |
 //!
 //! Every attack runs on both tiers (`both_tiers!`: `<name>::native`,
 //! `<name>::gvisor`). The table is the native tier's; under gVisor the
@@ -73,3 +74,4 @@ mod resources;
 mod seccomp;
 mod shared_kernel;
 mod teardown;
+mod writable_root;

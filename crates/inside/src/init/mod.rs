@@ -101,11 +101,26 @@ pub fn setup(fd: RawFd, control: RawFd) -> Result<InitConfig, SetupError> {
 
     // The root tmpfs, reached through its own descriptor: its mount point
     // is a host path we may not be able to search (see `handles.rs`).
-    let root_fd = rootfs::root_tmpfs(Path::new(&setup.staging_dir))?;
+    let root_fd = rootfs::root_tmpfs(
+        Path::new(&setup.staging_dir),
+        setup.writable_root.then_some(setup.disk_bytes),
+    )?;
     let root_path = format!("/proc/self/fd/{}", root_fd.as_raw_fd());
     let root = Path::new(&root_path);
-    rootfs::image(root, &setup.image)?;
-    rootfs::etc(root, &setup)?;
+    let layers = match setup.writable_root {
+        true => Some(rootfs::Layers::new(root)?),
+        false => None,
+    };
+    rootfs::image(
+        root,
+        &setup.image,
+        setup.usr_dir.as_deref(),
+        layers.as_ref(),
+    )?;
+    rootfs::etc(root, &setup, layers.as_ref())?;
+    if let Some(l) = &layers {
+        l.detach_lowers()?;
+    }
     rootfs::dev(root, Path::new(&setup.dev_template), setup.disk_bytes)?;
     rootfs::proc(root)?;
     rootfs::layout(root, &setup)?;
@@ -122,12 +137,14 @@ pub fn setup(fd: RawFd, control: RawFd) -> Result<InitConfig, SetupError> {
     // No handle on the host's tree may outlive the set-up.
     handles::close_all();
     drop(root_fd);
-    mount_remount(
-        "/",
-        MountFlags::RDONLY | MountFlags::NOSUID | MountFlags::NODEV,
-        c"",
-    )
-    .map_err(sys("remount / read-only"))?;
+    if !setup.writable_root {
+        mount_remount(
+            "/",
+            MountFlags::RDONLY | MountFlags::NOSUID | MountFlags::NODEV,
+            c"",
+        )
+        .map_err(sys("remount / read-only"))?;
+    }
 
     confine(&setup, &filter)?;
     Ok(setup.init)
@@ -164,6 +181,15 @@ fn confine(setup: &NativeSetup, filter: &warden_confine::CompiledFilter) -> Resu
     }
     for m in setup.mounts.iter().filter(|m| !m.read_only) {
         rw.push(m.target.clone().into());
+    }
+    rw.extend(setup.own_home.iter().map(Into::into));
+    if setup.writable_root {
+        // A writable root is writable anywhere its mounts and permissions
+        // allow (a Landlock rule covers everything beneath its path, and
+        // new top-level directories need one on `/`): what stays
+        // unwritable is so by its mount (/input, /proc/sys, /dev, /sys
+        // read-only) and by the kernel's own checks (docs/security.md).
+        rw = vec!["/".into()];
     }
     c::apply_landlock(&c::LandlockPaths {
         read_exec: vec!["/".into()],

@@ -110,13 +110,20 @@ pub fn tmpfs(dst: &Path, flags: MountFlags, opts: &str) -> Result<()> {
 /// `staging` by name and then using the name would not do: `staging` may
 /// be `/proc/self/fd/N` (see `handles.rs`), and a magic link leads to the
 /// directory *under* anything mounted on it later.
-pub fn root_tmpfs(staging: &Path) -> Result<std::os::fd::OwnedFd> {
+///
+/// A writable root (`disk_bytes` given) is as large as the disk limit and
+/// holds the upper layers of the image's overlays (see [`Layers`]).
+pub fn root_tmpfs(staging: &Path, disk_bytes: Option<u64>) -> Result<std::os::fd::OwnedFd> {
     use rustix::mount::{
         fsconfig_create, fsconfig_set_string, fsmount, fsopen, move_mount, FsMountFlags,
         FsOpenFlags, MountAttrFlags, MoveMountFlags,
     };
     let fs = fsopen("tmpfs", FsOpenFlags::FSOPEN_CLOEXEC).map_err(rerr("fsopen tmpfs", staging))?;
-    for (key, value) in [("mode", "0755"), ("size", "4m"), ("nr_inodes", "4096")] {
+    let (size, inodes) = match disk_bytes {
+        Some(b) => (b.to_string(), inodes_for(b).to_string()),
+        None => ("4m".into(), "4096".into()),
+    };
+    for (key, value) in [("mode", "0755"), ("size", &size), ("nr_inodes", &inodes)] {
         fsconfig_set_string(&fs, key, value).map_err(rerr("configure root tmpfs", staging))?;
     }
     fsconfig_create(&fs).map_err(rerr("create root tmpfs", staging))?;
@@ -143,16 +150,138 @@ fn copy_link(src: &Path, dst: &Path) -> Result<()> {
     symlink(&target, dst).map_err(err("symlink", dst))
 }
 
-/// Re-creates `src` at `dst`: a symlink as a symlink, anything else as a
-/// read-only bind.
-fn pass_through(src: &Path, dst: &Path) -> Result<()> {
+/// Re-creates `src` at `dst`: a symlink as a symlink, a directory as an
+/// overlay when the root is writable, anything else as a read-only bind.
+fn pass_through(src: &Path, dst: &Path, layers: Option<&Layers>) -> Result<()> {
     let md = fs::symlink_metadata(src).map_err(err("stat", src))?;
     if md.file_type().is_symlink() {
         copy_link(src, dst)
+    } else if let (true, Some(layers)) = (md.is_dir(), layers) {
+        layers.overlay(src, dst)
     } else if md.is_dir() || md.is_file() {
         bind(src, dst, true)
     } else {
         Ok(())
+    }
+}
+
+/// Where a writable root keeps its overlays' upper and work directories:
+/// on the root tmpfs (so they count in its size, the disk limit) under a
+/// directory only the sandbox's root may enter. The sandbox sees their
+/// contents only through the overlays.
+pub struct Layers {
+    dir: PathBuf,
+    made: std::cell::Cell<u32>,
+    /// Where the host's idmapped trees are attached until the overlays
+    /// hold their own references (see [`Layers::attach`]).
+    attached: std::cell::RefCell<Vec<PathBuf>>,
+}
+
+/// Bytes overlay's option syntax has no escape for.
+const UNSPEAKABLE: &[u8] = b",:\\\n";
+
+impl Layers {
+    pub fn new(root: &Path) -> Result<Layers> {
+        let dir = root.join(OWN_FILES).join("layers");
+        fs::create_dir_all(&dir).map_err(err("mkdir", &dir))?;
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).map_err(err("chmod", &dir))?;
+        Ok(Layers {
+            dir,
+            made: std::cell::Cell::new(0),
+            attached: Default::default(),
+        })
+    }
+
+    fn next(&self) -> u32 {
+        let n = self.made.get();
+        self.made.set(n + 1);
+        n
+    }
+
+    /// Attaches the detached tree the host sent as `tree` (a
+    /// `/proc/self/fd/N` path; an idmapped copy of a host directory, see
+    /// the runtime's `native/handles.rs`) in the sandbox's own namespace,
+    /// where an overlay may use it as a lower layer, and returns where.
+    pub fn attach(&self, tree: &Path) -> Result<PathBuf> {
+        use rustix::mount::{move_mount, MoveMountFlags};
+        let at = self.dir.join(format!("{}.lower", self.next()));
+        fs::create_dir(&at).map_err(err("mkdir", &at))?;
+        move_mount(
+            rustix::fs::CWD,
+            tree,
+            rustix::fs::CWD,
+            &at,
+            MoveMountFlags::MOVE_MOUNT_F_SYMLINKS | MoveMountFlags::MOVE_MOUNT_T_SYMLINKS,
+        )
+        .map_err(rerr("attach idmapped tree", &at))?;
+        self.attached.borrow_mut().push(at.clone());
+        Ok(at)
+    }
+
+    /// Detaches what [`Layers::attach`] attached: the overlays keep their
+    /// own private copies, and the sandbox sees the image only through
+    /// them.
+    pub fn detach_lowers(&self) -> Result<()> {
+        for at in self.attached.borrow_mut().drain(..) {
+            rustix::mount::unmount(&at, rustix::mount::UnmountFlags::DETACH)
+                .map_err(rerr("detach idmapped tree", &at))?;
+            fs::remove_dir(&at).map_err(err("rmdir", &at))?;
+        }
+        Ok(())
+    }
+
+    /// Mounts an overlay of the read-only `lower` (a host directory: the
+    /// image's, or the /etc template) with a fresh upper layer on `dst`,
+    /// nosuid and nodev. `userxattr`: an overlay mounted in a user
+    /// namespace keeps its own metadata in `user.overlay.*` attributes.
+    pub fn overlay(&self, lower: &Path, dst: &Path) -> Result<()> {
+        let n = self.next();
+        let (upper, work) = (
+            self.dir.join(format!("{n}.upper")),
+            self.dir.join(format!("{n}.work")),
+        );
+        for d in [&upper, &work, dst] {
+            fs::create_dir_all(d).map_err(err("mkdir", d))?;
+        }
+        // The merged root directory shows the upper one's mode.
+        let md = fs::metadata(lower).map_err(err("overlay lower", lower))?;
+        fs::set_permissions(
+            &upper,
+            fs::Permissions::from_mode(md.permissions().mode() & 0o7777),
+        )
+        .map_err(err("chmod", &upper))?;
+        let paths = [lower, upper.as_path(), work.as_path()];
+        if let Some(bad) = paths.iter().find(|p| {
+            p.as_os_str()
+                .as_encoded_bytes()
+                .iter()
+                .any(|b| UNSPEAKABLE.contains(b))
+        }) {
+            return Err(MountError {
+                what: "overlay of a path holding ',', ':', '\\' or a newline",
+                path: bad.to_path_buf(),
+                source: io::ErrorKind::InvalidInput.into(),
+            });
+        }
+        let opts = format!(
+            "lowerdir={},upperdir={},workdir={},userxattr",
+            lower.display(),
+            upper.display(),
+            work.display()
+        );
+        let data = std::ffi::CString::new(opts).map_err(|_| MountError {
+            what: "overlay options",
+            path: dst.into(),
+            source: io::ErrorKind::InvalidInput.into(),
+        })?;
+        mount(
+            "overlay",
+            dst,
+            "overlay",
+            MountFlags::NOSUID | MountFlags::NODEV,
+            data.as_c_str(),
+        )
+        .map_err(rerr("mount overlay", dst))
     }
 }
 
@@ -161,22 +290,35 @@ const OWN_TOP: &[&str] = &[
     "proc", "dev", "sys", "etc", "tmp", "input", "output", "scratch", "run", "home", "root",
 ];
 
-/// The image: the host's /usr, or a root-filesystem directory.
-pub fn image(root: &Path, image: &Image) -> Result<()> {
+/// The image: the host's /usr, or a root-filesystem directory; its
+/// directories overlaid with layers of their own when the root is writable
+/// (`usr`: the idmapped /usr the host sent for that).
+pub fn image(root: &Path, image: &Image, usr: Option<&str>, layers: Option<&Layers>) -> Result<()> {
     match image {
         Image::Host => {
-            bind(Path::new("/usr"), &root.join("usr"), true)?;
+            let usr = match (layers, usr) {
+                (Some(l), Some(tree)) => l.attach(Path::new(tree))?,
+                _ => PathBuf::from("/usr"),
+            };
+            pass_through(&usr, &root.join("usr"), layers)?;
             // Merged-/usr symlinks, or the real directories on older hosts.
             for name in ["bin", "sbin", "lib", "lib32", "lib64", "libx32"] {
                 let src = Path::new("/").join(name);
                 if fs::symlink_metadata(&src).is_ok() {
-                    pass_through(&src, &root.join(name))?;
+                    pass_through(&src, &root.join(name), layers)?;
                 }
             }
             Ok(())
         }
         Image::Dir(dir) => {
-            let dir = Path::new(dir);
+            let attached;
+            let dir = match layers {
+                Some(l) => {
+                    attached = l.attach(Path::new(dir))?;
+                    attached.as_path()
+                }
+                None => Path::new(dir),
+            };
             let rd = fs::read_dir(dir).map_err(err("read image", dir))?;
             for ent in rd {
                 let ent = ent.map_err(err("read image", dir))?;
@@ -186,7 +328,7 @@ pub fn image(root: &Path, image: &Image) -> Result<()> {
                 if OWN_TOP.iter().any(|o| name == *o) || name.as_encoded_bytes().starts_with(b".") {
                     continue;
                 }
-                pass_through(&ent.path(), &root.join(&name))?;
+                pass_through(&ent.path(), &root.join(&name), layers)?;
             }
             Ok(())
         }
@@ -212,8 +354,12 @@ fn write_own_file(root: &Path, name: &str, content: &str) -> Result<()> {
 /// with Warden's account and name files in place of its own), bound
 /// read-only in one go, its `hosts` and `hostname` linking to files on the
 /// root tmpfs that carry this sandbox's hostname.
-pub fn etc(root: &Path, setup: &NativeSetup) -> Result<()> {
-    bind(Path::new(&setup.etc_template), &root.join("etc"), true)?;
+pub fn etc(root: &Path, setup: &NativeSetup, layers: Option<&Layers>) -> Result<()> {
+    let template = Path::new(&setup.etc_template);
+    match layers {
+        Some(layers) => layers.overlay(&layers.attach(template)?, &root.join("etc"))?,
+        None => bind(template, &root.join("etc"), true)?,
+    }
     for (name, content) in name_files(&setup.hostname) {
         write_own_file(root, name, &content)?;
     }
@@ -323,13 +469,20 @@ pub fn layout(root: &Path, setup: &NativeSetup) -> Result<()> {
             fs::create_dir(&p).map_err(err("mkdir", &p))?;
         }
     }
-    for m in &setup.mounts {
-        let target = root.join(m.target.trim_start_matches('/'));
-        bind(Path::new(&m.source), &target, m.read_only)?;
-    }
     for empty in ["sys", "root", "home", "run"] {
         let p = root.join(empty);
         fs::create_dir_all(&p).map_err(err("mkdir", &p))?;
+    }
+    if let Some(home) = &setup.own_home {
+        tmpfs(
+            &root.join(home.trim_start_matches('/')),
+            flags,
+            &format!("mode=0750,size={size},nr_inodes={inodes},uid={uid},gid={uid}"),
+        )?;
+    }
+    for m in &setup.mounts {
+        let target = root.join(m.target.trim_start_matches('/'));
+        bind(Path::new(&m.source), &target, m.read_only)?;
     }
     // Root's home is private to root-mode sandboxes, as on any system.
     let _ = fs::set_permissions(root.join("root"), fs::Permissions::from_mode(0o700));

@@ -17,7 +17,7 @@ use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::Path;
 use warden_inside::setup::inodes_for;
 use warden_protocol::InitConfig;
-use warden_spec::{Image, SandboxSpec};
+use warden_spec::{Image, SandboxSpec, SandboxUser, USER_HOME};
 
 /// Where the init binary appears inside the sandbox.
 pub const INIT_TARGET: &str = "/.warden/warden-init";
@@ -62,14 +62,26 @@ fn tmpfs(dst: &str, opts: String) -> Value {
 }
 
 /// The image's part of the mounts: each directory or file entry bound
-/// read-only over its mount point (symlinks are in the skeleton).
-fn image(src_dir: &Path, entries: &[skeleton::Entry], mounts: &mut Vec<Value>) {
+/// over its mount point (symlinks are in the skeleton); read-only, or for
+/// a writable root "read-write" under runsc's overlay, which keeps every
+/// write in the sandbox's memory (see [`overlay`]).
+fn image(src_dir: &Path, entries: &[skeleton::Entry], ro: bool, mounts: &mut Vec<Value>) {
     for e in entries {
         if !matches!(e.kind, skeleton::Kind::Link(_)) {
             let target = format!("/{}", e.name.to_string_lossy());
-            mounts.push(bind(&src_dir.join(&e.name), &target, true));
+            mounts.push(bind(&src_dir.join(&e.name), &target, ro));
         }
     }
+}
+
+/// runsc's flag for a sandbox with a writable root: the root and every
+/// read-write bind (the image's, /etc) get an overlay whose upper layer is
+/// in the Sentry's memory, so nothing is written to the host; read-only
+/// binds (/input, the init) stay read-only. Spec validation refuses a
+/// writable root with read-write mounts of the caller's, whose writes
+/// would otherwise land there too.
+pub fn overlay(spec: &SandboxSpec) -> Option<&'static str> {
+    spec.writable_root.then_some("--overlay2=all:memory")
 }
 
 /// /etc: the host image gets the prepared template; a directory image gets
@@ -87,6 +99,7 @@ fn etc(
     if shared.is_some_and(|s| s.hostname == spec.hostname) {
         return Ok(());
     }
+    let ro = !spec.writable_root;
     let mut own = Vec::new();
     // Straight in the bundle: every directory costs an rmdir at teardown.
     for (name, text) in warden_inside::setup::name_files(&spec.hostname) {
@@ -96,7 +109,7 @@ fn etc(
     }
     match &spec.image {
         _ if shared.is_some() => {}
-        Image::Host => mounts.push(bind(template, "/etc", true)),
+        Image::Host => mounts.push(bind(template, "/etc", ro)),
         Image::Dir(d) => {
             let etc = bundle.join("etc");
             fs::create_dir(&etc).map_err(io("mkdir", &etc))?;
@@ -121,14 +134,14 @@ fn etc(
                         }
                     } else if md.is_dir() || md.is_file() {
                         skeleton::mount_point(&etc, Path::new(n), md.is_file())?;
-                        inner.push(bind(&ent.path(), &format!("/etc/{n}"), true));
+                        inner.push(bind(&ent.path(), &format!("/etc/{n}"), ro));
                     }
                 }
             }
             for name in ["hosts", "hostname"] {
                 skeleton::mount_point(&etc, Path::new(name), true)?;
             }
-            mounts.push(bind(&etc, "/etc", true));
+            mounts.push(bind(&etc, "/etc", ro));
             mounts.extend(inner);
         }
     }
@@ -161,12 +174,18 @@ pub fn write(bundle: &Path, spec: &SandboxSpec, inp: &Inputs) -> Result<(), Gvis
                "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]}),
         tmpfs("/dev/shm", format!("noexec,mode=1777,size={size}")),
     ];
-    image(&src_dir, &entries, &mut mounts);
+    image(&src_dir, &entries, !spec.writable_root, &mut mounts);
     etc(bundle, spec, inp.etc_template, shared, &mut mounts)?;
     for (dir, mode) in [("output", "0755"), ("scratch", "0755"), ("tmp", "1777")] {
         mounts.push(tmpfs(
             &format!("/{dir}"),
             format!("mode={mode},size={size},nr_inodes={inodes},uid={uid},gid={uid}"),
+        ));
+    }
+    if spec.user == SandboxUser::User {
+        mounts.push(tmpfs(
+            USER_HOME,
+            format!("mode=0750,size={size},nr_inodes={inodes},uid={uid},gid={uid}"),
         ));
     }
     if let Some(input) = &spec.input_dir {
@@ -261,7 +280,7 @@ fn config_json(spec: &SandboxSpec, mounts: Vec<Value>, cgroups_path: &str, root:
                 rlimit("RLIMIT_MEMLOCK", 64 << 10),
             ],
         },
-        "root": {"path": root, "readonly": true},
+        "root": {"path": root, "readonly": !spec.writable_root},
         "hostname": spec.hostname,
         "mounts": mounts,
         "linux": {

@@ -322,7 +322,8 @@ impl Parts {
             }
             None => (None, None),
         };
-        let child = self.runsc.run(dir, id, guest.into(), log, netns)?;
+        let overlay = bundle::overlay(spec);
+        let child = self.runsc.run(dir, id, guest.into(), log, netns, overlay)?;
         Ok((host, child, egress))
     }
 

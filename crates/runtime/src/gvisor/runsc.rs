@@ -52,11 +52,13 @@ impl Runsc {
         control: std::os::fd::OwnedFd,
         log: std::fs::File,
         netns: Option<std::os::fd::OwnedFd>,
+        overlay: Option<&str>,
     ) -> Result<Child, GvisorError> {
         let mut c = match &netns {
             Some(_) => self.command_on("host"),
             None => self.command(),
         };
+        c.args(overlay);
         if let Some(ns) = netns {
             // SAFETY: `enter` only calls setns (async-signal-safe).
             unsafe { c.pre_exec(move || super::egress::enter(&ns)) };

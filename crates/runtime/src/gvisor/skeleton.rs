@@ -22,8 +22,20 @@ use warden_spec::{Image, SandboxSpec};
 /// Directories every skeleton has, whatever the image: the layout's own
 /// mount points, and the homes some programs expect to exist.
 const LAYOUT: &[&str] = &[
-    "proc", "dev", "sys", "etc", "root", "home", "run", "input", ".warden", "output", "scratch",
+    "proc",
+    "dev",
+    "sys",
+    "etc",
+    "root",
+    "home",
+    "run",
+    "input",
+    ".warden",
+    "output",
+    "scratch",
     "tmp",
+    // The `user` account's home (a tmpfs, for sandboxes that run as it).
+    "home/user",
 ];
 
 /// The init binary's mount point (see `bundle::INIT_TARGET`).

@@ -19,7 +19,7 @@
 
 use super::error::SpawnError;
 use rustix::fs::{Mode, OFlags};
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use warden_inside::setup::NativeSetup;
 use warden_inside::wire::{fd_path, send_with_fds, MAX_FDS, PATHS};
@@ -28,39 +28,110 @@ use warden_spec::Image;
 /// Host side: opens every host path `setup` names, as the init (`pid`)
 /// would resolve it, and replaces each by the name the init will use.
 /// Returns the descriptors in order, for [`send`].
+///
+/// A writable root's overlay lowers (the image, the /etc template) go as
+/// idmapped trees instead (see [`idmapped_tree`]).
 pub fn open_for(pid: i32, setup: &mut NativeSetup) -> Result<Vec<OwnedFd>, SpawnError> {
     let mut fds = Vec::new();
-    let mut take = |p: &mut String| -> Result<(), SpawnError> {
+    let mut userns = None;
+    let writable = setup.writable_root;
+    let mut take = |p: &mut String, lower: bool| -> Result<(), SpawnError> {
         if fds.len() == MAX_FDS {
             return Err(SpawnError::TooManyPaths(MAX_FDS));
         }
-        let fd = rustix::fs::open(
-            in_namespace_of(pid, Path::new(p.as_str())),
-            OFlags::PATH | OFlags::CLOEXEC,
-            Mode::empty(),
-        )
-        .map_err(|e| SpawnError::HostPath {
+        let host_path = |e: rustix::io::Errno| SpawnError::HostPath {
             path: p.clone(),
             source: e.into(),
-        })?;
+        };
+        let fd = if lower && writable {
+            if userns.is_none() {
+                let ns = format!("/proc/{pid}/ns/user");
+                userns = Some(
+                    rustix::fs::open(ns.as_str(), OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
+                        .map_err(host_path)?,
+                );
+            }
+            let ns = userns.as_ref().map(AsFd::as_fd);
+            idmapped_tree(Path::new(p.as_str()), ns).map_err(host_path)?
+        } else {
+            rustix::fs::open(
+                in_namespace_of(pid, Path::new(p.as_str())),
+                OFlags::PATH | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(host_path)?
+        };
         *p = fd_path(fds.len());
         fds.push(fd);
         Ok(())
     };
-    take(&mut setup.staging_dir)?;
-    take(&mut setup.dev_template)?;
-    take(&mut setup.etc_template)?;
+    take(&mut setup.staging_dir, false)?;
+    take(&mut setup.dev_template, false)?;
+    take(&mut setup.etc_template, true)?;
     if let Image::Dir(dir) = &mut setup.image {
-        take(dir)?;
+        take(dir, true)?;
+    }
+    if writable && setup.image == Image::Host {
+        let mut usr = "/usr".to_string();
+        take(&mut usr, true)?;
+        setup.usr_dir = Some(usr);
     }
     if let Some(input) = &mut setup.input_dir {
-        take(input)?;
+        take(input, false)?;
     }
     for m in &mut setup.mounts {
-        take(&mut m.source)?;
+        take(&mut m.source, false)?;
     }
     setup.path_fds = fds.len();
     Ok(fds)
+}
+
+/// A detached, read-only (nosuid, nodev) copy of the host's mount tree at
+/// `path`, idmapped through the sandbox's user namespace `userns`: files
+/// the host's root owns show as owned by the sandbox's root (the ids the
+/// sandbox maps), so a writable root's overlay over them lets a root-mode
+/// sandbox change `/usr/local` or `/etc` in its own upper layer, as it
+/// could on a machine of its own. Unmapped, they would belong to nobody
+/// and be closed to it. Made by the host (root in the filesystem's user
+/// namespace, which idmapping needs) from its own namespace (a clone
+/// needs a mount of the caller's); the init attaches it in its own
+/// namespace before the overlay uses it (`init/rootfs.rs`).
+fn idmapped_tree(path: &Path, userns: Option<BorrowedFd<'_>>) -> rustix::io::Result<OwnedFd> {
+    use rustix::mount::{open_tree, OpenTreeFlags};
+    let tree = open_tree(
+        rustix::fs::CWD,
+        path,
+        OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC,
+    )?;
+    let ns = userns.ok_or(rustix::io::Errno::INVAL)?;
+    let attr = libc::mount_attr {
+        attr_set: libc::MOUNT_ATTR_IDMAP
+            | libc::MOUNT_ATTR_RDONLY
+            | libc::MOUNT_ATTR_NOSUID
+            | libc::MOUNT_ATTR_NODEV,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: ns.as_raw_fd() as u64,
+    };
+    // SAFETY: the attribute struct outlives the call, whose size it is;
+    // the path is an empty C string.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH,
+            &attr as *const libc::mount_attr,
+            std::mem::size_of::<libc::mount_attr>(),
+        )
+    };
+    if r < 0 {
+        return Err(
+            rustix::io::Errno::from_io_error(&std::io::Error::last_os_error())
+                .unwrap_or(rustix::io::Errno::INVAL),
+        );
+    }
+    Ok(tree)
 }
 
 /// `path` as process `pid` resolves it: from its root, or from its working

@@ -43,9 +43,13 @@ pub const OWN_ETC: &[(&str, &str)] = &[
         "passwd",
         "root:x:0:0:root:/root:/bin/sh\n\
          sandbox:x:1000:1000:sandbox:/scratch:/bin/sh\n\
+         user:x:1001:1001:user:/home/user:/bin/bash\n\
          nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n",
     ),
-    ("group", "root:x:0:\nsandbox:x:1000:\nnogroup:x:65534:\n"),
+    (
+        "group",
+        "root:x:0:\nsandbox:x:1000:\nuser:x:1001:\nnogroup:x:65534:\n",
+    ),
     (
         "nsswitch.conf",
         "passwd: files\ngroup: files\nshadow: files\nhosts: files dns\nnetworks: files\n\

@@ -265,6 +265,8 @@ async fn attempt(st: &Shared, job: &ReviewRecord, cancel: &Notify, lost: &Notify
         network: spec.network.as_ref(),
         workdir: None,
         timeout_secs: spec.timeout_secs.unwrap_or(3600),
+        user: None,
+        writable_root: false,
     };
     let crate::service::sandboxes::Planned {
         spec: mut sspec,

@@ -102,6 +102,7 @@ fn to_request(b: ExecBody) -> ApiResult<(ExecRequest, Option<String>)> {
         timeout_ms,
         background: b.background,
         session: b.session,
+        pty: None,
     };
     Ok((req, b.stdin))
 }

@@ -68,6 +68,8 @@ async fn validate(st: &AppState, caller: &Caller, req: &SubmitReview) -> Result<
         network: req.network.as_ref(),
         workdir: None,
         timeout_secs: req.timeout_secs.unwrap_or(3600),
+        user: None,
+        writable_root: false,
     };
     let planned = sandboxes::spec_for(&shape, &st.cfg)?;
     st.sandboxes.check_isolation(planned.spec.isolation).await?;

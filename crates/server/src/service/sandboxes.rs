@@ -140,6 +140,8 @@ pub struct Shape<'a> {
     pub network: Option<&'a api::Network>,
     pub workdir: Option<&'a str>,
     pub timeout_secs: u64,
+    pub user: Option<&'a str>,
+    pub writable_root: bool,
 }
 
 /// A shape made into a spec, with the limits as granted and the image's
@@ -156,11 +158,18 @@ pub struct Planned {
 pub fn spec_for(shape: &Shape, cfg: &crate::config::Config) -> Result<Planned> {
     let (image, identity) = crate::images::resolve(&cfg.images_dir, shape.image)?;
     let isolation = api::parse_isolation(shape.isolation)?;
+    let user = api::parse_user(shape.user)?;
     let mut spec = SandboxSpec {
         image,
         isolation,
+        user,
+        writable_root: shape.writable_root,
         ..SandboxSpec::default()
     };
+    if user == warden_spec::SandboxUser::User {
+        // Its home is its working directory, as in E2B.
+        spec.workdir = warden_spec::USER_HOME.into();
+    }
     if !(1..=MAX_TIMEOUT_SECS).contains(&shape.timeout_secs) {
         return Err(Error::invalid(format!(
             "timeout_secs must be 1 to {MAX_TIMEOUT_SECS}"
@@ -230,6 +239,8 @@ async fn create_inner(caller: &Caller, st: &Shared, req: CreateSandbox) -> Resul
             network: req.network.as_ref(),
             workdir: req.workdir.as_deref(),
             timeout_secs: timeout,
+            user: req.user.as_deref(),
+            writable_root: req.writable_root,
         },
         &st.cfg,
     )?;
@@ -257,6 +268,8 @@ async fn create_inner(caller: &Caller, st: &Shared, req: CreateSandbox) -> Resul
         network: api::Network::from_mode(&spec.network),
         secret_names: req.secrets.clone(),
         isolation,
+        user: spec.user,
+        writable_root: spec.writable_root,
     };
     let record = SandboxRecord {
         id: SandboxId::generate(),

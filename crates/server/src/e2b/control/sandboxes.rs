@@ -98,6 +98,10 @@ fn native_request(st: &Shared, req: NewSandbox) -> E2bResult<CreateSandbox> {
         env: req.env_vars.unwrap_or_default(),
         labels,
         network: Some(network),
+        // E2B's layout: the `user` account, its home /home/user as the
+        // working directory, and a root the sandbox may write to.
+        user: Some(warden_spec::SandboxUser::User.name().into()),
+        writable_root: true,
         ..CreateSandbox::default()
     })
 }

@@ -6,10 +6,12 @@ use warden_envd_wire::pbjson_types::Timestamp;
 use warden_protocol::{FileKind, FileStat};
 
 /// The names the sandbox's synthesised /etc/passwd and /etc/group give.
+/// An id they do not name is shown as its number.
 fn account(id: u32) -> String {
-    match id {
-        0 => "root".into(),
-        _ => warden_runtime::native::setup::user_name(id).into(),
+    match warden_runtime::native::setup::user_name(id) {
+        Some(name) => name.into(),
+        None if id == 65534 => "nobody".into(),
+        None => id.to_string(),
     }
 }
 

@@ -5,9 +5,10 @@
 
 use warden_envd_wire::connect::Error;
 
-/// Where relative paths start: the sandbox user's `HOME` and default
-/// working directory.
-pub const HOME: &str = "/scratch";
+/// Where relative paths start: the `user` account's `HOME` and default
+/// working directory, as in E2B (every sandbox the E2B API creates runs as
+/// `user`).
+pub const HOME: &str = warden_spec::USER_HOME;
 
 /// Absolute, with `.`, `..` and repeated slashes folded (`..` stops at `/`).
 pub fn absolute(path: &str) -> Result<String, Error> {
@@ -67,8 +68,8 @@ mod tests {
 
     #[test]
     fn paths_are_made_absolute_and_clean() {
-        assert_eq!(absolute("a.txt").unwrap(), "/scratch/a.txt");
-        assert_eq!(absolute("~/a/../b").unwrap(), "/scratch/b");
+        assert_eq!(absolute("a.txt").unwrap(), "/home/user/a.txt");
+        assert_eq!(absolute("~/a/../b").unwrap(), "/home/user/b");
         assert_eq!(absolute("/tmp//x/./y/").unwrap(), "/tmp/x/y");
         assert_eq!(absolute("/../../etc").unwrap(), "/etc");
         assert_eq!(absolute("/").unwrap(), "/");

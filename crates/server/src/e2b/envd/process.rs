@@ -25,27 +25,45 @@ use warden_envd_wire::process::{
     SendSignalRequest, SendSignalResponse, Signal, StartRequest, StartResponse, UpdateRequest,
     UpdateResponse,
 };
-use warden_protocol::{ExecRequest, ExitStatus, Request, Response as R, ResponseStream};
+use warden_protocol::{ExecRequest, ExitStatus, PtySize, Request, Response as R, ResponseStream};
 
 /// How often an idle stream carries a keep-alive (proxies drop silent
 /// connections; the SDKs ignore these events).
 const KEEPALIVE: Duration = Duration::from_secs(30);
 
-const NO_PTY: &str = "PTY sessions are not supported by Warden; run the command without a PTY";
+/// A terminal's size when a PTY start names none (a classic terminal's).
+const DEFAULT_PTY: PtySize = PtySize { cols: 80, rows: 24 };
+
+/// E2B's terminal size as the init's; 0 (unset) takes the default.
+fn pty_size(pty: &warden_envd_wire::process::Pty) -> Result<PtySize, Error> {
+    let Some(size) = &pty.size else {
+        return Ok(DEFAULT_PTY);
+    };
+    let dim = |v: u32, default: u16, what: &str| match v {
+        0 => Ok(default),
+        1..=4096 => Ok(v as u16),
+        _ => Err(Error::invalid_argument(format!(
+            "pty.size.{what} must be at most 4096"
+        ))),
+    };
+    Ok(PtySize {
+        cols: dim(size.cols, DEFAULT_PTY.cols, "cols")?,
+        rows: dim(size.rows, DEFAULT_PTY.rows, "rows")?,
+    })
+}
 
 pub async fn start(st: &Shared, live: Arc<Live>, envd: &EnvdState, call: &Call) -> Response {
     let started = async {
         let req: StartRequest = call.message(Shape::Stream)?;
-        if req.pty.is_some() {
-            return Err(Error::unimplemented(NO_PTY));
-        }
+        let pty = req.pty.as_ref().map(pty_size).transpose()?;
         let config = req
             .process
             .ok_or_else(|| Error::invalid_argument("process (cmd, args) is required"))?;
         if config.cmd.is_empty() {
             return Err(Error::invalid_argument("process.cmd is empty"));
         }
-        let exec = exec_request(&config, req.stdin.unwrap_or(false))?;
+        let mut exec = exec_request(&config, req.stdin.unwrap_or(false))?;
+        exec.pty = pty;
         // The policy judges what the user asked to run: E2B's
         // `commands.run(line)` arrives as `/bin/bash -l -c line`, which the
         // native API would have sent as the shell line itself.
@@ -77,6 +95,7 @@ pub async fn start(st: &Shared, live: Arc<Live>, envd: &EnvdState, call: &Call) 
             ProcMeta {
                 config,
                 tag: req.tag,
+                pty: pty.is_some(),
             },
         );
         // Replay: whatever it printed between starting and this request.
@@ -84,12 +103,12 @@ pub async fn start(st: &Shared, live: Arc<Live>, envd: &EnvdState, call: &Call) 
             .client
             .stream(Request::Attach { pid, replay: true })
             .map_err(from_client)?;
-        Ok((pid, output))
+        Ok((pid, pty.is_some(), output))
     }
     .await;
     match started {
-        Ok((pid, output)) => call.stream(move |sink| async move {
-            pump(live, pid, output, sink, |event| StartResponse {
+        Ok((pid, pty, output)) => call.stream(move |sink| async move {
+            pump(live, pid, pty, output, sink, |event| StartResponse {
                 event: Some(event),
             })
             .await
@@ -104,15 +123,16 @@ pub async fn connect(live: Arc<Live>, envd: &EnvdState, call: &Call) -> Response
         let pid = select(&live, envd, req.process).await?;
         // envd knows running processes only: one that has ended is gone.
         ensure_running(&live, pid).await?;
+        let pty = envd.meta(pid).is_some_and(|m| m.pty);
         live.client
             .stream(Request::Attach { pid, replay: false })
-            .map(|s| (pid, s))
+            .map(|s| (pid, pty, s))
             .map_err(from_client)
     }
     .await;
     match attached {
-        Ok((pid, output)) => call.stream(move |sink| async move {
-            pump(live, pid, output, sink, |event| ConnectResponse {
+        Ok((pid, pty, output)) => call.stream(move |sink| async move {
+            pump(live, pid, pty, output, sink, |event| ConnectResponse {
                 event: Some(event),
             })
             .await
@@ -149,7 +169,9 @@ pub async fn send_input(
 ) -> Result<SendInputResponse, Error> {
     let pid = select(live, envd, req.process).await?;
     match req.input.and_then(|i| i.input) {
-        Some(process_input::Input::Stdin(data)) => {
+        // What is typed at a terminal goes where stdin goes: the init
+        // writes it to the process's terminal.
+        Some(process_input::Input::Stdin(data) | process_input::Input::Pty(data)) => {
             let fed = match live.client.stdin(pid, &data).await {
                 Ok(()) => Ok(()),
                 // A process that has ended is "not found" to envd, whatever
@@ -171,7 +193,6 @@ pub async fn send_input(
             .await?;
             fed?;
         }
-        Some(process_input::Input::Pty(_)) => return Err(Error::unimplemented(NO_PTY)),
         None => {}
     }
     Ok(SendInputResponse {})
@@ -217,9 +238,18 @@ pub async fn update(
     envd: &EnvdState,
     req: UpdateRequest,
 ) -> Result<UpdateResponse, Error> {
-    select(live, envd, req.process).await?;
-    if req.pty.is_some() {
-        return Err(Error::unimplemented(NO_PTY));
+    let pid = select(live, envd, req.process).await?;
+    if let Some(pty) = &req.pty {
+        let size = pty_size(pty)?;
+        match live.client.resize(pid, size).await {
+            Ok(()) => {}
+            Err(e) => {
+                return Err(ensure_running(live, pid)
+                    .await
+                    .err()
+                    .unwrap_or_else(|| from_client(e)))
+            }
+        }
     }
     Ok(UpdateResponse {})
 }
@@ -326,8 +356,14 @@ fn signal_name(sig: i32) -> String {
 /// Streams one process's events: start, its output (secrets masked), its
 /// end; keep-alives while it is quiet. Ends early, leaving the process
 /// running, when the client goes away or the call's deadline passes.
-async fn pump<T, F>(live: Arc<Live>, pid: u32, mut output: ResponseStream, sink: Sink, wrap: F)
-where
+async fn pump<T, F>(
+    live: Arc<Live>,
+    pid: u32,
+    pty: bool,
+    mut output: ResponseStream,
+    sink: Sink,
+    wrap: F,
+) where
     T: warden_envd_wire::prost::Message + serde::Serialize,
     F: Fn(ProcessEvent) -> T,
 {
@@ -363,6 +399,7 @@ where
             // nothing to send yet.
             Ok(Some(R::Stdout(d))) => match out.push(&d) {
                 b if b.is_empty() => continue,
+                b if pty => data(ev::data_event::Output::Pty(b)),
                 b => data(ev::data_event::Output::Stdout(b)),
             },
             Ok(Some(R::Stderr(d))) => match err.push(&d) {
@@ -373,10 +410,10 @@ where
             Ok(Some(R::Exited(status))) => {
                 for (rest, stdout) in [(out.finish(), true), (err.finish(), false)] {
                     if !rest.is_empty() {
-                        let o = if stdout {
-                            ev::data_event::Output::Stdout(rest)
-                        } else {
-                            ev::data_event::Output::Stderr(rest)
+                        let o = match (stdout, pty) {
+                            (true, true) => ev::data_event::Output::Pty(rest),
+                            (true, false) => ev::data_event::Output::Stdout(rest),
+                            (false, _) => ev::data_event::Output::Stderr(rest),
                         };
                         if !sink.send(&wrap(data(o))).await {
                             return;

@@ -31,6 +31,7 @@ pub(super) fn exec_request(config: &ProcessConfig, stdin: bool) -> Result<ExecRe
         timeout_ms: None,
         background: true,
         session: None,
+        pty: None,
     })
 }
 

@@ -17,6 +17,8 @@ const PRUNE_AT: usize = 1024;
 pub struct ProcMeta {
     pub config: ProcessConfig,
     pub tag: Option<String>,
+    /// Started on a terminal: its output is told as `pty` data.
+    pub pty: bool,
 }
 
 #[derive(Default)]
