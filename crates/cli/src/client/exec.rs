@@ -41,6 +41,11 @@ pub struct ExecArgs {
     /// Run COMMAND as one shell line (its words joined by spaces).
     #[arg(long)]
     pub shell: bool,
+    /// Run COMMAND on a terminal, interactively: what you type goes to it
+    /// (this terminal in raw mode: Ctrl-C reaches the command), and its
+    /// size follows this terminal's. Needs a terminal on stdin.
+    #[arg(short = 't', long)]
+    pub tty: bool,
     /// The command and its arguments.
     #[arg(trailing_var_arg = true, required = true, value_name = "COMMAND")]
     pub command: Vec<String>,
@@ -75,6 +80,9 @@ pub fn exec_body(a: &ExecArgs) -> Result<Value> {
 pub async fn run(a: ExecArgs) -> Result<i32> {
     let body = exec_body(&a)?;
     let api = Api::tenant(&a.server, &a.auth)?;
+    if a.tty {
+        return super::exec_tty::run(&api, &a.sandbox, body).await;
+    }
     let rb = api
         .request(Method::POST, &["v1", "sandboxes", &a.sandbox, "exec"])?
         .json(&body);
@@ -137,6 +145,7 @@ mod tests {
             timeout: None,
             session: None,
             shell,
+            tty: false,
             command: cmd.iter().map(|s| s.to_string()).collect(),
         }
     }

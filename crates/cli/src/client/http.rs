@@ -84,6 +84,7 @@ pub fn decode_error(status: StatusCode, body: &[u8]) -> ApiError {
 }
 
 /// A client of one Warden server with one credential.
+#[derive(Clone)]
 pub struct Api {
     http: reqwest::Client,
     base: Url,

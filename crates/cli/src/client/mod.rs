@@ -11,6 +11,7 @@ pub mod command_policy;
 pub mod egress;
 pub mod events;
 pub mod exec;
+mod exec_tty;
 pub mod file;
 pub mod http;
 pub mod key;

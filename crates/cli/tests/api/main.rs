@@ -30,6 +30,7 @@ mod server_limits;
 mod server_memory;
 mod storage;
 mod tiers;
+mod tty;
 mod uploads;
 mod watch_limits;
 mod workflow;

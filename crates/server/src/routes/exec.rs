@@ -48,6 +48,31 @@ pub struct ExecBody {
     pub session: Option<String>,
     #[serde(default)]
     pub background: bool,
+    /// Run on a terminal of this size: stdin, stdout and stderr are one
+    /// pseudo-terminal (its output arrives as `stdout` only); with
+    /// `background`, type into it through `/processes/{pid}/stdin` and
+    /// resize it through `/processes/{pid}/resize`.
+    pub tty: Option<TtySize>,
+}
+
+/// A terminal's size in characters (1 to 4096 each).
+#[derive(Deserialize, ToSchema, Clone, Copy)]
+#[serde(deny_unknown_fields)]
+pub struct TtySize {
+    pub cols: u16,
+    pub rows: u16,
+}
+
+impl TtySize {
+    pub fn checked(self) -> ApiResult<warden_protocol::PtySize> {
+        if !(1..=4096).contains(&self.cols) || !(1..=4096).contains(&self.rows) {
+            return Err(ApiError::bad_request("tty cols and rows must be 1 to 4096"));
+        }
+        Ok(warden_protocol::PtySize {
+            cols: self.cols,
+            rows: self.rows,
+        })
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -94,6 +119,7 @@ fn to_request(b: ExecBody) -> ApiResult<(ExecRequest, Option<String>)> {
     for k in b.env.keys() {
         warden_spec::check_env_name(k).map_err(|e| ApiError::bad_request(e.to_string()))?;
     }
+    let pty = b.tty.map(TtySize::checked).transpose()?;
     let req = ExecRequest {
         command,
         cwd: b.cwd,
@@ -102,7 +128,7 @@ fn to_request(b: ExecBody) -> ApiResult<(ExecRequest, Option<String>)> {
         timeout_ms,
         background: b.background,
         session: b.session,
-        pty: None,
+        pty,
     };
     Ok((req, b.stdin))
 }

@@ -4,7 +4,7 @@
 use crate::auth::Caller;
 use crate::error::init_error;
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::routes::exec::{sse, Exit};
+use crate::routes::exec::{sse, Exit, TtySize};
 use crate::service::audit::{Action, Audit};
 use crate::service::sandboxes::live;
 use crate::state::Shared;
@@ -172,6 +172,24 @@ pub async fn signal(
         },
     )
     .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /v1/sandboxes/{id}/processes/{pid}/resize`: a new size for the
+/// terminal of a process started with `tty` (its foreground processes get
+/// SIGWINCH). A process without a terminal is `400`.
+#[utoipa::path(post, path = "/v1/sandboxes/{id}/processes/{pid}/resize", tag = "sandboxes",
+    request_body = TtySize,
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn resize(
+    caller: Caller,
+    State(st): State<Shared>,
+    Path((id, pid)): Path<(String, u32)>,
+    Json(size): Json<TtySize>,
+) -> ApiResult<StatusCode> {
+    let size = size.checked()?;
+    let live = live(&st, &caller, &id).await?;
+    live.client.resize(pid, size).await.map_err(init_error)?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -45,6 +45,7 @@ pub fn v1(max_json_bytes: usize) -> OpenApiRouter<Shared> {
         .routes(routes!(processes::stdin))
         .routes(routes!(processes::signal))
         .routes(routes!(processes::wait))
+        .routes(routes!(processes::resize))
         .routes(routes!(sbfiles::list))
         .routes(routes!(sbfiles::stat))
         .routes(routes!(sbfiles::mkdir))
