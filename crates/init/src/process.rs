@@ -4,11 +4,14 @@
 //! SIGCHLD) rather than through `std`'s per-child wait: orphans re-parented to
 //! it must be reaped too, and a per-child wait would race the global one.
 
+mod pump;
+
 use crate::command::{build_command, decode_status, spawn_in};
 use crate::conn::{io_error, write_or_close};
 use crate::pty::Pty;
 use crate::session::{self, Capture};
 use crate::State;
+use pump::{pump, pump_pty, Pump};
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
 use std::os::fd::OwnedFd;
@@ -16,10 +19,9 @@ use std::os::unix::process::CommandExt;
 use std::process::Stdio;
 use std::rc::Rc;
 use std::time::Duration;
-use tokio::io::AsyncReadExt;
 use tokio::net::unix::pipe;
 use tokio::sync::{mpsc, watch};
-use warden_protocol::{Command, ErrorKind, ExecRequest, ExitStatus, ProcessInfo, Response, CHUNK};
+use warden_protocol::{Command, ErrorKind, ExecRequest, ExitStatus, ProcessInfo, Response};
 
 /// Output kept per background process for a later `Attach { replay }`.
 const BACKLOG_BYTES: usize = 1 << 20;
@@ -192,114 +194,6 @@ impl Proc {
         };
         self.subs.borrow_mut().push(tx);
         (rx, backlog)
-    }
-}
-
-/// Where a pump reads: a pipe, or a command's terminal.
-enum Source {
-    Pipe(pipe::Receiver),
-    Pty(Rc<Pty>),
-}
-
-impl Source {
-    async fn read_buf(&mut self, buf: &mut Vec<u8>) -> std::io::Result<usize> {
-        match self {
-            Source::Pipe(rx) => rx.read_buf(buf).await,
-            Source::Pty(p) => p.read_buf(buf).await,
-        }
-    }
-
-    fn read_now(&self, buf: &mut Vec<u8>) -> std::io::Result<usize> {
-        match self {
-            Source::Pipe(rx) => read_now(rx, buf),
-            Source::Pty(p) => p.read_now(buf),
-        }
-    }
-}
-
-async fn pump(state: Rc<State>, p: Rc<Proc>, fd: OwnedFd, which: Pump) {
-    if let Ok(rx) = pipe::Receiver::from_owned_fd(fd) {
-        pump_from(&p, Source::Pipe(rx), which).await;
-    }
-    p.open_pumps.set(p.open_pumps.get() - 1);
-    p.maybe_finish(&state);
-}
-
-async fn pump_pty(state: Rc<State>, p: Rc<Proc>, pty: Rc<Pty>) {
-    pump_from(&p, Source::Pty(pty), Pump::Stdout).await;
-    p.open_pumps.set(p.open_pumps.get() - 1);
-    p.maybe_finish(&state);
-}
-
-async fn pump_from(p: &Rc<Proc>, mut rx: Source, which: Pump) {
-    let mut exited = p.exited.subscribe();
-    {
-        // Filled through its spare capacity, never zeroed: a command that
-        // prints little touches (and page-faults in) little of it.
-        let mut buf = Vec::with_capacity(CHUNK);
-        loop {
-            buf.clear();
-            tokio::select! {
-                biased;
-                r = rx.read_buf(&mut buf) => match r {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => which.deliver(p, &buf[..n]).await,
-                },
-                _ = exited.wait_for(|e| *e) => {
-                    let mut drained = 0;
-                    while drained < DRAIN_AFTER_EXIT {
-                        match rx.read_now(&mut buf) {
-                            Ok(n) if n > 0 => {
-                                drained += n;
-                                which.deliver(p, &buf[..n]).await;
-                            }
-                            _ => break,
-                        }
-                    }
-                    break;
-                }
-            }
-        }
-    }
-}
-
-/// Reads what the pipe holds right now with a plain `read(2)`.
-///
-/// Not tokio's `try_read_buf`: that consults the reactor's cached readiness
-/// and answers `WouldBlock` *without* a syscall while the epoll event for
-/// the data is still unprocessed. With several commands running, one
-/// SIGCHLD's `waitpid(-1)` also reaps a command that wrote and exited after
-/// the reactor last polled: its pump saw "exited" with its output still
-/// unseen by the reactor, and the drain returned nothing (issue 15, item 1).
-fn read_now(rx: &pipe::Receiver, buf: &mut Vec<u8>) -> std::io::Result<usize> {
-    use std::os::fd::AsFd;
-    buf.clear();
-    Ok(rustix::io::read(
-        rx.as_fd(),
-        rustix::buffer::spare_capacity(buf),
-    )?)
-}
-
-#[derive(Clone, Copy)]
-enum Pump {
-    Stdout,
-    Stderr,
-    Capture,
-}
-
-impl Pump {
-    async fn deliver(self, p: &Proc, data: &[u8]) {
-        match self {
-            Pump::Stdout => p.emit(false, data).await,
-            Pump::Stderr => p.emit(true, data).await,
-            Pump::Capture => {
-                let mut c = p.capture.borrow_mut();
-                let buf = c.get_or_insert_with(Vec::new);
-                if buf.len() < session::MAX_CAPTURE {
-                    buf.extend_from_slice(data);
-                }
-            }
-        }
     }
 }
 
