@@ -86,7 +86,7 @@ pub async fn remove(st: &Shared, live: &Live, path: &str) -> Result<RemoveRespon
     removed.map(|()| RemoveResponse {})
 }
 
-/// Lists `depth` levels (0 counts as 1), breadth first; symlinked
+/// Lists `depth` levels (0 counts as 1), depth first; symlinked
 /// directories are listed as links, never descended into.
 pub async fn list_dir(live: &Live, req: ListDirRequest) -> Result<ListDirResponse, Error> {
     let root = absolute(&req.path)?;
@@ -126,6 +126,9 @@ pub async fn list_dir(live: &Live, req: ListDirRequest) -> Result<ListDirRespons
         }
         level = next;
     }
+    // In the order of envd's walk (Go's `filepath.WalkDir`): each
+    // directory's entries by name, each followed by what is under it.
+    entries.sort_by(|a, b| a.path.split('/').cmp(b.path.split('/')));
     Ok(ListDirResponse { entries })
 }
 
