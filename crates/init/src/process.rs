@@ -259,10 +259,11 @@ pub async fn exec(state: Rc<State>, id: u32, req: ExecRequest) {
     };
     match &slave {
         Some(s) => {
-            let ends = (s.try_clone(), s.try_clone(), s.try_clone());
-            let (Ok(i), Ok(o), Ok(e)) = ends else {
-                let e = std::io::Error::last_os_error();
-                return state.conn.send(id, io_error("terminal", &e)).await;
+            let ends =
+                (|| Ok::<_, std::io::Error>((s.try_clone()?, s.try_clone()?, s.try_clone()?)))();
+            let (i, o, e) = match ends {
+                Ok(ends) => ends,
+                Err(e) => return state.conn.send(id, io_error("terminal", &e)).await,
             };
             cmd.stdin(Stdio::from(i))
                 .stdout(Stdio::from(o))

@@ -44,15 +44,16 @@ pub fn open_for(pid: i32, setup: &mut NativeSetup) -> Result<Vec<OwnedFd>, Spawn
             source: e.into(),
         };
         let fd = if lower && writable {
-            if userns.is_none() {
-                let ns = format!("/proc/{pid}/ns/user");
-                userns = Some(
-                    rustix::fs::open(ns.as_str(), OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
-                        .map_err(host_path)?,
-                );
-            }
-            let ns = userns.as_ref().map(AsFd::as_fd);
-            idmapped_tree(Path::new(p.as_str()), ns).map_err(host_path)?
+            let ns = match &userns {
+                Some(ns) => ns,
+                None => {
+                    let path = format!("/proc/{pid}/ns/user");
+                    let flags = OFlags::RDONLY | OFlags::CLOEXEC;
+                    let ns = rustix::fs::open(path.as_str(), flags, Mode::empty());
+                    userns.insert(ns.map_err(host_path)?)
+                }
+            };
+            idmapped_tree(Path::new(p.as_str()), ns.as_fd()).map_err(host_path)?
         } else {
             rustix::fs::open(
                 in_namespace_of(pid, Path::new(p.as_str())),
@@ -96,14 +97,13 @@ pub fn open_for(pid: i32, setup: &mut NativeSetup) -> Result<Vec<OwnedFd>, Spawn
 /// namespace, which idmapping needs) from its own namespace (a clone
 /// needs a mount of the caller's); the init attaches it in its own
 /// namespace before the overlay uses it (`init/rootfs.rs`).
-fn idmapped_tree(path: &Path, userns: Option<BorrowedFd<'_>>) -> rustix::io::Result<OwnedFd> {
+fn idmapped_tree(path: &Path, ns: BorrowedFd<'_>) -> rustix::io::Result<OwnedFd> {
     use rustix::mount::{open_tree, OpenTreeFlags};
     let tree = open_tree(
         rustix::fs::CWD,
         path,
         OpenTreeFlags::OPEN_TREE_CLONE | OpenTreeFlags::OPEN_TREE_CLOEXEC,
     )?;
-    let ns = userns.ok_or(rustix::io::Errno::INVAL)?;
     let attr = libc::mount_attr {
         attr_set: libc::MOUNT_ATTR_IDMAP
             | libc::MOUNT_ATTR_RDONLY
