@@ -2,7 +2,7 @@
 # Both install what they need (idempotently) on a fresh Debian machine as root.
 SHELL := /bin/bash
 CARGO ?= cargo
-DEBIAN_PACKAGES := bubblewrap util-linux python3 python3-venv python3-pip python-is-python3 coreutils procps mmdebstrap curl runsc \
+DEBIAN_PACKAGES := bubblewrap util-linux mount e2fsprogs python3 python3-venv python3-pip python-is-python3 coreutils procps mmdebstrap curl runsc \
 	python3-pandas python3-openpyxl python3-matplotlib python3-pypdf python3-reportlab
 BIN := target/release
 # The init is linked statically: it starts once per sandbox, and a static

@@ -41,6 +41,7 @@ from e2b import (
 )
 
 from compat_negative import other_tenant, unknown_method, wrong_access_token, wrong_api_key
+from compat_volumes import volumes
 from compat_util import HOME, RUN, SANDBOX_URL, Failed, check, expect_raises, wait_until
 
 
@@ -555,6 +556,7 @@ def main():
         ("download_url / upload_url: signed, with expiry", signed_urls),
         ("get_info of symlinks", symlinks),
         ("a command cut by a kill says so", killed_mid_command),
+        ("volumes: Volume.create/list/get_info/destroy, volume_mounts", volumes),
         ("kill", kill),
         ("get_metrics; pause refused clearly", metrics_and_pause),
         ("negative: wrong API key", wrong_api_key),

@@ -54,6 +54,9 @@ enum Command {
     Exec(Box<client::exec::ExecArgs>),
     /// Store, list and delete the tenant's secrets (write-only values).
     Secret(client::secret::SecretArgs),
+    /// Create, list and delete the tenant's volumes (persistent file
+    /// systems sandboxes mount).
+    Volume(client::volume::VolumeArgs),
     /// Read the tenant's audit log.
     Audit(client::audit::AuditArgs),
     /// Show what the tenant's sandboxes used.
@@ -107,6 +110,7 @@ fn main() {
         Command::Tenant(a) => client::main(client::tenant::run(a)),
         Command::Key(a) => client::main(client::key::run(a)),
         Command::Secret(a) => client::main(client::secret::run(a)),
+        Command::Volume(a) => client::main(client::volume::run(a)),
         Command::File(a) => client::main(client::file::run(a)),
         Command::Sandbox(a) => client::main(client::sandbox::run(a)),
         Command::Exec(a) => client::main(client::exec::run(*a)),

@@ -10,6 +10,7 @@ pub mod export;
 pub mod gvisor;
 pub mod native;
 pub mod tiers;
+pub mod volume;
 
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;

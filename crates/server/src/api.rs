@@ -30,6 +30,8 @@ pub struct Quotas {
     pub max_cpus: u32,
     /// Sum of the `pids` of the tenant's running sandboxes and jobs.
     pub max_pids: u64,
+    /// Volumes the tenant keeps (their sizes count in `max_storage_bytes`).
+    pub max_volumes: u32,
 }
 
 impl From<store::Quotas> for Quotas {
@@ -41,6 +43,7 @@ impl From<store::Quotas> for Quotas {
             max_file_bytes: q.max_file_bytes,
             max_cpus: q.max_cpus,
             max_pids: q.max_pids,
+            max_volumes: q.max_volumes,
         }
     }
 }
@@ -83,6 +86,7 @@ pub struct QuotaOverrides {
     pub max_file_bytes: Option<u64>,
     pub max_cpus: Option<u32>,
     pub max_pids: Option<u64>,
+    pub max_volumes: Option<u32>,
 }
 
 impl QuotaOverrides {
@@ -94,6 +98,7 @@ impl QuotaOverrides {
             max_file_bytes: self.max_file_bytes.unwrap_or(d.max_file_bytes),
             max_cpus: self.max_cpus.unwrap_or(d.max_cpus),
             max_pids: self.max_pids.unwrap_or(d.max_pids),
+            max_volumes: self.max_volumes.unwrap_or(d.max_volumes),
         }
     }
 }
@@ -235,6 +240,13 @@ pub struct CreateSandbox {
     /// directories belong to root). `/input` stays read-only.
     #[serde(default)]
     pub writable_root: bool,
+    /// The tenant's volumes to mount (at most 8), each by id or name. A
+    /// volume outlives the sandbox; several sandboxes may mount one at
+    /// once and see each other's writes as on one machine (no locking
+    /// beyond what their programs do). On the gvisor tier a read-write
+    /// volume cannot be combined with `writable_root`.
+    #[serde(default)]
+    pub volumes: Vec<crate::api_volumes::VolumeMount>,
 }
 
 /// The user named in a request (`None`: the default), or a 400.
@@ -300,6 +312,8 @@ pub struct Sandbox {
     /// `sandbox` | `user` | `root`
     pub user: String,
     pub writable_root: bool,
+    /// The volumes it mounts, each by id.
+    pub volumes: Vec<crate::api_volumes::VolumeMount>,
 }
 
 /// What the server keeps of a create request in the sandbox record.
@@ -322,6 +336,8 @@ pub struct StoredSpec {
     pub user: warden_spec::SandboxUser,
     #[serde(default)]
     pub writable_root: bool,
+    #[serde(default)]
+    pub volumes: Vec<crate::api_volumes::VolumeMount>,
 }
 
 impl From<store::SandboxRecord> for Sandbox {
@@ -338,6 +354,7 @@ impl From<store::SandboxRecord> for Sandbox {
             isolation: spec.isolation.name().into(),
             user: spec.user.name().into(),
             writable_root: spec.writable_root,
+            volumes: spec.volumes,
             secrets: spec.secret_names,
             created_at: time(r.created_at),
             expires_at: time(r.expires_at),

@@ -116,6 +116,7 @@ knobs! {
         pub max_file_bytes: u64 = Quotas::default().max_file_bytes;
         pub max_cpus: u32 = Quotas::default().max_cpus;
         pub max_pids: u64 = Quotas::default().max_pids;
+        pub max_volumes: u32 = Quotas::default().max_volumes;
     }
 }
 
@@ -185,6 +186,7 @@ impl QuotaConfig {
             max_file_bytes: self.max_file_bytes,
             max_cpus: self.max_cpus,
             max_pids: self.max_pids,
+            max_volumes: self.max_volumes,
         }
     }
 }

@@ -7,6 +7,7 @@
 pub mod api;
 mod api_network;
 pub mod api_reviews;
+pub mod api_volumes;
 pub mod auth;
 pub mod budget;
 mod checks;
@@ -184,6 +185,13 @@ pub async fn serve(
             "removed what a previous server process left in the object store"
         );
     }
+    let volumes = Arc::new(
+        warden_runtime::volume::Volumes::open(&cfg.data_dir.join("volumes"))
+            .context("opening the volume store")?,
+    );
+    service::volumes::sweep(meta.as_ref(), &volumes)
+        .await
+        .context("matching volumes to their records")?;
     let admin_hash = admin_hash(&cfg, meta.as_ref()).await?;
     let signing_key = signing_key(&cfg, meta.as_ref()).await?;
     let vault = match &cfg.secrets.key {
@@ -226,6 +234,7 @@ pub async fn serve(
         sandboxes: manager.clone(),
         draining: AtomicBool::new(false),
         buffers,
+        volumes,
     });
     tokio::spawn(manager.clone().expire_loop());
     tokio::spawn(jobs::worker_loop(state.clone()));

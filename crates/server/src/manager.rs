@@ -39,6 +39,10 @@ pub struct Live {
     pub masker: Option<Arc<crate::secrets::Masker>>,
     /// Its ports are served without a token (see `CreateSandbox`).
     pub public_ports: bool,
+    /// Its volumes stay mounted while it lives (the last holder's drop
+    /// unmounts one); let go at its teardown, whoever still holds the
+    /// `Live`.
+    volumes: Mutex<Vec<warden_runtime::volume::Lease>>,
     sandbox: Mutex<Option<Box<dyn Sandbox>>>,
     /// The egress proxy of a sandbox with an allowlist.
     egress: Mutex<Option<warden_egress::Egress>>,
@@ -105,6 +109,8 @@ pub struct SandboxLaunch {
     pub masker: Option<Arc<crate::secrets::Masker>>,
     /// Its ports are served without a token (see `CreateSandbox`).
     pub public_ports: bool,
+    /// Holds on the volumes it mounts, kept for its life.
+    pub volumes: Vec<warden_runtime::volume::Lease>,
 }
 
 /// How a sandbox ended, from its cgroup.
@@ -298,6 +304,7 @@ impl Manager {
             client,
             masker: new.masker,
             public_ports: new.public_ports,
+            volumes: Mutex::new(new.volumes),
             sandbox: Mutex::new(Some(sandbox)),
             egress: Mutex::new(egress),
             expires_at: AtomicI64::new(record.expires_at),
@@ -401,8 +408,15 @@ impl Manager {
             peak_memory_bytes: stats.map(|s| s.memory_peak_bytes).unwrap_or(0),
             wall_seconds: wall,
         };
+        // Its processes are gone: its volumes may be unmounted (or
+        // deleted) now.
+        let volumes = std::mem::take(&mut *live.volumes.lock().unwrap_or_else(|e| e.into_inner()));
         let dir = live.dir.clone();
-        let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(dir)).await;
+        let _ = tokio::task::spawn_blocking(move || {
+            drop(volumes);
+            std::fs::remove_dir_all(dir)
+        })
+        .await;
         if let Err(e) = self
             .meta
             .end_sandbox(tenant, id, state, reason, Some(usage))

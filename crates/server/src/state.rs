@@ -27,6 +27,8 @@ pub struct AppState {
     /// What tenants' requests make the server buffer (JSON-mode exec
     /// output, E2B polling watchers' events): per tenant, and in all.
     pub buffers: crate::budget::Buffers,
+    /// The tenants' volumes on this node (`<data>/volumes`).
+    pub volumes: Arc<warden_runtime::volume::Volumes>,
 }
 
 pub type Shared = Arc<AppState>;

@@ -125,6 +125,13 @@ pub struct Mount {
     pub target: String,
     #[serde(default = "default_true")]
     pub read_only: bool,
+    /// The source's files carry the sandbox's own ids (a volume: what one
+    /// sandbox's uid 1000 wrote, the next sandbox's uid 1000 owns). The
+    /// native tier mounts it idmapped through the sandbox's user namespace,
+    /// so on-disk ids are the ids inside, whatever host range the sandbox
+    /// was given; gVisor's gofer stores the Sentry's ids as they are.
+    #[serde(default)]
+    pub sandbox_ids: bool,
 }
 
 fn default_true() -> bool {
@@ -251,7 +258,7 @@ pub enum SpecError {
     BadHostname(String),
     #[error("limit {name} is out of range: {why}")]
     BadLimit { name: &'static str, why: String },
-    #[error("a writable root cannot be combined with a read-write mount ({0}): gVisor would keep the mount's writes in the root's layer")]
+    #[error("on the gvisor tier a writable root cannot be combined with a read-write mount ({0}): gVisor would keep the mount's writes in the root's layer, not on the mount (use the native tier, or no writable root)")]
     WritableRootMount(String),
     #[error("network mode is not supported by this backend")]
     UnsupportedNetwork,
@@ -309,7 +316,10 @@ impl SandboxSpec {
             if reserved || (self.user == SandboxUser::User && m.target == USER_HOME) {
                 return Err(SpecError::ReservedTarget(m.target.clone()));
             }
-            if self.writable_root && !m.read_only {
+            // gVisor's overlay covers every read-write mount (see the
+            // runtime's `gvisor/bundle.rs`); the native tier's layers
+            // cover only the image and /etc.
+            if self.writable_root && !m.read_only && self.isolation == Isolation::Gvisor {
                 return Err(SpecError::WritableRootMount(m.target.clone()));
             }
         }
@@ -426,6 +436,7 @@ mod tests {
                 source: "/srv".into(),
                 target: target.into(),
                 read_only: true,
+                sandbox_ids: false,
             });
             assert!(spec.validate().is_err(), "{target} accepted");
         }
@@ -434,6 +445,7 @@ mod tests {
             source: "/srv".into(),
             target: "/data".into(),
             read_only: true,
+            sandbox_ids: false,
         });
         spec.validate().unwrap();
     }

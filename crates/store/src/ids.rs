@@ -66,6 +66,7 @@ id_type!(SandboxId, "sbx_");
 id_type!(ReviewId, "rev_");
 id_type!(DeliveryId, "whd_");
 id_type!(OutputId, "out_");
+id_type!(VolumeId, "vol_");
 
 #[cfg(test)]
 mod tests {

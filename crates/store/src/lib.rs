@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 pub use egress::{EgressEntry, EgressLog};
-pub use ids::{DeliveryId, FileId, KeyId, OutputId, ReviewId, SandboxId, TenantId};
+pub use ids::{DeliveryId, FileId, KeyId, OutputId, ReviewId, SandboxId, TenantId, VolumeId};
 pub use jobs::JobStore;
 pub use objects::{Gate, ObjectKind, Objects, PutResult, TenantObjects};
 pub use tenant::{TenantStore, RESERVE_STEP};
@@ -59,6 +59,10 @@ pub enum StoreError {
     Invalid(String),
     /// Storing `wanted` more bytes would take the tenant past its storage
     /// quota (files plus uploads in flight).
+    /// Past a quota on how many of something a tenant keeps (the message
+    /// names the quota).
+    #[error("{0}")]
+    CountQuota(String),
     #[error("max_storage_bytes: the tenant's storage quota is {limit} bytes, {used} are in use or reserved, this needs {wanted}")]
     StorageQuota { used: u64, wanted: u64, limit: u64 },
 }
@@ -141,6 +145,9 @@ pub struct Quotas {
     pub max_cpus: u32,
     /// Sum of the `pids` limits of everything running.
     pub max_pids: u64,
+    /// Volumes the tenant may keep (their sizes count in
+    /// `max_storage_bytes`).
+    pub max_volumes: u32,
 }
 
 impl Default for Quotas {
@@ -155,6 +162,7 @@ impl Default for Quotas {
             // what they had; operators lower them per tenant.
             max_cpus: 64,
             max_pids: 16_384,
+            max_volumes: 16,
         }
     }
 }
@@ -337,6 +345,17 @@ pub struct SecretMeta {
     pub updated_at: Millis,
 }
 
+/// A tenant's volume (see the runtime's `volume.rs` for its bytes).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VolumeRecord {
+    pub id: VolumeId,
+    pub tenant_id: TenantId,
+    /// Unique within the tenant.
+    pub name: String,
+    pub size_bytes: u64,
+    pub created_at: Millis,
+}
+
 /// Sums over sandboxes that ended within a time window.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 pub struct UsageSum {
@@ -480,6 +499,24 @@ pub trait MetaStore: EgressLog + Send + Sync {
         tenant: &TenantId,
         policy: Option<&serde_json::Value>,
     ) -> Result<()>;
+    // --- volumes ---
+    /// Records a volume if the tenant's volume count and storage quota
+    /// (files, outputs, logs, reservations and volumes) allow it: one
+    /// transaction, so parallel creates cannot both take the last room.
+    /// A taken name is a `Conflict`; over a quota, `StorageQuota` or
+    /// `CountQuota`.
+    async fn create_volume(&self, volume: &VolumeRecord) -> Result<()>;
+    async fn list_volumes(&self, tenant: &TenantId) -> Result<Vec<VolumeRecord>>;
+    async fn get_volume(&self, tenant: &TenantId, id: &VolumeId) -> Result<Option<VolumeRecord>>;
+    async fn get_volume_by_name(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+    ) -> Result<Option<VolumeRecord>>;
+    async fn delete_volume(&self, tenant: &TenantId, id: &VolumeId) -> Result<bool>;
+    /// Every tenant's volumes (the start-up sweep matches them to images).
+    async fn all_volumes(&self) -> Result<Vec<VolumeRecord>>;
+
     // --- secrets (ciphertexts only) ---
     /// Stores a secret; an existing name is a `Conflict` unless `replace`,
     /// which swaps the value and keeps `created_at`. Returns what is shown.

@@ -224,6 +224,31 @@ impl TenantStore {
         self.meta.list_audit_about(&self.tenant, q).await
     }
 
+    /// Records one of this tenant's volumes (see
+    /// [`MetaStore::create_volume`]).
+    pub async fn create_volume(&self, volume: &VolumeRecord) -> Result<()> {
+        if volume.tenant_id != self.tenant {
+            return Err(StoreError::Corrupt("volume of another tenant".into()));
+        }
+        self.meta.create_volume(volume).await
+    }
+
+    pub async fn list_volumes(&self) -> Result<Vec<VolumeRecord>> {
+        self.meta.list_volumes(&self.tenant).await
+    }
+
+    /// This tenant's volume named by its id or, failing that, its name.
+    pub async fn find_volume(&self, id_or_name: &str) -> Result<Option<VolumeRecord>> {
+        match VolumeId::parse(id_or_name) {
+            Some(id) => self.meta.get_volume(&self.tenant, &id).await,
+            None => self.meta.get_volume_by_name(&self.tenant, id_or_name).await,
+        }
+    }
+
+    pub async fn delete_volume(&self, id: &VolumeId) -> Result<bool> {
+        self.meta.delete_volume(&self.tenant, id).await
+    }
+
     /// Stores one of this tenant's secrets (see [`MetaStore::put_secret`]).
     pub async fn put_secret(&self, secret: &SecretRecord, replace: bool) -> Result<SecretMeta> {
         if secret.tenant_id != self.tenant {

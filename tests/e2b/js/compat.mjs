@@ -21,6 +21,7 @@ import {
   SandboxError,
   FileType,
   FilesystemEventType,
+  Volume,
 } from 'e2b'
 
 const env = (k) => {
@@ -449,6 +450,32 @@ async function killedMidCommand() {
   check(err && /killed/.test(err.message), `told it was killed: ${err?.constructor?.name}: ${err?.message}`)
 }
 
+// E2B's Volume API and volumeMounts, on Warden's volumes.
+async function volumes() {
+  const name = `compat-js-${RUN}`
+  const vol = await Volume.create(name)
+  check(vol.name === name && vol.volumeId.startsWith('vol_'), `Volume.create: ${vol.volumeId}`)
+  try {
+    const w = await sandbox({ timeoutMs: 60000, volumeMounts: { '/home/user/data': vol } })
+    await w.commands.run('echo kept-js > ~/data/notes.txt')
+    await expectThrows(Error, 'destroy of a volume in use', () => Volume.destroy(vol.volumeId))
+    await w.kill()
+    const r = await sandbox({ timeoutMs: 60000, volumeMounts: { '/mnt/v': name } })
+    const out = await r.commands.run('cat /mnt/v/notes.txt')
+    check(out.stdout === 'kept-js\n', `the next sandbox reads the file: ${JSON.stringify(out.stdout)}`)
+    await r.kill()
+    const names = (await Volume.list()).map((v) => v.name)
+    check(names.includes(name), `Volume.list: ${names}`)
+    check((await Volume.getInfo(vol.volumeId)).name === name, 'Volume.getInfo')
+    const theirs = (await Volume.list({ apiKey: OTHER_KEY })).map((v) => v.name)
+    check(!theirs.includes(name), "the other tenant lists this tenant's volume")
+    check((await Volume.destroy(vol.volumeId, { apiKey: OTHER_KEY })) === false, 'the other tenant destroyed it')
+  } finally {
+    await Volume.destroy(vol.volumeId)
+  }
+  check((await Volume.destroy(vol.volumeId)) === false, 'a second destroy: not false')
+}
+
 async function main() {
   const t0 = Date.now()
   const passed = []
@@ -477,6 +504,7 @@ async function main() {
     ['setTimeout and expiry', timeoutAndExpiry],
     ['ports: getHost, public and private traffic', ports],
     ['a command cut by a kill says so', killedMidCommand],
+    ['volumes: Volume.create/list/getInfo/destroy, volumeMounts', volumes],
     ['kill', kill],
     ['getMetrics; pause refused clearly', metricsAndPause],
     ['negative: wrong API key', wrongApiKey],

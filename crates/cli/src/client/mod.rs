@@ -23,6 +23,7 @@ pub mod secret;
 pub mod tenant;
 pub mod transfer;
 pub mod usage;
+pub mod volume;
 
 use anyhow::{anyhow, Result};
 use clap::Args;

@@ -96,6 +96,10 @@ pub struct CreateArgs {
     /// default). Without it the sandbox has no network.
     #[arg(long = "allow-host", value_name = "HOST")]
     pub allow_host: Vec<String>,
+    /// Mount one of the tenant's volumes at PATH, read-write or (`:ro`)
+    /// read-only (repeatable; see `warden volume`).
+    #[arg(long = "volume", value_name = "NAME:/PATH[:ro]")]
+    pub volumes: Vec<String>,
 }
 
 /// The `CreateSandbox` body: only what was given, so the server's defaults
@@ -134,6 +138,14 @@ pub fn create_body(a: &CreateArgs) -> Result<Value> {
     }
     if let Some(n) = super::egress::allowlist_body(&a.allow_host)? {
         body.insert("network".into(), n);
+    }
+    if !a.volumes.is_empty() {
+        let mounts: Result<Vec<Value>> = a
+            .volumes
+            .iter()
+            .map(|v| super::volume::mount_body(v))
+            .collect();
+        body.insert("volumes".into(), Value::Array(mounts?));
     }
     Ok(Value::Object(body))
 }
@@ -274,6 +286,7 @@ mod tests {
             labels: vec!["team=ml".into()],
             workdir: Some("/scratch/w".into()),
             allow_host: vec!["pypi.org".into()],
+            volumes: vec!["data:/data".into(), "ref:/ref:ro".into()],
         };
         assert_eq!(
             create_body(&a).unwrap(),
@@ -288,6 +301,10 @@ mod tests {
                 "labels": {"team": "ml"},
                 "limits": {"memory_mb": 512, "cpus": 1.5, "pids": 64, "disk_mb": 1024},
                 "workdir": "/scratch/w",
+                "volumes": [
+                    {"volume": "data", "path": "/data", "read_only": false},
+                    {"volume": "ref", "path": "/ref", "read_only": true},
+                ],
             })
         );
     }

@@ -32,5 +32,6 @@ mod storage;
 mod tiers;
 mod tty;
 mod uploads;
+mod volumes;
 mod watch_limits;
 mod workflow;

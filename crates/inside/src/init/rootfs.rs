@@ -94,6 +94,21 @@ pub fn bind(src: &Path, dst: &Path, ro: bool) -> Result<()> {
     mount_remount(dst, flags, c"").map_err(rerr("remount", dst))
 }
 
+/// Attaches the detached mount tree `tree` (a `/proc/self/fd/N` path the
+/// host sent: an idmapped copy of a host directory, see the runtime's
+/// `native/handles.rs`) on the directory `at`.
+fn attach_tree(tree: &Path, at: &Path) -> Result<()> {
+    use rustix::mount::{move_mount, MoveMountFlags};
+    move_mount(
+        rustix::fs::CWD,
+        tree,
+        rustix::fs::CWD,
+        at,
+        MoveMountFlags::MOVE_MOUNT_F_SYMLINKS | MoveMountFlags::MOVE_MOUNT_T_SYMLINKS,
+    )
+    .map_err(rerr("attach idmapped tree", at))
+}
+
 /// A tmpfs with the given options.
 pub fn tmpfs(dst: &Path, flags: MountFlags, opts: &str) -> Result<()> {
     fs::create_dir_all(dst).map_err(err("mkdir", dst))?;
@@ -203,17 +218,9 @@ impl Layers {
     /// the runtime's `native/handles.rs`) in the sandbox's own namespace,
     /// where an overlay may use it as a lower layer, and returns where.
     pub fn attach(&self, tree: &Path) -> Result<PathBuf> {
-        use rustix::mount::{move_mount, MoveMountFlags};
         let at = self.dir.join(format!("{}.lower", self.next()));
         fs::create_dir(&at).map_err(err("mkdir", &at))?;
-        move_mount(
-            rustix::fs::CWD,
-            tree,
-            rustix::fs::CWD,
-            &at,
-            MoveMountFlags::MOVE_MOUNT_F_SYMLINKS | MoveMountFlags::MOVE_MOUNT_T_SYMLINKS,
-        )
-        .map_err(rerr("attach idmapped tree", &at))?;
+        attach_tree(tree, &at)?;
         self.attached.borrow_mut().push(at.clone());
         Ok(at)
     }
@@ -482,7 +489,14 @@ pub fn layout(root: &Path, setup: &NativeSetup) -> Result<()> {
     }
     for m in &setup.mounts {
         let target = root.join(m.target.trim_start_matches('/'));
-        bind(Path::new(&m.source), &target, m.read_only)?;
+        if m.sandbox_ids {
+            // An idmapped tree the host made, its flags (read-only,
+            // nosuid, nodev) already set: attached as it is.
+            fs::create_dir_all(&target).map_err(err("mkdir", &target))?;
+            attach_tree(Path::new(&m.source), &target)?;
+        } else {
+            bind(Path::new(&m.source), &target, m.read_only)?;
+        }
     }
     // Root's home is private to root-mode sandboxes, as on any system.
     let _ = fs::set_permissions(root.join("root"), fs::Permissions::from_mode(0o700));

@@ -78,8 +78,8 @@ fn image(src_dir: &Path, entries: &[skeleton::Entry], ro: bool, mounts: &mut Vec
 /// read-write bind (the image's, /etc) get an overlay whose upper layer is
 /// in the Sentry's memory, so nothing is written to the host; read-only
 /// binds (/input, the init) stay read-only. Spec validation refuses a
-/// writable root with read-write mounts of the caller's, whose writes
-/// would otherwise land there too.
+/// gVisor writable root with read-write mounts of the caller's (volumes),
+/// whose writes would otherwise land there too and be lost.
 pub fn overlay(spec: &SandboxSpec) -> Option<&'static str> {
     spec.writable_root.then_some("--overlay2=all:memory")
 }
@@ -361,6 +361,7 @@ mod tests {
                 source: init.to_string_lossy().into_owned(),
                 target: "/opt/tool".into(),
                 read_only: true,
+                sandbox_ids: false,
             }],
             ..SandboxSpec::default()
         };

@@ -29,13 +29,14 @@ use warden_spec::Image;
 /// would resolve it, and replaces each by the name the init will use.
 /// Returns the descriptors in order, for [`send`].
 ///
-/// A writable root's overlay lowers (the image, the /etc template) go as
+/// A writable root's overlay lowers (the image, the /etc template) and the
+/// sources of mounts that carry the sandbox's own ids (volumes) go as
 /// idmapped trees instead (see [`idmapped_tree`]).
 pub fn open_for(pid: i32, setup: &mut NativeSetup) -> Result<Vec<OwnedFd>, SpawnError> {
     let mut fds = Vec::new();
     let mut userns = None;
     let writable = setup.writable_root;
-    let mut take = |p: &mut String, lower: bool| -> Result<(), SpawnError> {
+    let mut take = |p: &mut String, how: Open| -> Result<(), SpawnError> {
         if fds.len() == MAX_FDS {
             return Err(SpawnError::TooManyPaths(MAX_FDS));
         }
@@ -43,51 +44,71 @@ pub fn open_for(pid: i32, setup: &mut NativeSetup) -> Result<Vec<OwnedFd>, Spawn
             path: p.clone(),
             source: e.into(),
         };
-        let fd = if lower && writable {
-            let ns = match &userns {
-                Some(ns) => ns,
-                None => {
-                    let path = format!("/proc/{pid}/ns/user");
-                    let flags = OFlags::RDONLY | OFlags::CLOEXEC;
-                    let ns = rustix::fs::open(path.as_str(), flags, Mode::empty());
-                    userns.insert(ns.map_err(host_path)?)
-                }
-            };
-            idmapped_tree(Path::new(p.as_str()), ns.as_fd()).map_err(host_path)?
-        } else {
-            rustix::fs::open(
+        let fd = match how {
+            Open::Idmapped { read_only } => {
+                let ns = match &userns {
+                    Some(ns) => ns,
+                    None => {
+                        let path = format!("/proc/{pid}/ns/user");
+                        let flags = OFlags::RDONLY | OFlags::CLOEXEC;
+                        let ns = rustix::fs::open(path.as_str(), flags, Mode::empty());
+                        userns.insert(ns.map_err(host_path)?)
+                    }
+                };
+                idmapped_tree(Path::new(p.as_str()), ns.as_fd(), read_only).map_err(host_path)?
+            }
+            Open::Path => rustix::fs::open(
                 in_namespace_of(pid, Path::new(p.as_str())),
                 OFlags::PATH | OFlags::CLOEXEC,
                 Mode::empty(),
             )
-            .map_err(host_path)?
+            .map_err(host_path)?,
         };
         *p = fd_path(fds.len());
         fds.push(fd);
         Ok(())
     };
-    take(&mut setup.staging_dir, false)?;
-    take(&mut setup.dev_template, false)?;
-    take(&mut setup.etc_template, true)?;
+    let lower = match writable {
+        true => Open::Idmapped { read_only: true },
+        false => Open::Path,
+    };
+    take(&mut setup.staging_dir, Open::Path)?;
+    take(&mut setup.dev_template, Open::Path)?;
+    take(&mut setup.etc_template, lower)?;
     if let Image::Dir(dir) = &mut setup.image {
-        take(dir, true)?;
+        take(dir, lower)?;
     }
     if writable && setup.image == Image::Host {
         let mut usr = "/usr".to_string();
-        take(&mut usr, true)?;
+        take(&mut usr, lower)?;
         setup.usr_dir = Some(usr);
     }
     if let Some(input) = &mut setup.input_dir {
-        take(input, false)?;
+        take(input, Open::Path)?;
     }
     for m in &mut setup.mounts {
-        take(&mut m.source, false)?;
+        let how = match m.sandbox_ids {
+            true => Open::Idmapped {
+                read_only: m.read_only,
+            },
+            false => Open::Path,
+        };
+        take(&mut m.source, how)?;
     }
     setup.path_fds = fds.len();
     Ok(fds)
 }
 
-/// A detached, read-only (nosuid, nodev) copy of the host's mount tree at
+/// How [`open_for`] hands a host path over.
+#[derive(Clone, Copy)]
+enum Open {
+    /// An `O_PATH` descriptor the init binds from.
+    Path,
+    /// A detached idmapped tree the init attaches.
+    Idmapped { read_only: bool },
+}
+
+/// A detached (nosuid, nodev, and read-only if asked) copy of the host's mount tree at
 /// `path`, idmapped through the sandbox's user namespace `userns`: files
 /// the host's root owns show as owned by the sandbox's root (the ids the
 /// sandbox maps), so a writable root's overlay over them lets a root-mode
@@ -97,7 +118,7 @@ pub fn open_for(pid: i32, setup: &mut NativeSetup) -> Result<Vec<OwnedFd>, Spawn
 /// namespace, which idmapping needs) from its own namespace (a clone
 /// needs a mount of the caller's); the init attaches it in its own
 /// namespace before the overlay uses it (`init/rootfs.rs`).
-fn idmapped_tree(path: &Path, ns: BorrowedFd<'_>) -> rustix::io::Result<OwnedFd> {
+fn idmapped_tree(path: &Path, ns: BorrowedFd<'_>, read_only: bool) -> rustix::io::Result<OwnedFd> {
     use rustix::mount::{open_tree, OpenTreeFlags};
     let tree = open_tree(
         rustix::fs::CWD,
@@ -106,9 +127,13 @@ fn idmapped_tree(path: &Path, ns: BorrowedFd<'_>) -> rustix::io::Result<OwnedFd>
     )?;
     let attr = libc::mount_attr {
         attr_set: libc::MOUNT_ATTR_IDMAP
-            | libc::MOUNT_ATTR_RDONLY
             | libc::MOUNT_ATTR_NOSUID
-            | libc::MOUNT_ATTR_NODEV,
+            | libc::MOUNT_ATTR_NODEV
+            | if read_only {
+                libc::MOUNT_ATTR_RDONLY
+            } else {
+                0
+            },
         attr_clr: 0,
         propagation: 0,
         userns_fd: ns.as_raw_fd() as u64,

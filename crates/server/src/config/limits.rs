@@ -27,6 +27,10 @@ knobs! {
         /// Bytes of a review job's log (all attempts); later output is
         /// dropped.
         pub max_job_log_bytes: u64 = 64 << 20, env "WARDEN_LIMITS_MAX_JOB_LOG_BYTES";
+        /// Largest volume a tenant may create (its size also counts in the
+        /// tenant's `max_storage_bytes`, and is taken from this node's
+        /// disk when it is made).
+        pub max_volume_bytes: u64 = 10 << 30, env "WARDEN_LIMITS_MAX_VOLUME_BYTES";
     }
 }
 

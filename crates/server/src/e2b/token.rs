@@ -13,12 +13,24 @@ use warden_store::SandboxId;
 
 const CONTEXT: &[u8] = b"warden e2b envd access token v1\0";
 const TRAFFIC: &[u8] = b"warden e2b traffic access token v1\0";
+const VOLUME: &[u8] = b"warden e2b volume token v1\0";
 
 fn mac(key: &[u8], context: &[u8], id: &SandboxId) -> [u8; 32] {
+    mac_of(key, context, id.as_str())
+}
+
+fn mac_of(key: &[u8], context: &[u8], id: &str) -> [u8; 32] {
     let mut m = <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes any key length");
     m.update(context);
-    m.update(id.as_str().as_bytes());
+    m.update(id.as_bytes());
     m.finalize().into_bytes().into()
+}
+
+/// The token E2B's volume API hands out with volume `id` (for its content
+/// API, which Warden does not serve: files reach a volume through the
+/// sandboxes that mount it).
+pub fn volume_token(key: &[u8], id: &warden_store::VolumeId) -> String {
+    format!("ev_{}", B64.encode(mac_of(key, VOLUME, id.as_str())))
 }
 
 /// The token the control API hands out for sandbox `id`.

@@ -327,6 +327,7 @@ async fn attempt(st: &Shared, job: &ReviewRecord, cancel: &Notify, lost: &Notify
                 takes_slot: false,
                 masker: secrets.masker.clone(),
                 public_ports: false,
+                volumes: Vec::new(),
             },
         )
         .await;

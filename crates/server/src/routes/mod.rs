@@ -20,3 +20,4 @@ pub mod sbfiles;
 pub mod secrets;
 pub mod table;
 pub mod tenants;
+pub mod volumes;

@@ -59,6 +59,8 @@ pub fn v1(max_json_bytes: usize) -> OpenApiRouter<Shared> {
         .routes(routes!(reviews::webhook_secret))
         .routes(routes!(secrets::create, secrets::list))
         .routes(routes!(secrets::delete))
+        .routes(routes!(volumes::create, volumes::list))
+        .routes(routes!(volumes::get, volumes::delete))
         .routes(routes!(audit::audit))
         .routes(routes!(audit::usage))
         .layer(DefaultBodyLimit::max(max_json_bytes))

@@ -72,6 +72,10 @@ pub enum Action {
     SecretReplace,
     /// A secret was deleted.
     SecretDelete,
+    /// A volume was created (or refused).
+    VolumeCreate,
+    /// A volume was deleted.
+    VolumeDelete,
     /// A tenant was created.
     TenantCreate,
     /// A tenant was deleted.
@@ -121,6 +125,8 @@ impl Action {
         Action::SecretCreate,
         Action::SecretReplace,
         Action::SecretDelete,
+        Action::VolumeCreate,
+        Action::VolumeDelete,
         Action::TenantCreate,
         Action::TenantDelete,
         Action::TenantDisable,
@@ -164,6 +170,8 @@ impl Action {
             Action::SecretCreate => "secret.create",
             Action::SecretReplace => "secret.replace",
             Action::SecretDelete => "secret.delete",
+            Action::VolumeCreate => "volume.create",
+            Action::VolumeDelete => "volume.delete",
             Action::TenantCreate => "tenant.create",
             Action::TenantDelete => "tenant.delete",
             Action::TenantDisable => "tenant.disable",

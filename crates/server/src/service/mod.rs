@@ -19,5 +19,6 @@ pub mod sandbox_files;
 pub mod sandboxes;
 pub mod secrets;
 pub mod tenants;
+pub mod volumes;
 
 pub use error::{Error, Result};

@@ -258,6 +258,18 @@ async fn create_inner(caller: &Caller, st: &Shared, req: CreateSandbox) -> Resul
     )
     .await?;
     secrets.add_env(&mut spec.env);
+    let (mounts, volumes) = crate::service::volumes::leases_for(st, caller, &req.volumes).await?;
+    let mounted: Vec<_> = req
+        .volumes
+        .iter()
+        .zip(&volumes)
+        .map(|(m, lease)| crate::api_volumes::VolumeMount {
+            volume: lease.id().to_string(),
+            ..m.clone()
+        })
+        .collect();
+    spec.mounts.extend(mounts);
+    spec.validate().map_err(|e| Error::invalid(e.to_string()))?;
     let now = now_ms();
     let stored = StoredSpec {
         image,
@@ -270,6 +282,7 @@ async fn create_inner(caller: &Caller, st: &Shared, req: CreateSandbox) -> Resul
         isolation,
         user: spec.user,
         writable_root: spec.writable_root,
+        volumes: mounted,
     };
     let record = SandboxRecord {
         id: SandboxId::generate(),
@@ -295,6 +308,7 @@ async fn create_inner(caller: &Caller, st: &Shared, req: CreateSandbox) -> Resul
                 takes_slot: true,
                 masker: secrets.masker.clone(),
                 public_ports: req.public_ports,
+                volumes,
             },
         )
         .await

@@ -91,9 +91,17 @@ pub async fn delete(st: &AppState, id: &TenantId, force: bool) -> Result<u64> {
             .destroy(id, &sb, SandboxState::Stopped, "tenant deleted", ACTOR)
             .await;
     }
+    let volumes = st.meta.list_volumes(id).await?;
     // Rows first: once they are gone no request can reach the objects.
     st.meta.delete_tenant(id).await?;
     let removed = st.tenant_store(id.clone()).objects().delete_all().await?;
+    // Its sandboxes are gone, so none holds a volume: their bytes go now
+    // (what fails here, the next start's sweep removes).
+    for v in volumes {
+        if let Err(e) = st.volumes.remove_orphan(v.id.as_str()) {
+            tracing::error!(volume = %v.id, "removing a deleted tenant's volume: {e}");
+        }
+    }
     let outcome = format!("ok ({removed} objects removed)");
     record(st, id, Action::TenantDelete, id.as_str(), &outcome).await?;
     Ok(removed)

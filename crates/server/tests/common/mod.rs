@@ -329,6 +329,7 @@ impl World {
             takes_slot: true,
             masker: None,
             public_ports: false,
+            volumes: Vec::new(),
         };
         self.manager.create(store, new).await.map(|r| r.id)
     }
@@ -375,6 +376,10 @@ pub fn app(
         sandboxes: w.manager.clone(),
         draining: std::sync::atomic::AtomicBool::new(false),
         buffers,
+        volumes: Arc::new(
+            warden_runtime::volume::Volumes::open(&w.dir.path().join("volumes"))
+                .expect("volume store"),
+        ),
     })
 }
 

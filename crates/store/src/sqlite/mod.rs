@@ -24,6 +24,7 @@ mod reservations;
 mod sandboxes;
 mod secrets;
 mod tenants;
+mod volumes;
 
 use crate::jobs::{
     DeliveryRecord, OutputRecord, OutputsDeleted, ReviewEnd, ReviewFilter, ReviewRecord,
@@ -365,6 +366,28 @@ impl MetaStore for SqliteMeta {
         policy: Option<&serde_json::Value>,
     ) -> Result<()> {
         policies::set(&self.pool, tenant, policy).await
+    }
+    async fn create_volume(&self, volume: &VolumeRecord) -> Result<()> {
+        volumes::create(&self.pool, volume).await
+    }
+    async fn list_volumes(&self, tenant: &TenantId) -> Result<Vec<VolumeRecord>> {
+        volumes::list(&self.pool, tenant).await
+    }
+    async fn get_volume(&self, tenant: &TenantId, id: &VolumeId) -> Result<Option<VolumeRecord>> {
+        volumes::get(&self.pool, tenant, id).await
+    }
+    async fn get_volume_by_name(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+    ) -> Result<Option<VolumeRecord>> {
+        volumes::get_by_name(&self.pool, tenant, name).await
+    }
+    async fn delete_volume(&self, tenant: &TenantId, id: &VolumeId) -> Result<bool> {
+        volumes::delete(&self.pool, tenant, id).await
+    }
+    async fn all_volumes(&self) -> Result<Vec<VolumeRecord>> {
+        volumes::all(&self.pool).await
     }
     async fn put_secret(&self, secret: &SecretRecord, replace: bool) -> Result<SecretMeta> {
         secrets::put(&self.pool, secret, replace).await

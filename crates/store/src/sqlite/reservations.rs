@@ -14,9 +14,9 @@ use super::{to_i64, to_u64, BEGIN_WRITE};
 use crate::*;
 use sqlx::{Sqlite, SqlitePool};
 
-/// Bytes of the tenant's files, job outputs and stored logs, plus what
-/// its uploads have reserved, other than the reservation `except`.
-async fn used_except<'c, E>(conn: E, tenant: &TenantId, except: &str) -> Result<u64>
+/// Bytes of the tenant's files, job outputs, stored logs and volumes, plus
+/// what its uploads have reserved, other than the reservation `except`.
+pub(super) async fn used_except<'c, E>(conn: E, tenant: &TenantId, except: &str) -> Result<u64>
 where
     E: sqlx::Executor<'c, Database = Sqlite>,
 {
@@ -24,6 +24,7 @@ where
         "SELECT (SELECT COALESCE(SUM(size), 0) FROM files WHERE tenant_id = ?1)
               + (SELECT COALESCE(SUM(size), 0) FROM review_outputs WHERE tenant_id = ?1)
               + (SELECT COALESCE(SUM(log_bytes), 0) FROM reviews WHERE tenant_id = ?1)
+              + (SELECT COALESCE(SUM(size_bytes), 0) FROM volumes WHERE tenant_id = ?1)
               + (SELECT COALESCE(SUM(bytes), 0) FROM storage_reservations
                  WHERE tenant_id = ?1 AND id <> ?2)",
     )
@@ -41,15 +42,7 @@ pub(super) async fn reserve(
     bytes: u64,
 ) -> Result<()> {
     let mut tx = pool.begin_with(BEGIN_WRITE).await?;
-    let quotas: Option<String> = sqlx::query_scalar("SELECT quotas FROM tenants WHERE id = ?")
-        .bind(tenant.as_str())
-        .fetch_optional(&mut *tx)
-        .await?;
-    let quotas: Quotas = match quotas {
-        Some(q) => serde_json::from_str(&q)
-            .map_err(|e| StoreError::Corrupt(format!("quotas of tenant {tenant}: {e}")))?,
-        None => return Err(StoreError::NotFound(format!("tenant {tenant}"))),
-    };
+    let quotas = quotas_of(&mut *tx, tenant).await?;
     let used = used_except(&mut *tx, tenant, id).await?;
     if used.saturating_add(bytes) > quotas.max_storage_bytes {
         // Dropping `tx` rolls back (nothing was written).
@@ -72,6 +65,22 @@ pub(super) async fn reserve(
     .await?;
     tx.commit().await?;
     Ok(())
+}
+
+/// The tenant's quotas, read within the caller's transaction.
+pub(super) async fn quotas_of<'c, E>(conn: E, tenant: &TenantId) -> Result<Quotas>
+where
+    E: sqlx::Executor<'c, Database = Sqlite>,
+{
+    let quotas: Option<String> = sqlx::query_scalar("SELECT quotas FROM tenants WHERE id = ?")
+        .bind(tenant.as_str())
+        .fetch_optional(conn)
+        .await?;
+    match quotas {
+        Some(q) => serde_json::from_str(&q)
+            .map_err(|e| StoreError::Corrupt(format!("quotas of tenant {tenant}: {e}"))),
+        None => Err(StoreError::NotFound(format!("tenant {tenant}"))),
+    }
 }
 
 pub(super) async fn release(pool: &SqlitePool, tenant: &TenantId, id: &str) -> Result<()> {

@@ -139,6 +139,7 @@ pub(super) async fn delete(pool: &SqlitePool, id: &TenantId) -> Result<bool> {
         "sandboxes",
         "review_turns",
         "storage_reservations",
+        "volumes",
     ] {
         sqlx::query(&format!("DELETE FROM {table} WHERE tenant_id = ?"))
             .bind(id.as_str())

@@ -106,10 +106,6 @@ async fn network_settings_map_onto_egress_rules_and_the_rest_is_refused_clearly(
             "no-such-template",
         ),
         (json!({"templateID": "base", "autoPause": true}), "pause"),
-        (
-            json!({"templateID": "base", "volumeMounts": [{"name": "v", "path": "/data"}]}),
-            "volumes",
-        ),
         (json!({"templateID": "base", "mcp": {"x": {}}}), "MCP"),
         (
             json!({"templateID": "base", "metadata": {"user id": "1"}}),
@@ -140,7 +136,14 @@ async fn network_settings_map_onto_egress_rules_and_the_rest_is_refused_clearly(
     assert!(msg.contains("templates"), "{msg}");
     e2b_error(&e.get("/templates/base/builds/b1/status").await, 400);
     e2b_error(&e.get("/snapshots").await, 400);
-    e2b_error(&e.get("/volumes").await, 400);
+    // Volumes are Warden's own: one the tenant does not have is not found.
+    let msg = e2b_error(
+        &create(json!({"templateID": "base", "volumeMounts": [{"name": "v", "path": "/data"}]}))
+            .await,
+        404,
+    );
+    assert!(msg.contains("volume"), "{msg}");
+    assert_eq!(e.get("/volumes").await.body, json!([]));
     // Nothing refused was created.
     assert_eq!(
         e.get("/v2/sandboxes").await.body.as_array().unwrap().len(),

@@ -2,7 +2,7 @@
 //! lifecycle the SDKs drive (create, list, get, kill, timeout, connect,
 //! refresh, network, metrics, logs) on Warden's own sandboxes, quotas and
 //! audit, authenticated by a tenant API key in `X-API-Key`. What Warden
-//! cannot do (pause, snapshots, templates, volumes...) answers 400 with
+//! cannot do (pause, snapshots, templates...) answers 400 with
 //! the reason. Errors are E2B's shape: `{"code": <status>, "message"}`.
 
 mod auth;
@@ -15,6 +15,7 @@ mod network;
 mod sandboxes;
 mod unsupported;
 mod view;
+mod volumes;
 
 use crate::state::Shared;
 use axum::routing::{any, get, post, put};
@@ -49,8 +50,8 @@ pub fn routes() -> Router<Shared> {
         .route("/v3/templates", any(unsupported::templates))
         .route("/v3/templates/{*rest}", any(unsupported::templates))
         .route("/default-templates", any(unsupported::templates))
-        .route("/volumes", any(unsupported::volumes))
-        .route("/volumes/{*rest}", any(unsupported::volumes))
+        .route("/volumes", post(volumes::create).get(volumes::list))
+        .route("/volumes/{id}", get(volumes::get).delete(volumes::delete))
         .route("/secrets", any(unsupported::secrets))
         .route("/secrets/{*rest}", any(unsupported::secrets))
 }

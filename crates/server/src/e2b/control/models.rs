@@ -30,7 +30,7 @@ pub struct NewSandbox {
     pub env_vars: Option<BTreeMap<String, String>>,
     pub mcp: Option<Value>,
     pub iam: Option<Value>,
-    pub volume_mounts: Option<Vec<Value>>,
+    pub volume_mounts: Option<Vec<super::volumes::E2bVolumeMount>>,
 }
 
 #[derive(Deserialize)]

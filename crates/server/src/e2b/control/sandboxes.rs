@@ -64,11 +64,6 @@ fn native_request(st: &Shared, req: NewSandbox) -> E2bResult<CreateSandbox> {
             "iam: workload identity tokens are not supported by Warden",
         ));
     }
-    if req.volume_mounts.as_ref().is_some_and(|v| !v.is_empty()) {
-        return Err(E2bError::bad_request(
-            "volumeMounts: Warden has no volumes (its sandboxes get files through /v1/files)",
-        ));
-    }
     let image = view::image_for(&req.template_id).to_string();
     crate::images::resolve(&st.cfg.images_dir, &image).map_err(|e| {
         E2bError::bad_request(format!(
@@ -102,6 +97,7 @@ fn native_request(st: &Shared, req: NewSandbox) -> E2bResult<CreateSandbox> {
         // working directory, and a root the sandbox may write to.
         user: Some(warden_spec::SandboxUser::User.name().into()),
         writable_root: true,
+        volumes: super::volumes::mounts(req.volume_mounts),
         ..CreateSandbox::default()
     })
 }

@@ -57,13 +57,6 @@ pub async fn templates(_: E2bCaller) -> E2bResult<()> {
     ))
 }
 
-/// `/volumes...`.
-pub async fn volumes(_: E2bCaller) -> E2bResult<()> {
-    Err(E2bError::unsupported(
-        "Warden has no volumes: give a sandbox files through /v1/files",
-    ))
-}
-
 /// `/secrets...` (E2B's secrets; Warden's own are at /v1/secrets).
 pub async fn secrets(_: E2bCaller) -> E2bResult<()> {
     Err(E2bError::unsupported(
