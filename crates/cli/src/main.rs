@@ -57,6 +57,8 @@ enum Command {
     /// Create, list and delete the tenant's volumes (persistent file
     /// systems sandboxes mount).
     Volume(client::volume::VolumeArgs),
+    /// Submit review jobs on a cron schedule; list, pause, resume, delete.
+    Schedule(client::schedule::ScheduleArgs),
     /// Read the tenant's audit log.
     Audit(client::audit::AuditArgs),
     /// Show what the tenant's sandboxes used.
@@ -111,6 +113,7 @@ fn main() {
         Command::Key(a) => client::main(client::key::run(a)),
         Command::Secret(a) => client::main(client::secret::run(a)),
         Command::Volume(a) => client::main(client::volume::run(a)),
+        Command::Schedule(a) => client::main(client::schedule::run(a)),
         Command::File(a) => client::main(client::file::run(a)),
         Command::Sandbox(a) => client::main(client::sandbox::run(a)),
         Command::Exec(a) => client::main(client::exec::run(*a)),

@@ -7,6 +7,7 @@
 pub mod api;
 mod api_network;
 pub mod api_reviews;
+pub mod api_schedules;
 pub mod api_volumes;
 pub mod auth;
 pub mod budget;
@@ -238,6 +239,7 @@ pub async fn serve(
     });
     tokio::spawn(manager.clone().expire_loop());
     tokio::spawn(jobs::worker_loop(state.clone()));
+    tokio::spawn(jobs::schedules::scheduler_loop(state.clone()));
     tokio::spawn(webhooks::delivery_loop(state.clone()));
     let app = router(state.clone());
     on_listen(addr);

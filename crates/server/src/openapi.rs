@@ -21,6 +21,7 @@ use utoipa_axum::router::OpenApiRouter;
         (name = "reviews", description = "Review jobs: files + a command in, outputs back"),
         (name = "secrets", description = "A tenant's secrets (write-only values, given to sandboxes as env)"),
         (name = "volumes", description = "A tenant's volumes: named persistent file systems that sandboxes mount"),
+        (name = "schedules", description = "Review jobs submitted on a cron schedule, each slot once"),
         (name = "audit", description = "Audit chain and usage"),
         (name = "egress", description = "Egress allowlists: rules of a running sandbox, and the log of every attempt"),
     )

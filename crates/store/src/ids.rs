@@ -67,6 +67,7 @@ id_type!(ReviewId, "rev_");
 id_type!(DeliveryId, "whd_");
 id_type!(OutputId, "out_");
 id_type!(VolumeId, "vol_");
+id_type!(ScheduleId, "sch_");
 
 #[cfg(test)]
 mod tests {

@@ -27,7 +27,9 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 pub use egress::{EgressEntry, EgressLog};
-pub use ids::{DeliveryId, FileId, KeyId, OutputId, ReviewId, SandboxId, TenantId, VolumeId};
+pub use ids::{
+    DeliveryId, FileId, KeyId, OutputId, ReviewId, SandboxId, ScheduleId, TenantId, VolumeId,
+};
 pub use jobs::JobStore;
 pub use objects::{Gate, ObjectKind, Objects, PutResult, TenantObjects};
 pub use tenant::{TenantStore, RESERVE_STEP};
@@ -356,6 +358,37 @@ pub struct VolumeRecord {
     pub created_at: Millis,
 }
 
+/// A review job submitted on a cron schedule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScheduleRecord {
+    pub id: ScheduleId,
+    pub tenant_id: TenantId,
+    /// Unique within the tenant.
+    pub name: String,
+    pub cron: String,
+    /// The review each slot submits (`SubmitReview`).
+    pub review: serde_json::Value,
+    pub paused: bool,
+    /// The next slot to submit.
+    pub next_run_at: Millis,
+    pub last_run_at: Option<Millis>,
+    pub last_review_id: Option<String>,
+    pub last_error: Option<String>,
+    pub created_at: Millis,
+}
+
+/// What submitting one slot of a schedule came to, recorded as it moves
+/// on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScheduleRun {
+    /// The slot submitted.
+    pub slot: Millis,
+    /// The slot after it.
+    pub next: Millis,
+    pub review_id: Option<String>,
+    pub error: Option<String>,
+}
+
 /// Sums over sandboxes that ended within a time window.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 pub struct UsageSum {
@@ -516,6 +549,37 @@ pub trait MetaStore: EgressLog + Send + Sync {
     async fn delete_volume(&self, tenant: &TenantId, id: &VolumeId) -> Result<bool>;
     /// Every tenant's volumes (the start-up sweep matches them to images).
     async fn all_volumes(&self) -> Result<Vec<VolumeRecord>>;
+
+    // --- schedules ---
+    /// Records a schedule; a taken name is a `Conflict`.
+    async fn create_schedule(&self, schedule: &ScheduleRecord) -> Result<()>;
+    async fn list_schedules(&self, tenant: &TenantId) -> Result<Vec<ScheduleRecord>>;
+    async fn get_schedule(
+        &self,
+        tenant: &TenantId,
+        id: &ScheduleId,
+    ) -> Result<Option<ScheduleRecord>>;
+    async fn delete_schedule(&self, tenant: &TenantId, id: &ScheduleId) -> Result<bool>;
+    /// Pauses or resumes; a resume sets the next slot (`next_run_at`).
+    async fn set_schedule_paused(
+        &self,
+        tenant: &TenantId,
+        id: &ScheduleId,
+        paused: bool,
+        next_run_at: Millis,
+    ) -> Result<bool>;
+    /// Unpaused schedules of every tenant whose next slot is at or before
+    /// `now`, soonest first.
+    async fn due_schedules(&self, now: Millis, limit: u32) -> Result<Vec<ScheduleRecord>>;
+    /// Moves schedule `id` past `run.slot` if its next slot is still
+    /// `expected` (another node has not moved it), recording the run;
+    /// whether it moved.
+    async fn advance_schedule(
+        &self,
+        id: &ScheduleId,
+        expected: Millis,
+        run: &ScheduleRun,
+    ) -> Result<bool>;
 
     // --- secrets (ciphertexts only) ---
     /// Stores a secret; an existing name is a `Conflict` unless `replace`,

@@ -19,6 +19,7 @@ pub mod output;
 pub mod parse;
 pub mod review;
 pub mod sandbox;
+pub mod schedule;
 pub mod secret;
 pub mod tenant;
 pub mod transfer;

@@ -25,6 +25,7 @@ mod parallel_exec;
 mod policy;
 mod ports;
 mod reviews;
+mod schedules;
 mod secrets;
 mod server_limits;
 mod server_memory;

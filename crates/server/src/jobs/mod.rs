@@ -9,6 +9,7 @@ pub mod logs;
 mod manifest;
 pub mod outputs;
 mod run;
+pub mod schedules;
 
 pub use handle::JobsHandle;
 

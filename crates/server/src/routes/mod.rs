@@ -17,6 +17,7 @@ pub mod review_outputs;
 pub mod reviews;
 pub mod sandboxes;
 pub mod sbfiles;
+pub mod schedules;
 pub mod secrets;
 pub mod table;
 pub mod tenants;

@@ -76,6 +76,14 @@ pub enum Action {
     VolumeCreate,
     /// A volume was deleted.
     VolumeDelete,
+    /// A schedule was created (or refused).
+    ScheduleCreate,
+    /// A schedule was deleted.
+    ScheduleDelete,
+    /// A schedule was paused.
+    SchedulePause,
+    /// A schedule was resumed.
+    ScheduleResume,
     /// A tenant was created.
     TenantCreate,
     /// A tenant was deleted.
@@ -127,6 +135,10 @@ impl Action {
         Action::SecretDelete,
         Action::VolumeCreate,
         Action::VolumeDelete,
+        Action::ScheduleCreate,
+        Action::ScheduleDelete,
+        Action::SchedulePause,
+        Action::ScheduleResume,
         Action::TenantCreate,
         Action::TenantDelete,
         Action::TenantDisable,
@@ -172,6 +184,10 @@ impl Action {
             Action::SecretDelete => "secret.delete",
             Action::VolumeCreate => "volume.create",
             Action::VolumeDelete => "volume.delete",
+            Action::ScheduleCreate => "schedule.create",
+            Action::ScheduleDelete => "schedule.delete",
+            Action::SchedulePause => "schedule.pause",
+            Action::ScheduleResume => "schedule.resume",
             Action::TenantCreate => "tenant.create",
             Action::TenantDelete => "tenant.delete",
             Action::TenantDisable => "tenant.disable",

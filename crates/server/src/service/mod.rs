@@ -17,6 +17,7 @@ pub mod ports;
 pub mod reviews;
 pub mod sandbox_files;
 pub mod sandboxes;
+pub mod schedules;
 pub mod secrets;
 pub mod tenants;
 pub mod volumes;

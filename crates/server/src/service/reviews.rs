@@ -28,7 +28,11 @@ pub async fn find(st: &AppState, caller: &Caller, id: &str) -> Result<ReviewReco
 
 /// Everything about a submit that can be wrong, refused now rather than
 /// when the job runs; the input files' ids on success.
-async fn validate(st: &AppState, caller: &Caller, req: &SubmitReview) -> Result<Vec<FileId>> {
+pub(crate) async fn validate(
+    st: &AppState,
+    caller: &Caller,
+    req: &SubmitReview,
+) -> Result<Vec<FileId>> {
     match (&req.command, &req.shell) {
         (Some(a), None) if !a.is_empty() => {}
         (None, Some(_)) => {}

@@ -22,6 +22,7 @@ mod outputs;
 mod policies;
 mod reservations;
 mod sandboxes;
+mod schedules;
 mod secrets;
 mod tenants;
 mod volumes;
@@ -366,6 +367,42 @@ impl MetaStore for SqliteMeta {
         policy: Option<&serde_json::Value>,
     ) -> Result<()> {
         policies::set(&self.pool, tenant, policy).await
+    }
+    async fn create_schedule(&self, schedule: &ScheduleRecord) -> Result<()> {
+        schedules::create(&self.pool, schedule).await
+    }
+    async fn list_schedules(&self, tenant: &TenantId) -> Result<Vec<ScheduleRecord>> {
+        schedules::list(&self.pool, tenant).await
+    }
+    async fn get_schedule(
+        &self,
+        tenant: &TenantId,
+        id: &ScheduleId,
+    ) -> Result<Option<ScheduleRecord>> {
+        schedules::get(&self.pool, tenant, id).await
+    }
+    async fn delete_schedule(&self, tenant: &TenantId, id: &ScheduleId) -> Result<bool> {
+        schedules::delete(&self.pool, tenant, id).await
+    }
+    async fn set_schedule_paused(
+        &self,
+        tenant: &TenantId,
+        id: &ScheduleId,
+        paused: bool,
+        next_run_at: Millis,
+    ) -> Result<bool> {
+        schedules::set_paused(&self.pool, tenant, id, paused, next_run_at).await
+    }
+    async fn due_schedules(&self, now: Millis, limit: u32) -> Result<Vec<ScheduleRecord>> {
+        schedules::due(&self.pool, now, limit).await
+    }
+    async fn advance_schedule(
+        &self,
+        id: &ScheduleId,
+        expected: Millis,
+        run: &ScheduleRun,
+    ) -> Result<bool> {
+        schedules::advance(&self.pool, id, expected, run).await
     }
     async fn create_volume(&self, volume: &VolumeRecord) -> Result<()> {
         volumes::create(&self.pool, volume).await

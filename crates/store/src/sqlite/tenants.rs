@@ -140,6 +140,7 @@ pub(super) async fn delete(pool: &SqlitePool, id: &TenantId) -> Result<bool> {
         "review_turns",
         "storage_reservations",
         "volumes",
+        "schedules",
     ] {
         sqlx::query(&format!("DELETE FROM {table} WHERE tenant_id = ?"))
             .bind(id.as_str())

@@ -1,0 +1,316 @@
+//! A tenant's schedules: a review job submitted at every slot of a cron
+//! expression (UTC; five fields, or six with seconds first).
+//!
+//! Each slot is submitted once. The scheduler of every node scans for due
+//! schedules ([`fire_due`]); the slot's review carries the idempotency key
+//! `schedule:<id>:<slot>`, so two nodes submitting one slot (or one node
+//! submitting it again after a crash) get the same job; the schedule then
+//! moves on to the next slot with a compare-and-set. Slots missed while no
+//! server ran (or while the scheduler was behind) are not submitted one by
+//! one: the latest of them is, once, and the schedule continues from
+//! there. A paused schedule submits nothing; resuming it continues from
+//! the next slot after the resume.
+
+use crate::api_reviews::SubmitReview;
+use crate::auth::Caller;
+use crate::service::audit::{self, Action, Audit};
+use crate::service::{reviews, sandboxes, Error, Result};
+use crate::state::AppState;
+use chrono::{DateTime, TimeZone, Utc};
+use croner::parser::{CronParser, Seconds};
+use croner::Cron;
+use warden_store::{now_ms, KeyId, Millis, ScheduleId, ScheduleRecord, ScheduleRun};
+
+/// Schedules one tenant may keep.
+pub const MAX_PER_TENANT: usize = 64;
+
+/// Labels every run carries: the schedule's id and the slot.
+pub const LABEL_SCHEDULE: &str = "schedule";
+pub const LABEL_SLOT: &str = "schedule_slot";
+
+/// Parses a cron expression: five fields (minute first), or six with
+/// seconds first; names (`MON`, `JAN`) and `L`, `#`, `W` as croner reads
+/// them.
+pub fn parse_cron(expr: &str) -> Result<Cron> {
+    CronParser::builder()
+        .seconds(Seconds::Optional)
+        .build()
+        .parse(expr)
+        .map_err(|e| Error::invalid(format!("cron {expr:?}: {e}")))
+}
+
+/// `ms` as a time, down to its whole second: slots are whole seconds, and
+/// croner keeps a time's fraction in what it finds.
+fn at(ms: Millis) -> Result<DateTime<Utc>> {
+    Utc.timestamp_millis_opt(ms.div_euclid(1000) * 1000)
+        .single()
+        .ok_or_else(|| Error::invalid(format!("time {ms} ms is out of range")))
+}
+
+/// The first slot strictly after `after`.
+pub fn next_after(cron: &Cron, after: Millis) -> Result<Millis> {
+    let t = cron
+        .find_next_occurrence(&at(after)?, false)
+        .map_err(|e| Error::invalid(format!("cron {}: no next slot ({e})", cron.pattern)))?;
+    Ok(t.timestamp_millis())
+}
+
+/// The slot to submit for a schedule due at `due` (<= `now`): the latest
+/// slot at or before `now`, never before `due`.
+fn latest_slot(cron: &Cron, due: Millis, now: Millis) -> Result<Millis> {
+    let latest = cron
+        .find_previous_occurrence(&at(now)?, true)
+        .map(|t| t.timestamp_millis())
+        .unwrap_or(due);
+    Ok(latest.max(due))
+}
+
+/// A name: as a volume's (1-63 of `[A-Za-z0-9._-]`, starting with a letter
+/// or digit).
+fn check_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name.as_bytes()[0].is_ascii_alphanumeric()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(format!(
+            "schedule name {name:?}: 1-63 of [A-Za-z0-9._-], starting with a letter or digit"
+        )))
+    }
+}
+
+/// The review each slot submits: refused now if it could never be
+/// submitted (as a submit checks it), or if it sets what the schedule
+/// sets itself.
+async fn check_review(st: &AppState, caller: &Caller, review: &SubmitReview) -> Result<()> {
+    if review.idempotency_key.is_some() {
+        return Err(Error::invalid(
+            "review.idempotency_key: the schedule sets it for each slot",
+        ));
+    }
+    if [LABEL_SCHEDULE, LABEL_SLOT]
+        .iter()
+        .any(|k| review.labels.contains_key(*k))
+    {
+        return Err(Error::invalid(format!(
+            "review.labels: {LABEL_SCHEDULE:?} and {LABEL_SLOT:?} are set by the schedule"
+        )));
+    }
+    let mut labelled = review.labels.clone();
+    labelled.insert(LABEL_SCHEDULE.into(), String::new());
+    labelled.insert(LABEL_SLOT.into(), String::new());
+    sandboxes::check_labels(&labelled).map_err(|e| Error::invalid(format!("review.{e}")))?;
+    reviews::validate(st, caller, review).await?;
+    Ok(())
+}
+
+async fn audited(
+    st: &AppState,
+    caller: &Caller,
+    action: Action,
+    target: &str,
+    outcome: &str,
+) -> Result<()> {
+    let entry = Audit {
+        actor: caller.actor(),
+        action,
+        target,
+        outcome,
+    };
+    audit::append(st.meta.as_ref(), caller.store.tenant_id(), entry).await?;
+    Ok(())
+}
+
+/// Creates the caller's schedule, audited whatever the outcome.
+pub async fn create(
+    st: &AppState,
+    caller: &Caller,
+    name: &str,
+    cron: &str,
+    review: &SubmitReview,
+    paused: bool,
+) -> Result<ScheduleRecord> {
+    let result = async {
+        check_name(name)?;
+        let parsed = parse_cron(cron)?;
+        check_review(st, caller, review).await?;
+        let tenant = caller.store.tenant_id();
+        if st.meta.list_schedules(tenant).await?.len() >= MAX_PER_TENANT {
+            return Err(Error::Quota(format!(
+                "a tenant keeps at most {MAX_PER_TENANT} schedules"
+            )));
+        }
+        let now = now_ms();
+        let record = ScheduleRecord {
+            id: ScheduleId::generate(),
+            tenant_id: tenant.clone(),
+            name: name.to_string(),
+            cron: cron.to_string(),
+            review: serde_json::to_value(review).map_err(|e| Error::internal("encoding", e))?,
+            paused,
+            next_run_at: next_after(&parsed, now)?,
+            last_run_at: None,
+            last_review_id: None,
+            last_error: None,
+            created_at: now,
+        };
+        st.meta.create_schedule(&record).await?;
+        Ok(record)
+    }
+    .await;
+    let (target, outcome) = match &result {
+        Ok(s) => (s.id.to_string(), "ok"),
+        Err(e) => (String::new(), e.code()),
+    };
+    audited(st, caller, Action::ScheduleCreate, &target, outcome).await?;
+    result
+}
+
+/// The caller's schedule `id` (another tenant's is not found).
+pub async fn find(st: &AppState, caller: &Caller, id: &str) -> Result<ScheduleRecord> {
+    let not_found = || Error::not_found(format!("schedule {id:?}"));
+    let id = ScheduleId::parse(id).ok_or_else(not_found)?;
+    st.meta
+        .get_schedule(caller.store.tenant_id(), &id)
+        .await?
+        .ok_or_else(not_found)
+}
+
+pub async fn list(st: &AppState, caller: &Caller) -> Result<Vec<ScheduleRecord>> {
+    Ok(st.meta.list_schedules(caller.store.tenant_id()).await?)
+}
+
+/// Deletes the caller's schedule (its past runs stay, as reviews).
+pub async fn delete(st: &AppState, caller: &Caller, id: &str) -> Result<()> {
+    let s = find(st, caller, id).await?;
+    st.meta.delete_schedule(&s.tenant_id, &s.id).await?;
+    audited(st, caller, Action::ScheduleDelete, s.id.as_str(), "ok").await
+}
+
+/// Pauses or resumes the caller's schedule; a resume continues from the
+/// first slot after now (what was missed while paused is not submitted).
+pub async fn set_paused(
+    st: &AppState,
+    caller: &Caller,
+    id: &str,
+    paused: bool,
+) -> Result<ScheduleRecord> {
+    let s = find(st, caller, id).await?;
+    let next = match paused {
+        true => s.next_run_at,
+        false => next_after(&parse_cron(&s.cron)?, now_ms())?,
+    };
+    st.meta
+        .set_schedule_paused(&s.tenant_id, &s.id, paused, next)
+        .await?;
+    let action = match paused {
+        true => Action::SchedulePause,
+        false => Action::ScheduleResume,
+    };
+    audited(st, caller, action, s.id.as_str(), "ok").await?;
+    find(st, caller, id).await
+}
+
+/// Submits every due slot of every tenant's schedules (the scheduler's
+/// tick, on every node); returns how many schedules moved on.
+pub async fn fire_due(st: &AppState) -> Result<usize> {
+    let now = now_ms();
+    let mut moved = 0;
+    for s in st.meta.due_schedules(now, 64).await? {
+        match fire(st, &s, now).await {
+            Ok(true) => moved += 1,
+            Ok(false) => {}
+            // The slot stays due: the next tick (here or on another node)
+            // submits it, and its idempotency key keeps that to one job.
+            Err(e) => tracing::warn!(schedule = %s.id, "submitting a scheduled review: {e}"),
+        }
+    }
+    Ok(moved)
+}
+
+/// Submits schedule `s`'s latest due slot and moves it on; whether this
+/// call moved it (another node may have first).
+async fn fire(st: &AppState, s: &ScheduleRecord, now: Millis) -> Result<bool> {
+    let cron = parse_cron(&s.cron)?;
+    let slot = latest_slot(&cron, s.next_run_at, now)?;
+    let next = next_after(&cron, slot.max(now))?;
+    let mut review: SubmitReview = serde_json::from_value(s.review.clone())
+        .map_err(|e| Error::internal("a schedule's review", e))?;
+    review.idempotency_key = Some(format!("schedule:{}:{slot}", s.id));
+    review
+        .labels
+        .insert(LABEL_SCHEDULE.into(), s.id.to_string());
+    review
+        .labels
+        .insert(LABEL_SLOT.into(), crate::api::time(slot));
+    let caller = Caller {
+        store: st.tenant_store(s.tenant_id.clone()),
+        // What the audit log names as the submitter of each run.
+        key_id: KeyId::from_stored(format!("schedule:{}", s.id)),
+    };
+    let disabled = caller.store.tenant().await?.is_none_or(|t| t.disabled);
+    let outcome = match disabled {
+        true => Err(Error::Forbidden("the tenant is disabled".into())),
+        false => reviews::submit(st, &caller, &review)
+            .await
+            .map(|(job, _)| job),
+    };
+    let run = match outcome {
+        Ok(job) => ScheduleRun {
+            slot,
+            next,
+            review_id: Some(job.id.to_string()),
+            error: None,
+        },
+        Err(e) if e.is_ours() => return Err(e),
+        // Refused (the command policy, a secret gone, the tenant
+        // disabled...): recorded, and the schedule goes on.
+        Err(e) => ScheduleRun {
+            slot,
+            next,
+            review_id: None,
+            error: Some(e.into_message()),
+        },
+    };
+    Ok(st.meta.advance_schedule(&s.id, s.next_run_at, &run).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cron_slots_are_found_in_utc() {
+        let c = parse_cron("0 6 * * MON").unwrap();
+        // Thursday 2026-12-03 12:00 UTC -> Monday 2026-12-07 06:00 UTC.
+        let t = Utc
+            .with_ymd_and_hms(2026, 12, 3, 12, 0, 0)
+            .unwrap()
+            .timestamp_millis();
+        let next = next_after(&c, t).unwrap();
+        assert_eq!(crate::api::time(next), "2026-12-07T06:00:00.000Z");
+        // Strictly after: a slot is not its own next.
+        assert!(next_after(&c, next).unwrap() > next);
+        // Seconds first with six fields; slots are whole seconds.
+        let s = parse_cron("*/2 * * * * *").unwrap();
+        assert_eq!(next_after(&s, 1_000).unwrap(), 2_000);
+        assert_eq!(next_after(&s, 2_214).unwrap(), 4_000);
+        for bad in ["", "* * *", "61 * * * *", "every day"] {
+            assert!(parse_cron(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn missed_slots_collapse_into_the_latest() {
+        let c = parse_cron("*/2 * * * * *").unwrap();
+        // Due since 10 s, now 31.5 s: the slot at 30 s, once.
+        assert_eq!(latest_slot(&c, 10_000, 31_500).unwrap(), 30_000);
+        // Due now: that very slot.
+        assert_eq!(latest_slot(&c, 30_000, 30_000).unwrap(), 30_000);
+        assert_eq!(latest_slot(&c, 30_000, 31_999).unwrap(), 30_000);
+    }
+}
