@@ -8,8 +8,10 @@
 //! - `images/<id>.img`: the volume's bytes;
 //! - `images/<id>.new`, `images/<id>.gone`: one being made, one being
 //!   deleted (a crash leaves them; [`Volumes::open`] removes them);
-//! - `mnt/<id>`: where it is mounted while sandboxes use it (nosuid,
-//!   nodev; the directory is root's alone, so no host user reaches in).
+//! - `mnt/<id>.<n>`: where it is mounted while sandboxes use it (nosuid,
+//!   nodev; the directory is root's alone, so no host user reaches in). A
+//!   fresh name for every mount, so the last holder's unmount of the
+//!   previous one can never meet the next mount.
 //!
 //! A volume is mounted when the first sandbox that names it starts and
 //! unmounted when the last one ends ([`Lease`]). Sandboxes see it through
@@ -39,6 +41,8 @@ pub enum VolumeError {
     Missing(String),
     #[error("volume {0} is in use by a sandbox")]
     InUse(String),
+    #[error("volume {0} is still being made")]
+    Making(String),
     #[error("volume size {0} is below the minimum of {MIN_BYTES} bytes")]
     TooSmall(u64),
 }
@@ -97,6 +101,8 @@ pub struct Volumes {
     images: PathBuf,
     mnt: PathBuf,
     mounted: Mutex<HashMap<String, Weak<Mounted>>>,
+    /// Numbers the mount points (see the module doc).
+    mounts_made: std::sync::atomic::AtomicU64,
 }
 
 impl Volumes {
@@ -131,6 +137,7 @@ impl Volumes {
             images,
             mnt,
             mounted: Mutex::default(),
+            mounts_made: Default::default(),
         })
     }
 
@@ -158,7 +165,8 @@ impl Volumes {
 
     /// Makes volume `id` of `bytes` (rounded down to 4 KiB): the space
     /// taken from the disk now, an empty file system whose root every
-    /// sandbox user may write. Made under another name and renamed, so a
+    /// sandbox user may write (sticky, as `/tmp`: one user cannot remove
+    /// or replace another's files there, say a script root runs later). Made under another name and renamed, so a
     /// crash never leaves a half-made volume under its own.
     pub fn create(&self, id: &str, bytes: u64) -> Result<(), VolumeError> {
         if bytes < MIN_BYTES {
@@ -193,14 +201,14 @@ impl Volumes {
             .args(["-q", "-F", "-m", "0", "-E", "root_owner=0:0,nodiscard"])
             .args(["-L", "warden-volume"])
             .arg(new))?;
-        // Its root open to every sandbox user, and no lost+found in it.
+        // Its root open to every sandbox user (sticky), no lost+found.
         let dir = self.mnt.join(format!("{id}.new"));
         let _ = fs::create_dir(&dir);
         mount_image(new, &dir)?;
         let _ = fs::remove_dir(dir.join("lost+found"));
         let opened = {
             use std::os::unix::fs::PermissionsExt;
-            fs::set_permissions(&dir, fs::Permissions::from_mode(0o777))
+            fs::set_permissions(&dir, fs::Permissions::from_mode(0o1777))
         };
         let _ = rustix::mount::unmount(&dir, rustix::mount::UnmountFlags::empty());
         let _ = fs::remove_dir(&dir);
@@ -219,16 +227,15 @@ impl Volumes {
         if !img.is_file() {
             return Err(VolumeError::Missing(id.into()));
         }
-        let dir = self.mnt.join(id);
-        match fs::create_dir(&dir) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                // A lease dropped a moment ago is still detaching.
-                let _ = rustix::mount::unmount(&dir, rustix::mount::UnmountFlags::DETACH);
-            }
-            Err(e) => return Err(io_err(&dir)(e)),
+        let n = self
+            .mounts_made
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = self.mnt.join(format!("{id}.{n}"));
+        fs::create_dir(&dir).map_err(io_err(&dir))?;
+        if let Err(e) = mount_image(&img, &dir) {
+            let _ = fs::remove_dir(&dir);
+            return Err(e);
         }
-        mount_image(&img, &dir)?;
         let m = Arc::new(Mounted { id: id.into(), dir });
         mounted.insert(id.into(), Arc::downgrade(&m));
         mounted.retain(|_, w| w.strong_count() > 0);
@@ -264,6 +271,11 @@ impl Volumes {
         let mounted = self.mounted.lock().unwrap_or_else(|p| p.into_inner());
         if mounted.get(id).is_some_and(|w| w.strong_count() > 0) {
             return Err(VolumeError::InUse(id.into()));
+        }
+        // Deleted before it exists, it would appear afterwards with no
+        // record and outside every quota.
+        if self.image(id, "new").exists() {
+            return Err(VolumeError::Making(id.into()));
         }
         let (img, gone) = (self.image(id, "img"), self.image(id, "gone"));
         match fs::rename(&img, &gone) {
@@ -418,6 +430,11 @@ mod tests {
         let a = vols.lease("v1").unwrap();
         let b = vols.lease("v1").unwrap();
         assert_eq!(a.dir(), b.dir());
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(a.dir()).unwrap().permissions().mode();
+            assert_eq!(mode & 0o7777, 0o1777);
+        }
         assert!(vols.in_use("v1"));
         assert!(matches!(vols.retire("v1"), Err(VolumeError::InUse(_))));
         let (used, size) = vols.usage("v1").unwrap();
@@ -446,6 +463,14 @@ mod tests {
         assert!(!vols.in_use("v1"));
         assert!(mounts_under(&root).is_empty(), "still mounted");
         assert!(!dir.exists());
+        // The next mount is at a fresh place; a delete while it is being
+        // made waits for it.
+        let c = vols.lease("v1").unwrap();
+        assert_ne!(c.dir(), dir.as_path());
+        drop(c);
+        fs::write(vols.image("v1", "new"), b"").unwrap();
+        assert!(matches!(vols.retire("v1"), Err(VolumeError::Making(_))));
+        fs::remove_file(vols.image("v1", "new")).unwrap();
         // A reopen (a restarted server) keeps the bytes.
         drop(vols);
         let vols = Volumes::open(&root).unwrap();

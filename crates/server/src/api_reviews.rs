@@ -44,6 +44,12 @@ pub struct SubmitReview {
     /// `native` (default) or `gvisor`, as for sandboxes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub isolation: Option<String>,
+    /// The tenant's volumes to mount in the job's sandbox, as for
+    /// sandboxes (each by id or name; checked at submit, mounted at each
+    /// attempt: one deleted in between fails the job). What the job
+    /// writes there outlives it, unlike `/output`, which it exports.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volumes: Vec<crate::api_volumes::VolumeMount>,
 }
 
 impl SubmitReview {

@@ -57,9 +57,10 @@ pub struct VolumeList {
 pub struct VolumeMount {
     /// The volume's id or name.
     pub volume: String,
-    /// Where it appears: an absolute path outside the standard layout
-    /// (not `/`, `/input`, `/output`, `/scratch`, `/tmp`, `/proc`, `/dev`,
-    /// `/etc`, `/usr`, ...).
+    /// Where it appears: an absolute path that does not replace the
+    /// standard layout (not `/`, `/input`, `/output`, `/scratch`, `/tmp`,
+    /// `/proc`, `/dev`, `/etc`, `/usr` themselves, nor anything under
+    /// `/proc`, `/dev`, `/etc` or `/.warden`).
     pub path: String,
     /// Mounted read-only (default: read-write).
     #[serde(default)]

@@ -35,8 +35,12 @@ async fn runs(st: &Shared, who: &warden_server::auth::Caller, id: &str) -> Vec<R
 
 /// Both nodes tick at once, `n` times.
 async fn race(a: &Shared, b: &Shared, n: usize) {
+    let (mut ba, mut bb) = (schedules::Backoff::new(), schedules::Backoff::new());
     for _ in 0..n {
-        let (x, y) = tokio::join!(schedules::fire_due(a), schedules::fire_due(b));
+        let (x, y) = tokio::join!(
+            schedules::fire_due(a, &mut ba),
+            schedules::fire_due(b, &mut bb)
+        );
         x.expect("node a's tick");
         y.expect("node b's tick");
     }
@@ -83,13 +87,34 @@ async fn each_slot_is_submitted_once_by_racing_nodes() {
     assert_eq!(now.last_review_id.as_deref(), Some(first[0].id.as_str()));
     assert!(now.next_run_at > slot && now.last_error.is_none());
 
-    // The next slot: one more review, from whichever node got it.
+    // The next slot comes while that run waits in the queue (no worker
+    // runs here): skipped, and said so.
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    race(&node_a, &node_b, 2).await;
+    assert_eq!(runs(&node_a, &who, &id).await.len(), 1);
+    let skipped = schedules::find(&node_a, &who, &id).await.unwrap();
+    assert!(
+        skipped
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("had not started")),
+        "{skipped:?}"
+    );
+
+    // Once it has left the queue, the next slot: one more review, from
+    // whichever node got it.
+    reviews::cancel(&node_a, &who, first[0].id.as_str())
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(2_100)).await;
     race(&node_a, &node_b, 3).await;
     let second = runs(&node_a, &who, &id).await;
     assert_eq!(second.len(), 2, "{second:?}");
     assert_ne!(second[0].idempotency_key, second[1].idempotency_key);
 
+    for r in &second {
+        let _ = reviews::cancel(&node_a, &who, r.id.as_str()).await;
+    }
     // Paused: nothing, however long; resumed: from the next slot on.
     schedules::set_paused(&node_a, &who, &id, true)
         .await

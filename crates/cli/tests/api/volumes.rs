@@ -349,3 +349,57 @@ async fn the_cli_creates_mounts_and_deletes_volumes() {
     let out = warden(&server, Some(key), &["volume", "show", "notes"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("404 not_found"));
 }
+
+/// A review job mounts a volume as a sandbox does: what it writes there
+/// outlives it, for the next sandbox; another tenant's volume is not found
+/// at submit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn review_jobs_write_to_volumes() {
+    let server = Server::start();
+    let (_, a) = server.admin().tenant("vols-jobs", None).await;
+    let (_, b) = server.admin().tenant("vols-jobs-b", None).await;
+    let r = a
+        .post(
+            "/v1/volumes",
+            json!({"name": "results", "size_bytes": 16 << 20}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let job = a
+        .post(
+            "/v1/reviews",
+            json!({"shell": "date +%s > /results/ran-at && echo done > /output/o.txt",
+                   "volumes": [{"volume": "results", "path": "/results"}]}),
+        )
+        .await;
+    assert_eq!(job.status, 202, "{}", job.text);
+    let id = job.body["id"].as_str().unwrap();
+    let done = crate::reviews::wait_done(&a, id, std::time::Duration::from_secs(60)).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    let sb = a
+        .sandbox(json!({"volumes": [{"volume": "results", "path": "/r", "read_only": true}]}))
+        .await;
+    assert_eq!(a.ok(&sb, "test -s /r/ran-at && echo yes").await, "yes\n");
+    destroy(&a, &sb).await;
+    // Checked at submit: another tenant's volume, a reserved path.
+    refused(
+        &b.post(
+            "/v1/reviews",
+            json!({"shell": "true", "volumes": [{"volume": "results", "path": "/r"}]}),
+        )
+        .await,
+        404,
+        "not_found",
+    );
+    refused(
+        &a.post(
+            "/v1/reviews",
+            json!({"shell": "true", "volumes": [{"volume": "results", "path": "/output"}]}),
+        )
+        .await,
+        400,
+        "bad_request",
+    );
+    // Not in use once the job has ended.
+    assert_eq!(a.delete("/v1/volumes/results").await.status, 204);
+}

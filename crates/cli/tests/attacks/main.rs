@@ -45,7 +45,7 @@
 //! | `/output` symlinks, hard links, FIFO, socket, 10 GB sparse file, `..`/newline/invalid-UTF-8 names, deep nesting | export: strict `openat2` reads (no symlinks, nlink 1, regular files only), name checks, byte budget, depth limit, `cap_std` on the host |
 //! | symlink swapped in during export (TOCTOU) | export: `openat2(RESOLVE_NO_SYMLINKS)` at read time |
 //! | writable root: change host `/usr`, `/etc`, the shared templates, the next sandbox; write `/input`; fill the layer | overlays over idmapped read-only copies, upper layers on the sandbox's own root tmpfs (disk limit, ENOSPC); gVisor: overlay in the Sentry's memory; `/input` read-only bind (EROFS) |
-//! | volume: plant a setuid-root program or a device node for the next sandbox; write or remount a read-only volume; reach its loop device | `nosuid`/`nodev` mounts (host and sandbox), no CAP_MKNOD; read-only mount flags + seccomp (mount); no loop nodes in `/dev`; the host's mount point in a root-only directory |
+//! | volume: plant a setuid-root program or a device node for the next sandbox; replace root's script as another user; write or remount a read-only volume; reach its loop device | `nosuid`/`nodev` mounts (host and sandbox), no CAP_MKNOD; sticky volume root; read-only mount flags + seccomp (mount); no loop nodes in `/dev`; the host's mount point in a root-only directory |
 //!
 //! Every attack runs on both tiers (`both_tiers!`: `<name>::native`,
 //! `<name>::gvisor`). The table is the native tier's; under gVisor the

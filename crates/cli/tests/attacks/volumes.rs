@@ -69,7 +69,8 @@ fn mount_options(dir: &Path) -> Vec<&'static str> {
 
 /// Root of one sandbox plants a setuid-root program and tries device
 /// nodes on the volume; the next sandbox's `sandbox` user runs the program
-/// as itself (nosuid), the host holds it only behind a root-only,
+/// as itself (nosuid) and can neither remove nor replace it (sticky
+/// root), the host holds it only behind a root-only,
 /// nosuid mount point. What a sandbox writes is owned on disk by its own
 /// ids, not by the host range it ran in.
 async fn what_one_sandbox_plants_gives_the_next_nothing(tier: Tier) {
@@ -101,6 +102,10 @@ async fn what_one_sandbox_plants_gives_the_next_nothing(tier: Tier) {
         out('owner', os.stat('/vol/id').st_uid)
         out('write', tryf(lambda: open('/vol/mine', 'w').write('x')))
         out('steal', tryf(lambda: open('/vol/id', 'a').write('x')))
+        open('/vol/fake', 'w').write('#!/bin/sh\n')
+        out('unlink_root', tryf(lambda: os.unlink('/vol/id')))
+        out('replace_root', tryf(lambda: os.rename('/vol/fake', '/vol/id')))
+        out('unlink_own', tryf(lambda: os.unlink('/vol/fake')))
         "#,
     )
     .await;
@@ -110,6 +115,20 @@ async fn what_one_sandbox_plants_gives_the_next_nothing(tier: Tier) {
     // Control: the volume is writable to it; root's file is not.
     assert_eq!(get(&r, "write"), "OK", "{tier:?}: {r:?}");
     assert_eq!(get(&r, "steal"), "EACCES", "{tier:?}: {r:?}");
+    // Sticky root: root's program cannot be removed by another user.
+    assert_eq!(get(&r, "unlink_root"), "EPERM", "{tier:?}: {r:?}");
+    if tier.is_gvisor() {
+        // The Sentry of the runsc release here (2022-12) does not apply
+        // the sticky bit to the target of a rename: replacing root's
+        // program works (docs/security.md, "Known limits"). Its own file
+        // is then gone, moved over root's.
+        assert_eq!(get(&r, "replace_root"), "OK", "{tier:?}: {r:?}");
+        assert_eq!(get(&r, "unlink_own"), "ENOENT", "{tier:?}: {r:?}");
+    } else {
+        // ...nor replaced (control: its own file goes).
+        assert_eq!(get(&r, "replace_root"), "EPERM", "{tier:?}: {r:?}");
+        assert_eq!(get(&r, "unlink_own"), "OK", "{tier:?}: {r:?}");
+    }
     drop(next);
 
     // On the host: the sandbox's ids as they are, behind a mount that is

@@ -298,6 +298,22 @@ async fn attempt(st: &Shared, job: &ReviewRecord, cancel: &Notify, lost: &Notify
             }
         };
     secrets.add_env(&mut sspec.env);
+    // Its volumes, mounted for this attempt; one deleted since the submit
+    // fails the job (no retry brings it back).
+    let volumes = match crate::service::volumes::leases_for(st, &store, &spec.volumes).await {
+        Ok((mounts, leases)) => {
+            sspec.mounts.extend(mounts);
+            if let Err(e) = sspec.validate() {
+                return Outcome::Done(end(ReviewStatus::Failed, Some(e.to_string())));
+            }
+            leases
+        }
+        Err(e) if e.is_ours() => return Outcome::Retry(format!("mounting volumes: {e}")),
+        Err(e) => {
+            let why = format!("volumes: {}", e.into_message());
+            return Outcome::Done(end(ReviewStatus::Failed, Some(why)));
+        }
+    };
     let network = crate::api::Network::from_mode(&sspec.network);
     let disk = sspec.limits.disk_bytes;
     let now = now_ms();
@@ -327,7 +343,7 @@ async fn attempt(st: &Shared, job: &ReviewRecord, cancel: &Notify, lost: &Notify
                 takes_slot: false,
                 masker: secrets.masker.clone(),
                 public_ports: false,
-                volumes: Vec::new(),
+                volumes,
             },
         )
         .await;

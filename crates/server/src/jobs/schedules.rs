@@ -9,6 +9,7 @@ use std::time::Duration;
 const TICK: Duration = Duration::from_secs(1);
 
 pub async fn scheduler_loop(st: Shared) {
+    let mut backoff = crate::service::schedules::Backoff::new();
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -16,7 +17,7 @@ pub async fn scheduler_loop(st: Shared) {
         if st.draining() {
             return;
         }
-        if let Err(e) = crate::service::schedules::fire_due(&st).await {
+        if let Err(e) = crate::service::schedules::fire_due(&st, &mut backoff).await {
             tracing::warn!("the scheduler's tick: {e}");
         }
     }

@@ -23,7 +23,10 @@ pub async fn create(
     Json(req): Json<CreateVolume>,
 ) -> ApiResult<(StatusCode, Json<Volume>)> {
     let v = service::volumes::create(&st, &caller, &req.name, req.size_bytes).await?;
-    Ok((StatusCode::CREATED, Json(service::volumes::shown(&st, v))))
+    Ok((
+        StatusCode::CREATED,
+        Json(service::volumes::shown_one(&st, v).await?),
+    ))
 }
 
 #[utoipa::path(
@@ -37,10 +40,7 @@ pub async fn list(caller: Caller, State(st): State<Shared>) -> ApiResult<Json<Vo
         .await
         .map_err(service::Error::from)?;
     Ok(Json(VolumeList {
-        items: items
-            .into_iter()
-            .map(|v| service::volumes::shown(&st, v))
-            .collect(),
+        items: service::volumes::shown(&st, items).await?,
     }))
 }
 
@@ -54,8 +54,8 @@ pub async fn get(
     State(st): State<Shared>,
     Path(volume): Path<String>,
 ) -> ApiResult<Json<Volume>> {
-    let v = service::volumes::find(&caller, &volume).await?;
-    Ok(Json(service::volumes::shown(&st, v)))
+    let v = service::volumes::find(&caller.store, &volume).await?;
+    Ok(Json(service::volumes::shown_one(&st, v).await?))
 }
 
 #[utoipa::path(
@@ -64,7 +64,7 @@ pub async fn get(
     params(("volume" = String, Path, description = "the volume's id or name")),
     responses((status = 204, description = "deleted, with every byte of it"),
               (status = 404, body = ErrorBody),
-              (status = 409, body = ErrorBody, description = "a live sandbox has it mounted")))]
+              (status = 409, body = ErrorBody, description = "a live sandbox has it mounted, or it is still being created")))]
 pub async fn delete(
     caller: Caller,
     State(st): State<Shared>,

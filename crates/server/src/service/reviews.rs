@@ -75,7 +75,16 @@ pub(crate) async fn validate(
         user: None,
         writable_root: false,
     };
-    let planned = sandboxes::spec_for(&shape, &st.cfg)?;
+    let mut planned = sandboxes::spec_for(&shape, &st.cfg)?;
+    crate::service::volumes::check_mounts(&caller.store, &req.volumes).await?;
+    planned
+        .spec
+        .mounts
+        .extend(crate::service::volumes::planned_mounts(&req.volumes));
+    planned
+        .spec
+        .validate()
+        .map_err(|e| Error::invalid(e.to_string()))?;
     st.sandboxes.check_isolation(planned.spec.isolation).await?;
     // A job counts against the same quotas as sandboxes; one that could
     // not run even alone is refused now rather than left waiting.

@@ -258,7 +258,8 @@ async fn create_inner(caller: &Caller, st: &Shared, req: CreateSandbox) -> Resul
     )
     .await?;
     secrets.add_env(&mut spec.env);
-    let (mounts, volumes) = crate::service::volumes::leases_for(st, caller, &req.volumes).await?;
+    let (mounts, volumes) =
+        crate::service::volumes::leases_for(st, &caller.store, &req.volumes).await?;
     let mounted: Vec<_> = req
         .volumes
         .iter()

@@ -9,17 +9,24 @@
 //! server ran (or while the scheduler was behind) are not submitted one by
 //! one: the latest of them is, once, and the schedule continues from
 //! there. A paused schedule submits nothing; resuming it continues from
-//! the next slot after the resume.
+//! the next slot after the resume. At most one run of a schedule waits in
+//! the queue: a slot that comes while the previous run has not started is
+//! skipped (and says so in `last_error`).
 
 use crate::api_reviews::SubmitReview;
 use crate::auth::Caller;
 use crate::service::audit::{self, Action, Audit};
 use crate::service::{reviews, sandboxes, Error, Result};
-use crate::state::AppState;
+use crate::state::{AppState, Shared};
 use chrono::{DateTime, TimeZone, Utc};
 use croner::parser::{CronParser, Seconds};
 use croner::Cron;
-use warden_store::{now_ms, KeyId, Millis, ScheduleId, ScheduleRecord, ScheduleRun};
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+use warden_store::jobs::ReviewStatus;
+use warden_store::{
+    now_ms, KeyId, Millis, ReviewId, ScheduleId, ScheduleRecord, ScheduleRun, TenantId,
+};
 
 /// Schedules one tenant may keep.
 pub const MAX_PER_TENANT: usize = 64;
@@ -215,31 +222,117 @@ pub async fn set_paused(
     find(st, caller, id).await
 }
 
-/// Submits every due slot of every tenant's schedules (the scheduler's
+/// Per node: schedules whose last try failed for a reason of Warden's
+/// own (their slot stays due), and when they may be tried again.
+pub type Backoff = HashMap<ScheduleId, Instant>;
+
+/// How long one slot's submit may take before it counts as failed (it may
+/// resolve a webhook's host name, for instance).
+const SUBMIT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a schedule whose slot failed for a reason of Warden's own
+/// waits before the next try.
+const RETRY_AFTER: Duration = Duration::from_secs(10);
+/// Schedules of one tenant tried per tick: its oldest due ones. Each
+/// tenant's are tried in a task of their own, so one tenant's slow
+/// submits never hold up another's.
+const PER_TENANT_PER_TICK: usize = 8;
+
+/// Submits the due slots of every tenant's schedules (the scheduler's
 /// tick, on every node); returns how many schedules moved on.
-pub async fn fire_due(st: &AppState) -> Result<usize> {
+pub async fn fire_due(st: &Shared, backoff: &mut Backoff) -> Result<usize> {
     let now = now_ms();
+    let started = Instant::now();
+    backoff.retain(|_, until| *until > started);
+    let mut by_tenant: BTreeMap<TenantId, Vec<ScheduleRecord>> = BTreeMap::new();
+    for s in st.meta.due_schedules(now, 256).await? {
+        if backoff.contains_key(&s.id) {
+            continue;
+        }
+        let group = by_tenant.entry(s.tenant_id.clone()).or_default();
+        if group.len() < PER_TENANT_PER_TICK {
+            group.push(s);
+        }
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for (_, group) in by_tenant {
+        let st = st.clone();
+        tasks.spawn(async move {
+            let mut tried = Vec::new();
+            for s in group {
+                let r = fire(&st, &s, now).await;
+                tried.push((s.id, r));
+            }
+            tried
+        });
+    }
     let mut moved = 0;
-    for s in st.meta.due_schedules(now, 64).await? {
-        match fire(st, &s, now).await {
-            Ok(true) => moved += 1,
-            Ok(false) => {}
-            // The slot stays due: the next tick (here or on another node)
-            // submits it, and its idempotency key keeps that to one job.
-            Err(e) => tracing::warn!(schedule = %s.id, "submitting a scheduled review: {e}"),
+    while let Some(done) = tasks.join_next().await {
+        let tried = done.map_err(|e| Error::internal("a scheduler task", e))?;
+        for (id, r) in tried {
+            match r {
+                Ok(true) => moved += 1,
+                Ok(false) => {}
+                // The slot stays due: tried again here after a while, or
+                // by another node, and its idempotency key keeps it to
+                // one job whoever submits it.
+                Err(e) => {
+                    tracing::warn!(schedule = %id, "submitting a scheduled review: {e}");
+                    backoff.insert(id, Instant::now() + RETRY_AFTER);
+                }
+            }
         }
     }
     Ok(moved)
 }
 
+/// Whether a slot whose submit failed so stays due (Warden's own failure,
+/// or one that passes: a tier down for now) rather than being recorded as
+/// refused.
+fn keeps_due(e: &Error) -> bool {
+    e.is_ours() || e.passes() || matches!(e, Error::IsolationUnavailable(_))
+}
+
 /// Submits schedule `s`'s latest due slot and moves it on; whether this
 /// call moved it (another node may have first).
 async fn fire(st: &AppState, s: &ScheduleRecord, now: Millis) -> Result<bool> {
-    let cron = parse_cron(&s.cron)?;
+    let read = parse_cron(&s.cron).and_then(|cron| {
+        let review: SubmitReview = serde_json::from_value(s.review.clone())
+            .map_err(|e| Error::invalid(format!("its review: {e}")))?;
+        Ok((cron, review))
+    });
+    let (cron, mut review) = match read {
+        Ok(r) => r,
+        Err(e) => {
+            // Unreadable (changed by hand in the database?): paused, not
+            // failed again every second.
+            tracing::error!(schedule = %s.id, "a schedule cannot be read, so it is paused: {e}");
+            st.meta
+                .set_schedule_paused(&s.tenant_id, &s.id, true, s.next_run_at)
+                .await?;
+            return Ok(false);
+        }
+    };
     let slot = latest_slot(&cron, s.next_run_at, now)?;
-    let next = next_after(&cron, slot.max(now))?;
-    let mut review: SubmitReview = serde_json::from_value(s.review.clone())
-        .map_err(|e| Error::internal("a schedule's review", e))?;
+    let run = |review_id: Option<String>, error: Option<String>| -> Result<ScheduleRun> {
+        Ok(ScheduleRun {
+            slot,
+            // From the time the try ended, so a slow submit never leaves
+            // the schedule due again at once.
+            next: next_after(&cron, slot.max(now_ms()))?,
+            review_id,
+            error,
+        })
+    };
+    // At most one run of a schedule waits in the queue: a slot that comes
+    // while the previous run has not started is skipped.
+    if let Some(prev) = s.last_review_id.as_deref().and_then(ReviewId::parse) {
+        let queued = st.jobs.get_review(&s.tenant_id, &prev).await?;
+        if queued.is_some_and(|j| j.status == ReviewStatus::Pending) {
+            let why = format!("slot skipped: the previous run ({prev}) had not started yet");
+            let r = run(None, Some(why))?;
+            return Ok(st.meta.advance_schedule(&s.id, s.next_run_at, &r).await?);
+        }
+    }
     review.idempotency_key = Some(format!("schedule:{}:{slot}", s.id));
     review
         .labels
@@ -255,28 +348,24 @@ async fn fire(st: &AppState, s: &ScheduleRecord, now: Millis) -> Result<bool> {
     let disabled = caller.store.tenant().await?.is_none_or(|t| t.disabled);
     let outcome = match disabled {
         true => Err(Error::Forbidden("the tenant is disabled".into())),
-        false => reviews::submit(st, &caller, &review)
+        false => match tokio::time::timeout(SUBMIT_TIMEOUT, reviews::submit(st, &caller, &review))
             .await
-            .map(|(job, _)| job),
-    };
-    let run = match outcome {
-        Ok(job) => ScheduleRun {
-            slot,
-            next,
-            review_id: Some(job.id.to_string()),
-            error: None,
+        {
+            Ok(submitted) => submitted.map(|(job, _)| job),
+            Err(_) => Err(Error::internal(
+                "submitting a scheduled review",
+                "timed out",
+            )),
         },
-        Err(e) if e.is_ours() => return Err(e),
+    };
+    let r = match outcome {
+        Ok(job) => run(Some(job.id.to_string()), None)?,
+        Err(e) if keeps_due(&e) => return Err(e),
         // Refused (the command policy, a secret gone, the tenant
         // disabled...): recorded, and the schedule goes on.
-        Err(e) => ScheduleRun {
-            slot,
-            next,
-            review_id: None,
-            error: Some(e.into_message()),
-        },
+        Err(e) => run(None, Some(e.into_message()))?,
     };
-    Ok(st.meta.advance_schedule(&s.id, s.next_run_at, &run).await?)
+    Ok(st.meta.advance_schedule(&s.id, s.next_run_at, &r).await?)
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use crate::service::audit::{self, Action, Audit};
 use crate::service::{Error, Result};
 use crate::state::AppState;
 use warden_runtime::volume::{Lease, VolumeError, Volumes, MIN_BYTES};
-use warden_store::{now_ms, MetaStore, StoreError, VolumeId, VolumeRecord};
+use warden_store::{now_ms, MetaStore, StoreError, TenantStore, VolumeId, VolumeRecord};
 
 /// A volume's size when the request names none.
 pub const DEFAULT_BYTES: u64 = 1 << 30;
@@ -46,10 +46,26 @@ pub fn check_name(name: &str) -> Result<()> {
     Ok(())
 }
 
+/// Runs `f` on the node's volume store off the async threads (it mounts,
+/// unlinks gigabytes, or waits for the store's lock while another does).
+async fn blocking<T: Send + 'static>(
+    st: &AppState,
+    f: impl FnOnce(&Volumes) -> std::result::Result<T, VolumeError> + Send + 'static,
+) -> Result<T> {
+    let vols = st.volumes.clone();
+    tokio::task::spawn_blocking(move || f(&vols))
+        .await
+        .map_err(|e| Error::internal("the volume store", e))?
+        .map_err(volume_error)
+}
+
 fn volume_error(e: VolumeError) -> Error {
     match e {
         VolumeError::InUse(_) => {
             Error::conflict("the volume is mounted in a live sandbox; destroy it first")
+        }
+        VolumeError::Making(_) => {
+            Error::conflict("the volume is still being created; delete it once it exists")
         }
         VolumeError::TooSmall(_) => Error::invalid(e.to_string()),
         VolumeError::NoSpace { .. } => {
@@ -60,12 +76,29 @@ fn volume_error(e: VolumeError) -> Error {
     }
 }
 
-/// What the API shows of `v`: its record, how much of it is used, and
-/// whether a sandbox holds it now.
-pub fn shown(st: &AppState, v: VolumeRecord) -> Volume {
-    let used = st.volumes.usage(v.id.as_str()).map(|(used, _)| used);
-    let in_use = st.volumes.in_use(v.id.as_str());
-    Volume::new(v, used, in_use)
+/// What the API shows of `vols`: each record, how much of it is used, and
+/// whether a sandbox holds it now (read off the node, so not on the
+/// async threads: a mount in progress holds the store's lock).
+pub async fn shown(st: &AppState, vols: Vec<VolumeRecord>) -> Result<Vec<Volume>> {
+    let store = st.volumes.clone();
+    tokio::task::spawn_blocking(move || {
+        vols.into_iter()
+            .map(|v| {
+                let used = store.usage(v.id.as_str()).map(|(used, _)| used);
+                let in_use = store.in_use(v.id.as_str());
+                Volume::new(v, used, in_use)
+            })
+            .collect()
+    })
+    .await
+    .map_err(|e| Error::internal("reading volumes", e))
+}
+
+/// [`shown`] of one volume.
+pub async fn shown_one(st: &AppState, v: VolumeRecord) -> Result<Volume> {
+    let mut one = shown(st, vec![v]).await?;
+    one.pop()
+        .ok_or_else(|| Error::internal("reading volumes", "none"))
 }
 
 async fn audited(
@@ -133,26 +166,34 @@ async fn create_inner(
             }
             e => e.into(),
         })?;
-    let vols = st.volumes.clone();
     let id = record.id.to_string();
-    let made = tokio::task::spawn_blocking(move || vols.create(&id, size))
-        .await
-        .map_err(|e| Error::internal("making the volume", e))?;
+    let made = blocking(st, move |vols| vols.create(&id, size)).await;
     if let Err(e) = made {
         // Nothing of it is kept: the record goes with the failed bytes.
         if let Err(d) = caller.store.delete_volume(&record.id).await {
             tracing::error!(volume = %record.id, "dropping a volume's record after a failed create: {d}");
         }
-        return Err(volume_error(e));
+        return Err(e);
+    }
+    // Its record gone meanwhile (its tenant deleted): nor are its bytes kept.
+    if caller
+        .store
+        .find_volume(record.id.as_str())
+        .await?
+        .is_none()
+    {
+        let _ = blocking(st, move |v| v.remove_orphan(record.id.as_str())).await;
+        return Err(Error::not_found(
+            "volume (deleted while it was being created)",
+        ));
     }
     Ok(record)
 }
 
 /// The caller's volume named by id or name (another tenant's is not
 /// found, by either).
-pub async fn find(caller: &Caller, id_or_name: &str) -> Result<VolumeRecord> {
-    caller
-        .store
+pub async fn find(store: &TenantStore, id_or_name: &str) -> Result<VolumeRecord> {
+    store
         .find_volume(id_or_name)
         .await?
         .ok_or_else(|| Error::not_found(format!("volume {id_or_name:?}")))
@@ -161,53 +202,71 @@ pub async fn find(caller: &Caller, id_or_name: &str) -> Result<VolumeRecord> {
 /// Deletes the caller's volume and its bytes; `409` while a sandbox has it
 /// mounted.
 pub async fn delete(st: &AppState, caller: &Caller, id_or_name: &str) -> Result<()> {
-    let v = find(caller, id_or_name).await?;
+    let v = find(&caller.store, id_or_name).await?;
     let id = v.id.to_string();
-    st.volumes.retire(&id).map_err(volume_error)?;
-    match caller.store.delete_volume(&v.id).await {
-        Ok(_) => {}
-        Err(e) => {
-            st.volumes.restore(&id);
-            return Err(e.into());
-        }
+    let i = id.clone();
+    blocking(st, move |vols| vols.retire(&i)).await?;
+    if let Err(e) = caller.store.delete_volume(&v.id).await {
+        st.volumes.restore(&id);
+        return Err(e.into());
     }
-    if let Err(e) = st.volumes.purge(&id) {
+    let i = id.clone();
+    if let Err(e) = blocking(st, move |vols| vols.purge(&i)).await {
         // The record is gone; the start-up sweep removes the bytes.
         tracing::error!(volume = %id, "freeing a deleted volume's bytes: {e}");
     }
     audited(st, caller, Action::VolumeDelete, &id, "ok").await
 }
 
-/// The mounts (and the holds that keep them mounted for the sandbox's
-/// life) for the volumes a create names: each the caller's, each path a
-/// distinct absolute one (the spec's validation refuses the standard
-/// layout's).
-pub async fn leases_for(
-    st: &AppState,
-    caller: &Caller,
-    asked: &[VolumeMount],
-) -> Result<(Vec<warden_spec::Mount>, Vec<Lease>)> {
+/// Checks a request's volumes without mounting them (a review's, at
+/// submit): at most [`MAX_PER_SANDBOX`], each the tenant's, each at its
+/// own path.
+pub async fn check_mounts(store: &TenantStore, asked: &[VolumeMount]) -> Result<()> {
     if asked.len() > MAX_PER_SANDBOX {
         return Err(Error::invalid(format!(
             "a sandbox mounts at most {MAX_PER_SANDBOX} volumes"
         )));
     }
+    for (i, m) in asked.iter().enumerate() {
+        if asked[..i].iter().any(|x| x.path == m.path) {
+            return Err(Error::invalid(format!("two volumes at {:?}", m.path)));
+        }
+        find(store, &m.volume).await?;
+    }
+    Ok(())
+}
+
+/// The mounts `asked` would give a spec, with a placeholder source: for
+/// checking their paths against the spec's rules before anything is
+/// mounted.
+pub fn planned_mounts(asked: &[VolumeMount]) -> Vec<warden_spec::Mount> {
+    asked
+        .iter()
+        .map(|m| warden_spec::Mount {
+            source: "/volume".into(),
+            target: m.path.clone(),
+            read_only: m.read_only,
+            sandbox_ids: true,
+        })
+        .collect()
+}
+
+/// The mounts (and the holds that keep them mounted for the sandbox's
+/// life) for the volumes a create or a job's attempt names: checked as
+/// [`check_mounts`] does (the spec's validation then refuses the standard
+/// layout's paths).
+pub async fn leases_for(
+    st: &AppState,
+    store: &TenantStore,
+    asked: &[VolumeMount],
+) -> Result<(Vec<warden_spec::Mount>, Vec<Lease>)> {
+    check_mounts(store, asked).await?;
     let mut mounts = Vec::new();
     let mut leases = Vec::new();
     for m in asked {
-        if mounts
-            .iter()
-            .any(|x: &warden_spec::Mount| x.target == m.path)
-        {
-            return Err(Error::invalid(format!("two volumes at {:?}", m.path)));
-        }
-        let v = find(caller, &m.volume).await?;
-        let vols = st.volumes.clone();
+        let v = find(store, &m.volume).await?;
         let id = v.id.to_string();
-        let lease = tokio::task::spawn_blocking(move || vols.lease(&id))
-            .await
-            .map_err(|e| Error::internal("mounting the volume", e))?
-            .map_err(volume_error)?;
+        let lease = blocking(st, move |vols| vols.lease(&id)).await?;
         mounts.push(warden_spec::Mount {
             source: lease.dir().to_string_lossy().into_owned(),
             target: m.path.clone(),

@@ -93,7 +93,7 @@ pub async fn get(
     State(st): State<Shared>,
     Path(id): Path<String>,
 ) -> E2bResult<Json<E2bVolume>> {
-    let v = service::volumes::find(&caller, &id).await?;
+    let v = service::volumes::find(&caller.store, &id).await?;
     Ok(Json(shown(&st, v, true)))
 }
 
