@@ -23,3 +23,21 @@ pub mod tenants;
 pub mod volumes;
 
 pub use error::{Error, Result};
+
+/// The name of a tenant's volume or schedule (`kind`): 1-63 of
+/// `[A-Za-z0-9._-]`, starting with a letter or digit.
+pub fn check_resource_name(kind: &str, name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name.as_bytes()[0].is_ascii_alphanumeric()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::invalid(format!(
+            "{kind} name {name:?}: 1-63 of [A-Za-z0-9._-], starting with a letter or digit"
+        )))
+    }
+}

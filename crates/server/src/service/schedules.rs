@@ -72,24 +72,6 @@ fn latest_slot(cron: &Cron, due: Millis, now: Millis) -> Result<Millis> {
     Ok(latest.max(due))
 }
 
-/// A name: as a volume's (1-63 of `[A-Za-z0-9._-]`, starting with a letter
-/// or digit).
-fn check_name(name: &str) -> Result<()> {
-    let ok = !name.is_empty()
-        && name.len() <= 63
-        && name.as_bytes()[0].is_ascii_alphanumeric()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::invalid(format!(
-            "schedule name {name:?}: 1-63 of [A-Za-z0-9._-], starting with a letter or digit"
-        )))
-    }
-}
-
 /// The review each slot submits: refused now if it could never be
 /// submitted (as a submit checks it), or if it sets what the schedule
 /// sets itself.
@@ -142,7 +124,7 @@ pub async fn create(
     paused: bool,
 ) -> Result<ScheduleRecord> {
     let result = async {
-        check_name(name)?;
+        super::check_resource_name("schedule", name)?;
         let parsed = parse_cron(cron)?;
         check_review(st, caller, review).await?;
         let tenant = caller.store.tenant_id();

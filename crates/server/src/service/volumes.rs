@@ -27,17 +27,7 @@ pub const MAX_PER_SANDBOX: usize = 8;
 /// A name: 1-63 of `[A-Za-z0-9._-]`, starting with a letter or digit, and
 /// not shaped like a volume id (a name is looked up as an id first).
 pub fn check_name(name: &str) -> Result<()> {
-    let ok = !name.is_empty()
-        && name.len() <= 63
-        && name.as_bytes()[0].is_ascii_alphanumeric()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-    if !ok {
-        return Err(Error::invalid(format!(
-            "volume name {name:?}: 1-63 of [A-Za-z0-9._-], starting with a letter or digit"
-        )));
-    }
+    super::check_resource_name("volume", name)?;
     if VolumeId::parse(name).is_some() {
         return Err(Error::invalid(format!(
             "volume name {name:?} has the shape of a volume id"
