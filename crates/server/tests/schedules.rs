@@ -194,4 +194,29 @@ async fn each_slot_is_submitted_once_by_racing_nodes() {
     assert!(schedules::list(&node_a, &who).await.unwrap().is_empty());
     // Its runs stay, as reviews.
     assert_eq!(runs(&node_a, &who, &id).await.len(), 2);
+
+    // 70 creates racing on both nodes: exactly the 64 a tenant may keep.
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..70 {
+        let st = if i % 2 == 0 {
+            node_a.clone()
+        } else {
+            node_b.clone()
+        };
+        let (who, review) = (caller(&store), review.clone());
+        tasks.spawn(async move {
+            schedules::create(&st, &who, &format!("s{i}"), "0 6 * * MON", &review, true).await
+        });
+    }
+    let (mut made, mut quota) = (0, 0);
+    while let Some(r) = tasks.join_next().await {
+        match r.unwrap() {
+            Ok(_) => made += 1,
+            Err(e) => {
+                assert_eq!(e.code(), "quota_exceeded", "{e}");
+                quota += 1;
+            }
+        }
+    }
+    assert_eq!((made, quota), (schedules::MAX_PER_TENANT, 6));
 }

@@ -551,8 +551,10 @@ pub trait MetaStore: EgressLog + Send + Sync {
     async fn all_volumes(&self) -> Result<Vec<VolumeRecord>>;
 
     // --- schedules ---
-    /// Records a schedule; a taken name is a `Conflict`.
-    async fn create_schedule(&self, schedule: &ScheduleRecord) -> Result<()>;
+    /// Records a schedule if its tenant keeps fewer than `max` (else
+    /// `CountQuota`; the count and the insert are one transaction); a
+    /// taken name is a `Conflict`.
+    async fn create_schedule(&self, schedule: &ScheduleRecord, max: u32) -> Result<()>;
     async fn list_schedules(&self, tenant: &TenantId) -> Result<Vec<ScheduleRecord>>;
     async fn get_schedule(
         &self,

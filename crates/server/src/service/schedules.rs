@@ -25,11 +25,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 use warden_store::jobs::ReviewStatus;
 use warden_store::{
-    now_ms, KeyId, Millis, ReviewId, ScheduleId, ScheduleRecord, ScheduleRun, TenantId,
+    now_ms, KeyId, Millis, ReviewId, ScheduleId, ScheduleRecord, ScheduleRun, StoreError, TenantId,
 };
 
 /// Schedules one tenant may keep.
-pub const MAX_PER_TENANT: usize = 64;
+pub const MAX_PER_TENANT: u32 = 64;
 
 /// Labels every run carries: the schedule's id and the slot.
 pub const LABEL_SCHEDULE: &str = "schedule";
@@ -128,11 +128,6 @@ pub async fn create(
         let parsed = parse_cron(cron)?;
         check_review(st, caller, review).await?;
         let tenant = caller.store.tenant_id();
-        if st.meta.list_schedules(tenant).await?.len() >= MAX_PER_TENANT {
-            return Err(Error::Quota(format!(
-                "a tenant keeps at most {MAX_PER_TENANT} schedules"
-            )));
-        }
         let now = now_ms();
         let record = ScheduleRecord {
             id: ScheduleId::generate(),
@@ -147,8 +142,14 @@ pub async fn create(
             last_error: None,
             created_at: now,
         };
-        st.meta.create_schedule(&record).await?;
-        Ok(record)
+        st.meta
+            .create_schedule(&record, MAX_PER_TENANT)
+            .await
+            .map_err(|e| match e {
+                StoreError::CountQuota(m) => Error::Quota(m),
+                e => Error::from(e),
+            })?;
+        Ok::<_, Error>(record)
     }
     .await;
     let (target, outcome) = match &result {

@@ -368,8 +368,8 @@ impl MetaStore for SqliteMeta {
     ) -> Result<()> {
         policies::set(&self.pool, tenant, policy).await
     }
-    async fn create_schedule(&self, schedule: &ScheduleRecord) -> Result<()> {
-        schedules::create(&self.pool, schedule).await
+    async fn create_schedule(&self, schedule: &ScheduleRecord, max: u32) -> Result<()> {
+        schedules::create(&self.pool, schedule, max).await
     }
     async fn list_schedules(&self, tenant: &TenantId) -> Result<Vec<ScheduleRecord>> {
         schedules::list(&self.pool, tenant).await

@@ -2,7 +2,7 @@
 //! tenants (the scheduler's, not a tenant's); every other query is scoped
 //! to the tenant.
 
-use super::{conflict, json};
+use super::{conflict, json, BEGIN_WRITE};
 use crate::*;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqlitePool};
@@ -28,7 +28,20 @@ fn from_row(row: &SqliteRow) -> Result<ScheduleRecord> {
     })
 }
 
-pub(super) async fn create(pool: &SqlitePool, s: &ScheduleRecord) -> Result<()> {
+/// Records `s` if the tenant keeps fewer than `max` schedules: the count
+/// and the insert in one write transaction, so racing creates cannot pass
+/// the limit together.
+pub(super) async fn create(pool: &SqlitePool, s: &ScheduleRecord, max: u32) -> Result<()> {
+    let mut tx = pool.begin_with(BEGIN_WRITE).await?;
+    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM schedules WHERE tenant_id = ?")
+        .bind(s.tenant_id.as_str())
+        .fetch_one(&mut *tx)
+        .await?;
+    if count >= i64::from(max) {
+        return Err(StoreError::CountQuota(format!(
+            "a tenant keeps at most {max} schedules"
+        )));
+    }
     sqlx::query(
         "INSERT INTO schedules (id, tenant_id, name, cron, review, paused, next_run_at, created_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -41,9 +54,10 @@ pub(super) async fn create(pool: &SqlitePool, s: &ScheduleRecord) -> Result<()> 
     .bind(i64::from(s.paused))
     .bind(s.next_run_at)
     .bind(s.created_at)
-    .execute(pool)
+    .execute(&mut *tx)
     .await
     .map_err(|e| conflict(e, || format!("schedule {}", s.name)))?;
+    tx.commit().await?;
     Ok(())
 }
 
