@@ -402,6 +402,19 @@ fn unescape(field: &str) -> PathBuf {
 mod tests {
     use super::*;
 
+    /// A store in a temporary directory (kept while the first is), or
+    /// None where the test cannot run (not root: no loop devices, mount).
+    fn store() -> Option<(tempfile::TempDir, PathBuf, Volumes)> {
+        if !rustix::process::geteuid().is_root() {
+            eprintln!("skipped: needs root (loop devices, mount)");
+            return None;
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("volumes");
+        let vols = Volumes::open(&root).unwrap();
+        Some((tmp, root, vols))
+    }
+
     #[test]
     fn mountinfo_escapes_are_read() {
         assert_eq!(unescape("/a\\040b"), PathBuf::from("/a b"));
@@ -413,13 +426,9 @@ mod tests {
     /// the last holder, kept across a reopen, refused to delete while held.
     #[test]
     fn volumes_are_bounded_shared_and_outlive_their_holders() {
-        if !rustix::process::geteuid().is_root() {
-            eprintln!("skipped: needs root (loop devices, mount)");
+        let Some((_tmp, root, vols)) = store() else {
             return;
-        }
-        let tmp = tempfile::tempdir().unwrap();
-        let root = tmp.path().join("volumes");
-        let vols = Volumes::open(&root).unwrap();
+        };
         assert!(matches!(
             vols.create("v1", 1 << 20),
             Err(VolumeError::TooSmall(_))
@@ -495,13 +504,9 @@ mod tests {
     /// What a killed process left mounted is detached at the next open.
     #[test]
     fn a_killed_process_mounts_are_cleared_at_open() {
-        if !rustix::process::geteuid().is_root() {
-            eprintln!("skipped: needs root (loop devices, mount)");
+        let Some((_tmp, root, vols)) = store() else {
             return;
-        }
-        let tmp = tempfile::tempdir().unwrap();
-        let root = tmp.path().join("volumes");
-        let vols = Volumes::open(&root).unwrap();
+        };
         vols.create("v2", MIN_BYTES).unwrap();
         let lease = vols.lease("v2").unwrap();
         // As if the process died: the lease is never dropped.

@@ -239,6 +239,23 @@ pub async fn append(
     }
 }
 
+/// Appends what `caller` did to its tenant's chain (see [`append`]).
+pub async fn by_caller(
+    st: &crate::state::AppState,
+    caller: &crate::auth::Caller,
+    action: Action,
+    target: &str,
+    outcome: &str,
+) -> Result<(), StoreError> {
+    let entry = Audit {
+        actor: caller.actor(),
+        action,
+        target,
+        outcome,
+    };
+    append(st.meta.as_ref(), caller.store.tenant_id(), entry).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

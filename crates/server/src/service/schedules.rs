@@ -15,7 +15,7 @@
 
 use crate::api_reviews::SubmitReview;
 use crate::auth::Caller;
-use crate::service::audit::{self, Action, Audit};
+use crate::service::audit::{self, Action};
 use crate::service::{reviews, sandboxes, Error, Result};
 use crate::state::{AppState, Shared};
 use chrono::{DateTime, TimeZone, Utc};
@@ -97,23 +97,6 @@ async fn check_review(st: &AppState, caller: &Caller, review: &SubmitReview) -> 
     Ok(())
 }
 
-async fn audited(
-    st: &AppState,
-    caller: &Caller,
-    action: Action,
-    target: &str,
-    outcome: &str,
-) -> Result<()> {
-    let entry = Audit {
-        actor: caller.actor(),
-        action,
-        target,
-        outcome,
-    };
-    audit::append(st.meta.as_ref(), caller.store.tenant_id(), entry).await?;
-    Ok(())
-}
-
 /// Creates the caller's schedule, audited whatever the outcome.
 pub async fn create(
     st: &AppState,
@@ -156,7 +139,7 @@ pub async fn create(
         Ok(s) => (s.id.to_string(), "ok"),
         Err(e) => (String::new(), e.code()),
     };
-    audited(st, caller, Action::ScheduleCreate, &target, outcome).await?;
+    audit::by_caller(st, caller, Action::ScheduleCreate, &target, outcome).await?;
     result
 }
 
@@ -178,7 +161,7 @@ pub async fn list(st: &AppState, caller: &Caller) -> Result<Vec<ScheduleRecord>>
 pub async fn delete(st: &AppState, caller: &Caller, id: &str) -> Result<()> {
     let s = find(st, caller, id).await?;
     st.meta.delete_schedule(&s.tenant_id, &s.id).await?;
-    audited(st, caller, Action::ScheduleDelete, s.id.as_str(), "ok").await
+    Ok(audit::by_caller(st, caller, Action::ScheduleDelete, s.id.as_str(), "ok").await?)
 }
 
 /// Pauses or resumes the caller's schedule; a resume continues from the
@@ -201,7 +184,7 @@ pub async fn set_paused(
         true => Action::SchedulePause,
         false => Action::ScheduleResume,
     };
-    audited(st, caller, action, s.id.as_str(), "ok").await?;
+    audit::by_caller(st, caller, action, s.id.as_str(), "ok").await?;
     find(st, caller, id).await
 }
 

@@ -4,7 +4,7 @@
 
 use crate::auth::Caller;
 use crate::secrets::{self, SecretError, Vault};
-use crate::service::audit::{self, Action, Audit};
+use crate::service::audit::{self, Action};
 use crate::service::{Error, Result};
 use crate::state::AppState;
 use warden_store::{now_ms, SecretMeta, SecretRecord};
@@ -64,13 +64,7 @@ pub async fn create(
     } else {
         "(invalid name)"
     };
-    let entry = Audit {
-        actor: caller.actor(),
-        action,
-        target,
-        outcome,
-    };
-    audit::append(st.meta.as_ref(), caller.store.tenant_id(), entry).await?;
+    audit::by_caller(st, caller, action, target, outcome).await?;
     result
 }
 
@@ -87,12 +81,6 @@ pub async fn delete(st: &AppState, caller: &Caller, name: &str) -> Result<()> {
     if !deleted {
         return Err(Error::not_found("secret"));
     }
-    let entry = Audit {
-        actor: caller.actor(),
-        action: Action::SecretDelete,
-        target: name,
-        outcome: "ok",
-    };
-    audit::append(st.meta.as_ref(), caller.store.tenant_id(), entry).await?;
+    audit::by_caller(st, caller, Action::SecretDelete, name, "ok").await?;
     Ok(())
 }

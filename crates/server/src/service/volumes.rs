@@ -12,7 +12,7 @@
 
 use crate::api_volumes::{Volume, VolumeMount};
 use crate::auth::Caller;
-use crate::service::audit::{self, Action, Audit};
+use crate::service::audit::{self, Action};
 use crate::service::{Error, Result};
 use crate::state::AppState;
 use warden_runtime::volume::{Lease, VolumeError, Volumes, MIN_BYTES};
@@ -91,23 +91,6 @@ pub async fn shown_one(st: &AppState, v: VolumeRecord) -> Result<Volume> {
         .ok_or_else(|| Error::internal("reading volumes", "none"))
 }
 
-async fn audited(
-    st: &AppState,
-    caller: &Caller,
-    action: Action,
-    target: &str,
-    outcome: &str,
-) -> Result<()> {
-    let entry = Audit {
-        actor: caller.actor(),
-        action,
-        target,
-        outcome,
-    };
-    audit::append(st.meta.as_ref(), caller.store.tenant_id(), entry).await?;
-    Ok(())
-}
-
 /// Creates the caller's volume `name` of `bytes` (default 1 GiB), audited
 /// whatever the outcome.
 pub async fn create(
@@ -121,7 +104,7 @@ pub async fn create(
         Ok(v) => (v.id.to_string(), "ok"),
         Err(e) => (String::new(), e.code()),
     };
-    audited(st, caller, Action::VolumeCreate, &target, outcome).await?;
+    audit::by_caller(st, caller, Action::VolumeCreate, &target, outcome).await?;
     result
 }
 
@@ -205,25 +188,26 @@ pub async fn delete(st: &AppState, caller: &Caller, id_or_name: &str) -> Result<
         // The record is gone; the start-up sweep removes the bytes.
         tracing::error!(volume = %id, "freeing a deleted volume's bytes: {e}");
     }
-    audited(st, caller, Action::VolumeDelete, &id, "ok").await
+    Ok(audit::by_caller(st, caller, Action::VolumeDelete, &id, "ok").await?)
 }
 
 /// Checks a request's volumes without mounting them (a review's, at
 /// submit): at most [`MAX_PER_SANDBOX`], each the tenant's, each at its
-/// own path.
-pub async fn check_mounts(store: &TenantStore, asked: &[VolumeMount]) -> Result<()> {
+/// own path. Returns their records, in order.
+pub async fn check_mounts(store: &TenantStore, asked: &[VolumeMount]) -> Result<Vec<VolumeRecord>> {
     if asked.len() > MAX_PER_SANDBOX {
         return Err(Error::invalid(format!(
             "a sandbox mounts at most {MAX_PER_SANDBOX} volumes"
         )));
     }
+    let mut found = Vec::with_capacity(asked.len());
     for (i, m) in asked.iter().enumerate() {
         if asked[..i].iter().any(|x| x.path == m.path) {
             return Err(Error::invalid(format!("two volumes at {:?}", m.path)));
         }
-        find(store, &m.volume).await?;
+        found.push(find(store, &m.volume).await?);
     }
-    Ok(())
+    Ok(found)
 }
 
 /// The mounts `asked` would give a spec, with a placeholder source: for
@@ -250,11 +234,10 @@ pub async fn leases_for(
     store: &TenantStore,
     asked: &[VolumeMount],
 ) -> Result<(Vec<warden_spec::Mount>, Vec<Lease>)> {
-    check_mounts(store, asked).await?;
+    let found = check_mounts(store, asked).await?;
     let mut mounts = Vec::new();
     let mut leases = Vec::new();
-    for m in asked {
-        let v = find(store, &m.volume).await?;
+    for (m, v) in asked.iter().zip(found) {
         let id = v.id.to_string();
         let lease = blocking(st, move |vols| vols.lease(&id)).await?;
         mounts.push(warden_spec::Mount {
