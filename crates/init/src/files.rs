@@ -202,6 +202,72 @@ pub async fn rename(state: &State, from: &str, to: &str) -> Response {
     .await
 }
 
+pub async fn symlink(state: &State, target: Vec<u8>, path: &str) -> Response {
+    let p = match resolve(state, path) {
+        Ok(p) => p,
+        Err(e) => return e,
+    };
+    blocking(move || {
+        let target = std::ffi::OsStr::from_bytes(&target);
+        match std::os::unix::fs::symlink(target, &p) {
+            Ok(()) => Response::Done,
+            Err(e) => io_error(&p.display().to_string(), &e),
+        }
+    })
+    .await
+}
+
+/// Sets the mode (not a symlink's: Linux has none to set) and the
+/// modification time (a symlink's own). The init holds no capability, so
+/// a path swapped for a link meanwhile leads only where the sandbox's own
+/// user could go.
+pub async fn set_meta(
+    state: &State,
+    path: &str,
+    mode: Option<u32>,
+    mtime_ns: Option<i64>,
+) -> Response {
+    let p = match resolve(state, path) {
+        Ok(p) => p,
+        Err(e) => return e,
+    };
+    blocking(move || {
+        let fail = |e: std::io::Error| io_error(&p.display().to_string(), &e);
+        let md = match std::fs::symlink_metadata(&p) {
+            Ok(md) => md,
+            Err(e) => return fail(e),
+        };
+        if let Some(mode) = mode.filter(|_| !md.file_type().is_symlink()) {
+            if md.mode() & 0o7777 != mode & 0o7777 {
+                let perms = std::fs::Permissions::from_mode(mode & 0o7777);
+                if let Err(e) = std::fs::set_permissions(&p, perms) {
+                    return fail(e);
+                }
+            }
+        }
+        if let Some(ns) = mtime_ns {
+            use rustix::fs::{AtFlags, Timespec, Timestamps, UTIME_OMIT};
+            let times = Timestamps {
+                last_access: Timespec {
+                    tv_sec: 0,
+                    tv_nsec: UTIME_OMIT,
+                },
+                last_modification: Timespec {
+                    tv_sec: ns.div_euclid(1_000_000_000),
+                    tv_nsec: ns.rem_euclid(1_000_000_000) as _,
+                },
+            };
+            if let Err(e) =
+                rustix::fs::utimensat(rustix::fs::CWD, &p, &times, AtFlags::SYMLINK_NOFOLLOW)
+            {
+                return fail(e.into());
+            }
+        }
+        Response::Done
+    })
+    .await
+}
+
 /// Streams a regular file's bytes under flow control.
 pub async fn read(
     state: Rc<State>,
@@ -210,6 +276,7 @@ pub async fn read(
     offset: u64,
     limit: Option<u64>,
     strict: bool,
+    links_ok: bool,
 ) {
     let p = match resolve(&state, &path) {
         Ok(p) => p,
@@ -231,7 +298,7 @@ pub async fn read(
     };
     // Only regular files: a FIFO or device would block or never end.
     match file.metadata().await {
-        Ok(md) if strict && md.is_file() && md.nlink() != 1 => {
+        Ok(md) if strict && !links_ok && md.is_file() && md.nlink() != 1 => {
             let e = Response::error(
                 ErrorKind::PermissionDenied,
                 format!("{path} has {} links", md.nlink()),

@@ -10,6 +10,7 @@
 //! On a setup failure the init writes `WERR<reason>` to the control channel
 //! instead of the protocol preamble, so the host can say what went wrong.
 
+mod changes;
 mod command;
 mod conn;
 mod files;

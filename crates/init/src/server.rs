@@ -2,7 +2,7 @@
 //! shared writer.
 
 use crate::conn::{Conn, Out};
-use crate::{files, process, tunnel, watch, State};
+use crate::{changes, files, process, tunnel, watch, State};
 use std::rc::Rc;
 use tokio::io::AsyncWriteExt;
 use tokio::net::UnixStream;
@@ -115,7 +115,30 @@ async fn handle(state: Rc<State>, id: u32, req: Request) {
             offset,
             limit,
             strict,
-        } => return files::read(state, id, path, offset, limit, strict).await,
+            links_ok,
+        } => return files::read(state, id, path, offset, limit, strict, links_ok).await,
+        Request::Changes {
+            roots,
+            skip,
+            since_ns,
+            max_entries,
+            max_names,
+        } => {
+            let walk = changes::Walk {
+                roots,
+                skip,
+                since_ns,
+                max_entries,
+                max_names,
+            };
+            return changes::run(state, id, walk).await;
+        }
+        Request::Symlink { target, path } => files::symlink(&state, target, &path).await,
+        Request::SetMeta {
+            path,
+            mode,
+            mtime_ns,
+        } => files::set_meta(&state, &path, mode, mtime_ns).await,
         Request::Stdin { pid, data } => process::stdin(&state, pid, Some(data)).await,
         Request::CloseStdin { pid } => process::stdin(&state, pid, None).await,
         Request::Signal { pid, signal } => process::signal(&state, pid, signal),

@@ -6,6 +6,16 @@ use crate::client::{Client, ClientError, ExecOutput};
 use crate::codec::CHUNK;
 use crate::messages::*;
 
+/// What a [`Client::changes`] walk covers.
+#[derive(Debug, Clone, Copy)]
+pub struct ChangesWalk<'a> {
+    pub roots: &'a [String],
+    pub skip: &'a [String],
+    pub since_ns: i64,
+    pub max_entries: u64,
+    pub max_names: u64,
+}
+
 impl Client {
     pub(crate) async fn call_done(&self, req: Request) -> Result<(), ClientError> {
         match self.call(req).await? {
@@ -98,6 +108,7 @@ impl Client {
             offset: 0,
             limit: None,
             strict: false,
+            links_ok: false,
         })?;
         let mut buf = Vec::new();
         while let Some(r) = s.next().await? {
@@ -179,6 +190,50 @@ impl Client {
         self.call_done(Request::Rename {
             from: from.into(),
             to: to.into(),
+        })
+        .await
+    }
+
+    /// Everything under `roots` changed since `since_ns` (see
+    /// [`Request::Changes`]), collected: at most `max_entries` entries.
+    pub async fn changes(&self, walk: ChangesWalk<'_>) -> Result<Vec<Change>, ClientError> {
+        let mut s = self.stream(Request::Changes {
+            roots: walk.roots.to_vec(),
+            skip: walk.skip.to_vec(),
+            since_ns: walk.since_ns,
+            max_entries: walk.max_entries,
+            max_names: walk.max_names,
+        })?;
+        let mut all = Vec::new();
+        while let Some(r) = s.next().await? {
+            match r {
+                Response::Changes(batch) => all.extend(batch),
+                Response::Done => return Ok(all),
+                other => return Err(ClientError::Unexpected(format!("{other:?}"))),
+            }
+        }
+        Err(ClientError::Disconnected)
+    }
+
+    pub async fn symlink(&self, target: &[u8], path: &str) -> Result<(), ClientError> {
+        self.call_done(Request::Symlink {
+            target: target.to_vec(),
+            path: path.into(),
+        })
+        .await
+    }
+
+    /// Sets a path's mode and modification time (never through a symlink).
+    pub async fn set_meta(
+        &self,
+        path: &str,
+        mode: Option<u32>,
+        mtime_ns: Option<i64>,
+    ) -> Result<(), ClientError> {
+        self.call_done(Request::SetMeta {
+            path: path.into(),
+            mode,
+            mtime_ns,
         })
         .await
     }

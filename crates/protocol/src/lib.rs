@@ -14,6 +14,7 @@ pub mod messages;
 mod tunnel;
 pub mod watch;
 
+pub use calls::ChangesWalk;
 pub use client::{Client, ClientError, ExecOutput, ResponseStream, WINDOW};
 pub use codec::{CodecError, Frame, CHUNK, MAX_FRAME, VERSION};
 pub use messages::*;

@@ -202,6 +202,37 @@ impl FsEvent {
     }
 }
 
+/// One entry a `Changes` walk found changed: a regular file, directory or
+/// symlink whose inode changed (created, written, renamed, chmod-ed) since
+/// the walk's `since_ns`; or anything else, reported with `skipped` set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Change {
+    /// The absolute path, raw bytes (names come from the sandbox).
+    pub path: Vec<u8>,
+    pub kind: FileKind,
+    pub mode: u32,
+    pub size: u64,
+    pub mtime_ns: i64,
+    /// A symlink's target, never followed.
+    pub target: Vec<u8>,
+    /// A changed directory's every name (what a restore keeps: anything
+    /// else found there was deleted).
+    pub names: Vec<Vec<u8>>,
+    /// Why the entry cannot be taken (a FIFO, a socket, a device, a
+    /// directory the sandbox user cannot read).
+    pub skipped: Option<String>,
+}
+
+impl Change {
+    /// What one entry counts against its stream's credit window.
+    pub fn cost(&self) -> usize {
+        self.path.len()
+            + self.target.len()
+            + self.names.iter().map(|n| n.len() + 2).sum::<usize>()
+            + 48
+    }
+}
+
 /// Host -> init.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Request {
@@ -234,6 +265,10 @@ pub enum Request {
         offset: u64,
         limit: Option<u64>,
         strict: bool,
+        /// With `strict`, accept a file with more than one link (a
+        /// snapshot takes every path of a hard-linked file; an export
+        /// refuses them).
+        links_ok: bool,
     },
     /// Start an atomic write (temp file, renamed over `path` on commit)
     /// -> `Opened`.
@@ -279,6 +314,27 @@ pub enum Request {
     /// No more bytes for tunnel `stream` (a half-close: the server sees the
     /// end of its input and may still answer) -> `Done`.
     CloseSend { stream: u32 },
+    /// Everything under `roots` changed since `since_ns` (by ctime, which
+    /// no process can set back), not descending into `skip` ->
+    /// `Changes`... under flow control, then `Done`; `Error` once more
+    /// than `max_entries` entries or `max_names` directory names would be
+    /// reported. See [`Change`].
+    Changes {
+        roots: Vec<String>,
+        skip: Vec<String>,
+        since_ns: i64,
+        max_entries: u64,
+        max_names: u64,
+    },
+    /// Make a symlink at `path` leading to `target` -> `Done`.
+    Symlink { target: Vec<u8>, path: String },
+    /// Set a path's mode and modification time, never following a symlink
+    /// (a symlink's mode is left as it is) -> `Done`.
+    SetMeta {
+        path: String,
+        mode: Option<u32>,
+        mtime_ns: Option<i64>,
+    },
     /// -> `Done`.
     Ping,
     /// Kill every process in the sandbox -> `Done`; then the init exits.
@@ -307,6 +363,8 @@ pub enum Response {
     Connected,
     /// Changes in a watched directory, oldest first.
     FsEvents(Vec<FsEvent>),
+    /// Entries found by a `Changes` walk, parents before their contents.
+    Changes(Vec<Change>),
     Done,
     Error(ErrorReply),
 }
@@ -323,6 +381,7 @@ impl Response {
                 | Response::Watching
                 | Response::Connected
                 | Response::FsEvents(_)
+                | Response::Changes(_)
         )
     }
 
@@ -331,6 +390,7 @@ impl Response {
         match self {
             Response::Stdout(d) | Response::Stderr(d) | Response::Data(d) => d.len(),
             Response::FsEvents(evs) => evs.iter().map(FsEvent::cost).sum(),
+            Response::Changes(cs) => cs.iter().map(Change::cost).sum(),
             _ => 0,
         }
     }

@@ -257,6 +257,7 @@ async fn copy_file(
             offset: 0,
             limit: Some(budget.saturating_add(1)),
             strict: true,
+            links_ok: false,
         })
         .map_err(|e| CopyError::Fatal(e.into()))?;
     let mut n = 0u64;

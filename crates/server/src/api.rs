@@ -32,6 +32,9 @@ pub struct Quotas {
     pub max_pids: u64,
     /// Volumes the tenant keeps (their sizes count in `max_storage_bytes`).
     pub max_volumes: u32,
+    /// Snapshots the tenant keeps (their blobs count in
+    /// `max_storage_bytes`, each content once).
+    pub max_snapshots: u32,
 }
 
 impl From<store::Quotas> for Quotas {
@@ -44,6 +47,7 @@ impl From<store::Quotas> for Quotas {
             max_cpus: q.max_cpus,
             max_pids: q.max_pids,
             max_volumes: q.max_volumes,
+            max_snapshots: q.max_snapshots,
         }
     }
 }
@@ -87,6 +91,7 @@ pub struct QuotaOverrides {
     pub max_cpus: Option<u32>,
     pub max_pids: Option<u64>,
     pub max_volumes: Option<u32>,
+    pub max_snapshots: Option<u32>,
 }
 
 impl QuotaOverrides {
@@ -99,6 +104,7 @@ impl QuotaOverrides {
             max_cpus: self.max_cpus.unwrap_or(d.max_cpus),
             max_pids: self.max_pids.unwrap_or(d.max_pids),
             max_volumes: self.max_volumes.unwrap_or(d.max_volumes),
+            max_snapshots: self.max_snapshots.unwrap_or(d.max_snapshots),
         }
     }
 }
@@ -247,6 +253,12 @@ pub struct CreateSandbox {
     /// volume cannot be combined with `writable_root`.
     #[serde(default)]
     pub volumes: Vec<crate::api_volumes::VolumeMount>,
+    /// A snapshot of the tenant's (id or name) to start from: the sandbox
+    /// starts with the snapshot's files, and its image, user and writable
+    /// root are the snapshot's (`image`, if given, must be the same); its
+    /// isolation tier and limits default to the snapshot's.
+    #[serde(default)]
+    pub snapshot: Option<String>,
 }
 
 /// The user named in a request (`None`: the default), or a 400.
@@ -314,6 +326,8 @@ pub struct Sandbox {
     pub writable_root: bool,
     /// The volumes it mounts, each by id.
     pub volumes: Vec<crate::api_volumes::VolumeMount>,
+    /// The snapshot it was started from, by id.
+    pub snapshot: Option<String>,
 }
 
 /// What the server keeps of a create request in the sandbox record.
@@ -338,6 +352,8 @@ pub struct StoredSpec {
     pub writable_root: bool,
     #[serde(default)]
     pub volumes: Vec<crate::api_volumes::VolumeMount>,
+    #[serde(default)]
+    pub snapshot: Option<String>,
 }
 
 impl From<store::SandboxRecord> for Sandbox {
@@ -355,6 +371,7 @@ impl From<store::SandboxRecord> for Sandbox {
             user: spec.user.name().into(),
             writable_root: spec.writable_root,
             volumes: spec.volumes,
+            snapshot: spec.snapshot,
             secrets: spec.secret_names,
             created_at: time(r.created_at),
             expires_at: time(r.expires_at),

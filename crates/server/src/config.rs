@@ -117,6 +117,7 @@ knobs! {
         pub max_cpus: u32 = Quotas::default().max_cpus;
         pub max_pids: u64 = Quotas::default().max_pids;
         pub max_volumes: u32 = Quotas::default().max_volumes;
+        pub max_snapshots: u32 = Quotas::default().max_snapshots;
     }
 }
 
@@ -187,6 +188,7 @@ impl QuotaConfig {
             max_cpus: self.max_cpus,
             max_pids: self.max_pids,
             max_volumes: self.max_volumes,
+            max_snapshots: self.max_snapshots,
         }
     }
 }

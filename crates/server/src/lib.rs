@@ -8,6 +8,7 @@ pub mod api;
 mod api_network;
 pub mod api_reviews;
 pub mod api_schedules;
+pub mod api_snapshots;
 pub mod api_volumes;
 pub mod auth;
 pub mod budget;
@@ -31,6 +32,7 @@ mod routes;
 mod secrets;
 pub mod service;
 mod signed;
+pub mod snapshots;
 mod sniff;
 pub mod state;
 mod tiers;
@@ -172,6 +174,12 @@ pub async fn serve(
             let _ = std::fs::remove_dir_all(e.path());
         }
     }
+    // Snapshots a killed predecessor was taking: deleted, with the blobs
+    // only they held (before the object sweep, which then finds nothing
+    // of theirs).
+    service::snapshots::sweep(meta.clone(), &objects)
+        .await
+        .context("deleting unfinished snapshots")?;
     // What a killed predecessor left in the object store (half-written
     // uploads and exports, objects whose row was never recorded, storage
     // reservations): outside every quota, and nothing else removes them.

@@ -59,6 +59,21 @@ pub struct Live {
     /// Whether its code interpreter has been started (`crate::code`); held
     /// while one is starting, so it starts once.
     pub interpreter: tokio::sync::Mutex<bool>,
+    /// When its set-up was over (wall clock, ns since the epoch, less
+    /// [`CTIME_SLACK_NS`]): what changed since is what a snapshot takes.
+    pub changes_since_ns: i64,
+}
+
+/// File times come from the kernel's coarse clock, up to a tick behind
+/// the one read here: a file made just after the start must still count
+/// as made after it.
+const CTIME_SLACK_NS: i64 = 20_000_000;
+
+fn wall_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
 }
 
 impl Live {
@@ -111,6 +126,8 @@ pub struct SandboxLaunch {
     pub public_ports: bool,
     /// Holds on the volumes it mounts, kept for its life.
     pub volumes: Vec<warden_runtime::volume::Lease>,
+    /// A snapshot's files to put in before anyone can reach it.
+    pub restore: Option<crate::snapshots::Manifest>,
 }
 
 /// How a sandbox ended, from its cgroup.
@@ -277,6 +294,10 @@ impl Manager {
             })?;
             spec.input_dir = Some(input.to_string_lossy().into_owned());
         }
+        let scope = crate::snapshots::Scope::of(
+            spec.writable_root,
+            spec.mounts.iter().map(|m| m.target.clone()),
+        );
         let started = self
             .start(spec, store.tenant_id(), &id, new.masker.clone())
             .await;
@@ -287,6 +308,18 @@ impl Manager {
                 return Err(e);
             }
         };
+        // Before the restore: what it writes is the sandbox's own.
+        let changes_since_ns = wall_ns() - CTIME_SLACK_NS;
+        if let Some(manifest) = &new.restore {
+            let restored =
+                crate::snapshots::restore::restore(&client, store, manifest, &scope).await;
+            if let Err(e) = restored {
+                drop(egress);
+                let _ = tokio::task::spawn_blocking(move || sandbox.destroy()).await;
+                let _ = std::fs::remove_dir_all(&dir);
+                return Err(e);
+            }
+        }
         let mut record = new.record;
         record.owner = self.owner.clone();
         record.state = SandboxState::Running;
@@ -313,6 +346,7 @@ impl Manager {
             dir,
             ended: Default::default(),
             interpreter: Default::default(),
+            changes_since_ns,
         });
         self.map().insert(id, live);
         crate::metrics::sandbox_started(t0.elapsed().as_secs_f64());

@@ -68,6 +68,9 @@ id_type!(DeliveryId, "whd_");
 id_type!(OutputId, "out_");
 id_type!(VolumeId, "vol_");
 id_type!(ScheduleId, "sch_");
+id_type!(SnapshotId, "snp_");
+// The object key of one stored blob (see `sqlite/snapshots.rs`).
+id_type!(BlobKey, "blob_");
 
 #[cfg(test)]
 mod tests {

@@ -28,7 +28,8 @@ use std::collections::BTreeMap;
 
 pub use egress::{EgressEntry, EgressLog};
 pub use ids::{
-    DeliveryId, FileId, KeyId, OutputId, ReviewId, SandboxId, ScheduleId, TenantId, VolumeId,
+    BlobKey, DeliveryId, FileId, KeyId, OutputId, ReviewId, SandboxId, ScheduleId, SnapshotId,
+    TenantId, VolumeId,
 };
 pub use jobs::JobStore;
 pub use objects::{Gate, ObjectKind, Objects, PutResult, TenantObjects};
@@ -150,6 +151,9 @@ pub struct Quotas {
     /// Volumes the tenant may keep (their sizes count in
     /// `max_storage_bytes`).
     pub max_volumes: u32,
+    /// Snapshots the tenant may keep (their blobs count in
+    /// `max_storage_bytes`, each once however many snapshots hold it).
+    pub max_snapshots: u32,
 }
 
 impl Default for Quotas {
@@ -165,6 +169,7 @@ impl Default for Quotas {
             max_cpus: 64,
             max_pids: 16_384,
             max_volumes: 16,
+            max_snapshots: 32,
         }
     }
 }
@@ -358,6 +363,36 @@ pub struct VolumeRecord {
     pub created_at: Millis,
 }
 
+/// A tenant's snapshot of a sandbox's files (the manifest and blobs are
+/// objects; see `sqlite/snapshots.rs`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SnapshotRecord {
+    pub id: SnapshotId,
+    pub tenant_id: TenantId,
+    /// Unique within the tenant when set.
+    pub name: Option<String>,
+    pub source_sandbox: SandboxId,
+    /// False while its files are being taken.
+    pub ready: bool,
+    /// What a sandbox made from it starts as (the server's shape).
+    pub spec: serde_json::Value,
+    pub files: u64,
+    /// The bytes of its files (stored once per tenant per content).
+    pub bytes: u64,
+    pub manifest_bytes: u64,
+    pub created_at: Millis,
+}
+
+/// A blob a snapshot holds: its content's SHA-256 and where it is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobHold {
+    pub key: BlobKey,
+    /// Whether the object the caller stored under its own key is now the
+    /// blob (else the content was already stored under `key`, and the
+    /// caller's object is to be deleted).
+    pub adopted: bool,
+}
+
 /// A review job submitted on a cron schedule.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScheduleRecord {
@@ -549,6 +584,47 @@ pub trait MetaStore: EgressLog + Send + Sync {
     async fn delete_volume(&self, tenant: &TenantId, id: &VolumeId) -> Result<bool>;
     /// Every tenant's volumes (the start-up sweep matches them to images).
     async fn all_volumes(&self) -> Result<Vec<VolumeRecord>>;
+
+    // --- snapshots ---
+    /// Records a snapshot being made, if the tenant keeps fewer than
+    /// `max_snapshots` (else `CountQuota`); a taken name is a `Conflict`.
+    async fn begin_snapshot(&self, snapshot: &SnapshotRecord) -> Result<()>;
+    /// Makes snapshot `id` hold the blob with `digest`. If the tenant has
+    /// it stored, that key is returned; else the object the caller stored
+    /// under `key` (`size` bytes) becomes the blob, if the tenant's storage
+    /// quota allows it (else `StorageQuota`). One transaction.
+    async fn hold_blob(
+        &self,
+        tenant: &TenantId,
+        id: &SnapshotId,
+        digest: &str,
+        key: &BlobKey,
+        size: u64,
+    ) -> Result<BlobHold>;
+    /// Marks a snapshot ready with its totals; false if it is gone.
+    async fn finish_snapshot(&self, snapshot: &SnapshotRecord) -> Result<bool>;
+    async fn list_snapshots(&self, tenant: &TenantId) -> Result<Vec<SnapshotRecord>>;
+    async fn get_snapshot(
+        &self,
+        tenant: &TenantId,
+        id: &SnapshotId,
+    ) -> Result<Option<SnapshotRecord>>;
+    async fn get_snapshot_by_name(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+    ) -> Result<Option<SnapshotRecord>>;
+    /// Deletes a snapshot and the rows of the blobs nothing else holds, in
+    /// one transaction; returns their keys (for the caller to delete the
+    /// objects), None if there was no such snapshot.
+    async fn delete_snapshot(
+        &self,
+        tenant: &TenantId,
+        id: &SnapshotId,
+    ) -> Result<Option<Vec<BlobKey>>>;
+    /// Snapshots of every tenant still being made (after a crash: to be
+    /// deleted by the start-up sweep).
+    async fn unfinished_snapshots(&self) -> Result<Vec<SnapshotRecord>>;
 
     // --- schedules ---
     /// Records a schedule if its tenant keeps fewer than `max` (else

@@ -33,6 +33,10 @@ pub enum ObjectKind {
     Outputs,
     /// A job's captured stdout/stderr.
     Logs,
+    /// Snapshots' file contents, one object per content (`BlobKey`).
+    Blobs,
+    /// Snapshots' manifests (by `SnapshotId`).
+    Snapshots,
 }
 
 impl ObjectKind {
@@ -42,6 +46,8 @@ impl ObjectKind {
             "files" => ObjectKind::Files,
             "outputs" => ObjectKind::Outputs,
             "logs" => ObjectKind::Logs,
+            "blobs" => ObjectKind::Blobs,
+            "snapshots" => ObjectKind::Snapshots,
             _ => return None,
         })
     }
@@ -52,6 +58,8 @@ impl ObjectKind {
             ObjectKind::Files => "files",
             ObjectKind::Outputs => "outputs",
             ObjectKind::Logs => "logs",
+            ObjectKind::Blobs => "blobs",
+            ObjectKind::Snapshots => "snapshots",
         }
     }
 }
@@ -245,6 +253,19 @@ impl TenantObjects {
         let path = self.key(kind, id)?;
         let got = self.store.get(&path).await?;
         Ok(got.into_stream().map_err(StoreError::from).boxed())
+    }
+
+    /// Stores a small object whole.
+    pub async fn put_bytes(&self, kind: ObjectKind, id: &str, bytes: Bytes) -> Result<()> {
+        let path = self.key(kind, id)?;
+        self.store.put(&path, bytes.into()).await?;
+        Ok(())
+    }
+
+    /// Reads a small object whole.
+    pub async fn get_bytes(&self, kind: ObjectKind, id: &str) -> Result<Bytes> {
+        let path = self.key(kind, id)?;
+        Ok(self.store.get(&path).await?.bytes().await?)
     }
 
     /// Missing objects are not an error.

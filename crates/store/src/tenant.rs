@@ -249,6 +249,56 @@ impl TenantStore {
         self.meta.delete_volume(&self.tenant, id).await
     }
 
+    /// Starts one of this tenant's snapshots (see
+    /// [`MetaStore::begin_snapshot`]).
+    pub async fn begin_snapshot(&self, snapshot: &SnapshotRecord) -> Result<()> {
+        if snapshot.tenant_id != self.tenant {
+            return Err(StoreError::Corrupt("snapshot of another tenant".into()));
+        }
+        self.meta.begin_snapshot(snapshot).await
+    }
+
+    /// See [`MetaStore::hold_blob`].
+    pub async fn hold_blob(
+        &self,
+        id: &SnapshotId,
+        digest: &str,
+        key: &BlobKey,
+        size: u64,
+    ) -> Result<BlobHold> {
+        self.meta
+            .hold_blob(&self.tenant, id, digest, key, size)
+            .await
+    }
+
+    pub async fn finish_snapshot(&self, snapshot: &SnapshotRecord) -> Result<bool> {
+        if snapshot.tenant_id != self.tenant {
+            return Err(StoreError::Corrupt("snapshot of another tenant".into()));
+        }
+        self.meta.finish_snapshot(snapshot).await
+    }
+
+    pub async fn list_snapshots(&self) -> Result<Vec<SnapshotRecord>> {
+        self.meta.list_snapshots(&self.tenant).await
+    }
+
+    /// This tenant's snapshot named by its id or, failing that, its name.
+    pub async fn find_snapshot(&self, id_or_name: &str) -> Result<Option<SnapshotRecord>> {
+        match SnapshotId::parse(id_or_name) {
+            Some(id) => self.meta.get_snapshot(&self.tenant, &id).await,
+            None => {
+                self.meta
+                    .get_snapshot_by_name(&self.tenant, id_or_name)
+                    .await
+            }
+        }
+    }
+
+    /// See [`MetaStore::delete_snapshot`].
+    pub async fn delete_snapshot(&self, id: &SnapshotId) -> Result<Option<Vec<BlobKey>>> {
+        self.meta.delete_snapshot(&self.tenant, id).await
+    }
+
     /// Stores one of this tenant's secrets (see [`MetaStore::put_secret`]).
     pub async fn put_secret(&self, secret: &SecretRecord, replace: bool) -> Result<SecretMeta> {
         if secret.tenant_id != self.tenant {

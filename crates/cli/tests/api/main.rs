@@ -29,6 +29,7 @@ mod schedules;
 mod secrets;
 mod server_limits;
 mod server_memory;
+mod snapshots;
 mod storage;
 mod tiers;
 mod tty;

@@ -31,6 +31,10 @@ knobs! {
         /// tenant's `max_storage_bytes`, and is taken from this node's
         /// disk when it is made).
         pub max_volume_bytes: u64 = 10 << 30, env "WARDEN_LIMITS_MAX_VOLUME_BYTES";
+        /// Most bytes of files one snapshot (or pause) may take from a
+        /// sandbox (its blobs also count in the tenant's
+        /// `max_storage_bytes`, each content once).
+        pub max_snapshot_bytes: u64 = 4 << 30, env "WARDEN_LIMITS_MAX_SNAPSHOT_BYTES";
     }
 }
 

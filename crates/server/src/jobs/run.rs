@@ -344,6 +344,7 @@ async fn attempt(st: &Shared, job: &ReviewRecord, cancel: &Notify, lost: &Notify
                 masker: secrets.masker.clone(),
                 public_ports: false,
                 volumes,
+                restore: None,
             },
         )
         .await;

@@ -19,6 +19,7 @@ pub mod sandboxes;
 pub mod sbfiles;
 pub mod schedules;
 pub mod secrets;
+pub mod snapshots;
 pub mod table;
 pub mod tenants;
 pub mod volumes;

@@ -76,6 +76,10 @@ pub enum Action {
     VolumeCreate,
     /// A volume was deleted.
     VolumeDelete,
+    /// A snapshot of a sandbox was taken (or refused).
+    SnapshotCreate,
+    /// A snapshot was deleted.
+    SnapshotDelete,
     /// A schedule was created (or refused).
     ScheduleCreate,
     /// A schedule was deleted.
@@ -135,6 +139,8 @@ impl Action {
         Action::SecretDelete,
         Action::VolumeCreate,
         Action::VolumeDelete,
+        Action::SnapshotCreate,
+        Action::SnapshotDelete,
         Action::ScheduleCreate,
         Action::ScheduleDelete,
         Action::SchedulePause,
@@ -184,6 +190,8 @@ impl Action {
             Action::SecretDelete => "secret.delete",
             Action::VolumeCreate => "volume.create",
             Action::VolumeDelete => "volume.delete",
+            Action::SnapshotCreate => "snapshot.create",
+            Action::SnapshotDelete => "snapshot.delete",
             Action::ScheduleCreate => "schedule.create",
             Action::ScheduleDelete => "schedule.delete",
             Action::SchedulePause => "schedule.pause",

@@ -6,7 +6,7 @@
 //!
 //! Here: sandboxes (create, find, limits, labels, expiry), the streaming
 //! of files in and out of them, their egress rules, uploads (checked,
-//! signed URLs), reviews, secrets, tenants and their keys, and the audit
+//! signed URLs), reviews, secrets, snapshots, volumes, schedules, tenants and their keys, and the audit
 //! log's entries.
 
 pub mod audit;
@@ -19,6 +19,7 @@ pub mod sandbox_files;
 pub mod sandboxes;
 pub mod schedules;
 pub mod secrets;
+pub mod snapshots;
 pub mod tenants;
 pub mod volumes;
 

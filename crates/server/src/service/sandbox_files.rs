@@ -28,6 +28,7 @@ pub async fn read_stream(
         offset: 0,
         limit: None,
         strict: false,
+        links_ok: false,
     })?;
     // The first answer tells whether the read can start at all.
     let first = match stream.next().await? {

@@ -224,7 +224,18 @@ pub async fn create_audited(
     result
 }
 
-async fn create_inner(caller: &Caller, st: &Shared, req: CreateSandbox) -> Result<SandboxRecord> {
+async fn create_inner(
+    caller: &Caller,
+    st: &Shared,
+    mut req: CreateSandbox,
+) -> Result<SandboxRecord> {
+    let from = match &req.snapshot {
+        Some(s) => Some(crate::service::snapshots::for_start(&caller.store, s).await?),
+        None => None,
+    };
+    if let Some((_, shape, _)) = &from {
+        from_snapshot(&mut req, shape)?;
+    }
     let image = req.image.clone().unwrap_or_else(|| "host".into());
     let asked_limits = req.limits.clone().unwrap_or_default();
     let timeout = req.timeout_secs.unwrap_or(300);
@@ -284,6 +295,7 @@ async fn create_inner(caller: &Caller, st: &Shared, req: CreateSandbox) -> Resul
         user: spec.user,
         writable_root: spec.writable_root,
         volumes: mounted,
+        snapshot: from.as_ref().map(|(snap, _, _)| snap.id.to_string()),
     };
     let record = SandboxRecord {
         id: SandboxId::generate(),
@@ -310,9 +322,42 @@ async fn create_inner(caller: &Caller, st: &Shared, req: CreateSandbox) -> Resul
                 masker: secrets.masker.clone(),
                 public_ports: req.public_ports,
                 volumes,
+                restore: from.map(|(_, _, manifest)| manifest),
             },
         )
         .await
+}
+
+/// A create from a snapshot starts as the snapshot's sandbox did: its
+/// image, user and writable root (a request naming others is refused, as
+/// the files would not fit them), and unless the request says otherwise
+/// its tier, limits and working directory.
+fn from_snapshot(req: &mut CreateSandbox, shape: &StoredSpec) -> Result<()> {
+    if req.image.as_ref().is_some_and(|i| *i != shape.image) {
+        return Err(Error::invalid(format!(
+            "the snapshot was taken on image {:?}; a sandbox made from it runs that image",
+            shape.image
+        )));
+    }
+    req.image = Some(shape.image.clone());
+    let user = shape.user.name();
+    if req.user.as_deref().is_some_and(|u| u != user) {
+        return Err(Error::invalid(format!(
+            "the snapshot was taken as user {user:?}; a sandbox made from it runs as that user"
+        )));
+    }
+    req.user = Some(user.to_string());
+    req.writable_root |= shape.writable_root;
+    if req.isolation.is_none() {
+        req.isolation = Some(shape.isolation.name().to_string());
+    }
+    if req.limits.is_none() {
+        req.limits = Some(shape.limits.clone());
+    }
+    if req.workdir.is_none() {
+        req.workdir = Some(shape.workdir.clone());
+    }
+    Ok(())
 }
 
 /// Moves a live sandbox's expiry (recorded, enforced, audited as `action`).

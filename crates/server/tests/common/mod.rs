@@ -330,6 +330,7 @@ impl World {
             masker: None,
             public_ports: false,
             volumes: Vec::new(),
+            restore: None,
         };
         self.manager.create(store, new).await.map(|r| r.id)
     }

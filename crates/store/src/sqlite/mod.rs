@@ -24,6 +24,7 @@ mod reservations;
 mod sandboxes;
 mod schedules;
 mod secrets;
+mod snapshots;
 mod tenants;
 mod volumes;
 
@@ -403,6 +404,49 @@ impl MetaStore for SqliteMeta {
         run: &ScheduleRun,
     ) -> Result<bool> {
         schedules::advance(&self.pool, id, expected, run).await
+    }
+    async fn begin_snapshot(&self, snapshot: &SnapshotRecord) -> Result<()> {
+        snapshots::begin(&self.pool, snapshot).await
+    }
+    async fn hold_blob(
+        &self,
+        tenant: &TenantId,
+        id: &SnapshotId,
+        digest: &str,
+        key: &BlobKey,
+        size: u64,
+    ) -> Result<BlobHold> {
+        snapshots::hold_blob(&self.pool, tenant, id, digest, key, size).await
+    }
+    async fn finish_snapshot(&self, snapshot: &SnapshotRecord) -> Result<bool> {
+        snapshots::finish(&self.pool, snapshot).await
+    }
+    async fn list_snapshots(&self, tenant: &TenantId) -> Result<Vec<SnapshotRecord>> {
+        snapshots::list(&self.pool, tenant).await
+    }
+    async fn get_snapshot(
+        &self,
+        tenant: &TenantId,
+        id: &SnapshotId,
+    ) -> Result<Option<SnapshotRecord>> {
+        snapshots::get(&self.pool, tenant, "id", id.as_str()).await
+    }
+    async fn get_snapshot_by_name(
+        &self,
+        tenant: &TenantId,
+        name: &str,
+    ) -> Result<Option<SnapshotRecord>> {
+        snapshots::get(&self.pool, tenant, "name", name).await
+    }
+    async fn delete_snapshot(
+        &self,
+        tenant: &TenantId,
+        id: &SnapshotId,
+    ) -> Result<Option<Vec<BlobKey>>> {
+        snapshots::delete(&self.pool, tenant, id).await
+    }
+    async fn unfinished_snapshots(&self) -> Result<Vec<SnapshotRecord>> {
+        snapshots::unfinished(&self.pool).await
     }
     async fn create_volume(&self, volume: &VolumeRecord) -> Result<()> {
         volumes::create(&self.pool, volume).await

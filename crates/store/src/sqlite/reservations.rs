@@ -25,6 +25,8 @@ where
               + (SELECT COALESCE(SUM(size), 0) FROM review_outputs WHERE tenant_id = ?1)
               + (SELECT COALESCE(SUM(log_bytes), 0) FROM reviews WHERE tenant_id = ?1)
               + (SELECT COALESCE(SUM(size_bytes), 0) FROM volumes WHERE tenant_id = ?1)
+              + (SELECT COALESCE(SUM(size_bytes), 0) FROM snapshot_blobs WHERE tenant_id = ?1)
+              + (SELECT COALESCE(SUM(manifest_bytes), 0) FROM snapshots WHERE tenant_id = ?1)
               + (SELECT COALESCE(SUM(bytes), 0) FROM storage_reservations
                  WHERE tenant_id = ?1 AND id <> ?2)",
     )
@@ -118,6 +120,12 @@ pub(super) async fn object_referenced(
         ObjectKind::Logs => {
             "SELECT EXISTS (SELECT 1 FROM reviews WHERE tenant_id = ? AND id = ?
                  AND outputs_deleted_at IS NULL)"
+        }
+        ObjectKind::Blobs => {
+            "SELECT EXISTS (SELECT 1 FROM snapshot_blobs WHERE tenant_id = ? AND object_key = ?)"
+        }
+        ObjectKind::Snapshots => {
+            "SELECT EXISTS (SELECT 1 FROM snapshots WHERE tenant_id = ? AND id = ?)"
         }
     };
     Ok(sqlx::query_scalar(sql)

@@ -141,6 +141,9 @@ pub(super) async fn delete(pool: &SqlitePool, id: &TenantId) -> Result<bool> {
         "storage_reservations",
         "volumes",
         "schedules",
+        "snapshot_refs",
+        "snapshot_blobs",
+        "snapshots",
     ] {
         sqlx::query(&format!("DELETE FROM {table} WHERE tenant_id = ?"))
             .bind(id.as_str())

@@ -2,7 +2,7 @@
 //! lifecycle the SDKs drive (create, list, get, kill, timeout, connect,
 //! refresh, network, metrics, logs) on Warden's own sandboxes, quotas and
 //! audit, authenticated by a tenant API key in `X-API-Key`. What Warden
-//! cannot do (pause, snapshots, templates...) answers 400 with
+//! cannot do (pause, memory snapshots, template builds...) answers 400 with
 //! the reason. Errors are E2B's shape: `{"code": <status>, "message"}`.
 
 mod auth;
@@ -13,6 +13,7 @@ mod metrics;
 mod models;
 mod network;
 mod sandboxes;
+mod snapshots;
 mod unsupported;
 mod view;
 mod volumes;
@@ -40,11 +41,11 @@ pub fn routes() -> Router<Shared> {
         .route("/v2/sandboxes/{id}/logs", get(logs::v2))
         .route("/sandboxes/{id}/pause", post(unsupported::pause))
         .route("/sandboxes/{id}/resume", post(unsupported::resume))
-        .route("/sandboxes/{id}/snapshots", post(unsupported::snapshot))
+        .route("/sandboxes/{id}/snapshots", post(snapshots::create))
         .route("/sandboxes/{id}/fork", post(unsupported::fork))
-        .route("/snapshots", any(unsupported::snapshots))
+        .route("/snapshots", get(snapshots::list))
         .route("/templates", any(unsupported::templates))
-        .route("/templates/{*rest}", any(unsupported::templates))
+        .route("/templates/{*rest}", any(snapshots::templates))
         .route("/v2/templates", any(unsupported::templates))
         .route("/v2/templates/{*rest}", any(unsupported::templates))
         .route("/v3/templates", any(unsupported::templates))

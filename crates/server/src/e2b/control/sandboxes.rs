@@ -37,7 +37,11 @@ fn seconds(what: &str, v: i64, max: i64) -> E2bResult<i64> {
 
 /// Refuses what Warden cannot honour; the rest becomes a native create
 /// request.
-fn native_request(st: &Shared, req: NewSandbox) -> E2bResult<CreateSandbox> {
+fn native_request(
+    st: &Shared,
+    req: NewSandbox,
+    snapshot: Option<String>,
+) -> E2bResult<CreateSandbox> {
     if req.auto_pause == Some(true) {
         return Err(E2bError::bad_request(
             "autoPause: Warden cannot pause sandboxes; a sandbox is killed when its timeout ends",
@@ -65,13 +69,15 @@ fn native_request(st: &Shared, req: NewSandbox) -> E2bResult<CreateSandbox> {
         ));
     }
     let image = view::image_for(&req.template_id).to_string();
-    crate::images::resolve(&st.cfg.images_dir, &image).map_err(|e| {
-        E2bError::bad_request(format!(
-            "template {:?}: `base` is Warden's host image, any other template must be a \
-             built Warden image: {}",
-            req.template_id, e
-        ))
-    })?;
+    if snapshot.is_none() {
+        crate::images::resolve(&st.cfg.images_dir, &image).map_err(|e| {
+            E2bError::bad_request(format!(
+                "template {:?}: `base` is Warden's host image, any other template must be a \
+                 built Warden image or one of the team's snapshots: {}",
+                req.template_id, e
+            ))
+        })?;
+    }
     let timeout = seconds(
         "timeout",
         req.timeout.unwrap_or(DEFAULT_TIMEOUT_SECS),
@@ -86,16 +92,19 @@ fn native_request(st: &Shared, req: NewSandbox) -> E2bResult<CreateSandbox> {
         .as_ref()
         .and_then(|n| n.allow_public_traffic)
         .unwrap_or(true);
+    let from_snapshot = snapshot.is_some();
     Ok(CreateSandbox {
         public_ports,
-        image: Some(image),
+        // A snapshot brings its own image and user.
+        image: (!from_snapshot).then_some(image),
+        snapshot,
         timeout_secs: Some(timeout as u64),
         env: req.env_vars.unwrap_or_default(),
         labels,
         network: Some(network),
         // E2B's layout: the `user` account, its home /home/user as the
         // working directory, and a root the sandbox may write to.
-        user: Some(warden_spec::SandboxUser::User.name().into()),
+        user: (!from_snapshot).then(|| warden_spec::SandboxUser::User.name().into()),
         writable_root: true,
         volumes: super::volumes::mounts(req.volume_mounts),
         ..CreateSandbox::default()
@@ -110,7 +119,8 @@ pub async fn create(
     E2bJson(req): E2bJson<NewSandbox>,
 ) -> E2bResult<(StatusCode, Json<CreatedSandbox>)> {
     let interpreter = crate::code::is_template(req.template_id.trim());
-    let native = match native_request(&st, req) {
+    let snapshot = super::snapshots::named(&caller.store, &req.template_id).await?;
+    let native = match native_request(&st, req, snapshot) {
         Ok(n) => n,
         Err(e) => {
             // Refused before the native path: audited like its refusals.

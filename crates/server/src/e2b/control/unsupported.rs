@@ -26,27 +26,9 @@ pub async fn resume(E2bCaller(caller): E2bCaller, Path(id): Path<String>) -> E2b
     refuse_for(&caller, &id, PAUSE).await
 }
 
-/// `POST /sandboxes/{id}/snapshots`.
-pub async fn snapshot(E2bCaller(caller): E2bCaller, Path(id): Path<String>) -> E2bResult<()> {
-    refuse_for(
-        &caller,
-        &id,
-        "Warden cannot snapshot sandboxes (a sandbox's files can be read through the \
-         filesystem API, and /output is exported by review jobs)",
-    )
-    .await
-}
-
 /// `POST /sandboxes/{id}/fork`.
 pub async fn fork(E2bCaller(caller): E2bCaller, Path(id): Path<String>) -> E2bResult<()> {
     refuse_for(&caller, &id, "Warden cannot fork sandboxes").await
-}
-
-/// Snapshots listing.
-pub async fn snapshots(_: E2bCaller) -> E2bResult<()> {
-    Err(E2bError::unsupported(
-        "Warden has no snapshots: sandboxes cannot be paused or snapshotted",
-    ))
 }
 
 /// `/templates...`: building and managing templates.

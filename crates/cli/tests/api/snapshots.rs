@@ -1,0 +1,328 @@
+//! Snapshots through `/v1`: a sandbox's files (its writable root's changes
+//! included) taken while it runs and put into new sandboxes on both tiers,
+//! with their modes, times, links and deletions; contents stored once per
+//! tenant; bounded by the tenant's quotas and the operator's size limit;
+//! invisible to other tenants; and nothing left of one cut short by a
+//! kill -9.
+
+use crate::harness::*;
+use serde_json::json;
+use std::path::Path;
+
+/// The tenant's stored blobs (one file each in the local object store).
+fn blobs(server: &Server, tenant: &str) -> usize {
+    let dir = server
+        .data_dir
+        .join("objects/tenants")
+        .join(tenant)
+        .join("blobs");
+    std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0)
+}
+
+fn manifests(server: &Server, tenant: &str) -> usize {
+    let dir = server
+        .data_dir
+        .join("objects/tenants")
+        .join(tenant)
+        .join("snapshots");
+    std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0)
+}
+
+async fn destroy(a: &Api, sb: &str) {
+    let r = a.delete(&format!("/v1/sandboxes/{sb}")).await;
+    assert!(r.status.as_u16() < 300, "{}", r.text);
+}
+
+/// What a sandbox writes before its snapshot: files in its home, a
+/// directory of its own with a private file, a link, an executable with an
+/// old modification time, a file in /scratch and, under a writable root,
+/// changes to the image (a new file, a deleted one).
+const WRITE: &str = r#"set -e
+printf 'hello' > /home/user/a.txt
+mkdir -p /home/user/d/e && printf 'secret' > /home/user/d/e/p.txt && chmod 600 /home/user/d/e/p.txt
+ln -s d/e/p.txt /home/user/link
+printf '#!/bin/sh\necho ran\n' > /home/user/run.sh && chmod 755 /home/user/run.sh && touch -d @1000000000 /home/user/run.sh
+printf 'scratch' > /scratch/s.txt
+mkdir -p /usr/local/share/warden-test && printf 'in the image' > /usr/local/share/warden-test/x
+rm /usr/local/share/warden-test-gone
+cp /home/user/a.txt /home/user/same.txt
+"#;
+
+/// Checks a sandbox made from the snapshot holds what [`WRITE`] left.
+async fn check_restored(a: &Api, sb: &str) {
+    let out = a
+        .ok(
+            sb,
+            "cat /home/user/a.txt; echo; cat /home/user/link; echo; /home/user/run.sh; \
+             cat /scratch/s.txt; echo; cat /usr/local/share/warden-test/x; echo; \
+             test -e /usr/local/share/warden-test-gone && echo BACK || echo gone; \
+             tail -n 1 /usr/lib/os-release; \
+             python3 -c 'import os; s=os.stat(\"/home/user/d/e/p.txt\"); r=os.stat(\"/home/user/run.sh\"); \
+             print(oct(s.st_mode & 0o777), int(r.st_mtime), os.readlink(\"/home/user/link\"))'",
+        )
+        .await;
+    assert_eq!(
+        out,
+        "hello\nsecret\nran\nscratch\nin the image\ngone\nWARDEN_TEST=1\n0o600 1000000000 d/e/p.txt\n",
+        "restored files"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshots_carry_a_sandboxs_files_into_new_sandboxes_on_both_tiers() {
+    let server = Server::start_with(RuntimeDirs::private());
+    let (a_id, a) = server.admin().tenant("snap-a", None).await;
+    let (_, b) = server.admin().tenant("snap-b", None).await;
+    for tier in ["native", "gvisor"] {
+        // Root in the sandbox, so it may also delete a file of the image.
+        let src = a
+            .sandbox(json!({"isolation": tier, "writable_root": true, "user": "root"}))
+            .await;
+        a.ok(
+            &src,
+            "mkdir -p /usr/local/share && printf x > /usr/local/share/warden-test-gone && \
+             echo WARDEN_TEST=1 >> /usr/lib/os-release",
+        )
+        .await;
+        // Taken as the image would have it: the file to delete belongs to
+        // the base of the sandbox made from a first snapshot.
+        let base = a
+            .post(&format!("/v1/sandboxes/{src}/snapshots"), json!({}))
+            .await;
+        assert_eq!(base.status, 201, "{tier}: {}", base.text);
+        let base_id = base.body["id"].as_str().unwrap().to_string();
+        let mid = a.sandbox(json!({"snapshot": base_id})).await;
+        a.ok(&mid, "mkdir -p /home/user").await;
+        a.ok(&mid, WRITE).await;
+
+        let r = a
+            .post(
+                &format!("/v1/sandboxes/{mid}/snapshots"),
+                json!({"name": format!("work-{tier}")}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{tier}: {}", r.text);
+        let snap = r.body["id"].as_str().unwrap().to_string();
+        assert_eq!(r.body["state"], "ready");
+        assert_eq!(r.body["isolation"], tier);
+        assert_eq!(r.body["writable_root"], true);
+        assert!(r.body["files"].as_u64().unwrap() >= 6, "{}", r.text);
+        // The source keeps running, files and all.
+        assert_eq!(a.ok(&mid, "cat /home/user/a.txt").await, "hello");
+
+        // Two sandboxes from it (by id and by name), each with the files.
+        let one = a.sandbox(json!({"snapshot": snap})).await;
+        let two = a.sandbox(json!({"snapshot": format!("work-{tier}")})).await;
+        for sb in [&one, &two] {
+            check_restored(&a, sb).await;
+        }
+        let got = a.get(&format!("/v1/sandboxes/{one}")).await;
+        assert_eq!(got.body["snapshot"], snap.as_str(), "{}", got.text);
+        assert_eq!(got.body["isolation"], tier);
+        // What one writes, the other does not see.
+        a.ok(&one, "printf changed > /home/user/a.txt").await;
+        assert_eq!(a.ok(&two, "cat /home/user/a.txt").await, "hello");
+
+        // Another tenant cannot name it, by id or by name.
+        for name in [snap.as_str(), &format!("work-{tier}")] {
+            refused(
+                &b.get(&format!("/v1/snapshots/{name}")).await,
+                404,
+                "not_found",
+            );
+            refused(
+                &b.post("/v1/sandboxes", json!({"snapshot": name})).await,
+                404,
+                "not_found",
+            );
+            refused(
+                &b.delete(&format!("/v1/snapshots/{name}")).await,
+                404,
+                "not_found",
+            );
+        }
+        // Nor snapshot the first tenant's sandbox.
+        refused(
+            &b.post(&format!("/v1/sandboxes/{mid}/snapshots"), json!({}))
+                .await,
+            404,
+            "not_found",
+        );
+
+        // A snapshot fixes the image and the user.
+        let m = refused(
+            &a.post(
+                "/v1/sandboxes",
+                json!({"snapshot": snap, "user": "sandbox"}),
+            )
+            .await,
+            400,
+            "bad_request",
+        );
+        assert!(m.contains("user"), "{m}");
+
+        // Deleted: the sandboxes made from it keep their files.
+        let r = a.delete(&format!("/v1/snapshots/{snap}")).await;
+        assert_eq!(r.status, 204, "{}", r.text);
+        refused(
+            &a.get(&format!("/v1/snapshots/{snap}")).await,
+            404,
+            "not_found",
+        );
+        check_restored(&a, &two).await;
+        for sb in [&src, &mid, &one, &two] {
+            destroy(&a, sb).await;
+        }
+        let r = a.delete(&format!("/v1/snapshots/{base_id}")).await;
+        assert_eq!(r.status, 204, "{}", r.text);
+    }
+    // Every byte went with the snapshots.
+    assert_eq!((blobs(&server, &a_id), manifests(&server, &a_id)), (0, 0));
+    let audit = audited(&a, "snapshot.create").await;
+    assert_eq!(audit.len(), 4, "{audit:?}");
+    assert_eq!(audited(&a, "snapshot.delete").await.len(), 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_content_is_stored_once_and_snapshots_are_bounded() {
+    let server = Server::start_env(
+        RuntimeDirs::private(),
+        &[("WARDEN_LIMITS_MAX_SNAPSHOT_BYTES", "8388608")],
+    );
+    let quotas = json!({"max_snapshots": 2, "max_storage_bytes": 6 << 20});
+    let (id, a) = server.admin().tenant("snap-bounds", Some(quotas)).await;
+    let sb = a.sandbox(json!({})).await;
+    // Four files, two contents.
+    a.ok(
+        &sb,
+        "head -c 1000000 /dev/urandom > /scratch/r1 && cp /scratch/r1 /tmp/r2 && \
+         printf small > /home/sandbox/s1 2>/dev/null || printf small > /scratch/s1; \
+         cp /scratch/s1 /scratch/s2",
+    )
+    .await;
+    let r = a
+        .post(&format!("/v1/sandboxes/{sb}/snapshots"), json!({}))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.body["files"], 4, "{}", r.text);
+    assert_eq!(blobs(&server, &id), 2, "one blob per content");
+    let first = r.body["id"].as_str().unwrap().to_string();
+    let r = a
+        .post(&format!("/v1/sandboxes/{sb}/snapshots"), json!({}))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(
+        blobs(&server, &id),
+        2,
+        "a second snapshot of the same files"
+    );
+    // The tenant's snapshot count.
+    let m = refused(
+        &a.post(&format!("/v1/sandboxes/{sb}/snapshots"), json!({}))
+            .await,
+        429,
+        "quota_exceeded",
+    );
+    assert!(m.contains("max_snapshots"), "{m}");
+    let r = a.delete(&format!("/v1/snapshots/{first}")).await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    assert_eq!(blobs(&server, &id), 2, "still held by the other snapshot");
+
+    // More than the operator lets one snapshot take: refused, nothing kept.
+    a.ok(&sb, "head -c 9000000 /dev/urandom > /scratch/big")
+        .await;
+    let m = refused(
+        &a.post(&format!("/v1/sandboxes/{sb}/snapshots"), json!({}))
+            .await,
+        413,
+        "payload_too_large",
+    );
+    assert!(m.contains("max_snapshot_bytes"), "{m}");
+    // More than the tenant's storage: refused, nothing kept.
+    a.ok(
+        &sb,
+        "rm /scratch/big && head -c 6000000 /dev/urandom > /scratch/big",
+    )
+    .await;
+    let m = refused(
+        &a.post(&format!("/v1/sandboxes/{sb}/snapshots"), json!({}))
+            .await,
+        429,
+        "quota_exceeded",
+    );
+    assert!(m.contains("max_storage_bytes"), "{m}");
+    assert_eq!(blobs(&server, &id), 2, "a refused snapshot keeps nothing");
+    assert_eq!(manifests(&server, &id), 1);
+    let listed = a.get("/v1/snapshots").await;
+    assert_eq!(
+        listed.body["items"].as_array().unwrap().len(),
+        1,
+        "{}",
+        listed.text
+    );
+    // A snapshot too large for the new sandbox's disk is a clear refusal.
+    a.ok(
+        &sb,
+        "rm /scratch/big && head -c 2000000 /dev/urandom > /scratch/mid",
+    )
+    .await;
+    let r = a
+        .post(
+            &format!("/v1/sandboxes/{sb}/snapshots"),
+            json!({"name": "fits"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let m = refused(
+        &a.post(
+            "/v1/sandboxes",
+            json!({"snapshot": "fits", "limits": {"disk_mb": 1}}),
+        )
+        .await,
+        400,
+        "bad_request",
+    );
+    assert!(m.contains("disk_mb"), "{m}");
+    destroy(&a, &sb).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_cut_short_by_kill_9_leaves_nothing() {
+    let mut server = Server::start_with(RuntimeDirs::private());
+    let (id, a) = server.admin().tenant("snap-kill", None).await;
+    let sb = a.sandbox(json!({"limits": {"disk_mb": 1024}})).await;
+    a.ok(
+        &sb,
+        "for i in $(seq 1 400); do head -c 1000000 /dev/urandom > /scratch/f$i; done",
+    )
+    .await;
+    let taking = tokio::spawn({
+        let a = a.clone();
+        async move {
+            a.post(&format!("/v1/sandboxes/{sb}/snapshots"), json!({}))
+                .await
+        }
+    });
+    // Kill it once blobs are being stored.
+    let started = std::time::Instant::now();
+    while blobs(&server, &id) < 20 && started.elapsed().as_secs() < 60 {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(
+        blobs(&server, &id) >= 20,
+        "the snapshot never started storing"
+    );
+    server.kill9();
+    let _ = taking.await;
+    server.restart();
+    let a = Api::new(&server.url, &a.token);
+    let listed = a.get("/v1/snapshots").await;
+    assert_eq!(listed.status, 200, "{}", listed.text);
+    assert_eq!(listed.body["items"], json!([]), "{}", listed.text);
+    assert_eq!(blobs(&server, &id), 0, "the blobs it had stored are gone");
+    let dir = server.data_dir.join("objects/tenants").join(&id);
+    assert!(
+        !Path::new(&dir).join("snapshots").exists() || manifests(&server, &id) == 0,
+        "no manifest left"
+    );
+}

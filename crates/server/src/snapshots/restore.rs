@@ -1,0 +1,260 @@
+//! Putting a snapshot's files into a new sandbox, before anyone else can
+//! reach it: first what the source had deleted (names a changed directory
+//! holds here but did not hold there), then directories, then files and
+//! links, then the directories' modes and times (last, so a read-only
+//! directory is filled before it becomes read-only).
+//!
+//! Everything is written by the init as the sandbox's user, so a restore
+//! can do nothing the sandbox could not do itself; its bytes count in the
+//! new sandbox's disk limit like any other.
+
+use super::{join, Entry, Manifest, Scope};
+use crate::service::{Error, Result};
+use futures::StreamExt;
+use std::collections::HashSet;
+use warden_protocol::{Client, ClientError, ErrorKind, FileKind, Request, Response, CHUNK};
+use warden_store::{ObjectKind, TenantStore};
+
+/// Files written at once.
+const PARALLEL: usize = 8;
+
+/// Restores `manifest` into the sandbox behind `client`, leaving alone
+/// what `scope` skips (the new sandbox's own mounts). Boxed: the future's
+/// type would otherwise spread into every caller's (and trip the
+/// compiler's check that they are `Send`).
+pub fn restore<'a>(
+    client: &'a Client,
+    store: &'a TenantStore,
+    manifest: &'a Manifest,
+    scope: &'a Scope,
+) -> futures::future::BoxFuture<'a, Result<()>> {
+    Box::pin(restore_all(client, store, manifest, scope))
+}
+
+async fn restore_all<'a>(
+    client: &'a Client,
+    store: &'a TenantStore,
+    manifest: &'a Manifest,
+    scope: &'a Scope,
+) -> Result<()> {
+    if manifest.version != super::MANIFEST_VERSION {
+        return Err(Error::internal(
+            "reading a snapshot",
+            format!("manifest version {}", manifest.version),
+        ));
+    }
+    let entries: Vec<&'a Entry> = manifest
+        .entries
+        .iter()
+        .filter(|e| !scope.skips(e.path()))
+        .collect();
+    for e in &entries {
+        if let Entry::Dir { path, names, .. } = e {
+            remove_deleted(client, scope, path, names).await?;
+        }
+    }
+    for e in &entries {
+        if let Entry::Dir { path, .. } = e {
+            make_dir(client, path).await?;
+        }
+    }
+    let puts: Vec<futures::future::BoxFuture<'a, Result<()>>> = entries
+        .iter()
+        .map(|e| Box::pin(put(client, store, e)) as futures::future::BoxFuture<'a, Result<()>>)
+        .collect();
+    let written: Vec<Result<()>> = futures::stream::iter(puts)
+        .buffer_unordered(PARALLEL)
+        .collect()
+        .await;
+    written.into_iter().collect::<Result<Vec<()>>>()?;
+    for e in entries.iter().rev() {
+        if let Entry::Dir {
+            path,
+            mode,
+            mtime_ns,
+            ..
+        } = e
+        {
+            // A directory of the image's (another owner's) keeps its own.
+            match client.set_meta(path, Some(*mode), Some(*mtime_ns)).await {
+                Ok(()) => {}
+                Err(e) if remote_kind(&e) == Some(ErrorKind::PermissionDenied) => {}
+                Err(e) => return Err(failed(path, e)),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Writes one file or link (directories are made before).
+async fn put(client: &Client, store: &TenantStore, e: &Entry) -> Result<()> {
+    match e {
+        Entry::File {
+            path,
+            mode,
+            mtime_ns,
+            blob,
+            ..
+        } => write_file(client, store, path, *mode, *mtime_ns, blob).await,
+        Entry::Symlink {
+            path,
+            mtime_ns,
+            target,
+        } => make_link(client, path, target, *mtime_ns).await,
+        Entry::Dir { .. } => Ok(()),
+    }
+}
+
+fn remote_kind(e: &ClientError) -> Option<ErrorKind> {
+    match e {
+        ClientError::Remote(r) => Some(r.kind),
+        _ => None,
+    }
+}
+
+/// A sandbox's refusal while restoring, said as what it means here.
+fn failed(path: &str, e: ClientError) -> Error {
+    match remote_kind(&e) {
+        Some(ErrorKind::NoSpace) | Some(ErrorKind::TooLarge) => Error::invalid(format!(
+            "the snapshot's files do not fit in the new sandbox ({path}): \
+             ask for a larger limits.disk_mb"
+        )),
+        _ => match e {
+            ClientError::Remote(r) => Error::invalid(format!(
+                "the snapshot could not be restored at {path}: {}",
+                r.message
+            )),
+            other => Error::Sandbox(other),
+        },
+    }
+}
+
+/// Removes what `dir` holds here that the source's `dir` did not.
+async fn remove_deleted(client: &Client, scope: &Scope, dir: &str, names: &[String]) -> Result<()> {
+    let here = match client.list_dir(dir).await {
+        Ok(l) => l,
+        Err(e)
+            if matches!(
+                remote_kind(&e),
+                Some(ErrorKind::NotFound | ErrorKind::NotADirectory)
+            ) =>
+        {
+            return Ok(())
+        }
+        Err(e) => return Err(failed(dir, e)),
+    };
+    let kept: HashSet<&str> = names.iter().map(String::as_str).collect();
+    for entry in here {
+        let Ok(name) = std::str::from_utf8(&entry.name) else {
+            continue;
+        };
+        let path = join(dir, name);
+        if kept.contains(name) || scope.skips(&path) {
+            continue;
+        }
+        match client.remove(&path, true).await {
+            Ok(()) => {}
+            Err(e) if remote_kind(&e) == Some(ErrorKind::NotFound) => {}
+            Err(e) => return Err(failed(&path, e)),
+        }
+    }
+    Ok(())
+}
+
+async fn make_dir(client: &Client, path: &str) -> Result<()> {
+    match client.mkdir(path, false).await {
+        Ok(()) => Ok(()),
+        Err(e) if remote_kind(&e) == Some(ErrorKind::AlreadyExists) => {
+            let st = client.stat(path).await.map_err(|e| failed(path, e))?;
+            if st.kind == FileKind::Dir {
+                return Ok(());
+            }
+            client
+                .remove(path, false)
+                .await
+                .map_err(|e| failed(path, e))?;
+            client.mkdir(path, false).await.map_err(|e| failed(path, e))
+        }
+        Err(e) => Err(failed(path, e)),
+    }
+}
+
+async fn make_link(client: &Client, path: &str, target: &str, mtime_ns: i64) -> Result<()> {
+    match client.remove(path, true).await {
+        Ok(()) => {}
+        Err(e) if remote_kind(&e) == Some(ErrorKind::NotFound) => {}
+        Err(e) => return Err(failed(path, e)),
+    }
+    client
+        .symlink(target.as_bytes(), path)
+        .await
+        .map_err(|e| failed(path, e))?;
+    client
+        .set_meta(path, None, Some(mtime_ns))
+        .await
+        .map_err(|e| failed(path, e))
+}
+
+async fn write_file(
+    client: &Client,
+    store: &TenantStore,
+    path: &str,
+    mode: u32,
+    mtime_ns: i64,
+    blob: &str,
+) -> Result<()> {
+    let open = |path: String| Request::WriteOpen { path, mode };
+    let handle = match client.call(open(path.to_string())).await {
+        Ok(Response::Opened { handle }) => handle,
+        // A directory where the file goes (the image's): replaced.
+        Err(e) if remote_kind(&e) == Some(ErrorKind::IsADirectory) => {
+            client
+                .remove(path, true)
+                .await
+                .map_err(|e| failed(path, e))?;
+            match client.call(open(path.to_string())).await {
+                Ok(Response::Opened { handle }) => handle,
+                Ok(other) => return Err(ClientError::Unexpected(format!("{other:?}")).into()),
+                Err(e) => return Err(failed(path, e)),
+            }
+        }
+        Ok(other) => return Err(ClientError::Unexpected(format!("{other:?}")).into()),
+        Err(e) => return Err(failed(path, e)),
+    };
+    let copied = copy_blob(client, store, handle, blob).await;
+    if let Err(e) = copied {
+        let _ = client.call(Request::WriteAbort { handle }).await;
+        return Err(match e {
+            Error::Sandbox(c) => failed(path, c),
+            other => other,
+        });
+    }
+    match client.call(Request::WriteCommit { handle }).await {
+        Ok(Response::Stat(_)) => {}
+        Ok(other) => return Err(ClientError::Unexpected(format!("{other:?}")).into()),
+        Err(e) => return Err(failed(path, e)),
+    }
+    client
+        .set_meta(path, Some(mode), Some(mtime_ns))
+        .await
+        .map_err(|e| failed(path, e))
+}
+
+async fn copy_blob(client: &Client, store: &TenantStore, handle: u32, blob: &str) -> Result<()> {
+    let mut body = store.objects().get_stream(ObjectKind::Blobs, blob).await?;
+    let mut pending = Vec::with_capacity(CHUNK);
+    loop {
+        let next = body.next().await.transpose()?;
+        if let Some(b) = &next {
+            pending.extend_from_slice(b);
+        }
+        while pending.len() >= CHUNK || (next.is_none() && !pending.is_empty()) {
+            let n = pending.len().min(CHUNK);
+            let data: Vec<u8> = pending.drain(..n).collect();
+            client.call(Request::WriteChunk { handle, data }).await?;
+        }
+        if next.is_none() {
+            return Ok(());
+        }
+    }
+}

@@ -1,0 +1,240 @@
+//! Snapshots and the blobs they hold.
+//!
+//! A blob is one file content of one tenant, found by its SHA-256 and
+//! stored once under an object key chosen when its row is made. Which
+//! snapshots hold it is `snapshot_refs`; a blob nothing holds is deleted
+//! with the last snapshot that held it, its row in the same transaction
+//! that checks nobody holds it. A snapshot being made that meets a blob
+//! row gone a moment ago makes a new row under its own new key, so a late
+//! object delete of the old key can never remove bytes a snapshot holds.
+
+use super::{conflict, reservations, to_i64, to_u64, BEGIN_WRITE};
+use crate::*;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, SqlitePool};
+
+const COLUMNS: &str =
+    "id, tenant_id, name, source_sandbox, state, spec, files, bytes, manifest_bytes, created_at";
+
+fn from_row(row: &SqliteRow) -> Result<SnapshotRecord> {
+    let spec: String = row.try_get("spec")?;
+    let state: String = row.try_get("state")?;
+    Ok(SnapshotRecord {
+        id: SnapshotId::from_stored(row.try_get("id")?),
+        tenant_id: TenantId::from_stored(row.try_get("tenant_id")?),
+        name: row.try_get("name")?,
+        source_sandbox: SandboxId::from_stored(row.try_get("source_sandbox")?),
+        ready: state == "ready",
+        spec: serde_json::from_str(&spec)
+            .map_err(|e| StoreError::Corrupt(format!("snapshot spec: {e}")))?,
+        files: to_u64(row.try_get("files")?, "snapshot files")?,
+        bytes: to_u64(row.try_get("bytes")?, "snapshot bytes")?,
+        manifest_bytes: to_u64(row.try_get("manifest_bytes")?, "manifest bytes")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+pub(super) async fn begin(pool: &SqlitePool, s: &SnapshotRecord) -> Result<()> {
+    let mut tx = pool.begin_with(BEGIN_WRITE).await?;
+    if let Some(name) = &s.name {
+        let taken: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM snapshots WHERE tenant_id = ? AND name = ?)",
+        )
+        .bind(s.tenant_id.as_str())
+        .bind(name)
+        .fetch_one(&mut *tx)
+        .await?;
+        if taken {
+            return Err(StoreError::Conflict(format!("snapshot {name}")));
+        }
+    }
+    let quotas = reservations::quotas_of(&mut *tx, &s.tenant_id).await?;
+    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM snapshots WHERE tenant_id = ?")
+        .bind(s.tenant_id.as_str())
+        .fetch_one(&mut *tx)
+        .await?;
+    if to_u64(count, "snapshot count")? >= u64::from(quotas.max_snapshots) {
+        return Err(StoreError::CountQuota(format!(
+            "max_snapshots: the tenant keeps {count} snapshots, its limit is {}",
+            quotas.max_snapshots
+        )));
+    }
+    let spec = serde_json::to_string(&s.spec)
+        .map_err(|e| StoreError::Invalid(format!("snapshot spec: {e}")))?;
+    sqlx::query(
+        "INSERT INTO snapshots (id, tenant_id, name, source_sandbox, state, spec, created_at)
+         VALUES (?, ?, ?, ?, 'making', ?, ?)",
+    )
+    .bind(s.id.as_str())
+    .bind(s.tenant_id.as_str())
+    .bind(&s.name)
+    .bind(s.source_sandbox.as_str())
+    .bind(spec)
+    .bind(s.created_at)
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| conflict(e, || format!("snapshot {}", s.id)))?;
+    tx.commit().await?;
+    Ok(())
+}
+
+pub(super) async fn hold_blob(
+    pool: &SqlitePool,
+    tenant: &TenantId,
+    id: &SnapshotId,
+    digest: &str,
+    key: &BlobKey,
+    size: u64,
+) -> Result<BlobHold> {
+    let mut tx = pool.begin_with(BEGIN_WRITE).await?;
+    let making: Option<String> =
+        sqlx::query_scalar("SELECT state FROM snapshots WHERE tenant_id = ? AND id = ?")
+            .bind(tenant.as_str())
+            .bind(id.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+    if making.as_deref() != Some("making") {
+        return Err(StoreError::NotFound(format!("snapshot {id} being made")));
+    }
+    let known: Option<String> = sqlx::query_scalar(
+        "SELECT object_key FROM snapshot_blobs WHERE tenant_id = ? AND digest = ?",
+    )
+    .bind(tenant.as_str())
+    .bind(digest)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let hold = match known {
+        Some(k) => BlobHold {
+            key: BlobKey::from_stored(k),
+            adopted: false,
+        },
+        None => {
+            let quotas = reservations::quotas_of(&mut *tx, tenant).await?;
+            let used = reservations::used_except(&mut *tx, tenant, "").await?;
+            if used.saturating_add(size) > quotas.max_storage_bytes {
+                return Err(StoreError::StorageQuota {
+                    used,
+                    wanted: size,
+                    limit: quotas.max_storage_bytes,
+                });
+            }
+            sqlx::query(
+                "INSERT INTO snapshot_blobs (tenant_id, digest, object_key, size_bytes)
+                 VALUES (?, ?, ?, ?)",
+            )
+            .bind(tenant.as_str())
+            .bind(digest)
+            .bind(key.as_str())
+            .bind(to_i64(size, "blob size")?)
+            .execute(&mut *tx)
+            .await?;
+            BlobHold {
+                key: key.clone(),
+                adopted: true,
+            }
+        }
+    };
+    sqlx::query(
+        "INSERT OR IGNORE INTO snapshot_refs (snapshot_id, tenant_id, digest) VALUES (?, ?, ?)",
+    )
+    .bind(id.as_str())
+    .bind(tenant.as_str())
+    .bind(digest)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(hold)
+}
+
+pub(super) async fn finish(pool: &SqlitePool, s: &SnapshotRecord) -> Result<bool> {
+    let r = sqlx::query(
+        "UPDATE snapshots SET state = 'ready', files = ?, bytes = ?, manifest_bytes = ?
+         WHERE tenant_id = ? AND id = ? AND state = 'making'",
+    )
+    .bind(to_i64(s.files, "files")?)
+    .bind(to_i64(s.bytes, "bytes")?)
+    .bind(to_i64(s.manifest_bytes, "manifest bytes")?)
+    .bind(s.tenant_id.as_str())
+    .bind(s.id.as_str())
+    .execute(pool)
+    .await?;
+    Ok(r.rows_affected() > 0)
+}
+
+pub(super) async fn list(pool: &SqlitePool, tenant: &TenantId) -> Result<Vec<SnapshotRecord>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM snapshots WHERE tenant_id = ? ORDER BY created_at DESC, id"
+    ))
+    .bind(tenant.as_str())
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(from_row).collect()
+}
+
+pub(super) async fn get(
+    pool: &SqlitePool,
+    tenant: &TenantId,
+    column: &str,
+    value: &str,
+) -> Result<Option<SnapshotRecord>> {
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM snapshots WHERE tenant_id = ? AND {column} = ?"
+    ))
+    .bind(tenant.as_str())
+    .bind(value)
+    .fetch_optional(pool)
+    .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+pub(super) async fn delete(
+    pool: &SqlitePool,
+    tenant: &TenantId,
+    id: &SnapshotId,
+) -> Result<Option<Vec<BlobKey>>> {
+    let mut tx = pool.begin_with(BEGIN_WRITE).await?;
+    let digests: Vec<String> = sqlx::query_scalar(
+        "SELECT digest FROM snapshot_refs WHERE snapshot_id = ? AND tenant_id = ?",
+    )
+    .bind(id.as_str())
+    .bind(tenant.as_str())
+    .fetch_all(&mut *tx)
+    .await?;
+    sqlx::query("DELETE FROM snapshot_refs WHERE snapshot_id = ? AND tenant_id = ?")
+        .bind(id.as_str())
+        .bind(tenant.as_str())
+        .execute(&mut *tx)
+        .await?;
+    let r = sqlx::query("DELETE FROM snapshots WHERE tenant_id = ? AND id = ?")
+        .bind(tenant.as_str())
+        .bind(id.as_str())
+        .execute(&mut *tx)
+        .await?;
+    if r.rows_affected() == 0 {
+        return Ok(None);
+    }
+    let mut freed = Vec::new();
+    for digest in digests {
+        let key: Option<String> = sqlx::query_scalar(
+            "DELETE FROM snapshot_blobs WHERE tenant_id = ?1 AND digest = ?2
+               AND NOT EXISTS (SELECT 1 FROM snapshot_refs WHERE tenant_id = ?1 AND digest = ?2)
+             RETURNING object_key",
+        )
+        .bind(tenant.as_str())
+        .bind(&digest)
+        .fetch_optional(&mut *tx)
+        .await?;
+        freed.extend(key.map(BlobKey::from_stored));
+    }
+    tx.commit().await?;
+    Ok(Some(freed))
+}
+
+pub(super) async fn unfinished(pool: &SqlitePool) -> Result<Vec<SnapshotRecord>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM snapshots WHERE state = 'making' ORDER BY id"
+    ))
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(from_row).collect()
+}
