@@ -16,13 +16,11 @@ section failed.
 
 import asyncio
 import hashlib
-import io
 import json
 import os
 import sys
 import time
 import traceback
-import zipfile
 
 import httpx
 from packaging.version import Version
@@ -41,8 +39,10 @@ from e2b import (
 )
 
 from compat_negative import other_tenant, unknown_method, wrong_access_token, wrong_api_key
+from compat_snapshots import snapshots
 from compat_volumes import volumes
-from compat_util import HOME, RUN, SANDBOX_URL, Failed, check, expect_raises, wait_until
+from compat_util import (HOME, RUN, SANDBOX_URL, Failed, check, expect_raises, tiny_wheel,
+                         wait_until)
 
 
 class Suite:
@@ -130,15 +130,7 @@ def writable_root(s, sbx):
     # E2B sandboxes are machines of their own: `user` installs with pip
     # (into ~/.local: the system's packages belong to root), `python` is
     # there, and root's part of the tree is root's.
-    wheel = io.BytesIO()
-    with zipfile.ZipFile(wheel, "w") as z:
-        z.writestr("wardentiny/__init__.py", "VALUE = 42\n")
-        z.writestr("wardentiny-0.1.dist-info/METADATA",
-                   "Metadata-Version: 2.1\nName: wardentiny\nVersion: 0.1\n")
-        z.writestr("wardentiny-0.1.dist-info/WHEEL",
-                   "Wheel-Version: 1.0\nGenerator: warden\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
-        z.writestr("wardentiny-0.1.dist-info/RECORD", "")
-    sbx.files.write("wardentiny-0.1-py3-none-any.whl", wheel.getvalue())
+    sbx.files.write("wardentiny-0.1-py3-none-any.whl", tiny_wheel("wardentiny", 42))
     r = sbx.commands.run("python3 -m pip install --no-index wardentiny-0.1-py3-none-any.whl"
                          " && python -c 'import wardentiny; print(wardentiny.VALUE)'")
     check(r.stdout.strip().endswith("42"), f"pip install as user: {r.stdout!r} {r.stderr!r}")
@@ -557,6 +549,7 @@ def main():
         ("get_info of symlinks", symlinks),
         ("a command cut by a kill says so", killed_mid_command),
         ("volumes: Volume.create/list/get_info/destroy, volume_mounts", volumes),
+        ("snapshots: create_snapshot, Sandbox.create(snapshot), list, delete", snapshots),
         ("kill", kill),
         ("get_metrics; pause refused clearly", metrics_and_pause),
         ("negative: wrong API key", wrong_api_key),

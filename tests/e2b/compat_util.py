@@ -42,3 +42,19 @@ def wait_until(what, cond, seconds=10.0, every=0.2):
             return
         time.sleep(every)
     raise Failed(f"{what}: not within {seconds} s")
+
+
+def tiny_wheel(name, value):
+    """A pure-Python wheel of one module, `name.VALUE == value`, for `pip
+    install --no-index` (the sandboxes have no index to reach)."""
+    import io
+    import zipfile
+    w = io.BytesIO()
+    with zipfile.ZipFile(w, "w") as z:
+        z.writestr(f"{name}/__init__.py", f"VALUE = {value!r}\n")
+        z.writestr(f"{name}-0.1.dist-info/METADATA",
+                   f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1\n")
+        z.writestr(f"{name}-0.1.dist-info/WHEEL",
+                   "Wheel-Version: 1.0\nGenerator: warden\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        z.writestr(f"{name}-0.1.dist-info/RECORD", "")
+    return w.getvalue()

@@ -57,6 +57,9 @@ enum Command {
     /// Create, list and delete the tenant's volumes (persistent file
     /// systems sandboxes mount).
     Volume(client::volume::VolumeArgs),
+    /// Take, list and delete snapshots of sandboxes' files (new sandboxes
+    /// start from them with `warden sandbox create --snapshot`).
+    Snapshot(client::snapshot::SnapshotArgs),
     /// Submit review jobs on a cron schedule; list, pause, resume, delete.
     Schedule(client::schedule::ScheduleArgs),
     /// Read the tenant's audit log.
@@ -113,6 +116,7 @@ fn main() {
         Command::Key(a) => client::main(client::key::run(a)),
         Command::Secret(a) => client::main(client::secret::run(a)),
         Command::Volume(a) => client::main(client::volume::run(a)),
+        Command::Snapshot(a) => client::main(client::snapshot::run(a)),
         Command::Schedule(a) => client::main(client::schedule::run(a)),
         Command::File(a) => client::main(client::file::run(a)),
         Command::Sandbox(a) => client::main(client::sandbox::run(a)),

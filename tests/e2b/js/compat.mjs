@@ -476,6 +476,40 @@ async function volumes() {
   check((await Volume.destroy(vol.volumeId)) === false, 'a second destroy: not false')
 }
 
+// createSnapshot, Sandbox.create(<snapshot>), listSnapshots,
+// deleteSnapshot, on Warden's filesystem snapshots.
+async function snapshots() {
+  const src = await sandbox({ timeoutMs: 120000 })
+  await src.files.write('proj/main.js', "console.log('from the snapshot')\n")
+  await src.commands.run('echo t > /tmp/t.txt && chmod 700 proj')
+  const name = `compat-js-${RUN}`
+  const info = await src.createSnapshot({ name })
+  check(info.snapshotId.startsWith('snp_'), `createSnapshot: ${info.snapshotId}`)
+  check(info.names.length === 1 && info.names[0] === name, `createSnapshot names: ${info.names}`)
+  check(await src.isRunning(), 'the source keeps running')
+  try {
+    const listed = (await Sandbox.listSnapshots({ sandboxId: src.sandboxId }).nextItems()).map((x) => x.snapshotId)
+    check(listed.includes(info.snapshotId), `listSnapshots({sandboxId}): ${listed}`)
+    for (const template of [info.snapshotId, name]) {
+      const sbx = await Sandbox.create(template, { timeoutMs: 60000 })
+      live.push(sbx.sandboxId)
+      const out = await sbx.commands.run('node proj/main.js 2>/dev/null || cat proj/main.js; cat /tmp/t.txt; stat -c %a proj')
+      check(out.stdout.includes('from the snapshot') && out.stdout.endsWith('t\n700\n'),
+        `a sandbox from ${template}: ${JSON.stringify(out.stdout)}`)
+      await sbx.kill()
+    }
+    await expectThrows(Error, 'the other tenant starts from the snapshot',
+      () => Sandbox.create(info.snapshotId, { timeoutMs: 30000, apiKey: OTHER_KEY }))
+    const theirs = (await Sandbox.listSnapshots({ apiKey: OTHER_KEY }).nextItems()).map((x) => x.snapshotId)
+    check(!theirs.includes(info.snapshotId), 'the other tenant lists the snapshot')
+    check((await Sandbox.deleteSnapshot(info.snapshotId, { apiKey: OTHER_KEY })) === false, 'the other tenant deleted it')
+  } finally {
+    check((await Sandbox.deleteSnapshot(info.snapshotId)) === true, 'deleteSnapshot')
+    await src.kill()
+  }
+  check((await Sandbox.deleteSnapshot(info.snapshotId)) === false, 'a second deleteSnapshot: not false')
+}
+
 async function main() {
   const t0 = Date.now()
   const passed = []
@@ -505,6 +539,7 @@ async function main() {
     ['ports: getHost, public and private traffic', ports],
     ['a command cut by a kill says so', killedMidCommand],
     ['volumes: Volume.create/list/getInfo/destroy, volumeMounts', volumes],
+    ['snapshots: createSnapshot, Sandbox.create(snapshot), list, delete', snapshots],
     ['kill', kill],
     ['getMetrics; pause refused clearly', metricsAndPause],
     ['negative: wrong API key', wrongApiKey],

@@ -21,6 +21,7 @@ pub mod review;
 pub mod sandbox;
 pub mod schedule;
 pub mod secret;
+pub mod snapshot;
 pub mod tenant;
 pub mod transfer;
 pub mod usage;

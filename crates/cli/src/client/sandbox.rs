@@ -100,6 +100,10 @@ pub struct CreateArgs {
     /// read-only (repeatable; see `warden volume`).
     #[arg(long = "volume", value_name = "NAME:/PATH[:ro]")]
     pub volumes: Vec<String>,
+    /// Start from one of the tenant's snapshots (by id or name): its files,
+    /// image, user and writable root (see `warden snapshot`).
+    #[arg(long, value_name = "SNAPSHOT")]
+    pub snapshot: Option<String>,
 }
 
 /// The `CreateSandbox` body: only what was given, so the server's defaults
@@ -146,6 +150,9 @@ pub fn create_body(a: &CreateArgs) -> Result<Value> {
             .map(|v| super::volume::mount_body(v))
             .collect();
         body.insert("volumes".into(), Value::Array(mounts?));
+    }
+    if let Some(s) = &a.snapshot {
+        body.insert("snapshot".into(), s.clone().into());
     }
     Ok(Value::Object(body))
 }
@@ -287,6 +294,7 @@ mod tests {
             workdir: Some("/scratch/w".into()),
             allow_host: vec!["pypi.org".into()],
             volumes: vec!["data:/data".into(), "ref:/ref:ro".into()],
+            snapshot: Some("base".into()),
         };
         assert_eq!(
             create_body(&a).unwrap(),
@@ -305,6 +313,7 @@ mod tests {
                     {"volume": "data", "path": "/data", "read_only": false},
                     {"volume": "ref", "path": "/ref", "read_only": true},
                 ],
+                "snapshot": "base",
             })
         );
     }

@@ -326,3 +326,58 @@ async fn a_snapshot_cut_short_by_kill_9_leaves_nothing() {
         "no manifest left"
     );
 }
+
+/// `warden snapshot` and `warden sandbox create --snapshot`, as scripts
+/// use them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_takes_lists_starts_from_and_deletes_snapshots() {
+    use crate::cli::{json_of, warden};
+    let server = Server::start();
+    let (_, a) = server.admin().tenant("snap-cli", None).await;
+    let key = a.token.as_str();
+    let sb = json_of(&warden(
+        &server,
+        Some(key),
+        &["sandbox", "create", "--json"],
+    ));
+    let sid = sb["id"].as_str().unwrap();
+    a.ok(sid, "mkdir -p /scratch/w && echo kept > /scratch/w/n")
+        .await;
+    let snap = json_of(&warden(
+        &server,
+        Some(key),
+        &["snapshot", "create", sid, "--name", "base", "--json"],
+    ));
+    assert_eq!(snap["state"], "ready");
+    assert_eq!(snap["files"], 1);
+    let list = warden(&server, Some(key), &["snapshot", "list"]);
+    let list = String::from_utf8_lossy(&list.stdout).to_string();
+    assert!(list.contains("base") && list.contains("ready"), "{list}");
+    let from = json_of(&warden(
+        &server,
+        Some(key),
+        &["sandbox", "create", "--snapshot", "base", "--json"],
+    ));
+    assert_eq!(from["snapshot"], snap["id"]);
+    let out = warden(
+        &server,
+        Some(key),
+        &[
+            "exec",
+            from["id"].as_str().unwrap(),
+            "--",
+            "cat",
+            "/scratch/w/n",
+        ],
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "kept\n");
+    let out = warden(&server, Some(key), &["snapshot", "rm", "base"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = warden(&server, Some(key), &["snapshot", "show", "base"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("404"));
+}

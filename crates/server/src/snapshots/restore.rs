@@ -180,6 +180,13 @@ async fn make_dir(client: &Client, path: &str) -> Result<()> {
 }
 
 async fn make_link(client: &Client, path: &str, target: &str, mtime_ns: i64) -> Result<()> {
+    // The same link already there (one the sandbox's set-up made, e.g. the
+    // image's `/bin -> usr/bin`, in a directory the user cannot write).
+    if let Ok(st) = client.stat(path).await {
+        if st.kind == FileKind::Symlink && st.link_target.as_deref() == Some(target.as_bytes()) {
+            return Ok(());
+        }
+    }
     match client.remove(path, true).await {
         Ok(()) => {}
         Err(e) if remote_kind(&e) == Some(ErrorKind::NotFound) => {}
