@@ -36,6 +36,7 @@ from e2b import (
     Sandbox,
     SandboxException,
     SandboxQuery,
+    SandboxState,
 )
 
 from compat_negative import other_tenant, unknown_method, wrong_access_token, wrong_api_key
@@ -372,10 +373,26 @@ def metrics_and_pause(s, sbx):
     m = sbx.get_metrics()
     check(m and m[-1].cpu_count >= 1 and m[-1].mem_total >= m[-1].mem_used > 0,
           f"get_metrics: {m}")
-    # Warden cannot pause: a clear error, and the sandbox keeps running.
-    e = expect_raises(SandboxException, "pause", sbx.pause)
-    check("pause" in str(e).lower(), f"pause refusal names the operation: {e}")
+    # A memory-keeping pause is refused clearly, and the sandbox runs on.
+    e = expect_raises(SandboxException, "pause(mode='full')", sbx.pause, mode="full")
+    check("filesystem" in str(e), f"the refusal says what Warden keeps: {e}")
     check(sbx.is_running(), "running after a refused pause")
+    # A pause keeps the files; connect resumes the sandbox under its id.
+    p = s.sandbox(timeout=120)
+    p.files.write("kept.txt", "before the pause")
+    p.commands.run("sleep 600", background=True)
+    check(p.pause() is True, "pause")
+    check(str(Sandbox.get_info(p.sandbox_id).state) == "paused", "get_info of a paused sandbox")
+    check(p.pause() is False, "a second pause: False (already paused)")
+    paused = [x.sandbox_id for x in Sandbox.list(query=SandboxQuery(state=[SandboxState.PAUSED])).next_items()]
+    check(p.sandbox_id in paused, f"listed as paused: {paused}")
+    r = Sandbox.connect(p.sandbox_id, timeout=60)
+    check(r.sandbox_id == p.sandbox_id, "resumed under its id")
+    check(r.files.read("kept.txt") == "before the pause", "the file written before the pause")
+    out = r.commands.run("pgrep -x sleep || echo none")
+    check(out.stdout == "none\n", f"its processes ended with the pause: {out.stdout!r}")
+    check(r.is_running(), "running after connect")
+    r.kill()
 
 
 def async_api(s, _sbx):
@@ -551,7 +568,7 @@ def main():
         ("volumes: Volume.create/list/get_info/destroy, volume_mounts", volumes),
         ("snapshots: create_snapshot, Sandbox.create(snapshot), list, delete", snapshots),
         ("kill", kill),
-        ("get_metrics; pause refused clearly", metrics_and_pause),
+        ("get_metrics; pause, connect resumes; a full pause refused", metrics_and_pause),
         ("negative: wrong API key", wrong_api_key),
         ("negative: another tenant's sandbox", other_tenant),
         ("negative: wrong envd access token", wrong_access_token),

@@ -149,9 +149,12 @@ fn walk_all(walk: &Walk, out: &mut Batches) -> Result<(), Response> {
         entries: 0,
         names: 0,
     };
+    // Roots may lie beneath one another (a tmpfs mounted under the root):
+    // each directory is taken once.
+    let mut seen: HashSet<PathBuf> = HashSet::new();
     for root in &walk.roots {
         let root = PathBuf::from(root);
-        if !root.is_absolute() || skip.contains(&root) {
+        if !root.is_absolute() || skip.contains(&root) || seen.contains(&root) {
             continue;
         }
         let md = match std::fs::symlink_metadata(&root) {
@@ -160,7 +163,7 @@ fn walk_all(walk: &Walk, out: &mut Batches) -> Result<(), Response> {
             Err(e) => return Err(io_error(&root.display().to_string(), &e)),
         };
         if md.is_dir() {
-            walk_tree(walk, &skip, root, md, out, &mut counts)?;
+            walk_tree(walk, &skip, &mut seen, root, md, out, &mut counts)?;
         } else {
             entry(walk, &root, &md, out, &mut counts)?;
         }
@@ -197,19 +200,26 @@ fn entry(
     Ok(())
 }
 
-/// Pre-order, so a directory always comes before what it holds.
+/// Pre-order, so a directory always comes before what it holds. The root
+/// itself is always walked: it may be a fresh file system mounted on a
+/// directory older than the sandbox (`/home/user` on `/home`), whose own
+/// ctime says nothing of what is beneath.
 fn walk_tree(
     walk: &Walk,
     skip: &HashSet<PathBuf>,
+    seen: &mut HashSet<PathBuf>,
     root: PathBuf,
     root_md: std::fs::Metadata,
     out: &mut Batches,
     counts: &mut Counts,
 ) -> Result<(), Response> {
-    let mut stack = vec![(root, root_md)];
-    while let Some((dir, md)) = stack.pop() {
+    let mut stack = vec![(root, root_md, true)];
+    while let Some((dir, md, is_root)) = stack.pop() {
+        if !seen.insert(dir.clone()) {
+            continue;
+        }
         let changed = ctime_ns(&md) >= walk.since_ns;
-        if !changed {
+        if !changed && !is_root {
             // Nothing beneath it changed either: the writable places are
             // fresh file systems, where every directory is new, and under
             // a writable root a change anywhere in an image directory
@@ -260,7 +270,7 @@ fn walk_tree(
                 continue;
             };
             if md.is_dir() {
-                subdirs.push((path, md));
+                subdirs.push((path, md, false));
             } else {
                 entry(walk, &path, &md, out, counts)?;
             }

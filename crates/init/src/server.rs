@@ -144,6 +144,10 @@ async fn handle(state: Rc<State>, id: u32, req: Request) {
         Request::Signal { pid, signal } => process::signal(&state, pid, signal),
         Request::Resize { pid, size } => process::resize(&state, pid, size),
         Request::ListProcesses => Response::Processes(state.procs.list()),
+        Request::KillAll => {
+            state.procs.kill_all();
+            Response::Done
+        }
         Request::WriteOpen { path, mode } => files::write_open(&state, &path, mode).await,
         Request::WriteChunk { handle, data } => files::write_chunk(&state, handle, data).await,
         Request::WriteCommit { handle } => files::write_finish(&state, handle, true).await,

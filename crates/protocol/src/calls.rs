@@ -238,6 +238,11 @@ impl Client {
         .await
     }
 
+    /// Kills every process but the init.
+    pub async fn kill_all(&self) -> Result<(), ClientError> {
+        self.call_done(Request::KillAll).await
+    }
+
     pub async fn ping(&self) -> Result<(), ClientError> {
         self.call_done(Request::Ping).await
     }

@@ -335,6 +335,10 @@ pub enum Request {
         mode: Option<u32>,
         mtime_ns: Option<i64>,
     },
+    /// Kill every process in the sandbox but the init, which goes on
+    /// serving -> `Done` (a pause: files are taken from a sandbox whose
+    /// programs can no longer change them).
+    KillAll,
     /// -> `Done`.
     Ping,
     /// Kill every process in the sandbox -> `Done`; then the init exits.

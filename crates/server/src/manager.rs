@@ -62,6 +62,11 @@ pub struct Live {
     /// When its set-up was over (wall clock, ns since the epoch, less
     /// [`CTIME_SLACK_NS`]): what changed since is what a snapshot takes.
     pub changes_since_ns: i64,
+    /// The environment it was created with, secrets' values excluded (a
+    /// pause keeps it for the resume; secrets are read again then).
+    pub plain_env: std::collections::BTreeMap<String, String>,
+    /// Held while it is being paused, so two pauses do not race.
+    pub lifecycle: tokio::sync::Mutex<()>,
 }
 
 /// File times come from the kernel's coarse clock, up to a tick behind
@@ -77,6 +82,11 @@ fn wall_ns() -> i64 {
 }
 
 impl Live {
+    /// Whether it is an interactive sandbox (a review job's is not).
+    pub fn takes_slot(&self) -> bool {
+        self.takes_slot
+    }
+
     /// Why the sandbox was destroyed (`deleted`, `timeout`, `server
     /// shutdown`, ...); None while it is live.
     pub fn end_reason(&self) -> Option<&str> {
@@ -128,6 +138,11 @@ pub struct SandboxLaunch {
     pub volumes: Vec<warden_runtime::volume::Lease>,
     /// A snapshot's files to put in before anyone can reach it.
     pub restore: Option<crate::snapshots::Manifest>,
+    /// The record exists, paused: it is moved back to running rather than
+    /// inserted.
+    pub resuming: bool,
+    /// `spec.env` without the secrets' values (see [`Live::plain_env`]).
+    pub plain_env: std::collections::BTreeMap<String, String>,
 }
 
 /// How a sandbox ended, from its cgroup.
@@ -323,11 +338,25 @@ impl Manager {
         let mut record = new.record;
         record.owner = self.owner.clone();
         record.state = SandboxState::Running;
-        if let Err(e) = store.insert_sandbox(&record).await {
+        let recorded = if new.resuming {
+            match store
+                .resume_sandbox(&record.id, &self.owner, record.expires_at)
+                .await
+            {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(Error::conflict(
+                    "the sandbox is no longer paused (resumed or deleted meanwhile)",
+                )),
+                Err(e) => Err(e.into()),
+            }
+        } else {
+            store.insert_sandbox(&record).await.map_err(Error::from)
+        };
+        if let Err(e) = recorded {
             drop(egress);
             let _ = tokio::task::spawn_blocking(move || sandbox.destroy()).await;
             let _ = std::fs::remove_dir_all(&dir);
-            return Err(e.into());
+            return Err(e);
         }
         let live = Arc::new(Live {
             id: id.clone(),
@@ -347,6 +376,8 @@ impl Manager {
             ended: Default::default(),
             interpreter: Default::default(),
             changes_since_ns,
+            plain_env: new.plain_env,
+            lifecycle: Default::default(),
         });
         self.map().insert(id, live);
         crate::metrics::sandbox_started(t0.elapsed().as_secs_f64());
@@ -461,6 +492,7 @@ impl Manager {
         let action = match state {
             SandboxState::TimedOut => Action::SandboxTimeout,
             SandboxState::Failed => Action::SandboxFail,
+            SandboxState::Paused => Action::SandboxPause,
             _ => Action::SandboxDelete,
         };
         let entry = Audit {

@@ -14,6 +14,9 @@ CREATE TABLE snapshots (
     source_sandbox TEXT NOT NULL,
     -- 'making' while its files are taken, then 'ready'.
     state          TEXT NOT NULL,
+    -- 'user' (asked for, listed) or 'pause' (what a paused sandbox keeps
+    -- of itself until it resumes; never listed).
+    purpose        TEXT NOT NULL DEFAULT 'user',
     -- What a sandbox made from it starts as (image, tier, user, root).
     spec           TEXT NOT NULL,
     files          INTEGER NOT NULL DEFAULT 0,
@@ -21,6 +24,8 @@ CREATE TABLE snapshots (
     manifest_bytes INTEGER NOT NULL DEFAULT 0,
     created_at     INTEGER NOT NULL
 ) STRICT;
+
+CREATE INDEX snapshots_by_source ON snapshots (tenant_id, source_sandbox);
 
 CREATE UNIQUE INDEX snapshots_by_name ON snapshots (tenant_id, name) WHERE name IS NOT NULL;
 

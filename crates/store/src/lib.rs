@@ -221,6 +221,9 @@ pub enum SandboxState {
     Lost,
     /// Could not be started or died on its own.
     Failed,
+    /// Paused: its processes ended, its files kept in a pause snapshot
+    /// until it resumes (as `Running`, with the same id).
+    Paused,
 }
 
 impl SandboxState {
@@ -231,6 +234,7 @@ impl SandboxState {
             SandboxState::TimedOut => "timed_out",
             SandboxState::Lost => "lost",
             SandboxState::Failed => "failed",
+            SandboxState::Paused => "paused",
         }
     }
 
@@ -241,6 +245,7 @@ impl SandboxState {
             "timed_out" => SandboxState::TimedOut,
             "lost" => SandboxState::Lost,
             "failed" => SandboxState::Failed,
+            "paused" => SandboxState::Paused,
             _ => return None,
         })
     }
@@ -374,6 +379,9 @@ pub struct SnapshotRecord {
     pub source_sandbox: SandboxId,
     /// False while its files are being taken.
     pub ready: bool,
+    /// What a paused sandbox keeps of itself (never listed or found by
+    /// name; deleted when the sandbox resumes or is deleted).
+    pub pause: bool,
     /// What a sandbox made from it starts as (the server's shape).
     pub spec: serde_json::Value,
     pub files: u64,
@@ -527,7 +535,8 @@ pub trait MetaStore: EgressLog + Send + Sync {
         id: &SandboxId,
         expires_at: Millis,
     ) -> Result<bool>;
-    /// Moves a running sandbox to a final state; false if it was not running.
+    /// Moves a running sandbox to a final state (or `Paused`), adding
+    /// `usage` to what it used before; false if it was not running.
     async fn end_sandbox(
         &self,
         tenant: &TenantId,
@@ -535,6 +544,23 @@ pub trait MetaStore: EgressLog + Send + Sync {
         state: SandboxState,
         reason: &str,
         usage: Option<Usage>,
+    ) -> Result<bool>;
+    /// Moves a paused sandbox back to running, run by `owner` until
+    /// `expires_at`; false if it was not paused (another resume won).
+    async fn resume_sandbox(
+        &self,
+        tenant: &TenantId,
+        id: &SandboxId,
+        owner: &str,
+        expires_at: Millis,
+    ) -> Result<bool>;
+    /// Ends a paused sandbox (deleted while paused); false if it was not.
+    async fn end_paused_sandbox(
+        &self,
+        tenant: &TenantId,
+        id: &SandboxId,
+        state: SandboxState,
+        reason: &str,
     ) -> Result<bool>;
     /// Running sandboxes and the sum of their memory limits.
     async fn running_totals(&self, tenant: &TenantId) -> Result<(u32, u64)>;
@@ -603,7 +629,14 @@ pub trait MetaStore: EgressLog + Send + Sync {
     ) -> Result<BlobHold>;
     /// Marks a snapshot ready with its totals; false if it is gone.
     async fn finish_snapshot(&self, snapshot: &SnapshotRecord) -> Result<bool>;
+    /// The tenant's snapshots, not those paused sandboxes keep.
     async fn list_snapshots(&self, tenant: &TenantId) -> Result<Vec<SnapshotRecord>>;
+    /// The newest ready pause snapshot of sandbox `sandbox`.
+    async fn pause_snapshot(
+        &self,
+        tenant: &TenantId,
+        sandbox: &SandboxId,
+    ) -> Result<Option<SnapshotRecord>>;
     async fn get_snapshot(
         &self,
         tenant: &TenantId,

@@ -192,6 +192,35 @@ impl TenantStore {
             .await
     }
 
+    /// See [`MetaStore::resume_sandbox`].
+    pub async fn resume_sandbox(
+        &self,
+        id: &SandboxId,
+        owner: &str,
+        expires_at: Millis,
+    ) -> Result<bool> {
+        self.meta
+            .resume_sandbox(&self.tenant, id, owner, expires_at)
+            .await
+    }
+
+    /// See [`MetaStore::end_paused_sandbox`].
+    pub async fn end_paused_sandbox(
+        &self,
+        id: &SandboxId,
+        state: SandboxState,
+        reason: &str,
+    ) -> Result<bool> {
+        self.meta
+            .end_paused_sandbox(&self.tenant, id, state, reason)
+            .await
+    }
+
+    /// The newest pause snapshot of one of this tenant's sandboxes.
+    pub async fn pause_snapshot(&self, sandbox: &SandboxId) -> Result<Option<SnapshotRecord>> {
+        self.meta.pause_snapshot(&self.tenant, sandbox).await
+    }
+
     pub async fn end_sandbox(
         &self,
         id: &SandboxId,

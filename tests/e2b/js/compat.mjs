@@ -325,10 +325,23 @@ async function metricsAndPause(sbx) {
   const m = await sbx.getMetrics()
   const last = m.at(-1)
   check(last && last.cpuCount >= 1 && last.memTotal >= last.memUsed && last.memUsed > 0, `getMetrics: ${JSON.stringify(m)}`)
-  // Warden cannot pause: a clear error, and the sandbox keeps running.
-  const e = await expectThrows(SandboxError, 'pause', () => sbx.pause())
-  check(/pause/i.test(e.message), `pause refusal names the operation: ${e.message}`)
+  // A memory-keeping pause is refused clearly, and the sandbox runs on.
+  const e = await expectThrows(SandboxError, 'pause({keepMemory: true})', () => sbx.pause({ keepMemory: true }))
+  check(/filesystem/.test(e.message), `the refusal says what Warden keeps: ${e.message}`)
   check(await sbx.isRunning(), 'running after a refused pause')
+  // A pause keeps the files; connect resumes the sandbox under its id.
+  const p = await sandbox({ timeoutMs: 120000 })
+  await p.files.write('kept.txt', 'before the pause')
+  await p.commands.run('sleep 600', { background: true })
+  check((await p.pause()) === true, 'pause')
+  check((await Sandbox.getInfo(p.sandboxId)).state === 'paused', 'getInfo of a paused sandbox')
+  check((await p.pause()) === false, 'a second pause: false (already paused)')
+  const r = await Sandbox.connect(p.sandboxId, { timeoutMs: 60000 })
+  check(r.sandboxId === p.sandboxId, 'resumed under its id')
+  check((await r.files.read('kept.txt')) === 'before the pause', 'the file written before the pause')
+  const out = await r.commands.run('pgrep -x sleep || echo none')
+  check(out.stdout === 'none\n', `its processes ended with the pause: ${JSON.stringify(out.stdout)}`)
+  await r.kill()
 }
 
 async function wrongApiKey() {
@@ -541,7 +554,7 @@ async function main() {
     ['volumes: Volume.create/list/getInfo/destroy, volumeMounts', volumes],
     ['snapshots: createSnapshot, Sandbox.create(snapshot), list, delete', snapshots],
     ['kill', kill],
-    ['getMetrics; pause refused clearly', metricsAndPause],
+    ['getMetrics; pause, connect resumes; a full pause refused', metricsAndPause],
     ['negative: wrong API key', wrongApiKey],
     ["negative: another tenant's sandbox", otherTenant],
     ['negative: wrong envd access token', wrongAccessToken],

@@ -25,7 +25,7 @@ pub enum SandboxCommand {
     /// List sandboxes.
     List {
         /// Only sandboxes in this state.
-        #[arg(long, value_parser = ["running", "stopped", "timed_out", "lost", "failed"])]
+        #[arg(long, value_parser = ["running", "paused", "stopped", "timed_out", "lost", "failed"])]
         state: Option<String>,
         /// Only sandboxes with this label (repeatable; all must match).
         #[arg(long = "label", value_name = "K=V")]
@@ -39,6 +39,16 @@ pub enum SandboxCommand {
     Delete { id: String },
     /// Set a sandbox to expire DURATION from now (e.g. 10m).
     Timeout { id: String, duration: String },
+    /// Pause a sandbox: its processes end, its files are kept, its memory,
+    /// CPU and slot are freed until it resumes.
+    Pause { id: String },
+    /// Resume a paused sandbox (same id, its files back), to expire
+    /// --timeout from now (default: the lifetime it was created with).
+    Resume {
+        id: String,
+        #[arg(long, value_name = "DURATION")]
+        timeout: Option<String>,
+    },
     /// Replace the egress allowlist of a running sandbox (created with
     /// --allow-host); no --allow-host refuses every connection.
     Network {
@@ -230,6 +240,32 @@ pub async fn run(a: SandboxArgs) -> Result<i32> {
                 output::json(&s)?;
             } else {
                 output::out(&format!("{} expires at {}\n", id, field(&s, "expires_at")))?;
+            }
+        }
+        SandboxCommand::Pause { id } => {
+            let s = api
+                .post(&["v1", "sandboxes", &id, "pause"], &json!({}))
+                .await?;
+            if as_json {
+                output::json(&s)?;
+            } else {
+                output::out(&format!("{id} {}\n", field(&s, "state")))?;
+            }
+        }
+        SandboxCommand::Resume { id, timeout } => {
+            let mut body = json!({});
+            if let Some(t) = timeout {
+                body["timeout_secs"] = parse::duration_secs("--timeout", &t)?.into();
+            }
+            let s = api.post(&["v1", "sandboxes", &id, "resume"], &body).await?;
+            if as_json {
+                output::json(&s)?;
+            } else {
+                output::out(&format!(
+                    "{id} {} until {}\n",
+                    field(&s, "state"),
+                    field(&s, "expires_at")
+                ))?;
             }
         }
         SandboxCommand::Network { id, allow_host } => {

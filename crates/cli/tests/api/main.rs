@@ -22,6 +22,7 @@ mod job_limits;
 mod layout;
 mod lifecycle;
 mod parallel_exec;
+mod pause;
 mod policy;
 mod ports;
 mod reviews;

@@ -345,6 +345,8 @@ async fn attempt(st: &Shared, job: &ReviewRecord, cancel: &Notify, lost: &Notify
                 public_ports: false,
                 volumes,
                 restore: None,
+                resuming: false,
+                plain_env: Default::default(),
             },
         )
         .await;

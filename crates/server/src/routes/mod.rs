@@ -11,6 +11,7 @@ pub mod exec_json;
 pub mod files;
 pub mod health;
 pub mod isolation;
+pub mod pause;
 pub mod ports;
 pub mod processes;
 pub mod review_outputs;

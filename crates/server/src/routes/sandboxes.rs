@@ -30,7 +30,7 @@ pub async fn create(
 #[utoipa::path(
     operation_id = "list_sandboxes",
     get, path = "/v1/sandboxes", tag = "sandboxes",
-    params(("state" = Option<String>, Query, description = "running | stopped | timed_out | lost | failed"),
+    params(("state" = Option<String>, Query, description = "running | paused | stopped | timed_out | lost | failed"),
            ("label" = Option<String>, Query, description = "k=v, repeatable; all must match"),
            ("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query)),
     responses((status = 200, body = Page<api::Sandbox>), (status = 400, body = ErrorBody)))]
@@ -114,9 +114,13 @@ pub async fn delete(
     {
         return Ok(StatusCode::NO_CONTENT);
     }
-    // Already ended: deleting is idempotent; unknown (or not ours): 404.
+    // Paused: deleted with the files it kept. Already ended: deleting is
+    // idempotent; unknown (or not ours): 404.
     match caller.store.get_sandbox(&id).await? {
-        Some(_) => Ok(StatusCode::NO_CONTENT),
+        Some(r) => {
+            crate::service::pause::delete_paused(&st, &caller, &r).await?;
+            Ok(StatusCode::NO_CONTENT)
+        }
         None => Err(ApiError::not_found("sandbox")),
     }
 }

@@ -33,6 +33,8 @@ pub fn v1(max_json_bytes: usize) -> OpenApiRouter<Shared> {
         .routes(routes!(sandboxes::create, sandboxes::list))
         .routes(routes!(sandboxes::get, sandboxes::delete))
         .routes(routes!(sandboxes::set_timeout))
+        .routes(routes!(pause::pause))
+        .routes(routes!(pause::resume))
         .routes(routes!(egress::set_network))
         .routes(routes!(egress::sandbox_log))
         .routes(routes!(exec::exec))

@@ -80,6 +80,10 @@ pub enum Action {
     SnapshotCreate,
     /// A snapshot was deleted.
     SnapshotDelete,
+    /// A sandbox was paused (or a pause refused).
+    SandboxPause,
+    /// A paused sandbox was resumed (or a resume refused).
+    SandboxResume,
     /// A schedule was created (or refused).
     ScheduleCreate,
     /// A schedule was deleted.
@@ -141,6 +145,8 @@ impl Action {
         Action::VolumeDelete,
         Action::SnapshotCreate,
         Action::SnapshotDelete,
+        Action::SandboxPause,
+        Action::SandboxResume,
         Action::ScheduleCreate,
         Action::ScheduleDelete,
         Action::SchedulePause,
@@ -190,6 +196,8 @@ impl Action {
             Action::SecretDelete => "secret.delete",
             Action::VolumeCreate => "volume.create",
             Action::VolumeDelete => "volume.delete",
+            Action::SandboxPause => "sandbox.pause",
+            Action::SandboxResume => "sandbox.resume",
             Action::SnapshotCreate => "snapshot.create",
             Action::SnapshotDelete => "snapshot.delete",
             Action::ScheduleCreate => "schedule.create",

@@ -13,6 +13,7 @@ pub mod audit;
 pub mod egress;
 pub mod error;
 pub mod files;
+pub mod pause;
 pub mod ports;
 pub mod reviews;
 pub mod sandbox_files;

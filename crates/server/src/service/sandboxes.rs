@@ -323,6 +323,8 @@ async fn create_inner(
                 public_ports: req.public_ports,
                 volumes,
                 restore: from.map(|(_, _, manifest)| manifest),
+                resuming: false,
+                plain_env: req.env.clone(),
             },
         )
         .await

@@ -9,6 +9,7 @@
 
 use crate::api::StoredSpec;
 use crate::auth::Caller;
+use crate::manager::Live;
 use crate::service::audit::{self, Action};
 use crate::service::{Error, Result};
 use crate::snapshots::{capture, Manifest, Scope};
@@ -66,35 +67,48 @@ async fn create_inner(
         .get_sandbox(&live.id)
         .await?
         .ok_or_else(|| Error::not_found("sandbox"))?;
-    let spec = stored_spec(&record);
+    take(st, &caller.store, &live, record.spec, name, false).await
+}
+
+/// Takes a snapshot of `live` (whose record keeps `spec`, what a sandbox
+/// made from the snapshot starts as): begun in the store, filled, its
+/// manifest stored, marked ready; deleted again on any failure.
+pub async fn take(
+    st: &AppState,
+    store: &TenantStore,
+    live: &Live,
+    spec: serde_json::Value,
+    name: Option<&str>,
+    pause: bool,
+) -> Result<SnapshotRecord> {
+    let shape: StoredSpec = serde_json::from_value(spec.clone()).unwrap_or_default();
     let scope = Scope::of(
-        spec.writable_root,
-        spec.volumes.iter().map(|v| v.path.clone()),
+        shape.writable_root,
+        shape.volumes.iter().map(|v| v.path.clone()),
     );
     let mut snap = SnapshotRecord {
         id: SnapshotId::generate(),
-        tenant_id: caller.store.tenant_id().clone(),
+        tenant_id: store.tenant_id().clone(),
         name: name.map(str::to_string),
         source_sandbox: live.id.clone(),
         ready: false,
-        spec: record.spec.clone(),
+        pause,
+        spec,
         files: 0,
         bytes: 0,
         manifest_bytes: 0,
         created_at: now_ms(),
     };
-    caller
-        .store
+    store
         .begin_snapshot(&snap)
         .await
         .map_err(capture::quota_error)?;
-    let since_ns = live.changes_since_ns;
     let taken = capture::capture(
         &live.client,
-        &caller.store,
+        store,
         &snap.id,
         &scope,
-        since_ns,
+        live.changes_since_ns,
         st.cfg.limits.max_snapshot_bytes,
     )
     .await;
@@ -105,8 +119,7 @@ async fn create_inner(
         snap.files = taken.files;
         snap.bytes = taken.bytes;
         snap.manifest_bytes = manifest.len() as u64;
-        caller
-            .store
+        store
             .objects()
             .put_bytes(
                 ObjectKind::Snapshots,
@@ -114,7 +127,7 @@ async fn create_inner(
                 Bytes::from(manifest),
             )
             .await?;
-        if !caller.store.finish_snapshot(&snap).await? {
+        if !store.finish_snapshot(&snap).await? {
             return Err(Error::conflict(
                 "the snapshot was deleted while it was taken",
             ));
@@ -124,7 +137,7 @@ async fn create_inner(
     }
     .await;
     if let Err(e) = finished {
-        discard(&caller.store, &snap.id).await;
+        discard(store, &snap.id).await;
         return Err(e);
     }
     Ok(snap)
@@ -138,7 +151,7 @@ async fn discard(store: &TenantStore, id: &SnapshotId) {
 }
 
 /// Deletes snapshot `id` and the blobs only it held; whether it existed.
-async fn remove(store: &TenantStore, id: &SnapshotId) -> Result<bool> {
+pub async fn remove(store: &TenantStore, id: &SnapshotId) -> Result<bool> {
     let Some(freed) = store.delete_snapshot(id).await? else {
         return Ok(false);
     };
@@ -184,14 +197,18 @@ pub async fn for_start(
     if !snap.ready {
         return Err(Error::conflict("the snapshot is still being taken"));
     }
+    let manifest = manifest_of(store, &snap).await?;
+    let spec: StoredSpec = serde_json::from_value(snap.spec.clone()).unwrap_or_default();
+    Ok((snap, spec, manifest))
+}
+
+/// A ready snapshot's manifest.
+pub async fn manifest_of(store: &TenantStore, snap: &SnapshotRecord) -> Result<Manifest> {
     let bytes = store
         .objects()
         .get_bytes(ObjectKind::Snapshots, snap.id.as_str())
         .await?;
-    let manifest: Manifest = serde_json::from_slice(&bytes)
-        .map_err(|e| Error::internal("reading a snapshot's manifest", e))?;
-    let spec: StoredSpec = serde_json::from_value(snap.spec.clone()).unwrap_or_default();
-    Ok((snap, spec, manifest))
+    serde_json::from_slice(&bytes).map_err(|e| Error::internal("reading a snapshot's manifest", e))
 }
 
 /// At start-up: deletes the snapshots a dead process left unfinished (one

@@ -5,8 +5,9 @@
 //!
 //! What is taken: everything under the sandbox's writable places whose
 //! inode changed since the sandbox started, found by ctime (see the init's
-//! `changes.rs`). Without a writable root those places are `/home`,
-//! `/scratch`, `/tmp` and `/output`; with one, the whole tree. Never
+//! `changes.rs`). Without a writable root those places are `/home` (with
+//! `/home/user`), `/scratch`, `/tmp` and `/output`; with one, the whole
+//! tree. Never
 //! `/proc`, `/sys`, `/dev`, `/run`, `/input` (the tenant's files, given
 //! again at create) or a volume (which keeps its own state).
 
@@ -89,13 +90,13 @@ pub struct Scope {
 
 impl Scope {
     pub fn of(writable_root: bool, volume_paths: impl IntoIterator<Item = String>) -> Scope {
-        let roots = if writable_root {
-            vec!["/".to_string()]
-        } else {
-            ["/home", "/scratch", "/tmp", "/output"]
-                .map(String::from)
-                .to_vec()
-        };
+        // Every fresh file system is a root of its own: one mounted on an
+        // older directory (`/home/user` on the image's `/home`) would not
+        // be reached through it.
+        let top = if writable_root { "/" } else { "/home" };
+        let roots = [top, warden_spec::USER_HOME, "/scratch", "/tmp", "/output"]
+            .map(String::from)
+            .to_vec();
         let mut skip: Vec<String> = ["/proc", "/sys", "/dev", "/run", "/input", "/.warden"]
             .map(String::from)
             .to_vec();
@@ -130,9 +131,12 @@ mod tests {
     #[test]
     fn the_scope_takes_the_writable_places_and_leaves_the_rest() {
         let plain = Scope::of(false, ["/data".to_string()]);
-        assert_eq!(plain.roots, ["/home", "/scratch", "/tmp", "/output"]);
+        assert_eq!(
+            plain.roots,
+            ["/home", "/home/user", "/scratch", "/tmp", "/output"]
+        );
         let root = Scope::of(true, []);
-        assert_eq!(root.roots, ["/"]);
+        assert_eq!(root.roots[0], "/");
         for p in [
             "/proc", "/proc/1", "/input/a", "/.warden", "/data", "/data/x",
         ] {

@@ -331,6 +331,8 @@ impl World {
             public_ports: false,
             volumes: Vec::new(),
             restore: None,
+            resuming: false,
+            plain_env: Default::default(),
         };
         self.manager.create(store, new).await.map(|r| r.id)
     }

@@ -331,6 +331,24 @@ impl MetaStore for SqliteMeta {
     ) -> Result<bool> {
         sandboxes::end(&self.pool, tenant, id, state, reason, usage).await
     }
+    async fn resume_sandbox(
+        &self,
+        tenant: &TenantId,
+        id: &SandboxId,
+        owner: &str,
+        expires_at: Millis,
+    ) -> Result<bool> {
+        sandboxes::resume(&self.pool, tenant, id, owner, expires_at).await
+    }
+    async fn end_paused_sandbox(
+        &self,
+        tenant: &TenantId,
+        id: &SandboxId,
+        state: SandboxState,
+        reason: &str,
+    ) -> Result<bool> {
+        sandboxes::end_paused(&self.pool, tenant, id, state, reason).await
+    }
     async fn running_totals(&self, tenant: &TenantId) -> Result<(u32, u64)> {
         sandboxes::running_totals(&self.pool, tenant).await
     }
@@ -417,6 +435,13 @@ impl MetaStore for SqliteMeta {
         size: u64,
     ) -> Result<BlobHold> {
         snapshots::hold_blob(&self.pool, tenant, id, digest, key, size).await
+    }
+    async fn pause_snapshot(
+        &self,
+        tenant: &TenantId,
+        sandbox: &SandboxId,
+    ) -> Result<Option<SnapshotRecord>> {
+        snapshots::pause_of(&self.pool, tenant, sandbox).await
     }
     async fn finish_snapshot(&self, snapshot: &SnapshotRecord) -> Result<bool> {
         snapshots::finish(&self.pool, snapshot).await

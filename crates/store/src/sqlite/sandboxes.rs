@@ -159,12 +159,15 @@ pub(super) async fn end(
     }
     let (cpu, peak, wall) = usage_cols(usage)?;
     // `state = 'running'` in the WHERE makes ending a compare-and-set: of
-    // two concurrent enders (delete vs. timeout), exactly one wins.
+    // two concurrent enders (delete vs. timeout), exactly one wins. Usage
+    // adds up over the runs of a sandbox paused and resumed.
     let r = sqlx::query(
         "UPDATE sandboxes
-         SET state = ?, ended_at = ?, end_reason = ?,
-             cpu_seconds = ?, peak_memory_bytes = ?, wall_seconds = ?
-         WHERE tenant_id = ? AND id = ? AND state = 'running'",
+         SET state = ?1, ended_at = ?2, end_reason = ?3,
+             cpu_seconds = COALESCE(cpu_seconds + ?4, ?4, cpu_seconds),
+             peak_memory_bytes = COALESCE(MAX(peak_memory_bytes, ?5), ?5, peak_memory_bytes),
+             wall_seconds = COALESCE(wall_seconds + ?6, ?6, wall_seconds)
+         WHERE tenant_id = ?7 AND id = ?8 AND state = 'running'",
     )
     .bind(state.as_str())
     .bind(now_ms())
@@ -172,6 +175,48 @@ pub(super) async fn end(
     .bind(cpu)
     .bind(peak)
     .bind(wall)
+    .bind(tenant.as_str())
+    .bind(id.as_str())
+    .execute(pool)
+    .await?;
+    Ok(r.rows_affected() > 0)
+}
+
+pub(super) async fn resume(
+    pool: &SqlitePool,
+    tenant: &TenantId,
+    id: &SandboxId,
+    owner: &str,
+    expires_at: Millis,
+) -> Result<bool> {
+    let r = sqlx::query(
+        "UPDATE sandboxes
+         SET state = 'running', owner = ?, expires_at = ?, ended_at = NULL, end_reason = NULL
+         WHERE tenant_id = ? AND id = ? AND state = 'paused'",
+    )
+    .bind(owner)
+    .bind(expires_at)
+    .bind(tenant.as_str())
+    .bind(id.as_str())
+    .execute(pool)
+    .await?;
+    Ok(r.rows_affected() > 0)
+}
+
+pub(super) async fn end_paused(
+    pool: &SqlitePool,
+    tenant: &TenantId,
+    id: &SandboxId,
+    state: SandboxState,
+    reason: &str,
+) -> Result<bool> {
+    let r = sqlx::query(
+        "UPDATE sandboxes SET state = ?, ended_at = ?, end_reason = ?
+         WHERE tenant_id = ? AND id = ? AND state = 'paused'",
+    )
+    .bind(state.as_str())
+    .bind(now_ms())
+    .bind(reason)
     .bind(tenant.as_str())
     .bind(id.as_str())
     .execute(pool)

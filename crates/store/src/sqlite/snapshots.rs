@@ -13,8 +13,8 @@ use crate::*;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqlitePool};
 
-const COLUMNS: &str =
-    "id, tenant_id, name, source_sandbox, state, spec, files, bytes, manifest_bytes, created_at";
+const COLUMNS: &str = "id, tenant_id, name, source_sandbox, state, purpose, spec, files, bytes, \
+                       manifest_bytes, created_at";
 
 fn from_row(row: &SqliteRow) -> Result<SnapshotRecord> {
     let spec: String = row.try_get("spec")?;
@@ -25,6 +25,7 @@ fn from_row(row: &SqliteRow) -> Result<SnapshotRecord> {
         name: row.try_get("name")?,
         source_sandbox: SandboxId::from_stored(row.try_get("source_sandbox")?),
         ready: state == "ready",
+        pause: row.try_get::<String, _>("purpose")? == "pause",
         spec: serde_json::from_str(&spec)
             .map_err(|e| StoreError::Corrupt(format!("snapshot spec: {e}")))?,
         files: to_u64(row.try_get("files")?, "snapshot files")?,
@@ -62,13 +63,15 @@ pub(super) async fn begin(pool: &SqlitePool, s: &SnapshotRecord) -> Result<()> {
     let spec = serde_json::to_string(&s.spec)
         .map_err(|e| StoreError::Invalid(format!("snapshot spec: {e}")))?;
     sqlx::query(
-        "INSERT INTO snapshots (id, tenant_id, name, source_sandbox, state, spec, created_at)
-         VALUES (?, ?, ?, ?, 'making', ?, ?)",
+        "INSERT INTO snapshots (id, tenant_id, name, source_sandbox, state, purpose, spec,
+                                created_at)
+         VALUES (?, ?, ?, ?, 'making', ?, ?, ?)",
     )
     .bind(s.id.as_str())
     .bind(s.tenant_id.as_str())
     .bind(&s.name)
     .bind(s.source_sandbox.as_str())
+    .bind(if s.pause { "pause" } else { "user" })
     .bind(spec)
     .bind(s.created_at)
     .execute(&mut *tx)
@@ -163,7 +166,8 @@ pub(super) async fn finish(pool: &SqlitePool, s: &SnapshotRecord) -> Result<bool
 
 pub(super) async fn list(pool: &SqlitePool, tenant: &TenantId) -> Result<Vec<SnapshotRecord>> {
     let rows = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM snapshots WHERE tenant_id = ? ORDER BY created_at DESC, id"
+        "SELECT {COLUMNS} FROM snapshots WHERE tenant_id = ? AND purpose = 'user'
+         ORDER BY created_at DESC, id"
     ))
     .bind(tenant.as_str())
     .fetch_all(pool)
@@ -178,10 +182,27 @@ pub(super) async fn get(
     value: &str,
 ) -> Result<Option<SnapshotRecord>> {
     let row = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM snapshots WHERE tenant_id = ? AND {column} = ?"
+        "SELECT {COLUMNS} FROM snapshots WHERE tenant_id = ? AND {column} = ? AND purpose = 'user'"
     ))
     .bind(tenant.as_str())
     .bind(value)
+    .fetch_optional(pool)
+    .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+pub(super) async fn pause_of(
+    pool: &SqlitePool,
+    tenant: &TenantId,
+    sandbox: &SandboxId,
+) -> Result<Option<SnapshotRecord>> {
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM snapshots
+         WHERE tenant_id = ? AND source_sandbox = ? AND purpose = 'pause' AND state = 'ready'
+         ORDER BY created_at DESC, id LIMIT 1"
+    ))
+    .bind(tenant.as_str())
+    .bind(sandbox.as_str())
     .fetch_optional(pool)
     .await?;
     row.as_ref().map(from_row).transpose()

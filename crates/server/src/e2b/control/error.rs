@@ -34,6 +34,10 @@ impl E2bError {
         ApiError::new(StatusCode::NOT_FOUND, "not_found", m).into()
     }
 
+    pub fn conflict(m: impl Into<String>) -> E2bError {
+        ApiError::new(StatusCode::CONFLICT, "conflict", m).into()
+    }
+
     /// What Warden cannot do at all: 400 with the reason, which both SDKs
     /// raise as an error carrying the message (as the native API answers
     /// an unsupported request). Not 409, which the SDKs read from pause as

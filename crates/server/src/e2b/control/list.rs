@@ -87,7 +87,6 @@ pub async fn list_v2(
         labels: BTreeMap::new(),
         newest_first: true,
     };
-    let mut wants_running = true;
     let (mut limit, mut token) = (MAX_PAGE, None);
     let (mut template, mut after) = (None, None);
     for (k, v) in query(q) {
@@ -100,8 +99,10 @@ pub async fn list_v2(
                         "state {bad:?}: expected running or paused"
                     )));
                 }
-                // Nothing is ever paused here.
-                wants_running = states.contains(&"running");
+                // Both at once lists the running ones (one state per query).
+                if !states.contains(&"running") {
+                    filter.state = Some(SandboxState::Paused);
+                }
             }
             "limit" => {
                 limit = v
@@ -143,9 +144,6 @@ pub async fn list_v2(
         }
     }
     let mut headers = HeaderMap::new();
-    if !wants_running {
-        return Ok((headers, Json(Vec::new())));
-    }
     let page = caller
         .store
         .list_sandboxes(&filter, token.as_deref(), limit)

@@ -2,7 +2,7 @@
 //! lifecycle the SDKs drive (create, list, get, kill, timeout, connect,
 //! refresh, network, metrics, logs) on Warden's own sandboxes, quotas and
 //! audit, authenticated by a tenant API key in `X-API-Key`. What Warden
-//! cannot do (pause, memory snapshots, template builds...) answers 400 with
+//! cannot do (memory snapshots and pauses, forks, template builds...) answers 400 with
 //! the reason. Errors are E2B's shape: `{"code": <status>, "message"}`.
 
 mod auth;
@@ -12,6 +12,7 @@ mod logs;
 mod metrics;
 mod models;
 mod network;
+mod pause;
 mod sandboxes;
 mod snapshots;
 mod unsupported;
@@ -39,8 +40,8 @@ pub fn routes() -> Router<Shared> {
         .route("/sandboxes/{id}/metrics", get(metrics::sandbox))
         .route("/sandboxes/{id}/logs", get(logs::v1))
         .route("/v2/sandboxes/{id}/logs", get(logs::v2))
-        .route("/sandboxes/{id}/pause", post(unsupported::pause))
-        .route("/sandboxes/{id}/resume", post(unsupported::resume))
+        .route("/sandboxes/{id}/pause", post(pause::pause))
+        .route("/sandboxes/{id}/resume", post(pause::resume))
         .route("/sandboxes/{id}/snapshots", post(snapshots::create))
         .route("/sandboxes/{id}/fork", post(unsupported::fork))
         .route("/snapshots", get(snapshots::list))

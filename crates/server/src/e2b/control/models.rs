@@ -63,8 +63,8 @@ pub struct NetworkConfig {
 #[derive(Deserialize, Default)]
 pub struct ConnectSandbox {
     pub timeout: Option<i64>,
-    /// Whether a paused sandbox resumes with its memory: nothing is ever
-    /// paused here, and for a running sandbox it is a no-op.
+    /// Whether a paused sandbox resumes with its memory: a pause here
+    /// keeps files only, so it resumes with them whatever this says.
     #[allow(dead_code)]
     pub memory: Option<bool>,
 }

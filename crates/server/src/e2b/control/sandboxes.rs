@@ -44,12 +44,13 @@ fn native_request(
 ) -> E2bResult<CreateSandbox> {
     if req.auto_pause == Some(true) {
         return Err(E2bError::bad_request(
-            "autoPause: Warden cannot pause sandboxes; a sandbox is killed when its timeout ends",
+            "autoPause: Warden does not pause on timeout (a sandbox is killed when its timeout \
+             ends); pause it with pause() before then",
         ));
     }
     if req.auto_resume.as_ref().is_some_and(|a| a.enabled) {
         return Err(E2bError::bad_request(
-            "autoResume: Warden cannot pause or resume sandboxes",
+            "autoResume: Warden resumes a paused sandbox on connect(), not on traffic",
         ));
     }
     if req.mcp.as_ref().is_some_and(|v| !v.is_null()) {
@@ -186,7 +187,12 @@ pub async fn get(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> E2bResult<Json<Detail>> {
-    let r = view::running(&st, &caller, &id).await?;
+    let r = view::record(&caller, &id).await?;
+    let r = if r.state == SandboxState::Paused {
+        r
+    } else {
+        view::running(&st, &caller, &id).await?
+    };
     Ok(Json(view::detail(&st, &r, view::domain(&st, &headers))))
 }
 
@@ -197,6 +203,10 @@ pub async fn kill(
     State(st): State<Shared>,
     Path(id): Path<String>,
 ) -> E2bResult<StatusCode> {
+    let r = view::record(&caller, &id).await?;
+    if crate::service::pause::delete_paused(&st, &caller, &r).await? {
+        return Ok(StatusCode::NO_CONTENT);
+    }
     let r = view::running(&st, &caller, &id).await?;
     let destroyed = st
         .sandboxes
@@ -270,22 +280,31 @@ async fn keep_alive(
 
 /// `POST /sandboxes/{id}/connect`, `POST /v2/sandboxes/{id}/connect`: a
 /// running sandbox answers 200 with its access token, its timeout
-/// extended (never shortened) to `timeout`; nothing is ever paused, so
-/// there is no 201 (resumed).
+/// extended (never shortened) to `timeout`; a paused one is resumed (its
+/// files back, under the same id) and answers 201.
 pub async fn connect(
     E2bCaller(caller): E2bCaller,
     State(st): State<Shared>,
     Path(id): Path<String>,
     headers: HeaderMap,
     E2bJson(req): E2bJson<ConnectSandbox>,
-) -> E2bResult<Json<CreatedSandbox>> {
+) -> E2bResult<(StatusCode, Json<CreatedSandbox>)> {
     let secs = seconds(
         "timeout",
         req.timeout.unwrap_or(DEFAULT_TIMEOUT_SECS),
         MAX_TIMEOUT_SECS as i64,
     )?;
+    if let Some(r) = super::pause::resume_if_paused(&st, &caller, &id, Some(secs)).await? {
+        return Ok((
+            StatusCode::CREATED,
+            Json(view::created(&st, &r, view::domain(&st, &headers))),
+        ));
+    }
     let r = keep_alive(&st, &caller, &id, secs, Action::SandboxConnect).await?;
-    Ok(Json(view::created(&st, &r, view::domain(&st, &headers))))
+    Ok((
+        StatusCode::OK,
+        Json(view::created(&st, &r, view::domain(&st, &headers))),
+    ))
 }
 
 /// `POST /sandboxes/{id}/refreshes`: keeps the sandbox alive at least

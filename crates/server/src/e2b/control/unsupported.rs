@@ -8,22 +8,9 @@ use super::error::{E2bError, E2bResult};
 use super::view;
 use axum::extract::Path;
 
-const PAUSE: &str = "Warden cannot pause sandboxes: a sandbox runs until it is killed or its \
-                     timeout ends (extend it with set_timeout)";
-
 async fn refuse_for(caller: &crate::auth::Caller, id: &str, why: &str) -> E2bResult<()> {
     view::record(caller, id).await?;
     Err(E2bError::unsupported(why))
-}
-
-/// `POST /sandboxes/{id}/pause`.
-pub async fn pause(E2bCaller(caller): E2bCaller, Path(id): Path<String>) -> E2bResult<()> {
-    refuse_for(&caller, &id, PAUSE).await
-}
-
-/// `POST /sandboxes/{id}/resume`.
-pub async fn resume(E2bCaller(caller): E2bCaller, Path(id): Path<String>) -> E2bResult<()> {
-    refuse_for(&caller, &id, PAUSE).await
 }
 
 /// `POST /sandboxes/{id}/fork`.

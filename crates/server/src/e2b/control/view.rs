@@ -56,7 +56,11 @@ pub fn listed(r: &SandboxRecord) -> Listed {
         memory_mb: spec.limits.memory_mb.unwrap_or(r.memory_bytes >> 20),
         disk_size_mb: spec.limits.disk_mb.unwrap_or(0) * WRITABLE_FILESYSTEMS,
         metadata: r.labels.clone(),
-        state: "running",
+        state: if r.state == SandboxState::Paused {
+            "paused"
+        } else {
+            "running"
+        },
         envd_version: crate::e2b::ENVD_VERSION,
     }
 }

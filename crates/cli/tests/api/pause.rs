@@ -1,0 +1,212 @@
+//! Pause and resume through `/v1`, on both tiers: a paused sandbox's
+//! processes end, its memory and slot are freed, its files (writes,
+//! changes, deletions) come back with every resume, under the same id,
+//! through any number of cycles and a kill -9 of the server in between;
+//! another tenant cannot touch it; a pause that cannot be kept leaves the
+//! sandbox running; a paused sandbox deleted takes its files with it.
+
+use crate::harness::*;
+use serde_json::json;
+
+fn blobs(server: &Server, tenant: &str) -> usize {
+    let dir = server
+        .data_dir
+        .join("objects/tenants")
+        .join(tenant)
+        .join("blobs");
+    std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0)
+}
+
+async fn pause(a: &Api, sb: &str) -> Reply {
+    a.post(&format!("/v1/sandboxes/{sb}/pause"), json!({}))
+        .await
+}
+
+async fn resume(a: &Api, sb: &str) -> Reply {
+    a.post(&format!("/v1/sandboxes/{sb}/resume"), json!({}))
+        .await
+}
+
+async fn paused_ok(a: &Api, sb: &str) {
+    let r = pause(a, sb).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["state"], "paused", "{}", r.text);
+}
+
+async fn resumed_ok(a: &Api, sb: &str) {
+    let r = resume(a, sb).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["state"], "running", "{}", r.text);
+    assert_eq!(r.body["id"], sb);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paused_sandboxes_keep_their_files_through_cycles_and_a_restart() {
+    let mut server = Server::start_with(RuntimeDirs::private());
+    let (a_id, a) = server.admin().tenant("pause-a", None).await;
+    let (_, b) = server.admin().tenant("pause-b", None).await;
+    let mut sandboxes = Vec::new();
+    for tier in ["native", "gvisor"] {
+        let sb = a
+            .sandbox(json!({
+                "isolation": tier, "user": "user", "writable_root": true,
+                "env": {"KEPT": "env-kept"}, "labels": {"tier": tier},
+                "timeout_secs": 600,
+            }))
+            .await;
+        a.ok(
+            &sb,
+            "echo one > ~/a && echo t > /tmp/t && mkdir -p ~/d && echo deep > ~/d/f && \
+             (sleep 600 >/dev/null 2>&1 &)",
+        )
+        .await;
+
+        // Paused: not running, nothing runs, exec refused, its slot freed.
+        paused_ok(&a, &sb).await;
+        refused(&pause(&a, &sb).await, 409, "conflict");
+        refused(
+            &a.post(
+                &format!("/v1/sandboxes/{sb}/exec"),
+                json!({"shell": "true"}),
+            )
+            .await,
+            409,
+            "conflict",
+        );
+        let running = a.get("/v1/sandboxes?state=running").await;
+        assert!(!running.text.contains(&sb), "{}", running.text);
+        // Another tenant cannot resume, pause or delete it.
+        refused(&resume(&b, &sb).await, 404, "not_found");
+        refused(&pause(&b, &sb).await, 404, "not_found");
+        refused(
+            &b.delete(&format!("/v1/sandboxes/{sb}")).await,
+            404,
+            "not_found",
+        );
+
+        // Cycle 1: the files, env and labels are back; the processes ended.
+        resumed_ok(&a, &sb).await;
+        let out = a
+            .ok(
+                &sb,
+                "cat ~/a /tmp/t ~/d/f; echo $KEPT; pgrep -x sleep || echo none",
+            )
+            .await;
+        assert_eq!(out, "one\nt\ndeep\nenv-kept\nnone\n", "{tier}");
+        let got = a.get(&format!("/v1/sandboxes/{sb}")).await;
+        assert_eq!(got.body["labels"]["tier"], tier);
+        assert_eq!(got.body["isolation"], tier);
+
+        // Cycle 2: a change and a deletion are kept too.
+        a.ok(
+            &sb,
+            "echo two > ~/a && rm /tmp/t && rm -r ~/d && echo new > ~/b",
+        )
+        .await;
+        paused_ok(&a, &sb).await;
+        resumed_ok(&a, &sb).await;
+        let out = a
+            .ok(
+                &sb,
+                "cat ~/a ~/b; ls /tmp; test -e ~/d && echo BACK || echo gone",
+            )
+            .await;
+        assert_eq!(out, "two\nnew\ngone\n", "{tier}");
+        a.ok(&sb, "echo three > ~/a").await;
+        paused_ok(&a, &sb).await;
+        sandboxes.push(sb);
+    }
+
+    // Both paused across a kill -9 of the server: still paused, and
+    // resumable with everything.
+    server.kill9();
+    server.restart();
+    let a = Api::new(&server.url, &a.token);
+    for sb in &sandboxes {
+        let got = a.get(&format!("/v1/sandboxes/{sb}")).await;
+        assert_eq!(got.body["state"], "paused", "{}", got.text);
+        resumed_ok(&a, sb).await;
+        assert_eq!(a.ok(sb, "cat ~/a ~/b").await, "three\nnew\n");
+    }
+    // Deleted while paused: gone, with the files it kept.
+    let sb = &sandboxes[0];
+    paused_ok(&a, sb).await;
+    assert!(blobs(&server, &a_id) > 0);
+    let r = a.delete(&format!("/v1/sandboxes/{sb}")).await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    let got = a.get(&format!("/v1/sandboxes/{sb}")).await;
+    assert_eq!(got.body["state"], "stopped", "{}", got.text);
+    refused(&resume(&a, sb).await, 409, "conflict");
+    let r = a.delete(&format!("/v1/sandboxes/{}", sandboxes[1])).await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    assert_eq!(blobs(&server, &a_id), 0, "no pause left any bytes");
+    // Pause snapshots are not the tenant's to list.
+    assert_eq!(a.get("/v1/snapshots").await.body["items"], json!([]));
+    // Per tier three pauses and one refused; one more after the restart.
+    assert_eq!(audited(&a, "sandbox.pause").await.len(), 9);
+    // Two per tier, two after the restart, one refused (the deleted one).
+    assert_eq!(audited(&a, "sandbox.resume").await.len(), 7);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pause_that_cannot_be_kept_leaves_the_sandbox_running() {
+    let server = Server::start();
+    let quotas = json!({"max_snapshots": 0});
+    let (_, a) = server.admin().tenant("pause-quota", Some(quotas)).await;
+    let sb = a.sandbox(json!({})).await;
+    a.ok(&sb, "echo kept > /scratch/f").await;
+    let m = refused(&pause(&a, &sb).await, 429, "quota_exceeded");
+    assert!(m.contains("max_snapshots"), "{m}");
+    assert_eq!(a.ok(&sb, "cat /scratch/f").await, "kept\n");
+    // A memory-keeping pause is refused with the reason.
+    let m = refused(
+        &a.post(
+            &format!("/v1/sandboxes/{sb}/pause"),
+            json!({"mode": "full"}),
+        )
+        .await,
+        400,
+        "bad_request",
+    );
+    assert!(m.contains("filesystem"), "{m}");
+    // Resuming a running sandbox answers it as it is.
+    resumed_ok(&a, &sb).await;
+    let audit = audited(&a, "sandbox.pause").await;
+    assert_eq!(audit.len(), 2, "{audit:?}");
+    assert!(audit.iter().all(|(_, _, o)| o != "paused"), "{audit:?}");
+}
+
+/// `warden sandbox pause` and `resume`, as scripts use them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_pauses_and_resumes() {
+    use crate::cli::{json_of, warden};
+    let server = Server::start();
+    let (_, a) = server.admin().tenant("pause-cli", None).await;
+    let key = a.token.as_str();
+    let sb = a.sandbox(json!({})).await;
+    a.ok(&sb, "echo kept > /scratch/n").await;
+    let p = json_of(&warden(
+        &server,
+        Some(key),
+        &["sandbox", "pause", &sb, "--json"],
+    ));
+    assert_eq!(p["state"], "paused");
+    let list = warden(
+        &server,
+        Some(key),
+        &["sandbox", "list", "--state", "paused"],
+    );
+    assert!(String::from_utf8_lossy(&list.stdout).contains(&sb));
+    let out = warden(
+        &server,
+        Some(key),
+        &["sandbox", "resume", &sb, "--timeout", "2m"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("running until"));
+    assert_eq!(a.ok(&sb, "cat /scratch/n").await, "kept\n");
+}

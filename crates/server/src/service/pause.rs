@@ -1,0 +1,264 @@
+//! Pause and resume, E2B's `mode="filesystem"`: a pause ends a sandbox's
+//! processes, keeps its files in a pause snapshot (`service::snapshots`,
+//! never listed) and frees its memory, CPU and slot; a resume starts a new
+//! sandbox under the same id from that snapshot, with the same image,
+//! user, limits, environment, secrets (read again), volumes and network.
+//!
+//! What makes it safe to repeat: the pause snapshot is complete before the
+//! sandbox is torn down (a failed pause leaves it running), the record
+//! moves running -> paused and paused -> running by compare-and-set, and a
+//! pause snapshot is deleted only once the resumed sandbox holds its files.
+//! The record and the snapshot are in the store, so a paused sandbox
+//! survives a restart (only running ones are reaped as lost).
+
+use crate::api::{Network, StoredSpec};
+use crate::auth::Caller;
+use crate::manager::SandboxLaunch;
+use crate::service::audit::{self, Action};
+use crate::service::sandboxes::{input_files, sandbox_id, spec_for, Planned, Shape};
+use crate::service::{snapshots, Error, Result};
+use crate::state::Shared;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use warden_store::{now_ms, SandboxRecord, SandboxState};
+
+/// What a pause keeps besides the sandbox's record (in the pause
+/// snapshot's spec, next to the record's `StoredSpec`).
+#[derive(Serialize, Deserialize, Default)]
+struct Kept {
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    #[serde(default)]
+    public_ports: bool,
+    /// The lifetime it was created with: a resume's default.
+    #[serde(default)]
+    timeout_secs: u64,
+}
+
+/// Pauses the caller's running sandbox (`mode` `filesystem`; `full` is
+/// refused). Audited by the teardown when it pauses, here when refused.
+pub async fn pause(
+    st: &Shared,
+    caller: &Caller,
+    id: &str,
+    mode: Option<&str>,
+) -> Result<SandboxRecord> {
+    let result = pause_inner(st, caller, id, mode).await;
+    if let Err(e) = &result {
+        audit::by_caller(st, caller, Action::SandboxPause, id, e.code()).await?;
+    }
+    result
+}
+
+async fn pause_inner(
+    st: &Shared,
+    caller: &Caller,
+    id: &str,
+    mode: Option<&str>,
+) -> Result<SandboxRecord> {
+    match mode {
+        None | Some("filesystem") => {}
+        Some("full") => {
+            return Err(Error::invalid(
+                "mode \"full\" (processes and memory kept) is not supported: a pause keeps \
+                 the sandbox's files (mode \"filesystem\")",
+            ))
+        }
+        Some(m) => return Err(Error::invalid(format!("mode {m:?}: filesystem or full"))),
+    }
+    let live = super::sandboxes::live(st, caller, id).await?;
+    if !live.takes_slot() {
+        return Err(Error::conflict("a review job's sandbox cannot be paused"));
+    }
+    let _one = live.lifecycle.lock().await;
+    if live.end_reason().is_some() {
+        return Err(Error::conflict("the sandbox has just ended"));
+    }
+    let record = caller
+        .store
+        .get_sandbox(&live.id)
+        .await?
+        .ok_or_else(|| Error::not_found("sandbox"))?;
+    let kept = Kept {
+        env: live.plain_env.clone(),
+        public_ports: live.public_ports,
+        timeout_secs: ((record.expires_at - record.created_at) / 1000).max(1) as u64,
+    };
+    let mut spec = record.spec.clone();
+    if let Some(obj) = spec.as_object_mut() {
+        obj.insert(
+            "kept".into(),
+            serde_json::to_value(&kept).map_err(|e| Error::internal("encoding a pause", e))?,
+        );
+    }
+    // Nothing runs while its files are taken: they are what it was.
+    live.client.kill_all().await?;
+    let snap = snapshots::take(st, &caller.store, &live, spec, None, true).await?;
+    let ended = st
+        .sandboxes
+        .destroy(
+            caller.store.tenant_id(),
+            &live.id,
+            SandboxState::Paused,
+            "paused",
+            caller.actor(),
+        )
+        .await;
+    if ended.is_none() {
+        // Ended another way meanwhile (deleted, timed out): nothing to keep.
+        snapshots::remove(&caller.store, &snap.id).await?;
+        return Err(Error::conflict(
+            "the sandbox ended while it was being paused",
+        ));
+    }
+    caller
+        .store
+        .get_sandbox(&live.id)
+        .await?
+        .ok_or_else(|| Error::not_found("sandbox"))
+}
+
+/// Resumes the caller's paused sandbox (audited); a running one is
+/// answered as it is. The bool says whether it was resumed now.
+pub async fn resume(
+    st: &Shared,
+    caller: &Caller,
+    id: &str,
+    timeout_secs: Option<u64>,
+) -> Result<(SandboxRecord, bool)> {
+    let result = resume_inner(st, caller, id, timeout_secs).await;
+    let outcome = match &result {
+        Ok((_, false)) => return result,
+        Ok((_, true)) => "ok",
+        Err(e) => e.code(),
+    };
+    audit::by_caller(st, caller, Action::SandboxResume, id, outcome).await?;
+    result
+}
+
+async fn resume_inner(
+    st: &Shared,
+    caller: &Caller,
+    id: &str,
+    timeout_secs: Option<u64>,
+) -> Result<(SandboxRecord, bool)> {
+    if st.draining() {
+        return Err(Error::ShuttingDown("the server is shutting down".into()));
+    }
+    let sid = sandbox_id(id)?;
+    let store = &caller.store;
+    let record = store
+        .get_sandbox(&sid)
+        .await?
+        .ok_or_else(|| Error::not_found("sandbox"))?;
+    match record.state {
+        SandboxState::Paused => {}
+        SandboxState::Running if st.sandboxes.get(store.tenant_id(), &sid).is_some() => {
+            return Ok((record, false))
+        }
+        other => {
+            return Err(Error::conflict(format!(
+                "the sandbox is {} and cannot be resumed",
+                other.as_str()
+            )))
+        }
+    }
+    let snap = store
+        .pause_snapshot(&sid)
+        .await?
+        .ok_or_else(|| Error::conflict("the sandbox is paused but its files are missing"))?;
+    let manifest = snapshots::manifest_of(store, &snap).await?;
+    let stored: StoredSpec = serde_json::from_value(snap.spec.clone()).unwrap_or_default();
+    let kept: Kept = snap
+        .spec
+        .get("kept")
+        .and_then(|k| serde_json::from_value(k.clone()).ok())
+        .unwrap_or_default();
+    let timeout = timeout_secs
+        .or((kept.timeout_secs > 0).then_some(kept.timeout_secs))
+        .unwrap_or(300);
+    let network: Network = stored.network.clone();
+    let Planned { mut spec, .. } = spec_for(
+        &Shape {
+            image: &stored.image,
+            isolation: Some(stored.isolation.name()),
+            limits: &stored.limits,
+            env: &kept.env,
+            network: Some(&network),
+            workdir: Some(&stored.workdir),
+            timeout_secs: timeout,
+            user: Some(stored.user.name()),
+            writable_root: stored.writable_root,
+        },
+        &st.cfg,
+    )?;
+    st.sandboxes.check_isolation(spec.isolation).await?;
+    let files = input_files(store, &stored.files).await?;
+    let secrets = crate::secrets::resolve(
+        st.vault.as_ref(),
+        store,
+        &stored.secret_names,
+        kept.env.keys(),
+    )
+    .await?;
+    secrets.add_env(&mut spec.env);
+    let (mounts, volumes) = crate::service::volumes::leases_for(st, store, &stored.volumes).await?;
+    spec.mounts.extend(mounts);
+    spec.validate().map_err(|e| Error::invalid(e.to_string()))?;
+    let now = now_ms();
+    let resumed = SandboxRecord {
+        state: SandboxState::Running,
+        expires_at: now + timeout as i64 * 1000,
+        ended_at: None,
+        end_reason: None,
+        ..record
+    };
+    let record = st
+        .sandboxes
+        .create(
+            store,
+            SandboxLaunch {
+                spec,
+                files,
+                record: resumed,
+                takes_slot: true,
+                masker: secrets.masker.clone(),
+                public_ports: kept.public_ports,
+                volumes,
+                restore: Some(manifest),
+                resuming: true,
+                plain_env: kept.env,
+            },
+        )
+        .await?;
+    // Its files are in the running sandbox now.
+    snapshots::remove(store, &snap.id).await?;
+    Ok((record, true))
+}
+
+/// Deletes a paused sandbox (and the files it kept); false if it was not
+/// paused.
+pub async fn delete_paused(st: &Shared, caller: &Caller, record: &SandboxRecord) -> Result<bool> {
+    if record.state != SandboxState::Paused {
+        return Ok(false);
+    }
+    let store = &caller.store;
+    if !store
+        .end_paused_sandbox(&record.id, SandboxState::Stopped, "deleted")
+        .await?
+    {
+        return Ok(false);
+    }
+    while let Some(snap) = store.pause_snapshot(&record.id).await? {
+        snapshots::remove(store, &snap.id).await?;
+    }
+    audit::by_caller(
+        st,
+        caller,
+        Action::SandboxDelete,
+        record.id.as_str(),
+        "deleted",
+    )
+    .await?;
+    Ok(true)
+}
