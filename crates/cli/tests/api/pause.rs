@@ -6,16 +6,8 @@
 //! sandbox running; a paused sandbox deleted takes its files with it.
 
 use crate::harness::*;
+use crate::snapshots::blobs;
 use serde_json::json;
-
-fn blobs(server: &Server, tenant: &str) -> usize {
-    let dir = server
-        .data_dir
-        .join("objects/tenants")
-        .join(tenant)
-        .join("blobs");
-    std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0)
-}
 
 async fn pause(a: &Api, sb: &str) -> Reply {
     a.post(&format!("/v1/sandboxes/{sb}/pause"), json!({}))

@@ -10,7 +10,7 @@ use serde_json::json;
 use std::path::Path;
 
 /// The tenant's stored blobs (one file each in the local object store).
-fn blobs(server: &Server, tenant: &str) -> usize {
+pub fn blobs(server: &Server, tenant: &str) -> usize {
     let dir = server
         .data_dir
         .join("objects/tenants")
