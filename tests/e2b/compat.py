@@ -393,6 +393,14 @@ def metrics_and_pause(s, sbx):
     check(out.stdout == "none\n", f"its processes ended with the pause: {out.stdout!r}")
     check(r.is_running(), "running after connect")
     r.kill()
+    # lifecycle on_timeout "pause": the timeout pauses it, connect resumes.
+    t = s.sandbox(timeout=2, lifecycle={"on_timeout": "pause"})
+    t.files.write("t.txt", "kept at the timeout")
+    wait_until("paused at its timeout",
+               lambda: str(Sandbox.get_info(t.sandbox_id).state) == "paused", seconds=30)
+    r = Sandbox.connect(t.sandbox_id, timeout=60)
+    check(r.files.read("t.txt") == "kept at the timeout", "the file kept at the timeout")
+    r.kill()
 
 
 def async_api(s, _sbx):

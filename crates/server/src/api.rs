@@ -259,6 +259,11 @@ pub struct CreateSandbox {
     /// isolation tier and limits default to the snapshot's.
     #[serde(default)]
     pub snapshot: Option<String>,
+    /// What its timeout does: `kill` (default) or `pause` (see
+    /// `POST /v1/sandboxes/{id}/pause`; a pause that cannot be kept kills
+    /// it).
+    #[serde(default)]
+    pub on_timeout: Option<String>,
 }
 
 /// The user named in a request (`None`: the default), or a 400.
@@ -328,6 +333,8 @@ pub struct Sandbox {
     pub volumes: Vec<crate::api_volumes::VolumeMount>,
     /// The snapshot it was started from, by id.
     pub snapshot: Option<String>,
+    /// `kill` or `pause`: what its timeout does.
+    pub on_timeout: String,
 }
 
 /// What the server keeps of a create request in the sandbox record.
@@ -354,6 +361,9 @@ pub struct StoredSpec {
     pub volumes: Vec<crate::api_volumes::VolumeMount>,
     #[serde(default)]
     pub snapshot: Option<String>,
+    /// Its timeout pauses it rather than kills it.
+    #[serde(default)]
+    pub pause_on_timeout: bool,
 }
 
 impl From<store::SandboxRecord> for Sandbox {
@@ -372,6 +382,12 @@ impl From<store::SandboxRecord> for Sandbox {
             writable_root: spec.writable_root,
             volumes: spec.volumes,
             snapshot: spec.snapshot,
+            on_timeout: if spec.pause_on_timeout {
+                "pause"
+            } else {
+                "kill"
+            }
+            .into(),
             secrets: spec.secret_names,
             created_at: time(r.created_at),
             expires_at: time(r.expires_at),

@@ -67,6 +67,23 @@ pub fn router(state: Shared) -> Router {
     // sandbox's envd are diverted before any of them.
     // What envd keeps per sandbox is the front door's own, dropped as each
     // sandbox ends.
+    // A sandbox whose timeout pauses it is paused by the service layer,
+    // which the manager's expiry loop does not know (held weakly: the
+    // state holds the manager).
+    state.sandboxes.on_timeout_pause({
+        let st = Arc::downgrade(&state);
+        Arc::new(
+            move |tenant: warden_store::TenantId, id: warden_store::SandboxId| {
+                let st = st.clone();
+                futures::FutureExt::boxed(async move {
+                    match st.upgrade() {
+                        Some(st) => service::pause::pause_on_timeout(&st, tenant, id).await,
+                        None => false,
+                    }
+                })
+            },
+        )
+    });
     let kept = Arc::new(e2b::envd::EnvdSandboxes::default());
     state.sandboxes.on_end({
         let kept = kept.clone();

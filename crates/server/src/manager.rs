@@ -67,6 +67,10 @@ pub struct Live {
     pub plain_env: std::collections::BTreeMap<String, String>,
     /// Held while it is being paused, so two pauses do not race.
     pub lifecycle: tokio::sync::Mutex<()>,
+    pause_on_timeout: bool,
+    /// Its timeout is being handled (a pause takes a while; the expiry
+    /// loop starts it once).
+    expiring: std::sync::atomic::AtomicBool,
 }
 
 /// File times come from the kernel's coarse clock, up to a tick behind
@@ -143,6 +147,8 @@ pub struct SandboxLaunch {
     pub resuming: bool,
     /// `spec.env` without the secrets' values (see [`Live::plain_env`]).
     pub plain_env: std::collections::BTreeMap<String, String>,
+    /// Its timeout pauses it (through [`Manager::on_timeout_pause`]).
+    pub pause_on_timeout: bool,
 }
 
 /// How a sandbox ended, from its cgroup.
@@ -173,10 +179,17 @@ pub struct Manager {
     /// Told the id of each sandbox as it ends (after it is marked ended):
     /// what front doors keep per sandbox is dropped there.
     on_end: Mutex<Vec<EndHook>>,
+    /// Pauses a sandbox whose timeout pauses it (see
+    /// [`Manager::on_timeout_pause`]).
+    pauser: Mutex<Option<PauseHook>>,
 }
 
 /// See [`Manager::on_end`].
 pub type EndHook = Box<dyn Fn(&SandboxId) + Send + Sync>;
+
+/// See [`Manager::on_timeout_pause`]: whether it paused the sandbox.
+pub type PauseHook =
+    Arc<dyn Fn(TenantId, SandboxId) -> futures::future::BoxFuture<'static, bool> + Send + Sync>;
 
 impl Manager {
     pub fn new(
@@ -196,7 +209,15 @@ impl Manager {
             capacity: usize::MAX,
             starting: Mutex::new(0),
             on_end: Mutex::default(),
+            pauser: Mutex::default(),
         }
+    }
+
+    /// Sets what pauses a sandbox created to pause at its timeout (the
+    /// service layer's pause, which the manager does not know); one that
+    /// is not paused is destroyed as any other at its timeout.
+    pub fn on_timeout_pause(&self, hook: PauseHook) {
+        *self.pauser.lock().unwrap_or_else(|e| e.into_inner()) = Some(hook);
     }
 
     /// Calls `hook` with the id of every sandbox that ends from now on, as
@@ -378,6 +399,8 @@ impl Manager {
             changes_since_ns,
             plain_env: new.plain_env,
             lifecycle: Default::default(),
+            pause_on_timeout: new.pause_on_timeout,
+            expiring: Default::default(),
         });
         self.map().insert(id, live);
         crate::metrics::sandbox_started(t0.elapsed().as_secs_f64());
@@ -516,15 +539,27 @@ impl Manager {
         loop {
             tick.tick().await;
             let now = now_ms();
-            let due: Vec<(TenantId, SandboxId)> = self
+            let due: Vec<(TenantId, SandboxId, bool)> = self
                 .map()
                 .values()
                 .filter(|l| l.expires_at() <= now)
-                .map(|l| (l.tenant.clone(), l.id.clone()))
+                .filter(|l| !l.expiring.swap(true, Ordering::Relaxed))
+                .map(|l| (l.tenant.clone(), l.id.clone(), l.pause_on_timeout))
                 .collect();
-            for (t, id) in due {
+            let pauser = self
+                .pauser
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            for (t, id, pause) in due {
                 let me = self.clone();
+                let pauser = pauser.clone().filter(|_| pause);
                 tokio::spawn(async move {
+                    if let Some(p) = pauser {
+                        if p(t.clone(), id.clone()).await {
+                            return;
+                        }
+                    }
                     me.destroy(&t, &id, SandboxState::TimedOut, "timeout", "system")
                         .await;
                 });

@@ -202,3 +202,43 @@ async fn the_cli_pauses_and_resumes() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("running until"));
     assert_eq!(a.ok(&sb, "cat /scratch/n").await, "kept\n");
 }
+
+/// `on_timeout: "pause"`: the timeout pauses the sandbox instead of
+/// killing it, and a resume has the files; a bad value is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timeout_pauses_a_sandbox_made_to_pause() {
+    let server = Server::start();
+    let (_, a) = server.admin().tenant("pause-timeout", None).await;
+    refused(
+        &a.post("/v1/sandboxes", json!({"on_timeout": "sleep"}))
+            .await,
+        400,
+        "bad_request",
+    );
+    let sb = a
+        .sandbox(json!({"on_timeout": "pause", "timeout_secs": 2}))
+        .await;
+    a.ok(&sb, "echo kept > /scratch/n").await;
+    let got = a.get(&format!("/v1/sandboxes/{sb}")).await;
+    assert_eq!(got.body["on_timeout"], "pause");
+    let started = std::time::Instant::now();
+    let state = loop {
+        let s = a.get(&format!("/v1/sandboxes/{sb}")).await.body["state"].clone();
+        if s != "running" || started.elapsed().as_secs() > 30 {
+            break s;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert_eq!(state, "paused");
+    let audit = audited(&a, "sandbox.pause").await;
+    assert_eq!(audit.len(), 1, "{audit:?}");
+    assert_eq!(audit[0].0, "system");
+    let r = a
+        .post(
+            &format!("/v1/sandboxes/{sb}/resume"),
+            json!({"timeout_secs": 60}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(a.ok(&sb, "cat /scratch/n").await, "kept\n");
+}

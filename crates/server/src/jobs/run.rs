@@ -347,6 +347,7 @@ async fn attempt(st: &Shared, job: &ReviewRecord, cancel: &Notify, lost: &Notify
                 restore: None,
                 resuming: false,
                 plain_env: Default::default(),
+                pause_on_timeout: false,
             },
         )
         .await;

@@ -14,13 +14,13 @@
 use crate::api::{Network, StoredSpec};
 use crate::auth::Caller;
 use crate::manager::SandboxLaunch;
-use crate::service::audit::{self, Action};
+use crate::service::audit::{self, Action, Audit};
 use crate::service::sandboxes::{input_files, sandbox_id, spec_for, Planned, Shape};
 use crate::service::{snapshots, Error, Result};
 use crate::state::Shared;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use warden_store::{now_ms, SandboxRecord, SandboxState};
+use warden_store::{now_ms, SandboxId, SandboxRecord, SandboxState, TenantId, TenantStore};
 
 /// What a pause keeps besides the sandbox's record (in the pause
 /// snapshot's spec, next to the record's `StoredSpec`).
@@ -43,16 +43,46 @@ pub async fn pause(
     id: &str,
     mode: Option<&str>,
 ) -> Result<SandboxRecord> {
-    let result = pause_inner(st, caller, id, mode).await;
+    pause_as(st, &caller.store, caller.actor(), id, mode).await
+}
+
+/// A sandbox created to pause when its timeout ends, at that end: paused
+/// by `system`; whether it was (if not, the caller destroys it).
+pub async fn pause_on_timeout(st: &Shared, tenant: TenantId, id: SandboxId) -> bool {
+    let store = st.tenant_store(tenant);
+    match pause_as(st, &store, "system", id.as_str(), None).await {
+        Ok(_) => true,
+        Err(e) => {
+            tracing::warn!(sandbox = %id, "pausing at its timeout failed, destroying it: {e}");
+            false
+        }
+    }
+}
+
+async fn pause_as(
+    st: &Shared,
+    store: &TenantStore,
+    actor: &str,
+    id: &str,
+    mode: Option<&str>,
+) -> Result<SandboxRecord> {
+    let result = pause_inner(st, store, actor, id, mode).await;
     if let Err(e) = &result {
-        audit::by_caller(st, caller, Action::SandboxPause, id, e.code()).await?;
+        let entry = Audit {
+            actor,
+            action: Action::SandboxPause,
+            target: id,
+            outcome: e.code(),
+        };
+        audit::append(st.meta.as_ref(), store.tenant_id(), entry).await?;
     }
     result
 }
 
 async fn pause_inner(
     st: &Shared,
-    caller: &Caller,
+    store: &TenantStore,
+    actor: &str,
     id: &str,
     mode: Option<&str>,
 ) -> Result<SandboxRecord> {
@@ -66,7 +96,16 @@ async fn pause_inner(
         }
         Some(m) => return Err(Error::invalid(format!("mode {m:?}: filesystem or full"))),
     }
-    let live = super::sandboxes::live(st, caller, id).await?;
+    let sid = sandbox_id(id)?;
+    let live = match st.sandboxes.get(store.tenant_id(), &sid) {
+        Some(l) => l,
+        None => {
+            return Err(match store.get_sandbox(&sid).await? {
+                Some(r) => Error::conflict(format!("the sandbox is {}", r.state.as_str())),
+                None => Error::not_found("sandbox"),
+            })
+        }
+    };
     if !live.takes_slot() {
         return Err(Error::conflict("a review job's sandbox cannot be paused"));
     }
@@ -74,8 +113,7 @@ async fn pause_inner(
     if live.end_reason().is_some() {
         return Err(Error::conflict("the sandbox has just ended"));
     }
-    let record = caller
-        .store
+    let record = store
         .get_sandbox(&live.id)
         .await?
         .ok_or_else(|| Error::not_found("sandbox"))?;
@@ -93,26 +131,25 @@ async fn pause_inner(
     }
     // Nothing runs while its files are taken: they are what it was.
     live.client.kill_all().await?;
-    let snap = snapshots::take(st, &caller.store, &live, spec, None, true).await?;
+    let snap = snapshots::take(st, store, &live, spec, None, true).await?;
     let ended = st
         .sandboxes
         .destroy(
-            caller.store.tenant_id(),
+            store.tenant_id(),
             &live.id,
             SandboxState::Paused,
             "paused",
-            caller.actor(),
+            actor,
         )
         .await;
     if ended.is_none() {
         // Ended another way meanwhile (deleted, timed out): nothing to keep.
-        snapshots::remove(&caller.store, &snap.id).await?;
+        snapshots::remove(store, &snap.id).await?;
         return Err(Error::conflict(
             "the sandbox ended while it was being paused",
         ));
     }
-    caller
-        .store
+    store
         .get_sandbox(&live.id)
         .await?
         .ok_or_else(|| Error::not_found("sandbox"))
@@ -228,6 +265,7 @@ async fn resume_inner(
                 restore: Some(manifest),
                 resuming: true,
                 plain_env: kept.env,
+                pause_on_timeout: stored.pause_on_timeout,
             },
         )
         .await?;

@@ -257,6 +257,11 @@ async fn create_inner(
     )?;
     let isolation = spec.isolation;
     check_labels(&req.labels)?;
+    let pause_on_timeout = match req.on_timeout.as_deref() {
+        None | Some("kill") => false,
+        Some("pause") => true,
+        Some(o) => return Err(Error::invalid(format!("on_timeout {o:?}: kill or pause"))),
+    };
     // Before any file is copied or secret decrypted.
     st.sandboxes.check_isolation(isolation).await?;
     let files = input_files(&caller.store, &req.files).await?;
@@ -296,6 +301,7 @@ async fn create_inner(
         writable_root: spec.writable_root,
         volumes: mounted,
         snapshot: from.as_ref().map(|(snap, _, _)| snap.id.to_string()),
+        pause_on_timeout,
     };
     let record = SandboxRecord {
         id: SandboxId::generate(),
@@ -325,6 +331,7 @@ async fn create_inner(
                 restore: from.map(|(_, _, manifest)| manifest),
                 resuming: false,
                 plain_env: req.env.clone(),
+                pause_on_timeout,
             },
         )
         .await

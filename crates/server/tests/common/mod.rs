@@ -333,6 +333,7 @@ impl World {
             restore: None,
             resuming: false,
             plain_env: Default::default(),
+            pause_on_timeout: false,
         };
         self.manager.create(store, new).await.map(|r| r.id)
     }

@@ -105,7 +105,10 @@ async fn network_settings_map_onto_egress_rules_and_the_rest_is_refused_clearly(
             json!({"templateID": "no-such-template"}),
             "no-such-template",
         ),
-        (json!({"templateID": "base", "autoPause": true}), "pause"),
+        (
+            json!({"templateID": "base", "autoPause": true, "autoPauseMemory": true}),
+            "autoPauseMemory",
+        ),
         (json!({"templateID": "base", "mcp": {"x": {}}}), "MCP"),
         (
             json!({"templateID": "base", "metadata": {"user id": "1"}}),

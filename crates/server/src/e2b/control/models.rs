@@ -17,7 +17,7 @@ pub struct NewSandbox {
     /// Seconds.
     pub timeout: Option<i64>,
     pub auto_pause: Option<bool>,
-    #[allow(dead_code)] // only meaningful with autoPause, which is refused
+    /// A memory-keeping auto-pause (refused: Warden's keeps files).
     pub auto_pause_memory: Option<bool>,
     pub auto_resume: Option<AutoResume>,
     /// Ignored: every sandbox has an access token.
@@ -145,7 +145,7 @@ pub struct NetworkInfo {
     pub deny_out: Vec<String>,
 }
 
-/// `SandboxLifecycle`: a sandbox is killed when its timeout ends.
+/// `SandboxLifecycle`: what its timeout does (`kill` or `pause`).
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Lifecycle {

@@ -42,10 +42,10 @@ fn native_request(
     req: NewSandbox,
     snapshot: Option<String>,
 ) -> E2bResult<CreateSandbox> {
-    if req.auto_pause == Some(true) {
+    if req.auto_pause == Some(true) && req.auto_pause_memory == Some(true) {
         return Err(E2bError::bad_request(
-            "autoPause: Warden does not pause on timeout (a sandbox is killed when its timeout \
-             ends); pause it with pause() before then",
+            "autoPauseMemory: Warden's pause keeps the sandbox's files (mode \"filesystem\"), \
+             not its processes and memory",
         ));
     }
     if req.auto_resume.as_ref().is_some_and(|a| a.enabled) {
@@ -108,6 +108,7 @@ fn native_request(
         user: (!from_snapshot).then(|| warden_spec::SandboxUser::User.name().into()),
         writable_root: true,
         volumes: super::volumes::mounts(req.volume_mounts),
+        on_timeout: (req.auto_pause == Some(true)).then(|| "pause".into()),
         ..CreateSandbox::default()
     })
 }

@@ -97,7 +97,11 @@ pub fn detail(st: &Shared, r: &SandboxRecord, domain: Option<String>) -> Detail 
         },
         lifecycle: Lifecycle {
             auto_resume: false,
-            on_timeout: "kill",
+            on_timeout: if spec.pause_on_timeout {
+                "pause"
+            } else {
+                "kill"
+            },
         },
     }
 }
