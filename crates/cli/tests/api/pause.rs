@@ -201,6 +201,24 @@ async fn the_cli_pauses_and_resumes() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("running until"));
     assert_eq!(a.ok(&sb, "cat /scratch/n").await, "kept\n");
+
+    // Two resumes at once (two clients connecting): one sandbox, running,
+    // with its files; both are answered with it.
+    paused_ok(&a, &sb).await;
+    let (one, two) = tokio::join!(resume(&a, &sb), resume(&a, &sb));
+    for r in [&one, &two] {
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert_eq!(r.body["state"], "running");
+    }
+    assert_eq!(a.ok(&sb, "cat /scratch/n").await, "kept\n");
+    let running = a.get("/v1/sandboxes?state=running").await;
+    assert_eq!(
+        running.body["items"].as_array().unwrap().len(),
+        1,
+        "{}",
+        running.text
+    );
+    assert_eq!(audited(&a, "sandbox.resume").await.len(), 2);
 }
 
 /// `on_timeout: "pause"`: the timeout pauses the sandbox instead of

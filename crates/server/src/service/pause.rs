@@ -19,7 +19,8 @@ use crate::service::sandboxes::{input_files, sandbox_id, spec_for, Planned, Shap
 use crate::service::{snapshots, Error, Result};
 use crate::state::Shared;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, OnceLock};
 use warden_store::{now_ms, SandboxId, SandboxRecord, SandboxState, TenantId, TenantStore};
 
 /// What a pause keeps besides the sandbox's record (in the pause
@@ -173,6 +174,21 @@ pub async fn resume(
     result
 }
 
+/// One resume of a sandbox at a time on this node: two would start two
+/// sandboxes under one id, sharing its host directory until the loser's
+/// cleanup. The second waits, then finds it running.
+fn resuming(id: &SandboxId) -> Arc<tokio::sync::Mutex<()>> {
+    static LOCKS: OnceLock<Mutex<HashMap<SandboxId, Arc<tokio::sync::Mutex<()>>>>> =
+        OnceLock::new();
+    let mut locks = LOCKS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    // Forget the ones nobody holds or waits for.
+    locks.retain(|_, l| Arc::strong_count(l) > 1);
+    locks.entry(id.clone()).or_default().clone()
+}
+
 async fn resume_inner(
     st: &Shared,
     caller: &Caller,
@@ -183,6 +199,8 @@ async fn resume_inner(
         return Err(Error::ShuttingDown("the server is shutting down".into()));
     }
     let sid = sandbox_id(id)?;
+    let lock = resuming(&sid);
+    let _one = lock.lock().await;
     let store = &caller.store;
     let record = store
         .get_sandbox(&sid)
