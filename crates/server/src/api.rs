@@ -366,9 +366,17 @@ pub struct StoredSpec {
     pub pause_on_timeout: bool,
 }
 
+impl StoredSpec {
+    /// The shape a record keeps (a sandbox's, or a snapshot's of one);
+    /// one written before a field existed takes its default.
+    pub fn of(spec: &serde_json::Value) -> StoredSpec {
+        serde_json::from_value(spec.clone()).unwrap_or_default()
+    }
+}
+
 impl From<store::SandboxRecord> for Sandbox {
     fn from(r: store::SandboxRecord) -> Self {
-        let spec: StoredSpec = serde_json::from_value(r.spec).unwrap_or_default();
+        let spec = StoredSpec::of(&r.spec);
         Sandbox {
             id: r.id.to_string(),
             state: r.state.as_str().into(),

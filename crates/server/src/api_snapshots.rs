@@ -37,7 +37,7 @@ pub struct Snapshot {
 
 impl From<SnapshotRecord> for Snapshot {
     fn from(s: SnapshotRecord) -> Snapshot {
-        let spec: crate::api::StoredSpec = serde_json::from_value(s.spec).unwrap_or_default();
+        let spec = crate::api::StoredSpec::of(&s.spec);
         Snapshot {
             id: s.id.to_string(),
             name: s.name,

@@ -223,7 +223,7 @@ async fn resume_inner(
         .await?
         .ok_or_else(|| Error::conflict("the sandbox is paused but its files are missing"))?;
     let manifest = snapshots::manifest_of(store, &snap).await?;
-    let stored: StoredSpec = serde_json::from_value(snap.spec.clone()).unwrap_or_default();
+    let stored = StoredSpec::of(&snap.spec);
     let kept: Kept = snap
         .spec
         .get("kept")

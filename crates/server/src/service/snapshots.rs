@@ -16,7 +16,7 @@ use crate::snapshots::{capture, Manifest, Scope};
 use crate::state::{AppState, Shared};
 use bytes::Bytes;
 use warden_store::{
-    now_ms, MetaStore, ObjectKind, Objects, SandboxRecord, SnapshotId, SnapshotRecord, TenantStore,
+    now_ms, MetaStore, ObjectKind, Objects, SnapshotId, SnapshotRecord, TenantStore,
 };
 
 /// A name: as a volume's, and not shaped like a snapshot id.
@@ -28,11 +28,6 @@ pub fn check_name(name: &str) -> Result<()> {
         )));
     }
     Ok(())
-}
-
-/// The shape a sandbox's record keeps (what a snapshot of it starts as).
-pub fn stored_spec(r: &SandboxRecord) -> StoredSpec {
-    serde_json::from_value(r.spec.clone()).unwrap_or_default()
 }
 
 /// Takes a snapshot of the caller's live sandbox `sandbox` (audited,
@@ -81,7 +76,7 @@ pub async fn take(
     name: Option<&str>,
     pause: bool,
 ) -> Result<SnapshotRecord> {
-    let shape: StoredSpec = serde_json::from_value(spec.clone()).unwrap_or_default();
+    let shape = StoredSpec::of(&spec);
     let scope = Scope::of(
         shape.writable_root,
         shape.volumes.iter().map(|v| v.path.clone()),
@@ -198,7 +193,7 @@ pub async fn for_start(
         return Err(Error::conflict("the snapshot is still being taken"));
     }
     let manifest = manifest_of(store, &snap).await?;
-    let spec: StoredSpec = serde_json::from_value(snap.spec.clone()).unwrap_or_default();
+    let spec = StoredSpec::of(&snap.spec);
     Ok((snap, spec, manifest))
 }
 

@@ -115,7 +115,8 @@ impl Scope {
     }
 }
 
-/// `dir` joined with `name` (`/` joined with `x` is `/x`).
+/// `dir` joined with `name` (`/` joined with `x` is `/x`), for paths in a
+/// sandbox (the envd front door's too).
 pub fn join(dir: &str, name: &str) -> String {
     if dir.ends_with('/') {
         format!("{dir}{name}")

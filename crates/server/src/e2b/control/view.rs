@@ -34,7 +34,7 @@ pub fn template_of(image: &str) -> String {
 }
 
 pub fn spec(r: &SandboxRecord) -> StoredSpec {
-    serde_json::from_value(r.spec.clone()).unwrap_or_default()
+    StoredSpec::of(&r.spec)
 }
 
 /// E2B counts whole CPUs; a fraction of one is still one.

@@ -54,13 +54,7 @@ pub fn parent(path: &str) -> &str {
     }
 }
 
-pub fn join(dir: &str, name: &str) -> String {
-    if dir.ends_with('/') {
-        format!("{dir}{name}")
-    } else {
-        format!("{dir}/{name}")
-    }
-}
+pub use crate::snapshots::join;
 
 #[cfg(test)]
 mod tests {
