@@ -60,6 +60,8 @@ enum Command {
     /// Take, list and delete snapshots of sandboxes' files (new sandboxes
     /// start from them with `warden sandbox create --snapshot`).
     Snapshot(client::snapshot::SnapshotArgs),
+    /// List images; build your own from a recipe, each step cached.
+    Image(client::image::ImageArgs),
     /// Submit review jobs on a cron schedule; list, pause, resume, delete.
     Schedule(client::schedule::ScheduleArgs),
     /// Read the tenant's audit log.
@@ -118,6 +120,7 @@ fn main() {
         Command::Volume(a) => client::main(client::volume::run(a)),
         Command::Snapshot(a) => client::main(client::snapshot::run(a)),
         Command::Schedule(a) => client::main(client::schedule::run(a)),
+        Command::Image(a) => client::main(client::image::run(a)),
         Command::File(a) => client::main(client::file::run(a)),
         Command::Sandbox(a) => client::main(client::sandbox::run(a)),
         Command::Exec(a) => client::main(client::exec::run(*a)),

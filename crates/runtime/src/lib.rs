@@ -8,6 +8,7 @@
 pub mod cache;
 pub mod export;
 pub mod gvisor;
+pub mod image_tree;
 pub mod native;
 pub mod tiers;
 pub mod volume;

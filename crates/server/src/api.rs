@@ -35,6 +35,7 @@ pub struct Quotas {
     /// Snapshots the tenant keeps (their blobs count in
     /// `max_storage_bytes`, each content once).
     pub max_snapshots: u32,
+    pub max_images: u32,
 }
 
 impl From<store::Quotas> for Quotas {
@@ -48,6 +49,7 @@ impl From<store::Quotas> for Quotas {
             max_pids: q.max_pids,
             max_volumes: q.max_volumes,
             max_snapshots: q.max_snapshots,
+            max_images: q.max_images,
         }
     }
 }
@@ -92,6 +94,7 @@ pub struct QuotaOverrides {
     pub max_pids: Option<u64>,
     pub max_volumes: Option<u32>,
     pub max_snapshots: Option<u32>,
+    pub max_images: Option<u32>,
 }
 
 impl QuotaOverrides {
@@ -105,6 +108,7 @@ impl QuotaOverrides {
             max_pids: self.max_pids.unwrap_or(d.max_pids),
             max_volumes: self.max_volumes.unwrap_or(d.max_volumes),
             max_snapshots: self.max_snapshots.unwrap_or(d.max_snapshots),
+            max_images: self.max_images.unwrap_or(d.max_images),
         }
     }
 }

@@ -12,6 +12,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use warden_store::Quotas;
 
+mod builds;
 mod e2b;
 mod egress;
 pub(crate) mod knobs;
@@ -20,6 +21,7 @@ mod policy;
 mod secrets;
 mod server;
 mod uploads;
+pub use builds::BuildsConfig;
 pub use e2b::E2bConfig;
 pub use egress::EgressConfig;
 pub use limits::LimitsConfig;
@@ -67,6 +69,7 @@ knobs! {
         pub webhooks: WebhookConfig = WebhookConfig::default(), [section];
         pub uploads: UploadsConfig = UploadsConfig::default(), [section];
         pub egress: EgressConfig = EgressConfig::default(), [section];
+        pub builds: BuildsConfig = BuildsConfig::default(), [section];
         pub command_policy: CommandPolicyConfig = CommandPolicyConfig::default(), [section];
         pub secrets: SecretsConfig = SecretsConfig::default(), [section];
         pub e2b: E2bConfig = E2bConfig::default(), [section];
@@ -118,6 +121,7 @@ knobs! {
         pub max_pids: u64 = Quotas::default().max_pids;
         pub max_volumes: u32 = Quotas::default().max_volumes;
         pub max_snapshots: u32 = Quotas::default().max_snapshots;
+        pub max_images: u32 = Quotas::default().max_images;
     }
 }
 
@@ -189,6 +193,7 @@ impl QuotaConfig {
             max_pids: self.max_pids,
             max_volumes: self.max_volumes,
             max_snapshots: self.max_snapshots,
+            max_images: self.max_images,
         }
     }
 }
@@ -220,6 +225,7 @@ impl Config {
         self.secrets.normalize()?;
         self.uploads.normalize()?;
         self.egress.normalize()?;
+        self.builds.normalize()?;
         self.e2b.normalize()
     }
 

@@ -15,7 +15,8 @@ pub struct ImageIdentity {
     pub built_at: Option<String>,
 }
 
-fn valid_name(name: &str) -> bool {
+/// Whether `name` can name an image (operator's or tenant's).
+pub fn valid_name(name: &str) -> bool {
     (1..=64).contains(&name.len())
         && name
             .bytes()
@@ -63,6 +64,26 @@ pub fn resolve(images_dir: &Path, name: &str) -> crate::service::Result<(Image, 
             built_at: meta["built_at"].as_str().map(str::to_string),
         },
     ))
+}
+
+/// `name=version` of an operator's image's Debian packages, from its
+/// build record (none for `host` or an unreadable record).
+pub fn packages(images_dir: &Path, name: &str) -> Vec<String> {
+    if name == "host" || !valid_name(name) {
+        return Vec::new();
+    }
+    let Ok(record) = std::fs::read(images_dir.join(name).join(".warden-image.json")) else {
+        return Vec::new();
+    };
+    let meta: serde_json::Value = serde_json::from_slice(&record).unwrap_or_default();
+    meta["packages"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Names of the built images.

@@ -5,6 +5,7 @@
 //! the only way to get one is the [`auth::Caller`] extractor.
 
 pub mod api;
+pub mod api_images;
 mod api_network;
 pub mod api_reviews;
 pub mod api_schedules;
@@ -197,6 +198,8 @@ pub async fn serve(
     service::snapshots::sweep(meta.clone(), &objects)
         .await
         .context("deleting unfinished snapshots")?;
+    // Image roots a killed predecessor was making or had retired.
+    service::images::sweep(&cfg.data_dir).await;
     // What a killed predecessor left in the object store (half-written
     // uploads and exports, objects whose row was never recorded, storage
     // reservations): outside every quota, and nothing else removes them.

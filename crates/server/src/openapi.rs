@@ -20,6 +20,7 @@ use utoipa_axum::router::OpenApiRouter;
         (name = "sandbox ports", description = "HTTP and WebSocket to a server a sandbox runs, through its init"),
         (name = "reviews", description = "Review jobs: files + a command in, outputs back"),
         (name = "secrets", description = "A tenant's secrets (write-only values, given to sandboxes as env)"),
+        (name = "images", description = "Images to start sandboxes from: the operator's, and a tenant's own built in cached steps"),
         (name = "snapshots", description = "A tenant's snapshots: a sandbox's files, kept to start new sandboxes from"),
         (name = "volumes", description = "A tenant's volumes: named persistent file systems that sandboxes mount"),
         (name = "schedules", description = "Review jobs submitted on a cron schedule, each slot once"),

@@ -154,6 +154,9 @@ pub struct Quotas {
     /// Snapshots the tenant may keep (their blobs count in
     /// `max_storage_bytes`, each once however many snapshots hold it).
     pub max_snapshots: u32,
+    /// Images the tenant may keep (their layers' files count in
+    /// `max_storage_bytes`).
+    pub max_images: u32,
 }
 
 impl Default for Quotas {
@@ -170,6 +173,7 @@ impl Default for Quotas {
             max_pids: 16_384,
             max_volumes: 16,
             max_snapshots: 32,
+            max_images: 16,
         }
     }
 }
@@ -379,15 +383,71 @@ pub struct SnapshotRecord {
     pub source_sandbox: SandboxId,
     /// False while its files are being taken.
     pub ready: bool,
-    /// What a paused sandbox keeps of itself (never listed or found by
-    /// name; deleted when the sandbox resumes or is deleted).
-    pub pause: bool,
+    /// Why it is kept: asked for (listed), a paused sandbox's files, or a
+    /// step of a built image.
+    pub purpose: SnapshotPurpose,
     /// What a sandbox made from it starts as (the server's shape).
     pub spec: serde_json::Value,
     pub files: u64,
     /// The bytes of its files (stored once per tenant per content).
     pub bytes: u64,
     pub manifest_bytes: u64,
+    pub created_at: Millis,
+}
+
+/// Why a snapshot is kept. Only `User` snapshots are listed, found by
+/// name and counted in `max_snapshots`; the others belong to what made
+/// them (a paused sandbox until it resumes or is deleted; an image's layer
+/// while an image names it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SnapshotPurpose {
+    User,
+    Pause,
+    Layer,
+}
+
+impl SnapshotPurpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SnapshotPurpose::User => "user",
+            SnapshotPurpose::Pause => "pause",
+            SnapshotPurpose::Layer => "layer",
+        }
+    }
+}
+
+/// A tenant's image built in steps from an operator's image.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImageRecord {
+    pub tenant_id: TenantId,
+    /// Unique within the tenant.
+    pub name: String,
+    pub base: String,
+    /// The steps as asked.
+    pub steps: serde_json::Value,
+    /// Its layers' keys, first step first.
+    pub layers: Vec<String>,
+    pub content_sha256: String,
+    /// `name=version` of its Debian and Python packages.
+    pub packages: Vec<String>,
+    pub built_at: Millis,
+}
+
+/// One built step of a tenant's image: what the step changed, kept as a
+/// layer snapshot, found by the step's key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LayerRecord {
+    pub tenant_id: TenantId,
+    pub key: String,
+    /// The layer below; None for a first step.
+    pub parent: Option<String>,
+    /// The operator's image at the bottom.
+    pub base: String,
+    pub snapshot_id: SnapshotId,
+    /// The content digest of the image up to and with this layer.
+    pub content_sha256: String,
+    pub packages: Vec<String>,
     pub created_at: Millis,
 }
 
@@ -658,6 +718,20 @@ pub trait MetaStore: EgressLog + Send + Sync {
     /// Snapshots of every tenant still being made (after a crash: to be
     /// deleted by the start-up sweep).
     async fn unfinished_snapshots(&self) -> Result<Vec<SnapshotRecord>>;
+
+    // --- images ---
+    /// Records (or replaces) a tenant's image; a new name is refused with
+    /// `CountQuota` if the tenant keeps `max_images` already.
+    async fn put_image(&self, image: &ImageRecord) -> Result<()>;
+    async fn get_image(&self, tenant: &TenantId, name: &str) -> Result<Option<ImageRecord>>;
+    async fn list_images(&self, tenant: &TenantId) -> Result<Vec<ImageRecord>>;
+    async fn delete_image(&self, tenant: &TenantId, name: &str) -> Result<bool>;
+    /// Records a built layer (its snapshot is ready).
+    async fn put_layer(&self, layer: &LayerRecord) -> Result<()>;
+    async fn get_layer(&self, tenant: &TenantId, key: &str) -> Result<Option<LayerRecord>>;
+    /// The tenant's layers no image names.
+    async fn unused_layers(&self, tenant: &TenantId) -> Result<Vec<LayerRecord>>;
+    async fn delete_layer(&self, tenant: &TenantId, key: &str) -> Result<bool>;
 
     // --- schedules ---
     /// Records a schedule if its tenant keeps fewer than `max` (else

@@ -323,6 +323,46 @@ impl TenantStore {
         }
     }
 
+    /// Records (or replaces) one of this tenant's images (see
+    /// [`MetaStore::put_image`]).
+    pub async fn put_image(&self, image: &ImageRecord) -> Result<()> {
+        if image.tenant_id != self.tenant {
+            return Err(StoreError::Corrupt("image of another tenant".into()));
+        }
+        self.meta.put_image(image).await
+    }
+
+    pub async fn get_image(&self, name: &str) -> Result<Option<ImageRecord>> {
+        self.meta.get_image(&self.tenant, name).await
+    }
+
+    pub async fn list_images(&self) -> Result<Vec<ImageRecord>> {
+        self.meta.list_images(&self.tenant).await
+    }
+
+    pub async fn delete_image(&self, name: &str) -> Result<bool> {
+        self.meta.delete_image(&self.tenant, name).await
+    }
+
+    pub async fn put_layer(&self, layer: &LayerRecord) -> Result<()> {
+        if layer.tenant_id != self.tenant {
+            return Err(StoreError::Corrupt("layer of another tenant".into()));
+        }
+        self.meta.put_layer(layer).await
+    }
+
+    pub async fn get_layer(&self, key: &str) -> Result<Option<LayerRecord>> {
+        self.meta.get_layer(&self.tenant, key).await
+    }
+
+    pub async fn unused_layers(&self) -> Result<Vec<LayerRecord>> {
+        self.meta.unused_layers(&self.tenant).await
+    }
+
+    pub async fn delete_layer(&self, key: &str) -> Result<bool> {
+        self.meta.delete_layer(&self.tenant, key).await
+    }
+
     /// See [`MetaStore::delete_snapshot`].
     pub async fn delete_snapshot(&self, id: &SnapshotId) -> Result<Option<Vec<BlobKey>>> {
         self.meta.delete_snapshot(&self.tenant, id).await

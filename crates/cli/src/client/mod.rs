@@ -14,6 +14,7 @@ pub mod exec;
 mod exec_tty;
 pub mod file;
 pub mod http;
+pub mod image;
 pub mod key;
 pub mod output;
 pub mod parse;

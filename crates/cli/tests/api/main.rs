@@ -13,6 +13,7 @@ mod e2b_sdk;
 mod egress;
 mod flows;
 mod host_dirs;
+mod images;
 mod integrity;
 mod isolation;
 mod job_cleanup;

@@ -272,7 +272,10 @@ async fn attempt(st: &Shared, job: &ReviewRecord, cancel: &Notify, lost: &Notify
         spec: mut sspec,
         limits,
         identity,
-    } = match crate::service::sandboxes::spec_for(&shape, &st.cfg) {
+    } = match crate::service::images::resolve(st, &store, &image_name)
+        .await
+        .and_then(|resolved| crate::service::sandboxes::spec_for(&shape, &st.cfg, resolved))
+    {
         Ok(p) => p,
         Err(e) => return Outcome::Done(end(ReviewStatus::Failed, Some(e.to_string()))),
     };

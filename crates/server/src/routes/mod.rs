@@ -10,6 +10,7 @@ pub mod exec_budget;
 pub mod exec_json;
 pub mod files;
 pub mod health;
+pub mod images;
 pub mod isolation;
 pub mod pause;
 pub mod ports;

@@ -63,6 +63,8 @@ pub fn v1(max_json_bytes: usize) -> OpenApiRouter<Shared> {
         .routes(routes!(secrets::delete))
         .routes(routes!(volumes::create, volumes::list))
         .routes(routes!(volumes::get, volumes::delete))
+        .routes(routes!(images::build, images::list))
+        .routes(routes!(images::get, images::delete))
         .routes(routes!(snapshots::create))
         .routes(routes!(snapshots::list))
         .routes(routes!(snapshots::get, snapshots::delete))

@@ -80,6 +80,10 @@ pub enum Action {
     SnapshotCreate,
     /// A snapshot was deleted.
     SnapshotDelete,
+    /// An image was built (or the build failed).
+    ImageBuild,
+    /// An image was deleted.
+    ImageDelete,
     /// A sandbox was paused (or a pause refused).
     SandboxPause,
     /// A paused sandbox was resumed (or a resume refused).
@@ -145,6 +149,8 @@ impl Action {
         Action::VolumeDelete,
         Action::SnapshotCreate,
         Action::SnapshotDelete,
+        Action::ImageBuild,
+        Action::ImageDelete,
         Action::SandboxPause,
         Action::SandboxResume,
         Action::ScheduleCreate,
@@ -200,6 +206,8 @@ impl Action {
             Action::SandboxResume => "sandbox.resume",
             Action::SnapshotCreate => "snapshot.create",
             Action::SnapshotDelete => "snapshot.delete",
+            Action::ImageBuild => "image.build",
+            Action::ImageDelete => "image.delete",
             Action::ScheduleCreate => "schedule.create",
             Action::ScheduleDelete => "schedule.delete",
             Action::SchedulePause => "schedule.pause",

@@ -13,6 +13,8 @@ pub mod audit;
 pub mod egress;
 pub mod error;
 pub mod files;
+pub mod image_build;
+pub mod images;
 pub mod pause;
 pub mod ports;
 pub mod reviews;

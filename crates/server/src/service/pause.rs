@@ -132,7 +132,15 @@ async fn pause_inner(
     }
     // Nothing runs while its files are taken: they are what it was.
     live.client.kill_all().await?;
-    let snap = snapshots::take(st, store, &live, spec, None, true).await?;
+    let snap = snapshots::take(
+        st,
+        store,
+        &live,
+        spec,
+        None,
+        warden_store::SnapshotPurpose::Pause,
+    )
+    .await?;
     let ended = st
         .sandboxes
         .destroy(
@@ -246,6 +254,7 @@ async fn resume_inner(
             writable_root: stored.writable_root,
         },
         &st.cfg,
+        crate::service::images::resolve(st, store, &stored.image).await?,
     )?;
     st.sandboxes.check_isolation(spec.isolation).await?;
     let files = input_files(store, &stored.files).await?;

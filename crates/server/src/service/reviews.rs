@@ -75,7 +75,8 @@ pub(crate) async fn validate(
         user: None,
         writable_root: false,
     };
-    let mut planned = sandboxes::spec_for(&shape, &st.cfg)?;
+    let resolved = crate::service::images::resolve(st, &caller.store, &image).await?;
+    let mut planned = sandboxes::spec_for(&shape, &st.cfg, resolved)?;
     crate::service::volumes::check_mounts(&caller.store, &req.volumes).await?;
     planned
         .spec

@@ -152,11 +152,15 @@ pub struct Planned {
     pub identity: crate::images::ImageIdentity,
 }
 
-/// The spec for a shape: the image resolved, the tier named, the lifetime
+/// The spec for a shape on its image (resolved by
+/// `service::images::resolve`): the tier named, the lifetime
 /// and limits checked (against the operator's caps), the network's rules
 /// checked. The caller adds inputs and secrets.
-pub fn spec_for(shape: &Shape, cfg: &crate::config::Config) -> Result<Planned> {
-    let (image, identity) = crate::images::resolve(&cfg.images_dir, shape.image)?;
+pub fn spec_for(
+    shape: &Shape,
+    cfg: &crate::config::Config,
+    (image, identity): (warden_spec::Image, crate::images::ImageIdentity),
+) -> Result<Planned> {
     let isolation = api::parse_isolation(shape.isolation)?;
     let user = api::parse_user(shape.user)?;
     let mut spec = SandboxSpec {
@@ -254,6 +258,7 @@ async fn create_inner(
             writable_root: req.writable_root,
         },
         &st.cfg,
+        crate::service::images::resolve(st, &caller.store, &image).await?,
     )?;
     let isolation = spec.isolation;
     check_labels(&req.labels)?;

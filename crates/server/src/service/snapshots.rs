@@ -16,7 +16,8 @@ use crate::snapshots::{capture, Manifest, Scope};
 use crate::state::{AppState, Shared};
 use bytes::Bytes;
 use warden_store::{
-    now_ms, MetaStore, ObjectKind, Objects, SnapshotId, SnapshotRecord, TenantStore,
+    now_ms, MetaStore, ObjectKind, Objects, SnapshotId, SnapshotPurpose, SnapshotRecord,
+    TenantStore,
 };
 
 /// A name: as a volume's, and not shaped like a snapshot id.
@@ -62,7 +63,15 @@ async fn create_inner(
         .get_sandbox(&live.id)
         .await?
         .ok_or_else(|| Error::not_found("sandbox"))?;
-    take(st, &caller.store, &live, record.spec, name, false).await
+    take(
+        st,
+        &caller.store,
+        &live,
+        record.spec,
+        name,
+        SnapshotPurpose::User,
+    )
+    .await
 }
 
 /// Takes a snapshot of `live` (whose record keeps `spec`, what a sandbox
@@ -74,20 +83,41 @@ pub async fn take(
     live: &Live,
     spec: serde_json::Value,
     name: Option<&str>,
-    pause: bool,
+    purpose: SnapshotPurpose,
 ) -> Result<SnapshotRecord> {
     let shape = StoredSpec::of(&spec);
     let scope = Scope::of(
         shape.writable_root,
         shape.volumes.iter().map(|v| v.path.clone()),
     );
+    take_in(
+        st,
+        store,
+        live,
+        (spec, name, purpose),
+        &scope,
+        live.changes_since_ns,
+    )
+    .await
+}
+
+/// Takes what changed in `live` within `scope` since `since_ns` as a
+/// snapshot with `spec`, `name` and `purpose`.
+pub async fn take_in(
+    st: &AppState,
+    store: &TenantStore,
+    live: &Live,
+    (spec, name, purpose): (serde_json::Value, Option<&str>, SnapshotPurpose),
+    scope: &Scope,
+    since_ns: i64,
+) -> Result<SnapshotRecord> {
     let mut snap = SnapshotRecord {
         id: SnapshotId::generate(),
         tenant_id: store.tenant_id().clone(),
         name: name.map(str::to_string),
         source_sandbox: live.id.clone(),
         ready: false,
-        pause,
+        purpose,
         spec,
         files: 0,
         bytes: 0,
@@ -102,8 +132,8 @@ pub async fn take(
         &live.client,
         store,
         &snap.id,
-        &scope,
-        live.changes_since_ns,
+        scope,
+        since_ns,
         st.cfg.limits.max_snapshot_bytes,
     )
     .await;
@@ -199,9 +229,14 @@ pub async fn for_start(
 
 /// A ready snapshot's manifest.
 pub async fn manifest_of(store: &TenantStore, snap: &SnapshotRecord) -> Result<Manifest> {
+    manifest_by_id(store, &snap.id).await
+}
+
+/// The manifest of the tenant's ready snapshot `id`, whatever its purpose.
+pub async fn manifest_by_id(store: &TenantStore, id: &SnapshotId) -> Result<Manifest> {
     let bytes = store
         .objects()
-        .get_bytes(ObjectKind::Snapshots, snap.id.as_str())
+        .get_bytes(ObjectKind::Snapshots, id.as_str())
         .await?;
     serde_json::from_slice(&bytes).map_err(|e| Error::internal("reading a snapshot's manifest", e))
 }

@@ -11,6 +11,7 @@
 //! `/proc`, `/sys`, `/dev`, `/run`, `/input` (the tenant's files, given
 //! again at create) or a volume (which keeps its own state).
 
+pub mod apply;
 pub mod capture;
 pub mod restore;
 

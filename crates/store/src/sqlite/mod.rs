@@ -16,6 +16,7 @@ mod audit;
 mod deliveries;
 mod egress;
 mod files;
+mod images;
 mod jobs;
 mod leases;
 mod outputs;
@@ -472,6 +473,30 @@ impl MetaStore for SqliteMeta {
     }
     async fn unfinished_snapshots(&self) -> Result<Vec<SnapshotRecord>> {
         snapshots::unfinished(&self.pool).await
+    }
+    async fn put_image(&self, image: &ImageRecord) -> Result<()> {
+        images::put(&self.pool, image).await
+    }
+    async fn get_image(&self, tenant: &TenantId, name: &str) -> Result<Option<ImageRecord>> {
+        images::get(&self.pool, tenant, name).await
+    }
+    async fn list_images(&self, tenant: &TenantId) -> Result<Vec<ImageRecord>> {
+        images::list(&self.pool, tenant).await
+    }
+    async fn delete_image(&self, tenant: &TenantId, name: &str) -> Result<bool> {
+        images::delete(&self.pool, tenant, name).await
+    }
+    async fn put_layer(&self, layer: &LayerRecord) -> Result<()> {
+        images::put_layer(&self.pool, layer).await
+    }
+    async fn get_layer(&self, tenant: &TenantId, key: &str) -> Result<Option<LayerRecord>> {
+        images::get_layer(&self.pool, tenant, key).await
+    }
+    async fn unused_layers(&self, tenant: &TenantId) -> Result<Vec<LayerRecord>> {
+        images::unused_layers(&self.pool, tenant).await
+    }
+    async fn delete_layer(&self, tenant: &TenantId, key: &str) -> Result<bool> {
+        images::delete_layer(&self.pool, tenant, key).await
     }
     async fn create_volume(&self, volume: &VolumeRecord) -> Result<()> {
         volumes::create(&self.pool, volume).await

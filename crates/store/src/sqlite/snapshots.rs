@@ -25,7 +25,12 @@ fn from_row(row: &SqliteRow) -> Result<SnapshotRecord> {
         name: row.try_get("name")?,
         source_sandbox: SandboxId::from_stored(row.try_get("source_sandbox")?),
         ready: state == "ready",
-        pause: row.try_get::<String, _>("purpose")? == "pause",
+        purpose: match row.try_get::<String, _>("purpose")?.as_str() {
+            "user" => SnapshotPurpose::User,
+            "pause" => SnapshotPurpose::Pause,
+            "layer" => SnapshotPurpose::Layer,
+            other => return Err(StoreError::Corrupt(format!("snapshot purpose {other:?}"))),
+        },
         spec: serde_json::from_str(&spec)
             .map_err(|e| StoreError::Corrupt(format!("snapshot spec: {e}")))?,
         files: to_u64(row.try_get("files")?, "snapshot files")?,
@@ -50,11 +55,16 @@ pub(super) async fn begin(pool: &SqlitePool, s: &SnapshotRecord) -> Result<()> {
         }
     }
     let quotas = reservations::quotas_of(&mut *tx, &s.tenant_id).await?;
-    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM snapshots WHERE tenant_id = ?")
-        .bind(s.tenant_id.as_str())
-        .fetch_one(&mut *tx)
-        .await?;
-    if to_u64(count, "snapshot count")? >= u64::from(quotas.max_snapshots) {
+    // An image's layers are bounded by max_images (and their steps).
+    let count: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM snapshots WHERE tenant_id = ? AND purpose != 'layer'",
+    )
+    .bind(s.tenant_id.as_str())
+    .fetch_one(&mut *tx)
+    .await?;
+    if s.purpose != SnapshotPurpose::Layer
+        && to_u64(count, "snapshot count")? >= u64::from(quotas.max_snapshots)
+    {
         return Err(StoreError::CountQuota(format!(
             "max_snapshots: the tenant keeps {count} snapshots, its limit is {}",
             quotas.max_snapshots
@@ -71,7 +81,7 @@ pub(super) async fn begin(pool: &SqlitePool, s: &SnapshotRecord) -> Result<()> {
     .bind(s.tenant_id.as_str())
     .bind(&s.name)
     .bind(s.source_sandbox.as_str())
-    .bind(if s.pause { "pause" } else { "user" })
+    .bind(s.purpose.as_str())
     .bind(spec)
     .bind(s.created_at)
     .execute(&mut *tx)

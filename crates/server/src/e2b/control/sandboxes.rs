@@ -41,6 +41,7 @@ fn native_request(
     st: &Shared,
     req: NewSandbox,
     snapshot: Option<String>,
+    own_image: bool,
 ) -> E2bResult<CreateSandbox> {
     if req.auto_pause == Some(true) && req.auto_pause_memory == Some(true) {
         return Err(E2bError::bad_request(
@@ -70,7 +71,7 @@ fn native_request(
         ));
     }
     let image = view::image_for(&req.template_id).to_string();
-    if snapshot.is_none() {
+    if snapshot.is_none() && !own_image {
         crate::images::resolve(&st.cfg.images_dir, &image).map_err(|e| {
             E2bError::bad_request(format!(
                 "template {:?}: `base` is Warden's host image, any other template must be a \
@@ -122,7 +123,16 @@ pub async fn create(
 ) -> E2bResult<(StatusCode, Json<CreatedSandbox>)> {
     let interpreter = crate::code::is_template(req.template_id.trim());
     let snapshot = super::snapshots::named(&caller.store, &req.template_id).await?;
-    let native = match native_request(&st, req, snapshot) {
+    // A template may name one of the team's built images.
+    let own_image = crate::images::valid_name(view::image_for(&req.template_id))
+        && matches!(
+            caller
+                .store
+                .get_image(view::image_for(&req.template_id))
+                .await,
+            Ok(Some(_))
+        );
+    let native = match native_request(&st, req, snapshot, own_image) {
         Ok(n) => n,
         Err(e) => {
             // Refused before the native path: audited like its refusals.
