@@ -401,6 +401,15 @@ def metrics_and_pause(s, sbx):
     r = Sandbox.connect(t.sandbox_id, timeout=60)
     check(r.files.read("t.txt") == "kept at the timeout", "the file kept at the timeout")
     r.kill()
+    # auto_resume: the next envd call wakes a paused sandbox by itself.
+    w = s.sandbox(timeout=60, lifecycle={"on_timeout": "pause", "auto_resume": True})
+    check(Sandbox.get_info(w.sandbox_id).lifecycle["auto_resume"] is True, "lifecycle shows auto_resume")
+    w.files.write("w.txt", "woken by traffic")
+    check(w.pause() is True, "pause of an auto-resuming sandbox")
+    check(str(Sandbox.get_info(w.sandbox_id).state) == "paused", "paused until a request comes")
+    check(w.files.read("w.txt") == "woken by traffic", "an envd call resumes it and is answered")
+    check(str(Sandbox.get_info(w.sandbox_id).state) == "running", "running again")
+    w.kill()
 
 
 def async_api(s, _sbx):

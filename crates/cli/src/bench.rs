@@ -63,6 +63,18 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 200)]
         requests: usize,
     },
+    /// State that outlives a sandbox (in-process server on loopback, each
+    /// tier): create from a snapshot next to a plain create, pause and
+    /// resume of a sandbox that wrote a large file, and an image build
+    /// next to its cached rebuilds.
+    State {
+        /// Timed cycles of each.
+        #[arg(long, default_value_t = 10)]
+        rounds: usize,
+        /// The large file, MiB.
+        #[arg(long, default_value_t = 100)]
+        size_mb: u64,
+    },
     /// The gVisor tier: create -> /bin/true -> destroy next to raw
     /// `runsc do /bin/true`, and exec round trips against native.
     Gvisor {
@@ -136,6 +148,11 @@ pub fn main(cmd: BenchCommand) -> i32 {
             .map_err(Into::into)
             .and_then(|rt| rt.block_on(crate::bench_egress::run(size_mb, downloads, requests))),
         BenchCommand::Gvisor { iterations, warmup } => crate::bench_gvisor::run(iterations, warmup),
+        BenchCommand::State { rounds, size_mb } => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(Into::into)
+            .and_then(|rt| rt.block_on(crate::bench_state::run(rounds, size_mb))),
         BenchCommand::E2b {
             python,
             script,

@@ -11,6 +11,7 @@ mod bench_jobs;
 mod bench_measure;
 mod bench_run;
 mod bench_server;
+mod bench_state;
 mod client;
 mod run;
 mod run_egress;

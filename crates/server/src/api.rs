@@ -268,6 +268,10 @@ pub struct CreateSandbox {
     /// it).
     #[serde(default)]
     pub on_timeout: Option<String>,
+    /// Once paused, any request for it through `/v1` (or E2B's envd and
+    /// ports) resumes it first, as E2B's `auto_resume`.
+    #[serde(default)]
+    pub auto_resume: bool,
 }
 
 /// The user named in a request (`None`: the default), or a 400.
@@ -339,6 +343,8 @@ pub struct Sandbox {
     pub snapshot: Option<String>,
     /// `kill` or `pause`: what its timeout does.
     pub on_timeout: String,
+    /// Requests for it resume it when it is paused.
+    pub auto_resume: bool,
 }
 
 /// What the server keeps of a create request in the sandbox record.
@@ -368,6 +374,9 @@ pub struct StoredSpec {
     /// Its timeout pauses it rather than kills it.
     #[serde(default)]
     pub pause_on_timeout: bool,
+    /// A request for it while it is paused resumes it.
+    #[serde(default)]
+    pub auto_resume: bool,
 }
 
 impl StoredSpec {
@@ -400,6 +409,7 @@ impl From<store::SandboxRecord> for Sandbox {
                 "kill"
             }
             .into(),
+            auto_resume: spec.auto_resume,
             secrets: spec.secret_names,
             created_at: time(r.created_at),
             expires_at: time(r.expires_at),

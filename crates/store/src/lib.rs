@@ -405,6 +405,8 @@ pub enum SnapshotPurpose {
     User,
     Pause,
     Layer,
+    /// A fork's files, kept until the new sandbox has them.
+    Fork,
 }
 
 impl SnapshotPurpose {
@@ -413,6 +415,7 @@ impl SnapshotPurpose {
             SnapshotPurpose::User => "user",
             SnapshotPurpose::Pause => "pause",
             SnapshotPurpose::Layer => "layer",
+            SnapshotPurpose::Fork => "fork",
         }
     }
 }
@@ -580,6 +583,9 @@ pub trait MetaStore: EgressLog + Send + Sync {
 
     // --- sandboxes ---
     async fn insert_sandbox(&self, sb: &SandboxRecord) -> Result<()>;
+    /// The tenant of sandbox `id`, whoever's it is (for a request that
+    /// proved itself with the sandbox's own token and names no tenant).
+    async fn sandbox_tenant(&self, id: &SandboxId) -> Result<Option<TenantId>>;
     async fn get_sandbox(&self, tenant: &TenantId, id: &SandboxId)
         -> Result<Option<SandboxRecord>>;
     async fn list_sandboxes(
@@ -715,8 +721,8 @@ pub trait MetaStore: EgressLog + Send + Sync {
         tenant: &TenantId,
         id: &SnapshotId,
     ) -> Result<Option<Vec<BlobKey>>>;
-    /// Snapshots of every tenant still being made (after a crash: to be
-    /// deleted by the start-up sweep).
+    /// Snapshots of every tenant still being made, and forks' files
+    /// (after a crash: to be deleted by the start-up sweep).
     async fn unfinished_snapshots(&self) -> Result<Vec<SnapshotRecord>>;
 
     // --- images ---

@@ -342,6 +342,15 @@ async function metricsAndPause(sbx) {
   const out = await r.commands.run('pgrep -x sleep || echo none')
   check(out.stdout === 'none\n', `its processes ended with the pause: ${JSON.stringify(out.stdout)}`)
   await r.kill()
+  // autoResume: the next envd call wakes a paused sandbox by itself.
+  const w = await sandbox({ timeoutMs: 60000, lifecycle: { onTimeout: 'pause', autoResume: true } })
+  check((await Sandbox.getInfo(w.sandboxId)).lifecycle?.autoResume === true, 'lifecycle shows autoResume')
+  await w.files.write('w.txt', 'woken by traffic')
+  check((await w.pause()) === true, 'pause of an auto-resuming sandbox')
+  check((await Sandbox.getInfo(w.sandboxId)).state === 'paused', 'paused until a request comes')
+  check((await w.files.read('w.txt')) === 'woken by traffic', 'an envd call resumes it and is answered')
+  check((await Sandbox.getInfo(w.sandboxId)).state === 'running', 'running again')
+  await w.kill()
 }
 
 async function wrongApiKey() {

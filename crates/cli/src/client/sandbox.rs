@@ -49,6 +49,14 @@ pub enum SandboxCommand {
         #[arg(long, value_name = "DURATION")]
         timeout: Option<String>,
     },
+    /// Fork a running sandbox: a new one with its files as they are now,
+    /// its image, limits, environment and volumes (the source keeps
+    /// running); prints the new id.
+    Fork {
+        id: String,
+        #[arg(long, value_name = "DURATION")]
+        timeout: Option<String>,
+    },
     /// Replace the egress allowlist of a running sandbox (created with
     /// --allow-host); no --allow-host refuses every connection.
     Network {
@@ -266,6 +274,18 @@ pub async fn run(a: SandboxArgs) -> Result<i32> {
                     field(&s, "state"),
                     field(&s, "expires_at")
                 ))?;
+            }
+        }
+        SandboxCommand::Fork { id, timeout } => {
+            let mut body = json!({});
+            if let Some(t) = timeout {
+                body["timeout_secs"] = parse::duration_secs("--timeout", &t)?.into();
+            }
+            let s = api.post(&["v1", "sandboxes", &id, "fork"], &body).await?;
+            if as_json {
+                output::json(&s)?;
+            } else {
+                output::out(&format!("{}\n", field(&s, "id")))?;
             }
         }
         SandboxCommand::Network { id, allow_host } => {

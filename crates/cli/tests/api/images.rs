@@ -125,7 +125,10 @@ async fn an_image_builds_in_cached_steps_and_starts_sandboxes_on_both_tiers() {
             ("WARDEN_BUILDS_PIP_INDEX_URL", &index_url),
         ],
     );
-    let (_, a) = server.admin().tenant("img-a", None).await;
+    let (_, a) = server
+        .admin()
+        .tenant("img-a", Some(json!({"max_images": 1})))
+        .await;
     let (_, b) = server.admin().tenant("img-b", None).await;
     let script = a
         .upload("hello.py", b"print('hello from the image')\n")
@@ -317,6 +320,15 @@ async fn an_image_builds_in_cached_steps_and_starts_sandboxes_on_both_tiers() {
             "{stdout}{stderr}"
         );
     }
+    // One image is all this tenant may keep: another is refused before
+    // any step runs.
+    let r = a
+        .post(
+            "/v1/images",
+            json!({"name": "extra", "base": "python-data", "steps": [{"run": "true"}]}),
+        )
+        .await;
+    refused(&r, 429, "quota_exceeded");
     let list = crate::cli::warden(&server, Some(&a.token), &["image", "list"]);
     assert!(String::from_utf8_lossy(&list.stdout).contains("noted"));
     let sb = a.sandbox(json!({"image": "noted"})).await;

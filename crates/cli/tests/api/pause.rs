@@ -260,3 +260,49 @@ async fn a_timeout_pauses_a_sandbox_made_to_pause() {
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(a.ok(&sb, "cat /scratch/n").await, "kept\n");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_resumes_a_sandbox_made_to_resume_on_traffic() {
+    let server = Server::start();
+    let (_, a) = server.admin().tenant("pause-auto", None).await;
+    let (_, b) = server.admin().tenant("pause-auto-b", None).await;
+    let auto = a.sandbox(json!({"auto_resume": true})).await;
+    let plain = a.sandbox(json!({})).await;
+    for sb in [&auto, &plain] {
+        a.ok(sb, "echo kept > /scratch/n").await;
+        paused_ok(&a, sb).await;
+    }
+    assert_eq!(
+        a.get(&format!("/v1/sandboxes/{auto}")).await.body["auto_resume"],
+        true
+    );
+    // Another tenant's request neither reaches nor wakes it.
+    let r = b
+        .post(
+            &format!("/v1/sandboxes/{auto}/exec"),
+            json!({"command": ["true"]}),
+        )
+        .await;
+    refused(&r, 404, "not_found");
+    let got = a.get(&format!("/v1/sandboxes/{auto}")).await;
+    assert_eq!(got.body["state"], "paused");
+    // Its tenant's exec resumes it and runs on it, files and all.
+    assert_eq!(a.ok(&auto, "cat /scratch/n").await, "kept\n");
+    assert_eq!(
+        a.get(&format!("/v1/sandboxes/{auto}")).await.body["state"],
+        "running"
+    );
+    // Control: one made without it stays paused and says so.
+    let r = a
+        .post(
+            &format!("/v1/sandboxes/{plain}/exec"),
+            json!({"command": ["true"]}),
+        )
+        .await;
+    refused(&r, 409, "conflict");
+    let audit = audited(&a, "sandbox.resume").await;
+    assert_eq!(audit.len(), 1, "{audit:?}");
+    for sb in [&auto, &plain] {
+        a.delete(&format!("/v1/sandboxes/{sb}")).await;
+    }
+}

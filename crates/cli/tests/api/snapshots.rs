@@ -381,3 +381,150 @@ async fn the_cli_takes_lists_starts_from_and_deletes_snapshots() {
     assert_eq!(out.status.code(), Some(125));
     assert!(String::from_utf8_lossy(&out.stderr).contains("404"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fork_starts_with_the_sources_files_and_both_go_their_own_way() {
+    use crate::cli::warden;
+    let server = Server::start_with(RuntimeDirs::private());
+    let (a_id, a) = server.admin().tenant("fork-a", None).await;
+    let (_, b) = server.admin().tenant("fork-b", None).await;
+    for tier in ["native", "gvisor"] {
+        let src = a
+            .sandbox(json!({
+                "isolation": tier, "writable_root": true, "user": "root",
+                "env": {"GREETING": "hi"}, "labels": {"app": "x"},
+            }))
+            .await;
+        a.ok(
+            &src,
+            "echo one > /scratch/a && mkdir -p /opt/w && echo two > /opt/w/b",
+        )
+        .await;
+        let r = a
+            .post(
+                &format!("/v1/sandboxes/{src}/fork"),
+                json!({"timeout_secs": 120}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        let fork = r.body["id"].as_str().expect("an id").to_string();
+        assert_ne!(fork, src);
+        assert_eq!(r.body["labels"]["app"], "x");
+        assert_eq!(r.body["isolation"], tier);
+        assert_eq!(
+            a.ok(&fork, "cat /scratch/a /opt/w/b; echo $GREETING").await,
+            "one\ntwo\nhi\n",
+            "{tier}"
+        );
+        // Each goes its own way.
+        a.ok(&fork, "echo fork > /scratch/a").await;
+        a.ok(&src, "echo src > /opt/w/b").await;
+        assert_eq!(a.ok(&src, "cat /scratch/a /opt/w/b").await, "one\nsrc\n");
+        assert_eq!(a.ok(&fork, "cat /scratch/a /opt/w/b").await, "fork\ntwo\n");
+        // Another tenant's fork of it is not found.
+        let r = b
+            .post(&format!("/v1/sandboxes/{src}/fork"), json!({}))
+            .await;
+        refused(&r, 404, "not_found");
+        for sb in [&src, &fork] {
+            destroy(&a, sb).await;
+        }
+    }
+    // The CLI forks too; nothing of a fork's files is kept or listed.
+    let src = a.sandbox(json!({})).await;
+    a.ok(&src, "echo cli > /scratch/c").await;
+    let out = warden(&server, Some(&a.token), &["sandbox", "fork", &src]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let fork = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert_eq!(a.ok(&fork, "cat /scratch/c").await, "cli\n");
+    for sb in [&src, &fork] {
+        destroy(&a, sb).await;
+    }
+    let listed = a.get("/v1/snapshots").await;
+    assert_eq!(listed.body["items"].as_array().map(Vec::len), Some(0));
+    assert_eq!(manifests(&server, &a_id), 0);
+    assert_eq!(blobs(&server, &a_id), 0);
+}
+
+/// What a sandbox's confinement looks like from inside: capabilities,
+/// no_new_privs, seccomp, and three escapes that must fail (a new user
+/// namespace, a mount, a write to the image).
+const CONFINEMENT: &str =
+    "grep -E '^(CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs|Seccomp):' /proc/self/status; \
+     unshare -U true 2>/dev/null && echo UNSHARED || echo no-unshare; \
+     mount -t tmpfs x /tmp 2>/dev/null && echo MOUNTED || echo no-mount; \
+     touch /usr/bin/planted 2>/dev/null && echo PLANTED || echo no-plant; id -u";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restored_resumed_and_forked_sandboxes_are_confined_as_fresh_ones() {
+    let server = Server::start_with(RuntimeDirs::private());
+    let (_, a) = server.admin().tenant("confined", None).await;
+    for tier in ["native", "gvisor"] {
+        let fresh = a.sandbox(json!({"isolation": tier})).await;
+        let expected = a.ok(&fresh, CONFINEMENT).await;
+        // (gVisor's Sentry has user namespaces of its own; the host's
+        // seccomp refuses them natively.)
+        assert!(
+            expected.ends_with("no-mount\nno-plant\n1000\n"),
+            "{tier}: {expected}"
+        );
+        if tier == "native" {
+            assert!(
+                expected.contains("NoNewPrivs:\t1\nSeccomp:\t2\n"),
+                "{expected}"
+            );
+            assert!(expected.contains("no-unshare"), "{expected}");
+        }
+        // A planted file that would matter if the restore ran with more
+        // rights than the sandbox: a set-user-id copy of a shell.
+        a.ok(&fresh, "cp /bin/sh /scratch/sh && chmod 4755 /scratch/sh")
+            .await;
+        let snap = a
+            .post(&format!("/v1/sandboxes/{fresh}/snapshots"), json!({}))
+            .await;
+        assert_eq!(snap.status, 201, "{}", snap.text);
+        let restored = a.sandbox(json!({"snapshot": snap.body["id"]})).await;
+        let forked = a
+            .post(&format!("/v1/sandboxes/{fresh}/fork"), json!({}))
+            .await
+            .body["id"]
+            .as_str()
+            .expect("a fork")
+            .to_string();
+        let r = a
+            .post(&format!("/v1/sandboxes/{fresh}/pause"), json!({}))
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        let r = a
+            .post(&format!("/v1/sandboxes/{fresh}/resume"), json!({}))
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        for (what, sb) in [
+            ("restored", &restored),
+            ("forked", &forked),
+            ("resumed", &fresh),
+        ] {
+            assert_eq!(a.ok(sb, CONFINEMENT).await, expected, "{tier} {what}");
+            // The planted set-user-id shell gives nothing: still uid 1000.
+            assert_eq!(
+                a.ok(sb, "/scratch/sh -c 'id -u'").await,
+                "1000\n",
+                "{tier} {what}"
+            );
+        }
+        for sb in [&restored, &forked, &fresh] {
+            destroy(&a, sb).await;
+        }
+        let r = a
+            .delete(&format!(
+                "/v1/snapshots/{}",
+                snap.body["id"].as_str().unwrap_or_default()
+            ))
+            .await;
+        assert_eq!(r.status, 204, "{}", r.text);
+    }
+}

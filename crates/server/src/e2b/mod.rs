@@ -79,7 +79,11 @@ pub async fn divert(
         Some((id, port)) if port != ENVD_PORT => {
             return ports::forward(&to.app, &id, port, req).await
         }
-        Some(_) => true,
+        Some(_) => {
+            // A paused sandbox made to resume on traffic resumes first.
+            envd::access::wake(&to.app, req.headers()).await;
+            true
+        }
         // A signed file URL made against E2B_SANDBOX_URL names no sandbox:
         // envd finds it from the signature.
         None => is_signed_file_url(req.uri()),

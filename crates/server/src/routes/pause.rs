@@ -1,5 +1,5 @@
-//! `/v1/sandboxes/{id}/pause` and `/resume` (`service::pause` does the
-//! work).
+//! `/v1/sandboxes/{id}/pause`, `/resume` and `/fork` (`service::pause`
+//! and `service::fork` do the work).
 
 use crate::api;
 use crate::auth::Caller;
@@ -63,4 +63,23 @@ pub async fn resume(
     let req = body.map(|Json(b)| b).unwrap_or_default();
     let (r, _) = service::pause::resume(&st, &caller, &id, req.timeout_secs).await?;
     Ok(Json(r.into()))
+}
+
+#[utoipa::path(
+    operation_id = "fork_sandbox",
+    post, path = "/v1/sandboxes/{id}/fork", tag = "sandboxes",
+    request_body = service::fork::ForkSandbox,
+    responses((status = 201, body = api::Sandbox, description = "a new sandbox with the source's files as they were at the fork (the source keeps running)"),
+              (status = 404, body = ErrorBody),
+              (status = 409, body = ErrorBody, description = "the source is not running"),
+              (status = 413, body = ErrorBody), (status = 429, body = ErrorBody), (status = 503, body = ErrorBody)))]
+pub async fn fork(
+    caller: Caller,
+    State(st): State<Shared>,
+    Path(id): Path<String>,
+    body: Option<Json<service::fork::ForkSandbox>>,
+) -> ApiResult<(axum::http::StatusCode, Json<api::Sandbox>)> {
+    let req = body.map(|Json(b)| b).unwrap_or_default();
+    let r = service::fork::fork(&st, &caller, &id, req).await?;
+    Ok((axum::http::StatusCode::CREATED, Json(r.into())))
 }

@@ -35,6 +35,7 @@ pub fn v1(max_json_bytes: usize) -> OpenApiRouter<Shared> {
         .routes(routes!(sandboxes::set_timeout))
         .routes(routes!(pause::pause))
         .routes(routes!(pause::resume))
+        .routes(routes!(pause::fork))
         .routes(routes!(egress::set_network))
         .routes(routes!(egress::sandbox_log))
         .routes(routes!(exec::exec))

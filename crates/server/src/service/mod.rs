@@ -13,6 +13,7 @@ pub mod audit;
 pub mod egress;
 pub mod error;
 pub mod files;
+pub mod fork;
 pub mod image_build;
 pub mod images;
 pub mod pause;

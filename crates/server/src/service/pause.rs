@@ -172,13 +172,48 @@ pub async fn resume(
     id: &str,
     timeout_secs: Option<u64>,
 ) -> Result<(SandboxRecord, bool)> {
-    let result = resume_inner(st, caller, id, timeout_secs).await;
+    resume_as(st, &caller.store, caller.actor(), id, timeout_secs).await
+}
+
+/// Resumes a paused sandbox made with `auto_resume` because a request
+/// reached it (through `/v1` or E2B's envd and ports), as `actor`; the
+/// live sandbox, or None if it is not such a sandbox.
+pub async fn auto_resume(
+    st: &Shared,
+    store: &TenantStore,
+    actor: &str,
+    id: &SandboxId,
+) -> Result<Option<Arc<crate::manager::Live>>> {
+    let Some(record) = store.get_sandbox(id).await? else {
+        return Ok(None);
+    };
+    if record.state != SandboxState::Paused || !StoredSpec::of(&record.spec).auto_resume {
+        return Ok(None);
+    }
+    resume_as(st, store, actor, id.as_str(), None).await?;
+    Ok(st.sandboxes.get(store.tenant_id(), id))
+}
+
+async fn resume_as(
+    st: &Shared,
+    store: &TenantStore,
+    actor: &str,
+    id: &str,
+    timeout_secs: Option<u64>,
+) -> Result<(SandboxRecord, bool)> {
+    let result = resume_inner(st, store, id, timeout_secs).await;
     let outcome = match &result {
         Ok((_, false)) => return result,
         Ok((_, true)) => "ok",
         Err(e) => e.code(),
     };
-    audit::by_caller(st, caller, Action::SandboxResume, id, outcome).await?;
+    let entry = Audit {
+        actor,
+        action: Action::SandboxResume,
+        target: id,
+        outcome,
+    };
+    audit::append(st.meta.as_ref(), store.tenant_id(), entry).await?;
     result
 }
 
@@ -199,7 +234,7 @@ fn resuming(id: &SandboxId) -> Arc<tokio::sync::Mutex<()>> {
 
 async fn resume_inner(
     st: &Shared,
-    caller: &Caller,
+    store: &TenantStore,
     id: &str,
     timeout_secs: Option<u64>,
 ) -> Result<(SandboxRecord, bool)> {
@@ -209,7 +244,6 @@ async fn resume_inner(
     let sid = sandbox_id(id)?;
     let lock = resuming(&sid);
     let _one = lock.lock().await;
-    let store = &caller.store;
     let record = store
         .get_sandbox(&sid)
         .await?

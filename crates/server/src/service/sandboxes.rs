@@ -28,6 +28,12 @@ pub async fn live(st: &Shared, caller: &Caller, id: &str) -> Result<Arc<Live>> {
     if let Some(l) = st.sandboxes.get(caller.store.tenant_id(), &id) {
         return Ok(l);
     }
+    // A paused sandbox made to resume on traffic resumes now.
+    if let Some(l) =
+        crate::service::pause::auto_resume(st, &caller.store, caller.actor(), &id).await?
+    {
+        return Ok(l);
+    }
     match caller.store.get_sandbox(&id).await? {
         Some(r) => Err(Error::conflict(format!(
             "the sandbox is {} ({})",
@@ -206,10 +212,28 @@ pub async fn create_audited(
     st: &Shared,
     req: CreateSandbox,
 ) -> Result<SandboxRecord> {
+    create_audited_from(caller, st, req, None).await
+}
+
+/// A snapshot a sandbox starts from: its record, shape and manifest.
+pub type From = (
+    warden_store::SnapshotRecord,
+    StoredSpec,
+    crate::snapshots::Manifest,
+);
+
+/// Creates a sandbox holding `from`'s files (else those of the snapshot
+/// the request names, if any), audited.
+pub async fn create_audited_from(
+    caller: &Caller,
+    st: &Shared,
+    req: CreateSandbox,
+    from: Option<From>,
+) -> Result<SandboxRecord> {
     if st.draining() {
         return Err(Error::ShuttingDown("the server is shutting down".into()));
     }
-    let result = create_inner(caller, st, req).await;
+    let result = create_inner(caller, st, req, from).await;
     let (target, outcome) = match &result {
         Ok(r) => (r.id.to_string(), "ok".to_string()),
         Err(e) => (String::new(), e.code().to_string()),
@@ -232,10 +256,12 @@ async fn create_inner(
     caller: &Caller,
     st: &Shared,
     mut req: CreateSandbox,
+    from: Option<From>,
 ) -> Result<SandboxRecord> {
-    let from = match &req.snapshot {
-        Some(s) => Some(crate::service::snapshots::for_start(&caller.store, s).await?),
-        None => None,
+    let from = match (from, &req.snapshot) {
+        (Some(f), _) => Some(f),
+        (None, Some(s)) => Some(crate::service::snapshots::for_start(&caller.store, s).await?),
+        (None, None) => None,
     };
     if let Some((_, shape, _)) = &from {
         from_snapshot(&mut req, shape)?;
@@ -307,6 +333,7 @@ async fn create_inner(
         volumes: mounted,
         snapshot: from.as_ref().map(|(snap, _, _)| snap.id.to_string()),
         pause_on_timeout,
+        auto_resume: req.auto_resume,
     };
     let record = SandboxRecord {
         id: SandboxId::generate(),

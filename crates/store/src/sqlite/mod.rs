@@ -298,6 +298,13 @@ impl MetaStore for SqliteMeta {
     async fn insert_sandbox(&self, sb: &SandboxRecord) -> Result<()> {
         sandboxes::insert(&self.pool, sb).await
     }
+    async fn sandbox_tenant(&self, id: &SandboxId) -> Result<Option<TenantId>> {
+        let t: Option<String> = sqlx::query_scalar("SELECT tenant_id FROM sandboxes WHERE id = ?")
+            .bind(id.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(t.map(TenantId::from_stored))
+    }
     async fn get_sandbox(
         &self,
         tenant: &TenantId,

@@ -29,6 +29,7 @@ fn from_row(row: &SqliteRow) -> Result<SnapshotRecord> {
             "user" => SnapshotPurpose::User,
             "pause" => SnapshotPurpose::Pause,
             "layer" => SnapshotPurpose::Layer,
+            "fork" => SnapshotPurpose::Fork,
             other => return Err(StoreError::Corrupt(format!("snapshot purpose {other:?}"))),
         },
         spec: serde_json::from_str(&spec)
@@ -55,14 +56,15 @@ pub(super) async fn begin(pool: &SqlitePool, s: &SnapshotRecord) -> Result<()> {
         }
     }
     let quotas = reservations::quotas_of(&mut *tx, &s.tenant_id).await?;
-    // An image's layers are bounded by max_images (and their steps).
+    // An image's layers are bounded by max_images (and their steps); a
+    // fork's files live as long as the fork's create.
     let count: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM snapshots WHERE tenant_id = ? AND purpose != 'layer'",
+        "SELECT COUNT(*) FROM snapshots WHERE tenant_id = ? AND purpose IN ('user', 'pause')",
     )
     .bind(s.tenant_id.as_str())
     .fetch_one(&mut *tx)
     .await?;
-    if s.purpose != SnapshotPurpose::Layer
+    if matches!(s.purpose, SnapshotPurpose::User | SnapshotPurpose::Pause)
         && to_u64(count, "snapshot count")? >= u64::from(quotas.max_snapshots)
     {
         return Err(StoreError::CountQuota(format!(
@@ -263,7 +265,7 @@ pub(super) async fn delete(
 
 pub(super) async fn unfinished(pool: &SqlitePool) -> Result<Vec<SnapshotRecord>> {
     let rows = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM snapshots WHERE state = 'making' ORDER BY id"
+        "SELECT {COLUMNS} FROM snapshots WHERE state = 'making' OR purpose = 'fork' ORDER BY id"
     ))
     .fetch_all(pool)
     .await?;

@@ -49,11 +49,6 @@ fn native_request(
              not its processes and memory",
         ));
     }
-    if req.auto_resume.as_ref().is_some_and(|a| a.enabled) {
-        return Err(E2bError::bad_request(
-            "autoResume: Warden resumes a paused sandbox on connect(), not on traffic",
-        ));
-    }
     if req.mcp.as_ref().is_some_and(|v| !v.is_null()) {
         return Err(E2bError::bad_request(
             "mcp: Warden has no MCP gateway template",
@@ -110,6 +105,7 @@ fn native_request(
         writable_root: true,
         volumes: super::volumes::mounts(req.volume_mounts),
         on_timeout: (req.auto_pause == Some(true)).then(|| "pause".into()),
+        auto_resume: req.auto_resume.as_ref().is_some_and(|a| a.enabled),
         ..CreateSandbox::default()
     })
 }

@@ -96,7 +96,7 @@ pub fn detail(st: &Shared, r: &SandboxRecord, domain: Option<String>) -> Detail 
             deny_out: vec!["0.0.0.0/0".into()],
         },
         lifecycle: Lifecycle {
-            auto_resume: false,
+            auto_resume: spec.auto_resume,
             on_timeout: if spec.pause_on_timeout {
                 "pause"
             } else {

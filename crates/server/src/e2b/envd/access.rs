@@ -71,6 +71,34 @@ pub fn signed_file(
     Ok(live)
 }
 
+/// Resumes the sandbox a request names if it is paused, was made with
+/// auto-resume, and the request carries its access token (nothing else
+/// wakes a sandbox). A failed resume is logged; the request then gets the
+/// answer a sandbox that is not running gets.
+pub async fn wake(st: &Shared, headers: &HeaderMap) {
+    let Ok((_, id)) = named(headers) else { return };
+    if st.sandboxes.get_unscoped(&id).is_some() {
+        return;
+    }
+    let presented = headers
+        .get("x-access-token")
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .unwrap_or("");
+    if presented.is_empty() || !token::verify(&st.signing_key, &id, presented) {
+        return;
+    }
+    let tenant = match st.meta.sandbox_tenant(&id).await {
+        Ok(Some(t)) => t,
+        Ok(None) => return,
+        Err(e) => return tracing::warn!(sandbox = %id, "finding a sandbox's tenant: {e}"),
+    };
+    let store = st.tenant_store(tenant);
+    if let Err(e) = crate::service::pause::auto_resume(st, &store, "envd", &id).await {
+        tracing::warn!(sandbox = %id, "resuming on traffic: {e}");
+    }
+}
+
 pub fn sandbox(st: &Shared, headers: &HeaderMap) -> Result<Arc<Live>, Error> {
     let (raw_id, id) = named(headers)?;
     let presented = headers

@@ -3,7 +3,7 @@
 //! plain HTTP `/files` and `/health`, all on the sandbox named by the
 //! request and authenticated by its access token (`access`).
 
-mod access;
+pub(crate) mod access;
 mod audit;
 mod entry;
 mod errors;

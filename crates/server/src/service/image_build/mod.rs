@@ -59,6 +59,23 @@ pub async fn plan(st: &Shared, caller: &Caller, req: BuildImage) -> Result<Plan>
             req.name
         )));
     }
+    // A new image past the tenant's count is refused before any step
+    // runs (the store checks again when the image is recorded).
+    if caller.store.get_image(&req.name).await?.is_none() {
+        let quotas = caller
+            .store
+            .tenant()
+            .await?
+            .ok_or_else(|| Error::not_found("tenant"))?
+            .quotas;
+        let kept = caller.store.list_images().await?.len();
+        if kept >= quotas.max_images as usize {
+            return Err(Error::Quota(format!(
+                "max_images: the tenant keeps {kept} images, its limit is {}",
+                quotas.max_images
+            )));
+        }
+    }
     let max = st.cfg.builds.max_steps as usize;
     if req.steps.is_empty() || req.steps.len() > max {
         return Err(Error::invalid(format!(

@@ -198,6 +198,7 @@ async fn start(
         volumes: Vec::new(),
         snapshot: None,
         pause_on_timeout: false,
+        auto_resume: false,
     };
     let now = now_ms();
     let mut labels = BTreeMap::new();

@@ -1,0 +1,264 @@
+//! `warden bench state`: state that outlives a sandbox, over the HTTP API
+//! of an in-process `warden serve` on loopback, on each tier: a plain
+//! create next to a create from a small snapshot and from a snapshot
+//! holding a large file; pause and resume of a sandbox that wrote that
+//! file; and an image build next to its cached rebuilds. Prints figures
+//! and ratios measured in the one run; asserts nothing.
+
+use anyhow::{bail, Context, Result};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+use crate::bench_measure::{bar, ms, percentile};
+use crate::bench_server::{BenchServer, Http};
+
+async fn create(http: &Http, body: Value) -> Result<String> {
+    let sb = http
+        .call(reqwest::Method::POST, "/v1/sandboxes", Some(body))
+        .await?;
+    Ok(sb["id"].as_str().context("no sandbox id")?.to_string())
+}
+
+async fn destroy(http: &Http, id: &str) -> Result<()> {
+    http.call(
+        reqwest::Method::DELETE,
+        &format!("/v1/sandboxes/{id}"),
+        None,
+    )
+    .await
+    .map(|_| ())
+}
+
+async fn sh(http: &Http, id: &str, line: &str) -> Result<String> {
+    let out = http
+        .call(
+            reqwest::Method::POST,
+            &format!("/v1/sandboxes/{id}/exec"),
+            Some(json!({"command": ["sh", "-c", line]})),
+        )
+        .await?;
+    if out["exit_code"] != 0 {
+        bail!("{line}: {out}");
+    }
+    Ok(out["stdout"].as_str().unwrap_or_default().to_string())
+}
+
+/// `rounds` timings of `f`.
+async fn timed<F, Fut>(label: &str, rounds: usize, mut f: F) -> Result<Vec<Duration>>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Duration>>,
+{
+    let pb = bar(label, rounds);
+    let mut v = Vec::with_capacity(rounds);
+    for _ in 0..rounds {
+        v.push(f().await?);
+        pb.inc(1);
+    }
+    pb.finish_and_clear();
+    Ok(v)
+}
+
+fn p50(v: &[Duration]) -> f64 {
+    ms(percentile(v, 50.0))
+}
+
+async fn tier(http: &Http, isolation: &str, rounds: usize, size_mb: u64) -> Result<()> {
+    let shape = json!({"isolation": isolation});
+    let plain = timed("create", rounds, || async {
+        let t = Instant::now();
+        let id = create(http, shape.clone()).await?;
+        let d = t.elapsed();
+        destroy(http, &id).await?;
+        Ok(d)
+    })
+    .await?;
+    // A small snapshot: a few files in the home directory.
+    let small_src = create(http, shape.clone()).await?;
+    sh(
+        http,
+        &small_src,
+        "mkdir -p /scratch/proj && for i in 1 2 3 4 5 6 7 8; do echo $i > /scratch/proj/f$i; done",
+    )
+    .await?;
+    let small = http
+        .call(
+            reqwest::Method::POST,
+            &format!("/v1/sandboxes/{small_src}/snapshots"),
+            Some(json!({})),
+        )
+        .await?;
+    let small_id = small["id"].as_str().context("no snapshot id")?.to_string();
+    destroy(http, &small_src).await?;
+    let from_small = timed("small", rounds, || async {
+        let t = Instant::now();
+        let id = create(http, json!({"snapshot": small_id})).await?;
+        let d = t.elapsed();
+        destroy(http, &id).await?;
+        Ok(d)
+    })
+    .await?;
+    // A sandbox that wrote `size_mb` of random bytes.
+    let big = create(http, shape.clone()).await?;
+    sh(
+        http,
+        &big,
+        &format!("head -c {size_mb}M /dev/urandom > /scratch/blob"),
+    )
+    .await?;
+    let snap = http
+        .call(
+            reqwest::Method::POST,
+            &format!("/v1/sandboxes/{big}/snapshots"),
+            Some(json!({})),
+        )
+        .await?;
+    let snap_id = snap["id"].as_str().context("no snapshot id")?.to_string();
+    let from_big = timed("large", rounds, || async {
+        let t = Instant::now();
+        let id = create(http, json!({"snapshot": snap_id})).await?;
+        let d = t.elapsed();
+        destroy(http, &id).await?;
+        Ok(d)
+    })
+    .await?;
+    let (mut pauses, mut resumes) = (Vec::new(), Vec::new());
+    let pb = bar("pause", rounds);
+    for _ in 0..rounds {
+        let t = Instant::now();
+        http.call(
+            reqwest::Method::POST,
+            &format!("/v1/sandboxes/{big}/pause"),
+            Some(json!({})),
+        )
+        .await?;
+        pauses.push(t.elapsed());
+        let t = Instant::now();
+        http.call(
+            reqwest::Method::POST,
+            &format!("/v1/sandboxes/{big}/resume"),
+            Some(json!({})),
+        )
+        .await?;
+        resumes.push(t.elapsed());
+        pb.inc(1);
+    }
+    pb.finish_and_clear();
+    let size = sh(http, &big, "wc -c < /scratch/blob").await?;
+    if size.trim() != (size_mb << 20).to_string() {
+        bail!("the file is {size} bytes after the cycles");
+    }
+    destroy(http, &big).await?;
+    for s in [&small_id, &snap_id] {
+        http.call(reqwest::Method::DELETE, &format!("/v1/snapshots/{s}"), None)
+            .await?;
+    }
+    let base = p50(&plain);
+    println!("{isolation}: plain create p50 {base:.1} ms");
+    println!(
+        "{isolation}: create from a snapshot of 8 small files p50 {:.1} ms ({:.2}x plain)",
+        p50(&from_small),
+        p50(&from_small) / base
+    );
+    println!(
+        "{isolation}: create from a snapshot of a {size_mb} MiB file p50 {:.1} ms ({:.2}x plain)",
+        p50(&from_big),
+        p50(&from_big) / base
+    );
+    println!(
+        "{isolation}: pause of a sandbox that wrote {size_mb} MiB p50 {:.1} ms (p90 {:.1}), \
+         resume p50 {:.1} ms (p90 {:.1}), {rounds} cycles",
+        p50(&pauses),
+        ms(percentile(&pauses, 90.0)),
+        p50(&resumes),
+        ms(percentile(&resumes, 90.0)),
+    );
+    Ok(())
+}
+
+/// Builds `name` and reads the answer to its end; the `done` event.
+async fn build(http: &Http, body: &Value) -> Result<Value> {
+    let resp = http
+        .client
+        .post(format!("{}/v1/images", http.base))
+        .bearer_auth(&http.token)
+        .json(body)
+        .send()
+        .await?;
+    let status = resp.status();
+    let text = resp.text().await?;
+    if !status.is_success() {
+        bail!("build: {status}: {text}");
+    }
+    for line in text.lines() {
+        let e: Value = serde_json::from_str(line)?;
+        match e["event"].as_str() {
+            Some("done") => return Ok(e),
+            Some("error") => bail!("build: {}", e["message"]),
+            _ => {}
+        }
+    }
+    bail!("the build's answer ended without its result")
+}
+
+async fn images(http: &Http, rounds: usize) -> Result<()> {
+    let body = json!({
+        "name": "bench",
+        "base": "python-data",
+        "steps": [
+            {"run": "mkdir -p /opt/bench && python3 -c 'print(1)' > /opt/bench/one"},
+            {"run": "echo two > /opt/bench/two"},
+        ],
+    });
+    let t = Instant::now();
+    build(http, &body).await?;
+    let first = t.elapsed();
+    let again = timed("rebuild", rounds, || async {
+        let t = Instant::now();
+        let done = build(http, &body).await?;
+        if done["steps_run"] != 0 {
+            bail!("a cached rebuild ran steps: {done}");
+        }
+        Ok(t.elapsed())
+    })
+    .await?;
+    let mut last = body.clone();
+    last["steps"][1] = json!({"run": "echo changed > /opt/bench/two"});
+    let t = Instant::now();
+    let done = build(http, &last).await?;
+    let changed = t.elapsed();
+    println!(
+        "image build of 2 steps on python-data: first {:.0} ms; unchanged rebuild p50 {:.1} ms \
+         ({:.4}x the first); last step changed {:.0} ms ({} step run)",
+        ms(first),
+        p50(&again),
+        p50(&again) / ms(first),
+        ms(changed),
+        done["steps_run"]
+    );
+    Ok(())
+}
+
+pub async fn run(rounds: usize, size_mb: u64) -> Result<()> {
+    if rounds == 0 || size_mb == 0 {
+        bail!("--rounds and --size-mb must be at least 1");
+    }
+    let server = BenchServer::start(|cfg| {
+        cfg.limits.max_snapshot_bytes = cfg.limits.max_snapshot_bytes.max(size_mb << 21);
+    })
+    .await?;
+    let http = server.http.clone();
+    for isolation in ["native", "gvisor"] {
+        // The gVisor tier opens on first use: a start says whether it can.
+        match create(&http, json!({"isolation": isolation})).await {
+            Ok(id) => destroy(&http, &id).await?,
+            Err(e) => {
+                println!("{isolation}: not available here ({e:#}): skipped");
+                continue;
+            }
+        }
+        tier(&http, isolation, rounds, size_mb).await?;
+    }
+    images(&http, rounds).await?;
+    server.stop().await
+}
