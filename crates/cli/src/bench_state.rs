@@ -60,7 +60,7 @@ where
 }
 
 fn p50(v: &[Duration]) -> f64 {
-    ms(percentile(v, 50.0))
+    ms(percentile(v, 0.5))
 }
 
 async fn tier(http: &Http, isolation: &str, rounds: usize, size_mb: u64) -> Result<()> {
@@ -169,9 +169,9 @@ async fn tier(http: &Http, isolation: &str, rounds: usize, size_mb: u64) -> Resu
         "{isolation}: pause of a sandbox that wrote {size_mb} MiB p50 {:.1} ms (p90 {:.1}), \
          resume p50 {:.1} ms (p90 {:.1}), {rounds} cycles",
         p50(&pauses),
-        ms(percentile(&pauses, 90.0)),
+        ms(percentile(&pauses, 0.9)),
         p50(&resumes),
-        ms(percentile(&resumes, 90.0)),
+        ms(percentile(&resumes, 0.9)),
     );
     Ok(())
 }

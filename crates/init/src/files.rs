@@ -326,12 +326,12 @@ pub async fn read(
     }
     let credit = state.conn.open_stream(id);
     let mut left = limit.unwrap_or(u64::MAX);
-    let mut buf = vec![0u8; CHUNK];
+    let mut buf = vec![0u8; READ_CHUNK];
     let end = loop {
         if left == 0 {
             break Response::Done;
         }
-        let want = (left.min(CHUNK as u64)) as usize;
+        let want = (left.min(READ_CHUNK as u64)) as usize;
         match file.read(&mut buf[..want]).await {
             Ok(0) => break Response::Done,
             Ok(n) => {
@@ -347,6 +347,11 @@ pub async fn read(
     state.conn.close_stream(id);
     state.conn.send(id, end).await;
 }
+
+/// Bytes read (and sent) at once: each read is a trip to the blocking
+/// pool, so a quarter of the stream's window per read moves a large file
+/// several times faster than `CHUNK`-sized ones while four stay in flight.
+const READ_CHUNK: usize = 4 * CHUNK;
 
 /// Opens without following any symlink on the way, and without blocking
 /// on a FIFO planted at the path.

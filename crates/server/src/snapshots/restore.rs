@@ -12,7 +12,7 @@ use super::{join, Entry, Manifest, Scope};
 use crate::service::{Error, Result};
 use futures::StreamExt;
 use std::collections::HashSet;
-use warden_protocol::{Client, ClientError, ErrorKind, FileKind, Request, Response, CHUNK};
+use warden_protocol::{Client, ClientError, ErrorKind, FileKind, Request, Response};
 use warden_store::{ObjectKind, TenantStore};
 
 /// Files written at once.
@@ -279,16 +279,21 @@ async fn same_content(client: &Client, path: &str, sha256: &str) -> bool {
     }
 }
 
+/// Bytes sent in one write: each is a round trip to the init, so fewer
+/// and larger ones (well under the protocol's frame limit) fill a large
+/// file several times faster than `CHUNK`-sized ones.
+const WRITE_CHUNK: usize = 1 << 20;
+
 async fn copy_blob(client: &Client, store: &TenantStore, handle: u32, blob: &str) -> Result<()> {
     let mut body = store.objects().get_stream(ObjectKind::Blobs, blob).await?;
-    let mut pending = Vec::with_capacity(CHUNK);
+    let mut pending = Vec::with_capacity(WRITE_CHUNK);
     loop {
         let next = body.next().await.transpose()?;
         if let Some(b) = &next {
             pending.extend_from_slice(b);
         }
-        while pending.len() >= CHUNK || (next.is_none() && !pending.is_empty()) {
-            let n = pending.len().min(CHUNK);
+        while pending.len() >= WRITE_CHUNK || (next.is_none() && !pending.is_empty()) {
+            let n = pending.len().min(WRITE_CHUNK);
             let data: Vec<u8> = pending.drain(..n).collect();
             client.call(Request::WriteChunk { handle, data }).await?;
         }
