@@ -410,6 +410,19 @@ def metrics_and_pause(s, sbx):
     check(w.files.read("w.txt") == "woken by traffic", "an envd call resumes it and is answered")
     check(str(Sandbox.get_info(w.sandbox_id).state) == "running", "running again")
     w.kill()
+    # fork: copies that start with the source's files (not its processes).
+    f = s.sandbox(timeout=60)
+    f.files.write("f.txt", "to fork")
+    forks = f.fork(count=2, timeout=60)
+    check(len(forks) == 2 and all(isinstance(x, Sandbox) for x in forks), f"two forks: {forks}")
+    for x in forks:
+        s.live.append(x.sandbox_id)
+        check(x.sandbox_id != f.sandbox_id, "a fork has an id of its own")
+        check(x.files.read("f.txt") == "to fork", "a fork has the source's file")
+        x.files.write("f.txt", "changed in the fork")
+        x.kill()
+    check(f.files.read("f.txt") == "to fork", "the source keeps its own file")
+    f.kill()
 
 
 def async_api(s, _sbx):

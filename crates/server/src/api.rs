@@ -348,7 +348,7 @@ pub struct Sandbox {
 }
 
 /// What the server keeps of a create request in the sandbox record.
-#[derive(Serialize, Deserialize, Default)]
+#[derive(Serialize, Deserialize, Default, Clone)]
 pub struct StoredSpec {
     pub image: String,
     pub limits: SandboxLimits,

@@ -351,6 +351,19 @@ async function metricsAndPause(sbx) {
   check((await w.files.read('w.txt')) === 'woken by traffic', 'an envd call resumes it and is answered')
   check((await Sandbox.getInfo(w.sandboxId)).state === 'running', 'running again')
   await w.kill()
+  // fork: copies that start with the source's files (not its processes).
+  const f = await sandbox({ timeoutMs: 60000 })
+  await f.files.write('f.txt', 'to fork')
+  const forks = await f.fork({ count: 2, timeoutMs: 60000 })
+  check(forks.length === 2 && forks.every((x) => x instanceof Sandbox), `two forks: ${forks}`)
+  for (const x of forks) {
+    live.push(x.sandboxId)
+    check(x.sandboxId !== f.sandboxId, 'a fork has an id of its own')
+    check((await x.files.read('f.txt')) === 'to fork', "a fork has the source's file")
+    await x.kill()
+  }
+  check(await f.isRunning(), 'the source runs on')
+  await f.kill()
 }
 
 async function wrongApiKey() {

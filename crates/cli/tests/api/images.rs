@@ -249,6 +249,32 @@ async fn an_image_builds_in_cached_steps_and_starts_sandboxes_on_both_tiers() {
         .await;
     refused(&r, 400, "bad_request");
     assert_eq!(b.delete("/v1/images/tools").await.status.as_u16(), 404);
+    // B builds on an image of its own: the derived one keeps its layers.
+    let own = build(
+        &b,
+        json!({"name": "tools", "base": "python-data", "steps": [{"run": "mkdir -p /opt && echo b > /opt/b"}]}),
+    )
+    .await;
+    assert_eq!(done(&own)["steps_run"], 1);
+    let derived = build(
+        &b,
+        json!({"name": "derived", "base": "tools", "steps": [{"run": "cp /opt/b /opt/c"}]}),
+    )
+    .await;
+    let layers = &done(&derived)["image"]["layers"];
+    assert_eq!(layers.as_array().map(Vec::len), Some(2), "{derived:?}");
+    assert_eq!(layers[0], done(&own)["image"]["layers"][0]);
+    let on_derived = b.sandbox(json!({"image": "derived"})).await;
+    assert_eq!(b.ok(&on_derived, "cat /opt/b /opt/c").await, "b\nb\n");
+    b.delete(&format!("/v1/sandboxes/{on_derived}")).await;
+    // A's image of the same name is still A's own.
+    let on_a = a.sandbox(json!({"image": "tools"})).await;
+    assert_eq!(
+        a.ok(&on_a, "cat /etc/warden-built; test -e /opt/b || echo none")
+            .await,
+        "rebuilt\nnone\n"
+    );
+    a.delete(&format!("/v1/sandboxes/{on_a}")).await;
     // Nor can a tenant delete or shadow the operator's image.
     refused(&a.delete("/v1/images/python-data").await, 403, "forbidden");
     let r = a

@@ -30,6 +30,22 @@ pub async fn fork(
     id: &str,
     ask: ForkSandbox,
 ) -> Result<SandboxRecord> {
+    let mut made = fork_n(st, caller, id, 1, ask).await?;
+    made.pop()
+        .unwrap_or_else(|| Err(Error::internal("forking", "no fork was made")))
+}
+
+/// Forks the caller's live sandbox `id` `count` times from one taking of
+/// its files: each fork's outcome on its own (one may hit a quota where
+/// the one before did not). An error here is the source's (not found, not
+/// running, its files too large).
+pub async fn fork_n(
+    st: &Shared,
+    caller: &Caller,
+    id: &str,
+    count: usize,
+    ask: ForkSandbox,
+) -> Result<Vec<Result<SandboxRecord>>> {
     let live = sandboxes::live(st, caller, id).await?;
     let record = caller
         .store
@@ -48,29 +64,34 @@ pub async fn fork(
     .await?;
     let made = async {
         let manifest = snapshots::manifest_by_id(&caller.store, &snap.id).await?;
-        let req = CreateSandbox {
-            image: Some(shape.image.clone()),
-            isolation: Some(shape.isolation.name().into()),
-            limits: Some(shape.limits.clone()),
-            env: live.plain_env.clone(),
-            secrets: shape.secret_names.clone(),
-            files: shape.files.clone(),
-            network: Some(shape.network.clone()),
-            workdir: Some(shape.workdir.clone()),
-            user: Some(shape.user.name().into()),
-            writable_root: shape.writable_root,
-            volumes: shape.volumes.clone(),
-            labels: ask.labels.unwrap_or_else(|| record.labels.clone()),
-            timeout_secs: ask.timeout_secs,
-            public_ports: live.public_ports,
-            on_timeout: shape.pause_on_timeout.then(|| "pause".into()),
-            auto_resume: shape.auto_resume,
-            ..CreateSandbox::default()
-        };
-        sandboxes::create_audited_from(caller, st, req, Some((snap.clone(), shape, manifest))).await
+        let mut out = Vec::with_capacity(count);
+        for _ in 0..count {
+            let req = CreateSandbox {
+                image: Some(shape.image.clone()),
+                isolation: Some(shape.isolation.name().into()),
+                limits: Some(shape.limits.clone()),
+                env: live.plain_env.clone(),
+                secrets: shape.secret_names.clone(),
+                files: shape.files.clone(),
+                network: Some(shape.network.clone()),
+                workdir: Some(shape.workdir.clone()),
+                user: Some(shape.user.name().into()),
+                writable_root: shape.writable_root,
+                volumes: shape.volumes.clone(),
+                labels: ask.labels.clone().unwrap_or_else(|| record.labels.clone()),
+                timeout_secs: ask.timeout_secs,
+                public_ports: live.public_ports,
+                on_timeout: shape.pause_on_timeout.then(|| "pause".into()),
+                auto_resume: shape.auto_resume,
+                ..CreateSandbox::default()
+            };
+            let from = (snap.clone(), shape.clone(), manifest.clone());
+            out.push(sandboxes::create_audited_from(caller, st, req, Some(from)).await);
+        }
+        Ok::<_, Error>(out)
     }
     .await;
-    // The new sandbox has its files (or failed): the fork's copy goes.
+    // The new sandboxes have their files (or failed): the fork's copy goes.
     if let Err(e) = snapshots::remove(&caller.store, &snap.id).await {
         tracing::warn!(snapshot = %snap.id, "dropping a fork's files: {e}");
     }

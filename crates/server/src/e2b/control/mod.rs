@@ -7,6 +7,7 @@
 
 mod auth;
 pub(crate) mod error;
+mod fork;
 mod list;
 mod logs;
 mod metrics;
@@ -43,7 +44,7 @@ pub fn routes() -> Router<Shared> {
         .route("/sandboxes/{id}/pause", post(pause::pause))
         .route("/sandboxes/{id}/resume", post(pause::resume))
         .route("/sandboxes/{id}/snapshots", post(snapshots::create))
-        .route("/sandboxes/{id}/fork", post(unsupported::fork))
+        .route("/sandboxes/{id}/fork", post(fork::fork))
         .route("/snapshots", get(snapshots::list))
         .route("/templates", any(unsupported::templates))
         .route("/templates/{*rest}", any(snapshots::templates))
