@@ -24,6 +24,13 @@ pub fn valid_name(name: &str) -> bool {
         && !name.starts_with('-')
 }
 
+/// Whether `name` is the operator's (`host` or a built image directory),
+/// checked without listing the others.
+pub fn is_operator(images_dir: &Path, name: &str) -> bool {
+    name == "host"
+        || (valid_name(name) && images_dir.join(name).join(".warden-image.json").is_file())
+}
+
 /// Resolves an image name to what the runtime starts, and its identity.
 pub fn resolve(images_dir: &Path, name: &str) -> crate::service::Result<(Image, ImageIdentity)> {
     use crate::service::Error;
@@ -126,5 +133,13 @@ mod tests {
             assert_eq!(e.code(), "bad_request", "{bad}");
         }
         assert_eq!(available(dir.path()), ["py"]);
+        for (name, operator) in [
+            ("py", true),
+            ("host", true),
+            ("half-built", false),
+            ("../py", false),
+        ] {
+            assert_eq!(is_operator(dir.path(), name), operator, "{name}");
+        }
     }
 }

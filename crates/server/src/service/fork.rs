@@ -53,7 +53,7 @@ pub async fn fork_n(
         .await?
         .ok_or_else(|| Error::not_found("sandbox"))?;
     let shape = StoredSpec::of(&record.spec);
-    let snap = snapshots::take(
+    let (snap, manifest) = snapshots::take(
         st,
         &caller.store,
         &live,
@@ -62,38 +62,33 @@ pub async fn fork_n(
         SnapshotPurpose::Fork,
     )
     .await?;
-    let made = async {
-        let manifest = snapshots::manifest_by_id(&caller.store, &snap.id).await?;
-        let mut out = Vec::with_capacity(count);
-        for _ in 0..count {
-            let req = CreateSandbox {
-                image: Some(shape.image.clone()),
-                isolation: Some(shape.isolation.name().into()),
-                limits: Some(shape.limits.clone()),
-                env: live.plain_env.clone(),
-                secrets: shape.secret_names.clone(),
-                files: shape.files.clone(),
-                network: Some(shape.network.clone()),
-                workdir: Some(shape.workdir.clone()),
-                user: Some(shape.user.name().into()),
-                writable_root: shape.writable_root,
-                volumes: shape.volumes.clone(),
-                labels: ask.labels.clone().unwrap_or_else(|| record.labels.clone()),
-                timeout_secs: ask.timeout_secs,
-                public_ports: live.public_ports,
-                on_timeout: shape.pause_on_timeout.then(|| "pause".into()),
-                auto_resume: shape.auto_resume,
-                ..CreateSandbox::default()
-            };
-            let from = (snap.clone(), shape.clone(), manifest.clone());
-            out.push(sandboxes::create_audited_from(caller, st, req, Some(from)).await);
-        }
-        Ok::<_, Error>(out)
+    let mut made = Vec::with_capacity(count);
+    for _ in 0..count {
+        let req = CreateSandbox {
+            image: Some(shape.image.clone()),
+            isolation: Some(shape.isolation.name().into()),
+            limits: Some(shape.limits.clone()),
+            env: live.plain_env.clone(),
+            secrets: shape.secret_names.clone(),
+            files: shape.files.clone(),
+            network: Some(shape.network.clone()),
+            workdir: Some(shape.workdir.clone()),
+            user: Some(shape.user.name().into()),
+            writable_root: shape.writable_root,
+            volumes: shape.volumes.clone(),
+            labels: ask.labels.clone().unwrap_or_else(|| record.labels.clone()),
+            timeout_secs: ask.timeout_secs,
+            public_ports: live.public_ports,
+            on_timeout: shape.pause_on_timeout.then(|| "pause".into()),
+            auto_resume: shape.auto_resume,
+            ..CreateSandbox::default()
+        };
+        let from = (snap.clone(), shape.clone(), manifest.clone());
+        made.push(sandboxes::create_audited_from(caller, st, req, Some(from)).await);
     }
-    .await;
     // The new sandboxes have their files (or failed): the fork's copy goes.
     if let Err(e) = snapshots::remove(&caller.store, &snap.id).await {
         tracing::warn!(snapshot = %snap.id, "dropping a fork's files: {e}");
     }
-    made
+    Ok(made)
 }

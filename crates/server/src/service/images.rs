@@ -34,12 +34,12 @@ pub async fn resolve(
     store: &TenantStore,
     name: &str,
 ) -> Result<(Image, ImageIdentity)> {
-    let operator = crate::images::resolve(&st.cfg.images_dir, name);
-    if operator.is_ok() || !crate::images::valid_name(name) {
-        return operator;
+    if crate::images::is_operator(&st.cfg.images_dir, name) || !crate::images::valid_name(name) {
+        return crate::images::resolve(&st.cfg.images_dir, name);
     }
     let Some(record) = store.get_image(name).await? else {
-        return operator;
+        // The refusal lists the operator's images.
+        return crate::images::resolve(&st.cfg.images_dir, name);
     };
     let Some(top) = record.layers.last() else {
         return Err(Error::internal("reading an image", "it has no layers"));
@@ -80,7 +80,7 @@ pub fn materialize<'a>(
             .await
             .map_err(|e| Error::internal("making the images directory", e))?;
         let new = dir.join(format!(".new-{key}-{}", rand::random::<u32>()));
-        let made = make_root(st, store, &layer, &below, &new).await;
+        let made = make_root(store, &layer, &below, &new).await;
         if let Err(e) = made {
             let _ = remove_tree(new).await;
             return Err(e);
@@ -97,7 +97,6 @@ pub fn materialize<'a>(
 }
 
 async fn make_root(
-    _st: &AppState,
     store: &TenantStore,
     layer: &warden_store::LayerRecord,
     below: &Path,
@@ -113,10 +112,15 @@ async fn make_root(
 }
 
 /// The directory of an operator's image a build starts from.
-pub fn base_root(st: &AppState, base: &str) -> Result<PathBuf> {
-    match crate::images::resolve(&st.cfg.images_dir, base)?.0 {
-        Image::Dir(d) => Ok(PathBuf::from(d)),
-        Image::Host => Err(Error::invalid(
+pub fn base_root(st: &AppState, name: &str) -> Result<PathBuf> {
+    base(st, name).map(|(dir, _)| dir)
+}
+
+/// An operator's image a build starts from: its directory and identity.
+pub fn base(st: &AppState, name: &str) -> Result<(PathBuf, ImageIdentity)> {
+    match crate::images::resolve(&st.cfg.images_dir, name)? {
+        (Image::Dir(d), id) => Ok((PathBuf::from(d), id)),
+        (Image::Host, _) => Err(Error::invalid(
             "base \"host\": an image is built on a directory image (python-data, or one of \
              yours); the host image is the host's own /usr, which Warden does not copy",
         )),
@@ -141,7 +145,7 @@ pub async fn list(st: &AppState, store: &TenantStore) -> Result<Vec<ImageInfo>> 
 
 /// One image the caller may use, by name.
 pub async fn get(st: &AppState, store: &TenantStore, name: &str) -> Result<ImageInfo> {
-    if crate::images::resolve(&st.cfg.images_dir, name).is_ok() {
+    if crate::images::is_operator(&st.cfg.images_dir, name) {
         return operator_info(st, name);
     }
     match store.get_image(name).await? {
@@ -180,7 +184,7 @@ pub fn tenant_info(r: ImageRecord) -> ImageInfo {
 /// Deletes the caller's image (audited). Sandboxes started from it keep
 /// running on it; its layers go once none is mounted.
 pub async fn delete(st: &AppState, caller: &Caller, name: &str) -> Result<()> {
-    if crate::images::resolve(&st.cfg.images_dir, name).is_ok() {
+    if crate::images::is_operator(&st.cfg.images_dir, name) {
         return Err(Error::Forbidden(format!(
             "{name:?} is the operator's image; tenants delete only their own"
         )));

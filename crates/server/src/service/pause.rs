@@ -132,7 +132,7 @@ async fn pause_inner(
     }
     // Nothing runs while its files are taken: they are what it was.
     live.client.kill_all().await?;
-    let snap = snapshots::take(
+    let (snap, _) = snapshots::take(
         st,
         store,
         &live,

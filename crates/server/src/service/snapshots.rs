@@ -72,11 +72,13 @@ async fn create_inner(
         SnapshotPurpose::User,
     )
     .await
+    .map(|(snap, _)| snap)
 }
 
 /// Takes a snapshot of `live` (whose record keeps `spec`, what a sandbox
 /// made from the snapshot starts as): begun in the store, filled, its
-/// manifest stored, marked ready; deleted again on any failure.
+/// manifest stored, marked ready; deleted again on any failure. Returns
+/// the manifest too, for a caller that uses it at once.
 pub async fn take(
     st: &AppState,
     store: &TenantStore,
@@ -84,7 +86,7 @@ pub async fn take(
     spec: serde_json::Value,
     name: Option<&str>,
     purpose: SnapshotPurpose,
-) -> Result<SnapshotRecord> {
+) -> Result<(SnapshotRecord, Manifest)> {
     let shape = StoredSpec::of(&spec);
     let scope = Scope::of(
         shape.writable_root,
@@ -110,7 +112,7 @@ pub async fn take_in(
     (spec, name, purpose): (serde_json::Value, Option<&str>, SnapshotPurpose),
     scope: &Scope,
     since_ns: i64,
-) -> Result<SnapshotRecord> {
+) -> Result<(SnapshotRecord, Manifest)> {
     let mut snap = SnapshotRecord {
         id: SnapshotId::generate(),
         tenant_id: store.tenant_id().clone(),
@@ -158,14 +160,16 @@ pub async fn take_in(
             ));
         }
         snap.ready = true;
-        Ok(())
+        Ok(taken.manifest)
     }
     .await;
-    if let Err(e) = finished {
-        discard(store, &snap.id).await;
-        return Err(e);
+    match finished {
+        Ok(manifest) => Ok((snap, manifest)),
+        Err(e) => {
+            discard(store, &snap.id).await;
+            Err(e)
+        }
     }
-    Ok(snap)
 }
 
 /// Deletes a snapshot that could not be finished, with what it held.

@@ -53,7 +53,7 @@ struct Planned {
 /// (uploaded files are the caller's), and computes each step's key.
 pub async fn plan(st: &Shared, caller: &Caller, req: BuildImage) -> Result<Plan> {
     super::check_resource_name("image", &req.name)?;
-    if req.name == "host" || crate::images::resolve(&st.cfg.images_dir, &req.name).is_ok() {
+    if crate::images::is_operator(&st.cfg.images_dir, &req.name) {
         return Err(Error::invalid(format!(
             "{:?} is the operator's image; choose another name",
             req.name
@@ -82,34 +82,31 @@ pub async fn plan(st: &Shared, caller: &Caller, req: BuildImage) -> Result<Plan>
             "an image has 1 to {max} steps ([builds] max_steps)"
         )));
     }
-    let (root_base, below, below_content) = match images::base_root(st, &req.base) {
-        Ok(_) => {
-            let (_, id) = crate::images::resolve(&st.cfg.images_dir, &req.base)?;
+    // What the first step builds on: an operator's image (its name and
+    // content digest key it), or one of the tenant's (its top layer).
+    let (root_base, below, below_content, mut parent) =
+        if crate::images::is_operator(&st.cfg.images_dir, &req.base) {
+            let (_, id) = images::base(st, &req.base)?;
             let digest = id.content_sha256.unwrap_or_default();
             let key = format!("base:{}:{digest}", req.base);
-            (req.base.clone(), vec![key], digest)
-        }
-        Err(e) if req.base == "host" => return Err(e),
-        Err(_) => match caller.store.get_image(&req.base).await? {
-            Some(b) => {
-                let root = caller
-                    .store
-                    .get_layer(b.layers.last().map(String::as_str).unwrap_or_default())
-                    .await?
-                    .map(|l| l.base)
-                    .ok_or_else(|| Error::conflict("the base image's layers are gone"))?;
-                (root, b.layers, b.content_sha256)
-            }
-            None => {
-                return Err(Error::invalid(format!(
+            (req.base.clone(), Vec::new(), digest, key)
+        } else {
+            let b = caller.store.get_image(&req.base).await?.ok_or_else(|| {
+                Error::invalid(format!(
                     "base {:?}: not an image (GET /v1/images lists them)",
                     req.base
-                )))
-            }
-        },
-    };
+                ))
+            })?;
+            let top = b.layers.last().cloned().unwrap_or_default();
+            let root = caller
+                .store
+                .get_layer(&top)
+                .await?
+                .map(|l| l.base)
+                .ok_or_else(|| Error::conflict("the base image's layers are gone"))?;
+            (root, b.layers, b.content_sha256, top)
+        };
     let mut steps = Vec::new();
-    let mut parent = below.last().cloned().unwrap_or_default();
     for (i, step) in req.steps.iter().enumerate() {
         let file = check_step(&caller.store, i + 1, step).await?;
         let pip_index = matches!(step, Step::Pip(_)).then_some(&st.cfg.builds.pip_index_url);
@@ -134,12 +131,6 @@ pub async fn plan(st: &Shared, caller: &Caller, req: BuildImage) -> Result<Plan>
             file,
         });
     }
-    // A tenant base's layers are its own; an operator base is no layer.
-    let below = if below.first().is_some_and(|k| k.starts_with("base:")) {
-        Vec::new()
-    } else {
-        below
-    };
     Ok(Plan {
         name: req.name.clone(),
         base: req.base.clone(),

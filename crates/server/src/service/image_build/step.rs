@@ -57,7 +57,7 @@ pub(super) async fn run(
         tokio::time::sleep(std::time::Duration::from_millis(30)).await;
         let since = wall_ns() - 20_000_000;
         execute(st, caller, &live, p, events).await?;
-        let snap = snapshots::take_in(
+        let (snap, manifest) = snapshots::take_in(
             st,
             &caller.store,
             &live,
@@ -66,7 +66,6 @@ pub(super) async fn run(
             since,
         )
         .await?;
-        let manifest = snapshots::manifest_by_id(&caller.store, &snap.id).await?;
         let packages = packages(&live).await;
         Ok::<_, Error>(LayerRecord {
             tenant_id: caller.store.tenant_id().clone(),
