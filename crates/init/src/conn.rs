@@ -1,9 +1,9 @@
 //! The init's side of the control channel: one writer, per-stream credit.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, Notify, Semaphore};
 use warden_protocol::{codec, ErrorKind, Frame, Response, WINDOW};
 
 /// What the writer task is asked to do.
@@ -11,11 +11,20 @@ pub enum Out {
     Frame(Vec<u8>),
     /// Write everything queued before this, then end the init.
     Exit,
+    /// Write everything queued before this and this frame (the answer to
+    /// `Freeze`), then nothing until [`Conn::thaw`].
+    Freeze(Vec<u8>),
 }
 
 pub struct Conn {
     out: mpsc::Sender<Out>,
     credits: RefCell<HashMap<u32, Rc<Semaphore>>>,
+    /// Set from `Freeze` until `Thaw`; the writer waits on `thawed`.
+    frozen: Cell<bool>,
+    pub thawed: Notify,
+    /// The writer's half of the channel while it is frozen: the reader
+    /// takes it at `Thaw` to register the channel anew (see `server.rs`).
+    pub parked: RefCell<Option<tokio::net::unix::OwnedWriteHalf>>,
 }
 
 impl Conn {
@@ -23,6 +32,35 @@ impl Conn {
         Conn {
             out,
             credits: RefCell::default(),
+            frozen: Cell::new(false),
+            thawed: Notify::new(),
+            parked: RefCell::default(),
+        }
+    }
+
+    /// Queues the answer to `Freeze` (request `id`): the writer stops
+    /// after it.
+    pub async fn freeze(&self, id: u32) {
+        if self.frozen.replace(true) {
+            return self.send(id, Response::Done).await;
+        }
+        if let Ok(buf) = codec::encode(&Frame {
+            id,
+            body: Response::Done,
+        }) {
+            let _ = self.out.send(Out::Freeze(buf)).await;
+        }
+    }
+
+    /// Lets every stream opened before go on without credit (their host
+    /// is gone) and the writer write again. The writer may not have
+    /// reached the freeze yet: `Notify` keeps the wake-up for it.
+    pub fn thaw(&self) {
+        for (_, sem) in self.credits.borrow_mut().drain() {
+            sem.close();
+        }
+        if self.frozen.replace(false) {
+            self.thawed.notify_one();
         }
     }
 

@@ -21,7 +21,7 @@ pub async fn serve(mut stream: UnixStream, cfg: InitConfig) -> ! {
     if codec::handshake(&mut stream).await.is_err() {
         exit_now();
     }
-    let (mut rd, mut wr) = stream.into_split();
+    let (mut rd, wr) = stream.into_split();
     let (tx, mut rx) = mpsc::channel::<Out>(64);
     let state = Rc::new(State {
         conn: Conn::new(tx),
@@ -35,6 +35,7 @@ pub async fn serve(mut stream: UnixStream, cfg: InitConfig) -> ! {
 
     let st = state.clone();
     tokio::task::spawn_local(async move {
+        let mut wr = wr;
         while let Some(out) = rx.recv().await {
             match out {
                 Out::Frame(buf) => {
@@ -45,6 +46,19 @@ pub async fn serve(mut stream: UnixStream, cfg: InitConfig) -> ! {
                 Out::Exit => {
                     let _ = wr.flush().await;
                     break;
+                }
+                Out::Freeze(buf) => {
+                    if wr.write_all(&buf).await.is_err() || wr.flush().await.is_err() {
+                        break;
+                    }
+                    // Parked with no await after the write, so a `Thaw`
+                    // (sent once the host has read this) always finds it.
+                    *st.conn.parked.borrow_mut() = Some(wr);
+                    st.conn.thawed.notified().await;
+                    wr = match st.conn.parked.borrow_mut().take() {
+                        Some(w) => w,
+                        None => break,
+                    };
                 }
             }
         }
@@ -62,6 +76,9 @@ pub async fn serve(mut stream: UnixStream, cfg: InitConfig) -> ! {
         }
     });
 
+    // The highest request id seen: a host that takes over after a
+    // restore numbers its requests above it.
+    let mut max_id = 0u32;
     loop {
         let frame = match codec::read_frame::<_, Request>(&mut rd).await {
             Ok(Some(f)) => f,
@@ -69,8 +86,31 @@ pub async fn serve(mut stream: UnixStream, cfg: InitConfig) -> ! {
             // sandbox any more, so it ends.
             Ok(None) | Err(_) => break,
         };
+        max_id = max_id.max(frame.id);
         match frame.body {
             Request::Credit { stream, bytes } => state.conn.credit(stream, bytes),
+            Request::Freeze => state.conn.freeze(frame.id).await,
+            Request::Thaw => {
+                // Whoever asked for the watches and tunnels is gone.
+                state.watches.cancel_all();
+                state.tunnels.cancel_all();
+                let parked = state.conn.parked.borrow_mut().take();
+                if let Some(wr) = parked {
+                    match rearm(rd, wr) {
+                        Some((r, w)) => {
+                            rd = r;
+                            *state.conn.parked.borrow_mut() = Some(w);
+                        }
+                        None => break,
+                    }
+                }
+                state.conn.thaw();
+                let next_id = max_id.saturating_add(1);
+                state
+                    .conn
+                    .send(frame.id, Response::Thawed { next_id })
+                    .await;
+            }
             // Both touch the watch registry here, in order: a Cancel always
             // finds the Watch sent before it, and frees its slot at once.
             Request::Watch { path, recursive } => {
@@ -99,6 +139,23 @@ pub async fn serve(mut stream: UnixStream, cfg: InitConfig) -> ! {
     }
     state.procs.kill_all();
     exit_now()
+}
+
+/// Registers the control channel with the event loop anew. After a gVisor
+/// restore (runsc 2022) the channel is a new host descriptor under the old
+/// one's number, and the old registration reports readiness once (which
+/// brought `Thaw` in) and never again, so the next request would wait
+/// forever; a fresh registration is told. Harmless when nothing was
+/// restored.
+fn rearm(
+    rd: tokio::net::unix::OwnedReadHalf,
+    wr: tokio::net::unix::OwnedWriteHalf,
+) -> Option<(
+    tokio::net::unix::OwnedReadHalf,
+    tokio::net::unix::OwnedWriteHalf,
+)> {
+    let std = rd.reunite(wr).ok()?.into_std().ok()?;
+    Some(UnixStream::from_std(std).ok()?.into_split())
 }
 
 fn exit_now() -> ! {
@@ -160,12 +217,14 @@ async fn handle(state: Rc<State>, id: u32, req: Request) {
         Request::Connect { port } => return tunnel::connect(state, id, port).await,
         Request::Send { stream, data } => tunnel::send(&state, stream, Some(data)).await,
         Request::CloseSend { stream } => tunnel::send(&state, stream, None).await,
-        // (Credit, Shutdown, Watch and the effect of Cancel are handled by
-        // the request loop itself.)
+        // (Credit, Shutdown, Watch, Freeze, Thaw and the effect of Cancel
+        // are handled by the request loop itself.)
         Request::Ping
         | Request::Cancel { .. }
         | Request::Credit { .. }
         | Request::Shutdown
+        | Request::Freeze
+        | Request::Thaw
         | Request::Watch { .. } => Response::Done,
     };
     state.conn.send(id, resp).await;

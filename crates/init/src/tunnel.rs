@@ -44,6 +44,13 @@ impl Tunnels {
         }
     }
 
+    /// Ends every tunnel (their host is gone: see `Request::Thaw`).
+    pub fn cancel_all(&self) {
+        for (_, t) in self.open.borrow_mut().drain() {
+            t.cancel.notify_one();
+        }
+    }
+
     fn writer(&self, id: u32) -> Option<Rc<Mutex<Option<OwnedWriteHalf>>>> {
         self.open.borrow().get(&id).map(|t| t.writer.clone())
     }

@@ -41,6 +41,13 @@ impl Watches {
         }
     }
 
+    /// Ends every watch (their host is gone: see `Request::Thaw`).
+    pub fn cancel_all(&self) {
+        for (_, n) in self.active.borrow_mut().drain() {
+            n.notify_one();
+        }
+    }
+
     fn register(&self, id: u32) -> Result<Rc<Notify>, Response> {
         let mut active = self.active.borrow_mut();
         if active.len() >= MAX_WATCHES {

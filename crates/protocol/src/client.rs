@@ -101,6 +101,67 @@ impl Client {
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         codec::handshake(&mut stream).await?;
+        Ok(Client::serve(stream, 1))
+    }
+
+    /// Takes over the control channel of an init restored from a
+    /// checkpoint (frozen by [`Client::freeze`] before it): no handshake
+    /// (the init made it with the host that froze it); `Thaw` first, which
+    /// lets go of that host's streams and says which request ids are free.
+    pub async fn reattach<S>(mut stream: S) -> Result<Client, ClientError>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        // Id 0 is never a request's id (they start at 1).
+        codec::write_frame(
+            &mut stream,
+            &Frame {
+                id: 0,
+                body: Request::Thaw,
+            },
+        )
+        .await?;
+        loop {
+            match codec::read_frame::<_, Response>(&mut stream).await? {
+                None => return Err(ClientError::Disconnected),
+                Some(Frame {
+                    id: 0,
+                    body: Response::Thawed { next_id },
+                }) => return Ok(Client::serve(stream, next_id.max(1))),
+                Some(Frame { id: 0, body }) => {
+                    return Err(match body {
+                        Response::Error(e) => ClientError::Remote(e),
+                        other => ClientError::Unexpected(format!("{other:?}")),
+                    })
+                }
+                // Queued for a stream of the host before the freeze.
+                Some(_) => {}
+            }
+        }
+    }
+
+    /// Asks the init to write nothing more until a `Thaw` (before a
+    /// checkpoint). Requests made after this one are not answered until
+    /// then.
+    pub async fn freeze(&self) -> Result<(), ClientError> {
+        self.call_done(Request::Freeze).await
+    }
+
+    /// Undoes [`Client::freeze`] on the same channel (the checkpoint
+    /// failed): the init lets go of every stream opened before, so this
+    /// client must not be used for them any more.
+    pub async fn thaw(&self) -> Result<(), ClientError> {
+        match self.call(Request::Thaw).await? {
+            Response::Thawed { .. } => Ok(()),
+            other => Err(ClientError::Unexpected(format!("{other:?}"))),
+        }
+    }
+
+    /// Starts the reader and writer tasks on a channel past its handshake.
+    fn serve<S>(stream: S, first_id: u32) -> Client
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
         let (mut rd, mut wr) = tokio::io::split(stream);
         let (out, mut out_rx) = mpsc::unbounded_channel::<Vec<u8>>();
         let pending: Pending = Arc::default();
@@ -129,15 +190,15 @@ impl Client {
             }
             shut(&reader_closed, &reader_pending);
         });
-        Ok(Client {
+        Client {
             inner: Arc::new(Inner {
                 out,
                 pending,
-                next_id: AtomicU32::new(1),
+                next_id: AtomicU32::new(first_id),
                 closed,
                 tasks: [reader.abort_handle(), writer.abort_handle()],
             }),
-        })
+        }
     }
 
     /// Whether the channel is gone: every request now fails with

@@ -343,6 +343,15 @@ pub enum Request {
     Ping,
     /// Kill every process in the sandbox -> `Done`; then the init exits.
     Shutdown,
+    /// Before a checkpoint (a pause that keeps memory): the init writes
+    /// everything queued, answers `Done` as its last frame, and writes
+    /// nothing more until `Thaw`, so no frame is cut in two by the
+    /// checkpoint. Processes go on; what they print waits.
+    Freeze,
+    /// After a restore (on the new channel) or a failed checkpoint: every
+    /// stream of the host before the freeze is let go (its host half is
+    /// gone), then `Thawed` and writing resumes.
+    Thaw,
 }
 
 /// Init -> host.
@@ -371,6 +380,11 @@ pub enum Response {
     Changes(Vec<Change>),
     Done,
     Error(ErrorReply),
+    /// The answer to `Thaw`: request ids from `next_id` on are unused (the
+    /// streams before the freeze may still be winding down under theirs).
+    Thawed {
+        next_id: u32,
+    },
 }
 
 impl Response {

@@ -82,6 +82,16 @@ pub trait Sandbox: Send {
     /// Kills every process in the sandbox at once (idempotent); `destroy`
     /// still has to be called to release its resources.
     fn kill(&self);
+    /// Saves the whole sandbox (its processes, their memory, the files in
+    /// its memory-backed places) into the empty directory `image` and ends
+    /// it; `destroy` still has to be called. Its init must have been asked
+    /// to `Freeze` first, so that no frame is half-written. A backend that
+    /// cannot says so (the sandbox goes on as it was).
+    fn checkpoint(&mut self, _image: &std::path::Path) -> Result<(), RuntimeError> {
+        Err(RuntimeError::Unsupported(
+            "this isolation tier cannot keep a sandbox's processes and memory".into(),
+        ))
+    }
     /// Kills everything, waits, removes the cgroup and releases the slot;
     /// returns the figures of the sandbox's whole life (peak memory, CPU
     /// time, OOM kills; a backend may leave the current-usage fields 0).
@@ -91,6 +101,20 @@ pub trait Sandbox: Send {
 /// An isolation backend.
 pub trait Runtime: Send + Sync {
     fn start(&self, spec: &SandboxSpec) -> Result<Box<dyn Sandbox>, RuntimeError>;
+
+    /// Starts a sandbox for `spec` from what [`Sandbox::checkpoint`] saved
+    /// in `image` (from a sandbox of the same spec): its processes go on
+    /// where they were; its init, still frozen, answers on the new
+    /// control channel once thawed. `image` is only read.
+    fn restore(
+        &self,
+        _spec: &SandboxSpec,
+        _image: &std::path::Path,
+    ) -> Result<Box<dyn Sandbox>, RuntimeError> {
+        Err(RuntimeError::Unsupported(
+            "this isolation tier cannot restore a sandbox's processes and memory".into(),
+        ))
+    }
 
     /// Refuses an isolation tier this runtime cannot start (opening it
     /// first if it has not been checked yet). A single backend starts what

@@ -122,6 +122,17 @@ impl Runtime for Tiers {
         }
     }
 
+    fn restore(
+        &self,
+        spec: &SandboxSpec,
+        image: &std::path::Path,
+    ) -> Result<Box<dyn Sandbox>, RuntimeError> {
+        match spec.isolation {
+            Isolation::Native => self.native.restore(spec, image),
+            Isolation::Gvisor => self.gvisor()?.restore(spec, image),
+        }
+    }
+
     fn check(&self, isolation: Isolation) -> Result<(), RuntimeError> {
         Tiers::check(self, isolation)
     }

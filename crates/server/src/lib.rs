@@ -200,6 +200,13 @@ pub async fn serve(
         .context("deleting unfinished snapshots")?;
     // Image roots a killed predecessor was making or had retired.
     service::images::sweep(&cfg.data_dir).await;
+    // Checkpoints of memory pauses a killed predecessor did not finish.
+    let checkpoints = service::pause_memory::sweep(meta.as_ref(), &cfg.data_dir)
+        .await
+        .context("matching checkpoints to their pauses")?;
+    if checkpoints > 0 {
+        tracing::warn!("{checkpoints} unfinished checkpoint(s) of a previous process deleted");
+    }
     // What a killed predecessor left in the object store (half-written
     // uploads and exports, objects whose row was never recorded, storage
     // reservations): outside every quota, and nothing else removes them.

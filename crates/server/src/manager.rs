@@ -87,6 +87,11 @@ fn wall_ns() -> i64 {
 
 impl Live {
     /// Whether it is an interactive sandbox (a review job's is not).
+    /// Its memory limit in bytes (0: none).
+    pub fn memory_limit(&self) -> u64 {
+        self.footprint.memory
+    }
+
     pub fn takes_slot(&self) -> bool {
         self.takes_slot
     }
@@ -149,7 +154,23 @@ pub struct SandboxLaunch {
     pub plain_env: std::collections::BTreeMap<String, String>,
     /// Its timeout pauses it (through [`Manager::on_timeout_pause`]).
     pub pause_on_timeout: bool,
+    /// It goes on from a checkpoint (a pause that kept its memory) rather
+    /// than starting afresh.
+    pub from_checkpoint: Option<FromCheckpoint>,
 }
+
+/// What a sandbox restored from a checkpoint carries over.
+pub struct FromCheckpoint {
+    /// The checkpoint's directory (only read).
+    pub image: PathBuf,
+    /// Its [`Live::changes_since_ns`]: its files keep their times.
+    pub changes_since_ns: i64,
+    /// Its code interpreter runs (it was started before the pause).
+    pub interpreter: bool,
+}
+
+/// How long a restored sandbox's init may take to answer its `Thaw`.
+const THAW_DEADLINE: Duration = Duration::from_secs(60);
 
 /// How a sandbox ended, from its cgroup.
 #[derive(Debug, Clone, Copy, Default)]
@@ -334,8 +355,9 @@ impl Manager {
             spec.writable_root,
             spec.mounts.iter().map(|m| m.target.clone()),
         );
+        let image = new.from_checkpoint.as_ref().map(|c| c.image.clone());
         let started = self
-            .start(spec, store.tenant_id(), &id, new.masker.clone())
+            .start(spec, store.tenant_id(), &id, new.masker.clone(), image)
             .await;
         let (sandbox, client, egress) = match started {
             Ok(s) => s,
@@ -345,7 +367,10 @@ impl Manager {
             }
         };
         // Before the restore: what it writes is the sandbox's own.
-        let changes_since_ns = wall_ns() - CTIME_SLACK_NS;
+        let changes_since_ns = match &new.from_checkpoint {
+            Some(c) => c.changes_since_ns,
+            None => wall_ns() - CTIME_SLACK_NS,
+        };
         if let Some(manifest) = &new.restore {
             let restored =
                 crate::snapshots::restore::restore(&client, store, manifest, &scope).await;
@@ -395,7 +420,9 @@ impl Manager {
             cpu_mark: Mutex::new((Instant::now(), 0)),
             dir,
             ended: Default::default(),
-            interpreter: Default::default(),
+            interpreter: tokio::sync::Mutex::new(
+                new.from_checkpoint.as_ref().is_some_and(|c| c.interpreter),
+            ),
             changes_since_ns,
             plain_env: new.plain_env,
             lifecycle: Default::default(),
@@ -413,20 +440,31 @@ impl Manager {
         tenant: &TenantId,
         id: &SandboxId,
         masker: Option<Arc<crate::secrets::Masker>>,
+        checkpoint: Option<PathBuf>,
     ) -> Result<(Box<dyn Sandbox>, Client, Option<warden_egress::Egress>)> {
         let rt = self.runtime.clone();
         let rules = spec.network.rules().map(<[_]>::to_vec);
-        let mut sandbox = tokio::task::spawn_blocking(move || rt.start(&spec))
-            .await
-            .map_err(|e| Error::internal("starting a sandbox", e))?
-            .map_err(start_error)?;
+        let restoring = checkpoint.is_some();
+        let mut sandbox = tokio::task::spawn_blocking(move || match checkpoint {
+            Some(image) => rt.restore(&spec, &image),
+            None => rt.start(&spec),
+        })
+        .await
+        .map_err(|e| Error::internal("starting a sandbox", e))?
+        .map_err(start_error)?;
         let connect = async {
             let control = sandbox
                 .take_control()
                 .ok_or_else(|| anyhow::anyhow!("no control channel"))?;
             control.set_nonblocking(true)?;
             let stream = tokio::net::UnixStream::from_std(control)?;
-            let client = Client::connect(stream).await?;
+            let client = if restoring {
+                tokio::time::timeout(THAW_DEADLINE, Client::reattach(stream))
+                    .await
+                    .map_err(|_| anyhow::anyhow!("the restored sandbox did not answer"))??
+            } else {
+                Client::connect(stream).await?
+            };
             let egress = match rules {
                 Some(rules) => {
                     let listener = sandbox
@@ -445,6 +483,26 @@ impl Manager {
                 Err(capacity::connect_error(e))
             }
         }
+    }
+
+    /// Saves `live` whole into the empty directory `image` (its init
+    /// frozen first by the caller), ending its processes; it still has to
+    /// be destroyed. On failure it goes on running.
+    pub async fn checkpoint(&self, live: &Live, image: PathBuf) -> Result<()> {
+        let taken = live
+            .sandbox
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        let mut sandbox = taken.ok_or_else(|| Error::conflict("the sandbox has just ended"))?;
+        let (sandbox, saved) = tokio::task::spawn_blocking(move || {
+            let saved = sandbox.checkpoint(&image);
+            (sandbox, saved)
+        })
+        .await
+        .map_err(|e| Error::internal("checkpointing a sandbox", e))?;
+        *live.sandbox.lock().unwrap_or_else(|e| e.into_inner()) = Some(sandbox);
+        saved.map_err(|e| Error::internal("checkpointing the sandbox (it goes on running)", e))
     }
 
     pub fn extend(&self, live: &Live, expires_at: Millis) {

@@ -1,8 +1,10 @@
 //! The E2B front door through the official SDKs, unchanged: a real server,
 //! two tenants, and the compatibility scripts (tests/e2b/compat.py on the
 //! pinned Python SDK, tests/e2b/js/compat.mjs on the pinned npm package,
-//! and code_interpreter.py / js/code_interpreter.mjs on the pinned code
-//! interpreter SDKs) pointed at it with E2B_API_URL / E2B_SANDBOX_URL. The SDKs are installed
+//! code_interpreter.py / js/code_interpreter.mjs on the pinned code
+//! interpreter SDKs, and compat_memory.py / js/compat_memory.mjs against a
+//! server whose E2B sandboxes run on gVisor) pointed at it with
+//! E2B_API_URL / E2B_SANDBOX_URL. The SDKs are installed
 //! by `make e2b-sdk` (a prerequisite of `make test`); without them these
 //! tests fail and say so, they never skip.
 
@@ -31,8 +33,12 @@ fn installed(stamp: &Path, what: &str) {
 
 /// Runs one compatibility script against a fresh server with two tenants;
 /// fails with its whole output (and the server's log) unless it exits 0.
-async fn run_script(mut cmd: Command) {
-    let server = Server::start();
+async fn run_script(cmd: Command) {
+    run_script_on(Server::start(), cmd).await
+}
+
+/// [`run_script`] against `server`.
+async fn run_script_on(server: Server, mut cmd: Command) {
     let (_, main) = server.admin().tenant("e2b-sdk", None).await;
     let (_, other) = server.admin().tenant("e2b-sdk-other", None).await;
     cmd.env("E2B_API_URL", &server.url)
@@ -150,4 +156,29 @@ async fn the_js_code_interpreter_sdk_runs_unchanged() {
     let mut cmd = Command::new("node");
     cmd.arg("code_interpreter.mjs").current_dir(&js);
     run_script(cmd).await;
+}
+
+/// A server whose E2B sandboxes run on gVisor, where `pause()` keeps
+/// processes and memory as on E2B.
+fn gvisor_server() -> Server {
+    Server::start_env(RuntimeDirs::shared(), &[("WARDEN_E2B_ISOLATION", "gvisor")])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_python_sdk_pauses_with_memory_on_gvisor() {
+    let venv = repo().join("target/e2b-venv");
+    installed(&venv.join(".installed"), "the e2b Python SDK");
+    let mut cmd = Command::new(venv.join("bin/python"));
+    cmd.arg(repo().join("tests/e2b/compat_memory.py"))
+        .env("PYTHONUNBUFFERED", "1");
+    run_script_on(gvisor_server(), cmd).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_js_sdk_pauses_with_memory_on_gvisor() {
+    let js = repo().join("tests/e2b/js");
+    installed(&js.join("node_modules/.installed"), "the e2b npm package");
+    let mut cmd = Command::new("node");
+    cmd.arg("compat_memory.mjs").current_dir(&js);
+    run_script_on(gvisor_server(), cmd).await;
 }

@@ -24,6 +24,7 @@ mod layout;
 mod lifecycle;
 mod parallel_exec;
 mod pause;
+mod pause_memory;
 mod policy;
 mod ports;
 mod reviews;

@@ -180,6 +180,17 @@ impl Sb {
         }
     }
 
+    /// Wraps a started sandbox and its client (e.g. a restored one);
+    /// `gvisor` checks for leftovers once it is destroyed.
+    pub fn adopt(sandbox: Box<dyn Sandbox>, client: Client, gvisor: bool) -> Sb {
+        let gvisor_id = gvisor.then(|| sandbox.id().to_string());
+        Sb {
+            sandbox: Some(sandbox),
+            client,
+            gvisor_id,
+        }
+    }
+
     /// A sandbox of `spec` on `tier` (its isolation set accordingly).
     pub async fn on(tier: Tier, mut spec: SandboxSpec) -> Sb {
         spec.isolation = tier.isolation();

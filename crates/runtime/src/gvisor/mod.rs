@@ -262,7 +262,7 @@ impl Parts {
     pub fn begin(&self, spec: &SandboxSpec) -> Result<Begun, RuntimeError> {
         let id = self.owner.new_id();
         let dir = self.bundles.join(&id);
-        match self.boot(spec, &id, &dir) {
+        match self.boot(spec, &id, &dir, None) {
             Ok((control, child, egress)) => Ok(Begun {
                 id,
                 dir,
@@ -281,7 +281,46 @@ impl Parts {
         }
     }
 
-    fn boot(&self, spec: &SandboxSpec, id: &str, dir: &Path) -> Result<Booted, RuntimeError> {
+    /// Starts a sandbox for `spec` from the checkpoint in `image` (see
+    /// [`crate::Runtime::restore`]). Its init is configured already and
+    /// frozen: the caller's `Thaw` on the control channel is its first
+    /// sign of life. Nothing is left behind on failure.
+    pub fn restore(
+        self: &Arc<Self>,
+        spec: &SandboxSpec,
+        image: &Path,
+    ) -> Result<GvisorSandbox, RuntimeError> {
+        let id = self.owner.new_id();
+        let dir = self.bundles.join(&id);
+        match self.boot(spec, &id, &dir, Some(image)) {
+            Ok((control, child, egress)) => Ok(GvisorSandbox::from_begun(
+                self,
+                Begun {
+                    id,
+                    dir,
+                    control,
+                    child,
+                    egress,
+                },
+            )),
+            Err(e) => {
+                let _ = self.runsc.delete(&id);
+                let _ = std::fs::remove_dir_all(&dir);
+                if let Ok(Some(cg)) = self.cgroups.open(&id) {
+                    let _ = cg.destroy();
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn boot(
+        &self,
+        spec: &SandboxSpec,
+        id: &str,
+        dir: &Path,
+        from: Option<&Path>,
+    ) -> Result<Booted, RuntimeError> {
         std::fs::DirBuilder::new()
             .mode(0o700)
             .create(dir)
@@ -323,7 +362,9 @@ impl Parts {
             None => (None, None),
         };
         let overlay = bundle::overlay(spec);
-        let child = self.runsc.run(dir, id, guest.into(), log, netns, overlay)?;
+        let child = self
+            .runsc
+            .run(dir, id, guest.into(), log, netns, overlay, from)?;
         Ok((host, child, egress))
     }
 
@@ -433,5 +474,16 @@ impl crate::Runtime for GvisorRuntime {
         }
         let begun = self.parts.begin(spec)?;
         Ok(Box::new(self.parts.finish(begun, spec)?))
+    }
+
+    fn restore(&self, spec: &SandboxSpec, image: &Path) -> Result<Box<dyn Sandbox>, RuntimeError> {
+        spec.validate()?;
+        if spec.isolation != Isolation::Gvisor {
+            return Err(RuntimeError::Unsupported(format!(
+                "the gVisor runtime cannot restore isolation {:?}",
+                spec.isolation
+            )));
+        }
+        Ok(Box::new(self.parts.restore(spec, image)?))
     }
 }

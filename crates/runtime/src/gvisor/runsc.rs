@@ -45,6 +45,11 @@ impl Runsc {
     /// messages go to `log`. With `netns` (a sandbox with an egress
     /// allowlist, see `egress.rs`) runsc runs in that namespace with host
     /// networking; without, the sandbox has no network at all.
+    ///
+    /// With `from` (a checkpoint's image directory) it is `runsc restore`
+    /// instead: the sandbox goes on from the checkpoint, and the init's
+    /// stdin, which the checkpoint kept as a host descriptor, is `control`.
+    #[allow(clippy::too_many_arguments)]
     pub fn run(
         &self,
         bundle: &Path,
@@ -53,6 +58,7 @@ impl Runsc {
         log: std::fs::File,
         netns: Option<std::os::fd::OwnedFd>,
         overlay: Option<&str>,
+        from: Option<&Path>,
     ) -> Result<Child, GvisorError> {
         let mut c = match &netns {
             Some(_) => self.command_on("host"),
@@ -63,8 +69,13 @@ impl Runsc {
             // SAFETY: `enter` only calls setns (async-signal-safe).
             unsafe { c.pre_exec(move || super::egress::enter(&ns)) };
         }
-        c.arg("run")
-            .arg("--bundle")
+        match from {
+            Some(image) => c
+                .arg("restore")
+                .arg(format!("--image-path={}", image.display())),
+            None => c.arg("run"),
+        };
+        c.arg("--bundle")
             .arg(bundle)
             .arg("--pid-file")
             .arg(bundle.join(PID_FILE))
@@ -79,6 +90,13 @@ impl Runsc {
             what: "start runsc run",
             detail: e.to_string(),
         })
+    }
+
+    /// `runsc checkpoint`: saves container `id` whole into the directory
+    /// `image`, then ends it (its `runsc run` exits).
+    pub fn checkpoint(&self, id: &str, image: &Path) -> Result<(), GvisorError> {
+        let path = format!("--image-path={}", image.display());
+        self.quick(&["checkpoint", &path, id], "runsc checkpoint")
     }
 
     /// `runsc kill <id> KILL`: ends the container's init and with it every

@@ -109,6 +109,17 @@ impl Sandbox for GvisorSandbox {
         }
     }
 
+    fn checkpoint(&mut self, image: &std::path::Path) -> Result<(), RuntimeError> {
+        self.runsc
+            .checkpoint(&self.id, image)
+            .map_err(RuntimeError::from)?;
+        // The container ended with the checkpoint: `runsc run` exits.
+        if let Some(mut child) = self.child.take() {
+            runsc::wait_or_kill(&mut child, STOP_DEADLINE);
+        }
+        Ok(())
+    }
+
     fn destroy(mut self: Box<Self>) -> Result<SandboxStats, RuntimeError> {
         self.teardown()
     }

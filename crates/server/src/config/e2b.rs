@@ -19,6 +19,10 @@ knobs! {
         /// grants exactly these rules (`host`, `*.suffix`,
         /// `host:port[,port]`). Empty (the default): no egress at all.
         pub internet_allow: Vec<String> = Vec::new(), env "WARDEN_E2B_INTERNET_ALLOW";
+        /// The isolation tier of sandboxes created through the E2B API
+        /// (`native` or `gvisor`): E2B's SDKs cannot ask for one. On
+        /// `gvisor`, `pause()` keeps processes and memory, as on E2B.
+        pub isolation: String = "native".into(), env "WARDEN_E2B_ISOLATION";
     }
 }
 
@@ -30,6 +34,13 @@ impl E2bConfig {
             self.domain = (!d.is_empty()).then_some(d);
         }
         self.internet_rules().context("[e2b] internet_allow")?;
+        self.isolation = self.isolation.trim().to_ascii_lowercase();
+        if warden_spec::Isolation::from_name(&self.isolation).is_none() {
+            anyhow::bail!(
+                "[e2b] isolation {:?}: expected \"native\" or \"gvisor\"",
+                self.isolation
+            );
+        }
         Ok(())
     }
 

@@ -351,6 +351,7 @@ async fn attempt(st: &Shared, job: &ReviewRecord, cancel: &Notify, lost: &Notify
                 resuming: false,
                 plain_env: Default::default(),
                 pause_on_timeout: false,
+                from_checkpoint: None,
             },
         )
         .await;

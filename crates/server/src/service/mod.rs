@@ -17,6 +17,7 @@ pub mod fork;
 pub mod image_build;
 pub mod images;
 pub mod pause;
+pub mod pause_memory;
 pub mod ports;
 pub mod reviews;
 pub mod sandbox_files;

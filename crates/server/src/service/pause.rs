@@ -1,4 +1,6 @@
-//! Pause and resume, E2B's `mode="filesystem"`: a pause ends a sandbox's
+//! Pause and resume. E2B's `mode="full"` (processes and memory kept, on
+//! gVisor) is `pause_memory`'s; this file is the rest and the default,
+//! `mode="filesystem"`: a pause ends a sandbox's
 //! processes, keeps its files in a pause snapshot (`service::snapshots`,
 //! never listed) and frees its memory, CPU and slot; a resume starts a new
 //! sandbox under the same id from that snapshot, with the same image,
@@ -13,10 +15,10 @@
 
 use crate::api::{Network, StoredSpec};
 use crate::auth::Caller;
-use crate::manager::SandboxLaunch;
+use crate::manager::{FromCheckpoint, SandboxLaunch};
 use crate::service::audit::{self, Action, Audit};
 use crate::service::sandboxes::{input_files, sandbox_id, spec_for, Planned, Shape};
-use crate::service::{snapshots, Error, Result};
+use crate::service::{pause_memory, snapshots, Error, Result};
 use crate::state::Shared;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -34,10 +36,18 @@ struct Kept {
     /// The lifetime it was created with: a resume's default.
     #[serde(default)]
     timeout_secs: u64,
+    /// Memory pauses only (see `pause_memory`): when its set-up was over
+    /// (its files keep their times through a checkpoint) and whether its
+    /// code interpreter runs.
+    #[serde(default)]
+    changes_since_ns: i64,
+    #[serde(default)]
+    interpreter: bool,
 }
 
-/// Pauses the caller's running sandbox (`mode` `filesystem`; `full` is
-/// refused). Audited by the teardown when it pauses, here when refused.
+/// Pauses the caller's running sandbox (`mode` `filesystem`, the default,
+/// or `full`: gVisor only). Audited by the teardown when it pauses, here
+/// when refused.
 pub async fn pause(
     st: &Shared,
     caller: &Caller,
@@ -87,16 +97,11 @@ async fn pause_inner(
     id: &str,
     mode: Option<&str>,
 ) -> Result<SandboxRecord> {
-    match mode {
-        None | Some("filesystem") => {}
-        Some("full") => {
-            return Err(Error::invalid(
-                "mode \"full\" (processes and memory kept) is not supported: a pause keeps \
-                 the sandbox's files (mode \"filesystem\")",
-            ))
-        }
+    let memory = match mode {
+        None | Some("filesystem") => false,
+        Some("full") => true,
         Some(m) => return Err(Error::invalid(format!("mode {m:?}: filesystem or full"))),
-    }
+    };
     let sid = sandbox_id(id)?;
     let live = match st.sandboxes.get(store.tenant_id(), &sid) {
         Some(l) => l,
@@ -118,10 +123,19 @@ async fn pause_inner(
         .get_sandbox(&live.id)
         .await?
         .ok_or_else(|| Error::not_found("sandbox"))?;
+    if memory {
+        if let Some(why) = pause_memory::refusal(&StoredSpec::of(&record.spec)) {
+            return Err(Error::invalid(why));
+        }
+    }
+    // Held through the pause: no interpreter starts half-way through it.
+    let interpreter = live.interpreter.lock().await;
     let kept = Kept {
         env: live.plain_env.clone(),
         public_ports: live.public_ports,
         timeout_secs: ((record.expires_at - record.created_at) / 1000).max(1) as u64,
+        changes_since_ns: live.changes_since_ns,
+        interpreter: *interpreter,
     };
     let mut spec = record.spec.clone();
     if let Some(obj) = spec.as_object_mut() {
@@ -130,17 +144,23 @@ async fn pause_inner(
             serde_json::to_value(&kept).map_err(|e| Error::internal("encoding a pause", e))?,
         );
     }
-    // Nothing runs while its files are taken: they are what it was.
-    live.client.kill_all().await?;
-    let (snap, _) = snapshots::take(
-        st,
-        store,
-        &live,
-        spec,
-        None,
-        warden_store::SnapshotPurpose::Pause,
-    )
-    .await?;
+    let snap = if memory {
+        pause_memory::pause(st, store, &live, spec).await?
+    } else {
+        // Nothing runs while its files are taken: they are what it was.
+        live.client.kill_all().await?;
+        snapshots::take(
+            st,
+            store,
+            &live,
+            spec,
+            None,
+            warden_store::SnapshotPurpose::Pause,
+        )
+        .await?
+        .0
+    };
+    drop(interpreter);
     let ended = st
         .sandboxes
         .destroy(
@@ -153,7 +173,7 @@ async fn pause_inner(
         .await;
     if ended.is_none() {
         // Ended another way meanwhile (deleted, timed out): nothing to keep.
-        snapshots::remove(store, &snap.id).await?;
+        remove_pause_snapshot(st, store, &snap).await?;
         return Err(Error::conflict(
             "the sandbox ended while it was being paused",
         ));
@@ -264,13 +284,29 @@ async fn resume_inner(
         .pause_snapshot(&sid)
         .await?
         .ok_or_else(|| Error::conflict("the sandbox is paused but its files are missing"))?;
-    let manifest = snapshots::manifest_of(store, &snap).await?;
     let stored = StoredSpec::of(&snap.spec);
     let kept: Kept = snap
         .spec
         .get("kept")
         .and_then(|k| serde_json::from_value(k.clone()).ok())
         .unwrap_or_default();
+    let (manifest, from_checkpoint) = if pause_memory::is_memory(&snap) {
+        let image = pause_memory::dir(st, &snap);
+        if !image.is_dir() {
+            return Err(Error::conflict(
+                "the sandbox was paused with its memory, and its checkpoint is not on this \
+                 node: it cannot be resumed here (delete it to let it go)",
+            ));
+        }
+        let from = FromCheckpoint {
+            image,
+            changes_since_ns: kept.changes_since_ns,
+            interpreter: kept.interpreter,
+        };
+        (None, Some(from))
+    } else {
+        (Some(snapshots::manifest_of(store, &snap).await?), None)
+    };
     let timeout = timeout_secs
         .or((kept.timeout_secs > 0).then_some(kept.timeout_secs))
         .unwrap_or(300);
@@ -323,15 +359,16 @@ async fn resume_inner(
                 masker: secrets.masker.clone(),
                 public_ports: kept.public_ports,
                 volumes,
-                restore: Some(manifest),
+                restore: manifest,
                 resuming: true,
                 plain_env: kept.env,
                 pause_on_timeout: stored.pause_on_timeout,
+                from_checkpoint,
             },
         )
         .await?;
     // Its files are in the running sandbox now.
-    snapshots::remove(store, &snap.id).await?;
+    remove_pause_snapshot(st, store, &snap).await?;
     Ok((record, true))
 }
 
@@ -349,7 +386,7 @@ pub async fn delete_paused(st: &Shared, caller: &Caller, record: &SandboxRecord)
         return Ok(false);
     }
     while let Some(snap) = store.pause_snapshot(&record.id).await? {
-        snapshots::remove(store, &snap.id).await?;
+        remove_pause_snapshot(st, store, &snap).await?;
     }
     audit::by_caller(
         st,
@@ -360,4 +397,18 @@ pub async fn delete_paused(st: &Shared, caller: &Caller, record: &SandboxRecord)
     )
     .await?;
     Ok(true)
+}
+
+/// Deletes a pause snapshot with what it holds: its files' blobs, or (a
+/// memory pause) its checkpoint.
+async fn remove_pause_snapshot(
+    st: &Shared,
+    store: &TenantStore,
+    snap: &warden_store::SnapshotRecord,
+) -> Result<()> {
+    if pause_memory::is_memory(snap) {
+        pause_memory::remove(st, store, snap).await
+    } else {
+        snapshots::remove(store, &snap.id).await.map(|_| ())
+    }
 }

@@ -364,6 +364,7 @@ async fn create_inner(
                 resuming: false,
                 plain_env: req.env.clone(),
                 pause_on_timeout,
+                from_checkpoint: None,
             },
         )
         .await

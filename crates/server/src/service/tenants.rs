@@ -102,6 +102,14 @@ pub async fn delete(st: &AppState, id: &TenantId, force: bool) -> Result<u64> {
             tracing::error!(volume = %v.id, "removing a deleted tenant's volume: {e}");
         }
     }
+    // The checkpoints of its memory-paused sandboxes (what fails here,
+    // the next start's sweep removes: their records are gone).
+    let checkpoints = super::pause_memory::tenant_dir(st, id);
+    if let Err(e) = std::fs::remove_dir_all(&checkpoints) {
+        if e.kind() != std::io::ErrorKind::NotFound {
+            tracing::error!(tenant = %id, "removing a deleted tenant's checkpoints: {e}");
+        }
+    }
     let outcome = format!("ok ({removed} objects removed)");
     record(st, id, Action::TenantDelete, id.as_str(), &outcome).await?;
     Ok(removed)

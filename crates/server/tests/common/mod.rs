@@ -334,6 +334,7 @@ impl World {
             resuming: false,
             plain_env: Default::default(),
             pause_on_timeout: false,
+            from_checkpoint: None,
         };
         self.manager.create(store, new).await.map(|r| r.id)
     }

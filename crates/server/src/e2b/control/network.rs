@@ -113,6 +113,12 @@ pub(super) fn for_create(
     if allow_internet == Some(false) && !asked_for_hosts {
         return Ok(Network::none());
     }
+    // On gVisor an allowlist means the host's network stack, which keeps a
+    // sandbox from pausing with its memory; with nothing to allow, no
+    // network at all (its rules cannot be set later, said in docs/e2b.md).
+    if rules.is_empty() && st.cfg.e2b.isolation == "gvisor" {
+        return Ok(Network::none());
+    }
     Ok(Network {
         mode: "allowlist".into(),
         rules: rules

@@ -1,9 +1,11 @@
 //! E2B's pause and resume over Warden's (`service::pause`): `pause()`
 //! (`POST /sandboxes/{id}/pause`), `Sandbox.connect()` of a paused
 //! sandbox and the older `POST /sandboxes/{id}/resume`, which resume it
-//! under the same id with its files. Warden's pause is E2B's
-//! `mode="filesystem"` (the SDK's default, which sends no `memory`, gets
-//! it too); `memory: true` (`mode="full"`) is refused with the reason.
+//! under the same id. `memory: true` (`mode="full"`) keeps processes and
+//! memory (gVisor sandboxes without an allowlist; refused with the reason
+//! otherwise); `memory: false` (`mode="filesystem"`) keeps the files. With
+//! no `memory` (the SDKs' default) a sandbox that can keep its memory
+//! does, as on E2B, and any other keeps its files.
 
 use super::auth::E2bCaller;
 use super::error::{E2bError, E2bJson, E2bResult};
@@ -52,8 +54,10 @@ pub async fn pause(
         )));
     }
     view::running(&st, &caller, &id).await?;
+    let keeps_memory = service::pause_memory::refusal(&crate::api::StoredSpec::of(&r.spec));
     let mode = match req.memory {
         Some(true) => Some("full"),
+        None if keeps_memory.is_none() => Some("full"),
         _ => Some("filesystem"),
     };
     service::pause::pause(&st, &caller, &id, mode).await?;

@@ -45,8 +45,9 @@ fn native_request(
 ) -> E2bResult<CreateSandbox> {
     if req.auto_pause == Some(true) && req.auto_pause_memory == Some(true) {
         return Err(E2bError::bad_request(
-            "autoPauseMemory: Warden's pause keeps the sandbox's files (mode \"filesystem\"), \
-             not its processes and memory",
+            "autoPauseMemory: a pause at the timeout keeps the sandbox's files (mode \
+             \"filesystem\"); an explicit pause(mode=\"full\") keeps processes and memory on \
+             gVisor sandboxes",
         ));
     }
     if req.mcp.as_ref().is_some_and(|v| !v.is_null()) {
@@ -103,6 +104,8 @@ fn native_request(
         // working directory, and a root the sandbox may write to.
         user: (!from_snapshot).then(|| warden_spec::SandboxUser::User.name().into()),
         writable_root: true,
+        // A snapshot brings its own tier too.
+        isolation: (!from_snapshot).then(|| st.cfg.e2b.isolation.clone()),
         volumes: super::volumes::mounts(req.volume_mounts),
         on_timeout: (req.auto_pause == Some(true)).then(|| "pause".into()),
         auto_resume: req.auto_resume.as_ref().is_some_and(|a| a.enabled),

@@ -232,6 +232,7 @@ async fn start(
                 resuming: false,
                 plain_env: env,
                 pause_on_timeout: false,
+                from_checkpoint: None,
             },
         )
         .await?;
