@@ -2,7 +2,8 @@
 //! of an in-process `warden serve` on loopback, on each tier: a plain
 //! create next to a create from a small snapshot and from a snapshot
 //! holding a large file; pause and resume of a sandbox that wrote that
-//! file; and an image build next to its cached rebuilds. Prints figures
+//! file (files only, and on gVisor processes and memory too); and an
+//! image build next to its cached rebuilds. Prints figures
 //! and ratios measured in the one run; asserts nothing.
 
 use anyhow::{bail, Context, Result};
@@ -122,28 +123,18 @@ async fn tier(http: &Http, isolation: &str, rounds: usize, size_mb: u64) -> Resu
         Ok(d)
     })
     .await?;
-    let (mut pauses, mut resumes) = (Vec::new(), Vec::new());
-    let pb = bar("pause", rounds);
-    for _ in 0..rounds {
-        let t = Instant::now();
-        http.call(
-            reqwest::Method::POST,
-            &format!("/v1/sandboxes/{big}/pause"),
-            Some(json!({})),
-        )
-        .await?;
-        pauses.push(t.elapsed());
-        let t = Instant::now();
-        http.call(
-            reqwest::Method::POST,
-            &format!("/v1/sandboxes/{big}/resume"),
-            Some(json!({})),
-        )
-        .await?;
-        resumes.push(t.elapsed());
-        pb.inc(1);
-    }
-    pb.finish_and_clear();
+    let (pauses, resumes) = cycles(http, &big, "filesystem", rounds).await?;
+    // Processes and memory too (gVisor only): of that sandbox, and of an
+    // idle one.
+    let full = match isolation {
+        "gvisor" => {
+            let idle = create(http, shape.clone()).await?;
+            let small = cycles(http, &idle, "full", rounds).await?;
+            destroy(http, &idle).await?;
+            Some((cycles(http, &big, "full", rounds).await?, small))
+        }
+        _ => None,
+    };
     let size = sh(http, &big, "wc -c < /scratch/blob").await?;
     if size.trim() != (size_mb << 20).to_string() {
         bail!("the file is {size} bytes after the cycles");
@@ -173,7 +164,57 @@ async fn tier(http: &Http, isolation: &str, rounds: usize, size_mb: u64) -> Resu
         p50(&resumes),
         ms(percentile(&resumes, 0.9)),
     );
+    if let Some(((pauses, resumes), (idle_pauses, idle_resumes))) = full {
+        println!(
+            "{isolation}: full pause of an idle sandbox p50 {:.1} ms (p90 {:.1}), resume p50 \
+             {:.1} ms (p90 {:.1}), {rounds} cycles",
+            p50(&idle_pauses),
+            ms(percentile(&idle_pauses, 0.9)),
+            p50(&idle_resumes),
+            ms(percentile(&idle_resumes, 0.9)),
+        );
+        println!(
+            "{isolation}: full pause (processes and memory) of a sandbox that wrote {size_mb} MiB \
+             p50 {:.1} ms (p90 {:.1}), resume p50 {:.1} ms (p90 {:.1}), {rounds} cycles",
+            p50(&pauses),
+            ms(percentile(&pauses, 0.9)),
+            p50(&resumes),
+            ms(percentile(&resumes, 0.9)),
+        );
+    }
     Ok(())
+}
+
+/// `rounds` pauses in `mode` and resumes of sandbox `id`: their times.
+async fn cycles(
+    http: &Http,
+    id: &str,
+    mode: &str,
+    rounds: usize,
+) -> Result<(Vec<Duration>, Vec<Duration>)> {
+    let (mut pauses, mut resumes) = (Vec::new(), Vec::new());
+    let pb = bar(&format!("pause ({mode})"), rounds);
+    for _ in 0..rounds {
+        let t = Instant::now();
+        http.call(
+            reqwest::Method::POST,
+            &format!("/v1/sandboxes/{id}/pause"),
+            Some(json!({ "mode": mode })),
+        )
+        .await?;
+        pauses.push(t.elapsed());
+        let t = Instant::now();
+        http.call(
+            reqwest::Method::POST,
+            &format!("/v1/sandboxes/{id}/resume"),
+            Some(json!({})),
+        )
+        .await?;
+        resumes.push(t.elapsed());
+        pb.inc(1);
+    }
+    pb.finish_and_clear();
+    Ok((pauses, resumes))
 }
 
 /// Builds `name` and reads the answer to its end; the `done` event.

@@ -40,8 +40,13 @@ pub enum SandboxCommand {
     /// Set a sandbox to expire DURATION from now (e.g. 10m).
     Timeout { id: String, duration: String },
     /// Pause a sandbox: its processes end, its files are kept, its memory,
-    /// CPU and slot are freed until it resumes.
-    Pause { id: String },
+    /// CPU and slot are freed until it resumes. With `--mode full` (gVisor
+    /// sandboxes) its processes and memory are kept too.
+    Pause {
+        id: String,
+        #[arg(long, value_parser = ["filesystem", "full"], default_value = "filesystem")]
+        mode: String,
+    },
     /// Resume a paused sandbox (same id, its files back), to expire
     /// --timeout from now (default: the lifetime it was created with).
     Resume {
@@ -250,9 +255,9 @@ pub async fn run(a: SandboxArgs) -> Result<i32> {
                 output::out(&format!("{} expires at {}\n", id, field(&s, "expires_at")))?;
             }
         }
-        SandboxCommand::Pause { id } => {
+        SandboxCommand::Pause { id, mode } => {
             let s = api
-                .post(&["v1", "sandboxes", &id, "pause"], &json!({}))
+                .post(&["v1", "sandboxes", &id, "pause"], &json!({ "mode": mode }))
                 .await?;
             if as_json {
                 output::json(&s)?;

@@ -516,6 +516,22 @@ async fn restored_resumed_and_forked_sandboxes_are_confined_as_fresh_ones() {
                 "{tier} {what}"
             );
         }
+        if tier == "gvisor" {
+            // Paused with its memory and restored: the same again.
+            let r = a
+                .post(
+                    &format!("/v1/sandboxes/{fresh}/pause"),
+                    json!({"mode": "full"}),
+                )
+                .await;
+            assert_eq!(r.status, 200, "{}", r.text);
+            let r = a
+                .post(&format!("/v1/sandboxes/{fresh}/resume"), json!({}))
+                .await;
+            assert_eq!(r.status, 200, "{}", r.text);
+            assert_eq!(a.ok(&fresh, CONFINEMENT).await, expected, "full resume");
+            assert_eq!(a.ok(&fresh, "/scratch/sh -c 'id -u'").await, "1000\n");
+        }
         for sb in [&restored, &forked, &fresh] {
             destroy(&a, sb).await;
         }

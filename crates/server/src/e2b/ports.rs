@@ -10,6 +10,10 @@
 //! (`X-Access-Token`). Refusals and failures answer as E2B's proxy does
 //! (JSON with `message`, `sandboxId`, `code`), with the words the SDKs
 //! look for: "was not found" (the sandbox is gone) and "port is not open".
+//! A sandbox paused with its memory and made with auto-resume is resumed
+//! by a request that may reach its ports (its processes, the server on
+//! the port among them, go on); one paused with only its files is not
+//! (nothing would listen: its processes ended).
 
 use crate::e2b::token;
 use crate::proxy;
@@ -67,8 +71,17 @@ pub async fn forward(st: &Shared, raw_id: &str, port: u16, req: Request) -> Resp
     let Some(id) = SandboxId::parse(raw_id) else {
         return gone();
     };
-    let Some(live) = st.sandboxes.get_unscoped(&id) else {
-        return gone();
+    let live = match st.sandboxes.get_unscoped(&id) {
+        Some(live) => live,
+        // Paused with its memory and made to resume on traffic: resumed
+        // first, for a request that may reach its ports.
+        None => {
+            let tokened = tokened(&st.signing_key, &id, req.headers());
+            match crate::service::pause::wake_for_port(st, &id, tokened).await {
+                Some(live) => live,
+                None => return gone(),
+            }
+        }
     };
     if !live.public_ports && !tokened(&st.signing_key, &id, req.headers()) {
         // The same answer for a wrong token and for none: the sandbox's

@@ -16,7 +16,8 @@ use utoipa::ToSchema;
 #[serde(deny_unknown_fields)]
 pub struct PauseSandbox {
     /// `filesystem` (default): its processes end, its files are kept.
-    /// `full` (processes and memory kept) is refused.
+    /// `full`: its processes and memory are kept too (gVisor sandboxes
+    /// without an egress allowlist; refused with the reason otherwise).
     pub mode: Option<String>,
 }
 

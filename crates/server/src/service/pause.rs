@@ -45,6 +45,16 @@ struct Kept {
     interpreter: bool,
 }
 
+impl Kept {
+    /// What pause snapshot `snap` kept (defaults for what it did not).
+    fn of(snap: &warden_store::SnapshotRecord) -> Kept {
+        snap.spec
+            .get("kept")
+            .and_then(|k| serde_json::from_value(k.clone()).ok())
+            .unwrap_or_default()
+    }
+}
+
 /// Pauses the caller's running sandbox (`mode` `filesystem`, the default,
 /// or `full`: gVisor only). Audited by the teardown when it pauses, here
 /// when refused.
@@ -214,6 +224,38 @@ pub async fn auto_resume(
     Ok(st.sandboxes.get(store.tenant_id(), id))
 }
 
+/// Resumes sandbox `id` for a request to one of its ports, if it is
+/// paused with its memory (a filesystem resume restarts no process, so
+/// nothing would listen) and made with `auto_resume`, and the request may
+/// reach its ports (they are public, or `tokened`: it carries a token for
+/// them). The live sandbox, or None (a failed resume is logged).
+pub async fn wake_for_port(
+    st: &Shared,
+    id: &SandboxId,
+    tokened: bool,
+) -> Option<Arc<crate::manager::Live>> {
+    let tenant = match st.meta.sandbox_tenant(id).await {
+        Ok(t) => t?,
+        Err(e) => {
+            tracing::warn!(sandbox = %id, "finding a sandbox's tenant: {e}");
+            return None;
+        }
+    };
+    let store = st.tenant_store(tenant);
+    let snap = store.pause_snapshot(id).await.ok()??;
+    let kept = Kept::of(&snap);
+    if !pause_memory::is_memory(&snap) || !(kept.public_ports || tokened) {
+        return None;
+    }
+    match auto_resume(st, &store, "port", id).await {
+        Ok(live) => live,
+        Err(e) => {
+            tracing::warn!(sandbox = %id, "resuming on port traffic: {e}");
+            None
+        }
+    }
+}
+
 async fn resume_as(
     st: &Shared,
     store: &TenantStore,
@@ -285,11 +327,7 @@ async fn resume_inner(
         .await?
         .ok_or_else(|| Error::conflict("the sandbox is paused but its files are missing"))?;
     let stored = StoredSpec::of(&snap.spec);
-    let kept: Kept = snap
-        .spec
-        .get("kept")
-        .and_then(|k| serde_json::from_value(k.clone()).ok())
-        .unwrap_or_default();
+    let kept = Kept::of(&snap);
     let (manifest, from_checkpoint) = if pause_memory::is_memory(&snap) {
         let image = pause_memory::dir(st, &snap);
         if !image.is_dir() {
