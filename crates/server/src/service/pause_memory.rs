@@ -31,6 +31,9 @@ use warden_store::{
 /// The key in a pause snapshot's spec that marks a memory-keeping pause.
 pub const MARK: &str = "memory";
 
+/// How long the init may take to write what it has queued and stop.
+const FREEZE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Room kept free on the node's disk beyond the checkpoint itself.
 const DISK_SLACK: u64 = 256 << 20;
 
@@ -105,7 +108,17 @@ pub async fn pause(
     store.begin_snapshot(&snap).await?;
     let taken = async {
         make_private_dir(&image)?;
-        live.client.freeze().await?;
+        // An init that cannot finish what it writes within the bound is
+        // not checkpointed (thawed, in case it froze after all).
+        match tokio::time::timeout(FREEZE_DEADLINE, live.client.freeze()).await {
+            Ok(frozen) => frozen?,
+            Err(_) => {
+                let _ = tokio::time::timeout(FREEZE_DEADLINE, live.client.thaw()).await;
+                return Err(Error::conflict(
+                    "the sandbox's init did not settle for the pause; it goes on running",
+                ));
+            }
+        }
         if let Err(e) = st.sandboxes.checkpoint(live, image.clone()).await {
             // It goes on: its init writes again, to the same host.
             if let Err(t) = live.client.thaw().await {

@@ -197,13 +197,34 @@ pub async fn get(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> E2bResult<Json<Detail>> {
-    let r = view::record(&caller, &id).await?;
+    let r = settled(&st, &caller, &id).await?;
     let r = if r.state == SandboxState::Paused {
         r
     } else {
         view::running(&st, &caller, &id).await?
     };
     Ok(Json(view::detail(&st, &r, view::domain(&st, &headers))))
+}
+
+/// The caller's sandbox `id` once any teardown of it on this server has
+/// ended: a sandbox being paused is answered as paused (what it will be
+/// in a moment), not as gone, to an SDK polling for it.
+async fn settled(
+    st: &Shared,
+    caller: &crate::auth::Caller,
+    id: &str,
+) -> E2bResult<warden_store::SandboxRecord> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let r = view::record(caller, id).await?;
+        let tearing_down = r.state == SandboxState::Running
+            && r.owner == st.sandboxes.owner
+            && st.sandboxes.get(caller.store.tenant_id(), &r.id).is_none();
+        if !tearing_down || std::time::Instant::now() > deadline {
+            return Ok(r);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }
 
 /// `DELETE /sandboxes/{id}`: 204, or 404 when there is nothing running
