@@ -260,25 +260,7 @@ impl Parts {
     /// and its init waits for its configuration ([`Parts::finish`]).
     /// Nothing is left behind on failure.
     pub fn begin(&self, spec: &SandboxSpec) -> Result<Begun, RuntimeError> {
-        let id = self.owner.new_id();
-        let dir = self.bundles.join(&id);
-        match self.boot(spec, &id, &dir, None) {
-            Ok((control, child, egress)) => Ok(Begun {
-                id,
-                dir,
-                control,
-                child,
-                egress,
-            }),
-            Err(e) => {
-                let _ = self.runsc.delete(&id);
-                let _ = std::fs::remove_dir_all(&dir);
-                if let Ok(Some(cg)) = self.cgroups.open(&id) {
-                    let _ = cg.destroy();
-                }
-                Err(e)
-            }
-        }
+        self.begin_from(spec, None)
     }
 
     /// Starts a sandbox for `spec` from the checkpoint in `image` (see
@@ -290,19 +272,22 @@ impl Parts {
         spec: &SandboxSpec,
         image: &Path,
     ) -> Result<GvisorSandbox, RuntimeError> {
+        let begun = self.begin_from(spec, Some(image))?;
+        Ok(GvisorSandbox::from_begun(self, begun))
+    }
+
+    /// [`Parts::begin`], or with `from` a restore of that checkpoint.
+    fn begin_from(&self, spec: &SandboxSpec, from: Option<&Path>) -> Result<Begun, RuntimeError> {
         let id = self.owner.new_id();
         let dir = self.bundles.join(&id);
-        match self.boot(spec, &id, &dir, Some(image)) {
-            Ok((control, child, egress)) => Ok(GvisorSandbox::from_begun(
-                self,
-                Begun {
-                    id,
-                    dir,
-                    control,
-                    child,
-                    egress,
-                },
-            )),
+        match self.boot(spec, &id, &dir, from) {
+            Ok((control, child, egress)) => Ok(Begun {
+                id,
+                dir,
+                control,
+                child,
+                egress,
+            }),
             Err(e) => {
                 let _ = self.runsc.delete(&id);
                 let _ = std::fs::remove_dir_all(&dir);

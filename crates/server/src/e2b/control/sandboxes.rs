@@ -217,10 +217,7 @@ async fn settled(
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         let r = view::record(caller, id).await?;
-        let tearing_down = r.state == SandboxState::Running
-            && r.owner == st.sandboxes.owner
-            && st.sandboxes.get(caller.store.tenant_id(), &r.id).is_none();
-        if !tearing_down || std::time::Instant::now() > deadline {
+        if !view::tearing_down(st, caller, &r) || std::time::Instant::now() > deadline {
             return Ok(r);
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;

@@ -159,15 +159,23 @@ pub async fn running(st: &Shared, caller: &Caller, id: &str) -> E2bResult<Sandbo
     if r.state != SandboxState::Running {
         return Err(ended(id, &r));
     }
-    // Ours but no longer live: it is being torn down (the record changes
-    // when teardown ends), and the SDK already sees it as not running.
-    let m = &st.sandboxes;
-    if r.owner == m.owner && m.get(caller.store.tenant_id(), &r.id).is_none() {
+    // The SDK already sees one being torn down as not running.
+    if tearing_down(st, caller, &r) {
         return Err(E2bError::not_found(format!(
             "sandbox {id:?} is not running (it is being stopped)"
         )));
     }
     Ok(r)
+}
+
+/// Whether `r` is recorded running on this server but is no longer live
+/// here: it is being torn down (the record changes when teardown ends),
+/// or is not live yet (the record is written just before).
+pub fn tearing_down(st: &Shared, caller: &Caller, r: &SandboxRecord) -> bool {
+    let m = &st.sandboxes;
+    r.state == SandboxState::Running
+        && r.owner == m.owner
+        && m.get(caller.store.tenant_id(), &r.id).is_none()
 }
 
 /// A sandbox of the caller's that runs on this server.
