@@ -16,8 +16,10 @@ HOST_TRIPLE := $(shell rustc -vV | sed -n 's/^host: //p')
 E2B_VENV := target/e2b-venv
 E2B_JS := tests/e2b/js
 E2B_NODE_MIN := 20
+# The official MCP Python SDK, pinned, as the client of the MCP server's tests.
+MCP_VENV := target/mcp-venv
 
-.PHONY: all build deps test demo bench bench-e2b e2b-sdk lint clean
+.PHONY: all build deps test demo bench bench-e2b e2b-sdk mcp-sdk lint clean
 
 all: build
 
@@ -34,7 +36,7 @@ build:
 	RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --release -p warden-init --target $(HOST_TRIPLE)
 	install -m 0755 target/$(HOST_TRIPLE)/release/warden-init $(BIN)/warden-init-static
 
-test: deps build image e2b-sdk
+test: deps build image e2b-sdk mcp-sdk
 	$(CARGO) test --release --workspace -- --test-threads=2
 
 lint:
@@ -57,6 +59,14 @@ $(E2B_VENV)/.installed: tests/e2b/requirements.txt
 	rm -rf $(E2B_VENV)
 	python3 -m venv $(E2B_VENV)
 	$(E2B_VENV)/bin/pip install -q --disable-pip-version-check -r $<
+	touch $@
+
+mcp-sdk: deps $(MCP_VENV)/.installed
+
+$(MCP_VENV)/.installed: tests/mcp/requirements.txt
+	rm -rf $(MCP_VENV)
+	python3 -m venv $(MCP_VENV)
+	$(MCP_VENV)/bin/pip install -q --disable-pip-version-check -r $<
 	touch $@
 
 # Debian's own nodejs is too old on bookworm (the SDK needs Node >= 20.18);

@@ -71,6 +71,9 @@ enum Command {
     Usage(client::usage::UsageArgs),
     /// Submit review jobs (files + a command), follow them, fetch outputs.
     Review(client::review::ReviewArgs),
+    /// Serve Warden's MCP tools on stdin/stdout for an agent (tenant key;
+    /// the server also serves them at /mcp).
+    Mcp(client::mcp::McpArgs),
 }
 
 /// Parses the command line. Help and version print as usual; any other
@@ -128,6 +131,7 @@ fn main() {
         Command::Audit(a) => client::main(client::audit::run(a)),
         Command::Usage(a) => client::main(client::usage::run(a)),
         Command::Review(a) => client::main(client::review::run(a)),
+        Command::Mcp(a) => client::main(client::mcp::run(a)),
     };
     std::process::exit(code);
 }

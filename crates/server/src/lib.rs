@@ -25,6 +25,7 @@ mod images;
 pub mod jobs;
 mod listen;
 pub mod manager;
+pub mod mcp;
 mod metrics;
 mod netguard;
 mod openapi;
@@ -63,6 +64,12 @@ pub fn router(state: Shared) -> Router {
         .route("/openapi.json", get(health::openapi))
         .merge(v1)
         .layer(axum::middleware::from_fn(error::json_errors));
+    // The MCP tools call `/v1` through this router as it stands here,
+    // without `/mcp` itself (see `mcp::v1`).
+    let native = native.clone().merge(
+        mcp::http_service(state.clone(), native.with_state(state.clone()))
+            .layer(axum::middleware::from_fn(error::json_errors)),
+    );
     // E2B's control API answers in its own error shape, so it sits beside
     // the native routes, not under `json_errors`; requests addressed to a
     // sandbox's envd are diverted before any of them.

@@ -139,6 +139,20 @@ impl Api {
             .header(AUTHORIZATION, self.auth.clone()))
     }
 
+    /// A request to a path and query already encoded (`/v1/...?...`),
+    /// under the base URL, with the credential attached.
+    pub fn request_encoded(&self, method: Method, path_and_query: &str) -> Result<RequestBuilder> {
+        let url = format!(
+            "{}{path_and_query}",
+            self.base.as_str().trim_end_matches('/')
+        );
+        let url = Url::parse(&url).with_context(|| format!("{url:?} is not a URL"))?;
+        Ok(self
+            .http
+            .request(method, url)
+            .header(AUTHORIZATION, self.auth.clone()))
+    }
+
     /// Sends a request; a non-2xx answer becomes an [`ApiError`], a failure
     /// to reach the server an error that says which URL was tried.
     pub async fn send(&self, rb: RequestBuilder) -> Result<Response> {

@@ -16,6 +16,7 @@ pub mod file;
 pub mod http;
 pub mod image;
 pub mod key;
+pub mod mcp;
 pub mod output;
 pub mod parse;
 pub mod review;

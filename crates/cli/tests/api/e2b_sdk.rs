@@ -17,12 +17,12 @@ use std::time::{Duration, Instant};
 /// A script may take this long; the server and its sandboxes go with it.
 const DEADLINE: Duration = Duration::from_secs(150);
 
-fn repo() -> PathBuf {
+pub(crate) fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
 /// The file `make e2b-sdk` leaves once an SDK is installed.
-fn installed(stamp: &Path, what: &str) {
+pub(crate) fn installed(stamp: &Path, what: &str) {
     assert!(
         stamp.exists(),
         "{what} is not installed ({} missing): run `make e2b-sdk` in {}",
@@ -48,8 +48,15 @@ async fn run_script_on(server: Server, mut cmd: Command) {
         // Nothing from the caller's environment may point the SDK elsewhere.
         .env_remove("E2B_DOMAIN")
         .env_remove("E2B_DEBUG")
-        .env_remove("E2B_ACCESS_TOKEN")
-        .stdin(Stdio::null())
+        .env_remove("E2B_ACCESS_TOKEN");
+    run_checked(&server, cmd).await;
+}
+
+/// Runs a client script (its environment set) against `server`; fails with
+/// its whole output (and the server's log) unless it exits 0 with a clean
+/// summary line, or if any sandbox it made is left behind.
+pub(crate) async fn run_checked(server: &Server, mut cmd: Command) {
+    cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let script = format!("{cmd:?}");
@@ -74,13 +81,13 @@ async fn run_script_on(server: Server, mut cmd: Command) {
     );
     // Every sandbox the script made is gone: killed, or expired and reaped.
     let t0 = Instant::now();
-    while !cgroups_left(&server).is_empty() && t0.elapsed() < Duration::from_secs(10) {
+    while !cgroups_left(server).is_empty() && t0.elapsed() < Duration::from_secs(10) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(
-        cgroups_left(&server).is_empty(),
+        cgroups_left(server).is_empty(),
         "sandboxes left behind: {:?}\n{report}",
-        cgroups_left(&server)
+        cgroups_left(server)
     );
     println!("{out}");
 }

@@ -22,6 +22,7 @@ mod job_faults;
 mod job_limits;
 mod layout;
 mod lifecycle;
+mod mcp;
 mod parallel_exec;
 mod pause;
 mod pause_memory;
