@@ -18,8 +18,12 @@ E2B_JS := tests/e2b/js
 E2B_NODE_MIN := 20
 # The official MCP Python SDK, pinned, as the client of the MCP server's tests.
 MCP_VENV := target/mcp-venv
+# Warden's own Python SDK, installed from sdk/python (as a user would) with
+# its test tools pinned; reinstalled when its sources change.
+SDK_PY_VENV := target/sdk-python-venv
+SDK_PY_SRC := sdk/python/pyproject.toml $(wildcard sdk/python/src/warden_sdk/*.py)
 
-.PHONY: all build deps test demo bench bench-e2b e2b-sdk mcp-sdk lint clean
+.PHONY: all build deps test demo bench bench-e2b e2b-sdk mcp-sdk sdk-python lint clean
 
 all: build
 
@@ -36,7 +40,7 @@ build:
 	RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --release -p warden-init --target $(HOST_TRIPLE)
 	install -m 0755 target/$(HOST_TRIPLE)/release/warden-init $(BIN)/warden-init-static
 
-test: deps build image e2b-sdk mcp-sdk
+test: deps build image e2b-sdk mcp-sdk sdk-python
 	$(CARGO) test --release --workspace -- --test-threads=2
 
 lint:
@@ -67,6 +71,16 @@ $(MCP_VENV)/.installed: tests/mcp/requirements.txt
 	rm -rf $(MCP_VENV)
 	python3 -m venv $(MCP_VENV)
 	$(MCP_VENV)/bin/pip install -q --disable-pip-version-check -r $<
+	touch $@
+
+sdk-python: deps $(SDK_PY_VENV)/.installed
+
+$(SDK_PY_VENV)/.installed: sdk/python/requirements-test.txt $(SDK_PY_SRC)
+	rm -rf $(SDK_PY_VENV) sdk/python/build
+	python3 -m venv $(SDK_PY_VENV)
+	$(SDK_PY_VENV)/bin/pip install -q --disable-pip-version-check -r sdk/python/requirements-test.txt
+	$(SDK_PY_VENV)/bin/pip install -q --disable-pip-version-check --no-deps --no-build-isolation ./sdk/python
+	rm -rf sdk/python/build
 	touch $@
 
 # Debian's own nodejs is too old on bookworm (the SDK needs Node >= 20.18);

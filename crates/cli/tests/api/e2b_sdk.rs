@@ -94,7 +94,7 @@ pub(crate) async fn run_checked(server: &Server, mut cmd: Command) {
 
 /// Waits for the script (killing it at the deadline); returns its exit
 /// code (None if killed) and its output.
-fn wait_capped(mut cmd: Command) -> (Option<i32>, String, String) {
+pub(crate) fn wait_capped(mut cmd: Command) -> (Option<i32>, String, String) {
     let mut child = cmd.spawn().expect("start the compatibility script");
     let mut stdout = child.stdout.take().expect("stdout");
     let mut stderr = child.stderr.take().expect("stderr");

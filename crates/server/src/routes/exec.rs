@@ -48,6 +48,11 @@ pub struct ExecBody {
     pub session: Option<String>,
     #[serde(default)]
     pub background: bool,
+    /// With `background`: keep the command's stdin open (after `stdin`,
+    /// if given) to type into through `/processes/{pid}/stdin`, closed
+    /// with `?close=true`.
+    #[serde(default)]
+    pub stdin_open: bool,
     /// Run on a terminal of this size: stdin, stdout and stderr are one
     /// pseudo-terminal (its output arrives as `stdout` only); with
     /// `background`, type into it through `/processes/{pid}/stdin` and
@@ -97,7 +102,9 @@ pub struct Pid {
     pub pid: u32,
 }
 
-fn to_request(b: ExecBody) -> ApiResult<(ExecRequest, Option<String>)> {
+/// The init's request, what to write to stdin, and whether stdin stays
+/// open after it.
+fn to_request(b: ExecBody) -> ApiResult<(ExecRequest, Option<String>, bool)> {
     let command = match (b.command, b.shell) {
         (Some(argv), None) if !argv.is_empty() => Command::Argv(argv),
         (None, Some(line)) => Command::Shell(line),
@@ -107,6 +114,11 @@ fn to_request(b: ExecBody) -> ApiResult<(ExecRequest, Option<String>)> {
             ))
         }
     };
+    if b.stdin_open && !b.background {
+        return Err(ApiError::bad_request(
+            "stdin_open is for background commands (a foreground one takes `stdin`)",
+        ));
+    }
     let timeout_ms = match b.timeout_secs {
         None => None,
         Some(t) if t.is_finite() && t > 0.0 && t <= 86_400.0 => Some((t * 1000.0) as u64),
@@ -124,13 +136,13 @@ fn to_request(b: ExecBody) -> ApiResult<(ExecRequest, Option<String>)> {
         command,
         cwd: b.cwd,
         env: b.env.into_iter().collect(),
-        stdin: b.stdin.is_some(),
+        stdin: b.stdin.is_some() || b.stdin_open,
         timeout_ms,
         background: b.background,
         session: b.session,
         pty,
     };
-    Ok((req, b.stdin))
+    Ok((req, b.stdin, b.stdin_open))
 }
 
 fn wants_sse(headers: &HeaderMap) -> bool {
@@ -155,7 +167,7 @@ pub async fn exec(
     Json(body): Json<ExecBody>,
 ) -> ApiResult<Response> {
     let live = live(&st, &caller, &id).await?;
-    let (req, stdin) = to_request(body)?;
+    let (req, stdin, stdin_open) = to_request(body)?;
     // Before anything reaches the sandbox (foreground, background and
     // session execs all come through here).
     let tenant = caller.store.tenant_id();
@@ -184,8 +196,13 @@ pub async fn exec(
     let client = live.client.clone();
     if req.background {
         let pid = client.spawn(req).await.map_err(init_error)?;
-        if let Some(text) = stdin {
-            feed_stdin(&client, pid, text.into_bytes()).await?;
+        match stdin {
+            Some(text) if stdin_open => client
+                .stdin(pid, text.as_bytes())
+                .await
+                .map_err(init_error)?,
+            Some(text) => feed_stdin(&client, pid, text.into_bytes()).await?,
+            None => {}
         }
         return Ok((StatusCode::ACCEPTED, Json(Pid { pid })).into_response());
     }
