@@ -22,8 +22,12 @@ MCP_VENV := target/mcp-venv
 # its test tools pinned; reinstalled when its sources change.
 SDK_PY_VENV := target/sdk-python-venv
 SDK_PY_SRC := sdk/python/pyproject.toml $(wildcard sdk/python/src/warden_sdk/*.py)
+# Warden's own TypeScript SDK: its pinned dev tools (npm ci), then built
+# with tsc into sdk/typescript/dist; rebuilt when its sources change.
+SDK_TS := sdk/typescript
+SDK_TS_SRC := $(SDK_TS)/package.json $(SDK_TS)/package-lock.json $(SDK_TS)/tsconfig.json $(wildcard $(SDK_TS)/src/*.ts)
 
-.PHONY: all build deps test demo bench bench-e2b e2b-sdk mcp-sdk sdk-python lint clean
+.PHONY: all build deps test demo bench bench-e2b e2b-sdk mcp-sdk sdk-python sdk-typescript lint clean
 
 all: build
 
@@ -40,7 +44,7 @@ build:
 	RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --release -p warden-init --target $(HOST_TRIPLE)
 	install -m 0755 target/$(HOST_TRIPLE)/release/warden-init $(BIN)/warden-init-static
 
-test: deps build image e2b-sdk mcp-sdk sdk-python
+test: deps build image e2b-sdk mcp-sdk sdk-python sdk-typescript
 	$(CARGO) test --release --workspace -- --test-threads=2
 
 lint:
@@ -92,6 +96,13 @@ $(E2B_JS)/node_modules/.installed: $(E2B_JS)/package.json $(E2B_JS)/package-lock
 	if [ "$$v" -lt $(E2B_NODE_MIN) ]; then \
 	  echo "the e2b npm package needs Node >= $(E2B_NODE_MIN) (found $$(node --version))" >&2; exit 1; fi
 	cd $(E2B_JS) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+sdk-typescript: deps $(SDK_TS)/node_modules/.built
+
+# (The E2B JS install checks for, or installs, a Node new enough.)
+$(SDK_TS)/node_modules/.built: $(SDK_TS_SRC) $(E2B_JS)/node_modules/.installed
+	cd $(SDK_TS) && npm ci --no-audit --no-fund --loglevel=error && rm -rf dist && npm run --silent build
 	touch $@
 
 demo: deps build image

@@ -30,7 +30,7 @@ mod policy;
 mod ports;
 mod reviews;
 mod schedules;
-mod sdk_python;
+mod sdks;
 mod secrets;
 mod server_limits;
 mod server_memory;
