@@ -27,7 +27,7 @@ SDK_PY_SRC := sdk/python/pyproject.toml $(wildcard sdk/python/src/warden_sdk/*.p
 SDK_TS := sdk/typescript
 SDK_TS_SRC := $(SDK_TS)/package.json $(SDK_TS)/package-lock.json $(SDK_TS)/tsconfig.json $(wildcard $(SDK_TS)/src/*.ts)
 
-.PHONY: all build deps test demo bench bench-e2b e2b-sdk mcp-sdk sdk-python sdk-typescript lint clean
+.PHONY: all build deps test demo bench bench-e2b bench-sdk e2b-sdk mcp-sdk sdk-python sdk-typescript lint clean
 
 all: build
 
@@ -58,6 +58,11 @@ bench: deps build
 # against an in-process server on loopback (not part of `make bench`).
 bench-e2b: deps build $(E2B_VENV)/.installed
 	$(BIN)/warden bench e2b --python $(E2B_VENV)/bin/python --script tests/e2b/bench.py
+
+# Sandbox create -> exec -> delete through Warden's own SDKs next to the
+# same requests as plain HTTP, in each language (not part of `make bench`).
+bench-sdk: deps build sdk-python sdk-typescript
+	$(BIN)/warden bench sdk
 
 # The official E2B SDKs, pinned (below).
 

@@ -102,6 +102,22 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 10)]
         warmup: usize,
     },
+    /// Sandbox create -> exec -> delete through Warden's Python and
+    /// TypeScript SDKs next to the same requests as plain HTTP.
+    Sdk {
+        /// The Python of the virtualenv holding the SDK (make sdk-python).
+        #[arg(long, default_value = "target/sdk-python-venv/bin/python")]
+        python: std::path::PathBuf,
+        /// The SDKs' directory (its typescript/ built by make sdk-typescript).
+        #[arg(long, default_value = "sdk")]
+        sdk_dir: std::path::PathBuf,
+        /// Cycles per contender.
+        #[arg(long, default_value_t = 100)]
+        rounds: usize,
+        /// Warm-up cycles per contender, not counted.
+        #[arg(long, default_value_t = 5)]
+        warmup: usize,
+    },
     /// Review jobs: /input hydration, job overhead, jobs per minute.
     Jobs {
         /// Trivial jobs timed one by one, then submitted at once.
@@ -163,6 +179,16 @@ pub fn main(cmd: BenchCommand) -> i32 {
             .build()
             .map_err(Into::into)
             .and_then(|rt| rt.block_on(crate::bench_e2b::run(&python, &script, rounds, warmup))),
+        BenchCommand::Sdk {
+            python,
+            sdk_dir,
+            rounds,
+            warmup,
+        } => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(Into::into)
+            .and_then(|rt| rt.block_on(crate::bench_sdk::run(&python, &sdk_dir, rounds, warmup))),
         BenchCommand::Jobs { jobs, rounds } => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()

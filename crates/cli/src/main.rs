@@ -10,6 +10,7 @@ mod bench_gvisor_api;
 mod bench_jobs;
 mod bench_measure;
 mod bench_run;
+mod bench_sdk;
 mod bench_server;
 mod bench_state;
 mod client;
