@@ -132,11 +132,13 @@ async fn mcp_over_http_holds_nothing_between_requests_and_bounds_bodies() {
         .await;
     assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED, "{}", r.text);
 
-    // A body over the JSON limit (1 MiB) is refused, not read whole;
-    // a control just under it is read (and answered as the JSON-RPC it
-    // is not).
-    let r = a.send(post(vec![b' '; 2 << 20])).await;
-    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.text);
+    // A body declared over the JSON limit (1 MiB) is refused from its
+    // headers, before any of it is read: the answer comes while the body
+    // is still unsent (over a raw socket, as a client that never sends
+    // it). A control just under the limit is read (and answered as the
+    // JSON-RPC it is not).
+    let head = declared_body_answer(&server.url, &a.token, 2 << 20).await;
+    assert!(head.starts_with("HTTP/1.1 413"), "{head}");
     let r = a.send(post(vec![b' '; 512 << 10])).await;
     assert_ne!(r.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", r.text);
 
@@ -155,4 +157,28 @@ async fn mcp_over_http_holds_nothing_between_requests_and_bounds_bodies() {
     assert_eq!(d.status, 200, "{}", d.text);
     let r = a.send(post(init.to_string().into_bytes())).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.text);
+}
+
+/// The status line `/mcp` answers to a POST whose headers declare `len`
+/// bytes of body, none of which is sent.
+async fn declared_body_answer(url: &str, token: &str, len: usize) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = url.trim_start_matches("http://");
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let head = format!(
+        "POST /mcp HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\n\
+         Content-Length: {len}\r\n\r\n"
+    );
+    s.write_all(head.as_bytes()).await.expect("write the head");
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(10), s.read(&mut buf))
+        .await
+        .expect("an answer before any body byte was sent")
+        .expect("read");
+    String::from_utf8_lossy(&buf[..n])
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string()
 }
