@@ -24,10 +24,13 @@ SDK_PY_VENV := target/sdk-python-venv
 SDK_PY_SRC := sdk/python/pyproject.toml $(wildcard sdk/python/src/warden_sdk/*.py)
 # Warden's own TypeScript SDK: its pinned dev tools (npm ci), then built
 # with tsc into sdk/typescript/dist; rebuilt when its sources change.
+# The web console's browser test: Debian's chromium and chromedriver, and
+# Selenium pinned in a virtualenv.
+CONSOLE_VENV := target/console-venv
 SDK_TS := sdk/typescript
 SDK_TS_SRC := $(SDK_TS)/package.json $(SDK_TS)/package-lock.json $(SDK_TS)/tsconfig.json $(wildcard $(SDK_TS)/src/*.ts)
 
-.PHONY: all build deps test demo bench bench-e2b bench-sdk e2b-sdk mcp-sdk sdk-python sdk-typescript lint clean
+.PHONY: all build deps test demo bench bench-e2b bench-sdk e2b-sdk mcp-sdk sdk-python sdk-typescript console-test lint clean
 
 all: build
 
@@ -44,7 +47,7 @@ build:
 	RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --release -p warden-init --target $(HOST_TRIPLE)
 	install -m 0755 target/$(HOST_TRIPLE)/release/warden-init $(BIN)/warden-init-static
 
-test: deps build image e2b-sdk mcp-sdk sdk-python sdk-typescript
+test: deps build image e2b-sdk mcp-sdk sdk-python sdk-typescript console-test
 	$(CARGO) test --release --workspace -- --test-threads=2
 
 lint:
@@ -101,6 +104,17 @@ $(E2B_JS)/node_modules/.installed: $(E2B_JS)/package.json $(E2B_JS)/package-lock
 	if [ "$$v" -lt $(E2B_NODE_MIN) ]; then \
 	  echo "the e2b npm package needs Node >= $(E2B_NODE_MIN) (found $$(node --version))" >&2; exit 1; fi
 	cd $(E2B_JS) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+console-test: deps $(CONSOLE_VENV)/.installed
+	@for p in chromium chromium-driver; do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then echo "installing:$$missing"; apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
+
+$(CONSOLE_VENV)/.installed: tests/console/requirements.txt
+	rm -rf $(CONSOLE_VENV)
+	python3 -m venv $(CONSOLE_VENV)
+	$(CONSOLE_VENV)/bin/pip install -q --disable-pip-version-check -r $<
 	touch $@
 
 sdk-typescript: deps $(SDK_TS)/node_modules/.built

@@ -17,6 +17,7 @@ mod checks;
 mod code;
 mod command_policy;
 pub mod config;
+mod console;
 pub mod e2b;
 pub mod egress;
 mod error;
@@ -62,6 +63,7 @@ pub fn router(state: Shared) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
         .route("/openapi.json", get(health::openapi))
+        .merge(console::routes())
         .merge(v1)
         .layer(axum::middleware::from_fn(error::json_errors));
     // The MCP tools call `/v1` through this router as it stands here,

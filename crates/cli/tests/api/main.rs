@@ -6,6 +6,7 @@ mod harness;
 mod bad_input;
 mod cli;
 mod code;
+mod console;
 mod e2b_control;
 mod e2b_envd;
 mod e2b_envd_guards;
