@@ -74,8 +74,10 @@ def browser():
 
 
 def sign_in(d, token, view):
-    d.get(URL + "/console")
-    # A fresh start: no token kept from an earlier sign-in in this tab.
+    # A fresh start: no token kept from an earlier sign-in in this tab,
+    # cleared from a page of the same origin that runs no console script
+    # (which could store it again while signing in).
+    d.get(URL + "/console/app.css")
     d.execute_script("sessionStorage.clear()")
     d.get(URL + "/console")
     d.find_element(By.ID, "token").send_keys(token)
@@ -163,6 +165,19 @@ def operator_flow(d):
     WebDriverWait(d, 20).until(lambda d: TENANT in d.find_element(By.ID, "tenants").text)
     WebDriverWait(d, 20).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#tiers li[data-tier=native]"))
     check(d.find_element(By.ID, "health").text.startswith("ready"), d.find_element(By.ID, "health").text)
+    # A key made in the console works until it is revoked there.
+    row = d.find_element(By.XPATH, f"//table[@id='tenants']//tr[td[1]='{TENANT}']")
+    row.find_element(By.CSS_SELECTOR, "button[data-action=keys]").click()
+    d.find_element(By.ID, "key-create").click()
+    WebDriverWait(d, 20).until(lambda d: "wk_" in d.find_element(By.ID, "new-key").text)
+    new_key = d.find_element(By.ID, "new-key").text.split(": ", 1)[1]
+    key_id = d.find_element(By.ID, "new-key").get_attribute("data-key-id")
+    check(api("/v1/usage", new_key)[0] == 200, "the new key works")
+    d.find_element(By.CSS_SELECTOR, f"#keys tr[data-id='{key_id}'] button[data-action=revoke]").click()
+    WebDriverWait(d, 20).until(
+        lambda d: not d.find_elements(By.CSS_SELECTOR, f"#keys tr[data-id='{key_id}'] button[data-action=revoke]"))
+    check(api("/v1/usage", new_key)[0] == 401, "the revoked key is refused")
+
     check(api("/v1/usage")[0] == 200, "the tenant's key works before")
     row = d.find_element(By.XPATH, f"//table[@id='tenants']//tr[td[1]='{TENANT}']")
     row.find_element(By.CSS_SELECTOR, "button[data-action=disable]").click()
@@ -184,7 +199,7 @@ def main():
             ("control: the report's script runs in a page of its own",
              lambda: the_reports_script_runs_outside_the_console(d)),
             ("tenant: sign in, upload, review, report", lambda: tenant_flow(d)),
-            ("operator: tenants, tiers, health, disable", lambda: operator_flow(d)),
+            ("operator: tenants, tiers, health, keys, disable", lambda: operator_flow(d)),
         ]:
             try:
                 fn()

@@ -317,11 +317,15 @@ async function loadKeys(t) {
   $("#new-key").textContent = "";
   $("#key-create").onclick = async () => {
     const k = await api("POST", `/v1/tenants/${t.id}/keys`, { name: "console" });
-    $("#new-key").textContent = `New key (shown once): ${k.key}`;
     await loadKeys(t);
+    $("#new-key").textContent = `New key (shown once): ${k.key}`;
+    $("#new-key").dataset.keyId = k.id;
   };
   const keys = await api("GET", `/v1/tenants/${t.id}/keys`);
-  rows("#keys", keys.items, (k) => [k.id, k.name, k.created_at, k.revoked_at ?? ""]);
+  rows("#keys", keys.items, (k) => [
+    k.id, k.name, k.created_at,
+    k.revoked_at ?? el("button", { "data-action": "revoke", onclick: async () => { await api("DELETE", `/v1/tenants/${t.id}/keys/${k.id}`); await loadKeys(t); } }, "Revoke"),
+  ]);
 }
 
 // --- Start ------------------------------------------------------------------
