@@ -55,7 +55,27 @@ async fn run_script_on(server: Server, mut cmd: Command) {
 /// Runs a client script (its environment set) against `server`; fails with
 /// its whole output (and the server's log) unless it exits 0 with a clean
 /// summary line, or if any sandbox it made is left behind.
-pub(crate) async fn run_checked(server: &Server, mut cmd: Command) {
+pub(crate) async fn run_checked(server: &Server, cmd: Command) {
+    let (out, report) = run_to_success(server, cmd, "the compatibility script").await;
+    let summary: serde_json::Value =
+        serde_json::from_str(out.lines().last().unwrap_or_default()).unwrap_or_default();
+    assert!(
+        summary["failed"].as_object().is_some_and(|f| f.is_empty())
+            && summary["passed"].as_u64() > Some(0),
+        "no clean summary line:\n{report}"
+    );
+    println!("{out}");
+}
+
+/// Runs `cmd` (its environment set) against `server` with its output
+/// captured; fails with its whole output and the server's log (`what`
+/// names it) unless it exits 0 and every sandbox it made is gone. Returns
+/// its stdout and that report, for the caller's own checks.
+pub(crate) async fn run_to_success(
+    server: &Server,
+    mut cmd: Command,
+    what: &str,
+) -> (String, String) {
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -67,19 +87,8 @@ pub(crate) async fn run_checked(server: &Server, mut cmd: Command) {
         "{script}\n--- stdout\n{out}\n--- stderr\n{err}\n--- server log\n{}",
         server.log.lock().map(|l| l.clone()).unwrap_or_default()
     );
-    assert_eq!(
-        status,
-        Some(0),
-        "the compatibility script failed:\n{report}"
-    );
-    let summary: serde_json::Value =
-        serde_json::from_str(out.lines().last().unwrap_or_default()).unwrap_or_default();
-    assert!(
-        summary["failed"].as_object().is_some_and(|f| f.is_empty())
-            && summary["passed"].as_u64() > Some(0),
-        "no clean summary line:\n{report}"
-    );
-    // Every sandbox the script made is gone: killed, or expired and reaped.
+    assert_eq!(status, Some(0), "{what} failed:\n{report}");
+    // Every sandbox it made is gone: killed, or expired and reaped.
     let t0 = Instant::now();
     while !cgroups_left(server).is_empty() && t0.elapsed() < Duration::from_secs(10) {
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -89,12 +98,12 @@ pub(crate) async fn run_checked(server: &Server, mut cmd: Command) {
         "sandboxes left behind: {:?}\n{report}",
         cgroups_left(server)
     );
-    println!("{out}");
+    (out, report)
 }
 
 /// Waits for the script (killing it at the deadline); returns its exit
 /// code (None if killed) and its output.
-pub(crate) fn wait_capped(mut cmd: Command) -> (Option<i32>, String, String) {
+fn wait_capped(mut cmd: Command) -> (Option<i32>, String, String) {
     let mut child = cmd.spawn().expect("start the compatibility script");
     let mut stdout = child.stdout.take().expect("stdout");
     let mut stderr = child.stderr.take().expect("stderr");

@@ -6,12 +6,11 @@
 //! the line-review twin. Two tenants (one with a command policy), secrets
 //! enabled, webhooks to loopback allowed for the signature tests.
 
-use crate::e2b_sdk::{installed, repo, wait_capped};
+use crate::e2b_sdk::{installed, repo, run_to_success};
 use crate::harness::*;
 use crate::policy::put_policy;
 use serde_json::json;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 /// A server and tenants as both suites expect them; runs `cmd` with their
 /// address and keys and fails with its output unless it exits 0.
@@ -35,30 +34,11 @@ async fn run_suite(mut cmd: Command, what: &str, passed: &str) {
     assert_eq!(p.status, 200, "{}", p.text);
     cmd.env("WARDEN_URL", &server.url)
         .env("WARDEN_API_KEY", &main.token)
-        .env("WARDEN_OTHER_TENANT_KEY", &other.token)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let (status, out, err) = tokio::task::spawn_blocking(move || wait_capped(cmd))
-        .await
-        .expect("suite runner");
-    let report = format!(
-        "--- stdout\n{out}\n--- stderr\n{err}\n--- server log\n{}",
-        server.log.lock().map(|l| l.clone()).unwrap_or_default()
-    );
-    assert_eq!(status, Some(0), "{what} failed:\n{report}");
+        .env("WARDEN_OTHER_TENANT_KEY", &other.token);
+    let (out, report) = run_to_success(&server, cmd, what).await;
     assert!(
         out.contains(passed),
         "no test summary from {what}:\n{report}"
-    );
-    let t0 = Instant::now();
-    while !cgroups_left(&server).is_empty() && t0.elapsed() < Duration::from_secs(10) {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(
-        cgroups_left(&server).is_empty(),
-        "sandboxes left behind: {:?}\n{report}",
-        cgroups_left(&server)
     );
     println!("{out}");
 }
