@@ -31,6 +31,7 @@ from e2b import (
     FileNotFoundException,
     FilesystemEventType,
     FileType,
+    InvalidArgumentException,
     NotFoundException,
     PtySize,
     Sandbox,
@@ -298,6 +299,44 @@ def files_ops(s, sbx):
     expect_raises(NotFoundException, "get_info missing", f.get_info, "/scratch/none.txt")
 
 
+def metadata(s, sbx):
+    f = sbx.files
+    meta = {"author": "mish", "purpose": "upload"}
+    info = f.write("/scratch/meta.txt", "m", metadata=meta)
+    check(info.metadata == meta, f"write answers the metadata: {info.metadata}")
+    check(f.get_info("/scratch/meta.txt").metadata == meta, "get_info has it")
+    info = f.write("/scratch/meta-o.txt", "m", metadata={"k": "v"}, use_octet_stream=True)
+    check(info.metadata == {"k": "v"}, f"octet-stream upload: {info.metadata}")
+    listed = {e.name: e.metadata for e in f.list("/scratch")}
+    check(listed.get("meta.txt") == meta, f"list has it: {listed}")
+    check(f.rename("/scratch/meta.txt", "/scratch/meta2.txt").metadata == meta, "kept by rename")
+    check(f.write("/scratch/meta2.txt", "again").metadata is None, "an overwrite clears it")
+    check(f.get_info("/scratch/meta2.txt").metadata is None, "cleared on disk too")
+    # The same thing as the sandbox's own xattrs under user.e2b.
+    sbx.commands.run("python3 -c \"import os; os.setxattr('/scratch/meta-o.txt', "
+                     "'user.e2b.set_inside', b'yes')\"")
+    check(f.get_info("/scratch/meta-o.txt").metadata == {"k": "v", "set_inside": "yes"},
+          "an xattr set in the sandbox")
+    # Past what a stat carries back (4 KiB): refused, not cut.
+    expect_raises(InvalidArgumentException, "metadata over 4 KiB", f.write,
+                  "/scratch/big.txt", "x", metadata={"big": "x" * 5000})
+    check(not f.exists("/scratch/big.txt"), "nothing written for a refused upload")
+    # Watch events carry the entry when asked (envd 0.6.3); a new file reads
+    # as envd's upload: created, its mode set, written.
+    f.make_dir("/scratch/w-entry")
+    h = f.watch_dir("/scratch/w-entry", include_entry=True, allow_network_mounts=True)
+    f.write("/scratch/w-entry/e.txt", "1", metadata={"tag": "w"})
+    seen = []
+    wait_until("three events for a new file",
+               lambda: (seen.extend(h.get_new_events()), len(seen) >= 3)[1], 5)
+    check([e.type for e in seen] == [FilesystemEventType.CREATE, FilesystemEventType.CHMOD,
+                                     FilesystemEventType.WRITE], f"events: {seen}")
+    entry = seen[-1].entry
+    check(entry is not None and entry.path == "/scratch/w-entry/e.txt"
+          and entry.metadata == {"tag": "w"}, f"the entry: {entry}")
+    h.stop()
+
+
 def watch(s, sbx):
     f = sbx.files
     f.make_dir("/scratch/watched")
@@ -373,10 +412,18 @@ def metrics_and_pause(s, sbx):
     m = sbx.get_metrics()
     check(m and m[-1].cpu_count >= 1 and m[-1].mem_total >= m[-1].mem_used > 0,
           f"get_metrics: {m}")
-    # A memory-keeping pause is refused clearly, and the sandbox runs on.
-    e = expect_raises(SandboxException, "pause(mode='full')", sbx.pause, mode="full")
-    check("filesystem" in str(e), f"the refusal says what Warden keeps: {e}")
-    check(sbx.is_running(), "running after a refused pause")
+    # `mode="full"` is E2B's default (`memory: true`): a native sandbox
+    # cannot keep its memory, so it keeps its files, as a plain pause().
+    f = s.sandbox(timeout=120)
+    f.files.write("full.txt", "kept")
+    boot = f.files.read("/proc/sys/kernel/random/boot_id")
+    check(f.pause(mode="full") is True, "pause(mode='full') of a native sandbox")
+    check(str(Sandbox.get_info(f.sandbox_id).state) == "paused", "paused")
+    back = Sandbox.connect(f.sandbox_id, timeout=60)
+    check(back.files.read("full.txt") == "kept", "its files after the pause")
+    # It booted again (E2B's sign of a resume from files, not memory).
+    check(back.files.read("/proc/sys/kernel/random/boot_id") != boot, "a new boot id")
+    back.kill()
     # A pause keeps the files; connect resumes the sandbox under its id.
     p = s.sandbox(timeout=120)
     p.files.write("kept.txt", "before the pause")
@@ -588,6 +635,7 @@ def main():
         ("files: 20 MiB round trip", files_large),
         ("files: list/make_dir/exists/get_info/rename/remove", files_ops),
         ("files: watch_dir (polling)", watch),
+        ("files: metadata (X-Metadata-*, user.e2b.* xattrs), watch entries", metadata),
         ("Sandbox.connect(id)", connect_by_id),
         ("Sandbox.list: metadata filter, pagination", list_filters_and_pages),
         ("set_timeout and expiry", timeout_and_expiry),
@@ -598,7 +646,7 @@ def main():
         ("volumes: Volume.create/list/get_info/destroy, volume_mounts", volumes),
         ("snapshots: create_snapshot, Sandbox.create(snapshot), list, delete", snapshots),
         ("kill", kill),
-        ("get_metrics; pause, connect resumes; a full pause refused", metrics_and_pause),
+        ("get_metrics; pause (full: files where memory cannot be kept), connect resumes", metrics_and_pause),
         ("negative: wrong API key", wrong_api_key),
         ("negative: another tenant's sandbox", other_tenant),
         ("negative: wrong envd access token", wrong_access_token),

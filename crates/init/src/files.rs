@@ -75,13 +75,16 @@ pub fn stat_of(md: &Metadata, link_target: Option<Vec<u8>>) -> FileStat {
         mtime: md.mtime(),
         link_target,
         resolved: None,
+        meta: Vec::new(),
     }
 }
 
 fn lstat(path: &std::path::Path) -> std::io::Result<FileStat> {
     let md = std::fs::symlink_metadata(path)?;
     if !md.file_type().is_symlink() {
-        return Ok(stat_of(&md, None));
+        let mut st = stat_of(&md, None);
+        st.meta = crate::meta::read(path);
+        return Ok(st);
     }
     let target = std::fs::read_link(path)?.as_os_str().as_bytes().to_vec();
     let mut st = stat_of(&md, Some(target));
@@ -402,7 +405,12 @@ fn open_walk(p: &std::path::Path, flags: rustix::fs::OFlags) -> std::io::Result<
     )?))
 }
 
-pub async fn write_open(state: &State, path: &str, mode: u32) -> Response {
+pub async fn write_open(
+    state: &State,
+    path: &str,
+    mode: u32,
+    meta: Vec<(String, String)>,
+) -> Response {
     let dest = match resolve(state, path) {
         Ok(p) => p,
         Err(e) => return e,
@@ -428,6 +436,11 @@ pub async fn write_open(state: &State, path: &str, mode: u32) -> Response {
             let _ = file
                 .set_permissions(std::fs::Permissions::from_mode(mode & 0o777))
                 .await;
+            if let Err(e) = crate::meta::set(&file, &meta) {
+                drop(file);
+                let _ = tokio::fs::remove_file(&tmp).await;
+                return io_error(path, &e);
+            }
             state
                 .files
                 .writes

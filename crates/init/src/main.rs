@@ -14,6 +14,7 @@ mod changes;
 mod command;
 mod conn;
 mod files;
+mod meta;
 mod process;
 mod pty;
 mod server;

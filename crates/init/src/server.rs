@@ -205,7 +205,9 @@ async fn handle(state: Rc<State>, id: u32, req: Request) {
             state.procs.kill_all();
             Response::Done
         }
-        Request::WriteOpen { path, mode } => files::write_open(&state, &path, mode).await,
+        Request::WriteOpen { path, mode, meta } => {
+            files::write_open(&state, &path, mode, meta).await
+        }
         Request::WriteChunk { handle, data } => files::write_chunk(&state, handle, data).await,
         Request::WriteCommit { handle } => files::write_finish(&state, handle, true).await,
         Request::WriteAbort { handle } => files::write_finish(&state, handle, false).await,

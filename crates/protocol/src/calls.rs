@@ -132,6 +132,7 @@ impl Client {
             .call(Request::WriteOpen {
                 path: path.into(),
                 mode,
+                meta: Vec::new(),
             })
             .await?
         {

@@ -15,7 +15,7 @@ pub const MAGIC: [u8; 4] = *b"WRDN";
 /// up; the rest of the stream is the reason, in UTF-8.
 pub const SETUP_FAILED: [u8; 4] = *b"WERR";
 /// Bumped on any incompatible change to the messages.
-pub const VERSION: u16 = 6;
+pub const VERSION: u16 = 7;
 /// Largest payload of one output/data frame.
 pub const CHUNK: usize = 64 * 1024;
 /// Largest encoded frame accepted (a chunk plus headroom for metadata such
@@ -229,6 +229,7 @@ mod tests {
                 kind: FileKind::File,
                 mode: 0o644,
             }),
+            meta: vec![("author".into(), "ünïcode".into())],
         };
         round_trip(
             2,

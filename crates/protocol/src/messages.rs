@@ -98,7 +98,20 @@ pub struct FileStat {
     /// For symlinks, where the link leads once every link on the way is
     /// followed inside the sandbox; None for a dangling one.
     pub resolved: Option<Resolved>,
+    /// The file's metadata: its `user.e2b.*` extended attributes (see
+    /// [`META_XATTR_PREFIX`]), the prefix taken off, sorted by key; within
+    /// [`META_MAX_BYTES`].
+    pub meta: Vec<(String, String)>,
 }
+
+/// Extended attributes under this prefix are a file's metadata, as E2B's
+/// envd keeps it: what E2B code sets in the sandbox (`os.setxattr`) and
+/// what an upload's `X-Metadata-*` headers set are the same thing.
+pub const META_XATTR_PREFIX: &str = "user.e2b.";
+/// Most bytes of metadata (keys and values) one file's stat carries, so a
+/// directory listing stays a bounded frame; attributes past it, and values
+/// that are not UTF-8, are left out.
+pub const META_MAX_BYTES: usize = 4096;
 
 /// The end of a symlink's chain, as seen inside the sandbox.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -272,7 +285,13 @@ pub enum Request {
     },
     /// Start an atomic write (temp file, renamed over `path` on commit)
     /// -> `Opened`.
-    WriteOpen { path: String, mode: u32 },
+    /// `meta` (keys without [`META_XATTR_PREFIX`]) is set on the new file,
+    /// which has no other metadata (a write replaces the file's).
+    WriteOpen {
+        path: String,
+        mode: u32,
+        meta: Vec<(String, String)>,
+    },
     /// -> `Done`.
     WriteChunk { handle: u32, data: Vec<u8> },
     /// -> `Stat` of the file now at its path.

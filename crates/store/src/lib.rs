@@ -287,7 +287,8 @@ pub struct SandboxRecord {
 /// Filters for listing sandboxes.
 #[derive(Debug, Clone, Default)]
 pub struct SandboxFilter {
-    pub state: Option<SandboxState>,
+    /// Any of these states; empty: every state.
+    pub states: Vec<SandboxState>,
     /// Every pair must match.
     pub labels: BTreeMap<String, String>,
     /// Newest first (E2B's order) instead of oldest first; the cursor

@@ -92,7 +92,7 @@ async fn insert_get_list_with_filters() {
     assert_eq!((ids(&n2), n2.next), (vec![s1.id.clone()], None));
 
     let by = |pairs: &[(&str, &str)], state: Option<SandboxState>| SandboxFilter {
-        state,
+        states: state.into_iter().collect(),
         labels: pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -140,6 +140,28 @@ async fn insert_get_list_with_filters() {
     let stopped_ml = by(&[("team", "ml")], Some(SandboxState::Stopped));
     let got = db.list_sandboxes(&t, &stopped_ml, None, 100).await.unwrap();
     assert_eq!(ids(&got), vec![s2.id.clone()]);
+
+    // Several states at once, newest first and paged (E2B's
+    // `state=running,paused`).
+    assert!(db
+        .end_sandbox(&t, &s4.id, SandboxState::Paused, "paused", None)
+        .await
+        .unwrap());
+    let either = SandboxFilter {
+        states: vec![SandboxState::Running, SandboxState::Paused],
+        newest_first: true,
+        ..SandboxFilter::default()
+    };
+    let p1 = db.list_sandboxes(&t, &either, None, 1).await.unwrap();
+    assert_eq!(ids(&p1), vec![s4.id.clone()]);
+    let rest = db
+        .list_sandboxes(&t, &either, p1.next.as_deref(), 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        (ids(&rest), rest.next),
+        (vec![s3.id.clone(), s1.id.clone()], None)
+    );
 }
 
 #[tokio::test]

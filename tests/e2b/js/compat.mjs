@@ -277,6 +277,26 @@ async function watch(sbx) {
   await expectThrows(NotFoundError, 'watchDir of a missing directory', () => f.watchDir('/scratch/no-such-dir', () => {}))
 }
 
+async function metadata(sbx) {
+  const f = sbx.files
+  const meta = { author: 'mish', purpose: 'upload' }
+  const info = await f.write('/scratch/meta.txt', 'm', { metadata: meta })
+  check(JSON.stringify(info.metadata) === JSON.stringify(meta), `write answers the metadata: ${JSON.stringify(info)}`)
+  const got = await f.getInfo('/scratch/meta.txt')
+  check(got.metadata?.author === 'mish' && got.metadata?.purpose === 'upload', `getInfo: ${JSON.stringify(got)}`)
+  const again = await f.write('/scratch/meta.txt', 'again')
+  check(!again.metadata, `an overwrite clears it: ${JSON.stringify(again)}`)
+  await f.makeDir('/scratch/w-entry')
+  const seen = []
+  const h = await f.watchDir('/scratch/w-entry', (e) => seen.push(e), { includeEntry: true })
+  await f.write('/scratch/w-entry/e.txt', '1', { metadata: { tag: 'w' } })
+  await waitUntil(`three events for a new file (${JSON.stringify(seen)})`, () => seen.length >= 3, 5000, 100)
+  check(JSON.stringify(seen.map((e) => e.type)) === JSON.stringify([FilesystemEventType.CREATE, FilesystemEventType.CHMOD, FilesystemEventType.WRITE]), `events: ${JSON.stringify(seen)}`)
+  const entry = seen[2].entry
+  check(entry?.path === '/scratch/w-entry/e.txt' && entry?.metadata?.tag === 'w', `the entry: ${JSON.stringify(entry)}`)
+  await h.stop()
+}
+
 async function connectById(sbx) {
   await sbx.files.write('/scratch/shared.txt', 'shared')
   const again = await Sandbox.connect(sbx.sandboxId)
@@ -325,10 +345,15 @@ async function metricsAndPause(sbx) {
   const m = await sbx.getMetrics()
   const last = m.at(-1)
   check(last && last.cpuCount >= 1 && last.memTotal >= last.memUsed && last.memUsed > 0, `getMetrics: ${JSON.stringify(m)}`)
-  // A memory-keeping pause is refused clearly, and the sandbox runs on.
-  const e = await expectThrows(SandboxError, 'pause({keepMemory: true})', () => sbx.pause({ keepMemory: true }))
-  check(/filesystem/.test(e.message), `the refusal says what Warden keeps: ${e.message}`)
-  check(await sbx.isRunning(), 'running after a refused pause')
+  // `keepMemory: true` is E2B's default (`memory: true`): a native sandbox
+  // cannot keep its memory, so it keeps its files, as a plain pause().
+  const full = await sandbox({ timeoutMs: 120000 })
+  await full.files.write('full.txt', 'kept')
+  check((await full.pause({ keepMemory: true })) === true, 'pause({keepMemory: true}) of a native sandbox')
+  check((await Sandbox.getInfo(full.sandboxId)).state === 'paused', 'paused')
+  const back = await Sandbox.connect(full.sandboxId, { timeoutMs: 60000 })
+  check((await back.files.read('full.txt')) === 'kept', 'its files after the pause')
+  await back.kill()
   // A pause keeps the files; connect resumes the sandbox under its id.
   const p = await sandbox({ timeoutMs: 120000 })
   await p.files.write('kept.txt', 'before the pause')
@@ -568,6 +593,7 @@ async function main() {
     ['files: 20 MiB round trip', filesLarge],
     ['files: list/makeDir/exists/getInfo/rename/remove', filesOps],
     ['files: watchDir (streaming)', watch],
+    ['files: metadata, watch entries', metadata],
     ['Sandbox.connect(id)', connectById],
     ['Sandbox.list: metadata filter, pagination', listFiltersAndPages],
     ['setTimeout and expiry', timeoutAndExpiry],
@@ -576,7 +602,7 @@ async function main() {
     ['volumes: Volume.create/list/getInfo/destroy, volumeMounts', volumes],
     ['snapshots: createSnapshot, Sandbox.create(snapshot), list, delete', snapshots],
     ['kill', kill],
-    ['getMetrics; pause, connect resumes; a full pause refused', metricsAndPause],
+    ['getMetrics; pause (full: files where memory cannot be kept), connect resumes', metricsAndPause],
     ['negative: wrong API key', wrongApiKey],
     ["negative: another tenant's sandbox", otherTenant],
     ['negative: wrong envd access token', wrongAccessToken],

@@ -54,7 +54,8 @@ async fn code_runs_in_stateful_contexts() {
         json!({"code": "import os\nos.environ.get('RUN_VAR')", "env": {"RUN_VAR": "v"}}),
     )
     .await;
-    assert_eq!(env["results"][0]["text"], "'v'");
+    // A string result is shown without its quotes, as E2B's interpreter does.
+    assert_eq!(env["results"][0]["text"], "v");
     let after = run(
         &a,
         &sb,

@@ -335,7 +335,55 @@ async fn no_descriptors_leak_into_commands(tier: Tier) {
     }
 }
 
+/// The host's boot id stays the host's: a sandbox reads one of its own
+/// (natively a fresh one per start; gVisor's procfs has none), and cannot
+/// write it or uncover the host's by unmounting it.
+async fn boot_id_is_the_sandbox_own(tier: Tier) {
+    let host = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
+    let mut seen = Vec::new();
+    for user in USERS {
+        let sb = Sb::on(tier, as_user(user)).await;
+        let r = probe(
+            &sb,
+            r#"
+            p = '/proc/sys/kernel/random/boot_id'
+            def rd():
+                try:
+                    return open(p).read().strip()
+                except OSError as e:
+                    return ename(e.errno)
+            out('read', rd())
+            def w():
+                with open(p, 'w') as f:
+                    f.write('x')
+            out('write', tryf(w))
+            out('umount', sc(166, p.encode(), 2))
+            out('after', rd())
+            "#,
+        )
+        .await;
+        let read = get(&r, "read");
+        assert_ne!(read, host.trim(), "{user:?}: the host's boot id: {r:?}");
+        match tier {
+            Tier::Native => {
+                assert_eq!(read.len(), 36, "a UUID: {r:?}");
+                assert_eq!(get(&r, "write"), "EROFS", "{user:?}: {r:?}");
+                assert_eq!(get(&r, "umount"), "EPERM", "{user:?}: {r:?}");
+                assert_eq!(get(&r, "after"), read, "{r:?}");
+                seen.push(read.to_string());
+            }
+            Tier::Gvisor => assert_eq!(read, "ENOENT", "gVisor's procfs has none: {r:?}"),
+        }
+    }
+    seen.sort();
+    seen.dedup();
+    if tier == Tier::Native {
+        assert_eq!(seen.len(), USERS.len(), "each start its own: {seen:?}");
+    }
+}
+
 both_tiers!(
+    boot_id_is_the_sandbox_own,
     kernel_knobs_are_read_only,
     host_devices_are_absent,
     setuid_binaries_gain_nothing,

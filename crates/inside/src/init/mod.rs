@@ -7,6 +7,7 @@
 //! detach the old root, hostname and loopback, rlimits, drop groups and ids,
 //! capabilities, no_new_privs, Landlock, and seccomp last.
 
+mod boot_id;
 mod handles;
 mod rootfs;
 

@@ -34,7 +34,7 @@ fn err<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> Moun
     }
 }
 
-fn rerr<'a>(
+pub(super) fn rerr<'a>(
     what: &'static str,
     path: &'a Path,
 ) -> impl FnOnce(rustix::io::Errno) -> MountError + 'a {
@@ -349,7 +349,7 @@ fn write(path: &Path, content: &str) -> Result<()> {
 /// Writes `name` into the root tmpfs's own directory, where the host
 /// image's /etc template links to it (see the runtime's
 /// `templates::PerSandbox::Links`); read-only once the root is remounted so.
-fn write_own_file(root: &Path, name: &str, content: &str) -> Result<()> {
+pub(super) fn write_own_file(root: &Path, name: &str, content: &str) -> Result<()> {
     let own = root.join(OWN_FILES);
     fs::create_dir_all(&own).map_err(err("mkdir", &own))?;
     write(&own.join(name), content)
@@ -439,20 +439,25 @@ pub fn proc(root: &Path) -> Result<()> {
     for sub in ["sys", "sysrq-trigger", "irq", "bus"] {
         let s = p.join(sub);
         if s.exists() {
-            mount_bind(&s, &s).map_err(rerr("bind", &s))?;
-            mount_remount(
-                &s,
-                MountFlags::BIND
-                    | MountFlags::RDONLY
-                    | MountFlags::NOSUID
-                    | MountFlags::NODEV
-                    | MountFlags::NOEXEC,
-                c"",
-            )
-            .map_err(rerr("remount read-only", &s))?;
+            bind_read_only(&s, &s)?;
         }
     }
-    Ok(())
+    super::boot_id::mount_own(root)
+}
+
+/// Binds `source` at `target`, read-only, nosuid, nodev and noexec.
+pub(super) fn bind_read_only(source: &Path, target: &Path) -> Result<()> {
+    mount_bind(source, target).map_err(rerr("bind", target))?;
+    mount_remount(
+        target,
+        MountFlags::BIND
+            | MountFlags::RDONLY
+            | MountFlags::NOSUID
+            | MountFlags::NODEV
+            | MountFlags::NOEXEC,
+        c"",
+    )
+    .map_err(rerr("remount read-only", target))
 }
 
 /// /output, /scratch and /tmp: private tmpfs of `bytes` each, owned by the

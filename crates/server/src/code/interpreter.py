@@ -53,7 +53,69 @@ MIME_FIELDS = {
     "text/latex": "latex",
     "application/json": "json",
     "application/javascript": "javascript",
+    "e2b/data": "data",
 }
+
+# Run in every kernel at its start (and restart), unseen by the client: what
+# E2B's kernels add to IPython. A DataFrame's values as `data` ({column:
+# [values]}, dates in ISO form), registered by name so pandas is not imported
+# before the user's code does; and `PIL.Image.save` to a file also shows the
+# image, patched when the user's code first imports PIL.Image.
+KERNEL_STARTUP = r"""
+def _w_startup():
+    import importlib.abc, importlib.util, json, os, sys
+    from IPython import get_ipython
+    from IPython.core.formatters import BaseFormatter
+    from traitlets import ObjectName, Unicode
+
+    class DataFormatter(BaseFormatter):
+        format_type = Unicode("e2b/data")
+        print_method = ObjectName("_repr_e2b_data_")
+        _return_type = (dict,)
+
+    def frame_data(df):
+        split = json.loads(df.to_json(orient="split", date_format="iso", default_handler=str))
+        cols = [str(c) for c in split["columns"]]
+        return {c: [row[i] for row in split["data"]] for i, c in enumerate(cols)}
+
+    shell = get_ipython()
+    data = DataFormatter(parent=shell.display_formatter)
+    shell.display_formatter.formatters["e2b/data"] = data
+    data.for_type_by_name("pandas.core.frame", "DataFrame", frame_data)
+
+    def patch_pil(module):
+        save = module.Image.save
+        def save_and_show(self, fp, *args, **kwargs):
+            out = save(self, fp, *args, **kwargs)
+            if isinstance(fp, (str, bytes, os.PathLike)):
+                from IPython.display import display
+                display(self)
+            return out
+        module.Image.save = save_and_show
+
+    class PilHook(importlib.abc.MetaPathFinder):
+        def find_spec(self, name, path, target=None):
+            if name != "PIL.Image":
+                return None
+            sys.meta_path.remove(self)
+            spec = importlib.util.find_spec(name)
+            if spec is None or spec.loader is None:
+                return spec
+            run = spec.loader.exec_module
+            def exec_module(module):
+                run(module)
+                patch_pil(module)
+            spec.loader.exec_module = exec_module
+            return spec
+
+    if "PIL.Image" in sys.modules:
+        patch_pil(sys.modules["PIL.Image"])
+    else:
+        sys.meta_path.insert(0, PilHook())
+
+_w_startup()
+del _w_startup
+"""
 LANGUAGES = {"python": "python3"}
 KEEPALIVE_SECONDS = 1.0
 DEFAULT_CWD = os.environ.get("WARDEN_CODE_CWD") or os.getcwd()
@@ -68,7 +130,10 @@ def result_of(data, metadata, main):
     extra = {}
     for mime, value in data.items():
         field = MIME_FIELDS.get(mime)
-        if field is not None:
+        if field == "text" and len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            # As E2B's interpreter: a string's repr is shown as the string.
+            out[field] = value[1:-1]
+        elif field is not None:
             out[field] = value
         else:
             extra[mime] = value
@@ -92,6 +157,7 @@ class Context:
         self.kc = self.km.blocking_client()
         self.kc.start_channels()
         self.kc.wait_for_ready(timeout=60)
+        self.silent(KERNEL_STARTUP)
 
     def describe(self):
         return {"id": self.id, "language": self.language, "cwd": self.cwd}
@@ -103,6 +169,7 @@ class Context:
             self.kc = self.km.blocking_client()
             self.kc.start_channels()
             self.kc.wait_for_ready(timeout=60)
+            self.silent(KERNEL_STARTUP)
 
     def shutdown(self):
         try:
@@ -209,11 +276,28 @@ class Contexts:
         return ctx is not None
 
     def all(self):
+        """Default contexts first (made at start, as E2B's are), then the
+        others in the order they were made."""
         with self.lock:
-            return list(self.by_id.values())
+            defaults = list(self.default.values())
+            return defaults + [c for c in self.by_id.values() if c not in defaults]
 
 
 CONTEXTS = Contexts()
+# Set once the default Python context has started (or failed to): E2B's
+# interpreter makes its default contexts before it serves, so a listing
+# right after start already shows them.
+DEFAULTS_READY = threading.Event()
+
+
+def start_defaults():
+    try:
+        CONTEXTS.default_for("python")
+    except Exception as e:  # listed as missing; an execute says why
+        print(f"warden code interpreter: the default kernel did not start: {e}",
+              file=sys.stderr)
+    finally:
+        DEFAULTS_READY.set()
 
 
 class Refused(Exception):
@@ -275,6 +359,7 @@ class Handler(BaseHTTPRequestHandler):
                     ctx = CONTEXTS.create(language_of(body), body.get("cwd") or DEFAULT_CWD)
                     return self.answer(200, ctx.describe())
                 if method == "GET":
+                    DEFAULTS_READY.wait(timeout=60)
                     return self.answer(200, [c.describe() for c in CONTEXTS.all()])
             if len(parts) == 2 and parts[0] == "contexts" and method == "DELETE":
                 if not CONTEXTS.remove(parts[1]):
@@ -312,7 +397,10 @@ class Handler(BaseHTTPRequestHandler):
             if ctx is None:
                 raise Refused(404, f"context {ctx_id} not found")
         else:
-            ctx = CONTEXTS.default_for(language_of(body))
+            language = language_of(body)
+        # The answer starts before a default kernel that is still starting
+        # is ready: a client sees its execution under way (and a sandbox
+        # killed meanwhile as a broken stream, not as no answer).
         self.send_response(200)
         self.send_header("Content-Type", "application/x-ndjson")
         self.send_header("Transfer-Encoding", "chunked")
@@ -329,7 +417,16 @@ class Handler(BaseHTTPRequestHandler):
             except OSError:
                 state["alive"] = False
 
-        ctx.execute(code, env_vars, emit, lambda: state["alive"])
+        if not ctx_id:
+            try:
+                ctx = CONTEXTS.default_for(language)
+            except Exception as e:
+                emit({"type": "error", "name": type(e).__name__,
+                      "value": f"the {language} kernel did not start: {e}", "traceback": ""})
+                emit({"type": "end_of_execution"})
+                ctx = None
+        if ctx is not None:
+            ctx.execute(code, env_vars, emit, lambda: state["alive"])
         if state["alive"]:
             try:
                 self.wfile.write(b"0\r\n\r\n")
@@ -360,7 +457,7 @@ def main():
     server.daemon_threads = True
     # Listening first, the default Python kernel right after: the first
     # execute finds it ready instead of starting it.
-    threading.Thread(target=CONTEXTS.default_for, args=("python",), daemon=True).start()
+    threading.Thread(target=start_defaults, daemon=True).start()
     server.serve_forever()
 
 

@@ -24,9 +24,12 @@ pub mod token;
 use axum::http::HeaderMap;
 
 /// The envd version the control API reports for every sandbox: the SDKs
-/// gate features on it (e.g. default users from 0.4, recursive watch), so
-/// it names the newest envd whose behaviour the `envd` module provides.
-pub const ENVD_VERSION: &str = "0.5.7";
+/// gate features on it, so it names the newest envd whose behaviour the
+/// `envd` module provides: default users (0.4), stdin and close-stdin,
+/// octet-stream uploads (0.5.7), file metadata (0.6.2), entries in watch
+/// events (0.6.3), the network-mounts watch flag (0.6.4; Warden has no
+/// network mounts, so it changes nothing).
+pub const ENVD_VERSION: &str = "0.6.4";
 
 /// The port envd listens on inside an E2B sandbox; the SDK names it in
 /// `E2b-Sandbox-Port` and in sandbox host names.

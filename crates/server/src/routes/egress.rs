@@ -73,7 +73,7 @@ pub async fn review_log(
     let review = crate::service::reviews::find(&st, &caller, &id).await?;
     // Every attempt of the job ran in a sandbox labelled with its id.
     let filter = SandboxFilter {
-        state: None,
+        states: Vec::new(),
         labels: [("review".to_string(), review.id.to_string())].into(),
         newest_first: false,
     };

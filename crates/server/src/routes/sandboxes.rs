@@ -30,7 +30,7 @@ pub async fn create(
 #[utoipa::path(
     operation_id = "list_sandboxes",
     get, path = "/v1/sandboxes", tag = "sandboxes",
-    params(("state" = Option<String>, Query, description = "running | paused | stopped | timed_out | lost | failed"),
+    params(("state" = Option<String>, Query, description = "running | paused | stopped | timed_out | lost | failed; several as a comma list (any of them)"),
            ("label" = Option<String>, Query, description = "k=v, repeatable; all must match"),
            ("limit" = Option<u32>, Query), ("cursor" = Option<String>, Query)),
     responses((status = 200, body = Page<api::Sandbox>), (status = 400, body = ErrorBody)))]
@@ -41,10 +41,14 @@ pub async fn list(caller: Caller, RawQuery(q): RawQuery) -> ApiResult<Json<Page<
     for (k, v) in url::form_urlencoded::parse(q.unwrap_or_default().as_bytes()) {
         match &*k {
             "state" => {
-                filter.state = Some(
-                    SandboxState::parse(&v)
-                        .ok_or_else(|| ApiError::bad_request(format!("unknown state {v:?}")))?,
-                )
+                // `state=running,paused` (or the parameter repeated): any of them.
+                for one in v.split(',').map(str::trim) {
+                    filter.states.push(
+                        SandboxState::parse(one).ok_or_else(|| {
+                            ApiError::bad_request(format!("unknown state {one:?}"))
+                        })?,
+                    );
+                }
             }
             "label" => {
                 let (lk, lv) = v

@@ -118,7 +118,14 @@ pub async fn write(
             .ok_or_else(|| ApiError::bad_request("mode is octal permission bits, e.g. 644"))?,
         None => 0o644,
     };
-    let stat = write_stream(&live.client, &path, mode, body.into_data_stream()).await?;
+    let stat = write_stream(
+        &live.client,
+        &path,
+        mode,
+        Vec::new(),
+        body.into_data_stream(),
+    )
+    .await?;
     st.audit(
         caller.store.tenant_id(),
         Audit {

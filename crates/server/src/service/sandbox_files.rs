@@ -50,10 +50,12 @@ pub async fn read_stream(
 
 /// Writes a file atomically from a stream of chunks (a temp file renamed
 /// into place on success, removed on any failure) and returns its stat.
+/// `meta` is the new file's metadata (E2B's, kept as extended attributes).
 pub async fn write_stream<S, E>(
     client: &warden_protocol::Client,
     path: &str,
     mode: u32,
+    meta: Vec<(String, String)>,
     mut body: S,
 ) -> Result<FileStat>
 where
@@ -64,6 +66,7 @@ where
         .call(Request::WriteOpen {
             path: path.to_string(),
             mode,
+            meta,
         })
         .await?
     {

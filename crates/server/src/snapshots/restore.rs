@@ -211,7 +211,11 @@ async fn write_file(
     blob: &str,
     sha256: &str,
 ) -> Result<()> {
-    let open = |path: String| Request::WriteOpen { path, mode };
+    let open = |path: String| Request::WriteOpen {
+        path,
+        mode,
+        meta: Vec::new(),
+    };
     let handle = match client.call(open(path.to_string())).await {
         Ok(Response::Opened { handle }) => handle,
         // A directory where the file goes (the image's): replaced.

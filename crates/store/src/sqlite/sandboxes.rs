@@ -101,7 +101,8 @@ pub(super) async fn list(
            AND (?2 IS NULL
                 OR (created_at, id) {past}
                    (SELECT created_at, id FROM sandboxes WHERE tenant_id = ?1 AND id = ?2))
-           AND (?3 IS NULL OR state = ?3)
+           AND (json_array_length(?3) = 0
+                OR state IN (SELECT value FROM json_each(?3)))
            AND NOT EXISTS (
                 SELECT 1 FROM json_each(?4) AS want
                 WHERE NOT EXISTS (
@@ -112,7 +113,10 @@ pub(super) async fn list(
     ))
     .bind(tenant.as_str())
     .bind(after)
-    .bind(filter.state.map(SandboxState::as_str))
+    .bind(json(
+        &filter.states.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+        "state filter",
+    )?)
     .bind(json(&filter.labels, "label filter")?)
     .bind(limit_plus_one(limit))
     .fetch_all(pool)

@@ -18,7 +18,7 @@ async fn a_sandbox_through_its_whole_life() {
         .await;
     let id = sb["sandboxID"].as_str().unwrap().to_string();
     assert_eq!(sb["templateID"], "base", "{sb}");
-    assert_eq!(sb["envdVersion"], "0.5.7", "{sb}");
+    assert_eq!(sb["envdVersion"], "0.6.4", "{sb}");
     assert_eq!(sb["domain"], DOMAIN, "{sb}");
     assert!(
         sb["clientID"].as_str().is_some_and(|c| !c.is_empty()),
@@ -45,7 +45,7 @@ async fn a_sandbox_through_its_whole_life() {
             &json!(id),
             &json!("base"),
             &json!("running"),
-            &json!("0.5.7")
+            &json!("0.6.4")
         ),
     );
     assert_eq!(b["metadata"], json!({"app": "demo", "team": "data"}));

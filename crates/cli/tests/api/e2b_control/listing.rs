@@ -58,7 +58,7 @@ async fn lists_filter_by_metadata_and_page_with_next_token() {
             assert_eq!(s["metadata"]["team"], "a", "{s}");
             assert_eq!(s["state"], "running", "{s}");
             assert!(s["startedAt"].is_string() && s["endAt"].is_string(), "{s}");
-            assert_eq!(s["envdVersion"], "0.5.7", "{s}");
+            assert_eq!(s["envdVersion"], "0.6.4", "{s}");
             seen.push(s["sandboxID"].as_str().unwrap().to_string());
         }
         token = r

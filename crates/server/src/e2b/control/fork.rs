@@ -13,6 +13,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use serde::{Deserialize, Serialize};
+use warden_store::SandboxState;
 
 /// E2B's `SandboxForkRequest`.
 #[derive(Deserialize, Default)]
@@ -46,8 +47,12 @@ pub async fn fork(
     headers: HeaderMap,
     E2bJson(req): E2bJson<ForkRequest>,
 ) -> E2bResult<(StatusCode, Json<Vec<ForkResult>>)> {
-    // The source must be the caller's (404 otherwise, as on every route).
-    view::record(&caller, &id).await?;
+    // The source must be the caller's (404 otherwise, as on every route)
+    // and not ended (E2B: a killed sandbox is not found).
+    let source = view::record(&caller, &id).await?;
+    if !matches!(source.state, SandboxState::Running | SandboxState::Paused) {
+        return Err(view::ended(&id, &source));
+    }
     let count = req.count.unwrap_or(1);
     if !(1..=20).contains(&count) {
         return Err(E2bError::bad_request("count: 1 to 20"));

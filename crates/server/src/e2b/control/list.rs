@@ -45,7 +45,7 @@ pub async fn list_v1(
     RawQuery(q): RawQuery,
 ) -> E2bResult<Json<Vec<Listed>>> {
     let mut filter = SandboxFilter {
-        state: Some(SandboxState::Running),
+        states: vec![SandboxState::Running],
         labels: BTreeMap::new(),
         newest_first: false,
     };
@@ -83,7 +83,7 @@ pub async fn list_v2(
     RawQuery(q): RawQuery,
 ) -> E2bResult<(HeaderMap, Json<Vec<Listed>>)> {
     let mut filter = SandboxFilter {
-        state: Some(SandboxState::Running),
+        states: vec![SandboxState::Running],
         labels: BTreeMap::new(),
         newest_first: true,
     };
@@ -99,10 +99,13 @@ pub async fn list_v2(
                         "state {bad:?}: expected running or paused"
                     )));
                 }
-                // Both at once lists the running ones (one state per query).
-                if !states.contains(&"running") {
-                    filter.state = Some(SandboxState::Paused);
-                }
+                filter.states = states
+                    .iter()
+                    .map(|s| match *s {
+                        "paused" => SandboxState::Paused,
+                        _ => SandboxState::Running,
+                    })
+                    .collect();
             }
             "limit" => {
                 limit = v

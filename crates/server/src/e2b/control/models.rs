@@ -17,7 +17,9 @@ pub struct NewSandbox {
     /// Seconds.
     pub timeout: Option<i64>,
     pub auto_pause: Option<bool>,
-    /// A memory-keeping auto-pause (refused: Warden's keeps files).
+    /// E2B's default (true) or false: a pause at the timeout keeps the
+    /// files either way. Typed so a wrong value is a 400.
+    #[allow(dead_code)]
     pub auto_pause_memory: Option<bool>,
     pub auto_resume: Option<AutoResume>,
     /// Ignored: every sandbox has an access token.
@@ -28,6 +30,8 @@ pub struct NewSandbox {
     pub network: Option<NetworkConfig>,
     pub metadata: Option<BTreeMap<String, String>>,
     pub env_vars: Option<BTreeMap<String, String>>,
+    /// Nothing for the server: the SDK starts the gateway in the sandbox.
+    #[allow(dead_code)]
     pub mcp: Option<Value>,
     pub iam: Option<Value>,
     pub volume_mounts: Option<Vec<super::volumes::E2bVolumeMount>>,

@@ -1,11 +1,12 @@
 //! E2B's pause and resume over Warden's (`service::pause`): `pause()`
 //! (`POST /sandboxes/{id}/pause`), `Sandbox.connect()` of a paused
 //! sandbox and the older `POST /sandboxes/{id}/resume`, which resume it
-//! under the same id. `memory: true` (`mode="full"`) keeps processes and
-//! memory (gVisor sandboxes without an allowlist; refused with the reason
-//! otherwise); `memory: false` (`mode="filesystem"`) keeps the files. With
-//! no `memory` (the SDKs' default) a sandbox that can keep its memory
-//! does, as on E2B, and any other keeps its files.
+//! under the same id. `memory: false` (`mode="filesystem"`) keeps the
+//! files. `memory: true` is E2B's default (its API says so, and some SDK
+//! versions send it with every `pause()`), so it means what no `memory`
+//! means: a sandbox that can keep its processes and memory (gVisor, no
+//! allowlist) does, as on E2B, and any other keeps its files. `/v1`'s
+//! `mode: "full"` is the strict form, refused where memory cannot be kept.
 
 use super::auth::E2bCaller;
 use super::error::{E2bError, E2bJson, E2bResult};
@@ -54,12 +55,14 @@ pub async fn pause(
         )));
     }
     view::running(&st, &caller, &id).await?;
-    let keeps_memory = service::pause_memory::refusal(&crate::api::StoredSpec::of(&r.spec));
+    let can_keep_memory =
+        service::pause_memory::refusal(&crate::api::StoredSpec::of(&r.spec)).is_none();
     let mode = match req.memory {
-        Some(true) => Some("full"),
-        None if keeps_memory.is_none() => Some("full"),
-        _ => Some("filesystem"),
+        Some(false) => "filesystem",
+        Some(true) | None if can_keep_memory => "full",
+        Some(true) | None => "filesystem",
     };
+    let mode = Some(mode);
     service::pause::pause(&st, &caller, &id, mode).await?;
     Ok(StatusCode::NO_CONTENT)
 }

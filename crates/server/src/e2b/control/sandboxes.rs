@@ -26,11 +26,15 @@ const DEFAULT_REFRESH_SECS: i64 = 60;
 const MAX_REFRESH_SECS: i64 = 3600;
 
 fn seconds(what: &str, v: i64, max: i64) -> E2bResult<i64> {
-    if (1..=max).contains(&v) {
+    seconds_from(1, what, v, max)
+}
+
+fn seconds_from(min: i64, what: &str, v: i64, max: i64) -> E2bResult<i64> {
+    if (min..=max).contains(&v) {
         Ok(v)
     } else {
         Err(E2bError::bad_request(format!(
-            "{what} must be 1 to {max} seconds, not {v}"
+            "{what} must be {min} to {max} seconds, not {v}"
         )))
     }
 }
@@ -43,18 +47,11 @@ fn native_request(
     snapshot: Option<String>,
     own_image: bool,
 ) -> E2bResult<CreateSandbox> {
-    if req.auto_pause == Some(true) && req.auto_pause_memory == Some(true) {
-        return Err(E2bError::bad_request(
-            "autoPauseMemory: a pause at the timeout keeps the sandbox's files (mode \
-             \"filesystem\"); an explicit pause(mode=\"full\") keeps processes and memory on \
-             gVisor sandboxes",
-        ));
-    }
-    if req.mcp.as_ref().is_some_and(|v| !v.is_null()) {
-        return Err(E2bError::bad_request(
-            "mcp: Warden has no MCP gateway template",
-        ));
-    }
+    // `autoPauseMemory` is E2B's default said out loud (its API's default
+    // is true): a pause at the timeout keeps what it can, the sandbox's
+    // files. `mcp` needs nothing of the server: the SDK starts
+    // `mcp-gateway` in the sandbox itself, and says so when the image has
+    // none ("Failed to start MCP gateway").
     let iam_tokens = req
         .iam
         .as_ref()
@@ -256,14 +253,15 @@ pub async fn kill(
 }
 
 /// `POST /sandboxes/{id}/timeout`: the sandbox now ends `timeout` seconds
-/// from now (sooner or later than before).
+/// from now (sooner or later than before); `0` (E2B's minimum) ends it
+/// now, as its timeout would (killed, or paused per its lifecycle).
 pub async fn timeout(
     E2bCaller(caller): E2bCaller,
     State(st): State<Shared>,
     Path(id): Path<String>,
     E2bJson(req): E2bJson<TimeoutRequest>,
 ) -> E2bResult<StatusCode> {
-    let secs = seconds("timeout", req.timeout, MAX_TIMEOUT_SECS as i64)?;
+    let secs = seconds_from(0, "timeout", req.timeout, MAX_TIMEOUT_SECS as i64)?;
     let live = view::live(&st, &caller, &id).await?;
     let expires = now_ms() + secs * 1000;
     set_expiry(

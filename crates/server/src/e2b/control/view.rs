@@ -130,7 +130,8 @@ fn unknown(id: &str) -> E2bError {
     E2bError::not_found(format!("sandbox {id:?} not found"))
 }
 
-fn ended(id: &str, r: &SandboxRecord) -> E2bError {
+/// 404 for a sandbox that has ended: E2B knows no ended sandboxes.
+pub fn ended(id: &str, r: &SandboxRecord) -> E2bError {
     E2bError::not_found(format!(
         "sandbox {id:?} is not running (it {}: {})",
         match r.state {

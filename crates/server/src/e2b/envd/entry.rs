@@ -74,7 +74,7 @@ pub fn entry(path: &str, st: &FileStat) -> EntryInfo {
             nanos: 0,
         }),
         symlink_target: target,
-        metadata: Default::default(),
+        metadata: st.meta.iter().cloned().collect(),
         is_symlink: st.kind == FileKind::Symlink,
     }
 }
@@ -106,6 +106,7 @@ mod tests {
             mtime: 5,
             link_target: None,
             resolved: None,
+            meta: vec![("author".into(), "mish".into())],
         };
         let e = entry("/tmp/a", &st);
         assert_eq!(
@@ -114,6 +115,7 @@ mod tests {
         );
         assert_eq!(e.r#type, FileType::File as i32);
         assert!(!e.is_symlink);
+        assert_eq!(e.metadata.get("author").map(String::as_str), Some("mish"));
 
         // A link is told by its end; a dangling one has none.
         let link = FileStat {

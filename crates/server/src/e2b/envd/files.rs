@@ -15,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::io::Write;
 use warden_envd_wire::connect::{Code, Error};
 
@@ -66,6 +67,49 @@ pub struct WriteInfo {
     #[serde(rename = "type")]
     kind: &'static str,
     path: String,
+    /// The file's metadata as written (none: left out, as envd does).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    metadata: BTreeMap<String, String>,
+}
+
+/// The header prefix an upload's metadata travels under (envd 0.6.2+).
+const METADATA_HEADER: &str = "x-metadata-";
+
+/// An upload's metadata from its `X-Metadata-<key>: <value>` headers, keys
+/// lowercased (HTTP header names are case-blind, and envd lowercases
+/// them). A key must be an HTTP token, a value printable ASCII, and all of
+/// it within what a file's stat carries back (`META_MAX_BYTES`), so what
+/// is written is what is read.
+fn upload_metadata(headers: &HeaderMap) -> Result<Vec<(String, String)>, Error> {
+    let mut out = Vec::new();
+    let mut bytes = 0;
+    for (name, value) in headers {
+        let Some(key) = name.as_str().strip_prefix(METADATA_HEADER) else {
+            continue;
+        };
+        // Header names are tokens already; an empty key is not.
+        if key.is_empty() {
+            return Err(Error::invalid_argument("metadata: an empty key"));
+        }
+        let value = value
+            .to_str()
+            .ok()
+            .filter(|v| v.bytes().all(|b| (0x20..0x7f).contains(&b)))
+            .ok_or_else(|| {
+                Error::invalid_argument(format!(
+                    "metadata {key:?}: a value must be printable US-ASCII"
+                ))
+            })?;
+        bytes += key.len() + value.len();
+        out.push((key.to_string(), value.to_string()));
+    }
+    if bytes > warden_protocol::META_MAX_BYTES {
+        return Err(Error::invalid_argument(format!(
+            "metadata: {bytes} bytes of keys and values, more than {}",
+            warden_protocol::META_MAX_BYTES
+        )));
+    }
+    Ok(out)
 }
 
 /// An envd HTTP error: the SDKs map 400/401/404/507 to their exceptions
@@ -157,6 +201,10 @@ pub async fn upload(
             )))
         }
     };
+    let meta = match upload_metadata(req.headers()) {
+        Ok(m) => m,
+        Err(e) => return http_error(&e),
+    };
     let mut written = Vec::new();
     if ct.starts_with("multipart/form-data") {
         if gzip {
@@ -191,7 +239,7 @@ pub async fn upload(
                     Err(e) => Some((Err(e.body_text()), f)),
                 }
             });
-            match write_one(&live, &dest, Box::pin(chunks)).await {
+            match write_one(&live, &dest, &meta, Box::pin(chunks)).await {
                 Ok(info) => written.push(info),
                 Err(r) => return r,
             }
@@ -202,10 +250,10 @@ pub async fn upload(
         };
         let body = req.into_body().into_data_stream();
         let result = if gzip {
-            write_one(&live, dest, Box::pin(gunzip(body))).await
+            write_one(&live, dest, &meta, Box::pin(gunzip(body))).await
         } else {
             let body = body.map(|c| c.map_err(|e| e.to_string()));
-            write_one(&live, dest, Box::pin(body)).await
+            write_one(&live, dest, &meta, Box::pin(body)).await
         };
         match result {
             Ok(info) => written.push(info),
@@ -235,6 +283,7 @@ pub async fn upload(
 async fn write_one<S>(
     live: &crate::manager::Live,
     dest: &str,
+    meta: &[(String, String)],
     body: S,
 ) -> Result<WriteInfo, Response>
 where
@@ -244,13 +293,14 @@ where
     super::filesystem::ensure_parent(live, &path)
         .await
         .map_err(|e| http_error(&e))?;
-    let st = write_stream(&live.client, &path, 0o644, body)
+    let st = write_stream(&live.client, &path, 0o644, meta.to_vec(), body)
         .await
         .map_err(|e| api_error(e.into()))?;
     Ok(WriteInfo {
         name: base_name(&path).to_string(),
         kind: type_word(st.kind),
         path,
+        metadata: st.meta.into_iter().collect(),
     })
 }
 

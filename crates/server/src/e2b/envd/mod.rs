@@ -32,10 +32,9 @@ use std::sync::Arc;
 use warden_envd_wire::connect::{self, Error, Shape};
 use warden_envd_wire::prost::Message;
 
-/// The envd version Warden reports: high enough that the SDKs use what
-/// Warden implements (default user, stdin, close-stdin, octet-stream
-/// uploads), no higher (file metadata and watch entry info are not here).
-pub const VERSION: &str = "0.5.7";
+/// The envd version Warden reports (one value for the control API and
+/// `/health`): see [`crate::e2b::ENVD_VERSION`].
+pub const VERSION: &str = crate::e2b::ENVD_VERSION;
 
 /// The front door's state: the server's, and what envd keeps per sandbox
 /// (its own, not the server's: the core knows nothing of E2B).

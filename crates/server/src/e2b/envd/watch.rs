@@ -32,7 +32,8 @@ const KEEPALIVE: Duration = Duration::from_secs(30);
 /// Warden writes files atomically (a temp file `.NAME.warden-P-H.tmp`
 /// renamed over NAME), where envd writes in place. So a watcher sees what
 /// an E2B user expects, the temp file's events are dropped and its rename
-/// into place reads as NAME created, then written.
+/// into place reads as envd's upload does: NAME created, its owner and mode
+/// set (envd's chown), then written.
 #[derive(Default)]
 struct WriteFolding {
     renamed_temp: bool,
@@ -56,10 +57,12 @@ impl WriteFolding {
             let name = e.name.clone();
             out.push(e);
             if completes_write {
-                out.push(FsEvent {
-                    kind: FsEventKind::Write,
-                    name,
-                });
+                for kind in [FsEventKind::Chmod, FsEventKind::Write] {
+                    out.push(FsEvent {
+                        kind,
+                        name: name.clone(),
+                    });
+                }
             }
         }
         out
@@ -385,7 +388,12 @@ mod tests {
         let out = f.fold(vec![ev(Create, "d/a.txt"), ev(Remove, "b")]);
         assert_eq!(
             out,
-            vec![ev(Create, "d/a.txt"), ev(Write, "d/a.txt"), ev(Remove, "b")]
+            vec![
+                ev(Create, "d/a.txt"),
+                ev(Chmod, "d/a.txt"),
+                ev(Write, "d/a.txt"),
+                ev(Remove, "b")
+            ]
         );
         // A user's own dotfiles and a plain create are left alone.
         let out = f.fold(vec![ev(Create, ".env.tmp"), ev(Create, "x")]);
