@@ -63,6 +63,15 @@ def rich_results(sbx):
     pngs = [r.png for r in fig.results if r.png]
     check(pngs, f"a figure as PNG: {fig.results} {fig.error}")
     check(base64.b64decode(pngs[0])[:8] == b"\x89PNG\r\n\x1a\n", "PNG bytes")
+    # What the figure shows, as E2B's charts describe it.
+    chart = next((r.chart for r in fig.results if r.chart), None)
+    check(chart is not None and chart.type == "line" and len(chart.elements) == 1
+          and [p[1] for p in chart.elements[0].points] == [1.0, 3.0, 2.0], f"its chart: {chart}")
+    bars = sbx.run_code("plt.figure()\nplt.bar(['a', 'b'], [3, 5], label='n')\nplt.show()")
+    chart = next((r.chart for r in bars.results if r.chart), None)
+    check(chart is not None and chart.type == "bar"
+          and [(b.label, b.value, b.group) for b in chart.elements] == [("a", 3, "n"), ("b", 5, "n")],
+          f"a bar chart: {chart and chart.to_dict()}")
 
 
 def env_vars(sbx):

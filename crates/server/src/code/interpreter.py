@@ -5,7 +5,9 @@ the HTTP API of E2B's code interpreter (what `e2b_code_interpreter` and
   POST   /execute               {code, context_id?, language?, env_vars?}
                                 -> newline-delimited JSON, one line each:
                                    stdout / stderr {text, timestamp},
-                                   result {text, html, png, ..., is_main_result},
+                                   result {text, html, png, ..., data (a
+                                   DataFrame's), chart (a figure's, see
+                                   kernel_startup.py), is_main_result},
                                    error {name, value, traceback},
                                    number_of_executions {execution_count},
                                    keepalive (while the code is quiet),
@@ -54,68 +56,14 @@ MIME_FIELDS = {
     "application/json": "json",
     "application/javascript": "javascript",
     "e2b/data": "data",
+    "e2b/chart": "chart",
 }
 
-# Run in every kernel at its start (and restart), unseen by the client: what
-# E2B's kernels add to IPython. A DataFrame's values as `data` ({column:
-# [values]}, dates in ISO form), registered by name so pandas is not imported
-# before the user's code does; and `PIL.Image.save` to a file also shows the
-# image, patched when the user's code first imports PIL.Image.
-KERNEL_STARTUP = r"""
-def _w_startup():
-    import importlib.abc, importlib.util, json, os, sys
-    from IPython import get_ipython
-    from IPython.core.formatters import BaseFormatter
-    from traitlets import ObjectName, Unicode
+# Run in every kernel at its start (and restart), unseen by the client:
+# what E2B's kernels add to IPython (DataFrame data, charts, PIL saves).
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "kernel_startup.py")) as f:
+    KERNEL_STARTUP = f.read()
 
-    class DataFormatter(BaseFormatter):
-        format_type = Unicode("e2b/data")
-        print_method = ObjectName("_repr_e2b_data_")
-        _return_type = (dict,)
-
-    def frame_data(df):
-        split = json.loads(df.to_json(orient="split", date_format="iso", default_handler=str))
-        cols = [str(c) for c in split["columns"]]
-        return {c: [row[i] for row in split["data"]] for i, c in enumerate(cols)}
-
-    shell = get_ipython()
-    data = DataFormatter(parent=shell.display_formatter)
-    shell.display_formatter.formatters["e2b/data"] = data
-    data.for_type_by_name("pandas.core.frame", "DataFrame", frame_data)
-
-    def patch_pil(module):
-        save = module.Image.save
-        def save_and_show(self, fp, *args, **kwargs):
-            out = save(self, fp, *args, **kwargs)
-            if isinstance(fp, (str, bytes, os.PathLike)):
-                from IPython.display import display
-                display(self)
-            return out
-        module.Image.save = save_and_show
-
-    class PilHook(importlib.abc.MetaPathFinder):
-        def find_spec(self, name, path, target=None):
-            if name != "PIL.Image":
-                return None
-            sys.meta_path.remove(self)
-            spec = importlib.util.find_spec(name)
-            if spec is None or spec.loader is None:
-                return spec
-            run = spec.loader.exec_module
-            def exec_module(module):
-                run(module)
-                patch_pil(module)
-            spec.loader.exec_module = exec_module
-            return spec
-
-    if "PIL.Image" in sys.modules:
-        patch_pil(sys.modules["PIL.Image"])
-    else:
-        sys.meta_path.insert(0, PilHook())
-
-_w_startup()
-del _w_startup
-"""
 LANGUAGES = {"python": "python3"}
 KEEPALIVE_SECONDS = 1.0
 DEFAULT_CWD = os.environ.get("WARDEN_CODE_CWD") or os.getcwd()

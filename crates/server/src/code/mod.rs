@@ -26,6 +26,8 @@ pub const IMAGE: &str = "python-data";
 const START_LIMIT: Duration = Duration::from_secs(60);
 
 const SERVER: &str = include_str!("interpreter.py");
+/// What the interpreter runs in each kernel it starts (read beside it).
+const KERNEL_STARTUP: &str = include_str!("kernel_startup.py");
 const DIR: &str = "/tmp/.warden-code";
 const SCRIPT: &str = "/tmp/.warden-code/interpreter.py";
 
@@ -52,6 +54,13 @@ async fn start(live: &Live) -> Result<()> {
     let client = &live.client;
     client.mkdir(DIR, true).await?;
     client.write_file(SCRIPT, 0o644, SERVER.as_bytes()).await?;
+    client
+        .write_file(
+            &format!("{DIR}/kernel_startup.py"),
+            0o644,
+            KERNEL_STARTUP.as_bytes(),
+        )
+        .await?;
     let mut req = ExecRequest {
         command: Command::Argv(vec!["python3".into(), SCRIPT.into(), PORT.to_string()]),
         ..ExecRequest::argv(Vec::<String>::new())
