@@ -144,6 +144,9 @@ pub struct NewKey {
     pub name: String,
     /// The key itself: shown only in this answer.
     pub key: String,
+    /// The same key in E2B's format (`e2b_` + hex), for E2B SDKs that
+    /// check the format (`E2B_API_KEY`); the E2B API takes either.
+    pub e2b_key: String,
     pub created_at: String,
 }
 

@@ -65,6 +65,11 @@ pub async fn run(a: KeyArgs) -> Result<i32> {
                 "this key ({}) is shown only once: store it now",
                 field(&k, "id")
             ));
+            if let Some(e2b) = k.get("e2b_key").and_then(Value::as_str) {
+                note(&format!(
+                    "for E2B SDKs that check the key's format (E2B_API_KEY): {e2b}"
+                ));
+            }
         }
         KeyCommand::List { tenant } => {
             let v = api.get(&["v1", "tenants", &tenant, "keys"], &[]).await?;

@@ -119,6 +119,7 @@ pub async fn create_key(
     Ok((
         StatusCode::CREATED,
         Json(NewKey {
+            e2b_key: crate::e2b::control::auth::e2b_form(&full_key(&key.id, &secret)),
             key: full_key(&key.id, &secret),
             id: key.id.to_string(),
             name: key.name,

@@ -5,7 +5,7 @@
 //! cannot do (memory snapshots and pauses, forks, template builds...) answers 400 with
 //! the reason. Errors are E2B's shape: `{"code": <status>, "message"}`.
 
-mod auth;
+pub(crate) mod auth;
 pub(crate) mod error;
 mod fork;
 mod list;
