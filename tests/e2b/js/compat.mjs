@@ -236,6 +236,11 @@ async function filesOps(sbx) {
   check((await f.makeDir('/scratch/ops/x/y')) === true, 'makeDir with parents')
   await f.write('/scratch/ops/one.txt', '1')
   await f.write('/scratch/ops/x/two.txt', '22')
+  // A multi-file upload refused at its first file, the client still
+  // sending the rest: the refusal reaches it (not a reset).
+  const refused = await expectThrows(SandboxError, 'an upload to a directory user may not make', () =>
+    f.write([{ path: '/no-such-top/a.txt', data: 'x'.repeat(1 << 20) }, { path: '/scratch/ops/b.txt', data: 'y'.repeat(4 << 20) }]))
+  check(/denied/i.test(refused.message), `the refusal says why: ${refused.message}`)
   const entries = Object.fromEntries((await f.list('/scratch/ops')).map((e) => [e.name, e]))
   check(Object.keys(entries).sort().join() === 'one.txt,x', `list: ${Object.keys(entries)}`)
   check(entries['one.txt'].type === FileType.FILE && entries['one.txt'].size === 1, `list entry: ${JSON.stringify(entries['one.txt'])}`)

@@ -72,6 +72,11 @@ pub struct WriteInfo {
     metadata: BTreeMap<String, String>,
 }
 
+/// Most bytes of a refused upload read (and dropped) before answering, so
+/// the client, still sending, reads the refusal instead of a reset; past
+/// it the connection is closed.
+const DRAIN_LIMIT: usize = 16 << 20;
+
 /// The header prefix an upload's metadata travels under (envd 0.6.2+).
 const METADATA_HEADER: &str = "x-metadata-";
 
@@ -241,23 +246,48 @@ pub async fn upload(
             });
             match write_one(&live, &dest, &meta, Box::pin(chunks)).await {
                 Ok(info) => written.push(info),
-                Err(r) => return r,
+                Err(r) => {
+                    // Read what the client is still sending, so it reads
+                    // this answer instead of a reset.
+                    let mut left = DRAIN_LIMIT;
+                    while let Ok(Some(mut f)) = form.next_field().await {
+                        while let Ok(Some(c)) = f.chunk().await {
+                            left = left.saturating_sub(c.len());
+                            if left == 0 {
+                                return r;
+                            }
+                        }
+                    }
+                    return r;
+                }
             }
         }
     } else {
         let Some(dest) = p.path.as_deref() else {
             return http_error(&Error::invalid_argument("the path parameter is required"));
         };
-        let body = req.into_body().into_data_stream();
-        let result = if gzip {
-            write_one(&live, dest, &meta, Box::pin(gunzip(body))).await
+        let mut body = req.into_body().into_data_stream();
+        if gzip {
+            // A refused gzip upload is not drained: the decoder owns it.
+            match write_one(&live, dest, &meta, Box::pin(gunzip(body))).await {
+                Ok(info) => written.push(info),
+                Err(r) => return r,
+            }
         } else {
-            let body = body.map(|c| c.map_err(|e| e.to_string()));
-            write_one(&live, dest, &meta, Box::pin(body)).await
-        };
-        match result {
-            Ok(info) => written.push(info),
-            Err(r) => return r,
+            let mine = (&mut body).map(|c| c.map_err(|e| e.to_string()));
+            match write_one(&live, dest, &meta, Box::pin(mine)).await {
+                Ok(info) => written.push(info),
+                Err(r) => {
+                    let mut left = DRAIN_LIMIT;
+                    while let Some(Ok(c)) = body.next().await {
+                        left = left.saturating_sub(c.len());
+                        if left == 0 {
+                            break;
+                        }
+                    }
+                    return r;
+                }
+            }
         }
     }
     if written.is_empty() {
