@@ -329,6 +329,9 @@ async fn resume_inner(
     let stored = StoredSpec::of(&snap.spec);
     let kept = Kept::of(&snap);
     let (manifest, from_checkpoint) = if pause_memory::is_memory(&snap) {
+        if let Some(why) = pause_memory::unresumable(&snap) {
+            return Err(Error::conflict(why));
+        }
         let image = pause_memory::dir(st, &snap);
         if !image.is_dir() {
             return Err(Error::conflict(

@@ -58,6 +58,31 @@ pub fn is_memory(snap: &SnapshotRecord) -> bool {
     snap.spec.get(MARK).and_then(|v| v.as_bool()) == Some(true)
 }
 
+/// The key in a memory pause's spec naming the protocol its (frozen) init
+/// speaks: a restored init is the one that was checkpointed, so a server
+/// speaking another version cannot talk to it.
+const PROTOCOL: &str = "protocol";
+/// The version memory pauses came with, for records that do not say.
+const FIRST_PROTOCOL: u16 = 6;
+
+/// Why the memory pause `snap` cannot be resumed by this server, if so.
+pub fn unresumable(snap: &SnapshotRecord) -> Option<String> {
+    let theirs = snap
+        .spec
+        .get(PROTOCOL)
+        .and_then(|v| v.as_u64())
+        .and_then(|v| u16::try_from(v).ok())
+        .unwrap_or(FIRST_PROTOCOL);
+    (theirs != warden_protocol::VERSION).then(|| {
+        format!(
+            "the sandbox was paused with its memory by a Warden whose sandbox init speaks \
+             protocol {theirs}; this one speaks {}: its memory cannot be resumed here (resume \
+             it with the Warden that paused it, or delete it)",
+            warden_protocol::VERSION
+        )
+    })
+}
+
 /// Why a sandbox made as `spec` cannot be paused with its memory, if so.
 pub fn refusal(spec: &StoredSpec) -> Option<&'static str> {
     if spec.isolation == warden_spec::Isolation::Native {
@@ -89,6 +114,7 @@ pub async fn pause(
 ) -> Result<SnapshotRecord> {
     if let Some(obj) = spec.as_object_mut() {
         obj.insert(MARK.into(), serde_json::Value::Bool(true));
+        obj.insert(PROTOCOL.into(), warden_protocol::VERSION.into());
     }
     let mut snap = SnapshotRecord {
         id: SnapshotId::generate(),
@@ -255,4 +281,41 @@ fn entries(dir: &Path) -> Vec<(String, PathBuf)> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pause_record(spec: serde_json::Value) -> SnapshotRecord {
+        SnapshotRecord {
+            id: SnapshotId::generate(),
+            tenant_id: TenantId::generate(),
+            name: None,
+            source_sandbox: SandboxId::generate(),
+            ready: true,
+            purpose: SnapshotPurpose::Pause,
+            spec,
+            files: 0,
+            bytes: 0,
+            manifest_bytes: 0,
+            created_at: 0,
+        }
+    }
+
+    #[test]
+    fn a_memory_pause_resumes_only_on_the_protocol_it_was_taken_with() {
+        let now = pause_record(serde_json::json!({MARK: true, PROTOCOL: warden_protocol::VERSION}));
+        assert!(is_memory(&now));
+        assert_eq!(unresumable(&now), None);
+        // One taken before records said (protocol 6), and one from a
+        // newer Warden: refused, saying why.
+        for spec in [
+            serde_json::json!({MARK: true}),
+            serde_json::json!({MARK: true, PROTOCOL: warden_protocol::VERSION + 1}),
+        ] {
+            let why = unresumable(&pause_record(spec)).expect("refused");
+            assert!(why.contains("protocol"), "{why}");
+        }
+    }
 }
