@@ -80,10 +80,18 @@ pub fn stat_of(md: &Metadata, link_target: Option<Vec<u8>>) -> FileStat {
 }
 
 fn lstat(path: &std::path::Path) -> std::io::Result<FileStat> {
+    lstat_with(path, true)
+}
+
+/// `lstat`, with the file's metadata when `meta` (a listing stops asking
+/// once it has carried [`warden_protocol::META_LIST_BYTES`]).
+fn lstat_with(path: &std::path::Path, meta: bool) -> std::io::Result<FileStat> {
     let md = std::fs::symlink_metadata(path)?;
     if !md.file_type().is_symlink() {
         let mut st = stat_of(&md, None);
-        st.meta = crate::meta::read(path);
+        if meta {
+            st.meta = crate::meta::read(path);
+        }
         return Ok(st);
     }
     let target = std::fs::read_link(path)?.as_os_str().as_bytes().to_vec();
@@ -134,13 +142,16 @@ pub async fn list_dir(state: &State, path: &str) -> Response {
             Err(e) => return io_error(&p.display().to_string(), &e),
         };
         let mut out = Vec::new();
+        let mut meta_left = warden_protocol::META_LIST_BYTES;
         for ent in rd {
             let ent = match ent {
                 Ok(e) => e,
                 Err(e) => return io_error(&p.display().to_string(), &e),
             };
             // An entry that vanished between readdir and lstat is skipped.
-            if let Ok(st) = lstat(&ent.path()) {
+            if let Ok(st) = lstat_with(&ent.path(), meta_left > 0) {
+                let used: usize = st.meta.iter().map(|(k, v)| k.len() + v.len()).sum();
+                meta_left = meta_left.saturating_sub(used);
                 out.push(DirEntry {
                     name: ent.file_name().as_bytes().to_vec(),
                     stat: st,
@@ -432,15 +443,17 @@ pub async fn write_open(
         .custom_flags(libc::O_NOFOLLOW);
     match opts.open(&tmp).await {
         Ok(file) => {
-            // Make the final mode exact whatever the umask.
-            let _ = file
-                .set_permissions(std::fs::Permissions::from_mode(mode & 0o777))
-                .await;
+            // Metadata first: writing a user xattr needs write permission,
+            // which the final mode may not give.
             if let Err(e) = crate::meta::set(&file, &meta) {
                 drop(file);
                 let _ = tokio::fs::remove_file(&tmp).await;
                 return io_error(path, &e);
             }
+            // Make the final mode exact whatever the umask.
+            let _ = file
+                .set_permissions(std::fs::Permissions::from_mode(mode & 0o777))
+                .await;
             state
                 .files
                 .writes

@@ -4,10 +4,10 @@
 
 use rustix::fs::XattrFlags;
 use std::path::Path;
-use warden_protocol::{META_MAX_BYTES, META_XATTR_PREFIX};
+use warden_protocol::{META_MAX_BYTES, META_MAX_PAIRS, META_XATTR_PREFIX};
 
 /// `path`'s metadata (not following a last symlink), the prefix off, sorted
-/// by key, within [`META_MAX_BYTES`]. A filesystem without extended
+/// by key, within [`META_MAX_BYTES`] and [`META_MAX_PAIRS`]. A filesystem without extended
 /// attributes, a file gone meanwhile or a value that is not UTF-8 reads as
 /// no metadata (or without that value): a stat never fails for it.
 pub fn read(path: &Path) -> Vec<(String, String)> {
@@ -33,6 +33,9 @@ pub fn read(path: &Path) -> Vec<(String, String)> {
         };
         if key.is_empty() || used + key.len() + n > META_MAX_BYTES {
             continue;
+        }
+        if out.len() == META_MAX_PAIRS {
+            break;
         }
         used += key.len() + n;
         out.push((key.to_string(), v.to_string()));

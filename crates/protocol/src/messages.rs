@@ -108,10 +108,15 @@ pub struct FileStat {
 /// envd keeps it: what E2B code sets in the sandbox (`os.setxattr`) and
 /// what an upload's `X-Metadata-*` headers set are the same thing.
 pub const META_XATTR_PREFIX: &str = "user.e2b.";
-/// Most bytes of metadata (keys and values) one file's stat carries, so a
-/// directory listing stays a bounded frame; attributes past it, and values
-/// that are not UTF-8, are left out.
+/// Most bytes of metadata (keys and values) one file's stat carries;
+/// attributes past it (or past [`META_MAX_PAIRS`]), and values that are not
+/// UTF-8, are left out.
 pub const META_MAX_BYTES: usize = 4096;
+/// Most metadata pairs one file's stat carries.
+pub const META_MAX_PAIRS: usize = 64;
+/// Most bytes of metadata one directory listing carries in all, so it stays
+/// well within a frame: entries past it are listed without their metadata.
+pub const META_LIST_BYTES: usize = 1 << 20;
 
 /// The end of a symlink's chain, as seen inside the sandbox.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -367,6 +367,9 @@ class Handler(BaseHTTPRequestHandler):
 
         if not ctx_id:
             try:
+                # The default kernel being started at start-up: wait for it
+                # rather than start a second one.
+                DEFAULTS_READY.wait(timeout=60)
                 ctx = CONTEXTS.default_for(language)
             except Exception as e:
                 emit({"type": "error", "name": type(e).__name__,
@@ -404,7 +407,7 @@ def main():
     server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     server.daemon_threads = True
     # Listening first, the default Python kernel right after: the first
-    # execute finds it ready instead of starting it.
+    # execute waits for it instead of starting another.
     threading.Thread(target=start_defaults, daemon=True).start()
     server.serve_forever()
 

@@ -28,6 +28,10 @@ def _w_startup():
 
     shell = get_ipython()
 
+    # A field larger than this is left out (the PNG or HTML still shows the
+    # thing): a result line must stay well within what clients take.
+    max_field = 1 << 20
+
     def formatter(mime, module, name, fn):
         """Shows `fn(obj)` as `mime` for objects of class `module.name`.
         Matched by name in the call, not registered as a type printer:
@@ -43,7 +47,8 @@ def _w_startup():
                 if not self.enabled or (cls.__module__, cls.__name__) != (module, name):
                     return None
                 try:
-                    return fn(obj)
+                    out = fn(obj)
+                    return out if len(json.dumps(out)) <= max_field else None
                 except Exception:
                     return None
 
@@ -174,6 +179,7 @@ def _w_startup():
         bxp = module.Axes.bxp
 
         def keep_stats(self, bxpstats, *args, **kwargs):
+            bxpstats = list(bxpstats)
             kept = getattr(self, "_w_box_stats", [])
             self._w_box_stats = kept + [dict(s) for s in bxpstats]
             return bxp(self, bxpstats, *args, **kwargs)
@@ -189,17 +195,28 @@ def _w_startup():
             spec = importlib.util.find_spec(name)
             if spec is None or spec.loader is None:
                 return spec
-            run = spec.loader.exec_module
+            loader = spec.loader
+            run = loader.exec_module
 
             def exec_module(module):
+                # Once, for this module only (a loader may be shared, as a
+                # zip importer is), then the loader is as it was.
+                loader.exec_module = run
                 run(module)
-                patch(module)
-            spec.loader.exec_module = exec_module
+                if module.__name__ == name:
+                    try:
+                        patch(module)
+                    except Exception:
+                        pass  # an unexpected version: no patch, the import stands
+            loader.exec_module = exec_module
             return spec
 
     for name in list(patches):
         if name in sys.modules:
-            patches.pop(name)(sys.modules[name])
+            try:
+                patches.pop(name)(sys.modules[name])
+            except Exception:
+                pass
     sys.meta_path.insert(0, AfterImport())
 
 

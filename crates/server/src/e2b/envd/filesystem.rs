@@ -18,6 +18,9 @@ use warden_protocol::FileKind;
 
 /// Most entries one ListDir returns (a deep listing of a big tree).
 const MAX_ENTRIES: usize = 100_000;
+/// Most bytes of entries (encoded; their paths and metadata) one ListDir
+/// gathers: the server's memory per listing, whatever the tree holds.
+const MAX_LISTING_BYTES: usize = 64 << 20;
 
 pub async fn stat(live: &Live, path: &str) -> Result<StatResponse, Error> {
     let path = absolute(path)?;
@@ -98,6 +101,7 @@ pub async fn list_dir(live: &Live, req: ListDirRequest) -> Result<ListDirRespons
         )));
     }
     let mut entries: Vec<EntryInfo> = Vec::new();
+    let mut bytes = 0usize;
     let mut level = vec![root];
     for _ in 0..depth {
         let mut next = Vec::new();
@@ -115,11 +119,16 @@ pub async fn list_dir(live: &Live, req: ListDirRequest) -> Result<ListDirRespons
                 if d.stat.kind == FileKind::Dir {
                     next.push(path.clone());
                 }
-                entries.push(entry(&path, &d.stat));
-                if entries.len() > MAX_ENTRIES {
+                let e = entry(&path, &d.stat);
+                bytes += warden_envd_wire::prost::Message::encoded_len(&e);
+                entries.push(e);
+                if entries.len() > MAX_ENTRIES || bytes > MAX_LISTING_BYTES {
                     return Err(Error::new(
                         Code::ResourceExhausted,
-                        format!("more than {MAX_ENTRIES} entries; list with a smaller depth"),
+                        format!(
+                            "more than {MAX_ENTRIES} entries or {} MiB; list with a smaller depth",
+                            MAX_LISTING_BYTES >> 20
+                        ),
                     ));
                 }
             }
