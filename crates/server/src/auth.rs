@@ -43,6 +43,12 @@ pub(crate) fn bearer(parts: &Parts) -> Result<&str, ApiError> {
         .ok_or_else(|| ApiError::unauthorized("expected Authorization: Bearer <token>"))
 }
 
+/// Whether `token` is the admin token (compared in constant time).
+fn is_admin(state: &Shared, token: &str) -> bool {
+    let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+    bool::from(digest.ct_eq(&state.admin_hash))
+}
+
 /// The caller holds the admin token.
 pub struct Admin;
 
@@ -50,9 +56,7 @@ impl FromRequestParts<Shared> for Admin {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &Shared) -> Result<Self, ApiError> {
-        let token = bearer(parts)?;
-        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        if bool::from(digest.ct_eq(&state.admin_hash)) {
+        if is_admin(state, bearer(parts)?) {
             Ok(Admin)
         } else {
             Err(ApiError::unauthorized("invalid admin token"))
@@ -69,8 +73,7 @@ impl FromRequestParts<Shared> for AnyCaller {
 
     async fn from_request_parts(parts: &mut Parts, state: &Shared) -> Result<Self, ApiError> {
         let token = bearer(parts)?;
-        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        if bool::from(digest.ct_eq(&state.admin_hash)) {
+        if is_admin(state, token) {
             return Ok(AnyCaller);
         }
         tenant_key(state, token).await.map(|_| AnyCaller)

@@ -32,10 +32,6 @@ use std::sync::Arc;
 use warden_envd_wire::connect::{self, Error, Shape};
 use warden_envd_wire::prost::Message;
 
-/// The envd version Warden reports (one value for the control API and
-/// `/health`): see [`crate::e2b::ENVD_VERSION`].
-pub const VERSION: &str = crate::e2b::ENVD_VERSION;
-
 /// The front door's state: the server's, and what envd keeps per sandbox
 /// (its own, not the server's: the core knows nothing of E2B).
 #[derive(Clone)]
