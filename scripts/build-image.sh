@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Builds a Warden root-filesystem image (for `warden run --image DIR`) from a
 # recipe, images/NAME/packages: a list of Debian packages installed with
-# mmdebstrap on top of the Essential set, from the host's apt sources.
+# mmdebstrap on top of the Essential set, from the host's apt sources; and,
+# optionally, images/NAME/extras: a bash fragment that adds what Debian does
+# not package, from PyPI or the npm registry, each artifact pinned by
+# version and SHA-256 (it is sourced with `root` set to the tree being built
+# and the helpers npm_fetch and pip_fetch below).
 #
 #   scripts/build-image.sh NAME [IMAGES_DIR]
 #
@@ -33,7 +37,11 @@ recipe="$here/images/$name/packages"
 target="$images_dir/$name"
 meta="$target/.warden-image.json"
 
-recipe_sha=$(sha256sum "$recipe" | cut -d' ' -f1)
+extras="$here/images/$name/extras"
+# Both files (their names too, so moving a line between them counts).
+recipe_sha=$(cd "$here/images/$name" &&
+  for f in packages extras; do [[ -f $f ]] && printf '%s\n' "$f" && cat "$f"; done |
+  sha256sum | cut -d' ' -f1)
 
 # The recorded recipe hash, or nothing. The file is written by this script
 # alone, one key a line, so a pattern match is enough (no JSON parser needed).
@@ -184,6 +192,42 @@ mmdebstrap \
   "${strip_paths[@]}" \
   "${aptopts[@]}" \
   "$suite" "$tmp" "${sources[@]}"
+
+# For extras: download (on the host, which reaches the registries) into
+# $downloads, check the pinned hash, print the file's path.
+check_sha() { # FILE SHA256
+  local got
+  got=$(sha256sum "$1" | cut -d' ' -f1)
+  [[ $got == "$2" ]] || die "$1: sha256 $got, the recipe pins $2"
+}
+npm_fetch() { # PACKAGE VERSION SHA256-of-the-tarball
+  local out
+  out=$(cd "$downloads" && npm pack --silent "$1@$2" 2>/dev/null | tail -n1) ||
+    die "npm pack $1@$2 failed"
+  [[ -f $downloads/$out ]] || die "npm pack $1@$2 gave no tarball"
+  check_sha "$downloads/$out" "$3"
+  echo "$downloads/$out"
+}
+pip_fetch() { # DIST VERSION SHA256-of-the-wheel
+  local dir="$downloads/pip-$1-$2" whl
+  python3 -m pip download --quiet --no-deps --only-binary=:all: --dest "$dir" "$1==$2" ||
+    die "pip download $1==$2 failed"
+  whl=$(find "$dir" -name '*.whl' | head -n1)
+  [[ -n $whl ]] || die "pip download $1==$2 gave no wheel"
+  check_sha "$whl" "$3"
+  echo "$whl"
+}
+if [[ -f $extras ]]; then
+  phase "extras: $extras"
+  # Inside the tree (removed with it on failure), so a step that runs in a
+  # chroot finds a download at /${downloads#"$tmp"/}.
+  downloads=$tmp/.warden-downloads
+  mkdir -p "$downloads"
+  root=$tmp
+  # shellcheck disable=SC1090
+  (set -euo pipefail; source "$extras")
+  rm -rf "$downloads"
+fi
 
 phase "stripping what a sandbox does not need"
 cd "$tmp"

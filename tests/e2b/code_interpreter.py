@@ -98,6 +98,65 @@ def contexts(sbx):
     check(ctx.id not in [c.id for c in sbx.list_code_contexts()], "remove_code_context")
 
 
+def other_languages(sbx):
+    langs = [c.language for c in sbx.list_code_contexts()]
+    check("python" in langs and "javascript" in langs, f"the default contexts: {langs}")
+    js = sbx.run_code("console.log('from js'); let n = 20; n + 1", language="js")
+    check(js.logs.stdout == ["from js\n"] and js.text == "21", f"JavaScript: {js}")
+    check(sbx.run_code("n * 2", language="javascript").text == "40", "JavaScript keeps state")
+    check(sbx.run_code("await Promise.resolve('done')", language="js").text == "done",
+          "top-level await")
+    esm = sbx.run_code("import { readFileSync } from 'fs'\nconsole.log(typeof readFileSync)",
+                       language="js")
+    check(esm.logs.stdout == ["function\n"], f"ES module imports: {esm}")
+    env = sbx.run_code("process.env.WARDEN_CI_VAR", language="js", envs={"WARDEN_CI_VAR": "j"})
+    check(env.text == "j", f"envs in a JavaScript call: {env.text!r}")
+    check(sbx.run_code("process.env.WARDEN_CI_VAR ?? 'unset'", language="js").text == "unset",
+          "envs after the JavaScript call")
+    ts = sbx.run_code("const m: string = 'typed'; console.log(m)", language="ts")
+    check(ts.logs.stdout == ["typed\n"], f"TypeScript: {ts}")
+    err = sbx.run_code("throw new TypeError('bad js')", language="js")
+    check(err.error is not None and "bad js" in err.error.value, f"a JavaScript error: {err}")
+    r = sbx.run_code('print("from R")', language="r")
+    check(r.logs.stdout == ['[1] "from R"\n'], f"R: {r}")
+    renv = sbx.run_code("Sys.getenv('WARDEN_CI_VAR')", language="r", envs={"WARDEN_CI_VAR": "r"})
+    # IRkernel shows values as displays, not as the main result (so E2B's
+    # `text` is None for R; its tests read `results[0]`).
+    check(renv.results and renv.results[0].text == '[1] "r"', f"envs in an R call: {renv}")
+    unset = sbx.run_code("Sys.getenv('WARDEN_CI_VAR', unset = 'unset')", language="r")
+    check(unset.results and unset.results[0].text == '[1] "unset"', "envs after the R call")
+    sbx.run_code("COUNT=41", language="bash")
+    bash = sbx.run_code("echo $((COUNT + 1)) $WARDEN_CI_VAR", language="bash",
+                        envs={"WARDEN_CI_VAR": "b"})
+    check(bash.logs.stdout == ["42 b\n"], f"Bash keeps state, envs: {bash}")
+    after = sbx.run_code("echo ${WARDEN_CI_VAR:-unset}", language="bash")
+    check(after.logs.stdout == ["unset\n"], f"envs after the Bash call: {after}")
+    from e2b import SandboxException  # the SDK's class for a 400 of the interpreter
+    expect_raises(SandboxException, "a language with no kernel", sbx.run_code,
+                  "1", language="cobol")
+
+
+def restarted_after_kill(sbx):
+    """The interpreter comes back after code kills it, as E2B's systemd
+    unit brings theirs back; its kernels went with it."""
+    sbx.run_code("import os\nos.getpid()")
+    sbx.commands.run("pkill -9 -f 'interpreter[.]py --serve' || true")
+    health = ""
+    for _ in range(100):
+        health = sbx.commands.run(
+            "curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:49999/health || true").stdout
+        if health == "200":
+            break
+        time.sleep(0.1)
+    check(health == "200", f"health after the kill: {health!r}")
+    check(sbx.run_code("x = 2; x * 2").text == "4", "run_code after the restart")
+    langs = [c.language for c in sbx.list_code_contexts()]  # waits for both defaults
+    check(langs == ["python", "javascript"], f"contexts after the restart: {langs}")
+    kernels = sbx.commands.run("pgrep -f 'kernel-[0-9a-f-]*[.]json' | wc -l").stdout.strip()
+    # The two default contexts of the new server, none left from the old.
+    check(kernels == "2", f"kernels running after the restart: {kernels}")
+
+
 def timeouts(sbx):
     t0 = time.monotonic()
     expect_raises(TimeoutException, "run_code past its timeout", sbx.run_code,
@@ -156,6 +215,8 @@ def main():
         ("envs per call", env_vars),
         ("contexts: create, list, restart, remove", contexts),
         ("timeout interrupts the execution", timeouts),
+        ("JavaScript, TypeScript, R, Bash", other_languages),
+        ("restarted after a kill", restarted_after_kill),
         ("figures", figures),
         ("async API", async_api),
     ]

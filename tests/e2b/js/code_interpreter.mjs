@@ -76,6 +76,18 @@ async function timeouts(sbx) {
   check(Date.now() - t0 < 10000, 'the next call did not wait for the old one')
 }
 
+async function otherLanguages(sbx) {
+  const js = await sbx.runCode("console.log('from js'); let n = 20; n + 1", { language: 'js' })
+  check(js.logs.stdout.join('') === 'from js\n' && js.text === '21', `JavaScript: ${JSON.stringify(js)}`)
+  const ts = await sbx.runCode("const m: string = 'typed'; m", { language: 'ts' })
+  check(ts.text === 'typed', `TypeScript: ${JSON.stringify(ts)}`)
+  const ctx = await sbx.createCodeContext({ language: 'r' })
+  const r = await sbx.runCode('x <- 6 * 7; x', { context: ctx })
+  check(r.results[0]?.text === '[1] 42', `R in its own context: ${JSON.stringify(r)}`)
+  const bash = await sbx.runCode('echo $WARDEN_CI_VAR', { language: 'bash', envs: { WARDEN_CI_VAR: 'b' } })
+  check(bash.logs.stdout.join('') === 'b\n', `Bash with envs: ${JSON.stringify(bash)}`)
+}
+
 async function main() {
   const t0 = Date.now()
   const passed = []
@@ -89,6 +101,7 @@ async function main() {
   }
   const sections = [
     ['runCode: values and state', valuesAndState],
+    ['JavaScript, TypeScript, R, Bash', otherLanguages],
     ['onStdout / onStderr', outputCallbacks],
     ['errors', errors],
     ['DataFrame as HTML, figure as PNG', richResults],

@@ -188,3 +188,79 @@ async fn code_runs_in_stateful_contexts() {
         "{runs:?}"
     );
 }
+
+/// JavaScript, TypeScript (Deno's kernel), R and Bash beside Python, each
+/// with its state, its values and per-run env that does not outlive the run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn code_runs_in_other_languages() {
+    let server = Server::start();
+    let (_, a) = server.admin().tenant("code-langs", None).await;
+    let sb = a
+        .sandbox(json!({"image": "python-data", "limits": {"memory_mb": 1024}}))
+        .await;
+    let lang = |l: &str, code: &str| json!({"code": code, "language": l});
+
+    let js = run(&a, &sb, lang("js", "console.log('js'); let n = 40; n + 2")).await;
+    assert_eq!(js["stdout"], "js\n", "{js}");
+    assert_eq!(js["results"][0]["text"], "42", "{js}");
+    let js = run(&a, &sb, lang("javascript", "await Promise.resolve(n * 2)")).await;
+    assert_eq!(
+        js["results"][0]["text"], "80",
+        "state and top-level await: {js}"
+    );
+    let ts = run(&a, &sb, lang("ts", "const s: string = 'typed'; s")).await;
+    assert_eq!(ts["results"][0]["text"], "typed", "{ts}");
+    let thrown = run(&a, &sb, lang("js", "throw new RangeError('too far')")).await;
+    assert!(
+        thrown["error"]["value"]
+            .as_str()
+            .is_some_and(|v| v.contains("too far")),
+        "{thrown}"
+    );
+
+    let mut env = lang("r", "Sys.getenv('RUN_VAR')");
+    env["env"] = json!({"RUN_VAR": "in R"});
+    let r = run(&a, &sb, env).await;
+    assert_eq!(r["results"][0]["text"], "[1] \"in R\"", "{r}");
+    let r = run(&a, &sb, lang("r", "Sys.getenv('RUN_VAR', unset = 'gone')")).await;
+    assert_eq!(
+        r["results"][0]["text"], "[1] \"gone\"",
+        "env outlived the run: {r}"
+    );
+
+    run(&a, &sb, lang("bash", "cd /tmp && COUNT=41")).await;
+    let mut env = lang("bash", "echo $((COUNT + 1)) $PWD $RUN_VAR");
+    env["env"] = json!({"RUN_VAR": "it's \"quoted\" $HOME"});
+    let bash = run(&a, &sb, env).await;
+    assert_eq!(bash["stdout"], "42 /tmp it's \"quoted\" $HOME\n", "{bash}");
+    let bash = run(&a, &sb, lang("bash", "echo ${RUN_VAR-unset}")).await;
+    assert_eq!(bash["stdout"], "unset\n", "{bash}");
+
+    // A context of its own language; the defaults listed first.
+    let r = a
+        .post(
+            &format!("/v1/sandboxes/{sb}/code/contexts"),
+            json!({"language": "r"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.body["language"], "r");
+    let listed = a.get(&format!("/v1/sandboxes/{sb}/code/contexts")).await;
+    let langs: Vec<&str> = listed.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["language"].as_str())
+        .collect();
+    assert_eq!(&langs[..2], ["python", "javascript"], "{}", listed.text);
+    assert!(langs.contains(&"r"), "{}", listed.text);
+
+    // Refused: a language with no kernel, a variable name no shell takes.
+    for body in [
+        lang("java", "1"),
+        json!({"code": "1", "env": {"NOT-A-NAME": "x"}}),
+    ] {
+        let r = a.post(&format!("/v1/sandboxes/{sb}/code"), body).await;
+        assert_eq!(r.status, 400, "{}", r.text);
+    }
+}

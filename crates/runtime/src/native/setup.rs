@@ -36,7 +36,7 @@ pub fn base_env(spec: &SandboxSpec) -> Vec<(String, String)> {
             env.push((k.into(), proxy.clone()));
         }
         for k in ["NO_PROXY", "no_proxy"] {
-            env.push((k.into(), "localhost,127.0.0.1,::1".into()));
+            env.push((k.into(), "localhost,127.0.0.1,::1,0.0.0.0".into()));
         }
     }
     for (k, v) in &spec.env {

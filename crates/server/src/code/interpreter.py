@@ -1,6 +1,9 @@
 """Warden's code interpreter: runs inside a sandbox and serves, on one port,
 the HTTP API of E2B's code interpreter (what `e2b_code_interpreter` and
-`@e2b/code-interpreter` speak), with stateful Jupyter kernels as contexts.
+`@e2b/code-interpreter` speak), with stateful Jupyter kernels as contexts:
+Python (ipykernel), JavaScript and TypeScript (Deno's kernel), R (IRkernel)
+and Bash (bash_kernel), each where its kernel is installed (the python-data
+image has all of them).
 
   POST   /execute               {code, context_id?, language?, env_vars?}
                                 -> newline-delimited JSON, one line each:
@@ -13,6 +16,8 @@ the HTTP API of E2B's code interpreter (what `e2b_code_interpreter` and
                                    keepalive (while the code is quiet),
                                    end_of_execution
   POST   /contexts              {language?, cwd?} -> {id, language, cwd}
+                                (language: python, javascript or js,
+                                typescript or ts, r, bash)
   GET    /contexts              -> [{id, language, cwd}]
   DELETE /contexts/{id}         -> 204
   POST   /contexts/{id}/restart -> 204
@@ -23,12 +28,16 @@ that goes away interrupts its execution. Written for the standard library
 plus jupyter_client and ipykernel (Debian's python3-ipykernel), because it
 runs in Warden's data images, not on the host. Warden starts it (see
 `code/mod.rs`); it is the sandbox's own process, with the sandbox's limits.
+That process supervises: the server runs as its child (`--serve`) and is
+started again if it dies, as E2B's systemd unit restarts theirs.
 """
 
 import base64
 import json
 import os
 import queue
+import re
+import shlex
 import sys
 import threading
 import time
@@ -64,8 +73,109 @@ MIME_FIELDS = {
 with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "kernel_startup.py")) as f:
     KERNEL_STARTUP = f.read()
 
-LANGUAGES = {"python": "python3"}
 KEEPALIVE_SECONDS = 1.0
+# What an environment variable's name may be: the languages' own rules
+# differ (bash's are the narrowest), and the names go into code below.
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+# Deno keeps its caches under $HOME, which may be read-only; never asks or
+# checks for updates.
+os.environ.setdefault("DENO_DIR", os.path.join("/tmp/.warden-code", "deno"))
+os.environ.setdefault("DENO_NO_UPDATE_CHECK", "1")
+os.environ.setdefault("DENO_NO_PROMPT", "1")
+
+
+def python_env(env_vars):
+    """Code that sets `env_vars` for one execution, and code that puts back
+    what was there before."""
+    names = list(env_vars)
+    return (
+        "import os as _w_os\n"
+        f"_w_saved = {{k: _w_os.environ.get(k) for k in {names!r}}}\n"
+        f"_w_os.environ.update({json.dumps(env_vars)})\n",
+        "for _w_k, _w_v in _w_saved.items():\n"
+        "    _w_os.environ.pop(_w_k, None) if _w_v is None "
+        "else _w_os.environ.__setitem__(_w_k, _w_v)\n")
+
+
+def deno_env(env_vars):
+    # Valid TypeScript as well as JavaScript: Deno's kernel strips types
+    # without checking them.
+    return (
+        "globalThis.__wardenEnv = {};\n"
+        f"for (const [k, v] of Object.entries({json.dumps(env_vars)})) {{\n"
+        "  globalThis.__wardenEnv[k] = Deno.env.get(k); Deno.env.set(k, v);\n"
+        "}\n",
+        "for (const [k, v] of Object.entries(globalThis.__wardenEnv ?? {})) {\n"
+        "  if (v === undefined) Deno.env.delete(k); else Deno.env.set(k, v);\n"
+        "}\n"
+        "delete globalThis.__wardenEnv;\n")
+
+
+def r_string(value):
+    # JSON's escapes are R's, but for \u surrogate pairs: keep non-ASCII
+    # as it is (R reads UTF-8 source).
+    return json.dumps(value, ensure_ascii=False)
+
+
+def r_env(env_vars):
+    names = ", ".join(r_string(k) for k in env_vars)
+    pairs = ", ".join(f"{r_string(k)} = {r_string(v)}" for k, v in env_vars.items())
+    return (
+        f".warden_env <- Sys.getenv(c({names}), unset = NA, names = TRUE)\n"
+        f"invisible(do.call(Sys.setenv, list({pairs})))\n",
+        "for (.warden_k in names(.warden_env)) {\n"
+        "  if (is.na(.warden_env[[.warden_k]])) invisible(Sys.unsetenv(.warden_k))\n"
+        "  else invisible(do.call(Sys.setenv, setNames(list(.warden_env[[.warden_k]]), "
+        ".warden_k)))\n"
+        "}\n"
+        "rm(.warden_env, .warden_k)\n")
+
+
+def bash_env(env_vars):
+    set_lines, restore_lines = [], []
+    for k, v in env_vars.items():
+        set_lines.append(f"__warden_had_{k}=${{{k}+1}}; __warden_old_{k}=${{{k}-}}; "
+                         f"export {k}={shlex.quote(v)}")
+        restore_lines.append(f'if [ -n "$__warden_had_{k}" ]; then export {k}="$__warden_old_{k}"; '
+                             f"else unset {k}; fi; unset __warden_had_{k} __warden_old_{k}")
+    return "\n".join(set_lines) + "\n", "\n".join(restore_lines) + "\n"
+
+
+FENCE_MESSAGE = "x-warden-fence"
+DENO_FENCE = f'Deno.jupyter.broadcast("{FENCE_MESSAGE}", {{}})'
+
+
+class Language:
+    def __init__(self, name, kernel, env, startup=False, kernel_env=None, fence=None):
+        self.name = name
+        self.kernel = kernel
+        self.env = env
+        # Python's: run KERNEL_STARTUP in it.
+        self.startup = startup
+        # Set in its kernel's environment only.
+        self.kernel_env = kernel_env or {}
+        # Code that publishes a FENCE_MESSAGE (see Context.drain).
+        self.fence = fence
+
+
+# Languages by the names clients give (E2B's aliases included); TypeScript
+# runs in Deno's kernel too, as its own contexts.
+LANGUAGES = {}
+for _lang in (
+        Language("python", "python3", python_env, startup=True),
+        # Deno colours values (ANSI) unless told not to. Its kernel sends a
+        # value or a display through a queue of its own, and may say it is
+        # idle before the queue is empty (seen after a quiet second or so):
+        # a fence message sent through that queue marks its end.
+        Language("javascript", "deno", deno_env, kernel_env={"NO_COLOR": "1"}, fence=DENO_FENCE),
+        Language("typescript", "deno", deno_env, kernel_env={"NO_COLOR": "1"}, fence=DENO_FENCE),
+        Language("r", "ir", r_env),
+        Language("bash", "bash", bash_env)):
+    LANGUAGES[_lang.name] = _lang
+ALIASES = {"js": "javascript", "ts": "typescript"}
+# The contexts made at start (E2B's interpreter makes these two).
+DEFAULT_LANGUAGES = ("python", "javascript")
 DEFAULT_CWD = os.environ.get("WARDEN_CODE_CWD") or os.getcwd()
 
 
@@ -100,12 +210,38 @@ class Context:
         self.language = language
         self.cwd = cwd
         self.turn = threading.Lock()
-        self.km = KernelManager(kernel_name=LANGUAGES[language])
-        self.km.start_kernel(cwd=cwd, env=dict(os.environ))
+        self.spec = LANGUAGES[language]
+        # Its connection file named under the runtime directory: how a
+        # supervisor finds the kernels of a server that died.
+        runtime = os.environ["JUPYTER_RUNTIME_DIR"]
+        self.km = KernelManager(kernel_name=self.spec.kernel, connection_file=os.path.join(
+            runtime, f"kernel-{self.id}.json"))
+        # What the kernel itself says (not its code's output, which comes
+        # as messages): the reason when it dies.
+        self.log_path = os.path.join(runtime, f"kernel-{self.id}.log")
+        # Open for the context's life: a restart starts the kernel with it
+        # again.
+        self.log = open(self.log_path, "ab")
+        try:
+            self.km.start_kernel(cwd=cwd, env={**os.environ, **self.spec.kernel_env},
+                                 stderr=self.log)
+        except Exception:
+            self.log.close()
+            raise
         self.kc = self.km.blocking_client()
         self.kc.start_channels()
-        self.kc.wait_for_ready(timeout=60)
-        self.silent(KERNEL_STARTUP)
+        self.ready()
+
+    def ready(self):
+        try:
+            self.kc.wait_for_ready(timeout=60)
+        except RuntimeError as e:
+            # A kernel that died at start: say why, and leave no process.
+            said = self.log_tail() or "nothing"
+            self.shutdown()
+            raise RuntimeError(f"{e}; it said: {said}") from None
+        if self.spec.startup:
+            self.silent(KERNEL_STARTUP)
 
     def describe(self):
         return {"id": self.id, "language": self.language, "cwd": self.cwd}
@@ -116,8 +252,15 @@ class Context:
             self.km.restart_kernel(now=True)
             self.kc = self.km.blocking_client()
             self.kc.start_channels()
-            self.kc.wait_for_ready(timeout=60)
-            self.silent(KERNEL_STARTUP)
+            self.ready()
+
+    def log_tail(self, limit=2000):
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(max(0, os.path.getsize(self.log_path) - limit))
+                return f.read().decode(errors="replace").strip()
+        except OSError:
+            return ""
 
     def shutdown(self):
         try:
@@ -125,29 +268,41 @@ class Context:
             self.km.shutdown_kernel(now=True)
         except Exception:
             pass
+        self.log.close()
+        try:
+            os.unlink(self.log_path)
+        except OSError:
+            pass
 
     def silent(self, code):
         """Runs setup code the caller never sees (per-call env vars)."""
         msg_id = self.kc.execute(code, silent=True, store_history=False)
-        self.drain(msg_id, lambda _line: None, lambda: True)
+        self.drain(msg_id, lambda _line: None, lambda: True, fence=False)
 
-    def drain(self, msg_id, emit, alive):
-        """Relays the execution's messages until the kernel is idle again.
+    def drain(self, msg_id, emit, alive, fence=True):
+        """Relays the execution's messages until the kernel is idle again
+        (and, for a kernel that publishes some after that, until its fence).
         `emit` gets each line; `alive()` false (the client went away)
         interrupts the kernel."""
         interrupted = False
+        fence_id = fence_deadline = None
         while True:
             try:
                 msg = self.kc.get_iopub_msg(timeout=KEEPALIVE_SECONDS)
             except queue.Empty:
+                if fence_id and time.monotonic() > fence_deadline:
+                    return  # the fence never came: end as idle said
                 if not alive() and not interrupted:
                     self.km.interrupt_kernel()
                     interrupted = True
                 emit({"type": "keepalive"})
                 continue
-            if msg.get("parent_header", {}).get("msg_id") != msg_id:
-                continue
+            parent = msg.get("parent_header", {}).get("msg_id")
             kind, content = msg["msg_type"], msg["content"]
+            if fence_id and parent == fence_id and kind == FENCE_MESSAGE:
+                return
+            if parent != msg_id:
+                continue
             if kind == "stream":
                 emit({"type": content["name"], "text": content["text"], "timestamp": now_ns()})
             elif kind == "execute_result":
@@ -161,24 +316,26 @@ class Context:
                 emit({"type": "number_of_executions",
                       "execution_count": content["execution_count"]})
             elif kind == "status" and content["execution_state"] == "idle":
-                return
+                if not (fence and self.spec.fence) or fence_id:
+                    return
+                # What the kernel publishes through its queue (a value, a
+                # display) may still be on its way: a message of our own
+                # sent through the same queue comes after all of it.
+                fence_id = self.kc.execute(self.spec.fence, silent=True, store_history=False)
+                fence_deadline = time.monotonic() + 5
 
     def execute(self, code, env_vars, emit, alive):
         with self.turn:
+            restore = None
             if env_vars:
-                self.silent(
-                    "import os as _w_os\n"
-                    f"_w_saved = {{k: _w_os.environ.get(k) for k in {list(env_vars)!r}}}\n"
-                    f"_w_os.environ.update({json.dumps(env_vars)})\n")
+                set_code, restore = self.spec.env(env_vars)
+                self.silent(set_code)
             try:
                 msg_id = self.kc.execute(code, store_history=True, allow_stdin=False)
                 self.drain(msg_id, emit, alive)
             finally:
-                if env_vars:
-                    self.silent(
-                        "for _w_k, _w_v in _w_saved.items():\n"
-                        "    _w_os.environ.pop(_w_k, None) if _w_v is None "
-                        "else _w_os.environ.__setitem__(_w_k, _w_v)\n")
+                if restore:
+                    self.silent(restore)
             emit({"type": "end_of_execution"})
 
 
@@ -232,20 +389,40 @@ class Contexts:
 
 
 CONTEXTS = Contexts()
-# Set once the default Python context has started (or failed to): E2B's
+# The languages whose kernels this image has (found at start).
+AVAILABLE = []
+# Set once each default context has started (or failed to): E2B's
 # interpreter makes its default contexts before it serves, so a listing
 # right after start already shows them.
-DEFAULTS_READY = threading.Event()
+DEFAULTS_READY = {language: threading.Event() for language in DEFAULT_LANGUAGES}
+
+
+def find_languages():
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    kernels = set(KernelSpecManager().find_kernel_specs())
+    return [name for name, lang in LANGUAGES.items() if lang.kernel in kernels]
 
 
 def start_defaults():
-    try:
-        CONTEXTS.default_for("python")
-    except Exception as e:  # listed as missing; an execute says why
-        print(f"warden code interpreter: the default kernel did not start: {e}",
-              file=sys.stderr)
-    finally:
-        DEFAULTS_READY.set()
+    """Python's first (what a first `run_code` waits for), then the rest."""
+    for language in DEFAULT_LANGUAGES:
+        try:
+            if language in AVAILABLE:
+                CONTEXTS.default_for(language)
+        except Exception as e:  # listed as missing; an execute says why
+            print(f"warden code interpreter: the default {language} kernel did not start: {e}",
+                  file=sys.stderr)
+        finally:
+            DEFAULTS_READY[language].set()
+
+
+def wait_defaults(language=None):
+    """Waits for the default context of `language` (all of them: None)
+    while it is being started, so a request never starts a second one."""
+    for lang, ready in DEFAULTS_READY.items():
+        if language is None or lang == language:
+            ready.wait(timeout=60)
 
 
 class Refused(Exception):
@@ -255,10 +432,11 @@ class Refused(Exception):
 
 
 def language_of(body):
-    language = (body.get("language") or "python").lower()
-    if language not in LANGUAGES:
+    language = (body.get("language") or "python").strip().lower()
+    language = ALIASES.get(language, language)
+    if language not in AVAILABLE:
         raise Refused(400, f"language {language!r} is not supported: this interpreter runs "
-                           f"{', '.join(LANGUAGES)}")
+                           f"{', '.join(AVAILABLE) or 'nothing (no Jupyter kernel is installed)'}")
     return language
 
 
@@ -307,7 +485,7 @@ class Handler(BaseHTTPRequestHandler):
                     ctx = CONTEXTS.create(language_of(body), body.get("cwd") or DEFAULT_CWD)
                     return self.answer(200, ctx.describe())
                 if method == "GET":
-                    DEFAULTS_READY.wait(timeout=60)
+                    wait_defaults()
                     return self.answer(200, [c.describe() for c in CONTEXTS.all()])
             if len(parts) == 2 and parts[0] == "contexts" and method == "DELETE":
                 if not CONTEXTS.remove(parts[1]):
@@ -337,6 +515,12 @@ class Handler(BaseHTTPRequestHandler):
         if not isinstance(env_vars, dict) or not all(
                 isinstance(k, str) and isinstance(v, str) for k, v in env_vars.items()):
             raise Refused(400, "env_vars must map names to strings")
+        for name, value in env_vars.items():
+            if not ENV_NAME.match(name):
+                raise Refused(400, f"env_vars: {name!r} is not a variable name "
+                                   "(letters, digits and _, not starting with a digit)")
+            if "\0" in value:
+                raise Refused(400, f"env_vars: the value of {name} holds a NUL byte")
         ctx_id = body.get("context_id")
         if ctx_id and body.get("language"):
             raise Refused(400, "give context_id or language, not both")
@@ -369,7 +553,7 @@ class Handler(BaseHTTPRequestHandler):
             try:
                 # The default kernel being started at start-up: wait for it
                 # rather than start a second one.
-                DEFAULTS_READY.wait(timeout=60)
+                wait_defaults(language)
                 ctx = CONTEXTS.default_for(language)
             except Exception as e:
                 emit({"type": "error", "name": type(e).__name__,
@@ -395,8 +579,7 @@ class Handler(BaseHTTPRequestHandler):
         self.route("DELETE")
 
 
-def main():
-    port = int(sys.argv[1]) if len(sys.argv) > 1 else 49999
+def serve(port):
     try:
         import ipykernel  # noqa: F401  (the kernels' own package)
         import jupyter_client  # noqa: F401
@@ -404,12 +587,64 @@ def main():
         # Before listening: Warden sees the exit and says what is missing.
         print(f"warden code interpreter: {e}", file=sys.stderr)
         sys.exit(3)
+    AVAILABLE.extend(find_languages())
     server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     server.daemon_threads = True
-    # Listening first, the default Python kernel right after: the first
-    # execute waits for it instead of starting another.
+    # Listening first, the default kernels right after: the first execute
+    # waits for its language's instead of starting another.
     threading.Thread(target=start_defaults, daemon=True).start()
     server.serve_forever()
+
+
+def end_orphaned_kernels():
+    """Ends the kernels (and what they started) of a server that died:
+    each kernel leads a session of its own and names its connection file,
+    under the runtime directory, on its command line."""
+    import signal
+
+    marker = os.environ["JUPYTER_RUNTIME_DIR"].encode() + b"/kernel-"
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                if marker in f.read():
+                    os.killpg(int(entry), signal.SIGKILL)
+        except (OSError, ProcessLookupError):
+            pass  # gone meanwhile, or not a session leader
+
+
+def supervise(port):
+    """Runs the server as a child and starts it again when it dies, as E2B's
+    interpreter is restarted by systemd: code that kills it (or a kernel
+    that takes it down) does not end the sandbox's interpreter. Gives up
+    after 5 deaths within a minute, saying so."""
+    import subprocess
+
+    deaths = []
+    while True:
+        child = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--serve",
+                                  str(port)])
+        status = child.wait()
+        if status == 3:  # the kernels' packages are missing: no retry helps
+            sys.exit(3)
+        end_orphaned_kernels()
+        now = time.monotonic()
+        deaths = [t for t in deaths if now - t < 60] + [now]
+        print(f"warden code interpreter: the server ended (status {status}); "
+              f"{'giving up after 5 restarts within a minute' if len(deaths) > 5 else 'restarting it'}",
+              file=sys.stderr)
+        if len(deaths) > 5:
+            sys.exit(1)
+        time.sleep(0.1 * len(deaths))
+
+
+def main():
+    args = sys.argv[1:]
+    if args[:1] == ["--serve"]:
+        serve(int(args[1]))
+    else:
+        supervise(int(args[0]) if args else 49999)
 
 
 if __name__ == "__main__":

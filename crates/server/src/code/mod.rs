@@ -19,8 +19,12 @@ use warden_protocol::{Command, ErrorKind, ExecRequest};
 /// Where E2B's SDKs look for the interpreter.
 pub const PORT: u16 = 49999;
 /// The image the interpreter runs in: Python with the data stack and
-/// `python3-ipykernel` (`images/python-data`).
+/// `python3-ipykernel`, Deno, R with IRkernel and bash_kernel
+/// (`images/python-data`: `packages` and `extras`).
 pub const IMAGE: &str = "python-data";
+/// The memory of an E2B code interpreter sandbox (E2B's template sizes
+/// theirs): its default Python and JavaScript kernels start with it.
+pub const MEMORY_MB: u64 = 1024;
 /// How long the interpreter may take to listen (its Python imports; the
 /// first kernel starts after it listens).
 const START_LIMIT: Duration = Duration::from_secs(60);

@@ -30,14 +30,17 @@ const SMALL: usize = 1 << 20;
 
 #[derive(Deserialize, ToSchema)]
 pub struct RunCode {
-    /// The code (Python).
+    /// The code, in the context's language.
     pub code: String,
     /// A context made with `POST .../code/contexts`; default: the
     /// language's default context, shared by runs that name none.
     pub context_id: Option<String>,
-    /// `python` (the default, and the only one).
+    /// `python` (the default), `javascript` (`js`), `typescript` (`ts`),
+    /// `r` or `bash`, where the image has that kernel (`python-data` has
+    /// them all); give this or `context_id`, not both.
     pub language: Option<String>,
-    /// Environment variables for this run only.
+    /// Environment variables for this run only (names: letters, digits
+    /// and `_`, not starting with a digit).
     #[serde(default)]
     pub env: BTreeMap<String, String>,
     /// Stop waiting after this long and interrupt the run; default 300,
@@ -76,7 +79,8 @@ pub struct CodeRun {
 
 #[derive(Deserialize, Serialize, ToSchema)]
 pub struct NewContext {
-    /// `python` (default).
+    /// `python` (default), `javascript` (`js`), `typescript` (`ts`), `r`
+    /// or `bash`.
     pub language: Option<String>,
     /// Its working directory; default the sandbox's.
     pub cwd: Option<String>,

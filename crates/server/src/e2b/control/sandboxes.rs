@@ -8,7 +8,7 @@ use super::models::{
     ConnectSandbox, CreatedSandbox, Detail, NewSandbox, RefreshRequest, TimeoutRequest,
 };
 use super::view;
-use crate::api::CreateSandbox;
+use crate::api::{CreateSandbox, SandboxLimits};
 use crate::auth::Caller;
 use crate::service::audit::{Action, Audit};
 use crate::service::sandboxes::{check_labels, create_audited, set_expiry, MAX_TIMEOUT_SECS};
@@ -88,8 +88,15 @@ fn native_request(
         .and_then(|n| n.allow_public_traffic)
         .unwrap_or(true);
     let from_snapshot = snapshot.is_some();
+    // The interpreter's default kernels (Python and Deno's) take about
+    // 300 MB before any code runs: its sandboxes get the room for more.
+    let limits = crate::code::is_template(req.template_id.trim()).then(|| SandboxLimits {
+        memory_mb: Some(crate::code::MEMORY_MB),
+        ..SandboxLimits::default()
+    });
     Ok(CreateSandbox {
         public_ports,
+        limits,
         // A snapshot brings its own image and user.
         image: (!from_snapshot).then_some(image),
         snapshot,
