@@ -15,6 +15,9 @@ HOST_TRIPLE := $(shell rustc -vV | sed -n 's/^host: //p')
 # change. (Set before the rules: prerequisites expand as they are read.)
 E2B_VENV := target/e2b-venv
 E2B_JS := tests/e2b/js
+# Integrations that wrap the E2B SDK (langchain-e2b), pinned, run with their
+# defaults against Warden.
+E2B_INTEG_VENV := target/e2b-integrations-venv
 E2B_NODE_MIN := 20
 # The official MCP Python SDK, pinned, as the client of the MCP server's tests.
 MCP_VENV := target/mcp-venv
@@ -30,7 +33,7 @@ CONSOLE_VENV := target/console-venv
 SDK_TS := sdk/typescript
 SDK_TS_SRC := $(SDK_TS)/package.json $(SDK_TS)/package-lock.json $(SDK_TS)/tsconfig.json $(wildcard $(SDK_TS)/src/*.ts)
 
-.PHONY: all build deps test demo bench bench-e2b bench-sdk e2b-sdk mcp-sdk sdk-python sdk-typescript console-test lint clean
+.PHONY: all build deps test demo bench bench-e2b bench-sdk e2b-sdk e2b-integrations mcp-sdk sdk-python sdk-typescript console-test lint clean
 
 all: build
 
@@ -47,7 +50,7 @@ build:
 	RUSTFLAGS="-C target-feature=+crt-static" $(CARGO) build --release -p warden-init --target $(HOST_TRIPLE)
 	install -m 0755 target/$(HOST_TRIPLE)/release/warden-init $(BIN)/warden-init-static
 
-test: deps build image e2b-sdk mcp-sdk sdk-python sdk-typescript console-test
+test: deps build image e2b-sdk e2b-integrations mcp-sdk sdk-python sdk-typescript console-test
 	$(CARGO) test --release --workspace -- --test-threads=2
 
 lint:
@@ -75,6 +78,14 @@ $(E2B_VENV)/.installed: tests/e2b/requirements.txt
 	rm -rf $(E2B_VENV)
 	python3 -m venv $(E2B_VENV)
 	$(E2B_VENV)/bin/pip install -q --disable-pip-version-check -r $<
+	touch $@
+
+e2b-integrations: deps $(E2B_INTEG_VENV)/.installed
+
+$(E2B_INTEG_VENV)/.installed: tests/e2b/integrations/requirements.txt
+	rm -rf $(E2B_INTEG_VENV)
+	python3 -m venv $(E2B_INTEG_VENV)
+	$(E2B_INTEG_VENV)/bin/pip install -q --disable-pip-version-check -r $<
 	touch $@
 
 mcp-sdk: deps $(MCP_VENV)/.installed

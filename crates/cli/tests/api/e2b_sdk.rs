@@ -188,6 +188,18 @@ async fn the_js_code_interpreter_sdk_runs_unchanged() {
     run_script(cmd).await;
 }
 
+/// An integration that wraps the E2B SDK, as its users run it: LangChain
+/// Deep Agents' E2B backend (`langchain-e2b`), with its defaults.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_langchain_e2b_backend_runs_unchanged() {
+    let venv = repo().join("target/e2b-integrations-venv");
+    installed(&venv.join(".installed"), "langchain-e2b");
+    let mut cmd = Command::new(venv.join("bin/python"));
+    cmd.arg(repo().join("tests/e2b/integrations/langchain_e2b_backend.py"))
+        .env("PYTHONUNBUFFERED", "1");
+    run_script(cmd).await;
+}
+
 /// A server whose E2B sandboxes run on gVisor, where `pause()` keeps
 /// processes and memory as on E2B.
 fn gvisor_server() -> Server {
