@@ -85,6 +85,15 @@ async fn lists_filter_by_metadata_and_page_with_next_token() {
     // Nothing is ever paused.
     let paused = e.get("/v2/sandboxes?state=paused").await;
     assert_eq!((paused.status.as_u16(), &paused.body), (200, &json!([])));
+    // Repeated, as some clients send a list: each counts, not the last.
+    let repeated = e.get("/v2/sandboxes?state=running&state=paused").await;
+    assert_eq!(repeated.status, 200, "{}", repeated.text);
+    assert_eq!(
+        repeated.body.as_array().unwrap().len(),
+        4,
+        "{}",
+        repeated.text
+    );
     let by_template = e.get("/v2/sandboxes?template=base&limit=100").await;
     assert_eq!(by_template.body.as_array().unwrap().len(), 4);
     // order=asc is oldest first, order=desc as the default.

@@ -76,7 +76,7 @@ pub async fn list_v1(
 }
 
 /// `GET /v2/sandboxes`: `metadata`, `state` (running | paused, comma
-/// list), `template`, `startedAfter`, `order` (`desc`, newest first, as
+/// list or repeated), `template`, `startedAfter`, `order` (`desc`, newest first, as
 /// E2B's default; or `asc`), `limit` (1-100, default 100), `nextToken`.
 pub async fn list_v2(
     E2bCaller(caller): E2bCaller,
@@ -89,6 +89,7 @@ pub async fn list_v2(
     };
     let (mut limit, mut token) = (MAX_PAGE, None);
     let (mut template, mut after) = (None, None);
+    let mut asked_states: Option<Vec<SandboxState>> = None;
     for (k, v) in query(q) {
         match k.as_str() {
             "metadata" => filter.labels = metadata_filter(&v)?,
@@ -99,13 +100,18 @@ pub async fn list_v2(
                         "state {bad:?}: expected running or paused"
                     )));
                 }
-                filter.states = states
-                    .iter()
-                    .map(|s| match *s {
+                // A comma list or repeated parameters (`state=running&
+                // state=paused`), as clients send either: all of them count.
+                let listed = asked_states.get_or_insert_with(Vec::new);
+                for s in states {
+                    let state = match s {
                         "paused" => SandboxState::Paused,
                         _ => SandboxState::Running,
-                    })
-                    .collect();
+                    };
+                    if !listed.contains(&state) {
+                        listed.push(state);
+                    }
+                }
             }
             "limit" => {
                 limit = v
@@ -145,6 +151,9 @@ pub async fn list_v2(
                 )))
             }
         }
+    }
+    if let Some(states) = asked_states {
+        filter.states = states;
     }
     let mut headers = HeaderMap::new();
     let page = caller

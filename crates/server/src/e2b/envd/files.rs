@@ -17,6 +17,7 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::sync::Arc;
 use warden_envd_wire::connect::{Code, Error};
 
 #[derive(Deserialize)]
@@ -185,114 +186,20 @@ pub async fn upload(
 ) -> Response {
     let live = match authorized(&st, req.headers(), &p, "write") {
         Ok(l) => l,
+        // Not drained: a caller without the sandbox's token gets no reads.
         Err(e) => return http_error(&e),
     };
-    let ct = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    let gzip = match req
-        .headers()
-        .get(header::CONTENT_ENCODING)
-        .and_then(|v| v.to_str().ok())
-    {
-        None | Some("identity") => false,
-        Some("gzip") => true,
-        Some(other) => {
-            return http_error(&Error::invalid_argument(format!(
-                "unsupported Content-Encoding {other:?} (gzip or none)"
-            )))
+    let (parts, body) = req.into_parts();
+    let body = RawBody::new(body);
+    let written = match write_files(&st, &live, &p, parts, &body).await {
+        Ok(w) => w,
+        Err(refusal) => {
+            // Read what the client is still sending, so it reads this
+            // answer instead of a reset.
+            body.drain().await;
+            return refusal;
         }
     };
-    let meta = match upload_metadata(req.headers()) {
-        Ok(m) => m,
-        Err(e) => return http_error(&e),
-    };
-    let mut written = Vec::new();
-    if ct.starts_with("multipart/form-data") {
-        if gzip {
-            return http_error(&Error::invalid_argument(
-                "gzip applies to application/octet-stream uploads only",
-            ));
-        }
-        let mut form = match Multipart::from_request(req, &st).await {
-            Ok(f) => f,
-            Err(e) => return http_error(&Error::invalid_argument(e.body_text())),
-        };
-        loop {
-            let field = match form.next_field().await {
-                Ok(Some(f)) => f,
-                Ok(None) => break,
-                Err(e) => return http_error(&Error::invalid_argument(e.body_text())),
-            };
-            // One file: the path parameter; several: each part's file name.
-            let dest = match (p.path.as_deref(), field.file_name()) {
-                (Some(path), _) if written.is_empty() => path.to_string(),
-                (_, Some(name)) if !name.is_empty() => name.to_string(),
-                _ => {
-                    return http_error(&Error::invalid_argument(
-                        "each part needs a file name (its destination path)",
-                    ))
-                }
-            };
-            let chunks = futures::stream::unfold(field, |mut f| async move {
-                match f.chunk().await {
-                    Ok(Some(c)) => Some((Ok(c), f)),
-                    Ok(None) => None,
-                    Err(e) => Some((Err(e.body_text()), f)),
-                }
-            });
-            match write_one(&live, &dest, &meta, Box::pin(chunks)).await {
-                Ok(info) => written.push(info),
-                Err(r) => {
-                    // Read what the client is still sending, so it reads
-                    // this answer instead of a reset.
-                    let mut left = DRAIN_LIMIT;
-                    while let Ok(Some(mut f)) = form.next_field().await {
-                        while let Ok(Some(c)) = f.chunk().await {
-                            left = left.saturating_sub(c.len());
-                            if left == 0 {
-                                return r;
-                            }
-                        }
-                    }
-                    return r;
-                }
-            }
-        }
-    } else {
-        let Some(dest) = p.path.as_deref() else {
-            return http_error(&Error::invalid_argument("the path parameter is required"));
-        };
-        let mut body = req.into_body().into_data_stream();
-        if gzip {
-            // A refused gzip upload is not drained: the decoder owns it.
-            match write_one(&live, dest, &meta, Box::pin(gunzip(body))).await {
-                Ok(info) => written.push(info),
-                Err(r) => return r,
-            }
-        } else {
-            let mine = (&mut body).map(|c| c.map_err(|e| e.to_string()));
-            match write_one(&live, dest, &meta, Box::pin(mine)).await {
-                Ok(info) => written.push(info),
-                Err(r) => {
-                    let mut left = DRAIN_LIMIT;
-                    while let Some(Ok(c)) = body.next().await {
-                        left = left.saturating_sub(c.len());
-                        if left == 0 {
-                            break;
-                        }
-                    }
-                    return r;
-                }
-            }
-        }
-    }
-    if written.is_empty() {
-        return http_error(&Error::invalid_argument("the upload carried no file"));
-    }
     if let Err(e) = st
         .audit(
             &live.tenant,
@@ -308,6 +215,122 @@ pub async fn upload(
         return api_error(e);
     }
     Json(written).into_response()
+}
+
+/// A request body that the upload reads through [`RawBody::reader`] (the
+/// multipart parser, the gzip decoder, or the file itself), and that a
+/// refusal then reads on, raw, for at most [`DRAIN_LIMIT`] more bytes,
+/// whatever part or decoder was reading it.
+struct RawBody(Arc<tokio::sync::Mutex<axum::body::BodyDataStream>>);
+
+impl RawBody {
+    fn new(body: Body) -> Self {
+        RawBody(Arc::new(tokio::sync::Mutex::new(body.into_data_stream())))
+    }
+
+    fn reader(&self) -> impl futures::Stream<Item = Result<Bytes, axum::Error>> + Send + Unpin {
+        Box::pin(futures::stream::unfold(self.0.clone(), |raw| async move {
+            let next = raw.lock().await.next().await;
+            next.map(|chunk| (chunk, raw))
+        }))
+    }
+
+    async fn drain(&self) {
+        let mut raw = self.0.lock().await;
+        let mut left = DRAIN_LIMIT;
+        while let Some(Ok(c)) = raw.next().await {
+            left = left.saturating_sub(c.len());
+            if left == 0 {
+                return;
+            }
+        }
+    }
+}
+
+/// Writes the upload's files (one octet-stream body, gzip or not, or a
+/// multipart form's parts); a refusal is the answer to give.
+async fn write_files(
+    st: &Shared,
+    live: &crate::manager::Live,
+    p: &FileParams,
+    parts: axum::http::request::Parts,
+    body: &RawBody,
+) -> Result<Vec<WriteInfo>, Response> {
+    let ct = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let gzip = match parts
+        .headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+    {
+        None | Some("identity") => false,
+        Some("gzip") => true,
+        Some(other) => {
+            return Err(http_error(&Error::invalid_argument(format!(
+                "unsupported Content-Encoding {other:?} (gzip or none)"
+            ))))
+        }
+    };
+    let meta = upload_metadata(&parts.headers).map_err(|e| http_error(&e))?;
+    let mut written = Vec::new();
+    if ct.starts_with("multipart/form-data") {
+        if gzip {
+            return Err(http_error(&Error::invalid_argument(
+                "gzip applies to application/octet-stream uploads only",
+            )));
+        }
+        let req = Request::from_parts(parts, Body::from_stream(body.reader()));
+        let mut form = Multipart::from_request(req, st)
+            .await
+            .map_err(|e| http_error(&Error::invalid_argument(e.body_text())))?;
+        while let Some(field) = form
+            .next_field()
+            .await
+            .map_err(|e| http_error(&Error::invalid_argument(e.body_text())))?
+        {
+            // One file: the path parameter; several: each part's file name.
+            let dest = match (p.path.as_deref(), field.file_name()) {
+                (Some(path), _) if written.is_empty() => path.to_string(),
+                (_, Some(name)) if !name.is_empty() => name.to_string(),
+                _ => {
+                    return Err(http_error(&Error::invalid_argument(
+                        "each part needs a file name (its destination path)",
+                    )))
+                }
+            };
+            let chunks = futures::stream::unfold(field, |mut f| async move {
+                match f.chunk().await {
+                    Ok(Some(c)) => Some((Ok(c), f)),
+                    Ok(None) => None,
+                    Err(e) => Some((Err(e.body_text()), f)),
+                }
+            });
+            written.push(write_one(live, &dest, &meta, Box::pin(chunks)).await?);
+        }
+    } else {
+        let Some(dest) = p.path.as_deref() else {
+            return Err(http_error(&Error::invalid_argument(
+                "the path parameter is required",
+            )));
+        };
+        let info = if gzip {
+            write_one(live, dest, &meta, Box::pin(gunzip(body.reader()))).await?
+        } else {
+            let raw = body.reader().map(|c| c.map_err(|e| e.to_string()));
+            write_one(live, dest, &meta, Box::pin(raw)).await?
+        };
+        written.push(info);
+    }
+    if written.is_empty() {
+        return Err(http_error(&Error::invalid_argument(
+            "the upload carried no file",
+        )));
+    }
+    Ok(written)
 }
 
 async fn write_one<S>(
