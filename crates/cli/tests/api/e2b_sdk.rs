@@ -141,13 +141,23 @@ fn wait_capped(mut cmd: Command) -> (Option<i32>, String, String) {
     (status, out.join().unwrap_or_default(), err)
 }
 
+/// `script` (under the repository) run by the Python of the virtualenv
+/// `venv` (under the repository), which `make` installed with `what`.
+fn venv_python(venv: &str, what: &str, script: &str) -> Command {
+    let venv = repo().join(venv);
+    installed(&venv.join(".installed"), what);
+    let mut cmd = Command::new(venv.join("bin/python"));
+    cmd.arg(repo().join(script)).env("PYTHONUNBUFFERED", "1");
+    cmd
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_python_sdk_runs_unchanged() {
-    let venv = repo().join("target/e2b-venv");
-    installed(&venv.join(".installed"), "the e2b Python SDK");
-    let mut cmd = Command::new(venv.join("bin/python"));
-    cmd.arg(repo().join("tests/e2b/compat.py"))
-        .env("PYTHONUNBUFFERED", "1");
+    let cmd = venv_python(
+        "target/e2b-venv",
+        "the e2b Python SDK",
+        "tests/e2b/compat.py",
+    );
     run_script(cmd).await;
 }
 
@@ -162,20 +172,16 @@ async fn the_js_sdk_runs_unchanged() {
     cmd.arg("compat.mjs")
         .current_dir(&js)
         .env("E2B_VALIDATE_API_KEY", "true");
-    let e2b_form = |key: &str| {
-        let hex: String = key.bytes().map(|b| format!("{b:02x}")).collect();
-        format!("e2b_{hex}")
-    };
-    run_script_keyed(Server::start(), cmd, e2b_form).await;
+    run_script_keyed(Server::start(), cmd, e2b_spelling).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_code_interpreter_sdk_runs_unchanged() {
-    let venv = repo().join("target/e2b-venv");
-    installed(&venv.join(".installed"), "the e2b Python SDKs");
-    let mut cmd = Command::new(venv.join("bin/python"));
-    cmd.arg(repo().join("tests/e2b/code_interpreter.py"))
-        .env("PYTHONUNBUFFERED", "1");
+    let cmd = venv_python(
+        "target/e2b-venv",
+        "the e2b Python SDKs",
+        "tests/e2b/code_interpreter.py",
+    );
     run_script(cmd).await;
 }
 
@@ -192,11 +198,11 @@ async fn the_js_code_interpreter_sdk_runs_unchanged() {
 /// Deep Agents' E2B backend (`langchain-e2b`), with its defaults.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_langchain_e2b_backend_runs_unchanged() {
-    let venv = repo().join("target/e2b-integrations-venv");
-    installed(&venv.join(".installed"), "langchain-e2b");
-    let mut cmd = Command::new(venv.join("bin/python"));
-    cmd.arg(repo().join("tests/e2b/integrations/langchain_e2b_backend.py"))
-        .env("PYTHONUNBUFFERED", "1");
+    let cmd = venv_python(
+        "target/e2b-integrations-venv",
+        "langchain-e2b",
+        "tests/e2b/integrations/langchain_e2b_backend.py",
+    );
     run_script(cmd).await;
 }
 
@@ -208,11 +214,11 @@ fn gvisor_server() -> Server {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_python_sdk_pauses_with_memory_on_gvisor() {
-    let venv = repo().join("target/e2b-venv");
-    installed(&venv.join(".installed"), "the e2b Python SDK");
-    let mut cmd = Command::new(venv.join("bin/python"));
-    cmd.arg(repo().join("tests/e2b/compat_memory.py"))
-        .env("PYTHONUNBUFFERED", "1");
+    let cmd = venv_python(
+        "target/e2b-venv",
+        "the e2b Python SDK",
+        "tests/e2b/compat_memory.py",
+    );
     run_script_on(gvisor_server(), cmd).await;
 }
 

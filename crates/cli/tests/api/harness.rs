@@ -447,6 +447,13 @@ pub async fn read_sse(resp: reqwest::Response) -> Vec<SseEvent> {
     out
 }
 
+/// A key in E2B's spelling (`e2b_` and the key's bytes in hex), as
+/// `warden key create` also gives it and newer E2B SDKs insist on.
+pub fn e2b_spelling(key: &str) -> String {
+    let hex: String = key.bytes().map(|b| format!("{b:02x}")).collect();
+    format!("e2b_{hex}")
+}
+
 /// Decodes a stdout/stderr event's payload.
 pub fn b64(v: &Value) -> Vec<u8> {
     use base64::Engine;

@@ -610,8 +610,8 @@ def end_orphaned_kernels():
             with open(f"/proc/{entry}/cmdline", "rb") as f:
                 if marker in f.read():
                     os.killpg(int(entry), signal.SIGKILL)
-        except (OSError, ProcessLookupError):
-            pass  # gone meanwhile, or not a session leader
+        except OSError:
+            pass  # gone meanwhile (ProcessLookupError), or not a session leader
 
 
 def supervise(port):

@@ -30,29 +30,33 @@ async fn keys_are_checked_and_another_tenants_sandbox_is_not_found_anywhere() {
     assert_eq!(bearer.body.as_array().unwrap().len(), 1);
 
     // The key in E2B's format (what newer SDKs check for): the same key.
-    let e2b_form = |key: &str| {
-        let hex: String = key.bytes().map(|b| format!("{b:02x}")).collect();
-        format!("e2b_{hex}")
-    };
     let (tid, _) = admin.tenant("e2b-gamma", None).await;
     let made = admin
         .post(&format!("/v1/tenants/{tid}/keys"), json!({}))
         .await;
     let key = made.body["key"].as_str().unwrap();
-    assert_eq!(made.body["e2b_key"], e2b_form(key), "{}", made.text);
-    let listed = ea.with_key(&e2b_form(&a.token)).get("/v2/sandboxes").await;
+    assert_eq!(made.body["e2b_key"], e2b_spelling(key), "{}", made.text);
+    let listed = ea
+        .with_key(&e2b_spelling(&a.token))
+        .get("/v2/sandboxes")
+        .await;
     assert_eq!(listed.status, 200, "{}", listed.text);
     assert_eq!(
         listed.body.as_array().unwrap().len(),
         1,
         "A's own, by either spelling"
     );
-    let theirs = ea.with_key(&e2b_form(&b.token)).get("/v2/sandboxes").await;
+    let theirs = ea
+        .with_key(&e2b_spelling(&b.token))
+        .get("/v2/sandboxes")
+        .await;
     assert_eq!(theirs.body, json!([]), "B's spelled key is B's");
     let mut tampered = a.token.clone();
     tampered.push('x');
     e2b_error(
-        &ea.with_key(&e2b_form(&tampered)).get("/v2/sandboxes").await,
+        &ea.with_key(&e2b_spelling(&tampered))
+            .get("/v2/sandboxes")
+            .await,
         401,
     );
 
