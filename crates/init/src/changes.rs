@@ -125,6 +125,8 @@ fn change(path: &Path, md: &std::fs::Metadata) -> Change {
         mode: md.mode() & 0o7777,
         size: if md.is_file() { md.size() } else { 0 },
         mtime_ns: mtime_ns(md),
+        ino: md.ino(),
+        ctime_ns: ctime_ns(md),
         target: Vec::new(),
         names: Vec::new(),
         skipped: None,

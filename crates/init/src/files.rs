@@ -19,11 +19,19 @@ struct PendingWrite {
     file: tokio::fs::File,
     tmp: PathBuf,
     dest: PathBuf,
+    /// A chunk failed (the temp file is gone): later ones fail too.
+    failed: bool,
 }
+
+/// An open write. Each request runs as a task of its own, so a host that
+/// sends the next chunks before the first is answered (to keep the pipe
+/// full) has them queue here: the lock is fair, and each task asks for it
+/// in its first poll, in the order the requests came.
+type OpenWrite = Rc<tokio::sync::Mutex<PendingWrite>>;
 
 #[derive(Default)]
 pub struct Files {
-    writes: RefCell<HashMap<u32, PendingWrite>>,
+    writes: RefCell<HashMap<u32, OpenWrite>>,
     next_handle: std::cell::Cell<u32>,
 }
 
@@ -454,11 +462,17 @@ pub async fn write_open(
             let _ = file
                 .set_permissions(std::fs::Permissions::from_mode(mode & 0o777))
                 .await;
+            let w = PendingWrite {
+                file,
+                tmp,
+                dest,
+                failed: false,
+            };
             state
                 .files
                 .writes
                 .borrow_mut()
-                .insert(handle, PendingWrite { file, tmp, dest });
+                .insert(handle, Rc::new(tokio::sync::Mutex::new(w)));
             Response::Opened { handle }
         }
         Err(e) => io_error(path, &e),
@@ -470,16 +484,19 @@ fn no_handle(handle: u32) -> Response {
 }
 
 pub async fn write_chunk(state: &State, handle: u32, data: Vec<u8>) -> Response {
-    // Take the write out while awaiting, so no RefCell borrow spans an await.
-    let Some(mut w) = state.files.writes.borrow_mut().remove(&handle) else {
+    // Cloned out, so no RefCell borrow spans an await.
+    let Some(open) = state.files.writes.borrow().get(&handle).cloned() else {
         return no_handle(handle);
     };
+    let mut w = open.lock().await;
+    if w.failed {
+        return no_handle(handle);
+    }
     match w.file.write_all(&data).await {
-        Ok(()) => {
-            state.files.writes.borrow_mut().insert(handle, w);
-            Response::Done
-        }
+        Ok(()) => Response::Done,
         Err(e) => {
+            w.failed = true;
+            state.files.writes.borrow_mut().remove(&handle);
             let _ = tokio::fs::remove_file(&w.tmp).await;
             io_error(&w.dest.display().to_string(), &e)
         }
@@ -487,9 +504,16 @@ pub async fn write_chunk(state: &State, handle: u32, data: Vec<u8>) -> Response 
 }
 
 pub async fn write_finish(state: &State, handle: u32, commit: bool) -> Response {
-    let Some(mut w) = state.files.writes.borrow_mut().remove(&handle) else {
+    let Some(open) = state.files.writes.borrow_mut().remove(&handle) else {
         return no_handle(handle);
     };
+    // After every chunk sent before this request.
+    let mut guard = open.lock().await;
+    if guard.failed {
+        return no_handle(handle);
+    }
+    guard.failed = true;
+    let w = &mut *guard;
     if !commit {
         let _ = tokio::fs::remove_file(&w.tmp).await;
         return Response::Done;
@@ -498,12 +522,11 @@ pub async fn write_finish(state: &State, handle: u32, commit: bool) -> Response 
         let _ = tokio::fs::remove_file(&w.tmp).await;
         return io_error(&w.dest.display().to_string(), &e);
     }
-    drop(w.file);
     if let Err(e) = tokio::fs::rename(&w.tmp, &w.dest).await {
         let _ = tokio::fs::remove_file(&w.tmp).await;
         return io_error(&w.dest.display().to_string(), &e);
     }
-    let dest = w.dest;
+    let dest = w.dest.clone();
     blocking(move || match lstat(&dest) {
         Ok(st) => Response::Stat(st),
         Err(e) => io_error(&dest.display().to_string(), &e),

@@ -128,33 +128,12 @@ impl Client {
         mode: u32,
         data: &[u8],
     ) -> Result<FileStat, ClientError> {
-        let handle = match self
-            .call(Request::WriteOpen {
-                path: path.into(),
-                mode,
-                meta: Vec::new(),
-            })
-            .await?
-        {
-            Response::Opened { handle } => handle,
-            other => return Err(ClientError::Unexpected(format!("{other:?}"))),
-        };
-        for chunk in data.chunks(CHUNK) {
-            if let Err(e) = self
-                .call_done(Request::WriteChunk {
-                    handle,
-                    data: chunk.to_vec(),
-                })
-                .await
-            {
-                let _ = self.call_done(Request::WriteAbort { handle }).await;
-                return Err(e);
-            }
+        let mut w = self.write_open(path, mode, Vec::new()).await?;
+        if let Err(e) = w.write(data).await {
+            w.abort().await;
+            return Err(e);
         }
-        match self.call(Request::WriteCommit { handle }).await? {
-            Response::Stat(st) => Ok(st),
-            other => Err(ClientError::Unexpected(format!("{other:?}"))),
-        }
+        w.commit().await
     }
 
     pub async fn stat(&self, path: &str) -> Result<FileStat, ClientError> {

@@ -15,7 +15,7 @@ pub const MAGIC: [u8; 4] = *b"WRDN";
 /// up; the rest of the stream is the reason, in UTF-8.
 pub const SETUP_FAILED: [u8; 4] = *b"WERR";
 /// Bumped on any incompatible change to the messages.
-pub const VERSION: u16 = 7;
+pub const VERSION: u16 = 8;
 /// Largest payload of one output/data frame.
 pub const CHUNK: usize = 64 * 1024;
 /// Largest encoded frame accepted (a chunk plus headroom for metadata such

@@ -13,9 +13,11 @@ pub mod codec;
 pub mod messages;
 mod tunnel;
 pub mod watch;
+mod write;
 
 pub use calls::ChangesWalk;
 pub use client::{Client, ClientError, ExecOutput, ResponseStream, WINDOW};
 pub use codec::{CodecError, Frame, CHUNK, MAX_FRAME, VERSION};
 pub use messages::*;
 pub use watch::Watch;
+pub use write::{FileWriter, WRITE_CHUNK};

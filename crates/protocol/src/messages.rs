@@ -231,6 +231,11 @@ pub struct Change {
     pub mode: u32,
     pub size: u64,
     pub mtime_ns: i64,
+    /// Its inode number and status-change time (ns since the epoch): what
+    /// a later walk compares to tell an untouched file from a rewritten
+    /// one (the sandbox cannot set a ctime back).
+    pub ino: u64,
+    pub ctime_ns: i64,
     /// A symlink's target, never followed.
     pub target: Vec<u8>,
     /// A changed directory's every name (what a restore keeps: anything
@@ -262,7 +267,11 @@ pub enum Request {
     /// -> `Exited` once the process has ended.
     Wait { pid: u32 },
     /// -> `Done` once the bytes were written to the process's stdin.
-    Stdin { pid: u32, data: Vec<u8> },
+    Stdin {
+        pid: u32,
+        #[serde(with = "serde_bytes")]
+        data: Vec<u8>,
+    },
     /// -> `Done`.
     CloseStdin { pid: u32 },
     /// Signal the process's whole process group -> `Done`.
@@ -298,7 +307,11 @@ pub enum Request {
         meta: Vec<(String, String)>,
     },
     /// -> `Done`.
-    WriteChunk { handle: u32, data: Vec<u8> },
+    WriteChunk {
+        handle: u32,
+        #[serde(with = "serde_bytes")]
+        data: Vec<u8>,
+    },
     /// -> `Stat` of the file now at its path.
     WriteCommit { handle: u32 },
     /// -> `Done`; the temp file is removed.
@@ -334,7 +347,11 @@ pub enum Request {
     Connect { port: u16 },
     /// Bytes for the server at the other end of tunnel `stream` (a
     /// `Connect`'s request id) -> `Done` once they are written.
-    Send { stream: u32, data: Vec<u8> },
+    Send {
+        stream: u32,
+        #[serde(with = "serde_bytes")]
+        data: Vec<u8>,
+    },
     /// No more bytes for tunnel `stream` (a half-close: the server sees the
     /// end of its input and may still answer) -> `Done`.
     CloseSend { stream: u32 },
@@ -384,10 +401,10 @@ pub enum Response {
     Started {
         pid: u32,
     },
-    Stdout(Vec<u8>),
-    Stderr(Vec<u8>),
+    Stdout(#[serde(with = "serde_bytes")] Vec<u8>),
+    Stderr(#[serde(with = "serde_bytes")] Vec<u8>),
     Exited(ExitStatus),
-    Data(Vec<u8>),
+    Data(#[serde(with = "serde_bytes")] Vec<u8>),
     Opened {
         handle: u32,
     },
@@ -451,4 +468,30 @@ impl Response {
 pub struct InitConfig {
     pub env: Vec<(String, String)>,
     pub workdir: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Byte payloads are encoded as one slice (`serde_bytes`), which
+    /// postcard writes exactly as it wrote a sequence of `u8`s: an init of
+    /// the same protocol version built before reads them unchanged.
+    #[test]
+    fn byte_payloads_keep_their_wire_form() {
+        #[derive(Serialize)]
+        enum AsSequence {
+            #[allow(dead_code)]
+            Started {
+                pid: u32,
+            },
+            Stdout(Vec<u8>),
+        }
+        let data: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
+        let now = postcard::to_allocvec(&Response::Stdout(data.clone())).unwrap();
+        let before = postcard::to_allocvec(&AsSequence::Stdout(data.clone())).unwrap();
+        assert_eq!(now, before);
+        let back: Response = postcard::from_bytes(&before).unwrap();
+        assert_eq!(back, Response::Stdout(data));
+    }
 }

@@ -486,7 +486,9 @@ pub struct UsageSum {
     pub cpu_seconds: f64,
     pub wall_seconds: f64,
     pub max_peak_memory_bytes: u64,
-    /// Storage in use now (whatever the window): uploaded files, review
-    /// outputs and stored job logs, as the storage quota counts it.
+    /// Storage in use now (whatever the window), as the storage quota
+    /// counts it: uploaded files, review outputs and stored job logs,
+    /// volumes, snapshots (each content once) and memory pauses'
+    /// checkpoints.
     pub storage_bytes: u64,
 }

@@ -94,6 +94,20 @@ pub fn router(state: Shared) -> Router {
             },
         )
     });
+    // The snapshot a resumed sandbox kept as its base goes when it ends.
+    state.sandboxes.on_base_end({
+        let st = Arc::downgrade(&state);
+        Arc::new(
+            move |tenant: warden_store::TenantId, id: warden_store::SnapshotId| {
+                let st = st.clone();
+                futures::FutureExt::boxed(async move {
+                    if let Some(st) = st.upgrade() {
+                        service::snapshots::drop_base(st, tenant, id).await;
+                    }
+                })
+            },
+        )
+    });
     let kept = Arc::new(e2b::envd::EnvdSandboxes::default());
     state.sandboxes.on_end({
         let kept = kept.clone();
@@ -200,6 +214,18 @@ pub async fn serve(
         for e in entries.flatten() {
             let _ = std::fs::remove_dir_all(e.path());
         }
+    }
+    // Memory pauses a killed predecessor (or a failing store) left with a
+    // complete checkpoint but no record: recorded, their sandboxes paused
+    // (before unfinished snapshots are deleted and running sandboxes
+    // reaped as lost).
+    let recovered = service::pause_memory::recover(meta.clone(), &objects, &cfg.data_dir)
+        .await
+        .context("recording memory pauses cut short")?;
+    if recovered > 0 {
+        tracing::warn!(
+            "{recovered} memory pause(s) cut short after their checkpoint were recorded"
+        );
     }
     // Snapshots a killed predecessor was taking: deleted, with the blobs
     // only they held (before the object sweep, which then finds nothing

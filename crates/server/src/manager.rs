@@ -16,7 +16,7 @@ use warden_runtime::{Runtime, Sandbox};
 use warden_spec::{Isolation, SandboxSpec};
 use warden_store::{
     now_ms, FileMeta, MetaStore, Millis, ObjectKind, SandboxId, SandboxRecord, SandboxState,
-    TenantId, TenantStore, Usage,
+    SnapshotId, TenantId, TenantStore, Usage,
 };
 
 mod capacity;
@@ -71,6 +71,9 @@ pub struct Live {
     /// Held while it is being paused, so two pauses do not race.
     pub lifecycle: tokio::sync::Mutex<()>,
     pause_on_timeout: bool,
+    /// What its files were when it was resumed from a filesystem pause,
+    /// whose snapshot it keeps while it runs (see `snapshots::base`).
+    base: Mutex<Option<Arc<crate::snapshots::base::Base>>>,
     /// Its timeout is being handled (a pause takes a while; the expiry
     /// loop starts it once).
     expiring: std::sync::atomic::AtomicBool,
@@ -97,6 +100,11 @@ impl Live {
 
     pub fn takes_slot(&self) -> bool {
         self.takes_slot
+    }
+
+    /// What its files were when it was resumed (see `snapshots::base`).
+    pub fn base(&self) -> Option<Arc<crate::snapshots::base::Base>> {
+        self.base.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Why the sandbox was destroyed (`deleted`, `timeout`, `server
@@ -160,6 +168,11 @@ pub struct SandboxLaunch {
     /// It goes on from a checkpoint (a pause that kept its memory) rather
     /// than starting afresh.
     pub from_checkpoint: Option<FromCheckpoint>,
+    /// `restore` is this pause snapshot's, which the caller keeps while
+    /// the sandbox runs: what its files are once restored is remembered
+    /// (its base), and the snapshot is given to [`Manager::on_base_end`]
+    /// when the sandbox ends.
+    pub keep_base: Option<SnapshotId>,
 }
 
 /// How a sandbox ended, from its cgroup.
@@ -193,10 +206,16 @@ pub struct Manager {
     /// Pauses a sandbox whose timeout pauses it (see
     /// [`Manager::on_timeout_pause`]).
     pauser: Mutex<Option<PauseHook>>,
+    /// Lets go of an ended sandbox's base (see [`Manager::on_base_end`]).
+    base_end: Mutex<Option<BaseHook>>,
 }
 
 /// See [`Manager::on_end`].
 pub type EndHook = Box<dyn Fn(&SandboxId) + Send + Sync>;
+
+/// See [`Manager::on_base_end`].
+pub type BaseHook =
+    Arc<dyn Fn(TenantId, SnapshotId) -> futures::future::BoxFuture<'static, ()> + Send + Sync>;
 
 /// See [`Manager::on_timeout_pause`]: whether it paused the sandbox.
 pub type PauseHook =
@@ -221,7 +240,14 @@ impl Manager {
             starting: Mutex::new(0),
             on_end: Mutex::default(),
             pauser: Mutex::default(),
+            base_end: Mutex::default(),
         }
+    }
+
+    /// Sets what deletes the snapshot a resumed sandbox kept as its base
+    /// (the service layer's), called as such a sandbox ends.
+    pub fn on_base_end(&self, hook: BaseHook) {
+        *self.base_end.lock().unwrap_or_else(|e| e.into_inner()) = Some(hook);
     }
 
     /// Sets what pauses a sandbox created to pause at its timeout (the
@@ -361,6 +387,7 @@ impl Manager {
             Some(c) => c.changes_since_ns,
             None => wall_ns() - CTIME_SLACK_NS,
         };
+        let mut base = None;
         if let Some(manifest) = &new.restore {
             let restored =
                 crate::snapshots::restore::restore(&client, store, manifest, &scope).await;
@@ -369,6 +396,22 @@ impl Manager {
                 let _ = tokio::task::spawn_blocking(move || sandbox.destroy()).await;
                 let _ = std::fs::remove_dir_all(&dir);
                 return Err(e);
+            }
+            if let Some(snap) = new.keep_base {
+                base = crate::snapshots::base::Base::observe(
+                    &client,
+                    manifest,
+                    &scope,
+                    changes_since_ns,
+                    snap,
+                )
+                .await
+                .unwrap_or_else(|e| {
+                    // Only speed is lost: its next pause reads every file.
+                    tracing::warn!(sandbox = %id, "remembering its restored files: {e}");
+                    None
+                })
+                .map(Arc::new);
             }
         }
         let mut record = new.record;
@@ -417,6 +460,7 @@ impl Manager {
             plain_env: new.plain_env,
             lifecycle: Default::default(),
             pause_on_timeout: new.pause_on_timeout,
+            base: Mutex::new(base),
             expiring: Default::default(),
         });
         self.map().insert(id, live);
@@ -499,6 +543,16 @@ impl Manager {
         let _ = live.ended.set(reason.to_string());
         for hook in self.on_end.lock().unwrap_or_else(|e| e.into_inner()).iter() {
             hook(id);
+        }
+        // Whatever snapshot it ends in (a pause) holds its own blobs by now.
+        let base = live.base.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let hook = self
+            .base_end
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if let (Some(base), Some(hook)) = (base, hook) {
+            hook(tenant.clone(), base.snapshot.clone()).await;
         }
         // Requests in flight and any made later fail now rather than wait
         // for an init that is about to die (and whose end of the channel

@@ -13,6 +13,7 @@ struct Metrics {
     execs: IntCounter,
     errors: IntCounterVec,
     egress: IntCounterVec,
+    snapshot_files: IntCounterVec,
 }
 
 fn metrics() -> &'static Metrics {
@@ -46,8 +47,18 @@ fn metrics() -> &'static Metrics {
             &["outcome"],
         )
         .expect("static metric definition");
+        let snapshot_files = IntCounterVec::new(
+            Opts::new(
+                "warden_snapshot_files_total",
+                "Files taken into snapshots and pauses: read out of the sandbox, or reused from \
+                 the pause it was resumed from (untouched since)",
+            ),
+            &["how"],
+        )
+        .expect("static metric definition");
         for c in [
             Box::new(egress.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(snapshot_files.clone()),
             Box::new(running.clone()),
             Box::new(create_seconds.clone()),
             Box::new(execs.clone()),
@@ -62,8 +73,18 @@ fn metrics() -> &'static Metrics {
             execs,
             errors,
             egress,
+            snapshot_files,
         }
     })
+}
+
+/// Files a snapshot took: `read` out of the sandbox, `reused` from its base.
+pub fn snapshot_files(read: u64, reused: u64) {
+    let m = metrics();
+    m.snapshot_files.with_label_values(&["read"]).inc_by(read);
+    m.snapshot_files
+        .with_label_values(&["reused"])
+        .inc_by(reused);
 }
 
 pub fn egress_attempt(outcome: &str) {

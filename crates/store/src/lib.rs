@@ -393,6 +393,10 @@ pub struct SnapshotRecord {
     /// The bytes of its files (stored once per tenant per content).
     pub bytes: u64,
     pub manifest_bytes: u64,
+    /// Bytes it holds outside the blob store (a memory pause's checkpoint),
+    /// counted in `max_storage_bytes`: when it begins, what it may come to
+    /// (checked against the quota then); once ready, what it holds.
+    pub held_bytes: u64,
     pub created_at: Millis,
 }
 
@@ -408,6 +412,10 @@ pub enum SnapshotPurpose {
     Layer,
     /// A fork's files, kept until the new sandbox has them.
     Fork,
+    /// The files a running sandbox was resumed from (its last pause's),
+    /// kept while it runs: its next snapshots take the files it has not
+    /// touched since from these blobs instead of reading them again.
+    Base,
 }
 
 impl SnapshotPurpose {
@@ -417,6 +425,7 @@ impl SnapshotPurpose {
             SnapshotPurpose::Pause => "pause",
             SnapshotPurpose::Layer => "layer",
             SnapshotPurpose::Fork => "fork",
+            SnapshotPurpose::Base => "base",
         }
     }
 }
@@ -555,8 +564,10 @@ pub trait MetaStore: EgressLog + Send + Sync {
         limit: u32,
     ) -> Result<Page<FileMeta>>;
     async fn delete_file(&self, tenant: &TenantId, id: &FileId) -> Result<bool>;
-    /// The tenant's storage in use: its files, its review jobs' outputs
-    /// and their stored logs.
+    /// The tenant's storage in use, as its quota counts it (less what
+    /// uploads in flight have reserved): files, review outputs and stored
+    /// logs, volumes, snapshots' blobs and manifests, memory pauses'
+    /// checkpoints.
     async fn storage_bytes(&self, tenant: &TenantId) -> Result<u64>;
     /// Sets the storage reservation `id` (an upload in flight) of the
     /// tenant to `bytes`, if the tenant's files plus its other reservations
@@ -694,8 +705,19 @@ pub trait MetaStore: EgressLog + Send + Sync {
         key: &BlobKey,
         size: u64,
     ) -> Result<BlobHold>;
+    /// Makes snapshot `id` (being made) hold the tenant's blob of content
+    /// `digest` if one is stored: its key, or None (nothing changed).
+    async fn hold_known_blob(
+        &self,
+        tenant: &TenantId,
+        id: &SnapshotId,
+        digest: &str,
+    ) -> Result<Option<BlobKey>>;
     /// Marks a snapshot ready with its totals; false if it is gone.
     async fn finish_snapshot(&self, snapshot: &SnapshotRecord) -> Result<bool>;
+    /// Turns the ready pause snapshot `id` into the base of its resumed
+    /// sandbox (`SnapshotPurpose::Base`); false if it is no such snapshot.
+    async fn rebase_snapshot(&self, tenant: &TenantId, id: &SnapshotId) -> Result<bool>;
     /// The tenant's snapshots, not those paused sandboxes keep.
     async fn list_snapshots(&self, tenant: &TenantId) -> Result<Vec<SnapshotRecord>>;
     /// The newest ready pause snapshot of sandbox `sandbox`.
@@ -722,8 +744,9 @@ pub trait MetaStore: EgressLog + Send + Sync {
         tenant: &TenantId,
         id: &SnapshotId,
     ) -> Result<Option<Vec<BlobKey>>>;
-    /// Snapshots of every tenant still being made, and forks' files
-    /// (after a crash: to be deleted by the start-up sweep).
+    /// Snapshots of every tenant still being made, forks' files and
+    /// resumed sandboxes' bases (after a crash: to be deleted by the
+    /// start-up sweep).
     async fn unfinished_snapshots(&self) -> Result<Vec<SnapshotRecord>>;
 
     // --- images ---

@@ -363,6 +363,16 @@ impl TenantStore {
         self.meta.delete_layer(&self.tenant, key).await
     }
 
+    /// See [`MetaStore::hold_known_blob`].
+    pub async fn hold_known_blob(&self, id: &SnapshotId, digest: &str) -> Result<Option<BlobKey>> {
+        self.meta.hold_known_blob(&self.tenant, id, digest).await
+    }
+
+    /// See [`MetaStore::rebase_snapshot`].
+    pub async fn rebase_snapshot(&self, id: &SnapshotId) -> Result<bool> {
+        self.meta.rebase_snapshot(&self.tenant, id).await
+    }
+
     /// See [`MetaStore::delete_snapshot`].
     pub async fn delete_snapshot(&self, id: &SnapshotId) -> Result<Option<Vec<BlobKey>>> {
         self.meta.delete_snapshot(&self.tenant, id).await

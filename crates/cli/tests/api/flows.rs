@@ -94,6 +94,28 @@ async fn upload_mount_exec_and_files() {
         .await
         .unwrap();
     assert_eq!(read.bytes().await.unwrap().as_ref(), b"hello");
+    // A file of many chunks (several are on their way at once) arrives
+    // byte for byte, in order.
+    let big: Vec<u8> = (0..3_000_017u32).map(|i| (i * 7 + i / 251) as u8).collect();
+    let put = a
+        .put_bytes(
+            &format!("/v1/sandboxes/{sb}/files?path=/scratch/big"),
+            big.clone(),
+        )
+        .await;
+    assert_eq!(put.status, 200, "{}", put.text);
+    let read = a
+        .req(
+            Method::GET,
+            &format!("/v1/sandboxes/{sb}/files?path=/scratch/big"),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        read.bytes().await.unwrap().as_ref() == &big[..],
+        "the big file"
+    );
     let list = a
         .get(&format!("/v1/sandboxes/{sb}/files/list?path=/scratch/dir"))
         .await;

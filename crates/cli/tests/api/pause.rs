@@ -306,3 +306,89 @@ async fn a_request_resumes_a_sandbox_made_to_resume_on_traffic() {
         a.delete(&format!("/v1/sandboxes/{sb}")).await;
     }
 }
+
+/// What a sandbox changes right after a resume (in the same tick of the
+/// clock as its restore, where it can) in ways that leave a file looking
+/// as it was: rewritten in place to the same size with its modification
+/// time put back, renamed with its directory, deleted, chmod-ed; and a
+/// file it leaves alone.
+const AFTER_RESUME: &str = r#"python3 - <<'PY'
+import os
+st = os.stat("/scratch/same")
+with open("/scratch/same", "r+") as f:
+    f.write("BBBB")
+os.utime("/scratch/same", ns=(st.st_atime_ns, st.st_mtime_ns))
+os.rename("/scratch/dir", "/scratch/moved")
+os.remove("/scratch/gone")
+os.chmod("/scratch/mode", 0o600)
+open("/scratch/new", "w").write("new")
+PY"#;
+
+/// Files snapshots have read and reused so far (`/metrics`).
+async fn snapshot_files(server: &Server) -> (u64, u64) {
+    let m = reqwest::get(format!("{}/metrics", server.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let count = |how: &str| {
+        m.lines()
+            .find_map(|l| l.strip_prefix(&format!("warden_snapshot_files_total{{how=\"{how}\"}} ")))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    (count("read"), count("reused"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resumed_sandbox_pauses_again_with_every_change_made_since() {
+    let server = Server::start_with(RuntimeDirs::private());
+    let (a_id, a) = server.admin().tenant("pause-again", None).await;
+    for tier in ["native", "gvisor"] {
+        let sb = a
+            .sandbox(json!({"isolation": tier, "timeout_secs": 600}))
+            .await;
+        a.ok(
+            &sb,
+            "head -c 3000000 /dev/urandom > /scratch/big && sha256sum /scratch/big > /tmp/big.sum \
+             && printf AAAA > /scratch/same && mkdir /scratch/dir && printf y > /scratch/dir/y \
+             && printf g > /scratch/gone && printf m > /scratch/mode && chmod 644 /scratch/mode",
+        )
+        .await;
+        paused_ok(&a, &sb).await;
+        resumed_ok(&a, &sb).await;
+        a.ok(&sb, AFTER_RESUME).await;
+        // The next pause takes the untouched files (the big one and its
+        // sum) from the pause it was resumed from, and reads every change.
+        let before = snapshot_files(&server).await;
+        paused_ok(&a, &sb).await;
+        let after = snapshot_files(&server).await;
+        assert_eq!(
+            (after.0 - before.0, after.1 - before.1),
+            (4, 2),
+            "{tier}: files read and reused"
+        );
+        resumed_ok(&a, &sb).await;
+        let out = a
+            .ok(
+                &sb,
+                "sha256sum -c /tmp/big.sum; cat /scratch/same /scratch/moved/y /scratch/new; echo; \
+                 python3 -c 'import os; print(*sorted(os.listdir(\"/scratch\")), sep=\"\\n\"); \
+                 print(oct(os.stat(\"/scratch/mode\").st_mode & 0o777))'",
+            )
+            .await;
+        assert_eq!(
+            out, "/scratch/big: OK\nBBBBynew\nbig\nmode\nmoved\nnew\nsame\n0o600\n",
+            "{tier}"
+        );
+        // Its base goes with it.
+        let r = a.delete(&format!("/v1/sandboxes/{sb}")).await;
+        assert_eq!(r.status, 204, "{}", r.text);
+        assert_eq!(
+            blobs(&server, &a_id),
+            0,
+            "{tier}: nothing kept after the delete"
+        );
+    }
+}

@@ -208,3 +208,141 @@ async fn a_full_pause_is_refused_on_the_native_tier_and_after_a_crash_mid_pause_
     server.restart();
     assert!(!stray.exists(), "a stray checkpoint survived the start-up");
 }
+
+/// The bytes of the checkpoints kept for `tenant`'s sandboxes.
+fn checkpoint_bytes(server: &Server, tenant: &str) -> u64 {
+    let files = |d: &std::path::Path| -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(d)
+            .map(|r| r.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default()
+    };
+    let mut total = 0;
+    for sb in files(&server.data_dir.join("checkpoints").join(tenant)) {
+        for c in files(&sb) {
+            total += files(&c)
+                .iter()
+                .filter_map(|f| std::fs::metadata(f).ok())
+                .map(|m| m.len())
+                .sum::<u64>();
+        }
+    }
+    total
+}
+
+/// The tenant's storage in use, as `/v1/usage` shows it.
+async fn storage(a: &Api) -> u64 {
+    let r = a.get("/v1/usage").await;
+    r.body["storage_bytes"].as_u64().expect(&r.text)
+}
+
+/// Runs `script` on the server's database from beside it (python3's
+/// sqlite3), as an operator's tool or a failing disk would meet it.
+fn on_db(server: &Server, script: &str) {
+    let st = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sqlite3, sys\ndb = sqlite3.connect(sys.argv[1], timeout=30)\n\
+             db.executescript(sys.argv[2])\ndb.commit()",
+        ])
+        .arg(server.data_dir.join("warden.db"))
+        .arg(script)
+        .status()
+        .unwrap();
+    assert!(st.success(), "editing the database failed");
+}
+
+/// A store that refuses to record any pause as taken.
+const REFUSE_RECORDS: &str = "CREATE TRIGGER refuse_pause_records BEFORE UPDATE OF state ON \
+     snapshots WHEN NEW.state = 'ready' AND OLD.purpose = 'pause' \
+     BEGIN SELECT RAISE(ABORT, 'injected: the disk refuses the write'); END;";
+const TAKE_RECORDS: &str = "DROP TRIGGER refuse_pause_records;";
+
+/// Resumes `sb` once its pause is recorded (the store took it late).
+async fn resumed_once_recorded(a: &Api, sb: &str) {
+    let path = format!("/v1/sandboxes/{sb}/resume");
+    for _ in 0..150 {
+        let r = a.post(&path, json!({})).await;
+        if r.status == 200 {
+            assert_eq!(r.body["state"], "running", "{}", r.text);
+            return;
+        }
+        assert_eq!(r.status, 409, "{}", r.text);
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    panic!("the late-recorded pause of {sb} never became resumable");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_pause_is_charged_to_storage_and_survives_a_store_that_fails_to_record_it() {
+    let mut server = Server::start_with(RuntimeDirs::private());
+    // Room for the checkpoint of a 128 MiB sandbox, not of a 512 MiB one.
+    let quota = json!({"max_storage_bytes": 300u64 << 20});
+    let (a_id, a) = server.admin().tenant("memory-charged", Some(quota)).await;
+    let big = a
+        .sandbox(json!({"isolation": "gvisor", "limits": {"memory_mb": 512}}))
+        .await;
+    a.ok(&big, "echo on > /tmp/f").await;
+    let m = refused(&pause_full(&a, &big).await, 429, "quota_exceeded");
+    assert!(m.contains("max_storage_bytes"), "{m}");
+    assert_eq!(a.ok(&big, "cat /tmp/f").await, "on\n", "it runs on");
+    assert_eq!(checkpoints(&server, &a_id), 0);
+
+    // A checkpoint counts in the tenant's storage while it is kept.
+    let sb = a
+        .sandbox(json!({
+            "isolation": "gvisor", "limits": {"memory_mb": 128}, "timeout_secs": 600,
+        }))
+        .await;
+    a.ok(&sb, COUNTER).await;
+    let n = check_alive(&a, &sb, 1).await;
+    let before = storage(&a).await;
+    let r = pause_full(&a, &sb).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let held = storage(&a).await - before;
+    assert_eq!(held, checkpoint_bytes(&server, &a_id), "charged its size");
+    assert!(held > 0 && held <= 128 << 20, "charged {held} bytes");
+    resumed_ok(&a, &sb).await;
+    assert_eq!(storage(&a).await, before, "let go with the checkpoint");
+    let n = check_alive(&a, &sb, n).await;
+
+    // The store refuses the record once the checkpoint is taken (and the
+    // sandbox's processes with it): the pause fails, but what the sandbox
+    // was is not lost. It is not resumable until the store takes the
+    // record, which it then does without being asked again.
+    on_db(&server, REFUSE_RECORDS);
+    let r = pause_full(&a, &sb).await;
+    assert_eq!(r.status, 500, "{}", r.text);
+    assert!(r.text.contains("memory is saved"), "{}", r.text);
+    assert_eq!(checkpoints(&server, &a_id), 1);
+    refused(
+        &a.post(&format!("/v1/sandboxes/{sb}/resume"), json!({}))
+            .await,
+        409,
+        "conflict",
+    );
+    on_db(&server, TAKE_RECORDS);
+    resumed_once_recorded(&a, &sb).await;
+    check_alive(&a, &sb, n).await;
+    assert_eq!(storage(&a).await, before);
+
+    // Again, and the server is killed before the store takes the record:
+    // the next start records it (paused, charged), and a delete lets it go.
+    // (Not resumed here: the restore after such a restart hung in some
+    // runs, its init not answering `Thaw`; see the issue's note.)
+    on_db(&server, REFUSE_RECORDS);
+    assert_eq!(pause_full(&a, &sb).await.status, 500);
+    server.kill9();
+    on_db(&server, TAKE_RECORDS);
+    server.restart();
+    let a = Api::new(&server.url, &a.token);
+    let got = a.get(&format!("/v1/sandboxes/{sb}")).await;
+    assert_eq!(got.body["state"], "paused", "{}", got.text);
+    assert_eq!(checkpoints(&server, &a_id), 1);
+    let held = checkpoint_bytes(&server, &a_id);
+    assert!(held > 0);
+    assert_eq!(storage(&a).await, before + held, "recorded and charged");
+    let r = a.delete(&format!("/v1/sandboxes/{sb}")).await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    assert_eq!(checkpoints(&server, &a_id), 0);
+    assert_eq!(storage(&a).await, before);
+}

@@ -1,6 +1,6 @@
 //! Snapshots through `/v1`: a sandbox's files (its writable root's changes
 //! included) taken while it runs and put into new sandboxes on both tiers,
-//! with their modes, times, links and deletions; contents stored once per
+//! with their modes, times, links, deletions and contents; stored once per
 //! tenant; bounded by the tenant's quotas and the operator's size limit;
 //! invisible to other tenants; and nothing left of one cut short by a
 //! kill -9.
@@ -46,10 +46,17 @@ printf 'scratch' > /scratch/s.txt
 mkdir -p /usr/local/share/warden-test && printf 'in the image' > /usr/local/share/warden-test/x
 rm /usr/local/share/warden-test-gone
 cp /home/user/a.txt /home/user/same.txt
+head -c 5242887 /dev/urandom > /scratch/big && sha256sum /scratch/big > /scratch/big.sum
 "#;
 
-/// Checks a sandbox made from the snapshot holds what [`WRITE`] left.
+/// Checks a sandbox made from the snapshot holds what [`WRITE`] left
+/// (a file of several chunks byte for byte: they are sent several at a
+/// time).
 async fn check_restored(a: &Api, sb: &str) {
+    assert_eq!(
+        a.ok(sb, "sha256sum -c /scratch/big.sum").await,
+        "/scratch/big: OK\n"
+    );
     let out = a
         .ok(
             sb,

@@ -352,6 +352,7 @@ async fn attempt(st: &Shared, job: &ReviewRecord, cancel: &Notify, lost: &Notify
                 plain_env: Default::default(),
                 pause_on_timeout: false,
                 from_checkpoint: None,
+                keep_base: None,
             },
         )
         .await;

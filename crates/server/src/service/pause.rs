@@ -154,12 +154,15 @@ async fn pause_inner(
             serde_json::to_value(&kept).map_err(|e| Error::internal("encoding a pause", e))?,
         );
     }
-    let snap = if memory {
-        pause_memory::pause(st, store, &live, spec).await?
+    let (snap, unrecorded) = if memory {
+        match pause_memory::pause(st, store, &live, spec).await? {
+            pause_memory::Paused::Recorded(snap) => (snap, None),
+            pause_memory::Paused::Unrecorded(snap, e) => (snap, Some(e)),
+        }
     } else {
         // Nothing runs while its files are taken: they are what it was.
         live.client.kill_all().await?;
-        snapshots::take(
+        let snap = snapshots::take(
             st,
             store,
             &live,
@@ -168,7 +171,8 @@ async fn pause_inner(
             warden_store::SnapshotPurpose::Pause,
         )
         .await?
-        .0
+        .0;
+        (snap, None)
     };
     drop(interpreter);
     let ended = st
@@ -181,6 +185,17 @@ async fn pause_inner(
             actor,
         )
         .await;
+    if let Some(e) = unrecorded {
+        // Its processes ended with the checkpoint, which holds all it was:
+        // torn down as paused above (if the store took that), recorded
+        // fully once the store answers.
+        pause_memory::settle_later(st, store, snap);
+        return Err(Error::internal(
+            "recording the pause (the sandbox's memory is saved; it shows as paused once the \
+             store answers again)",
+            e,
+        ));
+    }
     if ended.is_none() {
         // Ended another way meanwhile (deleted, timed out): nothing to keep.
         remove_pause_snapshot(st, store, &snap).await?;
@@ -328,7 +343,8 @@ async fn resume_inner(
         .ok_or_else(|| Error::conflict("the sandbox is paused but its files are missing"))?;
     let stored = StoredSpec::of(&snap.spec);
     let kept = Kept::of(&snap);
-    let (manifest, from_checkpoint) = if pause_memory::is_memory(&snap) {
+    let memory = pause_memory::is_memory(&snap);
+    let (manifest, from_checkpoint) = if memory {
         if let Some(why) = pause_memory::unresumable(&snap) {
             return Err(Error::conflict(why));
         }
@@ -405,11 +421,20 @@ async fn resume_inner(
                 plain_env: kept.env,
                 pause_on_timeout: stored.pause_on_timeout,
                 from_checkpoint,
+                keep_base: (!memory).then(|| snap.id.clone()),
             },
         )
         .await?;
-    // Its files are in the running sandbox now.
-    remove_pause_snapshot(st, store, &snap).await?;
+    // Its files are in the running sandbox now. Those of a filesystem
+    // pause stay stored while it runs, as its base (its next pause takes
+    // what it has not touched from them); if it has none, they go.
+    let has_base = st
+        .sandboxes
+        .get(store.tenant_id(), &sid)
+        .is_some_and(|l| l.base().is_some_and(|b| b.snapshot == snap.id));
+    if !(has_base && store.rebase_snapshot(&snap.id).await?) {
+        remove_pause_snapshot(st, store, &snap).await?;
+    }
     Ok((record, true))
 }
 

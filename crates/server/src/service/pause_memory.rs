@@ -24,8 +24,8 @@ use crate::state::{AppState, Shared};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use warden_store::{
-    now_ms, MetaStore, SandboxId, SnapshotId, SnapshotPurpose, SnapshotRecord, TenantId,
-    TenantStore,
+    now_ms, MetaStore, SandboxId, SandboxState, SnapshotId, SnapshotPurpose, SnapshotRecord,
+    TenantId, TenantStore,
 };
 
 /// The key in a pause snapshot's spec that marks a memory-keeping pause.
@@ -48,7 +48,12 @@ pub fn tenant_dir(st: &AppState, tenant: &TenantId) -> PathBuf {
 
 /// Where the checkpoint of pause snapshot `snap` lives.
 pub fn dir(st: &AppState, snap: &SnapshotRecord) -> PathBuf {
-    tenant_dir(st, &snap.tenant_id)
+    dir_in(&st.cfg.data_dir, snap)
+}
+
+fn dir_in(data_dir: &Path, snap: &SnapshotRecord) -> PathBuf {
+    root(data_dir)
+        .join(snap.tenant_id.as_str())
         .join(snap.source_sandbox.as_str())
         .join(snap.id.as_str())
 }
@@ -103,15 +108,30 @@ pub fn refusal(spec: &StoredSpec) -> Option<&'static str> {
     None
 }
 
+/// What a memory pause came to.
+pub enum Paused {
+    /// Taken and recorded: the sandbox is to be torn down as paused.
+    Recorded(SnapshotRecord),
+    /// Taken (the sandbox's processes have ended and all it was is in its
+    /// checkpoint) but the store did not take the record: the sandbox is
+    /// to be torn down as paused all the same, and [`settle_later`]
+    /// records it once the store answers (at the latest, [`recover`] at
+    /// the next start). The store's error.
+    Unrecorded(SnapshotRecord, Error),
+}
+
 /// Saves `live` whole into a new pause snapshot with `spec` (which says
-/// what a resume needs besides the checkpoint). On failure nothing is
-/// kept and the sandbox goes on running, thawed.
+/// what a resume needs besides the checkpoint), charged to the tenant's
+/// storage at the sandbox's memory limit until its size is known. On
+/// failure before the checkpoint is complete nothing is kept and the
+/// sandbox goes on running, thawed; after it, the checkpoint is never
+/// deleted for a failure to record it.
 pub async fn pause(
     st: &Shared,
     store: &TenantStore,
     live: &Live,
     mut spec: serde_json::Value,
-) -> Result<SnapshotRecord> {
+) -> Result<Paused> {
     if let Some(obj) = spec.as_object_mut() {
         obj.insert(MARK.into(), serde_json::Value::Bool(true));
         obj.insert(PROTOCOL.into(), warden_protocol::VERSION.into());
@@ -127,13 +147,20 @@ pub async fn pause(
         files: 0,
         bytes: 0,
         manifest_bytes: 0,
+        // A checkpoint is about as large as what the sandbox holds in
+        // memory: at most its limit.
+        held_bytes: live.memory_limit(),
         created_at: now_ms(),
     };
     let image = dir(st, &snap);
+    let partial = partial(&image);
     check_room(&image, live.memory_limit())?;
-    store.begin_snapshot(&snap).await?;
+    store
+        .begin_snapshot(&snap)
+        .await
+        .map_err(crate::snapshots::capture::quota_error)?;
     let taken = async {
-        make_private_dir(&image)?;
+        make_private_dir(&partial)?;
         // An init that cannot finish what it writes within the bound is
         // not checkpointed (thawed, in case it froze after all).
         match tokio::time::timeout(FREEZE_DEADLINE, live.client.freeze()).await {
@@ -145,32 +172,152 @@ pub async fn pause(
                 ));
             }
         }
-        if let Err(e) = st.sandboxes.checkpoint(live, image.clone()).await {
+        if let Err(e) = st.sandboxes.checkpoint(live, partial.clone()).await {
             // It goes on: its init writes again, to the same host.
             if let Err(t) = live.client.thaw().await {
                 tracing::error!(sandbox = %live.id, "thawing after a failed checkpoint: {t}");
             }
             return Err(e);
         }
-        snap.bytes = size_of(&image);
-        if !store.finish_snapshot(&snap).await? {
-            return Err(Error::conflict(
-                "the pause was cancelled while it was taken",
-            ));
-        }
-        snap.ready = true;
-        Ok(())
+        publish(&partial, &image)
     }
     .await;
-    match taken {
-        Ok(()) => Ok(snap),
-        Err(e) => {
+    if let Err(e) = taken {
+        if let Err(r) = remove(st, store, &snap).await {
+            tracing::error!(snapshot = %snap.id, "dropping a failed memory pause: {r}");
+        }
+        return Err(e);
+    }
+    snap.bytes = size_of(&image);
+    snap.held_bytes = snap.bytes;
+    match record(store, &snap).await {
+        Ok(true) => {
+            snap.ready = true;
+            Ok(Paused::Recorded(snap))
+        }
+        Ok(false) => {
+            // Deleted while it was taken (its sandbox or tenant deleted).
             if let Err(r) = remove(st, store, &snap).await {
-                tracing::error!(snapshot = %snap.id, "dropping a failed memory pause: {r}");
+                tracing::error!(snapshot = %snap.id, "dropping a cancelled memory pause: {r}");
             }
-            Err(e)
+            Err(Error::conflict(
+                "the pause was cancelled while it was taken",
+            ))
+        }
+        Err(e) => Ok(Paused::Unrecorded(snap, e)),
+    }
+}
+
+/// Where a checkpoint is written before it is complete: a name the sweep
+/// does not keep, so a checkpoint cut short is never taken for a whole one.
+fn partial(image: &Path) -> PathBuf {
+    image.with_extension("part")
+}
+
+/// Gives the complete checkpoint `partial` its name, durably: from here a
+/// pause recorded or not is resumable ([`recover`]).
+fn publish(partial: &Path, image: &Path) -> Result<()> {
+    std::fs::rename(partial, image)
+        .and_then(|_| match image.parent() {
+            Some(p) => std::fs::File::open(p)?.sync_all(),
+            None => Ok(()),
+        })
+        .map_err(|e| Error::internal("completing a checkpoint", e))
+}
+
+/// Tries to mark memory pause `snap` ready a few times, for a store that
+/// fails for a moment; false if it is no longer being made (deleted).
+async fn record(store: &TenantStore, snap: &SnapshotRecord) -> Result<bool> {
+    let mut wait = std::time::Duration::from_millis(100);
+    let mut tries = 0;
+    loop {
+        match store.finish_snapshot(snap).await {
+            Ok(done) => return Ok(done),
+            Err(e) if tries >= 3 => return Err(e.into()),
+            Err(e) => tracing::warn!(snapshot = %snap.id, "recording a memory pause: {e}"),
+        }
+        tokio::time::sleep(wait).await;
+        wait *= 3;
+        tries += 1;
+    }
+}
+
+/// Makes the record of a memory pause whose checkpoint is complete say so:
+/// its snapshot ready and its sandbox paused. False, with nothing kept,
+/// if its sandbox ended otherwise meanwhile (deleted) or the snapshot is
+/// gone.
+async fn settle(store: &TenantStore, data_dir: &Path, snap: &SnapshotRecord) -> Result<bool> {
+    let alive = store
+        .get_sandbox(&snap.source_sandbox)
+        .await?
+        .is_some_and(|r| matches!(r.state, SandboxState::Running | SandboxState::Paused));
+    let ready = alive
+        && match store.finish_snapshot(snap).await? {
+            true => true,
+            // Already ready (an earlier try), or deleted meanwhile.
+            false => store
+                .pause_snapshot(&snap.source_sandbox)
+                .await?
+                .is_some_and(|s| s.id == snap.id),
+        };
+    if !ready {
+        super::snapshots::remove(store, &snap.id).await?;
+        let _ = std::fs::remove_dir_all(dir_in(data_dir, snap));
+        return Ok(false);
+    }
+    store
+        .end_sandbox(&snap.source_sandbox, SandboxState::Paused, "paused", None)
+        .await?;
+    Ok(true)
+}
+
+/// Records memory pause `snap` (see [`Paused::Unrecorded`]) once the
+/// store answers again, trying every few seconds while the server runs.
+pub fn settle_later(st: &Shared, store: &TenantStore, snap: SnapshotRecord) {
+    let st = st.clone();
+    let store = store.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            match settle(&store, &st.cfg.data_dir, &snap).await {
+                Ok(kept) => {
+                    tracing::info!(snapshot = %snap.id, kept, "a memory pause was recorded late");
+                    return;
+                }
+                Err(e) => tracing::warn!(snapshot = %snap.id, "recording a memory pause: {e}"),
+            }
+            if st.draining() {
+                // The next start records it ([`recover`]).
+                return;
+            }
+        }
+    });
+}
+
+/// At start-up, before unfinished snapshots are deleted and running
+/// sandboxes reaped: memory pauses whose checkpoint was completed but not
+/// recorded (the store failed, or the server was killed in between) are
+/// recorded, their sandboxes paused. How many.
+pub async fn recover(
+    meta: std::sync::Arc<dyn MetaStore>,
+    objects: &warden_store::Objects,
+    data_dir: &Path,
+) -> Result<u64> {
+    let mut n = 0;
+    for mut snap in meta.unfinished_snapshots().await? {
+        let image = dir_in(data_dir, &snap);
+        if snap.purpose != SnapshotPurpose::Pause || !is_memory(&snap) || !image.is_dir() {
+            continue;
+        }
+        snap.bytes = size_of(&image);
+        snap.held_bytes = snap.bytes;
+        let store = TenantStore::new(snap.tenant_id.clone(), meta.clone(), objects);
+        if settle(&store, data_dir, &snap).await? {
+            tracing::warn!(sandbox = %snap.source_sandbox, "recorded a memory pause cut short");
+            n += 1;
         }
     }
+    Ok(n)
 }
 
 /// Deletes pause snapshot `snap`'s record, then its checkpoint (a failure
@@ -179,6 +326,7 @@ pub async fn remove(st: &Shared, store: &TenantStore, snap: &SnapshotRecord) -> 
     super::snapshots::remove(store, &snap.id).await?;
     let image = dir(st, snap);
     let gone = tokio::task::spawn_blocking(move || {
+        let _ = std::fs::remove_dir_all(partial(&image));
         let gone = match std::fs::remove_dir_all(&image) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
             _ => Ok(()),
@@ -299,6 +447,7 @@ mod tests {
             files: 0,
             bytes: 0,
             manifest_bytes: 0,
+            held_bytes: 0,
             created_at: 0,
         }
     }

@@ -62,43 +62,18 @@ where
     S: futures::Stream<Item = std::result::Result<bytes::Bytes, E>> + Unpin,
     E: std::fmt::Display,
 {
-    let handle = match client
-        .call(Request::WriteOpen {
-            path: path.to_string(),
-            mode,
-            meta,
-        })
-        .await?
-    {
-        R::Opened { handle } => handle,
-        other => return Err(Error::internal("write", format!("unexpected {other:?}"))),
-    };
-    let abort = || async {
-        let _ = client.call(Request::WriteAbort { handle }).await;
-    };
-    while let Some(chunk) = body.next().await {
-        let chunk = match chunk {
-            Ok(c) => c,
-            Err(e) => {
-                abort().await;
-                return Err(Error::invalid(format!("upload interrupted: {e}")));
-            }
+    // Chunks of CHUNK bytes, a few unanswered at once (FileWriter): no
+    // round trip per body piece, and little held per upload.
+    let mut w = client.write_open(path, mode, meta).await?.with_chunk(CHUNK);
+    while let Some(piece) = body.next().await {
+        let written = match piece {
+            Ok(c) => w.write(&c).await.map_err(Error::from),
+            Err(e) => Err(Error::invalid(format!("upload interrupted: {e}"))),
         };
-        for piece in chunk.chunks(CHUNK) {
-            if let Err(e) = client
-                .call(Request::WriteChunk {
-                    handle,
-                    data: piece.to_vec(),
-                })
-                .await
-            {
-                abort().await;
-                return Err(e.into());
-            }
+        if let Err(e) = written {
+            w.abort().await;
+            return Err(e);
         }
     }
-    match client.call(Request::WriteCommit { handle }).await? {
-        R::Stat(s) => Ok(s),
-        other => Err(Error::internal("write", format!("unexpected {other:?}"))),
-    }
+    Ok(w.commit().await?)
 }

@@ -365,6 +365,7 @@ async fn create_inner(
                 plain_env: req.env.clone(),
                 pause_on_timeout,
                 from_checkpoint: None,
+                keep_base: None,
             },
         )
         .await

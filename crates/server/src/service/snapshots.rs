@@ -16,7 +16,7 @@ use crate::snapshots::{capture, Manifest, Scope};
 use crate::state::{AppState, Shared};
 use bytes::Bytes;
 use warden_store::{
-    now_ms, MetaStore, ObjectKind, Objects, SnapshotId, SnapshotPurpose, SnapshotRecord,
+    now_ms, MetaStore, ObjectKind, Objects, SnapshotId, SnapshotPurpose, SnapshotRecord, TenantId,
     TenantStore,
 };
 
@@ -124,18 +124,19 @@ pub async fn take_in(
         files: 0,
         bytes: 0,
         manifest_bytes: 0,
+        held_bytes: 0,
         created_at: now_ms(),
     };
     store
         .begin_snapshot(&snap)
         .await
         .map_err(capture::quota_error)?;
+    let base = live.base();
     let taken = capture::capture(
         &live.client,
         store,
         &snap.id,
-        scope,
-        since_ns,
+        (scope, since_ns, base.as_deref()),
         st.cfg.limits.max_snapshot_bytes,
     )
     .await;
@@ -169,6 +170,14 @@ pub async fn take_in(
             discard(store, &snap.id).await;
             Err(e)
         }
+    }
+}
+
+/// Deletes snapshot `id`, the base of a sandbox of `tenant` that ended
+/// (what it kept is deleted at the next start if this fails).
+pub async fn drop_base(st: Shared, tenant: TenantId, id: SnapshotId) {
+    if let Err(e) = remove(&st.tenant_store(tenant), &id).await {
+        tracing::warn!(snapshot = %id, "deleting an ended sandbox's base: {e}");
     }
 }
 

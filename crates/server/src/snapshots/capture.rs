@@ -3,6 +3,7 @@
 //! anywhere on its path) and stored as the tenant's blob, found again by
 //! its SHA-256 so a content already stored is kept once.
 
+use super::base::Base;
 use super::{Entry, Manifest, Scope, Skipped, MANIFEST_VERSION, MAX_ENTRIES, MAX_NAMES};
 use crate::service::{Error, Result};
 use bytes::Bytes;
@@ -19,21 +20,37 @@ pub struct Taken {
     pub manifest: Manifest,
     pub files: u64,
     pub bytes: u64,
+    /// Of `files`, those taken from the base (not read).
+    pub reused: u64,
 }
 
 /// Takes the files of the sandbox behind `client` changed since `since_ns`
 /// into snapshot `id` (already begun in the store), at most `max_bytes`
-/// of them. On failure the caller deletes the snapshot, which frees every
-/// blob it came to hold. Boxed, as `restore` is.
+/// of them; a file its `base` says is untouched since its restore is
+/// taken from the blob it was restored from, not read. On failure the
+/// caller deletes the snapshot, which frees every blob it came to hold.
+/// Boxed, as `restore` is.
 pub fn capture<'a>(
     client: &'a Client,
     store: &'a TenantStore,
     id: &'a SnapshotId,
-    scope: &'a Scope,
-    since_ns: i64,
+    (scope, since_ns, base): (&'a Scope, i64, Option<&'a Base>),
     max_bytes: u64,
 ) -> futures::future::BoxFuture<'a, Result<Taken>> {
-    Box::pin(capture_all(client, store, id, scope, since_ns, max_bytes))
+    Box::pin(capture_all(
+        client, store, id, scope, since_ns, base, max_bytes,
+    ))
+}
+
+/// A regular file to take: where its entry goes in the manifest, and its
+/// content's SHA-256 if the base has it untouched.
+struct ToTake {
+    at: usize,
+    path: String,
+    mode: u32,
+    mtime_ns: i64,
+    size: u64,
+    known: Option<String>,
 }
 
 async fn capture_all(
@@ -42,6 +59,7 @@ async fn capture_all(
     id: &SnapshotId,
     scope: &Scope,
     since_ns: i64,
+    base: Option<&Base>,
     max_bytes: u64,
 ) -> Result<Taken> {
     let changes = client
@@ -63,6 +81,10 @@ async fn capture_all(
     let mut files = Vec::new();
     let mut listed = 0u64;
     for c in changes {
+        let known = base.and_then(|b| {
+            let path = std::str::from_utf8(&c.path).ok()?;
+            b.unchanged(path, &c)
+        });
         match plan(c) {
             Ok(Planned::Entry(e)) => manifest.entries.push(e),
             Ok(Planned::File {
@@ -72,7 +94,14 @@ async fn capture_all(
                 size,
             }) => {
                 listed = listed.saturating_add(size);
-                files.push((manifest.entries.len(), path, mode, mtime_ns));
+                files.push(ToTake {
+                    at: manifest.entries.len(),
+                    path,
+                    mode,
+                    mtime_ns,
+                    size,
+                    known,
+                });
                 // A placeholder, filled in once the content is stored.
                 manifest.entries.push(Entry::Symlink {
                     path: String::new(),
@@ -91,9 +120,17 @@ async fn capture_all(
     }
     let budget = AtomicU64::new(max_bytes);
     let stored: Vec<_> = futures::stream::iter(files)
-        .map(|(at, path, mode, mtime_ns)| {
+        .map(|f| {
             let budget = &budget;
-            let done = store_file(client, store, id, path, budget);
+            let ToTake {
+                at,
+                path,
+                mode,
+                mtime_ns,
+                size,
+                known,
+            } = f;
+            let done = store_file(client, store, id, path, (size, known), budget);
             async move {
                 let (path, r) = done.await;
                 (at, path, mode, mtime_ns, r)
@@ -102,12 +139,13 @@ async fn capture_all(
         .buffer_unordered(PARALLEL)
         .collect()
         .await;
-    let (mut count, mut bytes) = (0u64, 0u64);
+    let (mut count, mut bytes, mut reused) = (0u64, 0u64, 0u64);
     let mut gone = Vec::new();
     for (at, path, mode, mtime_ns, r) in stored {
         match r? {
-            Some((sha256, blob, size)) => {
+            Some((sha256, blob, size, from_base)) => {
                 count += 1;
+                reused += u64::from(from_base);
                 bytes += size;
                 manifest.entries[at] = Entry::File {
                     path,
@@ -132,10 +170,12 @@ async fn capture_all(
             },
         );
     }
+    crate::metrics::snapshot_files(count - reused, reused);
     Ok(Taken {
         manifest,
         files: count,
         bytes,
+        reused,
     })
 }
 
@@ -219,17 +259,58 @@ fn plan(c: Change) -> std::result::Result<Planned, Skipped> {
     })
 }
 
-/// Reads one file into a new object and makes the snapshot hold it; the
-/// content's SHA-256, blob and size, or None if the file is gone.
+/// Makes the snapshot hold one file's content, the `known` blob of its
+/// `size` bytes if there is one (its base's), else read into a new object;
+/// the content's SHA-256, blob and size and whether it was the known one,
+/// or None if the file is gone.
 async fn store_file(
     client: &Client,
     store: &TenantStore,
     id: &SnapshotId,
     path: String,
+    (size, known): (u64, Option<String>),
     budget: &AtomicU64,
-) -> (String, Result<Option<(String, BlobKey, u64)>>) {
+) -> (String, Result<Option<(String, BlobKey, u64, bool)>>) {
+    if let Some(sha256) = known {
+        match hold_known(store, id, &sha256, size, budget).await {
+            Ok(Some(key)) => return (path, Ok(Some((sha256, key, size, true)))),
+            // Not stored after all: read as any other file.
+            Ok(None) => {}
+            Err(e) => return (path, Err(e)),
+        }
+    }
     let r = store_one(client, store, id, &path, budget).await;
-    (path, r)
+    (
+        path,
+        r.map(|o| o.map(|(sha256, key, size)| (sha256, key, size, false))),
+    )
+}
+
+/// Makes the snapshot hold the stored blob of `sha256` (`size` bytes,
+/// within the snapshot's budget); its key, or None if none is stored.
+async fn hold_known(
+    store: &TenantStore,
+    id: &SnapshotId,
+    sha256: &str,
+    size: u64,
+    budget: &AtomicU64,
+) -> Result<Option<BlobKey>> {
+    if budget
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
+            b.checked_sub(size)
+        })
+        .is_err()
+    {
+        return Err(Error::TooLarge(
+            "the sandbox's files are more than a snapshot may hold ([limits] max_snapshot_bytes)"
+                .into(),
+        ));
+    }
+    let held = store.hold_known_blob(id, sha256).await?;
+    if held.is_none() {
+        budget.fetch_add(size, Ordering::Relaxed);
+    }
+    Ok(held)
 }
 
 async fn store_one(

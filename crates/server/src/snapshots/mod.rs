@@ -12,6 +12,7 @@
 //! again at create) or a volume (which keeps its own state).
 
 pub mod apply;
+pub mod base;
 pub mod capture;
 pub mod restore;
 

@@ -12,7 +12,7 @@ use super::{join, Entry, Manifest, Scope};
 use crate::service::{Error, Result};
 use futures::StreamExt;
 use std::collections::HashSet;
-use warden_protocol::{Client, ClientError, ErrorKind, FileKind, Request, Response};
+use warden_protocol::{Client, ClientError, ErrorKind, FileKind, FileWriter, Request, Response};
 use warden_store::{ObjectKind, TenantStore};
 
 /// Files written at once.
@@ -211,26 +211,19 @@ async fn write_file(
     blob: &str,
     sha256: &str,
 ) -> Result<()> {
-    let open = |path: String| Request::WriteOpen {
-        path,
-        mode,
-        meta: Vec::new(),
-    };
-    let handle = match client.call(open(path.to_string())).await {
-        Ok(Response::Opened { handle }) => handle,
+    let w = match client.write_open(path, mode, Vec::new()).await {
+        Ok(w) => w,
         // A directory where the file goes (the image's): replaced.
         Err(e) if remote_kind(&e) == Some(ErrorKind::IsADirectory) => {
             client
                 .remove(path, true)
                 .await
                 .map_err(|e| failed(path, e))?;
-            match client.call(open(path.to_string())).await {
-                Ok(Response::Opened { handle }) => handle,
-                Ok(other) => return Err(ClientError::Unexpected(format!("{other:?}")).into()),
-                Err(e) => return Err(failed(path, e)),
-            }
+            client
+                .write_open(path, mode, Vec::new())
+                .await
+                .map_err(|e| failed(path, e))?
         }
-        Ok(other) => return Err(ClientError::Unexpected(format!("{other:?}")).into()),
         // A file the sandbox's user cannot write that the new sandbox's
         // set-up made just as the source's did (its user's line in
         // `/etc/passwd`): restored already.
@@ -242,19 +235,10 @@ async fn write_file(
         }
         Err(e) => return Err(failed(path, e)),
     };
-    let copied = copy_blob(client, store, handle, blob).await;
-    if let Err(e) = copied {
-        let _ = client.call(Request::WriteAbort { handle }).await;
-        return Err(match e {
-            Error::Sandbox(c) => failed(path, c),
-            other => other,
-        });
-    }
-    match client.call(Request::WriteCommit { handle }).await {
-        Ok(Response::Stat(_)) => {}
-        Ok(other) => return Err(ClientError::Unexpected(format!("{other:?}")).into()),
-        Err(e) => return Err(failed(path, e)),
-    }
+    copy_blob(store, w, blob).await.map_err(|e| match e {
+        Error::Sandbox(c) => failed(path, c),
+        other => other,
+    })?;
     client
         .set_meta(path, Some(mode), Some(mtime_ns))
         .await
@@ -283,26 +267,21 @@ async fn same_content(client: &Client, path: &str, sha256: &str) -> bool {
     }
 }
 
-/// Bytes sent in one write: each is a round trip to the init, so fewer
-/// and larger ones (well under the protocol's frame limit) fill a large
-/// file several times faster than `CHUNK`-sized ones.
-const WRITE_CHUNK: usize = 1 << 20;
-
-async fn copy_blob(client: &Client, store: &TenantStore, handle: u32, blob: &str) -> Result<()> {
-    let mut body = store.objects().get_stream(ObjectKind::Blobs, blob).await?;
-    let mut pending = Vec::with_capacity(WRITE_CHUNK);
-    loop {
-        let next = body.next().await.transpose()?;
-        if let Some(b) = &next {
-            pending.extend_from_slice(b);
+/// Writes blob `blob` through `w` and commits it (or aborts on failure).
+async fn copy_blob(store: &TenantStore, mut w: FileWriter<'_>, blob: &str) -> Result<()> {
+    let copied = async {
+        let mut body = store.objects().get_stream(ObjectKind::Blobs, blob).await?;
+        while let Some(piece) = body.next().await.transpose()? {
+            w.write(&piece).await?;
         }
-        while pending.len() >= WRITE_CHUNK || (next.is_none() && !pending.is_empty()) {
-            let n = pending.len().min(WRITE_CHUNK);
-            let data: Vec<u8> = pending.drain(..n).collect();
-            client.call(Request::WriteChunk { handle, data }).await?;
-        }
-        if next.is_none() {
-            return Ok(());
+        Ok::<_, Error>(())
+    }
+    .await;
+    match copied {
+        Ok(()) => w.commit().await.map(|_| ()).map_err(Error::from),
+        Err(e) => {
+            w.abort().await;
+            Err(e)
         }
     }
 }

@@ -335,6 +335,7 @@ impl World {
             plain_env: Default::default(),
             pause_on_timeout: false,
             from_checkpoint: None,
+            keep_base: None,
         };
         self.manager.create(store, new).await.map(|r| r.id)
     }

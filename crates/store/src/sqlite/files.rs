@@ -100,15 +100,6 @@ pub(super) async fn delete(pool: &SqlitePool, tenant: &TenantId, id: &FileId) ->
     Ok(r.rows_affected() > 0)
 }
 
-pub(super) async fn storage_bytes(pool: &SqlitePool, tenant: &TenantId) -> Result<u64> {
-    let total: i64 =
-        sqlx::query_scalar("SELECT COALESCE(SUM(size), 0) FROM files WHERE tenant_id = ?")
-            .bind(tenant.as_str())
-            .fetch_one(pool)
-            .await?;
-    to_u64(total, "storage total")
-}
-
 pub(super) async fn use_upload_nonce(
     pool: &SqlitePool,
     nonce: &str,

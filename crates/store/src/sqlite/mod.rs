@@ -271,8 +271,7 @@ impl MetaStore for SqliteMeta {
         files::delete(&self.pool, tenant, id).await
     }
     async fn storage_bytes(&self, tenant: &TenantId) -> Result<u64> {
-        let files = files::storage_bytes(&self.pool, tenant).await?;
-        Ok(files.saturating_add(outputs::storage_bytes(&self.pool, tenant).await?))
+        reservations::in_use(&self.pool, tenant).await
     }
     async fn reserve_storage(&self, tenant: &TenantId, id: &str, bytes: u64) -> Result<()> {
         reservations::reserve(&self.pool, tenant, id, bytes).await
@@ -450,6 +449,17 @@ impl MetaStore for SqliteMeta {
         sandbox: &SandboxId,
     ) -> Result<Option<SnapshotRecord>> {
         snapshots::pause_of(&self.pool, tenant, sandbox).await
+    }
+    async fn hold_known_blob(
+        &self,
+        tenant: &TenantId,
+        id: &SnapshotId,
+        digest: &str,
+    ) -> Result<Option<BlobKey>> {
+        snapshots::hold_known_blob(&self.pool, tenant, id, digest).await
+    }
+    async fn rebase_snapshot(&self, tenant: &TenantId, id: &SnapshotId) -> Result<bool> {
+        snapshots::rebase(&self.pool, tenant, id).await
     }
     async fn finish_snapshot(&self, snapshot: &SnapshotRecord) -> Result<bool> {
         snapshots::finish(&self.pool, snapshot).await

@@ -146,15 +146,3 @@ pub(super) async fn delete_all(
     outputs.sort();
     Ok(OutputsDeleted::Deleted { outputs, bytes })
 }
-
-/// Bytes of the tenant's review outputs plus its jobs' stored logs.
-pub(super) async fn storage_bytes(pool: &SqlitePool, tenant: &TenantId) -> Result<u64> {
-    let total: i64 = sqlx::query_scalar(
-        "SELECT (SELECT COALESCE(SUM(size), 0) FROM review_outputs WHERE tenant_id = ?1)
-              + (SELECT COALESCE(SUM(log_bytes), 0) FROM reviews WHERE tenant_id = ?1)",
-    )
-    .bind(tenant.as_str())
-    .fetch_one(pool)
-    .await?;
-    to_u64(total, "job storage total")
-}

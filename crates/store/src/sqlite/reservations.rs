@@ -14,22 +14,39 @@ use super::{to_i64, to_u64, BEGIN_WRITE};
 use crate::*;
 use sqlx::{Sqlite, SqlitePool};
 
-/// Bytes of the tenant's files, job outputs, stored logs and volumes, plus
-/// what its uploads have reserved, other than the reservation `except`.
+/// Bytes of the tenant's files, job outputs, stored logs, volumes,
+/// snapshots' blobs and manifests, and what snapshots hold outside the
+/// blob store (memory pauses' checkpoints): its storage in use (`?1` is
+/// the tenant).
+const IN_USE: &str = "(SELECT COALESCE(SUM(size), 0) FROM files WHERE tenant_id = ?1)
+      + (SELECT COALESCE(SUM(size), 0) FROM review_outputs WHERE tenant_id = ?1)
+      + (SELECT COALESCE(SUM(log_bytes), 0) FROM reviews WHERE tenant_id = ?1)
+      + (SELECT COALESCE(SUM(size_bytes), 0) FROM volumes WHERE tenant_id = ?1)
+      + (SELECT COALESCE(SUM(size_bytes), 0) FROM snapshot_blobs WHERE tenant_id = ?1)
+      + (SELECT COALESCE(SUM(manifest_bytes + held_bytes), 0) FROM snapshots
+         WHERE tenant_id = ?1)";
+
+/// The tenant's storage in use (not counting uploads' reservations): what
+/// it is shown as using.
+pub(super) async fn in_use(pool: &SqlitePool, tenant: &TenantId) -> Result<u64> {
+    let total: i64 = sqlx::query_scalar(&format!("SELECT {IN_USE}"))
+        .bind(tenant.as_str())
+        .fetch_one(pool)
+        .await?;
+    to_u64(total, "storage in use")
+}
+
+/// The tenant's storage in use plus what its uploads have reserved, other
+/// than the reservation `except`: what the quota is checked against.
 pub(super) async fn used_except<'c, E>(conn: E, tenant: &TenantId, except: &str) -> Result<u64>
 where
     E: sqlx::Executor<'c, Database = Sqlite>,
 {
-    let total: i64 = sqlx::query_scalar(
-        "SELECT (SELECT COALESCE(SUM(size), 0) FROM files WHERE tenant_id = ?1)
-              + (SELECT COALESCE(SUM(size), 0) FROM review_outputs WHERE tenant_id = ?1)
-              + (SELECT COALESCE(SUM(log_bytes), 0) FROM reviews WHERE tenant_id = ?1)
-              + (SELECT COALESCE(SUM(size_bytes), 0) FROM volumes WHERE tenant_id = ?1)
-              + (SELECT COALESCE(SUM(size_bytes), 0) FROM snapshot_blobs WHERE tenant_id = ?1)
-              + (SELECT COALESCE(SUM(manifest_bytes), 0) FROM snapshots WHERE tenant_id = ?1)
+    let total: i64 = sqlx::query_scalar(&format!(
+        "SELECT {IN_USE}
               + (SELECT COALESCE(SUM(bytes), 0) FROM storage_reservations
-                 WHERE tenant_id = ?1 AND id <> ?2)",
-    )
+                 WHERE tenant_id = ?1 AND id <> ?2)"
+    ))
     .bind(tenant.as_str())
     .bind(except)
     .fetch_one(conn)

@@ -14,7 +14,7 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, SqlitePool};
 
 const COLUMNS: &str = "id, tenant_id, name, source_sandbox, state, purpose, spec, files, bytes, \
-                       manifest_bytes, created_at";
+                       manifest_bytes, held_bytes, created_at";
 
 fn from_row(row: &SqliteRow) -> Result<SnapshotRecord> {
     let spec: String = row.try_get("spec")?;
@@ -30,6 +30,7 @@ fn from_row(row: &SqliteRow) -> Result<SnapshotRecord> {
             "pause" => SnapshotPurpose::Pause,
             "layer" => SnapshotPurpose::Layer,
             "fork" => SnapshotPurpose::Fork,
+            "base" => SnapshotPurpose::Base,
             other => return Err(StoreError::Corrupt(format!("snapshot purpose {other:?}"))),
         },
         spec: serde_json::from_str(&spec)
@@ -37,6 +38,7 @@ fn from_row(row: &SqliteRow) -> Result<SnapshotRecord> {
         files: to_u64(row.try_get("files")?, "snapshot files")?,
         bytes: to_u64(row.try_get("bytes")?, "snapshot bytes")?,
         manifest_bytes: to_u64(row.try_get("manifest_bytes")?, "manifest bytes")?,
+        held_bytes: to_u64(row.try_get("held_bytes")?, "held bytes")?,
         created_at: row.try_get("created_at")?,
     })
 }
@@ -72,12 +74,24 @@ pub(super) async fn begin(pool: &SqlitePool, s: &SnapshotRecord) -> Result<()> {
             quotas.max_snapshots
         )));
     }
+    if s.held_bytes > 0 {
+        // What it will hold outside the blob store is charged before it is
+        // taken, in this transaction, as a blob's bytes are.
+        let used = reservations::used_except(&mut *tx, &s.tenant_id, "").await?;
+        if used.saturating_add(s.held_bytes) > quotas.max_storage_bytes {
+            return Err(StoreError::StorageQuota {
+                used,
+                wanted: s.held_bytes,
+                limit: quotas.max_storage_bytes,
+            });
+        }
+    }
     let spec = serde_json::to_string(&s.spec)
         .map_err(|e| StoreError::Invalid(format!("snapshot spec: {e}")))?;
     sqlx::query(
         "INSERT INTO snapshots (id, tenant_id, name, source_sandbox, state, purpose, spec,
-                                created_at)
-         VALUES (?, ?, ?, ?, 'making', ?, ?, ?)",
+                                held_bytes, created_at)
+         VALUES (?, ?, ?, ?, 'making', ?, ?, ?, ?)",
     )
     .bind(s.id.as_str())
     .bind(s.tenant_id.as_str())
@@ -85,6 +99,7 @@ pub(super) async fn begin(pool: &SqlitePool, s: &SnapshotRecord) -> Result<()> {
     .bind(s.source_sandbox.as_str())
     .bind(s.purpose.as_str())
     .bind(spec)
+    .bind(to_i64(s.held_bytes, "held bytes")?)
     .bind(s.created_at)
     .execute(&mut *tx)
     .await
@@ -102,15 +117,7 @@ pub(super) async fn hold_blob(
     size: u64,
 ) -> Result<BlobHold> {
     let mut tx = pool.begin_with(BEGIN_WRITE).await?;
-    let making: Option<String> =
-        sqlx::query_scalar("SELECT state FROM snapshots WHERE tenant_id = ? AND id = ?")
-            .bind(tenant.as_str())
-            .bind(id.as_str())
-            .fetch_optional(&mut *tx)
-            .await?;
-    if making.as_deref() != Some("making") {
-        return Err(StoreError::NotFound(format!("snapshot {id} being made")));
-    }
+    being_made(&mut tx, tenant, id).await?;
     let known: Option<String> = sqlx::query_scalar(
         "SELECT object_key FROM snapshot_blobs WHERE tenant_id = ? AND digest = ?",
     )
@@ -161,14 +168,76 @@ pub(super) async fn hold_blob(
     Ok(hold)
 }
 
+/// Refuses (`NotFound`) unless snapshot `id` is being made.
+async fn being_made(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    tenant: &TenantId,
+    id: &SnapshotId,
+) -> Result<()> {
+    let making: Option<String> =
+        sqlx::query_scalar("SELECT state FROM snapshots WHERE tenant_id = ? AND id = ?")
+            .bind(tenant.as_str())
+            .bind(id.as_str())
+            .fetch_optional(&mut **tx)
+            .await?;
+    if making.as_deref() != Some("making") {
+        return Err(StoreError::NotFound(format!("snapshot {id} being made")));
+    }
+    Ok(())
+}
+
+pub(super) async fn hold_known_blob(
+    pool: &SqlitePool,
+    tenant: &TenantId,
+    id: &SnapshotId,
+    digest: &str,
+) -> Result<Option<BlobKey>> {
+    let mut tx = pool.begin_with(BEGIN_WRITE).await?;
+    being_made(&mut tx, tenant, id).await?;
+    let Some(key): Option<String> = sqlx::query_scalar(
+        "SELECT object_key FROM snapshot_blobs WHERE tenant_id = ? AND digest = ?",
+    )
+    .bind(tenant.as_str())
+    .bind(digest)
+    .fetch_optional(&mut *tx)
+    .await?
+    else {
+        return Ok(None);
+    };
+    sqlx::query(
+        "INSERT OR IGNORE INTO snapshot_refs (snapshot_id, tenant_id, digest) VALUES (?, ?, ?)",
+    )
+    .bind(id.as_str())
+    .bind(tenant.as_str())
+    .bind(digest)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Some(BlobKey::from_stored(key)))
+}
+
+pub(super) async fn rebase(pool: &SqlitePool, tenant: &TenantId, id: &SnapshotId) -> Result<bool> {
+    let r = sqlx::query(
+        "UPDATE snapshots SET purpose = 'base'
+         WHERE tenant_id = ? AND id = ? AND purpose = 'pause' AND state = 'ready'",
+    )
+    .bind(tenant.as_str())
+    .bind(id.as_str())
+    .execute(pool)
+    .await?;
+    Ok(r.rows_affected() > 0)
+}
+
 pub(super) async fn finish(pool: &SqlitePool, s: &SnapshotRecord) -> Result<bool> {
     let r = sqlx::query(
-        "UPDATE snapshots SET state = 'ready', files = ?, bytes = ?, manifest_bytes = ?
+        "UPDATE snapshots SET state = 'ready', files = ?, bytes = ?, manifest_bytes = ?,
+                              held_bytes = ?
          WHERE tenant_id = ? AND id = ? AND state = 'making'",
     )
     .bind(to_i64(s.files, "files")?)
     .bind(to_i64(s.bytes, "bytes")?)
     .bind(to_i64(s.manifest_bytes, "manifest bytes")?)
+    .bind(to_i64(s.held_bytes, "held bytes")?)
     .bind(s.tenant_id.as_str())
     .bind(s.id.as_str())
     .execute(pool)
@@ -265,7 +334,8 @@ pub(super) async fn delete(
 
 pub(super) async fn unfinished(pool: &SqlitePool) -> Result<Vec<SnapshotRecord>> {
     let rows = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM snapshots WHERE state = 'making' OR purpose = 'fork' ORDER BY id"
+        "SELECT {COLUMNS} FROM snapshots WHERE state = 'making' OR purpose IN ('fork', 'base')
+         ORDER BY id"
     ))
     .fetch_all(pool)
     .await?;

@@ -233,6 +233,7 @@ async fn start(
                 plain_env: env,
                 pause_on_timeout: false,
                 from_checkpoint: None,
+                keep_base: None,
             },
         )
         .await?;
