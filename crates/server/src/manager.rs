@@ -107,6 +107,11 @@ impl Live {
         self.base.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// Forgets its base (whose snapshot the caller deletes).
+    pub fn drop_base(&self) {
+        self.base.lock().unwrap_or_else(|e| e.into_inner()).take();
+    }
+
     /// Why the sandbox was destroyed (`deleted`, `timeout`, `server
     /// shutdown`, ...); None while it is live.
     pub fn end_reason(&self) -> Option<&str> {

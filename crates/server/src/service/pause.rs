@@ -432,7 +432,19 @@ async fn resume_inner(
         .sandboxes
         .get(store.tenant_id(), &sid)
         .is_some_and(|l| l.base().is_some_and(|b| b.snapshot == snap.id));
-    if !(has_base && store.rebase_snapshot(&snap.id).await?) {
+    let kept = has_base
+        && match store.rebase_snapshot(&snap.id).await {
+            Ok(kept) => kept,
+            Err(e) => {
+                // It runs all the same; its next pause reads every file.
+                tracing::warn!(sandbox = %sid, "keeping its pause as its base: {e}");
+                false
+            }
+        };
+    if !kept {
+        if let Some(live) = st.sandboxes.get(store.tenant_id(), &sid) {
+            live.drop_base();
+        }
         remove_pause_snapshot(st, store, &snap).await?;
     }
     Ok((record, true))
