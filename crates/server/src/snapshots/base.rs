@@ -17,10 +17,10 @@
 //! (purpose `base`), so those blobs stay stored; it is deleted when the
 //! sandbox ends, and at start-up.
 
-use super::{Entry, Manifest, Scope, MAX_ENTRIES, MAX_NAMES};
+use super::{Entry, Manifest, Scope};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
-use warden_protocol::{Change, ChangesWalk, Client, FileKind};
+use warden_protocol::{Change, Client, FileKind};
 use warden_store::SnapshotId;
 
 /// Files remembered at most: a sandbox restored with more gets no base
@@ -69,15 +69,7 @@ impl Base {
         if restored.is_empty() || restored.len() > MAX_FILES {
             return Ok(None);
         }
-        let changes = client
-            .changes(ChangesWalk {
-                roots: &scope.roots,
-                skip: &scope.skip,
-                since_ns,
-                max_entries: MAX_ENTRIES,
-                max_names: MAX_NAMES,
-            })
-            .await?;
+        let changes = client.changes(scope.walk(since_ns)).await?;
         let mut files = HashMap::new();
         let mut newest = i64::MIN;
         for c in changes {

@@ -4,12 +4,12 @@
 //! its SHA-256 so a content already stored is kept once.
 
 use super::base::Base;
-use super::{Entry, Manifest, Scope, Skipped, MANIFEST_VERSION, MAX_ENTRIES, MAX_NAMES};
+use super::{Entry, Manifest, Scope, Skipped, MANIFEST_VERSION};
 use crate::service::{Error, Result};
 use bytes::Bytes;
 use futures::StreamExt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use warden_protocol::{Change, ChangesWalk, Client, ClientError, FileKind, Request, Response};
+use warden_protocol::{Change, Client, ClientError, FileKind, Request, Response};
 use warden_store::{BlobKey, ObjectKind, SnapshotId, StoreError, TenantStore};
 
 /// Files read and stored at once.
@@ -63,13 +63,7 @@ async fn capture_all(
     max_bytes: u64,
 ) -> Result<Taken> {
     let changes = client
-        .changes(ChangesWalk {
-            roots: &scope.roots,
-            skip: &scope.skip,
-            since_ns,
-            max_entries: MAX_ENTRIES,
-            max_names: MAX_NAMES,
-        })
+        .changes(scope.walk(since_ns))
         .await
         .map_err(walk_error)?;
     let mut manifest = Manifest {

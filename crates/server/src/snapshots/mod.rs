@@ -91,6 +91,18 @@ pub struct Scope {
 }
 
 impl Scope {
+    /// The init's walk of this scope for what changed since `since_ns`,
+    /// within a snapshot's bounds.
+    pub fn walk(&self, since_ns: i64) -> warden_protocol::ChangesWalk<'_> {
+        warden_protocol::ChangesWalk {
+            roots: &self.roots,
+            skip: &self.skip,
+            since_ns,
+            max_entries: MAX_ENTRIES,
+            max_names: MAX_NAMES,
+        }
+    }
+
     pub fn of(writable_root: bool, volume_paths: impl IntoIterator<Item = String>) -> Scope {
         // Every fresh file system is a root of its own: one mounted on an
         // older directory (`/home/user` on the image's `/home`) would not

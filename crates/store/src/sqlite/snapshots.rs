@@ -116,6 +116,30 @@ pub(super) async fn hold_blob(
     key: &BlobKey,
     size: u64,
 ) -> Result<BlobHold> {
+    let held = hold(pool, tenant, id, digest, Some((key, size))).await?;
+    held.ok_or_else(|| StoreError::Corrupt(format!("blob {digest} neither known nor adopted")))
+}
+
+pub(super) async fn hold_known_blob(
+    pool: &SqlitePool,
+    tenant: &TenantId,
+    id: &SnapshotId,
+    digest: &str,
+) -> Result<Option<BlobKey>> {
+    Ok(hold(pool, tenant, id, digest, None).await?.map(|h| h.key))
+}
+
+/// Makes snapshot `id` (being made) hold the tenant's blob of content
+/// `digest`: the stored one if there is one, else (with `new`, if the
+/// storage quota allows its size) the object under its key, adopted as
+/// that blob; None if there is neither. One transaction.
+async fn hold(
+    pool: &SqlitePool,
+    tenant: &TenantId,
+    id: &SnapshotId,
+    digest: &str,
+    new: Option<(&BlobKey, u64)>,
+) -> Result<Option<BlobHold>> {
     let mut tx = pool.begin_with(BEGIN_WRITE).await?;
     being_made(&mut tx, tenant, id).await?;
     let known: Option<String> = sqlx::query_scalar(
@@ -125,12 +149,13 @@ pub(super) async fn hold_blob(
     .bind(digest)
     .fetch_optional(&mut *tx)
     .await?;
-    let hold = match known {
-        Some(k) => BlobHold {
+    let hold = match (known, new) {
+        (Some(k), _) => BlobHold {
             key: BlobKey::from_stored(k),
             adopted: false,
         },
-        None => {
+        (None, None) => return Ok(None),
+        (None, Some((key, size))) => {
             let quotas = reservations::quotas_of(&mut *tx, tenant).await?;
             let used = reservations::used_except(&mut *tx, tenant, "").await?;
             if used.saturating_add(size) > quotas.max_storage_bytes {
@@ -165,7 +190,7 @@ pub(super) async fn hold_blob(
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
-    Ok(hold)
+    Ok(Some(hold))
 }
 
 /// Refuses (`NotFound`) unless snapshot `id` is being made.
@@ -184,36 +209,6 @@ async fn being_made(
         return Err(StoreError::NotFound(format!("snapshot {id} being made")));
     }
     Ok(())
-}
-
-pub(super) async fn hold_known_blob(
-    pool: &SqlitePool,
-    tenant: &TenantId,
-    id: &SnapshotId,
-    digest: &str,
-) -> Result<Option<BlobKey>> {
-    let mut tx = pool.begin_with(BEGIN_WRITE).await?;
-    being_made(&mut tx, tenant, id).await?;
-    let Some(key): Option<String> = sqlx::query_scalar(
-        "SELECT object_key FROM snapshot_blobs WHERE tenant_id = ? AND digest = ?",
-    )
-    .bind(tenant.as_str())
-    .bind(digest)
-    .fetch_optional(&mut *tx)
-    .await?
-    else {
-        return Ok(None);
-    };
-    sqlx::query(
-        "INSERT OR IGNORE INTO snapshot_refs (snapshot_id, tenant_id, digest) VALUES (?, ?, ?)",
-    )
-    .bind(id.as_str())
-    .bind(tenant.as_str())
-    .bind(digest)
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    Ok(Some(BlobKey::from_stored(key)))
 }
 
 pub(super) async fn rebase(pool: &SqlitePool, tenant: &TenantId, id: &SnapshotId) -> Result<bool> {
