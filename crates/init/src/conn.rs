@@ -38,6 +38,11 @@ impl Conn {
         }
     }
 
+    /// Whether a `Freeze` has come and no `Thaw` since.
+    pub fn frozen(&self) -> bool {
+        self.frozen.get()
+    }
+
     /// Queues the answer to `Freeze` (request `id`): the writer stops
     /// after it.
     pub async fn freeze(&self, id: u32) {

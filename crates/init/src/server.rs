@@ -80,6 +80,12 @@ pub async fn serve(mut stream: UnixStream, cfg: InitConfig) -> ! {
     // restore numbers its requests above it.
     let mut max_id = 0u32;
     loop {
+        if state.conn.frozen() {
+            rd = match await_input(&state, rd).await {
+                Some(r) => r,
+                None => break,
+            };
+        }
         let frame = match codec::read_frame::<_, Request>(&mut rd).await {
             Ok(Some(f)) => f,
             // The host went away or sent garbage: nobody can control this
@@ -94,16 +100,6 @@ pub async fn serve(mut stream: UnixStream, cfg: InitConfig) -> ! {
                 // Whoever asked for the watches and tunnels is gone.
                 state.watches.cancel_all();
                 state.tunnels.cancel_all();
-                let parked = state.conn.parked.borrow_mut().take();
-                if let Some(wr) = parked {
-                    match rearm(rd, wr) {
-                        Some((r, w)) => {
-                            rd = r;
-                            *state.conn.parked.borrow_mut() = Some(w);
-                        }
-                        None => break,
-                    }
-                }
                 state.conn.thaw();
                 let next_id = max_id.saturating_add(1);
                 state
@@ -141,12 +137,50 @@ pub async fn serve(mut stream: UnixStream, cfg: InitConfig) -> ! {
     exit_now()
 }
 
-/// Registers the control channel with the event loop anew. After a gVisor
-/// restore (runsc 2022) the channel is a new host descriptor under the old
-/// one's number, and the old registration reports readiness once (which
-/// brought `Thaw` in) and never again, so the next request would wait
-/// forever; a fresh registration is told. Harmless when nothing was
-/// restored.
+/// While frozen (a checkpoint may be taken, and restored, at any moment):
+/// waits until the host has written something, then registers the channel
+/// with the event loop anew before it is read.
+///
+/// Why not simply await the read: after a gVisor restore (runsc 2022) the
+/// channel is a new host descriptor under the old one's number. The old
+/// registration is told of input at most once, and not at all when the
+/// host's `Thaw` arrived before the restore had re-armed its notifications:
+/// the init then never answered, now and then, and the resume failed after
+/// its deadline. `poll(2)` asks the descriptor itself, so no input is
+/// missed, and a fresh registration is told of what comes next. The 1 ms
+/// tick runs only between a `Freeze` and its `Thaw`. Harmless when nothing
+/// was restored (a failed checkpoint's `Thaw` comes the same way).
+async fn await_input(
+    state: &State,
+    rd: tokio::net::unix::OwnedReadHalf,
+) -> Option<tokio::net::unix::OwnedReadHalf> {
+    use std::os::fd::AsRawFd;
+    let fd = rd.as_ref().as_raw_fd();
+    // The writer parks its half once it has written the answer to
+    // `Freeze`; both halves are needed to register the channel again.
+    while state.conn.parked.borrow().is_none() || !input_waiting(fd) {
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    let wr = state.conn.parked.borrow_mut().take()?;
+    let (r, w) = rearm(rd, wr)?;
+    *state.conn.parked.borrow_mut() = Some(w);
+    Some(r)
+}
+
+/// Whether a read of `fd` would not block: input, end of input or an
+/// error (the read that follows reports the last two).
+fn input_waiting(fd: std::os::fd::RawFd) -> bool {
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, a zero timeout.
+    unsafe { libc::poll(&mut p, 1, 0) > 0 }
+}
+
+/// Registers the control channel with the event loop anew (see
+/// [`await_input`]).
 fn rearm(
     rd: tokio::net::unix::OwnedReadHalf,
     wr: tokio::net::unix::OwnedWriteHalf,
