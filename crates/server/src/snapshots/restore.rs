@@ -15,7 +15,7 @@ use std::collections::HashSet;
 use warden_protocol::{Client, ClientError, ErrorKind, FileKind, FileWriter, Request, Response};
 use warden_store::{ObjectKind, TenantStore};
 
-/// Files written at once.
+/// Requests to the init at once (files written, directories made...).
 const PARALLEL: usize = 8;
 
 /// Restores `manifest` into the sandbox behind `client`, leaving alone
@@ -48,42 +48,90 @@ async fn restore_all<'a>(
         .iter()
         .filter(|e| !scope.skips(e.path()))
         .collect();
-    for e in &entries {
-        if let Entry::Dir { path, names, .. } = e {
-            remove_deleted(client, scope, path, names).await?;
-        }
-    }
-    for e in &entries {
-        if let Entry::Dir { path, .. } = e {
-            make_dir(client, path).await?;
-        }
-    }
-    let puts: Vec<futures::future::BoxFuture<'a, Result<()>>> = entries
+    // Every step below is a round trip to the init per path; the paths of
+    // one step (and of one depth, where parents must come first) go at
+    // once, so a small snapshot costs a handful of round trips, not one
+    // per directory and step.
+    let dirs: Vec<&'a Entry> = entries
         .iter()
-        .map(|e| Box::pin(put(client, store, e)) as futures::future::BoxFuture<'a, Result<()>>)
+        .copied()
+        .filter(|e| matches!(e, Entry::Dir { .. }))
         .collect();
-    let written: Vec<Result<()>> = futures::stream::iter(puts)
+    let jobs = dirs
+        .iter()
+        .filter_map(|e| match e {
+            Entry::Dir { path, names, .. } => {
+                Some(Box::pin(remove_deleted(client, scope, path, names)) as Job<'a>)
+            }
+            _ => None,
+        })
+        .collect();
+    all(jobs).await?;
+    let levels = by_depth(&dirs);
+    for level in &levels {
+        let jobs = level
+            .iter()
+            .map(|e| Box::pin(make_dir(client, e.path())) as Job<'a>)
+            .collect();
+        all(jobs).await?;
+    }
+    let jobs = entries
+        .iter()
+        .map(|e| Box::pin(put(client, store, e)) as Job<'a>)
+        .collect();
+    all(jobs).await?;
+    // Deepest first, so a directory that becomes read-only (or closed to
+    // its user) has had everything under it set.
+    for level in levels.iter().rev() {
+        let jobs = level
+            .iter()
+            .map(|e| Box::pin(dir_meta(client, e)) as Job<'a>)
+            .collect();
+        all(jobs).await?;
+    }
+    Ok(())
+}
+
+type Job<'a> = futures::future::BoxFuture<'a, Result<()>>;
+
+/// Runs `jobs`, [`PARALLEL`] at once, each to its end; the first error.
+async fn all(jobs: Vec<Job<'_>>) -> Result<()> {
+    let done: Vec<Result<()>> = futures::stream::iter(jobs)
         .buffer_unordered(PARALLEL)
         .collect()
         .await;
-    written.into_iter().collect::<Result<Vec<()>>>()?;
-    for e in entries.iter().rev() {
-        if let Entry::Dir {
-            path,
-            mode,
-            mtime_ns,
-            ..
-        } = e
-        {
-            // A directory of the image's (another owner's) keeps its own.
-            match client.set_meta(path, Some(*mode), Some(*mtime_ns)).await {
-                Ok(()) => {}
-                Err(e) if remote_kind(&e) == Some(ErrorKind::PermissionDenied) => {}
-                Err(e) => return Err(failed(path, e)),
-            }
-        }
+    done.into_iter().collect()
+}
+
+/// `dirs` grouped by how deep they are, shallowest first.
+fn by_depth<'a>(dirs: &[&'a Entry]) -> Vec<Vec<&'a Entry>> {
+    let mut levels: std::collections::BTreeMap<usize, Vec<&'a Entry>> = Default::default();
+    for e in dirs {
+        levels
+            .entry(e.path().matches('/').count())
+            .or_default()
+            .push(e);
     }
-    Ok(())
+    levels.into_values().collect()
+}
+
+/// Gives directory `e` its mode and time.
+async fn dir_meta(client: &Client, e: &Entry) -> Result<()> {
+    let Entry::Dir {
+        path,
+        mode,
+        mtime_ns,
+        ..
+    } = e
+    else {
+        return Ok(());
+    };
+    // A directory of the image's (another owner's) keeps its own.
+    match client.set_meta(path, Some(*mode), Some(*mtime_ns)).await {
+        Ok(()) => Ok(()),
+        Err(e) if remote_kind(&e) == Some(ErrorKind::PermissionDenied) => Ok(()),
+        Err(e) => Err(failed(path, e)),
+    }
 }
 
 /// Writes one file or link (directories are made before).
