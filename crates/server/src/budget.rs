@@ -1,8 +1,9 @@
 //! Bytes of the server's own memory that tenants' requests may take: a
 //! limit, what is in use against it, one such budget per tenant, and the
 //! server's total that every tenant's buffers draw on. Used by E2B
-//! watchers' queues (`e2b/envd/watch_budget.rs`) and by the output
-//! JSON-mode execs buffer (`routes/exec_budget.rs`).
+//! watchers' queues (`e2b/envd/watch_budget.rs`), the output JSON-mode
+//! execs buffer (`routes/exec_budget.rs`), connections to sandbox ports
+//! (`service/ports.rs`) and resumed sandboxes' bases (`snapshots/base.rs`).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -113,6 +114,9 @@ pub struct Buffers {
     pub watch: TenantBudgets,
     /// Open connections to sandbox ports, per tenant.
     pub ports: TenantBudgets,
+    /// What resumed sandboxes' restored files are remembered by, per
+    /// tenant (`snapshots/base.rs`).
+    pub bases: TenantBudgets,
 }
 
 impl Buffers {
@@ -122,6 +126,7 @@ impl Buffers {
             exec: TenantBudgets::default(),
             watch: TenantBudgets::default(),
             ports: TenantBudgets::default(),
+            bases: TenantBudgets::default(),
         }
     }
 }

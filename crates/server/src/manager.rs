@@ -176,8 +176,9 @@ pub struct SandboxLaunch {
     /// `restore` is this pause snapshot's, which the caller keeps while
     /// the sandbox runs: what its files are once restored is remembered
     /// (its base), and the snapshot is given to [`Manager::on_base_end`]
-    /// when the sandbox ends.
-    pub keep_base: Option<SnapshotId>,
+    /// when the sandbox ends; the memory that takes is charged where
+    /// [`crate::snapshots::base::KeepBase`] says.
+    pub keep_base: Option<crate::snapshots::base::KeepBase>,
 }
 
 /// How a sandbox ended, from its cgroup.
@@ -402,13 +403,13 @@ impl Manager {
                 let _ = std::fs::remove_dir_all(&dir);
                 return Err(e);
             }
-            if let Some(snap) = new.keep_base {
+            if let Some(keep) = new.keep_base {
                 base = crate::snapshots::base::Base::observe(
                     &client,
                     manifest,
                     &scope,
                     changes_since_ns,
-                    snap,
+                    keep,
                 )
                 .await
                 .unwrap_or_else(|e| {

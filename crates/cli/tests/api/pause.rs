@@ -392,3 +392,94 @@ async fn a_resumed_sandbox_pauses_again_with_every_change_made_since() {
         );
     }
 }
+
+/// 2,000 files named `/scratch/d/f1` to `/scratch/d/f2000`: remembered,
+/// they cost the server 128 bytes and their path each, 286,893 bytes.
+const TWO_THOUSAND_FILES: &str = "mkdir /scratch/d && cd /scratch/d && i=1; \
+    while [ $i -le 2000 ]; do echo $i > f$i; i=$((i+1)); done";
+const REMEMBERED: usize = 286_893;
+
+/// A JSON-mode exec printing 200,000 bytes, which it holds as 400,000.
+async fn print_200k(a: &Api, sb: &str) -> Reply {
+    let r = a
+        .post(
+            &format!("/v1/sandboxes/{sb}/exec"),
+            json!({"shell": "printf '%200000s' | tr ' ' x"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r
+}
+
+/// Files read and reused by the pause of `sb` (which first writes one).
+async fn pause_reads(server: &Server, a: &Api, sb: &str) -> (u64, u64) {
+    a.ok(sb, "echo more > /scratch/more").await;
+    let before = snapshot_files(server).await;
+    paused_ok(a, sb).await;
+    let after = snapshot_files(server).await;
+    (after.0 - before.0, after.1 - before.1)
+}
+
+/// What a resumed sandbox remembers of its restored files (so that its
+/// next pause reads only what changed) is the server's memory: charged
+/// while the sandbox runs, to the tenant's share (`base_tenant_bytes`)
+/// and to the server's total for tenants' buffers (`buffers_total_bytes`),
+/// and given back when it pauses or ends. A sandbox that finds no room
+/// remembers nothing: it runs as well, and its next pause reads every file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_a_resumed_sandbox_remembers_is_charged_and_bounded() {
+    // The tenant's share has room for one sandbox's 2,000 files, not two;
+    // the server's total for them and 313,107 bytes more.
+    let server = Server::start_env(
+        RuntimeDirs::private(),
+        &[
+            ("WARDEN_BASE_TENANT_BYTES", "400000"),
+            ("WARDEN_BUFFERS_TOTAL_BYTES", "600000"),
+            ("WARDEN_EXEC_OUTPUT_BYTES", "262144"),
+        ],
+    );
+    let (_, a) = server.admin().tenant("base-charged", None).await;
+    let one = a.sandbox(json!({"timeout_secs": 600})).await;
+    a.ok(&one, TWO_THOUSAND_FILES).await;
+    paused_ok(&a, &one).await;
+    resumed_ok(&a, &one).await;
+    // What it remembers is taken from the server's total: an exec that
+    // would hold 400,000 bytes keeps what is left, half a byte a byte.
+    let r = print_200k(&a, &one).await;
+    assert_eq!(r.body["truncated_by"], "buffers_total_bytes", "{}", r.text);
+    let kept = r.body["stdout"].as_str().map_or(0, str::len);
+    assert_eq!(
+        kept,
+        (600_000 - REMEMBERED) / 2,
+        "{}",
+        r.body["truncated_by"]
+    );
+
+    // A second sandbox of the tenant's finds no room in its share.
+    let two = a.sandbox(json!({"timeout_secs": 600})).await;
+    a.ok(&two, TWO_THOUSAND_FILES).await;
+    paused_ok(&a, &two).await;
+    resumed_ok(&a, &two).await;
+    assert_eq!(
+        a.ok(&two, "cat /scratch/d/f1999").await,
+        "1999\n",
+        "it runs as well"
+    );
+    assert_eq!(pause_reads(&server, &a, &two).await, (2001, 0));
+    // The first, charged, reads only what changed; its pause lets go of
+    // the charge, so the second now has room.
+    assert_eq!(pause_reads(&server, &a, &one).await, (1, 2000));
+    resumed_ok(&a, &two).await;
+    assert_eq!(pause_reads(&server, &a, &two).await, (1, 2000));
+
+    // Every charge is given back when the sandboxes end.
+    resumed_ok(&a, &two).await;
+    for sb in [&one, &two] {
+        let r = a.delete(&format!("/v1/sandboxes/{sb}")).await;
+        assert_eq!(r.status, 204, "{}", r.text);
+    }
+    let three = a.sandbox(json!({})).await;
+    let r = print_200k(&a, &three).await;
+    assert_eq!(r.body["truncated"], false, "{}", r.body["truncated_by"]);
+    assert_eq!(r.body["stdout"].as_str().map_or(0, str::len), 200_000);
+}

@@ -33,10 +33,18 @@ knobs! {
         /// buffer nothing and are not counted.
         pub exec_output_tenant_bytes: usize = 64 << 20, env "WARDEN_EXEC_OUTPUT_TENANT_BYTES";
         /// What all tenants' requests may make this server buffer together:
-        /// JSON-mode exec output, unpolled E2B watchers' events and open
-        /// connections to sandbox ports. The bound on the server's memory
+        /// JSON-mode exec output, unpolled E2B watchers' events, open
+        /// connections to sandbox ports and what resumed sandboxes'
+        /// restored files are remembered by. The bound on the server's memory
         /// that tenants can drive.
         pub buffers_total_bytes: usize = 512 << 20, env "WARDEN_BUFFERS_TOTAL_BYTES";
+        /// What one tenant's resumed sandboxes may make this server hold
+        /// (of `buffers_total_bytes` too) to remember their restored files,
+        /// so that their next pause takes untouched files without reading
+        /// them (about 128 bytes and the path per file). Past either, a
+        /// resumed sandbox remembers nothing and its next pause reads every
+        /// file.
+        pub base_tenant_bytes: usize = 64 << 20, env "WARDEN_BASE_TENANT_BYTES";
         /// Events an unpolled E2B watcher may hold, in bytes (each at least
         /// 1024): per watcher, shared by a sandbox's watchers, shared by a
         /// tenant's watchers.

@@ -421,7 +421,14 @@ async fn resume_inner(
                 plain_env: kept.env,
                 pause_on_timeout: stored.pause_on_timeout,
                 from_checkpoint,
-                keep_base: (!memory).then(|| snap.id.clone()),
+                keep_base: (!memory).then(|| crate::snapshots::base::KeepBase {
+                    snapshot: snap.id.clone(),
+                    tenant: st
+                        .buffers
+                        .bases
+                        .get(store.tenant_id(), st.cfg.server.base_tenant_bytes),
+                    total: st.buffers.total.clone(),
+                }),
             },
         )
         .await?;

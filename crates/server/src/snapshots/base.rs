@@ -18,7 +18,9 @@
 //! sandbox ends, and at start-up.
 
 use super::{Entry, Manifest, Scope};
+use crate::budget::{Budget, Held};
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use warden_protocol::{Change, Client, FileKind};
 use warden_store::SnapshotId;
@@ -32,11 +34,28 @@ const MAX_FILES: usize = 50_000;
 /// base (a clock far behind the file times would make one unsafe).
 const CLOCK_WAIT: Duration = Duration::from_millis(50);
 
+/// What one remembered file costs the server, besides its path: the
+/// values below, the key's string and the map's slot (rounded up).
+const FILE_BYTES: usize = 128;
+
 /// What a resumed sandbox's restored files were.
 pub struct Base {
     /// The snapshot holding their blobs (kept while the sandbox runs).
     pub snapshot: SnapshotId,
     files: HashMap<String, Known>,
+    /// What this costs the server, charged to the tenant's share and to
+    /// the server's total while it is kept.
+    _charged: (Held, Held),
+}
+
+/// What a resume asks to remember: the snapshot it was restored from,
+/// and where the memory that takes is charged.
+pub struct KeepBase {
+    pub snapshot: SnapshotId,
+    /// The tenant's share (`base_tenant_bytes`).
+    pub tenant: Arc<Budget>,
+    /// Every tenant's buffers together (`buffers_total_bytes`).
+    pub total: Arc<Budget>,
 }
 
 struct Known {
@@ -50,15 +69,16 @@ struct Known {
 
 impl Base {
     /// Looks at the files of the sandbox behind `client` just restored
-    /// from `manifest` (snapshot `snapshot`), within `scope`, changed since
+    /// from `manifest` (`keep.snapshot`), within `scope`, changed since
     /// `since_ns` (its set-up). None if there is nothing to remember, too
-    /// much, or the clock would not pass the files' times.
+    /// much, no room in `keep`'s budgets, or the clock would not pass the
+    /// files' times.
     pub async fn observe(
         client: &Client,
         manifest: &Manifest,
         scope: &Scope,
         since_ns: i64,
-        snapshot: SnapshotId,
+        keep: KeepBase,
     ) -> Result<Option<Base>, warden_protocol::ClientError> {
         let restored: HashMap<&str, &Entry> = manifest
             .entries
@@ -108,10 +128,30 @@ impl Base {
             };
             files.insert(path, known);
         }
-        if files.is_empty() || !clock_passes(newest).await {
+        if files.is_empty() {
             return Ok(None);
         }
-        Ok(Some(Base { snapshot, files }))
+        let cost = files
+            .keys()
+            .map(|p| p.len().saturating_add(FILE_BYTES))
+            .fold(0usize, usize::saturating_add);
+        let Some(charged) = charge(&keep, cost) else {
+            tracing::info!(
+                snapshot = %keep.snapshot,
+                "not remembering {} restored files ({cost} bytes): no room in \
+                 base_tenant_bytes or buffers_total_bytes; the next pause reads them",
+                files.len()
+            );
+            return Ok(None);
+        };
+        if !clock_passes(newest).await {
+            return Ok(None);
+        }
+        Ok(Some(Base {
+            snapshot: keep.snapshot,
+            files,
+            _charged: charged,
+        }))
     }
 
     /// The SHA-256 of file `c`'s content (found at `path` by a walk), if
@@ -123,6 +163,14 @@ impl Base {
                 == (k.ino, k.ctime_ns, k.size, k.mtime_ns, k.mode);
         same.then(|| hex::encode(k.sha256))
     }
+}
+
+/// `cost` bytes held from the tenant's share and the server's total, or
+/// nothing held if either has no room.
+fn charge(keep: &KeepBase, cost: usize) -> Option<(Held, Held)> {
+    let tenant = keep.tenant.hold(cost)?;
+    let total = keep.total.hold(cost)?;
+    Some((tenant, total))
 }
 
 /// The kernel's coarse wall clock, in ns since the epoch.
