@@ -316,3 +316,53 @@ async fn state_changes_through_envd_and_stdin_are_audited_without_content() {
     let all = a.get("/v1/audit?limit=1000").await.text;
     assert!(!all.contains("swordfish") && !all.contains("hunter2"));
 }
+
+/// An upload refused before anything is written (an encoding envd does
+/// not take, a place the sandbox's user cannot write) is read to its end
+/// before the answer goes out, so a client still sending its 16 MiB reads
+/// the refusal instead of a reset; the same body to a writable place is
+/// written whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_upload_is_answered_not_reset() {
+    let server = Server::start_with(RuntimeDirs::shared());
+    let (_, a) = server.admin().tenant("refused-upload", None).await;
+    let id = a.sandbox(json!({})).await;
+    let info = a
+        .send(
+            a.http
+                .get(format!("{}/sandboxes/{id}", a.base))
+                .header("X-API-Key", &a.token),
+        )
+        .await;
+    assert_eq!(info.status, 200, "{}", info.text);
+    let token = info.body["envdAccessToken"].as_str().unwrap().to_string();
+    let body = vec![b'x'; 16 << 20];
+    let post = |path: &str, encoding: &str| {
+        a.http
+            .post(format!("{}/files", a.base))
+            .query(&[("path", path)])
+            .header("E2b-Sandbox-Id", &id)
+            .header("X-Access-Token", &token)
+            .header("content-type", "application/octet-stream")
+            .header("content-encoding", encoding)
+            .body(body.clone())
+            .send()
+    };
+    for (path, encoding, status, says) in [
+        ("/scratch/br", "br", 400, "Content-Encoding"),
+        ("/usr/refused", "identity", 403, "Read-only file system"),
+    ] {
+        let r = post(path, encoding)
+            .await
+            .unwrap_or_else(|e| panic!("{path}: no answer read: {e}"));
+        assert_eq!(r.status().as_u16(), status, "{path}");
+        let v: Value = r.json().await.expect("the refusal's body");
+        assert!(v["message"].as_str().unwrap_or("").contains(says), "{v}");
+    }
+    let r = post("/scratch/whole", "identity").await.expect("an answer");
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        a.ok(&id, "stat -c %s /scratch/whole; ls /scratch").await,
+        "16777216\nwhole\n"
+    );
+}
