@@ -10,6 +10,25 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use warden_envd_wire::process::{self as p, process_event::Event};
 
+/// Sandbox `id` (made through /v1) as envd reaches it: its access token
+/// from E2B's control API.
+async fn through_envd(a: &Api, id: &str) -> Envd {
+    let info = a
+        .send(
+            a.http
+                .get(format!("{}/sandboxes/{id}", a.base))
+                .header("X-API-Key", &a.token),
+        )
+        .await;
+    assert_eq!(info.status, 200, "{}", info.text);
+    Envd {
+        http: a.http.clone(),
+        base: a.base.clone(),
+        id: id.to_string(),
+        token: info.body["envdAccessToken"].as_str().unwrap().to_string(),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn files_stay_inside_and_policy_and_masking_still_apply() {
     let server = Server::start_env(RuntimeDirs::shared(), &[("WARDEN_SECRETS_KEY", KEY)]);
@@ -22,20 +41,7 @@ async fn files_stay_inside_and_policy_and_masking_still_apply() {
     assert_eq!(r.status, 201, "{}", r.text);
     // A sandbox made through /v1 with a secret, reached through envd.
     let id = a.sandbox(json!({"secrets": ["API_TOKEN"]})).await;
-    let info = a
-        .send(
-            a.http
-                .get(format!("{}/sandboxes/{id}", a.base))
-                .header("X-API-Key", &a.token),
-        )
-        .await;
-    assert_eq!(info.status, 200, "{}", info.text);
-    let sb = Envd {
-        http: a.http.clone(),
-        base: a.base.clone(),
-        id: id.clone(),
-        token: info.body["envdAccessToken"].as_str().unwrap().to_string(),
-    };
+    let sb = through_envd(&a, &id).await;
 
     // The secret's value never comes back in a stream.
     let s = sb.run("echo \"token=$API_TOKEN\"").await;
@@ -327,22 +333,14 @@ async fn a_refused_upload_is_answered_not_reset() {
     let server = Server::start_with(RuntimeDirs::shared());
     let (_, a) = server.admin().tenant("refused-upload", None).await;
     let id = a.sandbox(json!({})).await;
-    let info = a
-        .send(
-            a.http
-                .get(format!("{}/sandboxes/{id}", a.base))
-                .header("X-API-Key", &a.token),
-        )
-        .await;
-    assert_eq!(info.status, 200, "{}", info.text);
-    let token = info.body["envdAccessToken"].as_str().unwrap().to_string();
+    let sb = through_envd(&a, &id).await;
     let body = vec![b'x'; 16 << 20];
     let post = |path: &str, encoding: &str| {
-        a.http
-            .post(format!("{}/files", a.base))
+        sb.http
+            .post(format!("{}/files", sb.base))
             .query(&[("path", path)])
-            .header("E2b-Sandbox-Id", &id)
-            .header("X-Access-Token", &token)
+            .header("E2b-Sandbox-Id", &sb.id)
+            .header("X-Access-Token", &sb.token)
             .header("content-type", "application/octet-stream")
             .header("content-encoding", encoding)
             .body(body.clone())

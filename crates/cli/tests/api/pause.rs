@@ -400,16 +400,7 @@ const TWO_THOUSAND_FILES: &str = "mkdir /scratch/d && cd /scratch/d && i=1; \
 const REMEMBERED: usize = 286_893;
 
 /// A JSON-mode exec printing 200,000 bytes, which it holds as 400,000.
-async fn print_200k(a: &Api, sb: &str) -> Reply {
-    let r = a
-        .post(
-            &format!("/v1/sandboxes/{sb}/exec"),
-            json!({"shell": "printf '%200000s' | tr ' ' x"}),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text);
-    r
-}
+const PRINT_200K: &str = "printf '%200000s' | tr ' ' x";
 
 /// Files read and reused by the pause of `sb` (which first writes one).
 async fn pause_reads(server: &Server, a: &Api, sb: &str) -> (u64, u64) {
@@ -445,15 +436,10 @@ async fn what_a_resumed_sandbox_remembers_is_charged_and_bounded() {
     resumed_ok(&a, &one).await;
     // What it remembers is taken from the server's total: an exec that
     // would hold 400,000 bytes keeps what is left, half a byte a byte.
-    let r = print_200k(&a, &one).await;
-    assert_eq!(r.body["truncated_by"], "buffers_total_bytes", "{}", r.text);
-    let kept = r.body["stdout"].as_str().map_or(0, str::len);
-    assert_eq!(
-        kept,
-        (600_000 - REMEMBERED) / 2,
-        "{}",
-        r.body["truncated_by"]
-    );
+    let r = a.sh(&one, PRINT_200K).await;
+    assert_eq!(r["truncated_by"], "buffers_total_bytes", "{r}");
+    let kept = r["stdout"].as_str().map_or(0, str::len);
+    assert_eq!(kept, (600_000 - REMEMBERED) / 2, "{}", r["truncated_by"]);
 
     // A second sandbox of the tenant's finds no room in its share.
     let two = a.sandbox(json!({"timeout_secs": 600})).await;
@@ -479,7 +465,7 @@ async fn what_a_resumed_sandbox_remembers_is_charged_and_bounded() {
         assert_eq!(r.status, 204, "{}", r.text);
     }
     let three = a.sandbox(json!({})).await;
-    let r = print_200k(&a, &three).await;
-    assert_eq!(r.body["truncated"], false, "{}", r.body["truncated_by"]);
-    assert_eq!(r.body["stdout"].as_str().map_or(0, str::len), 200_000);
+    let r = a.sh(&three, PRINT_200K).await;
+    assert_eq!(r["truncated"], false, "{}", r["truncated_by"]);
+    assert_eq!(r["stdout"].as_str().map_or(0, str::len), 200_000);
 }

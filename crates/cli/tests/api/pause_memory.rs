@@ -257,6 +257,18 @@ const REFUSE_RECORDS: &str = "CREATE TRIGGER refuse_pause_records BEFORE UPDATE 
      BEGIN SELECT RAISE(ABORT, 'injected: the disk refuses the write'); END;";
 const TAKE_RECORDS: &str = "DROP TRIGGER refuse_pause_records;";
 
+/// A full pause of `sb` the store refuses to record (500), the server
+/// killed with -9 at once and started again with the store mended: the
+/// tenant's client on the new server.
+async fn unrecorded_across_kill9(server: &mut Server, a: &Api, sb: &str) -> Api {
+    on_db(server, REFUSE_RECORDS);
+    assert_eq!(pause_full(a, sb).await.status, 500);
+    server.kill9();
+    on_db(server, TAKE_RECORDS);
+    server.restart();
+    Api::new(&server.url, &a.token)
+}
+
 /// Resumes `sb` once its pause is recorded (the store took it late).
 async fn resumed_once_recorded(a: &Api, sb: &str) {
     let path = format!("/v1/sandboxes/{sb}/resume");
@@ -329,12 +341,7 @@ async fn a_full_pause_is_charged_to_storage_and_survives_a_store_that_fails_to_r
     // record: the next start records it (paused, charged), and it resumes
     // with its processes. (Resumed at once after a restart, a restored
     // init once missed its `Thaw` now and then; it polls for it now.)
-    on_db(&server, REFUSE_RECORDS);
-    assert_eq!(pause_full(&a, &sb).await.status, 500);
-    server.kill9();
-    on_db(&server, TAKE_RECORDS);
-    server.restart();
-    let a = Api::new(&server.url, &a.token);
+    let a = unrecorded_across_kill9(&mut server, &a, &sb).await;
     let got = a.get(&format!("/v1/sandboxes/{sb}")).await;
     assert_eq!(got.body["state"], "paused", "{}", got.text);
     assert_eq!(checkpoints(&server, &a_id), 1);
@@ -346,12 +353,7 @@ async fn a_full_pause_is_charged_to_storage_and_survives_a_store_that_fails_to_r
     assert_eq!(storage(&a).await, before, "let go with the checkpoint");
 
     // Recorded after a kill -9 and deleted instead: nothing is left.
-    on_db(&server, REFUSE_RECORDS);
-    assert_eq!(pause_full(&a, &sb).await.status, 500);
-    server.kill9();
-    on_db(&server, TAKE_RECORDS);
-    server.restart();
-    let a = Api::new(&server.url, &a.token);
+    let a = unrecorded_across_kill9(&mut server, &a, &sb).await;
     assert_eq!(checkpoints(&server, &a_id), 1);
     let r = a.delete(&format!("/v1/sandboxes/{sb}")).await;
     assert_eq!(r.status, 204, "{}", r.text);

@@ -59,12 +59,7 @@ async fn restore_all<'a>(
         .collect();
     let jobs = dirs
         .iter()
-        .filter_map(|e| match e {
-            Entry::Dir { path, names, .. } => {
-                Some(Box::pin(remove_deleted(client, scope, path, names)) as Job<'a>)
-            }
-            _ => None,
-        })
+        .map(|e| Box::pin(remove_deleted(client, scope, e)) as Job<'a>)
         .collect();
     all(jobs).await?;
     let levels = by_depth(&dirs);
@@ -178,8 +173,14 @@ fn failed(path: &str, e: ClientError) -> Error {
     }
 }
 
-/// Removes what `dir` holds here that the source's `dir` did not.
-async fn remove_deleted(client: &Client, scope: &Scope, dir: &str, names: &[String]) -> Result<()> {
+/// Removes what directory `d` holds here that the source's did not.
+async fn remove_deleted(client: &Client, scope: &Scope, d: &Entry) -> Result<()> {
+    let Entry::Dir {
+        path: dir, names, ..
+    } = d
+    else {
+        return Ok(());
+    };
     let here = match client.list_dir(dir).await {
         Ok(l) => l,
         Err(e)
