@@ -111,6 +111,27 @@ async fn code_runs_in_stateful_contexts() {
     assert_eq!(next["results"][0]["text"], "42");
     assert!(t0.elapsed().as_secs() < 15, "{:?}", t0.elapsed());
 
+    // The run after an error runs. Unless asked not to, ipykernel aborts
+    // (answers without running) what reaches it within its
+    // stop_on_error_timeout of an error, and the interpreter sends the next
+    // run the moment the last is idle: a race lost about once in 50
+    // interrupts at the default of 0 s. A kernel told to wait 5 s loses it
+    // every time unless the interpreter opts out.
+    let config = "import os\nd = os.environ['IPYTHONDIR'] + '/profile_default'\n\
+                  os.makedirs(d, exist_ok=True)\n\
+                  open(d + '/ipython_kernel_config.py', 'w')\
+                  .write('c.Kernel.stop_on_error_timeout = 5.0\\n')";
+    run(&a, &sb, json!({ "code": config })).await;
+    let c = a
+        .post(&format!("/v1/sandboxes/{sb}/code/contexts"), json!({}))
+        .await;
+    assert_eq!(c.status, 201, "{}", c.text);
+    let ctx = &c.body["id"];
+    let err = run(&a, &sb, json!({"code": "1 / 0", "context_id": ctx})).await;
+    assert_eq!(err["error"]["name"], "ZeroDivisionError", "{err}");
+    let next = run(&a, &sb, json!({"code": "6 * 7", "context_id": ctx})).await;
+    assert_eq!(next["results"][0]["text"], "42", "{next}");
+
     // Streamed as it happens: the first line arrives while the code still
     // runs, and the run's lines end with end_of_execution.
     let resp = a

@@ -331,7 +331,15 @@ class Context:
                 set_code, restore = self.spec.env(env_vars)
                 self.silent(set_code)
             try:
-                msg_id = self.kc.execute(code, store_history=True, allow_stdin=False)
+                # stop_on_error off: after an error (an interrupt's
+                # KeyboardInterrupt too) ipykernel otherwise aborts, without
+                # running them, the requests that reach it before its event
+                # loop turns (stop_on_error_timeout) -- and the next one of
+                # ours, sent the moment this one is idle, sometimes does.
+                # One execution at a time per context: nothing queued is
+                # ever meant to be aborted.
+                msg_id = self.kc.execute(code, store_history=True, allow_stdin=False,
+                                         stop_on_error=False)
                 self.drain(msg_id, emit, alive)
             finally:
                 if restore:
