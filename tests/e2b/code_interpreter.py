@@ -164,7 +164,8 @@ def timeouts(sbx):
     check(time.monotonic() - t0 < 15, "the timeout came in time")
     # The abandoned execution was interrupted: the context serves again.
     t0 = time.monotonic()
-    check(sbx.run_code("x").text == "2", "the context after a timeout")
+    after = sbx.run_code("x")
+    check(after.text == "2", f"the context after a timeout: {after}")
     check(time.monotonic() - t0 < 10, "the next call did not wait for the old one")
 
 

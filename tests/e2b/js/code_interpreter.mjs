@@ -72,7 +72,8 @@ async function timeouts(sbx) {
   }
   check(threw, 'runCode past its timeout must throw')
   const t0 = Date.now()
-  check((await sbx.runCode('x')).text === '2', 'the context after a timeout')
+  const after = await sbx.runCode('x')
+  check(after.text === '2', `the context after a timeout: ${JSON.stringify(after)}`)
   check(Date.now() - t0 < 10000, 'the next call did not wait for the old one')
 }
 
