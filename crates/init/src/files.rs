@@ -15,19 +15,19 @@ use std::rc::Rc;
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use warden_protocol::{DirEntry, ErrorKind, FileKind, FileStat, Response, CHUNK};
 
-struct PendingWrite {
-    file: tokio::fs::File,
+pub(crate) struct PendingWrite {
+    pub(crate) file: tokio::fs::File,
     tmp: PathBuf,
     dest: PathBuf,
     /// A chunk failed (the temp file is gone): later ones fail too.
-    failed: bool,
+    pub(crate) failed: bool,
 }
 
 /// An open write. Each request runs as a task of its own, so a host that
 /// sends the next chunks before the first is answered (to keep the pipe
 /// full) has them queue here: the lock is fair, and each task asks for it
 /// in its first poll, in the order the requests came.
-type OpenWrite = Rc<tokio::sync::Mutex<PendingWrite>>;
+pub(crate) type OpenWrite = Rc<tokio::sync::Mutex<PendingWrite>>;
 
 #[derive(Default)]
 pub struct Files {
@@ -479,13 +479,18 @@ pub async fn write_open(
     }
 }
 
-fn no_handle(handle: u32) -> Response {
+pub(crate) fn no_handle(handle: u32) -> Response {
     Response::error(ErrorKind::NotFound, format!("no open write {handle}"))
 }
 
+/// Open write `handle`, cloned out of the registry (so no `RefCell`
+/// borrow spans an await).
+pub(crate) fn open_write(state: &State, handle: u32) -> Option<OpenWrite> {
+    state.files.writes.borrow().get(&handle).cloned()
+}
+
 pub async fn write_chunk(state: &State, handle: u32, data: Vec<u8>) -> Response {
-    // Cloned out, so no RefCell borrow spans an await.
-    let Some(open) = state.files.writes.borrow().get(&handle).cloned() else {
+    let Some(open) = open_write(state, handle) else {
         return no_handle(handle);
     };
     let mut w = open.lock().await;
@@ -494,13 +499,22 @@ pub async fn write_chunk(state: &State, handle: u32, data: Vec<u8>) -> Response 
     }
     match w.file.write_all(&data).await {
         Ok(()) => Response::Done,
-        Err(e) => {
-            w.failed = true;
-            state.files.writes.borrow_mut().remove(&handle);
-            let _ = tokio::fs::remove_file(&w.tmp).await;
-            io_error(&w.dest.display().to_string(), &e)
-        }
+        Err(e) => write_failed(state, handle, &mut w, &e).await,
     }
+}
+
+/// Ends write `handle` after `e`: its temp file removed, later requests
+/// for it refused; the answer that says why.
+pub(crate) async fn write_failed(
+    state: &State,
+    handle: u32,
+    w: &mut PendingWrite,
+    e: &std::io::Error,
+) -> Response {
+    w.failed = true;
+    state.files.writes.borrow_mut().remove(&handle);
+    let _ = tokio::fs::remove_file(&w.tmp).await;
+    io_error(&w.dest.display().to_string(), e)
 }
 
 pub async fn write_finish(state: &State, handle: u32, commit: bool) -> Response {

@@ -15,6 +15,7 @@ mod command;
 mod conn;
 mod files;
 mod meta;
+mod passed;
 mod process;
 mod pty;
 mod server;

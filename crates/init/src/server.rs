@@ -8,7 +8,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::UnixStream;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::mpsc;
-use warden_protocol::{codec, InitConfig, Request, Response};
+use warden_protocol::{codec, FileReader, InitConfig, Request, Response};
 
 /// Serves the control channel until the host says `Shutdown` or goes away;
 /// either way every process in the sandbox is killed and the init exits.
@@ -21,7 +21,10 @@ pub async fn serve(mut stream: UnixStream, cfg: InitConfig) -> ! {
     if codec::handshake(&mut stream).await.is_err() {
         exit_now();
     }
-    let (mut rd, wr) = stream.into_split();
+    let (rd, wr) = stream.into_split();
+    // Read with `recvmsg`, so files the host passes are kept for the
+    // requests they came with (see `passed.rs`).
+    let mut rd = FileReader::new(rd);
     let (tx, mut rx) = mpsc::channel::<Out>(64);
     let state = Rc::new(State {
         conn: Conn::new(tx),
@@ -81,8 +84,8 @@ pub async fn serve(mut stream: UnixStream, cfg: InitConfig) -> ! {
     let mut max_id = 0u32;
     loop {
         if state.conn.frozen() {
-            rd = match await_input(&state, rd).await {
-                Some(r) => r,
+            rd = match await_input(&state, rd.into_inner()).await {
+                Some(r) => FileReader::new(r),
                 None => break,
             };
         }
@@ -120,6 +123,15 @@ pub async fn serve(mut stream: UnixStream, cfg: InitConfig) -> ! {
                     frame.id,
                     Request::Cancel { stream },
                 ));
+            }
+            // The file came with this request's first bytes: claimed here,
+            // in the order the requests came.
+            Request::WriteFromFile { handle } => {
+                let (st, id, file) = (state.clone(), frame.id, rd.take_file());
+                tokio::task::spawn_local(async move {
+                    let resp = crate::passed::write_from_file(&st, handle, file).await;
+                    st.conn.send(id, resp).await;
+                });
             }
             Request::Shutdown => {
                 state.procs.kill_all();
@@ -253,14 +265,15 @@ async fn handle(state: Rc<State>, id: u32, req: Request) {
         Request::Connect { port } => return tunnel::connect(state, id, port).await,
         Request::Send { stream, data } => tunnel::send(&state, stream, Some(data)).await,
         Request::CloseSend { stream } => tunnel::send(&state, stream, None).await,
-        // (Credit, Shutdown, Watch, Freeze, Thaw and the effect of Cancel
-        // are handled by the request loop itself.)
+        // (Credit, Shutdown, Watch, Freeze, Thaw, WriteFromFile and the
+        // effect of Cancel are handled by the request loop itself.)
         Request::Ping
         | Request::Cancel { .. }
         | Request::Credit { .. }
         | Request::Shutdown
         | Request::Freeze
         | Request::Thaw
+        | Request::WriteFromFile { .. }
         | Request::Watch { .. } => Response::Done,
     };
     state.conn.send(id, resp).await;

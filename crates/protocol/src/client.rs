@@ -58,8 +58,17 @@ impl ClientError {
 
 type Pending = Arc<Mutex<HashMap<u32, mpsc::UnboundedSender<Response>>>>;
 
+/// A frame for the writer, and the file that goes with it (see
+/// [`crate::passing`]).
+struct Outgoing {
+    bytes: Vec<u8>,
+    file: Option<std::os::fd::OwnedFd>,
+}
+
 struct Inner {
-    out: mpsc::UnboundedSender<Vec<u8>>,
+    out: mpsc::UnboundedSender<Outgoing>,
+    /// Whether the channel passes files (see [`Client::passes_files`]).
+    passes_files: bool,
     pending: Pending,
     next_id: AtomicU32,
     /// Set once the channel is gone (the init closed it, a write failed,
@@ -101,7 +110,18 @@ impl Client {
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         codec::handshake(&mut stream).await?;
-        Ok(Client::serve(stream, 1))
+        Ok(Client::serve(stream, 1, None))
+    }
+
+    /// [`Client::connect`] on a socket to an init of the same kernel, which
+    /// can be passed files (`SCM_RIGHTS`, see [`crate::passing`]): the
+    /// native tier's channel.
+    pub async fn connect_passing_files(
+        mut stream: tokio::net::UnixStream,
+    ) -> Result<Client, ClientError> {
+        codec::handshake(&mut stream).await?;
+        let files = crate::passing::FileSender::new(&stream).map_err(CodecError::from)?;
+        Ok(Client::serve(stream, 1, Some(files)))
     }
 
     /// Takes over the control channel of an init restored from a
@@ -127,7 +147,7 @@ impl Client {
                 Some(Frame {
                     id: 0,
                     body: Response::Thawed { next_id },
-                }) => return Ok(Client::serve(stream, next_id.max(1))),
+                }) => return Ok(Client::serve(stream, next_id.max(1), None)),
                 Some(Frame { id: 0, body }) => {
                     return Err(match body {
                         Response::Error(e) => ClientError::Remote(e),
@@ -158,18 +178,29 @@ impl Client {
     }
 
     /// Starts the reader and writer tasks on a channel past its handshake.
-    fn serve<S>(stream: S, first_id: u32) -> Client
+    fn serve<S>(stream: S, first_id: u32, files: Option<crate::passing::FileSender>) -> Client
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let (mut rd, mut wr) = tokio::io::split(stream);
-        let (out, mut out_rx) = mpsc::unbounded_channel::<Vec<u8>>();
+        let (out, mut out_rx) = mpsc::unbounded_channel::<Outgoing>();
         let pending: Pending = Arc::default();
         let closed = Arc::new(AtomicBool::new(false));
         let (writer_pending, writer_closed) = (pending.clone(), closed.clone());
+        let passes_files = files.is_some();
         let writer = tokio::spawn(async move {
-            while let Some(buf) = out_rx.recv().await {
-                if wr.write_all(&buf).await.is_err() {
+            while let Some(Outgoing { bytes, file }) = out_rx.recv().await {
+                // The file rides on the first bytes of its frame; nothing
+                // else is written meanwhile (this task is the only writer).
+                let sent = match (file, &files) {
+                    (None, _) => 0,
+                    (Some(f), Some(sender)) => match sender.send(&bytes, &f).await {
+                        Ok(n) => n,
+                        Err(_) => break,
+                    },
+                    (Some(_), None) => break,
+                };
+                if wr.write_all(&bytes[sent..]).await.is_err() {
                     break;
                 }
             }
@@ -193,6 +224,7 @@ impl Client {
         Client {
             inner: Arc::new(Inner {
                 out,
+                passes_files,
                 pending,
                 next_id: AtomicU32::new(first_id),
                 closed,
@@ -217,14 +249,29 @@ impl Client {
         }
     }
 
+    /// Whether files can be passed to the init ([`Client::stream_with_file`]):
+    /// a channel made by [`Client::connect_passing_files`].
+    pub fn passes_files(&self) -> bool {
+        self.inner.passes_files
+    }
+
     pub(crate) fn send_raw(&self, id: u32, req: &Request) -> Result<(), ClientError> {
+        self.send_frame(id, req, None)
+    }
+
+    fn send_frame(
+        &self,
+        id: u32,
+        req: &Request,
+        file: Option<std::os::fd::OwnedFd>,
+    ) -> Result<(), ClientError> {
         if self.is_closed() {
             return Err(ClientError::Disconnected);
         }
-        let buf = codec::encode(&Frame { id, body: req })?;
+        let bytes = codec::encode(&Frame { id, body: req })?;
         self.inner
             .out
-            .send(buf)
+            .send(Outgoing { bytes, file })
             .map_err(|_| ClientError::Disconnected)
     }
 
@@ -237,6 +284,31 @@ impl Client {
 
     /// Sends a request and returns the stream of its responses.
     pub fn stream(&self, req: Request) -> Result<ResponseStream, ClientError> {
+        self.stream_inner(req, None)
+    }
+
+    /// [`Client::stream`] for a request that carries `file` (on a channel
+    /// that [`Client::passes_files`]; on another the request is refused
+    /// here, `Unsupported`).
+    pub fn stream_with_file(
+        &self,
+        req: Request,
+        file: std::os::fd::OwnedFd,
+    ) -> Result<ResponseStream, ClientError> {
+        if !self.passes_files() {
+            return Err(ClientError::Remote(ErrorReply {
+                kind: ErrorKind::Unsupported,
+                message: "this sandbox's channel does not pass files".into(),
+            }));
+        }
+        self.stream_inner(req, Some(file))
+    }
+
+    fn stream_inner(
+        &self,
+        req: Request,
+        file: Option<std::os::fd::OwnedFd>,
+    ) -> Result<ResponseStream, ClientError> {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::unbounded_channel();
         self.inner
@@ -247,7 +319,7 @@ impl Client {
         // Checked after registering: `shut` sets the flag before clearing
         // the map, so a request either is cleared with the others or sees
         // the flag here; none waits forever on a channel already gone.
-        if let Err(e) = self.send_raw(id, &req) {
+        if let Err(e) = self.send_frame(id, &req, file) {
             self.inner
                 .pending
                 .lock()

@@ -393,6 +393,13 @@ pub enum Request {
     /// stream of the host before the freeze is let go (its host half is
     /// gone), then `Thawed` and writing resumes.
     Thaw,
+    /// Appends to an open write (`WriteOpen`) the whole content of the file
+    /// whose descriptor comes with this frame (`SCM_RIGHTS`, on a channel
+    /// that passes them: see [`crate::Client::passes_files`]) -> `Done`.
+    /// The kernel copies the bytes (`sendfile`), so a large file costs no
+    /// frames; a frame that came without a file is refused. Last of the
+    /// requests, so every earlier one keeps its encoding.
+    WriteFromFile { handle: u32 },
 }
 
 /// Init -> host.

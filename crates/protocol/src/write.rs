@@ -84,6 +84,26 @@ impl FileWriter<'_> {
         Ok(())
     }
 
+    /// Appends the whole of `file` (from its start) after what was written
+    /// before, copied by the kernel: the channel carries no bytes of it.
+    /// Only on a channel that [`Client::passes_files`] (else
+    /// `Unsupported`, and nothing is written).
+    pub async fn write_file(&mut self, file: std::os::fd::OwnedFd) -> Result<(), ClientError> {
+        if !self.buf.is_empty() {
+            let gathered = std::mem::take(&mut self.buf);
+            self.send(gathered).await?;
+        }
+        if self.sent.len() >= IN_FLIGHT {
+            self.settle_one().await?;
+        }
+        let req = Request::WriteFromFile {
+            handle: self.handle,
+        };
+        self.sent
+            .push_back(self.client.stream_with_file(req, file)?);
+        Ok(())
+    }
+
     async fn send(&mut self, chunk: Vec<u8>) -> Result<(), ClientError> {
         if self.sent.len() >= IN_FLIGHT {
             self.settle_one().await?;

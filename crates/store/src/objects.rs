@@ -267,6 +267,22 @@ impl TenantObjects {
         Ok(got.into_stream().map_err(StoreError::from).boxed())
     }
 
+    /// The object's file opened for reading, when the backend is a local
+    /// directory (None otherwise): for a reader that can be handed the
+    /// file itself (a sandbox's init, which copies it in the kernel).
+    pub async fn open_local(&self, kind: ObjectKind, id: &str) -> Result<Option<std::fs::File>> {
+        let Some(file) = self.local_path(kind, id) else {
+            return Ok(None);
+        };
+        match tokio::fs::File::open(&file).await {
+            Ok(f) => Ok(Some(f.into_std().await)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(StoreError::NotFound(
+                format!("object {}", self.key(kind, id)?),
+            )),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Stores a small object whole.
     pub async fn put_bytes(&self, kind: ObjectKind, id: &str, bytes: Bytes) -> Result<()> {
         let path = self.key(kind, id)?;

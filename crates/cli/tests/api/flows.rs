@@ -489,3 +489,25 @@ async fn served_openapi_matches_the_checked_in_document_and_health_answers() {
         assert!(m.contains(name), "{name} missing: {m}");
     }
 }
+
+/// A write that reaches the sandbox's file-size limit (its disk limit, the
+/// init's `RLIMIT_FSIZE`) is refused with a clear error, and the init
+/// serves on (a write at that limit is where the kernel signals
+/// `SIGXFSZ`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_at_the_file_size_limit_is_refused_and_the_sandbox_lives() {
+    let server = Server::start();
+    let (_, a) = server.admin().tenant("fsize", None).await;
+    let sb = a.sandbox(json!({"limits": {"disk_mb": 1}})).await;
+    // Exactly the limit in the first chunk, then more: the second chunk
+    // starts at the limit.
+    let put = a
+        .put_bytes(
+            &format!("/v1/sandboxes/{sb}/files?path=/scratch/big"),
+            vec![7u8; (1 << 20) + 4096],
+        )
+        .await;
+    assert_eq!(put.status, 413, "{}", put.text);
+    assert!(put.text.contains("File too large"), "{}", put.text);
+    assert_eq!(a.ok(&sb, "echo alive; ls -A /scratch").await, "alive\n");
+}

@@ -375,6 +375,10 @@ impl Sandbox for NativeSandbox {
         self.control.take()
     }
 
+    fn passes_files(&self) -> bool {
+        true
+    }
+
     fn take_egress_listener(&mut self) -> Option<std::net::TcpListener> {
         self.egress.take()
     }

@@ -284,10 +284,12 @@ async fn write_file(
         }
         Err(e) => return Err(failed(path, e)),
     };
-    copy_blob(store, w, blob).await.map_err(|e| match e {
-        Error::Sandbox(c) => failed(path, c),
-        other => other,
-    })?;
+    copy_blob(store, w, blob, client.passes_files())
+        .await
+        .map_err(|e| match e {
+            Error::Sandbox(c) => failed(path, c),
+            other => other,
+        })?;
     client
         .set_meta(path, Some(mode), Some(mtime_ns))
         .await
@@ -317,8 +319,22 @@ async fn same_content(client: &Client, path: &str, sha256: &str) -> bool {
 }
 
 /// Writes blob `blob` through `w` and commits it (or aborts on failure).
-async fn copy_blob(store: &TenantStore, mut w: FileWriter<'_>, blob: &str) -> Result<()> {
+/// Where the channel `passes_files` and the blob is a local file, the init
+/// is handed the file and the kernel copies it (a 100 MiB file in tens of
+/// milliseconds instead of a hundred frames through both processes).
+async fn copy_blob(
+    store: &TenantStore,
+    mut w: FileWriter<'_>,
+    blob: &str,
+    passes_files: bool,
+) -> Result<()> {
     let copied = async {
+        if passes_files {
+            if let Some(file) = store.objects().open_local(ObjectKind::Blobs, blob).await? {
+                w.write_file(file.into()).await?;
+                return Ok(());
+            }
+        }
         let mut body = store.objects().get_stream(ObjectKind::Blobs, blob).await?;
         while let Some(piece) = body.next().await.transpose()? {
             w.write(&piece).await?;
