@@ -8,21 +8,24 @@ use crate::files::{no_handle, open_write, write_failed};
 use crate::State;
 use std::os::fd::OwnedFd;
 use tokio::io::AsyncWriteExt;
-use warden_protocol::{ErrorKind, Response};
+use warden_protocol::Response;
 
 /// Appends all of `file` to open write `handle`; `file` is what came with
-/// the request (none: refused).
+/// the request (none: the write is refused, `Unsupported`).
 pub async fn write_from_file(state: &State, handle: u32, file: Option<OwnedFd>) -> Response {
     let Some(open) = open_write(state, handle) else {
         return no_handle(handle);
-    };
-    let Some(src) = file else {
-        return Response::error(ErrorKind::BadRequest, "no file came with the request");
     };
     let mut w = open.lock().await;
     if w.failed {
         return no_handle(handle);
     }
+    // A channel that did not pass it: the write ends (nothing of it is
+    // left), `Unsupported`, and the host sends the bytes instead.
+    let Some(src) = file else {
+        let e = std::io::Error::from_raw_os_error(libc::EOPNOTSUPP);
+        return write_failed(state, handle, &mut w, &e).await;
+    };
     let copied = async {
         // What earlier chunks queued in the file's buffer goes first.
         w.file.flush().await?;

@@ -68,7 +68,7 @@ struct Outgoing {
 struct Inner {
     out: mpsc::UnboundedSender<Outgoing>,
     /// Whether the channel passes files (see [`Client::passes_files`]).
-    passes_files: bool,
+    passes_files: AtomicBool,
     pending: Pending,
     next_id: AtomicU32,
     /// Set once the channel is gone (the init closed it, a write failed,
@@ -113,9 +113,8 @@ impl Client {
         Ok(Client::serve(stream, 1, None))
     }
 
-    /// [`Client::connect`] on a socket to an init of the same kernel, which
-    /// can be passed files (`SCM_RIGHTS`, see [`crate::passing`]): the
-    /// native tier's channel.
+    /// [`Client::connect`] on a Unix socket, over which the init can be
+    /// passed files (`SCM_RIGHTS`, see [`crate::passing`]).
     pub async fn connect_passing_files(
         mut stream: tokio::net::UnixStream,
     ) -> Result<Client, ClientError> {
@@ -224,7 +223,7 @@ impl Client {
         Client {
             inner: Arc::new(Inner {
                 out,
-                passes_files,
+                passes_files: AtomicBool::new(passes_files),
                 pending,
                 next_id: AtomicU32::new(first_id),
                 closed,
@@ -252,7 +251,13 @@ impl Client {
     /// Whether files can be passed to the init ([`Client::stream_with_file`]):
     /// a channel made by [`Client::connect_passing_files`].
     pub fn passes_files(&self) -> bool {
-        self.inner.passes_files
+        self.inner.passes_files.load(Ordering::Relaxed)
+    }
+
+    /// From now on files go as frames: the init said a file it was sent
+    /// did not come (a channel through something that drops them).
+    pub fn stop_passing_files(&self) {
+        self.inner.passes_files.store(false, Ordering::Relaxed);
     }
 
     pub(crate) fn send_raw(&self, id: u32, req: &Request) -> Result<(), ClientError> {

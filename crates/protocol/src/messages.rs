@@ -397,8 +397,9 @@ pub enum Request {
     /// whose descriptor comes with this frame (`SCM_RIGHTS`, on a channel
     /// that passes them: see [`crate::Client::passes_files`]) -> `Done`.
     /// The kernel copies the bytes (`sendfile`), so a large file costs no
-    /// frames; a frame that came without a file is refused. Last of the
-    /// requests, so every earlier one keeps its encoding.
+    /// frames. A frame that came without a file ends the write
+    /// (`Unsupported`: the host sends bytes instead). Last of the requests,
+    /// so every earlier one keeps its encoding.
     WriteFromFile { handle: u32 },
 }
 

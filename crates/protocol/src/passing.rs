@@ -10,10 +10,13 @@
 //! past the bytes they came with, so descriptors queue in the order of
 //! their frames.
 //!
-//! Only a channel that is a socket between two processes of one kernel
-//! is used so: the native tier's. The gVisor tier's init reads a socket
-//! the Sentry serves; passing host descriptors through it is not relied
-//! on, so its writes go as frames.
+//! Both tiers' channels pass them: the native tier's is a socketpair
+//! between the host and the init; the gVisor tier's is a host socket
+//! donated to the sandbox, and the Sentry imports a descriptor that comes
+//! on it as a host file its init reads. Should one ever not arrive, the
+//! init refuses the request (`Unsupported`) and the host sends that
+//! channel's files as frames from then on
+//! (`Client::stop_passing_files`).
 
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, IoSliceMut};

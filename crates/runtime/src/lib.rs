@@ -73,14 +73,6 @@ pub trait Sandbox: Send {
     fn id(&self) -> &str;
     /// The host end of the control channel (once).
     fn take_control(&mut self) -> Option<UnixStream>;
-    /// Whether the control channel is a socket between two processes of
-    /// this kernel, so the host can pass the init open files over it
-    /// (`SCM_RIGHTS`): the native tier's is. gVisor's init reads a socket
-    /// the Sentry serves, and passing host descriptors through it is not
-    /// relied on: its writes go as frames.
-    fn passes_files(&self) -> bool {
-        false
-    }
     /// For a sandbox with an egress allowlist: the listener on the
     /// sandbox's `127.0.0.1:EGRESS_PROXY_PORT` (in the sandbox's network
     /// namespace) that the caller's egress proxy accepts on (once). The

@@ -502,10 +502,9 @@ impl Manager {
                 tokio::time::timeout(THAW_DEADLINE, Client::reattach(stream))
                     .await
                     .map_err(|_| anyhow::anyhow!("the restored sandbox did not answer"))??
-            } else if sandbox.passes_files() {
-                Client::connect_passing_files(stream).await?
             } else {
-                Client::connect(stream).await?
+                // Restores hand the init their blobs' files (both tiers).
+                Client::connect_passing_files(stream).await?
             };
             let egress = match rules {
                 Some(rules) => {

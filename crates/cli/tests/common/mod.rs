@@ -172,7 +172,10 @@ impl Sb {
         let control = sandbox.take_control().expect("control channel");
         control.set_nonblocking(true).unwrap();
         let stream = tokio::net::UnixStream::from_std(control).unwrap();
-        let client = Client::connect(stream).await.expect("init handshake");
+        // As `warden serve` connects (files pass on both tiers).
+        let client = Client::connect_passing_files(stream)
+            .await
+            .expect("init handshake");
         Sb {
             sandbox: Some(sandbox),
             client,

@@ -375,10 +375,6 @@ impl Sandbox for NativeSandbox {
         self.control.take()
     }
 
-    fn passes_files(&self) -> bool {
-        true
-    }
-
     fn take_egress_listener(&mut self) -> Option<std::net::TcpListener> {
         self.egress.take()
     }

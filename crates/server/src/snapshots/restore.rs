@@ -284,12 +284,25 @@ async fn write_file(
         }
         Err(e) => return Err(failed(path, e)),
     };
-    copy_blob(store, w, blob, client.passes_files())
-        .await
-        .map_err(|e| match e {
-            Error::Sandbox(c) => failed(path, c),
-            other => other,
-        })?;
+    let passing = client.passes_files();
+    let copied = match copy_blob(store, w, blob, passing).await {
+        // The file did not reach the init (the write is gone there):
+        // this channel's files go as frames from now on.
+        Err(Error::Sandbox(e)) if passing && remote_kind(&e) == Some(ErrorKind::Unsupported) => {
+            tracing::warn!(%path, "a file passed to the init did not arrive: sending its bytes");
+            client.stop_passing_files();
+            let w = client
+                .write_open(path, mode, Vec::new())
+                .await
+                .map_err(|e| failed(path, e))?;
+            copy_blob(store, w, blob, false).await
+        }
+        other => other,
+    };
+    copied.map_err(|e| match e {
+        Error::Sandbox(c) => failed(path, c),
+        other => other,
+    })?;
     client
         .set_meta(path, Some(mode), Some(mtime_ns))
         .await
