@@ -364,3 +364,43 @@ async fn a_refused_upload_is_answered_not_reset() {
         "16777216\nwhole\n"
     );
 }
+
+/// A deep listing is the server's memory: one ListDir gathers at most
+/// 100,000 entries (and 64 MiB of them), and a tree with more is refused
+/// with the reason, not listed whole. The same tree's parts are listed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deep_listing_is_bounded() {
+    use warden_envd_wire::filesystem as f;
+    let server = Server::start();
+    let (_, a) = server.admin().tenant("deep-listing", None).await;
+    // Room (inodes: one per 4 KiB of disk) for 11 directories of 10,000.
+    let id = a
+        .sandbox(json!({"limits": {"disk_mb": 1024, "memory_mb": 1024}}))
+        .await;
+    a.ok(
+        &id,
+        "python3 -c \"import os\nfor d in range(11):\n  os.mkdir(f'/scratch/d{d}')\n  \
+         for i in range(10000): open(f'/scratch/d{d}/{i}', 'w').close()\"",
+    )
+    .await;
+    let sb = through_envd(&a, &id).await;
+    let list = |path: &str, depth: u32| {
+        let req = f::ListDirRequest {
+            path: path.into(),
+            depth,
+        };
+        let sb = &sb;
+        async move {
+            sb.unary::<_, f::ListDirResponse>("/filesystem.Filesystem/ListDir", &req)
+                .await
+        }
+    };
+    let (status, body) = list("/scratch", 2).await.unwrap_err();
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert_eq!(body["code"], "resource_exhausted", "{body}");
+    let msg = body["message"].as_str().unwrap_or_default();
+    assert!(msg.contains("100000 entries"), "{msg}");
+    // Controls: the top level, and one directory's 10,000.
+    assert_eq!(list("/scratch", 1).await.unwrap().entries.len(), 11);
+    assert_eq!(list("/scratch/d0", 1).await.unwrap().entries.len(), 10_000);
+}
