@@ -168,28 +168,9 @@ mod tests {
     use std::io::{Read, Seek, Write};
 
     fn file_with(bytes: &[u8]) -> std::fs::File {
-        let mut f = tempfile_in_tmp();
+        let mut f = tempfile::tempfile().unwrap();
         f.write_all(bytes).unwrap();
         f.rewind().unwrap();
-        f
-    }
-
-    fn tempfile_in_tmp() -> std::fs::File {
-        let path = std::env::temp_dir().join(format!(
-            "warden-passing-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos()
-        ));
-        let f = std::fs::File::options()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .unwrap();
-        std::fs::remove_file(&path).unwrap();
         f
     }
 

@@ -84,35 +84,50 @@ impl FileWriter<'_> {
         Ok(())
     }
 
-    /// Appends the whole of `file` (from its start) after what was written
+    /// Appends `file`, from its offset to its end, after what was written
     /// before, copied by the kernel: the channel carries no bytes of it.
     /// Only on a channel that [`Client::passes_files`] (else
     /// `Unsupported`, and nothing is written).
     pub async fn write_file(&mut self, file: std::os::fd::OwnedFd) -> Result<(), ClientError> {
-        if !self.buf.is_empty() {
-            let gathered = std::mem::take(&mut self.buf);
-            self.send(gathered).await?;
-        }
-        if self.sent.len() >= IN_FLIGHT {
-            self.settle_one().await?;
-        }
+        self.send_gathered().await?;
         let req = Request::WriteFromFile {
             handle: self.handle,
         };
-        self.sent
-            .push_back(self.client.stream_with_file(req, file)?);
-        Ok(())
+        self.queue(req, Some(file)).await
     }
 
     async fn send(&mut self, chunk: Vec<u8>) -> Result<(), ClientError> {
-        if self.sent.len() >= IN_FLIGHT {
-            self.settle_one().await?;
-        }
         let req = Request::WriteChunk {
             handle: self.handle,
             data: chunk,
         };
-        self.sent.push_back(self.client.stream(req)?);
+        self.queue(req, None).await
+    }
+
+    /// Sends what is gathered towards the next chunk, if anything.
+    async fn send_gathered(&mut self) -> Result<(), ClientError> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let gathered = std::mem::take(&mut self.buf);
+        self.send(gathered).await
+    }
+
+    /// Sends `req` (with `file`) once fewer than [`IN_FLIGHT`] are
+    /// unanswered.
+    async fn queue(
+        &mut self,
+        req: Request,
+        file: Option<std::os::fd::OwnedFd>,
+    ) -> Result<(), ClientError> {
+        if self.sent.len() >= IN_FLIGHT {
+            self.settle_one().await?;
+        }
+        let stream = match file {
+            Some(f) => self.client.stream_with_file(req, f)?,
+            None => self.client.stream(req)?,
+        };
+        self.sent.push_back(stream);
         Ok(())
     }
 
@@ -130,10 +145,7 @@ impl FileWriter<'_> {
     /// Waits for every chunk's answer, then renames the file into place:
     /// its `Stat`.
     pub async fn commit(mut self) -> Result<FileStat, ClientError> {
-        if !self.buf.is_empty() {
-            let last = std::mem::take(&mut self.buf);
-            self.send(last).await?;
-        }
+        self.send_gathered().await?;
         while !self.sent.is_empty() {
             self.settle_one().await?;
         }

@@ -251,17 +251,11 @@ impl TenantObjects {
         id: &str,
     ) -> Result<BoxStream<'static, Result<Bytes>>> {
         let path = self.key(kind, id)?;
-        if let Some(file) = self.local_path(kind, id) {
-            // A local file is read in large pieces: object_store's local
-            // reader hands out 8 KiB ones, each a blocking-pool round trip,
-            // which made a 100 MiB read take most of a second.
-            match tokio::fs::File::open(&file).await {
-                Ok(f) => return Ok(read_chunks(f)),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    return Err(StoreError::NotFound(format!("object {path}")))
-                }
-                Err(e) => return Err(e.into()),
-            }
+        // A local file is read in large pieces: object_store's local reader
+        // hands out 8 KiB ones, each a blocking-pool round trip, which made
+        // a 100 MiB read take most of a second.
+        if let Some(file) = self.open_local(kind, id).await? {
+            return Ok(read_chunks(tokio::fs::File::from_std(file)));
         }
         let got = self.store.get(&path).await?;
         Ok(got.into_stream().map_err(StoreError::from).boxed())

@@ -128,7 +128,8 @@ pub fn tmpfs(dst: &Path, flags: MountFlags, opts: &str) -> Result<()> {
 /// Where the kernel has no transparent huge pages (the option is refused),
 /// without them.
 pub fn place_tmpfs(dst: &Path, flags: MountFlags, opts: &str) -> Result<()> {
-    match tmpfs(dst, flags, &format!("{opts},{HUGE_PAGES}")) {
+    let (key, value) = HUGE_PAGES;
+    match tmpfs(dst, flags, &format!("{opts},{key}={value}")) {
         Err(e) if e.source.raw_os_error() == Some(rustix::io::Errno::INVAL.raw_os_error()) => {
             tmpfs(dst, flags, opts)
         }
@@ -137,7 +138,7 @@ pub fn place_tmpfs(dst: &Path, flags: MountFlags, opts: &str) -> Result<()> {
 }
 
 /// See [`place_tmpfs`].
-const HUGE_PAGES: &str = "huge=within_size";
+const HUGE_PAGES: (&str, &str) = ("huge", "within_size");
 
 /// The sandbox's root: a tmpfs made with the new mount API and attached on
 /// `staging`, returned as a descriptor of its root directory. Mounting on
@@ -164,7 +165,7 @@ pub fn root_tmpfs(staging: &Path, disk_bytes: Option<u64>) -> Result<std::os::fd
     // huge pages as for its other places (see [`place_tmpfs`]), where the
     // kernel has them (refused here, at once, where it does not).
     if disk_bytes.is_some() {
-        let (key, value) = HUGE_PAGES.split_once('=').unwrap_or((HUGE_PAGES, ""));
+        let (key, value) = HUGE_PAGES;
         let _ = fsconfig_set_string(&fs, key, value);
     }
     fsconfig_create(&fs).map_err(rerr("create root tmpfs", staging))?;
