@@ -61,6 +61,11 @@ pub struct BenchServer {
 }
 
 impl BenchServer {
+    /// The server's data directory (a temporary one).
+    pub fn data_dir(&self) -> &std::path::Path {
+        self._data.path()
+    }
+
     /// Starts a server (configuration adjusted by `tune`) and makes a
     /// tenant with room for the benchmark.
     pub async fn start(

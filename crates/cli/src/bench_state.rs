@@ -64,7 +64,12 @@ fn p50(v: &[Duration]) -> f64 {
     ms(percentile(v, 0.5))
 }
 
-async fn tier(http: &Http, isolation: &str, rounds: usize, size_mb: u64) -> Result<()> {
+async fn tier(
+    http: &Http,
+    isolation: &str,
+    (rounds, size_mb): (usize, u64),
+    disk: &Disk,
+) -> Result<()> {
     let shape = json!({"isolation": isolation});
     let plain = timed("create", rounds, || async {
         let t = Instant::now();
@@ -124,6 +129,7 @@ async fn tier(http: &Http, isolation: &str, rounds: usize, size_mb: u64) -> Resu
     })
     .await?;
     let (pauses, resumes) = cycles(http, &big, "filesystem", rounds).await?;
+    let (firsts, floor) = first_pauses(http, &shape, (rounds, size_mb), disk).await?;
     // Processes and memory too (gVisor only): of that sandbox, and of an
     // idle one.
     let full = match isolation {
@@ -156,15 +162,22 @@ async fn tier(http: &Http, isolation: &str, rounds: usize, size_mb: u64) -> Resu
         p50(&from_big),
         p50(&from_big) / base
     );
-    // The first pause reads every file; a resumed sandbox's next pauses
-    // take what it did not touch from the pause it came from.
-    let (first, later) = pauses.split_first().context("no cycles")?;
-    let later = if later.is_empty() { &pauses[..] } else { later };
+    // The first pause stores every file (here: new bytes each round, so
+    // the disk takes them all); a resumed sandbox's next pauses take what
+    // it did not touch from the pause it came from.
     println!(
-        "{isolation}: pause of a sandbox that wrote {size_mb} MiB: first {:.1} ms, then p50 {:.1} ms \
-         (p90 {:.1}; after each resume it writes one small file), resume p50 {:.1} ms (p90 {:.1}), \
-         {rounds} cycles",
-        ms(*first),
+        "{isolation}: first pause of a sandbox that wrote {size_mb} MiB (new bytes each round) \
+         p50 {:.1} ms (p90 {:.1}); writing as many bytes to a new file in the data directory, \
+         right after each, p50 {:.1} ms ({:.2}x), {rounds} rounds",
+        p50(&firsts),
+        ms(percentile(&firsts, 0.9)),
+        p50(&floor),
+        p50(&firsts) / p50(&floor),
+    );
+    let later = pauses.get(1..).filter(|l| !l.is_empty()).unwrap_or(&pauses);
+    println!(
+        "{isolation}: pause of it once resumed p50 {:.1} ms (p90 {:.1}; after each resume it \
+         writes one small file), resume p50 {:.1} ms (p90 {:.1}), {rounds} cycles",
         p50(later),
         ms(percentile(later, 0.9)),
         p50(&resumes),
@@ -297,6 +310,7 @@ pub async fn run(rounds: usize, size_mb: u64) -> Result<()> {
     })
     .await?;
     let http = server.http.clone();
+    let disk = Disk::new(server.data_dir(), size_mb);
     for isolation in ["native", "gvisor"] {
         // The gVisor tier opens on first use: a start says whether it can.
         match create(&http, json!({"isolation": isolation})).await {
@@ -306,8 +320,79 @@ pub async fn run(rounds: usize, size_mb: u64) -> Result<()> {
                 continue;
             }
         }
-        tier(&http, isolation, rounds, size_mb).await?;
+        tier(&http, isolation, (rounds, size_mb), &disk).await?;
     }
     images(&http, rounds).await?;
     server.stop().await
+}
+
+/// `rounds` first pauses of a new sandbox of `shape` that wrote `size_mb`
+/// MiB of new random bytes, each followed by a write of as many bytes to
+/// a new file on the data directory's disk (the floor of such a pause,
+/// which stores them all): both times.
+async fn first_pauses(
+    http: &Http,
+    shape: &Value,
+    (rounds, size_mb): (usize, u64),
+    disk: &Disk,
+) -> Result<(Vec<Duration>, Vec<Duration>)> {
+    let (mut pauses, mut floor) = (Vec::new(), Vec::new());
+    let pb = bar("first pause", rounds);
+    for _ in 0..rounds {
+        let id = create(http, shape.clone()).await?;
+        sh(
+            http,
+            &id,
+            &format!("head -c {size_mb}M /dev/urandom > /scratch/blob"),
+        )
+        .await?;
+        let t = Instant::now();
+        http.call(
+            reqwest::Method::POST,
+            &format!("/v1/sandboxes/{id}/pause"),
+            Some(json!({})),
+        )
+        .await?;
+        pauses.push(t.elapsed());
+        destroy(http, &id).await?;
+        floor.push(disk.write_new()?);
+        pb.inc(1);
+    }
+    pb.finish_and_clear();
+    Ok((pauses, floor))
+}
+
+/// Writes of new files to the data directory, as a blob is written (in 5
+/// MiB pieces, not synced).
+struct Disk {
+    dir: std::path::PathBuf,
+    bytes: Vec<u8>,
+}
+
+impl Disk {
+    fn new(dir: &std::path::Path, size_mb: u64) -> Disk {
+        // Not compressible, not all one page.
+        let bytes = (0..(size_mb << 20))
+            .map(|i: u64| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        Disk {
+            dir: dir.to_path_buf(),
+            bytes,
+        }
+    }
+
+    /// How long writing the bytes to a new file took (it is removed).
+    fn write_new(&self) -> Result<Duration> {
+        use std::io::Write;
+        let path = self.dir.join("bench-disk");
+        let t = Instant::now();
+        let mut f = std::fs::File::create(&path)?;
+        for piece in self.bytes.chunks(5 << 20) {
+            f.write_all(piece)?;
+        }
+        drop(f);
+        let took = t.elapsed();
+        std::fs::remove_file(&path)?;
+        Ok(took)
+    }
 }

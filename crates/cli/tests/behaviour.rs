@@ -6,7 +6,7 @@
 #[macro_use]
 mod common;
 
-use common::{text, watch, Sb, Tier};
+use common::{passing, text, watch, Sb, Tier};
 use sha2::{Digest, Sha256};
 use std::time::{Duration, Instant};
 use warden_protocol::{ErrorKind, ExecRequest, FileKind, FsEventKind, Request, Response};
@@ -442,56 +442,12 @@ async fn commands_on_a_terminal(tier: Tier) {
     assert_eq!(err.remote_kind(), Some(ErrorKind::BadRequest), "{err}");
 }
 
-/// A file handed to the init over the channel (`WriteFromFile`, how a
-/// restore writes a snapshot's blobs) lands whole after what the write
-/// had before; a request that came without its file is refused and ends
-/// its write, leaving no temp file.
 async fn files_passed_to_the_init(tier: Tier) {
-    use std::io::{Seek, Write};
-    let sb = Sb::default_on(tier).await;
-    let c = &sb.client;
-    let body: Vec<u8> = (0..(3u32 << 20)).map(|i| (i % 253) as u8).collect();
-    let mut host = tempfile::tempfile().unwrap();
-    host.write_all(&body).unwrap();
-    // The init copies from the file's offset.
-    host.rewind().unwrap();
-    let mut w = c
-        .write_open("/scratch/passed.bin", 0o600, vec![])
-        .await
-        .unwrap();
-    w.write(b"head").await.unwrap();
-    w.write_file(host.into()).await.unwrap();
-    let st = w.commit().await.unwrap();
-    assert_eq!(st.size, 4 + body.len() as u64);
-    let back = c.read_file("/scratch/passed.bin").await.unwrap();
-    assert!(
-        back[..4] == *b"head" && back[4..] == body[..],
-        "content differs"
-    );
-    // Without its file (sent as an ordinary request).
-    let Response::Opened { handle } = c
-        .call(Request::WriteOpen {
-            path: "/scratch/none.bin".into(),
-            mode: 0o600,
-            meta: vec![],
-        })
-        .await
-        .unwrap()
-    else {
-        panic!("no handle");
-    };
-    let err = c.call(Request::WriteFromFile { handle }).await.unwrap_err();
-    assert_eq!(err.remote_kind(), Some(ErrorKind::Unsupported), "{err}");
-    let err = c.call(Request::WriteCommit { handle }).await.unwrap_err();
-    assert_eq!(err.remote_kind(), Some(ErrorKind::NotFound), "{err}");
-    let names: Vec<Vec<u8>> = c
-        .list_dir("/scratch")
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| e.name)
-        .collect();
-    assert_eq!(names, vec![b"passed.bin".to_vec()]);
+    passing::files_passed_to_the_init(&Sb::default_on(tier).await).await;
+}
+
+async fn files_read_through_a_pipe(tier: Tier) {
+    passing::files_read_through_a_pipe(&Sb::default_on(tier).await).await;
 }
 
 async fn an_unread_watch_overflows(tier: Tier) {
@@ -509,6 +465,7 @@ both_tiers!(
     sessions_carry_cwd_and_env,
     file_operations,
     files_passed_to_the_init,
+    files_read_through_a_pipe,
     input_is_read_only_and_output_is_writable,
     cpu_limit_throttles,
     watch_reports_kinds_and_names,

@@ -290,20 +290,16 @@ pub async fn set_meta(
     .await
 }
 
-/// Streams a regular file's bytes under flow control.
-pub async fn read(
-    state: Rc<State>,
-    id: u32,
-    path: String,
-    offset: u64,
-    limit: Option<u64>,
+/// Opens `path` for reading as `ReadFile` does (strictly: no symlink on
+/// the way and, unless `links_ok`, no other link to it): a regular file,
+/// or the error to answer.
+pub(crate) async fn open_regular(
+    state: &State,
+    path: &str,
     strict: bool,
     links_ok: bool,
-) {
-    let p = match resolve(&state, &path) {
-        Ok(p) => p,
-        Err(e) => return state.conn.send(id, e).await,
-    };
+) -> Result<tokio::fs::File, Response> {
+    let p = resolve(state, path)?;
     let opened = if strict {
         open_strict(&p)
     } else {
@@ -314,33 +310,40 @@ pub async fn read(
             .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
             .open(&p)
     };
-    let mut file = match opened {
-        Ok(f) => tokio::fs::File::from_std(f),
-        Err(e) => return state.conn.send(id, io_error(&path, &e)).await,
-    };
+    let file = tokio::fs::File::from_std(opened.map_err(|e| io_error(path, &e))?);
     // Only regular files: a FIFO or device would block or never end.
     match file.metadata().await {
-        Ok(md) if strict && !links_ok && md.is_file() && md.nlink() != 1 => {
-            let e = Response::error(
-                ErrorKind::PermissionDenied,
-                format!("{path} has {} links", md.nlink()),
-            );
-            return state.conn.send(id, e).await;
-        }
-        Ok(md) if md.is_file() => {}
-        Ok(md) if md.is_dir() => {
-            let e = Response::error(ErrorKind::IsADirectory, format!("{path} is a directory"));
-            return state.conn.send(id, e).await;
-        }
-        Ok(_) => {
-            let e = Response::error(
-                ErrorKind::Unsupported,
-                format!("{path} is not a regular file"),
-            );
-            return state.conn.send(id, e).await;
-        }
-        Err(e) => return state.conn.send(id, io_error(&path, &e)).await,
+        Ok(md) if strict && !links_ok && md.is_file() && md.nlink() != 1 => Err(Response::error(
+            ErrorKind::PermissionDenied,
+            format!("{path} has {} links", md.nlink()),
+        )),
+        Ok(md) if md.is_file() => Ok(file),
+        Ok(md) if md.is_dir() => Err(Response::error(
+            ErrorKind::IsADirectory,
+            format!("{path} is a directory"),
+        )),
+        Ok(_) => Err(Response::error(
+            ErrorKind::Unsupported,
+            format!("{path} is not a regular file"),
+        )),
+        Err(e) => Err(io_error(path, &e)),
     }
+}
+
+/// Streams a regular file's bytes under flow control.
+pub async fn read(
+    state: Rc<State>,
+    id: u32,
+    path: String,
+    offset: u64,
+    limit: Option<u64>,
+    strict: bool,
+    links_ok: bool,
+) {
+    let mut file = match open_regular(&state, &path, strict, links_ok).await {
+        Ok(f) => f,
+        Err(e) => return state.conn.send(id, e).await,
+    };
     if offset > 0 {
         if let Err(e) = file.seek(std::io::SeekFrom::Start(offset)).await {
             return state.conn.send(id, io_error(&path, &e)).await;

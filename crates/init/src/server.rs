@@ -133,6 +133,19 @@ pub async fn serve(mut stream: UnixStream, cfg: InitConfig) -> ! {
                     st.conn.send(id, resp).await;
                 });
             }
+            Request::ReadToFile {
+                path,
+                limit,
+                strict,
+                links_ok,
+            } => {
+                let (st, id, pipe) = (state.clone(), frame.id, rd.take_file());
+                tokio::task::spawn_local(async move {
+                    let how = (path, limit, strict, links_ok);
+                    let resp = crate::passed::read_to_file(&st, how, pipe).await;
+                    st.conn.send(id, resp).await;
+                });
+            }
             Request::Shutdown => {
                 state.procs.kill_all();
                 state.conn.send(frame.id, Response::Done).await;
@@ -265,8 +278,8 @@ async fn handle(state: Rc<State>, id: u32, req: Request) {
         Request::Connect { port } => return tunnel::connect(state, id, port).await,
         Request::Send { stream, data } => tunnel::send(&state, stream, Some(data)).await,
         Request::CloseSend { stream } => tunnel::send(&state, stream, None).await,
-        // (Credit, Shutdown, Watch, Freeze, Thaw, WriteFromFile and the
-        // effect of Cancel are handled by the request loop itself.)
+        // (Credit, Shutdown, Watch, Freeze, Thaw, WriteFromFile, ReadToFile
+        // and the effect of Cancel are handled by the request loop itself.)
         Request::Ping
         | Request::Cancel { .. }
         | Request::Credit { .. }
@@ -274,6 +287,7 @@ async fn handle(state: Rc<State>, id: u32, req: Request) {
         | Request::Freeze
         | Request::Thaw
         | Request::WriteFromFile { .. }
+        | Request::ReadToFile { .. }
         | Request::Watch { .. } => Response::Done,
     };
     state.conn.send(id, resp).await;

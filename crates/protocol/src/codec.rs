@@ -202,11 +202,21 @@ mod tests {
             },
         );
         round_trip(5, Request::Shutdown);
+        round_trip(
+            6,
+            Request::ReadToFile {
+                path: "/scratch/a".into(),
+                limit: u64::MAX,
+                strict: true,
+                links_ok: true,
+            },
+        );
     }
 
     #[test]
     fn responses_round_trip() {
         round_trip(1, Response::Stdout(vec![1; CHUNK]));
+        round_trip(1, Response::Copied { bytes: 1 << 40 });
         round_trip(
             1,
             Response::Exited(ExitStatus {

@@ -398,9 +398,21 @@ pub enum Request {
     /// that passes them: see [`crate::Client::passes_files`]) -> `Done`.
     /// The kernel copies the bytes (`sendfile`), so a large file costs no
     /// frames. A frame that came without a file ends the write
-    /// (`Unsupported`: the host sends bytes instead). Last of the requests,
-    /// so every earlier one keeps its encoding.
+    /// (`Unsupported`: the host sends bytes instead). Appended after every
+    /// earlier request, so each keeps its encoding.
     WriteFromFile { handle: u32 },
+    /// Copies a regular file (opened as `ReadFile` opens it), at most
+    /// `limit` bytes of it, into the pipe whose writing end comes with
+    /// this frame (`SCM_RIGHTS`), closes the pipe -> `Copied` with the
+    /// bytes copied. The kernel moves the bytes (`sendfile`), so a large
+    /// file costs no frames: a snapshot's files, at a pause. A frame that
+    /// came without its pipe is refused (`Unsupported`). Appended last.
+    ReadToFile {
+        path: String,
+        limit: u64,
+        strict: bool,
+        links_ok: bool,
+    },
 }
 
 /// Init -> host.
@@ -433,6 +445,11 @@ pub enum Response {
     /// streams before the freeze may still be winding down under theirs).
     Thawed {
         next_id: u32,
+    },
+    /// The answer to `ReadToFile`: the bytes it put into the pipe (closed
+    /// before this is sent). Appended last.
+    Copied {
+        bytes: u64,
     },
 }
 

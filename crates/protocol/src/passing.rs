@@ -221,8 +221,9 @@ mod tests {
         );
     }
 
-    /// A channel that was not made to pass files refuses to, before
-    /// anything is sent.
+    /// A channel that was not made to pass files refuses to, either way
+    /// (a file to write from, a pipe to read into), before anything is
+    /// sent.
     #[tokio::test]
     async fn a_channel_without_passing_refuses_files() {
         let (host, mut peer) = tokio::io::duplex(1 << 16);
@@ -235,6 +236,12 @@ mod tests {
         assert!(!client.passes_files());
         let r =
             client.stream_with_file(Request::WriteFromFile { handle: 1 }, file_with(b"x").into());
+        assert!(
+            matches!(&r, Err(crate::ClientError::Remote(e)) if e.kind == crate::ErrorKind::Unsupported),
+            "{:?}",
+            r.as_ref().err()
+        );
+        let r = client.read_piped("/scratch/f", 10, true, true);
         assert!(
             matches!(&r, Err(crate::ClientError::Remote(e)) if e.kind == crate::ErrorKind::Unsupported),
             "{:?}",

@@ -15,6 +15,7 @@ pub mod anchor;
 pub mod audit;
 mod audit_key;
 pub mod egress;
+mod hashing;
 pub mod ids;
 pub mod jobs;
 pub mod objects;

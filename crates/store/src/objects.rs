@@ -12,7 +12,6 @@ use futures::{Stream, StreamExt, TryStreamExt};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, WriteMultipart};
-use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -397,7 +396,7 @@ where
     S: Stream<Item = std::result::Result<Bytes, E>> + Send + Unpin,
     E: std::fmt::Display,
 {
-    let mut hasher = Sha256::new();
+    let mut hasher = crate::hashing::StreamHash::new();
     let mut size: u64 = 0;
     let mut head = Vec::new();
     loop {
@@ -416,7 +415,7 @@ where
         // Back pressure: wait for earlier parts to be written before taking
         // more of the body into memory.
         writer.wait_for_capacity(PARTS_IN_FLIGHT).await?;
-        hasher.update(&chunk);
+        hasher.update(&chunk).await?;
         if head.len() < HEAD_LEN {
             let take = (HEAD_LEN - head.len()).min(chunk.len());
             head.extend_from_slice(&chunk[..take]);
@@ -426,7 +425,7 @@ where
     }
     Ok(PutResult {
         size,
-        sha256: hex::encode(hasher.finalize()),
+        sha256: hasher.finish().await?,
         head,
     })
 }

@@ -3,6 +3,7 @@
 //! its handle drops, even when an assertion fails first.
 #![allow(dead_code)]
 
+pub mod passing;
 pub mod watch;
 
 use std::path::{Path, PathBuf};

@@ -1,7 +1,9 @@
 //! Taking a snapshot's files from a live sandbox: the init's `Changes`
 //! walk says what changed, each regular file is read (strictly: no symlink
-//! anywhere on its path) and stored as the tenant's blob, found again by
-//! its SHA-256 so a content already stored is kept once.
+//! anywhere on its path; through a pipe the init's kernel fills, or as
+//! frames where the channel does not pass one) and stored as the tenant's
+//! blob, found again by its SHA-256 so a content already stored is kept
+//! once.
 
 use super::base::Base;
 use super::{Entry, Manifest, Scope, Skipped, MANIFEST_VERSION};
@@ -9,7 +11,7 @@ use crate::service::{Error, Result};
 use bytes::Bytes;
 use futures::StreamExt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use warden_protocol::{Change, Client, ClientError, FileKind, Request, Response};
+use warden_protocol::{Change, Client, ClientError, ErrorKind, FileKind, Request, Response};
 use warden_store::{BlobKey, ObjectKind, SnapshotId, StoreError, TenantStore};
 
 /// Files read and stored at once.
@@ -315,39 +317,23 @@ async fn store_one(
     budget: &AtomicU64,
 ) -> Result<Option<(String, BlobKey, u64)>> {
     let left = budget.load(Ordering::Relaxed);
-    let mut s = client.stream(Request::ReadFile {
-        path: path.to_string(),
-        offset: 0,
-        limit: Some(left.saturating_add(1)),
-        strict: true,
-        links_ok: true,
-    })?;
-    // The first answer says whether the file could be opened.
-    let first = match s.next().await {
-        Ok(Some(Response::Error(e))) if e.kind == warden_protocol::ErrorKind::NotFound => {
-            return Ok(None)
+    // One byte past what may be stored: a file that has it is too large.
+    let limit = left.saturating_add(1);
+    let mut opened = Opened::NotPassed;
+    if client.passes_files() {
+        opened = piped(client, path, limit).await?;
+        if let Opened::NotPassed = opened {
+            tracing::warn!("a sandbox's init did not get a pipe to read into; sending frames");
+            client.stop_passing_files();
         }
-        Ok(Some(Response::Error(e))) => return Err(ClientError::Remote(e).into()),
-        Ok(Some(r)) => r,
-        Ok(None) => return Err(ClientError::Disconnected.into()),
-        Err(ClientError::Remote(e)) if e.kind == warden_protocol::ErrorKind::NotFound => {
-            return Ok(None)
-        }
-        Err(e) => return Err(e.into()),
+    }
+    if let Opened::NotPassed = opened {
+        opened = framed(client, path, limit).await?;
+    }
+    let body = match opened {
+        Opened::Body(b) => b,
+        Opened::Gone | Opened::NotPassed => return Ok(None),
     };
-    let body = futures::stream::unfold((Some(first), s), |(pending, mut s)| async move {
-        let next = match pending {
-            Some(r) => Ok(Some(r)),
-            None => s.next().await,
-        };
-        match next {
-            Ok(Some(Response::Data(d))) => Some((Ok(Bytes::from(d)), (None, s))),
-            Ok(Some(Response::Done)) | Ok(None) => None,
-            Ok(Some(other)) => Some((Err(format!("unexpected answer {other:?}")), (None, s))),
-            Err(e) => Some((Err(e.to_string()), (None, s))),
-        }
-    })
-    .boxed();
     let key = BlobKey::generate();
     let objects = store.objects();
     let put = objects
@@ -387,4 +373,81 @@ async fn store_one(
         objects.delete(ObjectKind::Blobs, key.as_str()).await?;
     }
     Ok(Some((put.sha256, hold.key, put.size)))
+}
+
+/// A file of the sandbox opened for reading: its bytes, or why not.
+enum Opened {
+    Body(futures::stream::BoxStream<'static, std::result::Result<Bytes, String>>),
+    /// It is gone (removed since the walk).
+    Gone,
+    /// The channel did not pass the pipe: read it as frames.
+    NotPassed,
+}
+
+/// `path` read through a pipe the init's kernel fills (`ReadToFile`).
+async fn piped(client: &Client, path: &str, limit: u64) -> Result<Opened> {
+    let mut read = client.read_piped(path, limit, true, true)?;
+    // The first piece, or the error, says whether the file could be read.
+    let first = match read.next().await {
+        Ok(first) => first,
+        Err(ClientError::Remote(e)) => {
+            return match e.kind {
+                ErrorKind::NotFound => Ok(Opened::Gone),
+                ErrorKind::Unsupported if e.message == warden_protocol::NO_PIPE => {
+                    Ok(Opened::NotPassed)
+                }
+                _ => Err(ClientError::Remote(e).into()),
+            }
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let body = futures::stream::unfold((first, Some(read)), |(pending, read)| async move {
+        let mut read = read?;
+        let next = match pending {
+            Some(p) => Ok(Some(p)),
+            None => read.next().await,
+        };
+        match next {
+            Ok(Some(p)) => Some((Ok(Bytes::from(p)), (None, Some(read)))),
+            Ok(None) => None,
+            Err(e) => Some((Err(e.to_string()), (None, None))),
+        }
+    });
+    Ok(Opened::Body(body.boxed()))
+}
+
+/// `path` read as `Data` frames over the control channel (`ReadFile`).
+async fn framed(client: &Client, path: &str, limit: u64) -> Result<Opened> {
+    let mut s = client.stream(Request::ReadFile {
+        path: path.to_string(),
+        offset: 0,
+        limit: Some(limit),
+        strict: true,
+        links_ok: true,
+    })?;
+    // The first answer says whether the file could be opened.
+    let first = match s.next().await {
+        Ok(Some(Response::Error(e))) | Err(ClientError::Remote(e))
+            if e.kind == ErrorKind::NotFound =>
+        {
+            return Ok(Opened::Gone)
+        }
+        Ok(Some(Response::Error(e))) => return Err(ClientError::Remote(e).into()),
+        Ok(Some(r)) => r,
+        Ok(None) => return Err(ClientError::Disconnected.into()),
+        Err(e) => return Err(e.into()),
+    };
+    let body = futures::stream::unfold((Some(first), s), |(pending, mut s)| async move {
+        let next = match pending {
+            Some(r) => Ok(Some(r)),
+            None => s.next().await,
+        };
+        match next {
+            Ok(Some(Response::Data(d))) => Some((Ok(Bytes::from(d)), (None, s))),
+            Ok(Some(Response::Done)) | Ok(None) => None,
+            Ok(Some(other)) => Some((Err(format!("unexpected answer {other:?}")), (None, s))),
+            Err(e) => Some((Err(e.to_string()), (None, s))),
+        }
+    });
+    Ok(Opened::Body(body.boxed()))
 }
