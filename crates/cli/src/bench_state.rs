@@ -13,6 +13,10 @@ use std::time::{Duration, Instant};
 use crate::bench_measure::{bar, ms, percentile};
 use crate::bench_server::{BenchServer, Http};
 
+/// How long gVisor's pool gets to boot a replacement between timed
+/// creates (as in `bench_gvisor_api`).
+const REFILL: Duration = Duration::from_millis(800);
+
 async fn create(http: &Http, body: Value) -> Result<String> {
     let sb = http
         .call(reqwest::Method::POST, "/v1/sandboxes", Some(body))
@@ -71,7 +75,15 @@ async fn tier(
     disk: &Disk,
 ) -> Result<()> {
     let shape = json!({"isolation": isolation});
+    // gVisor creates are timed with its pool of pre-started sandboxes warm
+    // (as `warden bench gvisor` times them): back to back, they would
+    // time the pool's refill instead.
+    let refill = match isolation {
+        "gvisor" => REFILL,
+        _ => Duration::ZERO,
+    };
     let plain = timed("create", rounds, || async {
+        tokio::time::sleep(refill).await;
         let t = Instant::now();
         let id = create(http, shape.clone()).await?;
         let d = t.elapsed();
@@ -97,6 +109,7 @@ async fn tier(
     let small_id = small["id"].as_str().context("no snapshot id")?.to_string();
     destroy(http, &small_src).await?;
     let from_small = timed("small", rounds, || async {
+        tokio::time::sleep(refill).await;
         let t = Instant::now();
         let id = create(http, json!({"snapshot": small_id})).await?;
         let d = t.elapsed();
@@ -121,6 +134,7 @@ async fn tier(
         .await?;
     let snap_id = snap["id"].as_str().context("no snapshot id")?.to_string();
     let from_big = timed("large", rounds, || async {
+        tokio::time::sleep(refill).await;
         let t = Instant::now();
         let id = create(http, json!({"snapshot": snap_id})).await?;
         let d = t.elapsed();

@@ -6,7 +6,7 @@
 #[macro_use]
 mod common;
 
-use common::{passing, text, watch, Sb, Tier};
+use common::{batch, passing, text, watch, Sb, Tier};
 use sha2::{Digest, Sha256};
 use std::time::{Duration, Instant};
 use warden_protocol::{ErrorKind, ExecRequest, FileKind, FsEventKind, Request, Response};
@@ -450,6 +450,14 @@ async fn files_read_through_a_pipe(tier: Tier) {
     passing::files_read_through_a_pipe(&Sb::default_on(tier).await).await;
 }
 
+async fn batched_path_operations(tier: Tier) {
+    batch::batched_path_operations(&Sb::default_on(tier).await).await;
+}
+
+async fn batches_are_bounded(tier: Tier) {
+    batch::batches_are_bounded(&Sb::default_on(tier).await).await;
+}
+
 async fn an_unread_watch_overflows(tier: Tier) {
     let sb = Sb::default_on(tier).await;
     watch::unread_watch_overflows(&sb).await;
@@ -466,6 +474,8 @@ both_tiers!(
     file_operations,
     files_passed_to_the_init,
     files_read_through_a_pipe,
+    batched_path_operations,
+    batches_are_bounded,
     input_is_read_only_and_output_is_writable,
     cpu_limit_throttles,
     watch_reports_kinds_and_names,

@@ -4,6 +4,7 @@
 //! not reach itself.
 
 use crate::conn::io_error;
+use crate::path_ops;
 use crate::State;
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -13,7 +14,7 @@ use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::PathBuf;
 use std::rc::Rc;
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
-use warden_protocol::{DirEntry, ErrorKind, FileKind, FileStat, Response, CHUNK};
+use warden_protocol::{ErrorKind, FileKind, FileStat, Response, CHUNK};
 
 pub(crate) struct PendingWrite {
     pub(crate) file: tokio::fs::File,
@@ -87,13 +88,13 @@ pub fn stat_of(md: &Metadata, link_target: Option<Vec<u8>>) -> FileStat {
     }
 }
 
-fn lstat(path: &std::path::Path) -> std::io::Result<FileStat> {
+pub(crate) fn lstat(path: &std::path::Path) -> std::io::Result<FileStat> {
     lstat_with(path, true)
 }
 
 /// `lstat`, with the file's metadata when `meta` (a listing stops asking
 /// once it has carried [`warden_protocol::META_LIST_BYTES`]).
-fn lstat_with(path: &std::path::Path, meta: bool) -> std::io::Result<FileStat> {
+pub(crate) fn lstat_with(path: &std::path::Path, meta: bool) -> std::io::Result<FileStat> {
     let md = std::fs::symlink_metadata(path)?;
     if !md.file_type().is_symlink() {
         let mut st = stat_of(&md, None);
@@ -127,167 +128,52 @@ where
         .unwrap_or_else(|e| Response::error(ErrorKind::Io, format!("file operation failed: {e}")))
 }
 
+/// Runs `op` on `path` (resolved) off the protocol loop.
+async fn at<F>(state: &State, path: &str, op: F) -> Response
+where
+    F: FnOnce(&std::path::Path) -> Response + Send + 'static,
+{
+    match resolve(state, path) {
+        Ok(p) => blocking(move || op(&p)).await,
+        Err(e) => e,
+    }
+}
+
 pub async fn stat(state: &State, path: &str) -> Response {
-    let p = match resolve(state, path) {
-        Ok(p) => p,
-        Err(e) => return e,
-    };
-    blocking(move || match lstat(&p) {
-        Ok(st) => Response::Stat(st),
-        Err(e) => io_error(&p.display().to_string(), &e),
-    })
-    .await
+    at(state, path, path_ops::stat).await
 }
 
 pub async fn list_dir(state: &State, path: &str) -> Response {
-    let p = match resolve(state, path) {
-        Ok(p) => p,
-        Err(e) => return e,
-    };
-    blocking(move || {
-        let rd = match std::fs::read_dir(&p) {
-            Ok(rd) => rd,
-            Err(e) => return io_error(&p.display().to_string(), &e),
-        };
-        let mut out = Vec::new();
-        let mut meta_left = warden_protocol::META_LIST_BYTES;
-        for ent in rd {
-            let ent = match ent {
-                Ok(e) => e,
-                Err(e) => return io_error(&p.display().to_string(), &e),
-            };
-            // An entry that vanished between readdir and lstat is skipped.
-            if let Ok(st) = lstat_with(&ent.path(), meta_left > 0) {
-                let used: usize = st.meta.iter().map(|(k, v)| k.len() + v.len()).sum();
-                meta_left = meta_left.saturating_sub(used);
-                out.push(DirEntry {
-                    name: ent.file_name().as_bytes().to_vec(),
-                    stat: st,
-                });
-            }
-        }
-        out.sort_by(|a, b| a.name.cmp(&b.name));
-        Response::Entries(out)
-    })
-    .await
+    at(state, path, path_ops::list_dir).await
 }
 
 pub async fn mkdir(state: &State, path: &str, parents: bool) -> Response {
-    let p = match resolve(state, path) {
-        Ok(p) => p,
-        Err(e) => return e,
-    };
-    blocking(move || {
-        let r = if parents {
-            std::fs::create_dir_all(&p)
-        } else {
-            std::fs::create_dir(&p)
-        };
-        match r {
-            Ok(()) => Response::Done,
-            Err(e) => io_error(&p.display().to_string(), &e),
-        }
-    })
-    .await
+    at(state, path, move |p| path_ops::mkdir(p, parents)).await
 }
 
 pub async fn remove(state: &State, path: &str, recursive: bool) -> Response {
-    let p = match resolve(state, path) {
-        Ok(p) => p,
-        Err(e) => return e,
-    };
-    blocking(move || {
-        let r = match std::fs::symlink_metadata(&p) {
-            // remove_dir_all never follows symlinks inside the tree.
-            Ok(md) if md.is_dir() && recursive => std::fs::remove_dir_all(&p),
-            Ok(md) if md.is_dir() => std::fs::remove_dir(&p),
-            Ok(_) => std::fs::remove_file(&p),
-            Err(e) => Err(e),
-        };
-        match r {
-            Ok(()) => Response::Done,
-            Err(e) => io_error(&p.display().to_string(), &e),
-        }
-    })
-    .await
+    at(state, path, move |p| path_ops::remove(p, recursive)).await
 }
 
 pub async fn rename(state: &State, from: &str, to: &str) -> Response {
-    let (f, t) = match (resolve(state, from), resolve(state, to)) {
-        (Ok(f), Ok(t)) => (f, t),
-        (Err(e), _) | (_, Err(e)) => return e,
+    let t = match resolve(state, to) {
+        Ok(t) => t,
+        Err(e) => return e,
     };
-    blocking(move || match std::fs::rename(&f, &t) {
-        Ok(()) => Response::Done,
-        Err(e) => io_error(&format!("{} -> {}", f.display(), t.display()), &e),
-    })
-    .await
+    at(state, from, move |f| path_ops::rename(f, &t)).await
 }
 
 pub async fn symlink(state: &State, target: Vec<u8>, path: &str) -> Response {
-    let p = match resolve(state, path) {
-        Ok(p) => p,
-        Err(e) => return e,
-    };
-    blocking(move || {
-        let target = std::ffi::OsStr::from_bytes(&target);
-        match std::os::unix::fs::symlink(target, &p) {
-            Ok(()) => Response::Done,
-            Err(e) => io_error(&p.display().to_string(), &e),
-        }
-    })
-    .await
+    at(state, path, move |p| path_ops::symlink(&target, p)).await
 }
 
-/// Sets the mode (not a symlink's: Linux has none to set) and the
-/// modification time (a symlink's own). The init holds no capability, so
-/// a path swapped for a link meanwhile leads only where the sandbox's own
-/// user could go.
 pub async fn set_meta(
     state: &State,
     path: &str,
     mode: Option<u32>,
     mtime_ns: Option<i64>,
 ) -> Response {
-    let p = match resolve(state, path) {
-        Ok(p) => p,
-        Err(e) => return e,
-    };
-    blocking(move || {
-        let fail = |e: std::io::Error| io_error(&p.display().to_string(), &e);
-        let md = match std::fs::symlink_metadata(&p) {
-            Ok(md) => md,
-            Err(e) => return fail(e),
-        };
-        if let Some(mode) = mode.filter(|_| !md.file_type().is_symlink()) {
-            if md.mode() & 0o7777 != mode & 0o7777 {
-                let perms = std::fs::Permissions::from_mode(mode & 0o7777);
-                if let Err(e) = std::fs::set_permissions(&p, perms) {
-                    return fail(e);
-                }
-            }
-        }
-        if let Some(ns) = mtime_ns {
-            use rustix::fs::{AtFlags, Timespec, Timestamps, UTIME_OMIT};
-            let times = Timestamps {
-                last_access: Timespec {
-                    tv_sec: 0,
-                    tv_nsec: UTIME_OMIT,
-                },
-                last_modification: Timespec {
-                    tv_sec: ns.div_euclid(1_000_000_000),
-                    tv_nsec: ns.rem_euclid(1_000_000_000) as _,
-                },
-            };
-            if let Err(e) =
-                rustix::fs::utimensat(rustix::fs::CWD, &p, &times, AtFlags::SYMLINK_NOFOLLOW)
-            {
-                return fail(e.into());
-            }
-        }
-        Response::Done
-    })
-    .await
+    at(state, path, move |p| path_ops::set_meta(p, mode, mtime_ns)).await
 }
 
 /// Opens `path` for reading as `ReadFile` does (strictly: no symlink on
@@ -437,16 +323,10 @@ pub async fn write_open(
         Ok(p) => p,
         Err(e) => return e,
     };
-    let (Some(dir), Some(name)) = (dest.parent(), dest.file_name()) else {
-        return Response::error(ErrorKind::BadRequest, format!("{path} names no file"));
+    let (handle, tmp) = match temp_for(state, &dest) {
+        Ok(t) => t,
+        Err(e) => return e,
     };
-    let handle = state.files.next_handle.get().wrapping_add(1);
-    state.files.next_handle.set(handle);
-    let tmp = dir.join(format!(
-        ".{}.warden-{}-{handle}.tmp",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
     let mut opts = tokio::fs::OpenOptions::new();
     opts.write(true)
         .create_new(true)
@@ -480,6 +360,25 @@ pub async fn write_open(
         }
         Err(e) => io_error(path, &e),
     }
+}
+
+/// A new handle and the temp file, beside `dest`, an atomic write of it
+/// goes to first.
+pub(crate) fn temp_for(state: &State, dest: &std::path::Path) -> Result<(u32, PathBuf), Response> {
+    let (Some(dir), Some(name)) = (dest.parent(), dest.file_name()) else {
+        return Err(Response::error(
+            ErrorKind::BadRequest,
+            format!("{} names no file", dest.display()),
+        ));
+    };
+    let handle = state.files.next_handle.get().wrapping_add(1);
+    state.files.next_handle.set(handle);
+    let tmp = dir.join(format!(
+        ".{}.warden-{}-{handle}.tmp",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    Ok((handle, tmp))
 }
 
 pub(crate) fn no_handle(handle: u32) -> Response {

@@ -10,12 +10,14 @@
 //! On a setup failure the init writes `WERR<reason>` to the control channel
 //! instead of the protocol preamble, so the host can say what went wrong.
 
+mod batch;
 mod changes;
 mod command;
 mod conn;
 mod files;
 mod meta;
 mod passed;
+mod path_ops;
 mod process;
 mod pty;
 mod server;

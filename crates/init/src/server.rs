@@ -275,6 +275,7 @@ async fn handle(state: Rc<State>, id: u32, req: Request) {
         Request::Mkdir { path, parents } => files::mkdir(&state, &path, parents).await,
         Request::Remove { path, recursive } => files::remove(&state, &path, recursive).await,
         Request::Rename { from, to } => files::rename(&state, &from, &to).await,
+        Request::Batch(ops) => crate::batch::run(&state, ops).await,
         Request::Connect { port } => return tunnel::connect(state, id, port).await,
         Request::Send { stream, data } => tunnel::send(&state, stream, Some(data)).await,
         Request::CloseSend { stream } => tunnel::send(&state, stream, None).await,

@@ -15,7 +15,7 @@ pub const MAGIC: [u8; 4] = *b"WRDN";
 /// up; the rest of the stream is the reason, in UTF-8.
 pub const SETUP_FAILED: [u8; 4] = *b"WERR";
 /// Bumped on any incompatible change to the messages.
-pub const VERSION: u16 = 8;
+pub const VERSION: u16 = 9;
 /// Largest payload of one output/data frame.
 pub const CHUNK: usize = 64 * 1024;
 /// Largest encoded frame accepted (a chunk plus headroom for metadata such
@@ -211,12 +211,39 @@ mod tests {
                 links_ok: true,
             },
         );
+        round_trip(
+            7,
+            Request::Batch(vec![
+                crate::BatchOp::Mkdir {
+                    path: "/scratch/d".into(),
+                    parents: false,
+                },
+                crate::BatchOp::PutFile {
+                    path: "/scratch/d/f".into(),
+                    mode: 0o640,
+                    mtime_ns: -1,
+                    data: vec![7; 300],
+                },
+                crate::BatchOp::SetMeta {
+                    path: "/scratch/d".into(),
+                    mode: Some(0o500),
+                    mtime_ns: Some(1 << 60),
+                },
+            ]),
+        );
     }
 
     #[test]
     fn responses_round_trip() {
         round_trip(1, Response::Stdout(vec![1; CHUNK]));
         round_trip(1, Response::Copied { bytes: 1 << 40 });
+        round_trip(
+            1,
+            Response::Batch(vec![
+                Response::Done,
+                Response::error(ErrorKind::NoSpace, "full"),
+            ]),
+        );
         round_trip(
             1,
             Response::Exited(ExitStatus {

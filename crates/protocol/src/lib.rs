@@ -7,6 +7,7 @@
 //! Every isolation backend speaks exactly this protocol to exactly the same
 //! init.
 
+mod batch;
 mod calls;
 pub mod client;
 pub mod codec;
@@ -17,6 +18,7 @@ mod tunnel;
 pub mod watch;
 mod write;
 
+pub use batch::{BatchAnswer, BatchOp, BATCH_ANSWER_BYTES, BATCH_BYTES, MAX_BATCH_OPS};
 pub use calls::ChangesWalk;
 pub use client::{Client, ClientError, ExecOutput, ResponseStream, WINDOW};
 pub use codec::{CodecError, Frame, CHUNK, MAX_FRAME, VERSION};

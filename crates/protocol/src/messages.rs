@@ -413,6 +413,11 @@ pub enum Request {
         strict: bool,
         links_ok: bool,
     },
+    /// Runs the path operations one after another, each once the one
+    /// before has ended, in one round trip -> `Batch` with each one's
+    /// answer, in order (an operation's failure does not stop the next).
+    /// At most [`crate::MAX_BATCH_OPS`]. Appended last.
+    Batch(Vec<crate::BatchOp>),
 }
 
 /// Init -> host.
@@ -451,6 +456,10 @@ pub enum Response {
     Copied {
         bytes: u64,
     },
+    /// The answers to a `Batch`'s operations, in order. Fewer than it had
+    /// when the answers reached [`crate::BATCH_ANSWER_BYTES`]: the rest
+    /// were not run (the host sends them again). Appended last.
+    Batch(Vec<Response>),
 }
 
 impl Response {

@@ -3,6 +3,7 @@
 //! its handle drops, even when an assertion fails first.
 #![allow(dead_code)]
 
+pub mod batch;
 pub mod passing;
 pub mod watch;
 

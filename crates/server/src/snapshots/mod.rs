@@ -15,6 +15,7 @@ pub mod apply;
 pub mod base;
 pub mod capture;
 pub mod restore;
+mod restore_one;
 
 use serde::{Deserialize, Serialize};
 

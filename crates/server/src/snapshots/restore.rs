@@ -8,11 +8,16 @@
 //! can do nothing the sandbox could not do itself; its bytes count in the
 //! new sandbox's disk limit like any other.
 
+use super::restore_one::{failed, make_dir, put, remote_kind};
 use super::{join, Entry, Manifest, Scope};
 use crate::service::{Error, Result};
+use bytes::Bytes;
 use futures::StreamExt;
+use futures::TryStreamExt;
 use std::collections::HashSet;
-use warden_protocol::{Client, ClientError, ErrorKind, FileKind, FileWriter, Request, Response};
+use warden_protocol::{
+    BatchAnswer, BatchOp, Client, ClientError, ErrorKind, FileKind, Response, BATCH_BYTES,
+};
 use warden_store::{ObjectKind, TenantStore};
 
 /// Requests to the init at once (files written, directories made...).
@@ -48,43 +53,82 @@ async fn restore_all<'a>(
         .iter()
         .filter(|e| !scope.skips(e.path()))
         .collect();
-    // Every step below is a round trip to the init per path; the paths of
-    // one step (and of one depth, where parents must come first) go at
-    // once, so a small snapshot costs a handful of round trips, not one
-    // per directory and step.
+    // Each step goes to the init as one batch of operations (a round trip
+    // per step, not per path and step: on gVisor each trip is a
+    // millisecond or more); what a batch cannot settle (a directory of
+    // the image's where a file goes, a link already there) takes the
+    // one-path-at-a-time way after it.
     let dirs: Vec<&'a Entry> = entries
         .iter()
         .copied()
         .filter(|e| matches!(e, Entry::Dir { .. }))
         .collect();
-    let jobs = dirs
-        .iter()
-        .map(|e| Box::pin(remove_deleted(client, scope, e)) as Job<'a>)
-        .collect();
-    all(jobs).await?;
+    remove_deleted(client, scope, &dirs).await?;
     let levels = by_depth(&dirs);
-    for level in &levels {
-        let jobs = level
-            .iter()
-            .map(|e| Box::pin(make_dir(client, e.path())) as Job<'a>)
-            .collect();
-        all(jobs).await?;
-    }
-    let jobs = entries
+    make_dirs(client, &levels).await?;
+    let (small, other): (Vec<&'a Entry>, Vec<&'a Entry>) = entries
+        .iter()
+        .copied()
+        .filter(|e| !matches!(e, Entry::Dir { .. }))
+        .partition(|e| matches!(e, Entry::File { size, .. } if *size <= INLINE_BYTES));
+    let jobs = other
         .iter()
         .map(|e| Box::pin(put(client, store, e)) as Job<'a>)
         .collect();
-    all(jobs).await?;
+    let (small, other) = futures::join!(put_small(client, store, &small), all(jobs));
+    small?;
+    other?;
     // Deepest first, so a directory that becomes read-only (or closed to
     // its user) has had everything under it set.
-    for level in levels.iter().rev() {
-        let jobs = level
-            .iter()
-            .map(|e| Box::pin(dir_meta(client, e)) as Job<'a>)
-            .collect();
-        all(jobs).await?;
+    let ops = levels
+        .iter()
+        .rev()
+        .flatten()
+        .filter_map(|e| match e {
+            Entry::Dir {
+                path,
+                mode,
+                mtime_ns,
+                ..
+            } => Some(BatchOp::SetMeta {
+                path: path.clone(),
+                mode: Some(*mode),
+                mtime_ns: Some(*mtime_ns),
+            }),
+            _ => None,
+        })
+        .collect();
+    for (op, answer) in batch(client, ops).await? {
+        match answer {
+            // A directory of the image's (another owner's) keeps its own.
+            Err(e) if remote_kind(&e) == Some(ErrorKind::PermissionDenied) => {}
+            other => settled(&op, other)?,
+        }
     }
     Ok(())
+}
+
+/// Files of at most this size go to the init inside a batch; larger ones
+/// are handed over as files (or streamed) one by one.
+const INLINE_BYTES: u64 = 64 * 1024;
+
+/// Runs `ops` as batches; each operation with its answer.
+async fn batch(client: &Client, ops: Vec<BatchOp>) -> Result<Vec<(BatchOp, BatchAnswer)>> {
+    let answers = client.batch(ops.clone()).await?;
+    Ok(ops.into_iter().zip(answers).collect())
+}
+
+/// An answer that should be `Done`, as the restore's result.
+fn settled(op: &BatchOp, answer: BatchAnswer) -> Result<()> {
+    match answer {
+        Ok(Response::Done) => Ok(()),
+        Ok(other) => Err(unexpected(&other)),
+        Err(e) => Err(failed(op.path(), e)),
+    }
+}
+
+fn unexpected(answer: &Response) -> Error {
+    Error::Sandbox(ClientError::Unexpected(format!("{answer:?}")))
 }
 
 type Job<'a> = futures::future::BoxFuture<'a, Result<()>>;
@@ -110,256 +154,169 @@ fn by_depth<'a>(dirs: &[&'a Entry]) -> Vec<Vec<&'a Entry>> {
     levels.into_values().collect()
 }
 
-/// Gives directory `e` its mode and time.
-async fn dir_meta(client: &Client, e: &Entry) -> Result<()> {
-    let Entry::Dir {
-        path,
-        mode,
-        mtime_ns,
-        ..
-    } = e
-    else {
-        return Ok(());
-    };
-    // A directory of the image's (another owner's) keeps its own.
-    match client.set_meta(path, Some(*mode), Some(*mtime_ns)).await {
-        Ok(()) => Ok(()),
-        Err(e) if remote_kind(&e) == Some(ErrorKind::PermissionDenied) => Ok(()),
-        Err(e) => Err(failed(path, e)),
-    }
-}
-
-/// Writes one file or link (directories are made before).
-async fn put(client: &Client, store: &TenantStore, e: &Entry) -> Result<()> {
-    match e {
-        Entry::File {
-            path,
-            mode,
-            mtime_ns,
-            blob,
-            sha256,
-            ..
-        } => write_file(client, store, path, (*mode, *mtime_ns), blob, sha256).await,
-        Entry::Symlink {
-            path,
-            mtime_ns,
-            target,
-        } => make_link(client, path, target, *mtime_ns).await,
-        Entry::Dir { .. } => Ok(()),
-    }
-}
-
-fn remote_kind(e: &ClientError) -> Option<ErrorKind> {
-    match e {
-        ClientError::Remote(r) => Some(r.kind),
-        _ => None,
-    }
-}
-
-/// A sandbox's refusal while restoring, said as what it means here.
-fn failed(path: &str, e: ClientError) -> Error {
-    match remote_kind(&e) {
-        Some(ErrorKind::NoSpace) | Some(ErrorKind::TooLarge) => Error::invalid(format!(
-            "the snapshot's files do not fit in the new sandbox ({path}): \
-             ask for a larger limits.disk_mb"
-        )),
-        _ => match e {
-            ClientError::Remote(r) => Error::invalid(format!(
-                "the snapshot could not be restored at {path}: {}",
-                r.message
-            )),
-            other => Error::Sandbox(other),
-        },
-    }
-}
-
-/// Removes what directory `d` holds here that the source's did not.
-async fn remove_deleted(client: &Client, scope: &Scope, d: &Entry) -> Result<()> {
-    let Entry::Dir {
-        path: dir, names, ..
-    } = d
-    else {
-        return Ok(());
-    };
-    let here = match client.list_dir(dir).await {
-        Ok(l) => l,
-        Err(e)
-            if matches!(
-                remote_kind(&e),
-                Some(ErrorKind::NotFound | ErrorKind::NotADirectory)
-            ) =>
-        {
-            return Ok(())
-        }
-        Err(e) => return Err(failed(dir, e)),
-    };
-    let kept: HashSet<&str> = names.iter().map(String::as_str).collect();
-    for entry in here {
-        let Ok(name) = std::str::from_utf8(&entry.name) else {
+/// Removes what each directory holds here that the source's did not.
+async fn remove_deleted(client: &Client, scope: &Scope, dirs: &[&Entry]) -> Result<()> {
+    let ops = dirs
+        .iter()
+        .map(|d| BatchOp::ListDir {
+            path: d.path().to_string(),
+        })
+        .collect();
+    let mut gone = Vec::new();
+    for (d, (op, answer)) in dirs.iter().zip(batch(client, ops).await?) {
+        let Entry::Dir { names, .. } = d else {
             continue;
         };
-        let path = join(dir, name);
-        if kept.contains(name) || scope.skips(&path) {
-            continue;
+        let dir = op.path();
+        let here = match answer {
+            Ok(Response::Entries(l)) => l,
+            Err(e)
+                if matches!(
+                    remote_kind(&e),
+                    Some(ErrorKind::NotFound | ErrorKind::NotADirectory)
+                ) =>
+            {
+                continue
+            }
+            Err(e) => return Err(failed(dir, e)),
+            Ok(other) => return Err(unexpected(&other)),
+        };
+        let kept: HashSet<&str> = names.iter().map(String::as_str).collect();
+        for entry in here {
+            let Ok(name) = std::str::from_utf8(&entry.name) else {
+                continue;
+            };
+            let path = join(dir, name);
+            if !kept.contains(name) && !scope.skips(&path) {
+                gone.push(BatchOp::Remove {
+                    path,
+                    recursive: true,
+                });
+            }
         }
-        match client.remove(&path, true).await {
-            Ok(()) => {}
+    }
+    for (op, answer) in batch(client, gone).await? {
+        match answer {
             Err(e) if remote_kind(&e) == Some(ErrorKind::NotFound) => {}
-            Err(e) => return Err(failed(&path, e)),
+            other => settled(&op, other)?,
         }
     }
     Ok(())
 }
 
-async fn make_dir(client: &Client, path: &str) -> Result<()> {
-    match client.mkdir(path, false).await {
-        Ok(()) => Ok(()),
-        Err(e) if remote_kind(&e) == Some(ErrorKind::AlreadyExists) => {
-            let st = client.stat(path).await.map_err(|e| failed(path, e))?;
-            if st.kind == FileKind::Dir {
-                return Ok(());
+/// Makes every directory, shallowest first. Where one is in the way of
+/// something else (or a parent could not be made), the directories are
+/// made one at a time, each as [`make_dir`] does.
+async fn make_dirs(client: &Client, levels: &[Vec<&Entry>]) -> Result<()> {
+    let ops: Vec<BatchOp> = levels
+        .iter()
+        .flatten()
+        .map(|e| BatchOp::Mkdir {
+            path: e.path().to_string(),
+            parents: false,
+        })
+        .collect();
+    let mut there = Vec::new();
+    let mut one_by_one = false;
+    for (op, answer) in batch(client, ops).await? {
+        match answer {
+            Ok(_) => {}
+            Err(e) if remote_kind(&e) == Some(ErrorKind::AlreadyExists) => {
+                there.push(BatchOp::Stat {
+                    path: op.path().to_string(),
+                })
             }
-            client
-                .remove(path, false)
-                .await
-                .map_err(|e| failed(path, e))?;
-            client.mkdir(path, false).await.map_err(|e| failed(path, e))
-        }
-        Err(e) => Err(failed(path, e)),
-    }
-}
-
-async fn make_link(client: &Client, path: &str, target: &str, mtime_ns: i64) -> Result<()> {
-    // The same link already there (one the sandbox's set-up made, e.g. the
-    // image's `/bin -> usr/bin`, in a directory the user cannot write).
-    if let Ok(st) = client.stat(path).await {
-        if st.kind == FileKind::Symlink && st.link_target.as_deref() == Some(target.as_bytes()) {
-            return Ok(());
+            Err(_) => one_by_one = true,
         }
     }
-    match client.remove(path, true).await {
-        Ok(()) => {}
-        Err(e) if remote_kind(&e) == Some(ErrorKind::NotFound) => {}
-        Err(e) => return Err(failed(path, e)),
-    }
-    client
-        .symlink(target.as_bytes(), path)
-        .await
-        .map_err(|e| failed(path, e))?;
-    client
-        .set_meta(path, None, Some(mtime_ns))
-        .await
-        .map_err(|e| failed(path, e))
-}
-
-async fn write_file(
-    client: &Client,
-    store: &TenantStore,
-    path: &str,
-    (mode, mtime_ns): (u32, i64),
-    blob: &str,
-    sha256: &str,
-) -> Result<()> {
-    let w = match client.write_open(path, mode, Vec::new()).await {
-        Ok(w) => w,
-        // A directory where the file goes (the image's): replaced.
-        Err(e) if remote_kind(&e) == Some(ErrorKind::IsADirectory) => {
-            client
-                .remove(path, true)
-                .await
-                .map_err(|e| failed(path, e))?;
-            client
-                .write_open(path, mode, Vec::new())
-                .await
-                .map_err(|e| failed(path, e))?
-        }
-        // A file the sandbox's user cannot write that the new sandbox's
-        // set-up made just as the source's did (its user's line in
-        // `/etc/passwd`): restored already.
-        Err(e)
-            if remote_kind(&e) == Some(ErrorKind::PermissionDenied)
-                && same_content(client, path, sha256).await =>
-        {
-            return Ok(())
-        }
-        Err(e) => return Err(failed(path, e)),
-    };
-    let passing = client.passes_files();
-    let copied = match copy_blob(store, w, blob, passing).await {
-        // The file did not reach the init (the write is gone there):
-        // this channel's files go as frames from now on.
-        Err(Error::Sandbox(e)) if passing && remote_kind(&e) == Some(ErrorKind::Unsupported) => {
-            tracing::warn!(%path, "a file passed to the init did not arrive: sending its bytes");
-            client.stop_passing_files();
-            let w = client
-                .write_open(path, mode, Vec::new())
-                .await
-                .map_err(|e| failed(path, e))?;
-            copy_blob(store, w, blob, false).await
-        }
-        other => other,
-    };
-    copied.map_err(|e| match e {
-        Error::Sandbox(c) => failed(path, c),
-        other => other,
-    })?;
-    client
-        .set_meta(path, Some(mode), Some(mtime_ns))
-        .await
-        .map_err(|e| failed(path, e))
-}
-
-/// Whether the sandbox's `path` holds exactly the content `sha256`.
-async fn same_content(client: &Client, path: &str, sha256: &str) -> bool {
-    use sha2::{Digest, Sha256};
-    let Ok(mut s) = client.stream(Request::ReadFile {
-        path: path.to_string(),
-        offset: 0,
-        limit: None,
-        strict: true,
-        links_ok: true,
-    }) else {
-        return false;
-    };
-    let mut h = Sha256::new();
-    loop {
-        match s.next().await {
-            Ok(Some(Response::Data(d))) => h.update(&d),
-            Ok(Some(Response::Done)) => return hex::encode(h.finalize()) == sha256,
-            _ => return false,
+    for (_, answer) in batch(client, there).await? {
+        if !matches!(answer, Ok(Response::Stat(ref st)) if st.kind == FileKind::Dir) {
+            one_by_one = true;
         }
     }
-}
-
-/// Writes blob `blob` through `w` and commits it (or aborts on failure).
-/// Where the channel `passes_files` and the blob is a local file, the init
-/// is handed the file and the kernel copies it (a 100 MiB file in tens of
-/// milliseconds instead of a hundred frames through both processes).
-async fn copy_blob(
-    store: &TenantStore,
-    mut w: FileWriter<'_>,
-    blob: &str,
-    passes_files: bool,
-) -> Result<()> {
-    let copied = async {
-        if passes_files {
-            if let Some(file) = store.objects().open_local(ObjectKind::Blobs, blob).await? {
-                w.write_file(file.into()).await?;
-                return Ok(());
+    if one_by_one {
+        for level in levels {
+            for e in level {
+                make_dir(client, e.path()).await?;
             }
         }
-        let mut body = store.objects().get_stream(ObjectKind::Blobs, blob).await?;
-        while let Some(piece) = body.next().await.transpose()? {
-            w.write(&piece).await?;
-        }
-        Ok::<_, Error>(())
     }
-    .await;
-    match copied {
-        Ok(()) => w.commit().await.map(|_| ()).map_err(Error::from),
-        Err(e) => {
-            w.abort().await;
-            Err(e)
+    Ok(())
+}
+
+/// A small file's content, read whole.
+async fn content(store: &TenantStore, e: &Entry) -> Result<Bytes> {
+    match e {
+        Entry::File { blob, .. } => Ok(store.objects().get_bytes(ObjectKind::Blobs, blob).await?),
+        _ => Ok(Bytes::new()),
+    }
+}
+
+/// Writes the small files, a batch of at most [`BATCH_BYTES`] of them at
+/// a time (so a restore holds no more of them in memory); one the batch
+/// could not write (a directory or an unwritable file of the image's in
+/// the way) is written as a large one is.
+async fn put_small(client: &Client, store: &TenantStore, files: &[&Entry]) -> Result<()> {
+    let mut rest = files;
+    let mut by_path = Vec::new();
+    while !rest.is_empty() {
+        let mut bytes = 0;
+        let n = rest
+            .iter()
+            .take_while(|e| {
+                let size = match e {
+                    Entry::File { size, path, .. } => *size as usize + path.len(),
+                    _ => 0,
+                };
+                bytes += size;
+                bytes <= BATCH_BYTES
+            })
+            .count()
+            .max(1);
+        let (part, left) = rest.split_at(n);
+        rest = left;
+        let reads: Vec<futures::future::BoxFuture<'_, Result<Bytes>>> = part
+            .iter()
+            .map(|e| Box::pin(content(store, e)) as _)
+            .collect();
+        let contents: Vec<Bytes> = futures::stream::iter(reads)
+            .buffered(PARALLEL)
+            .try_collect()
+            .await?;
+        let ops = part
+            .iter()
+            .zip(contents)
+            .filter_map(|(e, data)| match e {
+                Entry::File {
+                    path,
+                    mode,
+                    mtime_ns,
+                    ..
+                } => Some(BatchOp::PutFile {
+                    path: path.clone(),
+                    mode: *mode,
+                    mtime_ns: *mtime_ns,
+                    data: data.to_vec(),
+                }),
+                _ => None,
+            })
+            .collect();
+        for ((op, answer), e) in batch(client, ops).await?.into_iter().zip(part) {
+            match answer {
+                Err(err)
+                    if matches!(
+                        remote_kind(&err),
+                        Some(ErrorKind::IsADirectory | ErrorKind::PermissionDenied)
+                    ) =>
+                {
+                    by_path.push(*e)
+                }
+                other => settled(&op, other)?,
+            }
         }
     }
+    for e in by_path {
+        put(client, store, e).await?;
+    }
+    Ok(())
 }
