@@ -35,8 +35,9 @@ async fn destroy(a: &Api, sb: &str) {
 
 /// What a sandbox writes before its snapshot: files in its home, a
 /// directory of its own with a private file, a link, an executable with an
-/// old modification time, a file in /scratch and, under a writable root,
-/// changes to the image (a new file, a deleted one).
+/// old modification time, a file in /scratch, a read-only directory with
+/// an old time and a file in it and, under a writable root, changes to
+/// the image (a new file, a deleted one).
 const WRITE: &str = r#"set -e
 printf 'hello' > /home/user/a.txt
 mkdir -p /home/user/d/e && printf 'secret' > /home/user/d/e/p.txt && chmod 600 /home/user/d/e/p.txt
@@ -47,6 +48,7 @@ mkdir -p /usr/local/share/warden-test && printf 'in the image' > /usr/local/shar
 rm /usr/local/share/warden-test-gone
 cp /home/user/a.txt /home/user/same.txt
 head -c 5242887 /dev/urandom > /scratch/big && sha256sum /scratch/big > /scratch/big.sum
+mkdir /scratch/ro && printf 'kept' > /scratch/ro/f && touch -d @1100000000 /scratch/ro && chmod 555 /scratch/ro
 "#;
 
 /// Checks a sandbox made from the snapshot holds what [`WRITE`] left
@@ -62,15 +64,17 @@ async fn check_restored(a: &Api, sb: &str) {
             sb,
             "cat /home/user/a.txt; echo; cat /home/user/link; echo; /home/user/run.sh; \
              cat /scratch/s.txt; echo; cat /usr/local/share/warden-test/x; echo; \
+             cat /scratch/ro/f; echo; \
              test -e /usr/local/share/warden-test-gone && echo BACK || echo gone; \
              tail -n 1 /usr/lib/os-release; \
              python3 -c 'import os; s=os.stat(\"/home/user/d/e/p.txt\"); r=os.stat(\"/home/user/run.sh\"); \
-             print(oct(s.st_mode & 0o777), int(r.st_mtime), os.readlink(\"/home/user/link\"))'",
+             print(oct(s.st_mode & 0o777), int(r.st_mtime), os.readlink(\"/home/user/link\")); \
+             d=os.stat(\"/scratch/ro\"); print(oct(d.st_mode & 0o777), int(d.st_mtime))'",
         )
         .await;
     assert_eq!(
         out,
-        "hello\nsecret\nran\nscratch\nin the image\ngone\nWARDEN_TEST=1\n0o600 1000000000 d/e/p.txt\n",
+        "hello\nsecret\nran\nscratch\nin the image\nkept\ngone\nWARDEN_TEST=1\n0o600 1000000000 d/e/p.txt\n0o555 1100000000\n",
         "restored files"
     );
 }
@@ -348,8 +352,13 @@ async fn the_cli_takes_lists_starts_from_and_deletes_snapshots() {
         &["sandbox", "create", "--json"],
     ));
     let sid = sb["id"].as_str().unwrap();
-    a.ok(sid, "mkdir -p /scratch/w && echo kept > /scratch/w/n")
-        .await;
+    // A small snapshot (its directories are dated in the batch that
+    // writes its files).
+    a.ok(
+        sid,
+        "mkdir -p /scratch/w && echo kept > /scratch/w/n && touch -d @1200000000 /scratch/w",
+    )
+    .await;
     let snap = json_of(&warden(
         &server,
         Some(key),
@@ -378,6 +387,13 @@ async fn the_cli_takes_lists_starts_from_and_deletes_snapshots() {
         ],
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout), "kept\n");
+    let dated = a
+        .ok(
+            from["id"].as_str().unwrap(),
+            "python3 -c 'import os; print(int(os.stat(\"/scratch/w\").st_mtime))'",
+        )
+        .await;
+    assert_eq!(dated, "1200000000\n");
     let out = warden(&server, Some(key), &["snapshot", "rm", "base"]);
     assert!(
         out.status.success(),

@@ -53,34 +53,76 @@ async fn restore_all<'a>(
         .iter()
         .filter(|e| !scope.skips(e.path()))
         .collect();
-    // Each step goes to the init as one batch of operations (a round trip
+    // Each step goes to the init as a batch of operations (a round trip
     // per step, not per path and step: on gVisor each trip is a
-    // millisecond or more); what a batch cannot settle (a directory of
-    // the image's where a file goes, a link already there) takes the
-    // one-path-at-a-time way after it.
+    // millisecond or more), and a small snapshot is two: what is at each
+    // directory, then everything else. What a batch cannot settle (a
+    // directory of the image's where a file goes, a link already there)
+    // takes the one-path-at-a-time way after it.
     let dirs: Vec<&'a Entry> = entries
         .iter()
         .copied()
         .filter(|e| matches!(e, Entry::Dir { .. }))
         .collect();
-    remove_deleted(client, scope, &dirs).await?;
     let levels = by_depth(&dirs);
-    make_dirs(client, &levels).await?;
+    let mut first = match survey(client, scope, &dirs).await? {
+        Survey::Clear(missing) => levels
+            .iter()
+            .flatten()
+            .filter(|d| missing.contains(d.path()))
+            .map(|d| BatchOp::Mkdir {
+                path: d.path().to_string(),
+                parents: false,
+            })
+            .collect(),
+        Survey::Blocked => {
+            for e in levels.iter().flatten() {
+                make_dir(client, e.path()).await?;
+            }
+            Vec::new()
+        }
+    };
     let (small, other): (Vec<&'a Entry>, Vec<&'a Entry>) = entries
         .iter()
         .copied()
         .filter(|e| !matches!(e, Entry::Dir { .. }))
         .partition(|e| matches!(e, Entry::File { size, .. } if *size <= INLINE_BYTES));
+    // Deepest first, so a directory that becomes read-only (or closed to
+    // its user) has had everything under it set. In the files' last batch
+    // unless a file may still come after it (a large one, a link, one the
+    // batch could not write) or a directory closes to its user.
+    let metas = meta_ops(&levels);
+    let metas_last = other.is_empty()
+        && dirs
+            .iter()
+            .all(|d| matches!(d, Entry::Dir { mode, .. } if mode & 0o300 == 0o300));
+    if !other.is_empty() {
+        judge_all(batch(client, std::mem::take(&mut first)).await?)?;
+    }
+    let last = if metas_last {
+        metas.clone()
+    } else {
+        Vec::new()
+    };
     let jobs = other
         .iter()
         .map(|e| Box::pin(put(client, store, e)) as Job<'a>)
         .collect();
-    let (small, other) = futures::join!(put_small(client, store, &small), all(jobs));
-    small?;
+    let (left, other) = futures::join!(put_small(client, store, &small, (first, last)), all(jobs));
+    let left = left?;
     other?;
-    // Deepest first, so a directory that becomes read-only (or closed to
-    // its user) has had everything under it set.
-    let ops = levels
+    for e in &left {
+        put(client, store, e).await?;
+    }
+    if !metas_last || !left.is_empty() {
+        judge_all(batch(client, metas).await?)?;
+    }
+    Ok(())
+}
+
+/// Each directory's mode and time, deepest first.
+fn meta_ops(levels: &[Vec<&Entry>]) -> Vec<BatchOp> {
+    levels
         .iter()
         .rev()
         .flatten()
@@ -97,12 +139,41 @@ async fn restore_all<'a>(
             }),
             _ => None,
         })
-        .collect();
-    for (op, answer) in batch(client, ops).await? {
-        match answer {
-            // A directory of the image's (another owner's) keeps its own.
-            Err(e) if remote_kind(&e) == Some(ErrorKind::PermissionDenied) => {}
-            other => settled(&op, other)?,
+        .collect()
+}
+
+/// What a restore makes of one operation's answer.
+enum Judged {
+    Done,
+    /// A file the batch could not write: written one path at a time.
+    ByPath,
+}
+
+/// Whether `answer` settles `op` (as the restore makes, dates and writes).
+fn judge(op: &BatchOp, answer: BatchAnswer) -> Result<Judged> {
+    let kind = answer.as_ref().err().and_then(remote_kind);
+    match (op, kind) {
+        // Made meanwhile: the survey said nothing else was there.
+        (BatchOp::Mkdir { .. }, Some(ErrorKind::AlreadyExists)) => Ok(Judged::Done),
+        // A directory of the image's (another owner's) keeps its own.
+        (BatchOp::SetMeta { .. }, Some(ErrorKind::PermissionDenied)) => Ok(Judged::Done),
+        // Removed meanwhile.
+        (BatchOp::Remove { .. }, Some(ErrorKind::NotFound)) => Ok(Judged::Done),
+        (BatchOp::PutFile { .. }, Some(ErrorKind::IsADirectory | ErrorKind::PermissionDenied)) => {
+            Ok(Judged::ByPath)
+        }
+        _ => settled(op, answer).map(|()| Judged::Done),
+    }
+}
+
+/// Every answer settles its operation (none may need a path of its own).
+fn judge_all(answers: Vec<(BatchOp, BatchAnswer)>) -> Result<()> {
+    for (op, answer) in answers {
+        if let Judged::ByPath = judge(&op, answer)? {
+            return Err(failed(
+                op.path(),
+                ClientError::Unexpected("not written".into()),
+            ));
         }
     }
     Ok(())
@@ -154,21 +225,54 @@ fn by_depth<'a>(dirs: &[&'a Entry]) -> Vec<Vec<&'a Entry>> {
     levels.into_values().collect()
 }
 
-/// Removes what each directory holds here that the source's did not.
-async fn remove_deleted(client: &Client, scope: &Scope, dirs: &[&Entry]) -> Result<()> {
+/// What is at the snapshot's directories in the new sandbox.
+enum Survey {
+    /// Each is a directory or is missing (these paths): made in a batch.
+    Clear(HashSet<String>),
+    /// Something else is in the way of one: made one at a time.
+    Blocked,
+}
+
+/// Looks at every directory's path (`lstat`) and into it, in one batch,
+/// and removes what each holds here that the source's did not.
+async fn survey(client: &Client, scope: &Scope, dirs: &[&Entry]) -> Result<Survey> {
     let ops = dirs
         .iter()
-        .map(|d| BatchOp::ListDir {
-            path: d.path().to_string(),
+        .flat_map(|d| {
+            let path = d.path().to_string();
+            [
+                BatchOp::Stat { path: path.clone() },
+                BatchOp::ListDir { path },
+            ]
         })
         .collect();
+    let mut answers = batch(client, ops).await?.into_iter();
+    let mut missing = HashSet::new();
+    let mut blocked = false;
     let mut gone = Vec::new();
-    for (d, (op, answer)) in dirs.iter().zip(batch(client, ops).await?) {
+    for d in dirs {
+        let (Some((stat, at)), Some((_, listed))) = (answers.next(), answers.next()) else {
+            return Err(unexpected(&Response::Done));
+        };
         let Entry::Dir { names, .. } = d else {
             continue;
         };
-        let dir = op.path();
-        let here = match answer {
+        let dir = stat.path();
+        match at {
+            Ok(Response::Stat(st)) if st.kind == FileKind::Dir => {}
+            Ok(Response::Stat(_)) => blocked = true,
+            Err(e) if remote_kind(&e) == Some(ErrorKind::NotFound) => {
+                missing.insert(dir.to_string());
+                continue;
+            }
+            Err(e) if remote_kind(&e) == Some(ErrorKind::NotADirectory) => {
+                blocked = true;
+                continue;
+            }
+            Err(e) => return Err(failed(dir, e)),
+            Ok(other) => return Err(unexpected(&other)),
+        }
+        let here = match listed {
             Ok(Response::Entries(l)) => l,
             Err(e)
                 if matches!(
@@ -195,53 +299,12 @@ async fn remove_deleted(client: &Client, scope: &Scope, dirs: &[&Entry]) -> Resu
             }
         }
     }
-    for (op, answer) in batch(client, gone).await? {
-        match answer {
-            Err(e) if remote_kind(&e) == Some(ErrorKind::NotFound) => {}
-            other => settled(&op, other)?,
-        }
-    }
-    Ok(())
-}
-
-/// Makes every directory, shallowest first. Where one is in the way of
-/// something else (or a parent could not be made), the directories are
-/// made one at a time, each as [`make_dir`] does.
-async fn make_dirs(client: &Client, levels: &[Vec<&Entry>]) -> Result<()> {
-    let ops: Vec<BatchOp> = levels
-        .iter()
-        .flatten()
-        .map(|e| BatchOp::Mkdir {
-            path: e.path().to_string(),
-            parents: false,
-        })
-        .collect();
-    let mut there = Vec::new();
-    let mut one_by_one = false;
-    for (op, answer) in batch(client, ops).await? {
-        match answer {
-            Ok(_) => {}
-            Err(e) if remote_kind(&e) == Some(ErrorKind::AlreadyExists) => {
-                there.push(BatchOp::Stat {
-                    path: op.path().to_string(),
-                })
-            }
-            Err(_) => one_by_one = true,
-        }
-    }
-    for (_, answer) in batch(client, there).await? {
-        if !matches!(answer, Ok(Response::Stat(ref st)) if st.kind == FileKind::Dir) {
-            one_by_one = true;
-        }
-    }
-    if one_by_one {
-        for level in levels {
-            for e in level {
-                make_dir(client, e.path()).await?;
-            }
-        }
-    }
-    Ok(())
+    judge_all(batch(client, gone).await?)?;
+    Ok(if blocked {
+        Survey::Blocked
+    } else {
+        Survey::Clear(missing)
+    })
 }
 
 /// A small file's content, read whole.
@@ -253,13 +316,20 @@ async fn content(store: &TenantStore, e: &Entry) -> Result<Bytes> {
 }
 
 /// Writes the small files, a batch of at most [`BATCH_BYTES`] of them at
-/// a time (so a restore holds no more of them in memory); one the batch
-/// could not write (a directory or an unwritable file of the image's in
-/// the way) is written as a large one is.
-async fn put_small(client: &Client, store: &TenantStore, files: &[&Entry]) -> Result<()> {
+/// a time (so a restore holds no more of them in memory), `first` going
+/// before them in the first batch and `last` after them in the last. The
+/// files a batch could not write (a directory or an unwritable file of
+/// the image's in the way) are left to the caller.
+async fn put_small<'e>(
+    client: &Client,
+    store: &TenantStore,
+    files: &[&'e Entry],
+    (first, last): (Vec<BatchOp>, Vec<BatchOp>),
+) -> Result<Vec<&'e Entry>> {
     let mut rest = files;
+    let (mut first, mut last) = (Some(first), Some(last));
     let mut by_path = Vec::new();
-    while !rest.is_empty() {
+    while first.is_some() || !rest.is_empty() {
         let mut bytes = 0;
         let n = rest
             .iter()
@@ -272,7 +342,8 @@ async fn put_small(client: &Client, store: &TenantStore, files: &[&Entry]) -> Re
                 bytes <= BATCH_BYTES
             })
             .count()
-            .max(1);
+            .max(1)
+            .min(rest.len());
         let (part, left) = rest.split_at(n);
         rest = left;
         let reads: Vec<futures::future::BoxFuture<'_, Result<Bytes>>> = part
@@ -283,40 +354,37 @@ async fn put_small(client: &Client, store: &TenantStore, files: &[&Entry]) -> Re
             .buffered(PARALLEL)
             .try_collect()
             .await?;
-        let ops = part
-            .iter()
-            .zip(contents)
-            .filter_map(|(e, data)| match e {
-                Entry::File {
-                    path,
-                    mode,
-                    mtime_ns,
-                    ..
-                } => Some(BatchOp::PutFile {
+        let mut ops = first.take().unwrap_or_default();
+        let mut of = vec![None; ops.len()];
+        for (e, data) in part.iter().zip(contents) {
+            if let Entry::File {
+                path,
+                mode,
+                mtime_ns,
+                ..
+            } = e
+            {
+                ops.push(BatchOp::PutFile {
                     path: path.clone(),
                     mode: *mode,
                     mtime_ns: *mtime_ns,
                     data: data.to_vec(),
-                }),
-                _ => None,
-            })
-            .collect();
-        for ((op, answer), e) in batch(client, ops).await?.into_iter().zip(part) {
-            match answer {
-                Err(err)
-                    if matches!(
-                        remote_kind(&err),
-                        Some(ErrorKind::IsADirectory | ErrorKind::PermissionDenied)
-                    ) =>
-                {
-                    by_path.push(*e)
-                }
-                other => settled(&op, other)?,
+                });
+                of.push(Some(*e));
+            }
+        }
+        if rest.is_empty() {
+            ops.extend(last.take().unwrap_or_default());
+        }
+        for ((op, answer), e) in batch(client, ops)
+            .await?
+            .into_iter()
+            .zip(of.into_iter().chain(std::iter::repeat(None)))
+        {
+            if let (Judged::ByPath, Some(e)) = (judge(&op, answer)?, e) {
+                by_path.push(e);
             }
         }
     }
-    for e in by_path {
-        put(client, store, e).await?;
-    }
-    Ok(())
+    Ok(by_path)
 }
