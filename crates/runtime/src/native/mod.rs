@@ -121,13 +121,6 @@ impl NativeRuntime {
             path: staging.clone(),
             source: e,
         })?;
-        if cfg.favor_dynmods {
-            if let Err(e) = warden_cgroups::favor_dynamic_mods() {
-                tracing::warn!(
-                    "cannot enable cgroup favordynmods (sandbox starts may be slower): {e}"
-                );
-            }
-        }
         let one_shot = cfg.prestart == 0;
         // The zygote's start (an exec of the init, which then attaches its
         // seccomp filter, compiled here while the init is being loaded)
@@ -142,8 +135,15 @@ impl NativeRuntime {
                 let r = (unconfined.confine(&seccomp.inherited)?, seccomp.own);
                 Ok(r)
             });
-            let spare = one_shot.then(|| s.spawn(netns::fresh));
+            let spare = one_shot.then(|| s.spawn(netns::fresh_on_this_thread));
             let rest = (|| -> Result<_, RuntimeError> {
+                if cfg.favor_dynmods {
+                    if let Err(e) = warden_cgroups::favor_dynamic_mods() {
+                        tracing::warn!(
+                            "cannot enable cgroup favordynmods (sandbox starts may be slower): {e}"
+                        );
+                    }
+                }
                 let templates = templates::prepare(&cfg.state_dir, templates::PerSandbox::Links)?;
                 let slots = Arc::new(Slots::open(&cfg.state_dir)?);
                 // Killing a sandbox's init ends its whole PID namespace, so

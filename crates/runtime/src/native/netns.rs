@@ -90,10 +90,19 @@ fn fill(shared: &Shared<State>, size: usize) {
 /// thread of its own), for a sandbox that must not take a pooled one.
 pub fn fresh() -> std::io::Result<OwnedFd> {
     std::thread::scope(|s| {
-        s.spawn(|| make(&File::open("/proc/thread-self/ns/net")?))
+        s.spawn(fresh_on_this_thread)
             .join()
             .unwrap_or_else(|_| Err(std::io::Error::other("netns thread panicked")))
     })
+}
+
+/// As [`fresh`], made by the calling thread itself, for a caller that is
+/// already a short-lived thread of its own (a `warden run` making its one
+/// sandbox's namespace next to its other start-up work): the thread spends
+/// the making in the new namespace, and ends with nothing else run on it
+/// should it fail to come back.
+pub fn fresh_on_this_thread() -> std::io::Result<OwnedFd> {
+    make(&File::open("/proc/thread-self/ns/net")?)
 }
 
 /// Makes one loopback-only namespace on this thread and returns to `home`.
