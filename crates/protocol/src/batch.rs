@@ -9,6 +9,7 @@
 
 use crate::client::{Client, ClientError};
 use crate::messages::{Request, Response};
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 /// Operations one `Batch` may carry (the init refuses more).
@@ -48,8 +49,7 @@ pub enum BatchOp {
         path: String,
         mode: u32,
         mtime_ns: i64,
-        #[serde(with = "serde_bytes")]
-        data: Vec<u8>,
+        data: Bytes,
     },
 }
 
@@ -87,9 +87,12 @@ pub type BatchAnswer = Result<Response, ClientError>;
 
 impl Client {
     /// Runs `ops` in order, as few `Batch` requests as their size allows,
-    /// and gives each one's answer in the same order. An operation's
-    /// failure is its answer; the `Err` is the channel's own.
-    pub async fn batch(&self, ops: Vec<BatchOp>) -> Result<Vec<BatchAnswer>, ClientError> {
+    /// and gives back each one with its answer, in the same order. An
+    /// operation's failure is its answer; the `Err` is the channel's own.
+    pub async fn batch(
+        &self,
+        ops: Vec<BatchOp>,
+    ) -> Result<Vec<(BatchOp, BatchAnswer)>, ClientError> {
         let mut answers = Vec::with_capacity(ops.len());
         let mut rest = ops.into_iter().peekable();
         while rest.peek().is_some() {
@@ -103,7 +106,8 @@ impl Client {
                 bytes += op.size();
                 part.extend(rest.next());
             }
-            // Sent again from the first the init did not run.
+            // Sent again from the first the init did not run (a copy of
+            // paths; a file's bytes are shared).
             while !part.is_empty() {
                 let got = match self.call(Request::Batch(part.clone())).await? {
                     Response::Batch(got) if !got.is_empty() && got.len() <= part.len() => got,
@@ -118,10 +122,10 @@ impl Client {
                         )))
                     }
                 };
-                part.drain(..got.len());
-                answers.extend(got.into_iter().map(|r| match r {
-                    Response::Error(e) => Err(ClientError::Remote(e)),
-                    ok => Ok(ok),
+                let ran = part.drain(..got.len());
+                answers.extend(ran.zip(got).map(|(op, r)| match r {
+                    Response::Error(e) => (op, Err(ClientError::Remote(e))),
+                    ok => (op, Ok(ok)),
                 }));
             }
         }
@@ -191,13 +195,15 @@ mod tests {
         let client = Client::connect(host).await.unwrap();
         let mut ops: Vec<BatchOp> = (0..5).map(mkdir).collect();
         ops.insert(3, BatchOp::Stat { path: "/x".into() });
-        let answers = client.batch(ops).await.unwrap();
+        let answers = client.batch(ops.clone()).await.unwrap();
         let kinds: Vec<Option<ErrorKind>> = answers
             .iter()
-            .map(|a| a.as_ref().err().and_then(ClientError::remote_kind))
+            .map(|(_, a)| a.as_ref().err().and_then(ClientError::remote_kind))
             .collect();
         let no = Some(ErrorKind::NotFound);
         assert_eq!(kinds, [None, None, None, no, None, None]);
+        let back: Vec<BatchOp> = answers.into_iter().map(|(op, _)| op).collect();
+        assert_eq!(back, ops);
         drop(client);
         assert_eq!(peer.await.unwrap(), [6, 4, 2]);
     }
@@ -213,7 +219,7 @@ mod tests {
             path: format!("/scratch/{i}"),
             mode: 0o644,
             mtime_ns: 0,
-            data: vec![0; BATCH_BYTES / 3],
+            data: Bytes::from(vec![0; BATCH_BYTES / 3]),
         };
         let ops: Vec<BatchOp> = (0..7).map(file).collect();
         assert_eq!(client.batch(ops).await.unwrap().len(), 7);

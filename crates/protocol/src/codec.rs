@@ -222,7 +222,7 @@ mod tests {
                     path: "/scratch/d/f".into(),
                     mode: 0o640,
                     mtime_ns: -1,
-                    data: vec![7; 300],
+                    data: bytes::Bytes::from(vec![7; 300]),
                 },
                 crate::BatchOp::SetMeta {
                     path: "/scratch/d".into(),

@@ -16,7 +16,7 @@ fn put(path: &str, mode: u32, mtime_ns: i64, data: &[u8]) -> BatchOp {
         path: path.into(),
         mode,
         mtime_ns,
-        data: data.to_vec(),
+        data: data.to_vec().into(),
     }
 }
 
@@ -74,7 +74,13 @@ pub async fn batched_path_operations(sb: &Sb) {
             recursive: true,
         },
     ];
-    let a = c.batch(ops).await.unwrap();
+    let a: Vec<_> = c
+        .batch(ops)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(_, a)| a)
+        .collect();
     assert_eq!(a.len(), 14);
     for i in [0, 1, 2, 4, 5, 8, 9, 12] {
         assert!(matches!(a[i], Ok(Response::Done)), "{i}: {:?}", a[i]);
@@ -159,7 +165,7 @@ pub async fn batches_are_bounded(sb: &Sb) {
     );
     let all = c.batch(lists).await.unwrap();
     assert_eq!(all.len(), listings);
-    for a in &all {
+    for (_, a) in &all {
         assert!(matches!(a, Ok(Response::Entries(e)) if e.len() == 2000));
     }
 }

@@ -401,19 +401,21 @@ async fn piped(client: &Client, path: &str, limit: u64) -> Result<Opened> {
         }
         Err(e) => return Err(e.into()),
     };
-    let body = futures::stream::unfold((first, Some(read)), |(pending, read)| async move {
+    // The rest, up to the end or the first failure.
+    let rest = futures::stream::unfold(Some(read), |read| async move {
         let mut read = read?;
-        let next = match pending {
-            Some(p) => Ok(Some(p)),
-            None => read.next().await,
-        };
-        match next {
-            Ok(Some(p)) => Some((Ok(Bytes::from(p)), (None, Some(read)))),
+        match read.next().await {
+            Ok(Some(p)) => Some((Ok(Bytes::from(p)), Some(read))),
             Ok(None) => None,
-            Err(e) => Some((Err(e.to_string()), (None, None))),
+            Err(e) => Some((Err(e.to_string()), None)),
         }
     });
-    Ok(Opened::Body(body.boxed()))
+    Ok(Opened::Body(match first {
+        Some(p) => futures::stream::iter([Ok(Bytes::from(p))])
+            .chain(rest)
+            .boxed(),
+        None => futures::stream::empty().boxed(),
+    }))
 }
 
 /// `path` read as `Data` frames over the control channel (`ReadFile`).
@@ -437,17 +439,27 @@ async fn framed(client: &Client, path: &str, limit: u64) -> Result<Opened> {
         Ok(None) => return Err(ClientError::Disconnected.into()),
         Err(e) => return Err(e.into()),
     };
-    let body = futures::stream::unfold((Some(first), s), |(pending, mut s)| async move {
-        let next = match pending {
-            Some(r) => Ok(Some(r)),
-            None => s.next().await,
-        };
-        match next {
-            Ok(Some(Response::Data(d))) => Some((Ok(Bytes::from(d)), (None, s))),
-            Ok(Some(Response::Done)) | Ok(None) => None,
-            Ok(Some(other)) => Some((Err(format!("unexpected answer {other:?}")), (None, s))),
-            Err(e) => Some((Err(e.to_string()), (None, s))),
+    // The rest, up to `Done` or the first failure.
+    let rest = futures::stream::unfold(Some(s), |s| async move {
+        let mut s = s?;
+        match s.next().await {
+            Ok(Some(r)) => piece(r).map(|p| (p, Some(s))),
+            Ok(None) => None,
+            Err(e) => Some((Err(e.to_string()), None)),
         }
     });
-    Ok(Opened::Body(body.boxed()))
+    Ok(Opened::Body(match piece(first) {
+        Some(p) => futures::stream::iter([p]).chain(rest).boxed(),
+        None => futures::stream::empty().boxed(),
+    }))
+}
+
+/// What one answer to a `ReadFile` adds to the body: bytes, its end
+/// (`None`), or a failure.
+fn piece(r: Response) -> Option<std::result::Result<Bytes, String>> {
+    match r {
+        Response::Data(d) => Some(Ok(Bytes::from(d))),
+        Response::Done => None,
+        other => Some(Err(format!("unexpected answer {other:?}"))),
+    }
 }

@@ -97,7 +97,7 @@ async fn restore_all<'a>(
             .iter()
             .all(|d| matches!(d, Entry::Dir { mode, .. } if mode & 0o300 == 0o300));
     if !other.is_empty() {
-        judge_all(batch(client, std::mem::take(&mut first)).await?)?;
+        judge_all(client.batch(std::mem::take(&mut first)).await?)?;
     }
     let last = if metas_last {
         metas.clone()
@@ -115,7 +115,7 @@ async fn restore_all<'a>(
         put(client, store, e).await?;
     }
     if !metas_last || !left.is_empty() {
-        judge_all(batch(client, metas).await?)?;
+        judge_all(client.batch(metas).await?)?;
     }
     Ok(())
 }
@@ -183,12 +183,6 @@ fn judge_all(answers: Vec<(BatchOp, BatchAnswer)>) -> Result<()> {
 /// are handed over as files (or streamed) one by one.
 const INLINE_BYTES: u64 = 64 * 1024;
 
-/// Runs `ops` as batches; each operation with its answer.
-async fn batch(client: &Client, ops: Vec<BatchOp>) -> Result<Vec<(BatchOp, BatchAnswer)>> {
-    let answers = client.batch(ops.clone()).await?;
-    Ok(ops.into_iter().zip(answers).collect())
-}
-
 /// An answer that should be `Done`, as the restore's result.
 fn settled(op: &BatchOp, answer: BatchAnswer) -> Result<()> {
     match answer {
@@ -246,7 +240,7 @@ async fn survey(client: &Client, scope: &Scope, dirs: &[&Entry]) -> Result<Surve
             ]
         })
         .collect();
-    let mut answers = batch(client, ops).await?.into_iter();
+    let mut answers = client.batch(ops).await?.into_iter();
     let mut missing = HashSet::new();
     let mut blocked = false;
     let mut gone = Vec::new();
@@ -299,7 +293,7 @@ async fn survey(client: &Client, scope: &Scope, dirs: &[&Entry]) -> Result<Surve
             }
         }
     }
-    judge_all(batch(client, gone).await?)?;
+    judge_all(client.batch(gone).await?)?;
     Ok(if blocked {
         Survey::Blocked
     } else {
@@ -355,6 +349,7 @@ async fn put_small<'e>(
             .try_collect()
             .await?;
         let mut ops = first.take().unwrap_or_default();
+        // The entry each operation writes, for those that write one.
         let mut of = vec![None; ops.len()];
         for (e, data) in part.iter().zip(contents) {
             if let Entry::File {
@@ -368,19 +363,17 @@ async fn put_small<'e>(
                     path: path.clone(),
                     mode: *mode,
                     mtime_ns: *mtime_ns,
-                    data: data.to_vec(),
+                    data,
                 });
                 of.push(Some(*e));
             }
         }
         if rest.is_empty() {
-            ops.extend(last.take().unwrap_or_default());
+            let last = last.take().unwrap_or_default();
+            of.resize(ops.len() + last.len(), None);
+            ops.extend(last);
         }
-        for ((op, answer), e) in batch(client, ops)
-            .await?
-            .into_iter()
-            .zip(of.into_iter().chain(std::iter::repeat(None)))
-        {
+        for ((op, answer), e) in client.batch(ops).await?.into_iter().zip(of) {
             if let (Judged::ByPath, Some(e)) = (judge(&op, answer)?, e) {
                 by_path.push(e);
             }
