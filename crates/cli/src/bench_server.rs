@@ -83,7 +83,7 @@ impl BenchServer {
         let join = tokio::spawn(warden_server::serve(
             cfg,
             init,
-            move |a| {
+            move |a, _| {
                 let _ = addr_tx.send(a);
             },
             async move {

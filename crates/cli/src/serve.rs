@@ -40,7 +40,10 @@ pub fn main(args: ServeArgs) -> i32 {
         runtime()?.block_on(warden_server::serve(
             cfg,
             init,
-            |addr| eprintln!("warden: listening on http://{addr}"),
+            |addr, cfg| {
+                eprintln!("warden: configuration\n{cfg}");
+                eprintln!("warden: listening on http://{addr}");
+            },
             warden_server::wait_for_signal(),
         ))
     };

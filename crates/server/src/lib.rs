@@ -168,11 +168,12 @@ async fn signing_key(cfg: &Config, meta: &dyn MetaStore) -> Result<Vec<u8>> {
 /// Opens the store and the runtime, reaps what a dead predecessor left, and
 /// serves until `stop` completes (for `warden serve`: [`wait_for_signal`]);
 /// then stops taking work, destroys its sandboxes and returns. `on_listen`
-/// is told the bound address.
+/// is told the bound address and the effective configuration (which
+/// `warden serve` prints; a benchmark's server keeps quiet).
 pub async fn serve(
     mut cfg: Config,
     default_init: PathBuf,
-    on_listen: impl FnOnce(SocketAddr),
+    on_listen: impl FnOnce(SocketAddr, &Config),
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
     raise_fd_limit()?;
@@ -290,7 +291,6 @@ pub async fn serve(
     if cfg.public_url.is_none() {
         cfg.listen = addr;
     }
-    eprintln!("warden: configuration\n{cfg}");
     tiers::report_in_background(&runtime);
     let buffers = budget::Buffers::new(cfg.server.buffers_total_bytes);
     let state = Arc::new(AppState {
@@ -312,7 +312,7 @@ pub async fn serve(
     tokio::spawn(jobs::schedules::scheduler_loop(state.clone()));
     tokio::spawn(webhooks::delivery_loop(state.clone()));
     let app = router(state.clone());
-    on_listen(addr);
+    on_listen(addr, &state.cfg);
     let drain_state = state.clone();
     let shutdown = async move {
         stop.await;
