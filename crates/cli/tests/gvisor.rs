@@ -266,6 +266,49 @@ fn the_kernel_seen_inside_is_gvisors() {
     env.assert_clean();
 }
 
+/// Commands load the host's locales from one archive (one file mapped,
+/// instead of a dozen opened one by one through the Sentry), the same
+/// locales the host has, read-only. The native tier, which reads the
+/// host's directory, is the control.
+#[test]
+fn locales_come_from_one_read_only_archive() {
+    let host = Path::new("/usr/lib/locale");
+    let compiled = std::fs::read_dir(host)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|e| e.path().join("LC_CTYPE").is_file());
+    if !compiled
+        || !Path::new("/usr/bin/localedef").exists()
+        || host.join("locale-archive").exists()
+    {
+        eprintln!(
+            "skipped: no compiled locale directories, no localedef, or the host has an archive"
+        );
+        return;
+    }
+    let env = Env::new("locale");
+    let probe = "locale -a; grep -c locale-archive /proc/self/maps; \
+                 python3 -c \"import locale; print(locale.setlocale(locale.LC_ALL, ''))\"; \
+                 touch /usr/lib/locale/x 2>/dev/null && echo wrote; touch /tmp/x && echo control";
+    let o = env.gv(&["--user", "root", "--", "sh", "-c", probe]);
+    assert_eq!(code(&o), 0, "{o:?}");
+    let on_host = Command::new("locale").arg("-a").output().unwrap();
+    let want = format!("{}1\nC.UTF-8\ncontrol\n", text(&on_host.stdout));
+    assert_eq!(text(&o.stdout), want, "{o:?}");
+
+    let o = env
+        .cmd(&["--", "sh", "-c", "grep -c locale-archive /proc/self/maps"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        text(&o.stdout),
+        "0\n",
+        "native reads the host's directory: {o:?}"
+    );
+    env.assert_clean();
+}
+
 #[test]
 fn unavailable_tier_and_unsupported_options_are_clear_errors() {
     let env = Env::new("errors");

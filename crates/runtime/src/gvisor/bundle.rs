@@ -47,6 +47,9 @@ pub struct Inputs<'a> {
     /// The runtime's shared skeleton (see `skeleton`), for the sandboxes
     /// that fit it.
     pub shared: Option<&'a skeleton::Shared>,
+    /// The host's locales as one archive (see `locale`), shown at
+    /// `/usr/lib/locale` in sandboxes of the host image.
+    pub locale: Option<&'a Path>,
 }
 
 fn bind(src: &Path, dst: &str, ro: bool) -> Value {
@@ -175,6 +178,9 @@ pub fn write(bundle: &Path, spec: &SandboxSpec, inp: &Inputs) -> Result<(), Gvis
         tmpfs("/dev/shm", format!("noexec,mode=1777,size={size}")),
     ];
     image(&src_dir, &entries, !spec.writable_root, &mut mounts);
+    if let (Image::Host, Some(dir)) = (&spec.image, inp.locale) {
+        mounts.push(bind(dir, super::locale::LOCALE_DIR, true));
+    }
     etc(bundle, spec, inp.etc_template, shared, &mut mounts)?;
     for (dir, mode) in [("output", "0755"), ("scratch", "0755"), ("tmp", "1777")] {
         mounts.push(tmpfs(
@@ -325,6 +331,7 @@ mod tests {
             etc_template: &etc,
             cgroups_path: "/warden/x".into(),
             shared: Some(&shared),
+            locale: None,
         };
         let write = |name: &str, spec: &SandboxSpec| {
             let b = dir.path().join(name);

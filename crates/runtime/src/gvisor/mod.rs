@@ -9,6 +9,7 @@
 
 pub mod bundle;
 pub mod egress;
+pub mod locale;
 pub mod owner;
 pub mod platform;
 pub mod pool;
@@ -113,6 +114,8 @@ pub struct Parts {
     etc_template: PathBuf,
     /// The skeleton root shared by sandboxes that fit it (see `skeleton`).
     shared: skeleton::Shared,
+    /// The host's locales as one archive (see `locale`), if it could be made.
+    locale: Option<locale::LocaleArchive>,
     cgroups: Manager,
     owner: owner::Owner,
 }
@@ -173,6 +176,7 @@ impl GvisorRuntime {
         // Shared with every other runtime on the host, built once (see
         // `skeleton::obtain_shared`).
         let shared = skeleton::obtain_shared(&dir.join("templates"), &init_path)?;
+        let locale = locale::obtain(&dir.join("templates"));
         let parts = Parts {
             runsc: Runsc {
                 binary,
@@ -183,6 +187,7 @@ impl GvisorRuntime {
             bundles,
             etc_template: shared.root.join("etc"),
             shared,
+            locale,
             cgroups: Manager::detect(&cfg.cgroup_parent)?,
             owner: owner::Owner::current(),
         };
@@ -328,6 +333,7 @@ impl Parts {
             etc_template: &self.etc_template,
             cgroups_path: format!("/{}/{id}", self.cgroups.parent()),
             shared: Some(&self.shared),
+            locale: self.locale.as_ref().map(|l| l.dir.as_path()),
         };
         bundle::write(dir, spec, &inputs)?;
         let (host, guest) = UnixStream::pair().map_err(state_err(dir))?;
