@@ -487,6 +487,20 @@ pub fn refused(r: &Reply, status: u16, code: &str) -> String {
         .to_string()
 }
 
+/// As [`audited`], once there are at least `n` of them (or after 10 s):
+/// for an action the server takes on its own, whose entry is written just
+/// after the sandbox's new state, which a poll can see first.
+pub async fn audited_at_least(a: &Api, action: &str, n: usize) -> Vec<(String, String, String)> {
+    let started = std::time::Instant::now();
+    loop {
+        let got = audited(a, action).await;
+        if got.len() >= n || started.elapsed() > std::time::Duration::from_secs(10) {
+            return got;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 /// The tenant's audit entries with this action, as (actor, target, outcome).
 pub async fn audited(a: &Api, action: &str) -> Vec<(String, String, String)> {
     let r = a.get("/v1/audit?limit=1000").await;
