@@ -63,19 +63,8 @@ pub fn obtain(templates: &Path) -> Option<LocaleArchive> {
     }
     let key = cache::memoized(templates, "locale", &[], |key| {
         key.binary(Path::new(LOCALEDEF), &localedef);
-        key.file(host, &fs::symlink_metadata(host)?);
-        for entry in fs::read_dir(host)? {
-            let path = entry?.path();
-            let md = fs::symlink_metadata(&path)?;
-            key.file(&path, &md);
-            if md.is_dir() {
-                for file in fs::read_dir(&path)? {
-                    let file = file?.path();
-                    key.file(&file, &fs::symlink_metadata(&file)?);
-                }
-            }
-        }
-        Ok(())
+        // Every file and directory under it, at any depth (LC_MESSAGES/).
+        crate::native::templates::hash_tree(key, host, &fs::symlink_metadata(host)?)
     });
     let key = match key {
         Ok(k) => k,

@@ -280,7 +280,7 @@ pub fn hash_etc(key: &mut cache::Key, source: &Path) -> io::Result<()> {
 /// directory needs no stat of its own: it cannot be changed in place, and
 /// replacing or removing it changes its directory's times, which are in the
 /// key. A regular file can change in place, so each is stat'ed.
-fn hash_tree(key: &mut cache::Key, src: &Path, md: &fs::Metadata) -> io::Result<()> {
+pub(crate) fn hash_tree(key: &mut cache::Key, src: &Path, md: &fs::Metadata) -> io::Result<()> {
     key.file(src, md);
     if !md.is_dir() || !readable(md) {
         return Ok(());
