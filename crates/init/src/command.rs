@@ -1,18 +1,15 @@
 //! How an `Exec` request becomes a process: its argv or shell line, its
-//! environment and working directory (a session's, when it names one), a
-//! start that does not fork the init; and how its end reads (`waitpid`'s
-//! status as an exit code or a signal).
+//! environment and working directory (a session's, when it names one); and
+//! how its end reads (`waitpid`'s status as an exit code or a signal). The
+//! start itself is `spawn.rs`.
 
 use crate::session;
+use crate::spawn::Spawn;
 use crate::State;
-use std::process::Child;
 use warden_protocol::{Command, ErrorKind, ExecRequest, ExitStatus, Response};
 
 /// The command to run and the directory it runs in.
-pub fn build_command(
-    state: &State,
-    req: &ExecRequest,
-) -> Result<(std::process::Command, String), Response> {
+pub fn build_command(state: &State, req: &ExecRequest) -> Result<(Spawn, String), Response> {
     let sess = req
         .session
         .as_deref()
@@ -22,23 +19,24 @@ pub fn build_command(
             let Some(prog) = argv.first() else {
                 return Err(Response::error(ErrorKind::BadRequest, "empty argv"));
             };
-            let mut c = std::process::Command::new(prog);
+            let mut c = Spawn::new(prog);
             c.args(&argv[1..]);
             c
         }
         Command::Shell(line) if req.session.is_some() => session::shell_command(line),
         Command::Shell(line) => {
-            let mut c = std::process::Command::new("/bin/sh");
+            let mut c = Spawn::new("/bin/sh");
             c.arg("-c").arg(line);
             c
         }
     };
-    cmd.env_clear();
     let base = sess
         .as_ref()
         .and_then(|s| s.env.clone())
         .unwrap_or_else(|| state.cfg.env.clone());
-    cmd.envs(base);
+    for (k, v) in base {
+        cmd.env(k, v);
+    }
     for (k, v) in &req.env {
         if k.is_empty() || k.contains('=') || k.contains('\0') || v.contains('\0') {
             return Err(Response::error(
@@ -54,37 +52,6 @@ pub fn build_command(
         .or_else(|| sess.and_then(|s| s.cwd))
         .unwrap_or_else(|| state.cfg.workdir.clone());
     Ok((cmd, cwd))
-}
-
-/// Starts `cmd` in `cwd` without forking the init where possible.
-///
-/// std starts a command with `posix_spawn` (a `vfork`-style clone: no copy
-/// of the init's memory) unless it needs a pre-exec hook or a working
-/// directory; the latter goes through a glibc function std looks up at run
-/// time, which a statically linked init cannot, so std would fork the whole
-/// init instead. So the init steps into `cwd` itself around the spawn and
-/// back to `/` at once. Nothing else can see the detour: this thread runs
-/// nothing else meanwhile, and every path the init's helper threads use is
-/// absolute (`files::resolve`).
-pub fn spawn_in(
-    cmd: &mut std::process::Command,
-    cwd: &str,
-    hooked: bool,
-) -> std::io::Result<Child> {
-    if hooked {
-        return cmd.current_dir(cwd).spawn();
-    }
-    std::env::set_current_dir(cwd)?;
-    let child = cmd.spawn();
-    let back = std::env::set_current_dir("/");
-    let child = child?;
-    if let Err(e) = back {
-        // Not expected (/ is always there); never leave the init elsewhere.
-        // SAFETY: a signal to the child we just started.
-        let _ = unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
-        return Err(e);
-    }
-    Ok(child)
 }
 
 /// A `waitpid` status as the protocol's exit status.

@@ -22,6 +22,7 @@ mod process;
 mod pty;
 mod server;
 mod session;
+mod spawn;
 mod tunnel;
 mod watch;
 mod watch_tree;

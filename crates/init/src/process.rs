@@ -6,17 +6,16 @@
 
 mod pump;
 
-use crate::command::{build_command, decode_status, spawn_in};
+use crate::command::{build_command, decode_status};
 use crate::conn::{io_error, write_or_close};
 use crate::pty::Pty;
 use crate::session::{self, Capture};
+use crate::spawn::Stdio;
 use crate::State;
 use pump::{pump, pump_pty, Pump};
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
 use std::os::fd::OwnedFd;
-use std::os::unix::process::CommandExt;
-use std::process::Stdio;
 use std::rc::Rc;
 use std::time::Duration;
 use tokio::net::unix::pipe;
@@ -247,73 +246,22 @@ pub async fn exec(state: Rc<State>, id: u32, req: ExecRequest) {
         None
     };
     let capture_fd = capture.as_ref().map(|c| c.child_fd());
-    let (pty, slave) = match req.pty.map(crate::pty::open) {
-        Some(Ok((pty, slave))) => (Some(Rc::new(pty)), Some(slave)),
+    let (pty, stdio) = match req.pty.map(crate::pty::open) {
+        Some(Ok((pty, slave))) => (Some(Rc::new(pty)), Stdio::Terminal(slave)),
         Some(Err(e)) => {
             return state
                 .conn
                 .send(id, io_error("cannot open a terminal", &e))
                 .await
         }
-        None => (None, None),
+        None => (None, Stdio::Pipes { stdin: req.stdin }),
     };
-    match &slave {
-        Some(s) => {
-            let ends =
-                (|| Ok::<_, std::io::Error>((s.try_clone()?, s.try_clone()?, s.try_clone()?)))();
-            let (i, o, e) = match ends {
-                Ok(ends) => ends,
-                Err(e) => return state.conn.send(id, io_error("terminal", &e)).await,
-            };
-            cmd.stdin(Stdio::from(i))
-                .stdout(Stdio::from(o))
-                .stderr(Stdio::from(e));
-            if !cmd.get_envs().any(|(k, _)| k == "TERM") {
-                cmd.env("TERM", "xterm-256color");
-            }
-        }
-        None => {
-            cmd.stdin(if req.stdin {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-            // Each command leads its own process group, so signals and
-            // timeouts reach its children too. (The init has no
-            // controlling terminal, so neither do they.) Without a
-            // pre-exec hook std can use posix_spawn, which is much cheaper
-            // than forking the init.
-            cmd.process_group(0);
-        }
+    if pty.is_some() && !cmd.has_env("TERM") {
+        cmd.env("TERM", "xterm-256color");
     }
-    // A terminal's command leads a session of its own (so also its own
-    // process group) with the terminal as its controlling one.
-    let tty = slave.is_some();
-    let hooked = capture_fd.is_some() || tty;
-    if hooked {
-        // SAFETY: only async-signal-safe calls between fork and exec.
-        unsafe {
-            cmd.pre_exec(move || {
-                if tty && (libc::setsid() < 0 || libc::ioctl(0, libc::TIOCSCTTY, 0) < 0) {
-                    return Err(std::io::Error::last_os_error());
-                }
-                if let Some(fd) = capture_fd {
-                    if libc::dup2(fd, 3) < 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                }
-                Ok(())
-            });
-        }
-    }
-    let spawned = spawn_in(&mut cmd, &cwd, hooked);
-    // Only the command may hold the terminal's far end: the near end reads
-    // end-of-file once every holder has closed it.
-    drop(cmd);
-    drop(slave);
-    let mut child = match spawned {
+    // The terminal's far end (in `stdio`) is closed here once the command
+    // has it: the near end reads end-of-file once every holder has closed it.
+    let mut child = match cmd.start(&cwd, stdio, capture_fd) {
         Ok(c) => c,
         Err(e) => {
             return state
@@ -322,11 +270,12 @@ pub async fn exec(state: Rc<State>, id: u32, req: ExecRequest) {
                 .await
         }
     };
-    let pid = child.id();
+    drop(cmd);
+    let pid = child.pid;
     let stdin = child
         .stdin
         .take()
-        .and_then(|s| pipe::Sender::from_owned_fd(OwnedFd::from(s)).ok());
+        .and_then(|s| pipe::Sender::from_owned_fd(s).ok());
     let p = Rc::new(Proc {
         pid,
         command: req.command.clone(),
@@ -347,10 +296,10 @@ pub async fn exec(state: Rc<State>, id: u32, req: ExecRequest) {
     let sub = (!req.background).then(|| p.subscribe(false));
     let mut pumps: Vec<(OwnedFd, Pump)> = Vec::new();
     if let Some(out) = child.stdout.take() {
-        pumps.push((out.into(), Pump::Stdout));
+        pumps.push((out, Pump::Stdout));
     }
     if let Some(err) = child.stderr.take() {
-        pumps.push((err.into(), Pump::Stderr));
+        pumps.push((err, Pump::Stderr));
     }
     if let Some(c) = capture {
         pumps.push((c.into_reader(), Pump::Capture));

@@ -32,8 +32,8 @@ pub fn snapshot(sessions: &Sessions, name: &str) -> Session {
     sessions.borrow().get(name).cloned().unwrap_or_default()
 }
 
-pub fn shell_command(line: &str) -> std::process::Command {
-    let mut c = std::process::Command::new("/bin/sh");
+pub fn shell_command(line: &str) -> crate::spawn::Spawn {
+    let mut c = crate::spawn::Spawn::new("/bin/sh");
     c.arg("-c").arg(WRAPPER).arg("sh").arg(line);
     c
 }
