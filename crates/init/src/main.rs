@@ -23,6 +23,7 @@ mod pty;
 mod server;
 mod session;
 mod spawn;
+mod timer;
 mod tunnel;
 mod watch;
 mod watch_tree;
@@ -155,8 +156,9 @@ fn main() {
             "none of --setup-fd, --config, --config-on-control given",
         ),
     };
+    // I/O (and signals) only: no tokio timers, see `timer.rs`.
     let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
+        .enable_io()
         .max_blocking_threads(4)
         .build()
     {

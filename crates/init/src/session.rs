@@ -83,6 +83,8 @@ pub struct Capture {
 impl Capture {
     pub fn new() -> std::io::Result<Capture> {
         let (read, write) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
+        // The init's end is read by its reactor; the shell's stays blocking.
+        rustix::io::ioctl_fionbio(&read, true)?;
         Ok(Capture { read, write })
     }
 

@@ -52,7 +52,8 @@ pub enum Stdio {
     Terminal(OwnedFd),
 }
 
-/// A started command: its pid and the init's ends of its pipes.
+/// A started command: its pid and the init's ends of its pipes, already
+/// non-blocking.
 #[derive(Debug)]
 pub struct Spawned {
     pub pid: u32,
@@ -113,7 +114,11 @@ impl Spawn {
         }
         let cwd = CString::new(cwd).map_err(|_| nul_error())?;
         let ends = Ends::new(stdio)?;
-        let fd3 = fd3.map(above_stdio).transpose()?;
+        let fd3_copy = match fd3 {
+            Some(fd) if fd < 4 => Some(dup_above_stdio(fd)?),
+            _ => None,
+        };
+        let fd3 = fd3_copy.as_ref().map_or(fd3, |f| Some(f.as_raw_fd()));
         let reset = non_default_signals();
         let argv_ptrs = pointers(&argv);
         let envp_ptrs = pointers(&envp);
@@ -122,12 +127,8 @@ impl Spawn {
             argv: argv_ptrs.as_ptr(),
             envp: envp_ptrs.as_ptr(),
             cwd: &cwd,
-            stdio: [
-                ends.child[0].as_raw_fd(),
-                ends.child[1].as_raw_fd(),
-                ends.child[2].as_raw_fd(),
-            ],
-            fd3: fd3.as_ref().map_or(-1, |f| f.as_raw_fd()),
+            stdio: ends.child,
+            fd3: fd3.unwrap_or(-1),
             terminal: ends.terminal,
             reset,
             err: 0,
@@ -191,9 +192,17 @@ fn pointers(strings: &[CString]) -> Vec<*const libc::c_char> {
     v
 }
 
-/// A close-on-exec copy of `fd` numbered 4 or more, so the child's `dup2`s
-/// onto 0-3 never overwrite a descriptor it has yet to copy.
-fn above_stdio(fd: RawFd) -> io::Result<OwnedFd> {
+/// `fd`, or if it is numbered below 4 a close-on-exec copy that is not, so
+/// the child's `dup2`s onto 0-3 never overwrite a descriptor it has yet to
+/// copy. (Only a copy costs a system call: under gVisor every one is a trap.)
+fn above_stdio(fd: OwnedFd) -> io::Result<OwnedFd> {
+    if fd.as_raw_fd() >= 4 {
+        return Ok(fd);
+    }
+    dup_above_stdio(fd.as_raw_fd())
+}
+
+fn dup_above_stdio(fd: RawFd) -> io::Result<OwnedFd> {
     // SAFETY: F_DUPFD_CLOEXEC makes a new descriptor that we then own.
     let n = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 4) };
     if n < 0 {
@@ -203,54 +212,77 @@ fn above_stdio(fd: RawFd) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(n) })
 }
 
+/// `/dev/null` for a command's stdin, opened once (every command without
+/// stdin shares it; reading it holds no state).
+fn dev_null() -> io::Result<RawFd> {
+    static NULL: std::sync::OnceLock<OwnedFd> = std::sync::OnceLock::new();
+    if let Some(fd) = NULL.get() {
+        return Ok(fd.as_raw_fd());
+    }
+    let fd = above_stdio(std::fs::File::open("/dev/null")?.into())?;
+    Ok(NULL.get_or_init(|| fd).as_raw_fd())
+}
+
 /// Both ends of the command's stdio: the child's (numbered 4 or more) and
-/// the init's.
+/// the init's (non-blocking, for its reactor).
 struct Ends {
-    child: [OwnedFd; 3],
+    child: [RawFd; 3],
     terminal: bool,
     stdin: Option<OwnedFd>,
     stdout: Option<OwnedFd>,
     stderr: Option<OwnedFd>,
+    /// The child's ends we own: closed once the child has them.
+    _owned: Vec<OwnedFd>,
 }
 
 impl Ends {
     fn new(stdio: Stdio) -> io::Result<Ends> {
         match stdio {
             Stdio::Terminal(slave) => {
-                let s = above_stdio(slave.as_raw_fd())?;
+                let s = above_stdio(slave)?;
                 Ok(Ends {
-                    child: [above_stdio(s.as_raw_fd())?, above_stdio(s.as_raw_fd())?, s],
+                    child: [s.as_raw_fd(); 3],
                     terminal: true,
                     stdin: None,
                     stdout: None,
                     stderr: None,
+                    _owned: vec![s],
                 })
             }
             Stdio::Pipes { stdin } => {
+                let mut owned = Vec::with_capacity(3);
                 let (cin, pin) = if stdin {
-                    let (r, w) = pipe()?;
-                    (r, Some(w))
+                    let (r, w) = pipe_for_child(false)?;
+                    owned.push(r);
+                    (owned[0].as_raw_fd(), Some(w))
                 } else {
-                    let null = std::fs::File::open("/dev/null")?;
-                    (above_stdio(null.as_raw_fd())?, None)
+                    (dev_null()?, None)
                 };
-                let (rout, wout) = pipe()?;
-                let (rerr, werr) = pipe()?;
+                let (rout, wout) = pipe_for_child(true)?;
+                let (rerr, werr) = pipe_for_child(true)?;
+                let child = [cin, wout.as_raw_fd(), werr.as_raw_fd()];
+                owned.extend([wout, werr]);
                 Ok(Ends {
-                    child: [cin, wout, werr],
+                    child,
                     terminal: false,
                     stdin: pin,
                     stdout: Some(rout),
                     stderr: Some(rerr),
+                    _owned: owned,
                 })
             }
         }
     }
 }
 
-fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+/// A close-on-exec pipe (read end, write end) whose init's end (the read
+/// end if `child_writes`, else the write end) is non-blocking and the
+/// child's blocking, as programs expect of their stdio.
+fn pipe_for_child(child_writes: bool) -> io::Result<(OwnedFd, OwnedFd)> {
     let (r, w) = rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?;
-    Ok((above_stdio(r.as_raw_fd())?, above_stdio(w.as_raw_fd())?))
+    let (r, w) = (above_stdio(r)?, above_stdio(w)?);
+    rustix::io::ioctl_fionbio(if child_writes { &r } else { &w }, true)?;
+    Ok((r, w))
 }
 
 /// What the child reads (all prepared by the parent) and writes (`err`).
@@ -408,7 +440,16 @@ fn non_default_signals() -> u64 {
         let unchangeable = (1 << (libc::SIGKILL - 1)) | (1 << (libc::SIGSTOP - 1));
         let own = OWN.iter().fold(0u64, |m, s| m | 1 << (s - 1));
         let reported = || -> Option<u64> {
-            let status = std::fs::read_to_string("/proc/self/status").ok()?;
+            // One read into a page: procfs hands the whole file to a buffer
+            // that holds it (std's read_to_string reads it in growing
+            // pieces, each a trap under gVisor).
+            let mut buf = [0u8; 4096];
+            let n = std::io::Read::read(
+                &mut std::fs::File::open("/proc/self/status").ok()?,
+                &mut buf,
+            )
+            .ok()?;
+            let status = std::str::from_utf8(&buf[..n]).ok()?;
             let field = |name: &str| {
                 let hex = status.lines().find_map(|l| l.strip_prefix(name))?;
                 u64::from_str_radix(hex.trim(), 16).ok()
@@ -451,6 +492,12 @@ mod tests {
     use super::*;
     use std::io::{Read, Write};
 
+    /// The init's end of a pipe as a blocking file, for a test to read.
+    fn blocking(fd: OwnedFd) -> std::fs::File {
+        rustix::io::ioctl_fionbio(&fd, false).unwrap();
+        std::fs::File::from(fd)
+    }
+
     fn wait(pid: u32) -> libc::c_int {
         let mut status = 0;
         let r = unsafe { libc::waitpid(pid as i32, &mut status, 0) };
@@ -462,10 +509,10 @@ mod tests {
     fn output(s: &Spawn, cwd: &str) -> (String, String, i32) {
         let c = s.start(cwd, Stdio::Pipes { stdin: false }, None).unwrap();
         let (mut out, mut err) = (String::new(), String::new());
-        std::fs::File::from(c.stdout.unwrap())
+        blocking(c.stdout.unwrap())
             .read_to_string(&mut out)
             .unwrap();
-        std::fs::File::from(c.stderr.unwrap())
+        blocking(c.stderr.unwrap())
             .read_to_string(&mut err)
             .unwrap();
         let st = wait(c.pid);
@@ -576,22 +623,22 @@ mod tests {
 
     #[test]
     fn stdin_and_fd3_are_the_pipes_given() {
-        let (r3, w3) = pipe().unwrap();
+        let (r3, w3) = pipe_for_child(true).unwrap();
         let mut s = Spawn::new("/bin/sh");
         s.args(["-c", "cat; echo extra >&3"]);
         let c = s
             .start("/", Stdio::Pipes { stdin: true }, Some(w3.as_raw_fd()))
             .unwrap();
         drop(w3);
-        let mut stdin = std::fs::File::from(c.stdin.unwrap());
+        let mut stdin = blocking(c.stdin.unwrap());
         stdin.write_all(b"typed\n").unwrap();
         drop(stdin);
         let mut out = String::new();
-        std::fs::File::from(c.stdout.unwrap())
+        blocking(c.stdout.unwrap())
             .read_to_string(&mut out)
             .unwrap();
         let mut extra = String::new();
-        std::fs::File::from(r3).read_to_string(&mut extra).unwrap();
+        blocking(r3).read_to_string(&mut extra).unwrap();
         assert_eq!(wait(c.pid), 0);
         assert_eq!((out.as_str(), extra.as_str()), ("typed\n", "extra\n"));
     }

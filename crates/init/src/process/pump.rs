@@ -35,8 +35,11 @@ impl Source {
     }
 }
 
+/// `fd` is the read end of a pipe, already non-blocking (`spawn.rs`,
+/// `session::Capture`): tokio's checked constructor would ask the kernel
+/// again, three more system calls per pipe (traps under gVisor).
 pub(super) async fn pump(state: Rc<State>, p: Rc<Proc>, fd: OwnedFd, which: Pump) {
-    if let Ok(rx) = pipe::Receiver::from_owned_fd(fd) {
+    if let Ok(rx) = pipe::Receiver::from_owned_fd_unchecked(fd) {
         pump_from(&p, Source::Pipe(rx), which).await;
     }
     p.open_pumps.set(p.open_pumps.get() - 1);
