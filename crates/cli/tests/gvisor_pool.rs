@@ -2,7 +2,8 @@
 //! of the pooled shape takes a booted sandbox and still gets its own
 //! environment and working directory, never anything of an earlier
 //! sandbox's; any other shape starts on the spot and the pool follows it;
-//! what the pool holds is removed with the runtime.
+//! what the pool holds is removed with the runtime; a pooled sandbox is
+//! warmed up before it is handed out and keeps no process of the warm-up.
 
 mod common;
 
@@ -76,6 +77,12 @@ async fn pooled_sandboxes_are_fresh_and_get_their_own_configuration() {
     );
     // The first start boots on the spot and teaches the pool its shape.
     let first = Sb::start_on(&rt, spec(&[("SECRET", "first")])).await;
+    // Control for the warm-up below: a sandbox started on the spot is not
+    // warmed, so its first command is its first process after the init.
+    assert_eq!(
+        first.ok("echo $$ /proc/[0-9]*").await,
+        "2 /proc/1 /proc/2\n"
+    );
     assert_eq!(
         first.ok("echo $SECRET; echo mark > /scratch/mark").await,
         "first\n"
@@ -92,6 +99,22 @@ async fn pooled_sandboxes_are_fresh_and_get_their_own_configuration() {
         id.as_deref(),
         Some(waiting[0].as_str()),
         "not from the pool"
+    );
+    // It was warmed up in the pool (its first command is not its first
+    // process), and nothing the warm-up ran is still there: the only
+    // processes are the init and this shell (`echo` and the glob are the
+    // shell's own).
+    let procs = second.ok("echo $$ /proc/[0-9]*").await;
+    let pid: u32 = procs
+        .split(' ')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no pid in {procs:?}"));
+    assert!(pid > 2, "the pooled sandbox was not warmed up: {procs:?}");
+    assert_eq!(
+        procs,
+        format!("{pid} /proc/1 /proc/{pid}\n"),
+        "a process of the warm-up outlived it"
     );
     assert_eq!(
         second

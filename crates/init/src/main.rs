@@ -23,8 +23,8 @@ mod pty;
 mod server;
 mod session;
 mod spawn;
-mod timer;
 mod tunnel;
+mod warm_up;
 mod watch;
 mod watch_tree;
 
@@ -147,18 +147,29 @@ fn main() {
             Ok(cfg) => cfg,
             Err(e) => fail(&mut control, &format!("bad --config: {e}")),
         },
-        (None, None) if args.config_on_control => match codec::read_init_config(&mut control) {
-            Ok(cfg) => cfg,
-            Err(e) => fail(&mut control, &format!("reading the configuration: {e}")),
+        (None, None) if args.config_on_control => loop {
+            match codec::read_init_config(&mut control) {
+                Ok(codec::BeforeConfig::Config(cfg)) => break cfg,
+                Ok(codec::BeforeConfig::WarmUp) => {
+                    warm_up::run();
+                    if control.write_all(&codec::WARMED).is_err() {
+                        std::process::exit(125);
+                    }
+                }
+                Err(e) => fail(&mut control, &format!("reading the configuration: {e}")),
+            }
         },
         (None, None) => fail(
             &mut control,
             "none of --setup-fd, --config, --config-on-control given",
         ),
     };
-    // I/O (and signals) only: no tokio timers, see `timer.rs`.
+    // Timers stay tokio's: a timerfd armed before a gVisor checkpoint was
+    // not always heard from after the restore (a resume then hung), while
+    // the timer wheel's epoll_wait timeout always comes back. The cost is
+    // a clock read per wake-up (a trap under gVisor without a vDSO clock).
     let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_io()
+        .enable_all()
         .max_blocking_threads(4)
         .build()
     {

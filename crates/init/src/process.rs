@@ -315,7 +315,7 @@ pub async fn exec(state: Rc<State>, id: u32, req: ExecRequest) {
     if let Some(ms) = req.timeout_ms {
         let p = p.clone();
         tokio::task::spawn_local(async move {
-            crate::timer::sleep(Duration::from_millis(ms)).await;
+            tokio::time::sleep(Duration::from_millis(ms)).await;
             // Until the command has finished (exited *and* its output is
             // closed), its group is killed, even if its first process has
             // already gone and left children behind.

@@ -184,7 +184,7 @@ async fn await_input(
     // The writer parks its half once it has written the answer to
     // `Freeze`; both halves are needed to register the channel again.
     while state.conn.parked.borrow().is_none() || !input_waiting(fd) {
-        crate::timer::sleep(std::time::Duration::from_millis(1)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
     }
     let wr = state.conn.parked.borrow_mut().take()?;
     let (r, w) = rearm(rd, wr)?;

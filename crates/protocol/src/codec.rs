@@ -141,17 +141,37 @@ pub fn encode_init_config(cfg: &crate::InitConfig) -> Result<Vec<u8>, CodecError
     Ok(out)
 }
 
-/// Reads what [`encode_init_config`] wrote.
-pub fn read_init_config(r: &mut impl std::io::Read) -> Result<crate::InitConfig, CodecError> {
+/// Asks an init waiting for its configuration to warm the sandbox up
+/// first (a gVisor pool's sandbox, before it is handed out): a zero-length
+/// configuration frame, which no configuration encodes to. The init runs a
+/// few of the image's programs, ends every process they left, and answers
+/// [`WARMED`]; then it waits for its configuration as before.
+pub const WARM_UP: [u8; 4] = [0; 4];
+/// An init's answer to [`WARM_UP`], before any preamble.
+pub const WARMED: [u8; 4] = *b"WARM";
+
+/// What comes on an init's control channel before its preamble: see
+/// [`encode_init_config`] and [`WARM_UP`].
+#[derive(Debug, PartialEq, Eq)]
+pub enum BeforeConfig {
+    WarmUp,
+    Config(crate::InitConfig),
+}
+
+/// Reads what [`encode_init_config`] wrote, or a [`WARM_UP`].
+pub fn read_init_config(r: &mut impl std::io::Read) -> Result<BeforeConfig, CodecError> {
     let mut len = [0u8; 4];
     r.read_exact(&mut len)?;
+    if len == WARM_UP {
+        return Ok(BeforeConfig::WarmUp);
+    }
     let len = u32::from_le_bytes(len) as usize;
     if len > MAX_FRAME {
         return Err(CodecError::TooLarge(len));
     }
     let mut body = vec![0u8; len];
     r.read_exact(&mut body)?;
-    Ok(postcard::from_bytes(&body)?)
+    Ok(BeforeConfig::Config(postcard::from_bytes(&body)?))
 }
 
 #[cfg(test)]
@@ -378,7 +398,25 @@ mod tests {
             workdir: "/scratch".into(),
         };
         let bytes = encode_init_config(&cfg).unwrap();
-        assert_eq!(read_init_config(&mut &bytes[..]).unwrap(), cfg);
+        assert_eq!(
+            read_init_config(&mut &bytes[..]).unwrap(),
+            BeforeConfig::Config(cfg.clone())
+        );
+        // Even an empty configuration is no warm-up request.
+        let empty = InitConfig {
+            env: vec![],
+            workdir: String::new(),
+        };
+        let bytes = encode_init_config(&empty).unwrap();
+        assert_ne!(bytes[..4], WARM_UP);
+        assert_eq!(
+            read_init_config(&mut &bytes[..]).unwrap(),
+            BeforeConfig::Config(empty)
+        );
+        assert_eq!(
+            read_init_config(&mut &WARM_UP[..]).unwrap(),
+            BeforeConfig::WarmUp
+        );
         let huge = ((MAX_FRAME + 1) as u32).to_le_bytes();
         assert!(matches!(
             read_init_config(&mut &huge[..]),

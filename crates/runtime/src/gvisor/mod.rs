@@ -385,6 +385,34 @@ impl Parts {
     }
 }
 
+impl Begun {
+    /// Has the init of this sandbox (still waiting for its configuration)
+    /// warm it up, and waits until it has: see `codec::WARM_UP`. For a
+    /// pool's sandbox, before it is handed out; a sandbox that fails this
+    /// is not handed out.
+    pub fn warm_up(&self, limit: Duration) -> Result<(), String> {
+        use std::io::{Read, Write};
+        use warden_protocol::codec::{WARMED, WARM_UP};
+        let sock = &self.control;
+        let mut answer = [0u8; 4];
+        let mut rw = sock;
+        sock.set_write_timeout(Some(limit))
+            .and_then(|()| sock.set_read_timeout(Some(limit)))
+            .and_then(|()| rw.write_all(&WARM_UP))
+            .and_then(|()| rw.read_exact(&mut answer))
+            .and_then(|()| sock.set_write_timeout(None))
+            .and_then(|()| sock.set_read_timeout(None))
+            .map_err(|e| format!("warming up sandbox {}: {e}", self.id))?;
+        if answer != WARMED {
+            return Err(format!(
+                "warming up sandbox {}: the init answered {answer:?}",
+                self.id
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// runsc's log in a sandbox's bundle directory.
 const RUNSC_LOG: &str = "runsc.log";
 

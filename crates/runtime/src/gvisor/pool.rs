@@ -12,6 +12,11 @@
 //! hostname, no `/input`, no extra mounts, no network. Anything else
 //! starts on the spot and becomes the shape the pool makes from then on.
 //!
+//! Before a booted sandbox joins the pool its init warms it up (runs a few
+//! of the image's programs, then ends every process: `warm_up.rs` in the
+//! init), so the tenant's first command finds the Sentry's caches and the
+//! platform's stub process ready: ~7 ms off the first exec on this host.
+//!
 //! The pool fills only once a gVisor sandbox has been asked for (a server
 //! that never runs one pays nothing), refills on a background thread after
 //! each hand-out, and is torn down with the runtime: every waiting sandbox
@@ -26,6 +31,10 @@ use warden_spec::SandboxSpec;
 
 /// Sandboxes `warden serve` keeps booted by default.
 pub const POOL_SIZE: usize = 2;
+
+/// How long a booted sandbox may take to warm up (a few ms normally; a
+/// stuck one is discarded, and the filler is not held up for long).
+const WARM_UP_DEADLINE: Duration = Duration::from_secs(10);
 
 /// How long the filler waits after failing to pre-start a sandbox.
 const RETRY: Duration = Duration::from_secs(2);
@@ -170,7 +179,16 @@ fn fill(shared: &Shared<State>, size: usize, parts: &Arc<Parts>) {
             Next::Full => continue,
             Next::Make => {}
         }
-        match parts.begin(&shape) {
+        let begun = parts
+            .begin(&shape)
+            .and_then(|begun| match begun.warm_up(WARM_UP_DEADLINE) {
+                Ok(()) => Ok(begun),
+                Err(why) => {
+                    discard(parts, Waiting { begun });
+                    Err(super::GvisorError::Start(why).into())
+                }
+            });
+        match begun {
             Ok(begun) => {
                 let mut st = shared.lock();
                 let w = Waiting { begun };
