@@ -31,6 +31,9 @@ use std::os::unix::ffi::OsStrExt;
 /// The child's stack: it makes a handful of system calls and nothing else.
 const CHILD_STACK: usize = 64 << 10;
 
+/// What runs a script without `#!` (as `execvp`).
+const SHELL: &CStr = c"/bin/sh";
+
 /// Where glibc's `execvp` looks when `PATH` is unset (`confstr(_CS_PATH)`).
 const DEFAULT_PATH: &str = "/bin:/usr/bin";
 
@@ -122,8 +125,14 @@ impl Spawn {
         let reset = non_default_signals();
         let argv_ptrs = pointers(&argv);
         let envp_ptrs = pointers(&envp);
+        // As execvp, a program the kernel cannot run (ENOEXEC: a script
+        // without `#!`) is run by /bin/sh; slot 1 is the path, filled in by
+        // the child.
+        let mut script_argv = vec![SHELL.as_ptr(), std::ptr::null()];
+        script_argv.extend_from_slice(&argv_ptrs[1..]);
         let mut child = ChildArgs {
             candidates: &candidates,
+            script_argv: script_argv.as_mut_ptr(),
             argv: argv_ptrs.as_ptr(),
             envp: envp_ptrs.as_ptr(),
             cwd: &cwd,
@@ -288,6 +297,8 @@ fn pipe_for_child(child_writes: bool) -> io::Result<(OwnedFd, OwnedFd)> {
 /// What the child reads (all prepared by the parent) and writes (`err`).
 struct ChildArgs<'a> {
     candidates: &'a [CString],
+    /// `/bin/sh`, a slot for the script's path, `argv[1..]`, null.
+    script_argv: *mut *const libc::c_char,
     argv: *const *const libc::c_char,
     envp: *const *const libc::c_char,
     cwd: &'a CStr,
@@ -408,6 +419,11 @@ impl ChildArgs<'_> {
         for path in self.candidates {
             libc::execve(path.as_ptr(), self.argv, self.envp);
             last = errno();
+            if last == libc::ENOEXEC {
+                *self.script_argv.add(1) = path.as_ptr();
+                libc::execve(SHELL.as_ptr(), self.script_argv, self.envp);
+                last = errno();
+            }
             match last {
                 libc::EACCES => denied = true,
                 libc::ENOENT | libc::ENOTDIR | libc::ESTALE | libc::ENODEV | libc::ETIMEDOUT => {}
@@ -432,8 +448,9 @@ const OWN: [libc::c_int; 4] = [libc::SIGCHLD, libc::SIGSEGV, libc::SIGBUS, libc:
 /// and whatever else `/proc` reports this process handles or ignores, such
 /// as ignores inherited from whoever started it. gVisor's `/proc` does not
 /// report them, but there the init starts with every disposition at its
-/// default, so `OWN` is all. Read once: the init installs its handlers
-/// before it starts anything.
+/// default, so `OWN` is all. Read once, at the first start, which may
+/// come before tokio installs its SIGCHLD handler (a pooled gVisor
+/// sandbox's warm-up): so every handler the init installs must be in `OWN`.
 fn non_default_signals() -> u64 {
     static SET: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
     *SET.get_or_init(|| {
@@ -641,6 +658,53 @@ mod tests {
         blocking(r3).read_to_string(&mut extra).unwrap();
         assert_eq!(wait(c.pid), 0);
         assert_eq!((out.as_str(), extra.as_str()), ("typed\n", "extra\n"));
+    }
+
+    #[test]
+    fn a_script_without_an_interpreter_line_runs_under_sh() {
+        let dir = std::env::temp_dir().join(format!("warden-script-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let script = dir.join("plain");
+        std::fs::write(&script, "echo \"ran with $1\"\n").unwrap();
+        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let mut found = Spawn::new("plain");
+        found.arg("x").env("PATH", dir.as_os_str());
+        let mut named = Spawn::new(&script);
+        named.arg("y");
+        let (a, b) = (run_retrying(&found), run_retrying(&named));
+        // Control: a file that is no program and no text for sh either.
+        std::fs::write(&script, b"\x7fELF\x02garbage").unwrap();
+        let (_, err, code) = run_retrying(&named);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!((a.0.as_str(), a.2), ("ran with x\n", 0));
+        assert_eq!((b.0.as_str(), b.2), ("ran with y\n", 0));
+        assert_ne!(code, 0, "{err}");
+    }
+
+    /// `output`, again while the kernel answers ETXTBSY: a test thread's
+    /// clone can hold a copy of the file's write descriptor for a moment.
+    fn run_retrying(s: &Spawn) -> (String, String, i32) {
+        for _ in 0..100 {
+            match s.start("/", Stdio::Pipes { stdin: false }, None) {
+                Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) => {
+                    std::thread::sleep(std::time::Duration::from_millis(10))
+                }
+                Err(e) => panic!("{e}"),
+                Ok(c) => {
+                    let (mut out, mut err) = (String::new(), String::new());
+                    blocking(c.stdout.unwrap())
+                        .read_to_string(&mut out)
+                        .unwrap();
+                    blocking(c.stderr.unwrap())
+                        .read_to_string(&mut err)
+                        .unwrap();
+                    let st = wait(c.pid);
+                    return (out, err, libc::WEXITSTATUS(st));
+                }
+            }
+        }
+        panic!("still ETXTBSY");
     }
 
     #[test]

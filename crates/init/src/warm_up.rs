@@ -26,9 +26,12 @@ pub fn run() {
     for argv in PROGRAMS {
         let mut s = Spawn::new(argv[0]);
         s.args(&argv[1..]).env("LANG", "C.UTF-8");
-        // The init's ends close here: output goes nowhere (at worst the
-        // program ends on SIGPIPE, after it has loaded).
         if let Ok(child) = s.start("/", Stdio::Pipes { stdin: false }, None) {
+            // The init's ends close before the wait: output goes nowhere and
+            // can never fill a pipe nobody reads (at worst the program ends
+            // on SIGPIPE, after it has loaded).
+            drop(child.stdout);
+            drop(child.stderr);
             let mut status = 0;
             // SAFETY: our own child; blocks until it has ended.
             unsafe { libc::waitpid(child.pid as i32, &mut status, 0) };

@@ -26,7 +26,7 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use warden_cgroups::Manager;
 use warden_spec::{Isolation, SandboxSpec};
 
@@ -389,27 +389,53 @@ impl Begun {
     /// Has the init of this sandbox (still waiting for its configuration)
     /// warm it up, and waits until it has: see `codec::WARM_UP`. For a
     /// pool's sandbox, before it is handed out; a sandbox that fails this
-    /// is not handed out.
-    pub fn warm_up(&self, limit: Duration) -> Result<(), String> {
-        use std::io::{Read, Write};
+    /// is not handed out. The wait covers the sandbox's boot too (`begin`
+    /// returns once runsc is started), so it is as long as a start's,
+    /// `START_DEADLINE`; it is read in short slices so that `give_up` (the
+    /// pool closing) ends it early.
+    pub fn warm_up(&self, give_up: impl Fn() -> bool) -> Result<(), String> {
+        use std::io::{ErrorKind, Read, Write};
         use warden_protocol::codec::{WARMED, WARM_UP};
+        const SLICE: Duration = Duration::from_millis(100);
+        let failed = |why: String| {
+            let log = std::fs::read_to_string(self.dir.join(RUNSC_LOG)).unwrap_or_default();
+            let said = log.lines().last().unwrap_or("").trim().to_string();
+            format!("warming up sandbox {}: {why}; runsc said: {said}", self.id)
+        };
         let sock = &self.control;
-        let mut answer = [0u8; 4];
         let mut rw = sock;
-        sock.set_write_timeout(Some(limit))
-            .and_then(|()| sock.set_read_timeout(Some(limit)))
+        // The request is 4 bytes into an empty socket buffer: it never waits.
+        sock.set_write_timeout(Some(SLICE))
             .and_then(|()| rw.write_all(&WARM_UP))
-            .and_then(|()| rw.read_exact(&mut answer))
-            .and_then(|()| sock.set_write_timeout(None))
-            .and_then(|()| sock.set_read_timeout(None))
-            .map_err(|e| format!("warming up sandbox {}: {e}", self.id))?;
-        if answer != WARMED {
-            return Err(format!(
-                "warming up sandbox {}: the init answered {answer:?}",
-                self.id
-            ));
+            .and_then(|()| sock.set_read_timeout(Some(SLICE)))
+            .map_err(|e| failed(e.to_string()))?;
+        let started = Instant::now();
+        let mut answer = [0u8; 4];
+        let mut got = 0;
+        while got < answer.len() {
+            match rw.read(&mut answer[got..]) {
+                Ok(0) => return Err(failed("the init ended its control channel".into())),
+                Ok(n) => got += n,
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) => return Err(failed(e.to_string())),
+            }
+            if got < answer.len() && give_up() {
+                return Err(failed("given up (the pool is closing)".into()));
+            }
+            if got < answer.len() && started.elapsed() > START_DEADLINE {
+                return Err(failed(format!(
+                    "no answer within {}s",
+                    START_DEADLINE.as_secs()
+                )));
+            }
         }
-        Ok(())
+        if answer != WARMED {
+            return Err(failed(format!("the init answered {answer:?}")));
+        }
+        sock.set_write_timeout(None)
+            .and_then(|()| sock.set_read_timeout(None))
+            .map_err(|e| failed(e.to_string()))
     }
 }
 

@@ -32,10 +32,6 @@ use warden_spec::SandboxSpec;
 /// Sandboxes `warden serve` keeps booted by default.
 pub const POOL_SIZE: usize = 2;
 
-/// How long a booted sandbox may take to warm up (a few ms normally; a
-/// stuck one is discarded, and the filler is not held up for long).
-const WARM_UP_DEADLINE: Duration = Duration::from_secs(10);
-
 /// How long the filler waits after failing to pre-start a sandbox.
 const RETRY: Duration = Duration::from_secs(2);
 
@@ -179,15 +175,16 @@ fn fill(shared: &Shared<State>, size: usize, parts: &Arc<Parts>) {
             Next::Full => continue,
             Next::Make => {}
         }
-        let begun = parts
-            .begin(&shape)
-            .and_then(|begun| match begun.warm_up(WARM_UP_DEADLINE) {
-                Ok(()) => Ok(begun),
-                Err(why) => {
-                    discard(parts, Waiting { begun });
-                    Err(super::GvisorError::Start(why).into())
-                }
-            });
+        let begun =
+            parts
+                .begin(&shape)
+                .and_then(|begun| match begun.warm_up(|| shared.lock().closed) {
+                    Ok(()) => Ok(begun),
+                    Err(why) => {
+                        discard(parts, Waiting { begun });
+                        Err(super::GvisorError::Start(why).into())
+                    }
+                });
         match begun {
             Ok(begun) => {
                 let mut st = shared.lock();
