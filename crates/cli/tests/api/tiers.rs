@@ -167,16 +167,23 @@ async fn pooled_gvisor_sandboxes_and_a_clean_stop() {
     );
     let d = a.delete(&format!("/v1/sandboxes/{first}")).await;
     assert!(d.status.is_success(), "{}", d.text);
-    // The first taught the pool its shape; one boots in the background.
+    // The first taught the pool its shape; one boots in the background and
+    // joins the pool once warmed up (its bundle exists from the boot's start).
     let t = std::time::Instant::now();
     let waiting = loop {
         let now = entries(&bundles);
-        if now.len() == 1 {
+        let log = server.log.lock().unwrap().clone();
+        if now.len() == 1
+            && log.contains(&format!(
+                "gVisor sandbox {} warmed up, waiting in the pool",
+                now[0]
+            ))
+        {
             break now[0].clone();
         }
         assert!(
             t.elapsed() < Duration::from_secs(60),
-            "no pooled sandbox: {now:?}"
+            "no pooled sandbox: {now:?}\n{log}"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };

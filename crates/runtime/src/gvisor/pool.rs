@@ -194,6 +194,10 @@ fn fill(shared: &Shared<State>, size: usize, parts: &Arc<Parts>) {
                     drop(st);
                     discard(parts, w);
                 } else {
+                    tracing::info!(
+                        "gVisor sandbox {} warmed up, waiting in the pool",
+                        w.begun.id
+                    );
                     st.ready.push_back(w);
                 }
             }
