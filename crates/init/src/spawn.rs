@@ -522,9 +522,9 @@ mod tests {
         status
     }
 
-    /// Runs `s`, returns its stdout, stderr and exit code.
-    fn output(s: &Spawn, cwd: &str) -> (String, String, i32) {
-        let c = s.start(cwd, Stdio::Pipes { stdin: false }, None).unwrap();
+    /// Reads a started command's stdout and stderr to their end and reaps
+    /// it: both outputs and its raw wait status.
+    fn collect(c: Spawned) -> (String, String, libc::c_int) {
         let (mut out, mut err) = (String::new(), String::new());
         blocking(c.stdout.unwrap())
             .read_to_string(&mut out)
@@ -532,7 +532,12 @@ mod tests {
         blocking(c.stderr.unwrap())
             .read_to_string(&mut err)
             .unwrap();
-        let st = wait(c.pid);
+        (out, err, wait(c.pid))
+    }
+
+    /// Runs `s`, returns its stdout, stderr and exit code.
+    fn output(s: &Spawn, cwd: &str) -> (String, String, i32) {
+        let (out, err, st) = collect(s.start(cwd, Stdio::Pipes { stdin: false }, None).unwrap());
         assert!(libc::WIFEXITED(st), "status {st:#x}");
         (out, err, libc::WEXITSTATUS(st))
     }
@@ -692,14 +697,7 @@ mod tests {
                 }
                 Err(e) => panic!("{e}"),
                 Ok(c) => {
-                    let (mut out, mut err) = (String::new(), String::new());
-                    blocking(c.stdout.unwrap())
-                        .read_to_string(&mut out)
-                        .unwrap();
-                    blocking(c.stderr.unwrap())
-                        .read_to_string(&mut err)
-                        .unwrap();
-                    let st = wait(c.pid);
+                    let (out, err, st) = collect(c);
                     return (out, err, libc::WEXITSTATUS(st));
                 }
             }
