@@ -23,6 +23,7 @@ mod pty;
 mod server;
 mod session;
 mod spawn;
+mod stable_alloc;
 mod tunnel;
 mod warm_up;
 mod watch;
@@ -31,6 +32,11 @@ mod watch_tree;
 use std::io::Write;
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use warden_protocol::{codec, InitConfig};
+
+/// See `stable_alloc.rs`: tokio's I/O registrations must outlive a gVisor
+/// restore's stale epoll events.
+#[global_allocator]
+static ALLOC: stable_alloc::StableAlloc = stable_alloc::StableAlloc::new();
 
 pub struct State {
     pub conn: conn::Conn,
