@@ -30,15 +30,20 @@ const ALIGN: usize = 128;
 const CLASSES: usize = 4;
 
 pub struct StableAlloc {
-    /// Per size class, the first free block; each free block's first word
-    /// holds the next one's address (0: none).
-    free: [Mutex<usize>; CLASSES],
+    /// Per size class, the free blocks as a queue: (first, last); each
+    /// free block's first word holds the next one's address (0: none).
+    free: [Mutex<(usize, usize)>; CLASSES],
 }
 
 impl StableAlloc {
     pub const fn new() -> StableAlloc {
         StableAlloc {
-            free: [Mutex::new(0), Mutex::new(0), Mutex::new(0), Mutex::new(0)],
+            free: [
+                Mutex::new((0, 0)),
+                Mutex::new((0, 0)),
+                Mutex::new((0, 0)),
+                Mutex::new((0, 0)),
+            ],
         }
     }
 
@@ -56,7 +61,7 @@ impl StableAlloc {
         Layout::from_size_align((class + 1) * ALIGN, ALIGN).unwrap_or(Layout::new::<u8>())
     }
 
-    fn list(&self, class: usize) -> std::sync::MutexGuard<'_, usize> {
+    fn list(&self, class: usize) -> std::sync::MutexGuard<'_, (usize, usize)> {
         // Nothing under the lock can panic; a poisoned one is still sound.
         self.free[class]
             .lock()
@@ -78,11 +83,12 @@ unsafe impl GlobalAlloc for StableAlloc {
             return System.alloc(layout);
         };
         {
-            let mut head = self.list(class);
-            if *head != 0 {
-                let block = *head as *mut u8;
-                *head = (block as *const usize).read();
-                return block;
+            let mut list = self.list(class);
+            let (first, _) = *list;
+            if first != 0 {
+                let next = (first as *const usize).read();
+                *list = if next == 0 { (0, 0) } else { (next, list.1) };
+                return first as *mut u8;
             }
         }
         System.alloc(Self::class_layout(class))
@@ -92,9 +98,15 @@ unsafe impl GlobalAlloc for StableAlloc {
         let Some(class) = Self::class(layout) else {
             return System.dealloc(ptr, layout);
         };
-        let mut head = self.list(class);
-        (ptr as *mut usize).write(*head);
-        *head = ptr as usize;
+        let mut list = self.list(class);
+        (ptr as *mut usize).write(0);
+        let (first, last) = *list;
+        if first == 0 {
+            *list = (ptr as usize, ptr as usize);
+        } else {
+            (last as *mut usize).write(ptr as usize);
+            *list = (first, ptr as usize);
+        }
     }
 }
 
@@ -111,7 +123,11 @@ mod tests {
     /// land here once released, so their memory is never malloc's again.
     #[test]
     fn tokio_io_registrations_are_kept_here() {
-        let kept = || (0..CLASSES).filter(|c| *crate::ALLOC.list(*c) != 0).count();
+        let kept = || {
+            (0..CLASSES)
+                .filter(|c| crate::ALLOC.list(*c).0 != 0)
+                .count()
+        };
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_io()
             .build()
@@ -154,6 +170,25 @@ mod tests {
     }
 
     #[test]
+    fn the_block_freed_last_is_reused_last() {
+        let a = StableAlloc::new();
+        let layout = Layout::new::<Registration>();
+        unsafe {
+            let blocks: Vec<*mut u8> = (0..3).map(|_| a.alloc(layout)).collect();
+            for b in &blocks {
+                a.dealloc(*b, layout);
+            }
+            let again: Vec<*mut u8> = (0..4).map(|_| a.alloc(layout)).collect();
+            assert_eq!(&again[..3], &blocks[..], "first freed, first reused");
+            assert!(!blocks.contains(&again[3]), "then a new one");
+            assert_eq!(*a.list(0), (0, 0));
+            for b in again {
+                a.dealloc(b, layout);
+            }
+        }
+    }
+
+    #[test]
     fn other_blocks_go_to_the_system() {
         assert_eq!(StableAlloc::class(Layout::new::<u64>()), None);
         let big = Layout::from_size_align(CLASSES * ALIGN + 1, ALIGN).unwrap();
@@ -165,7 +200,7 @@ mod tests {
             let p = a.alloc(l);
             assert!(!p.is_null());
             a.dealloc(p, l);
-            assert_eq!(*a.list(0), 0, "nothing kept");
+            assert_eq!(*a.list(0), (0, 0), "nothing kept");
         }
     }
 }
