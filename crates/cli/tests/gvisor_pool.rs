@@ -12,6 +12,9 @@ use std::time::{Duration, Instant};
 use warden_runtime::gvisor::{GvisorConfig, GvisorRuntime};
 use warden_spec::{Isolation, SandboxSpec};
 
+/// How many threads the sandbox's init has.
+const INIT_THREADS: &str = "set -- /proc/1/task/*; echo $#";
+
 fn pooled_runtime() -> GvisorRuntime {
     GvisorRuntime::new(GvisorConfig {
         init_path: init_bin(),
@@ -83,6 +86,8 @@ async fn pooled_sandboxes_are_fresh_and_get_their_own_configuration() {
         first.ok("echo $$ /proc/[0-9]*").await,
         "2 /proc/1 /proc/2\n"
     );
+    // Nor has its init a thread for file work yet (it starts at the first).
+    assert_eq!(first.ok(INIT_THREADS).await, "1\n");
     assert_eq!(
         first.ok("echo $SECRET; echo mark > /scratch/mark").await,
         "first\n"
@@ -116,6 +121,8 @@ async fn pooled_sandboxes_are_fresh_and_get_their_own_configuration() {
         format!("{pid} /proc/1 /proc/{pid}\n"),
         "a process of the warm-up outlived it"
     );
+    // The warm-up left the init's thread for file work waiting.
+    assert_eq!(second.ok(INIT_THREADS).await, "2\n");
     assert_eq!(
         second
             .ok("echo $SECRET; pwd; ls -A /scratch | wc -l; cat /etc/hostname; id -u")

@@ -107,6 +107,25 @@ fn cloexec_above_stdio() {
     }
 }
 
+/// How long an idle thread of the blocking pool (file work) stays: long,
+/// so the one a pooled gVisor sandbox's warm-up started is still there
+/// when the sandbox is handed out (starting one is ~25 system calls, each
+/// a trap under gVisor). At most `max_blocking_threads` of them.
+const BLOCKING_KEEP_ALIVE: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// The init's runtime: one thread for the event loop, a few for file work.
+/// Timers stay tokio's: a timerfd armed before a gVisor checkpoint was not
+/// always heard from after the restore (a resume then hung), while the
+/// timer wheel's epoll_wait timeout always comes back. The cost is a clock
+/// read per wake-up (a trap under gVisor without a vDSO clock).
+fn build_runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .max_blocking_threads(4)
+        .thread_keep_alive(BLOCKING_KEEP_ALIVE)
+        .build()
+}
+
 fn fail(control: &mut std::fs::File, why: &str) -> ! {
     let _ = control.write_all(&codec::SETUP_FAILED);
     let _ = control.write_all(why.as_bytes());
@@ -144,6 +163,8 @@ fn main() {
     // SAFETY: the fd was handed to us by our launcher and is ours alone.
     let control = unsafe { OwnedFd::from_raw_fd(args.control_fd) };
     let mut control = std::fs::File::from(control);
+    // A pooled gVisor sandbox's, started by its warm-up.
+    let mut early_rt: Option<tokio::runtime::Runtime> = None;
     let cfg = match (args.setup_fd, args.config) {
         (Some(fd), _) => match warden_inside::init::setup(fd, args.control_fd) {
             Ok(cfg) => cfg,
@@ -157,7 +178,14 @@ fn main() {
             match codec::read_init_config(&mut control) {
                 Ok(codec::BeforeConfig::Config(cfg)) => break cfg,
                 Ok(codec::BeforeConfig::WarmUp) => {
-                    warm_up::run();
+                    // Already isolated (gVisor: the Sentry confines every
+                    // thread), so the runtime may start before the config.
+                    let rt = match early_rt.take().map_or_else(build_runtime, Ok) {
+                        Ok(rt) => rt,
+                        Err(e) => fail(&mut control, &format!("cannot start runtime: {e}")),
+                    };
+                    warm_up::run(&rt);
+                    early_rt = Some(rt);
                     if control.write_all(&codec::WARMED).is_err() {
                         std::process::exit(125);
                     }
@@ -170,15 +198,7 @@ fn main() {
             "none of --setup-fd, --config, --config-on-control given",
         ),
     };
-    // Timers stay tokio's: a timerfd armed before a gVisor checkpoint was
-    // not always heard from after the restore (a resume then hung), while
-    // the timer wheel's epoll_wait timeout always comes back. The cost is
-    // a clock read per wake-up (a trap under gVisor without a vDSO clock).
-    let rt = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .max_blocking_threads(4)
-        .build()
-    {
+    let rt = match early_rt.map_or_else(build_runtime, Ok) {
         Ok(rt) => rt,
         Err(e) => fail(&mut control, &format!("cannot start runtime: {e}")),
     };
