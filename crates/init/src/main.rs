@@ -126,6 +126,18 @@ fn build_runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .build()
 }
 
+/// `started` (a warm-up's runtime), else a new runtime; the init fails
+/// its start if it cannot have one.
+fn runtime(
+    started: Option<tokio::runtime::Runtime>,
+    control: &mut std::fs::File,
+) -> tokio::runtime::Runtime {
+    match started.map_or_else(build_runtime, Ok) {
+        Ok(rt) => rt,
+        Err(e) => fail(control, &format!("cannot start runtime: {e}")),
+    }
+}
+
 fn fail(control: &mut std::fs::File, why: &str) -> ! {
     let _ = control.write_all(&codec::SETUP_FAILED);
     let _ = control.write_all(why.as_bytes());
@@ -180,10 +192,7 @@ fn main() {
                 Ok(codec::BeforeConfig::WarmUp) => {
                     // Already isolated (gVisor: the Sentry confines every
                     // thread), so the runtime may start before the config.
-                    let rt = match early_rt.take().map_or_else(build_runtime, Ok) {
-                        Ok(rt) => rt,
-                        Err(e) => fail(&mut control, &format!("cannot start runtime: {e}")),
-                    };
+                    let rt = runtime(early_rt.take(), &mut control);
                     warm_up::run(&rt);
                     early_rt = Some(rt);
                     if control.write_all(&codec::WARMED).is_err() {
@@ -198,10 +207,7 @@ fn main() {
             "none of --setup-fd, --config, --config-on-control given",
         ),
     };
-    let rt = match early_rt.map_or_else(build_runtime, Ok) {
-        Ok(rt) => rt,
-        Err(e) => fail(&mut control, &format!("cannot start runtime: {e}")),
-    };
+    let rt = runtime(early_rt, &mut control);
     let local = tokio::task::LocalSet::new();
     local.block_on(&rt, async move {
         let std_sock = std::os::unix::net::UnixStream::from(OwnedFd::from(control));

@@ -38,12 +38,7 @@ pub struct StableAlloc {
 impl StableAlloc {
     pub const fn new() -> StableAlloc {
         StableAlloc {
-            free: [
-                Mutex::new((0, 0)),
-                Mutex::new((0, 0)),
-                Mutex::new((0, 0)),
-                Mutex::new((0, 0)),
-            ],
+            free: [const { Mutex::new((0, 0)) }; CLASSES],
         }
     }
 
@@ -54,11 +49,6 @@ impl StableAlloc {
         }
         let class = layout.size().div_ceil(ALIGN) - 1;
         (class < CLASSES).then_some(class)
-    }
-
-    fn class_layout(class: usize) -> Layout {
-        // A multiple of a power of two, aligned to it: always valid.
-        Layout::from_size_align((class + 1) * ALIGN, ALIGN).unwrap_or(Layout::new::<u8>())
     }
 
     fn list(&self, class: usize) -> std::sync::MutexGuard<'_, (usize, usize)> {
@@ -91,7 +81,13 @@ unsafe impl GlobalAlloc for StableAlloc {
                 return first as *mut u8;
             }
         }
-        System.alloc(Self::class_layout(class))
+        // The class's whole size, so the block can serve any of its class.
+        match Layout::from_size_align((class + 1) * ALIGN, ALIGN) {
+            Ok(whole) => System.alloc(whole),
+            // Not reached (a multiple of a power of two, aligned to it); a
+            // null is an allocation failure, never a block too small.
+            Err(_) => std::ptr::null_mut(),
+        }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
